@@ -1,0 +1,125 @@
+/**
+ * What the rest of chorus-visual needs from one ComfyUI server. `src/comfy/` implements it
+ * over HTTP + WebSocket (+ /history polling as the fallback); tests may swap in fakes.
+ * The job actors depend on this interface only, never on undici or ws.
+ */
+import type { Readable } from 'node:stream';
+
+/** A ComfyUI API-format graph: `{ nodeId: { class_type, inputs, _meta? } }`. */
+export type ApiPrompt = Record<string, ApiNode>;
+export interface ApiNode {
+  class_type: string;
+  inputs: Record<string, unknown>;
+  _meta?: Record<string, unknown>;
+  [extra: string]: unknown;
+}
+
+/** One file ComfyUI reported in a node's UI output (`images`, `gifs`, `audio`, …). */
+export interface OutputFileRef {
+  nodeId: string;
+  /** The output key it was listed under; informative only — classify by file type. */
+  key: string;
+  filename: string;
+  subfolder: string;
+  /** `output`, `temp` (previews) or `input`. */
+  type: string;
+  /** `animated: [true]` beside the list (video and animated images). */
+  animated?: boolean;
+}
+
+/** ComfyUI's raw UI outputs of a prompt, keyed by node id. */
+export type PromptOutputs = Record<string, Record<string, unknown>>;
+
+export interface ExecutionFailure {
+  nodeId: string | null;
+  nodeType: string | null;
+  exceptionType: string | null;
+  exceptionMessage: string;
+  traceback?: string[];
+}
+
+/** Typed events of one prompt, whether they came from the socket or from polling. */
+export type PromptEvent =
+  | { type: 'queued'; promptId: string; position: number }
+  | { type: 'started'; promptId: string; at: number }
+  | { type: 'cached'; promptId: string; nodes: string[] }
+  | { type: 'executing'; promptId: string; node: string }
+  | { type: 'progress'; promptId: string; node: string | null; value: number; max: number }
+  | { type: 'executed'; promptId: string; node: string; output: Record<string, unknown> | null }
+  | { type: 'preview'; promptId: string; node: string | null; mediaType: string; bytes: Buffer }
+  | { type: 'succeeded'; promptId: string; outputs: PromptOutputs; files: OutputFileRef[]; at: number }
+  | { type: 'failed'; promptId: string; failure: ExecutionFailure; outputs: PromptOutputs; at: number }
+  | { type: 'interrupted'; promptId: string; nodeId: string | null; at: number }
+  /** In neither /queue nor /history: the server restarted (or was cleared) and forgot it. */
+  | { type: 'lost'; promptId: string };
+
+export type PromptLocation =
+  | { where: 'running' }
+  | { where: 'pending'; position: number }
+  | { where: 'history'; outcome: Extract<PromptEvent, { type: 'succeeded' | 'failed' | 'interrupted' }> }
+  | { where: 'absent' };
+
+export interface SubmitRequest {
+  /** Chosen by us and stored before sending (crash-safety rule 1). */
+  promptId: string;
+  prompt: ApiPrompt;
+  /** Rides in `extra_data.chorus_job_id`; /queue and /history echo it. */
+  jobId: string;
+  front?: boolean;
+}
+
+export interface SubmitResult {
+  /** The id ComfyUI runs it under (older servers ignore ours and choose their own). */
+  promptId: string;
+  number: number;
+  /** Non-empty when some outputs were dropped by validation but others run. */
+  nodeErrors: Record<string, unknown>;
+}
+
+export interface PromptWatch {
+  stop(): void;
+}
+
+export interface BackendHealth {
+  name: string;
+  url: string;
+  healthy: boolean;
+  socket: 'open' | 'connecting' | 'closed';
+  lastError?: string;
+  comfyuiVersion?: string;
+  queueRemaining?: number;
+  checkedAt?: number;
+}
+
+export interface UploadedImage {
+  name: string;
+  subfolder: string;
+  type: string;
+}
+
+export interface ComfyBackend {
+  readonly name: string;
+  readonly url: string;
+  readonly maxConcurrent: number;
+  /** Throws ChorusError COMFY_UNAVAILABLE (recoverable) or WORKFLOW_NODE_ERROR (400). */
+  submit(request: SubmitRequest): Promise<SubmitResult>;
+  /**
+   * Streams the prompt's events to `onEvent` until a terminal one (succeeded, failed,
+   * interrupted, lost). Safe to call before or after submit, and again after a restart:
+   * events that arrived before the call are replayed, and a prompt that already finished
+   * is reported from /history. Never ends silently: when the socket is down or quiet it
+   * polls /history and /queue.
+   */
+  watch(promptId: string, onEvent: (event: PromptEvent) => void): PromptWatch;
+  locate(promptId: string): Promise<PromptLocation>;
+  /** Removes a pending prompt from ComfyUI's queue; a no-op for others. */
+  deleteFromQueue(promptId: string): Promise<void>;
+  /** Interrupts this prompt only if it is the running one (never a global interrupt). */
+  interrupt(promptId: string): Promise<void>;
+  /** GET /view as a stream. Throws OUTPUT_FILE_NOT_FOUND on 404, COMFY_UNAVAILABLE otherwise. */
+  download(file: Pick<OutputFileRef, 'filename' | 'subfolder' | 'type'>): Promise<Readable>;
+  uploadImage(bytes: Uint8Array, filename: string, options?: { overwrite?: boolean }): Promise<UploadedImage>;
+  objectInfo(): Promise<Record<string, unknown>>;
+  health(): BackendHealth;
+  close(): Promise<void>;
+}

@@ -1,0 +1,130 @@
+import { z } from 'zod';
+
+/**
+ * The service config (`config/chorus-visual.yaml`). The `comfyui:` block keeps the original
+ * design's keys so existing Chorus Engine configs load unchanged; `backends`, `data_dir`,
+ * `database`, `nats`, `llm` and `http` extend it.
+ */
+
+const seconds = z.number().positive();
+
+export const backendSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "-" and "." only'),
+  url: z.url({ protocol: /^https?$/ }),
+  /** Prompts we keep inside this ComfyUI at once (running + waiting in its queue). */
+  max_concurrent: z.number().int().min(1).max(64).default(2),
+  /** Where this ComfyUI writes its outputs, when it is on this machine (move/copy modes). */
+  output_directory: z.string().optional(),
+  request_timeout_ms: z.number().int().positive().default(10_000),
+  heartbeat_interval_ms: z.number().int().positive().default(5_000),
+  heartbeat_timeout_ms: z.number().int().positive().default(10_000),
+});
+export type BackendConfig = z.infer<typeof backendSchema>;
+
+export const serviceConfigSchema = z.strictObject({
+  comfyui: z
+    .strictObject({
+      url: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:8188'),
+      /** Generation timeout, counted from ComfyUI's execution start. */
+      timeout_seconds: seconds.default(300),
+      /** When set, `timeout_seconds` only marks the job overdue; this one fails it. */
+      hard_timeout_seconds: seconds.optional(),
+      /** How long a job may wait for a slot (our queue plus ComfyUI's) before it fails. */
+      queue_wait_timeout_seconds: seconds.default(3600),
+      connection_retry_attempts: z.number().int().min(1).max(20).default(3),
+      connection_retry_backoff: z.number().min(1).max(60).default(2.0),
+      /** How many times a prompt lost by a ComfyUI restart is submitted again. */
+      max_resubmits: z.number().int().min(0).max(10).default(2),
+      polling: z
+        .strictObject({
+          initial_interval_seconds: seconds.default(2.0),
+          max_interval_seconds: seconds.default(10.0),
+        })
+        .prefault({}),
+      queue: z
+        .strictObject({
+          max_concurrent_jobs: z.number().int().min(1).max(64).default(2),
+          max_queue_size: z.number().int().min(1).max(1_000_000).default(10),
+        })
+        .prefault({}),
+      file_management: z
+        .strictObject({
+          output_directory: z.string().default('ComfyUI/output'),
+          move_files: z.boolean().default(true),
+          cleanup_comfy_outputs: z.boolean().default(true),
+          /** move: rename ComfyUI's file; copy: leave it; download: fetch through /view. */
+          mode: z.enum(['move', 'copy', 'download']).optional(),
+        })
+        .prefault({}),
+      defaults: z
+        .strictObject({
+          steps: z.number().int().positive().default(30),
+          cfg: z.number().positive().default(4.5),
+          width: z.number().int().positive().default(1024),
+          height: z.number().int().positive().default(1024),
+        })
+        .prefault({}),
+      backends: z.array(backendSchema).default([]),
+    })
+    .prefault({}),
+  data_dir: z.string().default('data'),
+  workflows_dir: z.string().default('workflows'),
+  characters_dir: z.string().default('config/characters'),
+  database: z
+    .strictObject({
+      /** `sqlite:<path>` (default, relative to the working directory) or `postgres://…`. */
+      url: z.string().default('sqlite:data/chorus-visual.db'),
+    })
+    .prefault({}),
+  nats: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      servers: z.array(z.string()).default(['nats://127.0.0.1:4222']),
+      name: z.string().default('chorus-visual'),
+      user: z.string().optional(),
+      pass: z.string().optional(),
+      token: z.string().optional(),
+      creds_file: z.string().optional(),
+      nkey_file: z.string().optional(),
+      tls: z
+        .strictObject({ ca_file: z.string().optional(), cert_file: z.string().optional(), key_file: z.string().optional() })
+        .optional(),
+      subject_prefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/).default('chorus.visual'),
+      stream: z
+        .strictObject({
+          name: z.string().regex(/^[A-Za-z0-9_-]+$/).default('CHORUS_VISUAL_EVENTS'),
+          max_age_seconds: z.number().int().positive().default(7 * 24 * 3600),
+          max_msgs: z.number().int().positive().default(1_000_000),
+          duplicate_window_seconds: z.number().int().positive().default(3600),
+        })
+        .prefault({}),
+      /** Progress events per second per job, at most. */
+      progress_per_second: z.number().positive().default(4),
+    })
+    .prefault({}),
+  llm: z
+    .strictObject({
+      /** OpenAI-compatible base URL, e.g. http://127.0.0.1:11434/v1 (Ollama). Unset: template prompts. */
+      base_url: z.url({ protocol: /^https?$/ }).optional(),
+      model: z.string().default('llama3.1'),
+      api_key: z.string().optional(),
+      timeout_ms: z.number().int().positive().default(30_000),
+      retries: z.number().int().min(0).max(5).default(1),
+      temperature: z.number().min(0).max(2).default(0.7),
+      max_tokens: z.number().int().positive().default(300),
+      max_prompt_chars: z.number().int().positive().default(1200),
+    })
+    .prefault({}),
+  http: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(8787),
+      token: z.string().optional(),
+    })
+    .prefault({}),
+  instance_id: z.string().optional(),
+});
+
+export type ServiceConfigInput = z.input<typeof serviceConfigSchema>;
+export type ServiceConfig = z.infer<typeof serviceConfigSchema>;

@@ -1,0 +1,63 @@
+import { ErrorCode, errorCatalogue } from './error-codes.js';
+
+/** The JSON shape an error takes on the wire (NATS replies, HTTP, the jobs table). */
+export interface ErrorData {
+  code: ErrorCode;
+  message: string;
+  recoverable: boolean;
+  details?: unknown;
+  suggestion?: string;
+}
+
+export interface ChorusErrorOptions {
+  details?: unknown;
+  suggestion?: string;
+  recoverable?: boolean;
+  cause?: unknown;
+}
+
+/**
+ * The one error class of chorus-visual: a stable `code` callers branch on, plus what
+ * they need to act. `recoverable` and `suggestion` default from the catalogue.
+ */
+export class ChorusError extends Error {
+  readonly code: ErrorCode;
+  readonly recoverable: boolean;
+  readonly details: unknown;
+  readonly suggestion: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: ChorusErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ChorusError';
+    this.code = code;
+    this.recoverable = options.recoverable ?? errorCatalogue[code].recoverable;
+    this.details = options.details;
+    this.suggestion = options.suggestion ?? errorCatalogue[code].suggestion;
+  }
+
+  toJSON(): ErrorData {
+    const data: ErrorData = { code: this.code, message: this.message, recoverable: this.recoverable };
+    if (this.details !== undefined) data.details = this.details;
+    if (this.suggestion !== undefined) data.suggestion = this.suggestion;
+    return data;
+  }
+
+  static fromJSON(data: ErrorData): ChorusError {
+    return new ChorusError(data.code, data.message, {
+      details: data.details,
+      suggestion: data.suggestion,
+      recoverable: data.recoverable,
+    });
+  }
+}
+
+export function isChorusError(value: unknown): value is ChorusError {
+  return value instanceof ChorusError;
+}
+
+/** Anything thrown becomes a ChorusError; unknown failures are INTERNAL, never a bare string. */
+export function toChorusError(value: unknown, fallback: ErrorCode = ErrorCode.INTERNAL): ChorusError {
+  if (value instanceof ChorusError) return value;
+  const message = value instanceof Error ? value.message : String(value);
+  return new ChorusError(fallback, message, { cause: value });
+}

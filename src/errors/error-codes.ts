@@ -1,0 +1,97 @@
+/**
+ * The closed list of error codes a caller may switch on. They cross SQLite, NATS and HTTP
+ * as plain strings, so they are stable: add new ones, never rename.
+ */
+export const ErrorCode = {
+  COMFY_UNAVAILABLE: 'COMFY_UNAVAILABLE',
+  COMFY_LOST: 'COMFY_LOST',
+  WORKFLOW_NOT_FOUND: 'WORKFLOW_NOT_FOUND',
+  WORKFLOW_INVALID: 'WORKFLOW_INVALID',
+  WORKFLOW_NODE_ERROR: 'WORKFLOW_NODE_ERROR',
+  EXECUTION_ERROR: 'EXECUTION_ERROR',
+  GENERATION_TIMEOUT: 'GENERATION_TIMEOUT',
+  NO_OUTPUT: 'NO_OUTPUT',
+  OUTPUT_FILE_NOT_FOUND: 'OUTPUT_FILE_NOT_FOUND',
+  FILE_MOVE_FAILED: 'FILE_MOVE_FAILED',
+  QUEUE_FULL: 'QUEUE_FULL',
+  PROMPT_GENERATION_FAILED: 'PROMPT_GENERATION_FAILED',
+  INVALID_COMMAND: 'INVALID_COMMAND',
+  JOB_NOT_FOUND: 'JOB_NOT_FOUND',
+  CONFIG_INVALID: 'CONFIG_INVALID',
+  CHARACTER_NOT_FOUND: 'CHARACTER_NOT_FOUND',
+  INTERNAL: 'INTERNAL',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** What a caller can do about each code, and whether trying again may help. */
+export const errorCatalogue: Record<ErrorCode, { recoverable: boolean; suggestion: string }> = {
+  COMFY_UNAVAILABLE: {
+    recoverable: true,
+    suggestion: 'Check that ComfyUI is running and that comfyui.url (or backends[].url) points at it.',
+  },
+  COMFY_LOST: {
+    recoverable: true,
+    suggestion: 'ComfyUI restarted and forgot the prompt; submit the job again.',
+  },
+  WORKFLOW_NOT_FOUND: {
+    recoverable: false,
+    suggestion: 'Use one of the workflows listed by `chorus-visual workflows list`, or add the JSON file to workflows/.',
+  },
+  WORKFLOW_INVALID: {
+    recoverable: false,
+    suggestion: 'Run `chorus-visual workflows validate <name>` and fix the reported nodes.',
+  },
+  WORKFLOW_NODE_ERROR: {
+    recoverable: false,
+    suggestion: 'Check that all models and LoRAs exist in ComfyUI.',
+  },
+  EXECUTION_ERROR: {
+    recoverable: true,
+    suggestion: "Read the node's exception in details; the ComfyUI console has the full traceback.",
+  },
+  GENERATION_TIMEOUT: {
+    recoverable: true,
+    suggestion: 'Try reducing steps or using a faster model, or raise comfyui.timeout_seconds.',
+  },
+  NO_OUTPUT: {
+    recoverable: true,
+    suggestion: 'Make sure the workflow ends in a SaveImage (or another save node) that is connected.',
+  },
+  OUTPUT_FILE_NOT_FOUND: {
+    recoverable: true,
+    suggestion: 'Check comfyui.file_management.output_directory, or use mode "download" if ComfyUI runs on another machine.',
+  },
+  FILE_MOVE_FAILED: {
+    recoverable: true,
+    suggestion: 'Check free space and permissions of the data folder; the ComfyUI output was left in place.',
+  },
+  QUEUE_FULL: {
+    recoverable: true,
+    suggestion: 'Wait for running jobs to finish, or raise comfyui.queue.max_queue_size.',
+  },
+  PROMPT_GENERATION_FAILED: {
+    recoverable: true,
+    suggestion: 'Check the LLM endpoint (llm.base_url), or send a finished prompt instead.',
+  },
+  INVALID_COMMAND: {
+    recoverable: false,
+    suggestion: 'Fix the fields named in details and send the command again.',
+  },
+  JOB_NOT_FOUND: {
+    recoverable: false,
+    suggestion: 'Check the job id; `chorus-visual jobs list` shows known jobs.',
+  },
+  CONFIG_INVALID: {
+    recoverable: false,
+    suggestion: 'Fix the named key in the config file or environment variable.',
+  },
+  CHARACTER_NOT_FOUND: {
+    recoverable: false,
+    suggestion: 'Use a character defined in config/characters/*.yaml.',
+  },
+  INTERNAL: {
+    recoverable: false,
+    suggestion: 'This is a bug in chorus-visual; the log has the details.',
+  },
+};

@@ -1,0 +1,73 @@
+import type { ErrorData } from '../errors/index.js';
+
+/** Top-level job states, exactly as the architecture names them (also `status` in the table). */
+export const JobState = {
+  queued: 'queued',
+  submitted: 'submitted',
+  processing: 'processing',
+  moving: 'moving',
+  completed: 'completed',
+  failed: 'failed',
+  cancelled: 'cancelled',
+} as const;
+export type JobState = (typeof JobState)[keyof typeof JobState];
+export const finalStates: ReadonlySet<JobState> = new Set(['completed', 'failed', 'cancelled']);
+
+export type MediaKind = 'image' | 'video' | 'audio';
+
+/** One file a completed job delivered into the conversation folder. */
+export interface JobResultFile {
+  kind: MediaKind;
+  /** Relative to the data folder, e.g. `conversations/c1/images/<job>.png`. */
+  path: string;
+  absolutePath: string;
+  mediaType: string;
+  bytes: number;
+  sha256: string;
+  width?: number;
+  height?: number;
+  original: { filename: string; subfolder: string; type: string; nodeId: string };
+}
+
+export interface JobResult {
+  files: JobResultFile[];
+  metadataPath: string;
+}
+
+export interface JobTimings {
+  queue_wait_ms: number | null;
+  comfy_queue_wait_ms: number | null;
+  generation_ms: number | null;
+  file_move_ms: number | null;
+  total_ms: number | null;
+}
+
+/** The job as callers see it: NATS replies and event payloads, HTTP API, CLI `--json`. */
+export interface JobView {
+  id: string;
+  state: JobState;
+  /** Finer position inside the state, e.g. `queued.composing`, `processing.overdue`. */
+  substate: string | null;
+  conversation_id: string;
+  thread_id: string | null;
+  message_id: string | null;
+  character: string | null;
+  workflow: string;
+  prompt: string | null;
+  negative_prompt: string | null;
+  seed: number | null;
+  prompt_source: string | null;
+  backend: string | null;
+  comfy_prompt_id: string | null;
+  priority: number;
+  attempts: number;
+  progress: { value: number; max: number; node: string | null } | null;
+  result: JobResult | null;
+  error: ErrorData | null;
+  created_at: string;
+  submitted_at: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+  completed_at: string | null;
+  timings: JobTimings;
+}
