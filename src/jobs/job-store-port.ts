@@ -1,0 +1,116 @@
+/**
+ * The persistence contract of the job runtime. `src/db/` implements it with Kysely
+ * (SQLite now, PostgreSQL later, same code); the JobService and the outbox relay use only
+ * this interface. Every method is one short transaction; none awaits the network inside.
+ */
+import type { ErrorData } from '../errors/index.js';
+import type { JobResult, JobState } from './job-view.js';
+
+/** A row of `visual_generation_jobs`, parsed (JSON columns as values, times as ISO strings). */
+export interface JobRow {
+  // The original design's columns (Chorus Engine reads these).
+  id: string;
+  conversation_id: string;
+  thread_id: string | null;
+  message_id: string | null;
+  workflow: string;
+  prompt: string | null;
+  parameters: Record<string, unknown>;
+  status: JobState;
+  created_at: string;
+  started_at: string | null;
+  completed_at: string | null;
+  comfy_prompt_id: string | null;
+  result: JobResult | null;
+  error: ErrorData | null;
+  // Ours.
+  substate: string | null;
+  character: string | null;
+  negative_prompt: string | null;
+  seed: number | null;
+  prompt_source: string | null;
+  request_id: string | null;
+  priority: number;
+  backend: string | null;
+  submitted_at: string | null;
+  finished_at: string | null;
+  attempts: number;
+  /** Persisted XState snapshot (`actor.getPersistedSnapshot()`), restored after a crash. */
+  snapshot: unknown;
+  /** Debug facts (prompt components, injected parameters, LoRAs, workflow facts…). */
+  debug: Record<string, unknown>;
+  /** Last persisted event sequence number of this job (1 = the creation event). */
+  last_seq: number;
+  updated_at: string;
+}
+
+export interface JobEventRow {
+  /** Global, increasing: the outbox order. */
+  id: number;
+  job_id: string;
+  seq: number;
+  type: string;
+  from_state: string | null;
+  to_state: string;
+  data: Record<string, unknown>;
+  at: string;
+  published_at: string | null;
+}
+
+export type NewJob = Omit<JobRow, 'last_seq' | 'updated_at' | 'started_at' | 'completed_at' | 'submitted_at' | 'finished_at' | 'result' | 'error' | 'attempts' | 'comfy_prompt_id' | 'backend'> & {
+  comfy_prompt_id: string | null;
+};
+
+export interface NewJobEvent {
+  type: string;
+  from_state: string | null;
+  to_state: string;
+  data: Record<string, unknown>;
+  at: string;
+}
+
+/** Columns a transition may change (never id, conversation_id, created_at, request_id). */
+export type JobPatch = Partial<Omit<JobRow, 'id' | 'conversation_id' | 'created_at' | 'request_id' | 'last_seq' | 'updated_at'>>;
+
+export interface CreateJobOutcome {
+  job: JobRow;
+  /** false when `request_id` matched an existing job: nothing was written, `job` is that one. */
+  created: boolean;
+}
+
+export interface JobListFilter {
+  states?: JobState[];
+  conversationId?: string;
+  character?: string;
+  limit?: number;
+  offset?: number;
+}
+
+export interface JobStore {
+  /**
+   * Inserts the job and its first event (seq 1) in one transaction, unless `request_id`
+   * names an existing job (then returns it, `created: false`), or unless the number of
+   * unfinished jobs is already `maxQueueSize` or more (then throws ChorusError QUEUE_FULL
+   * and writes nothing).
+   */
+  createJob(job: NewJob, event: NewJobEvent, limits: { maxQueueSize: number }): Promise<CreateJobOutcome>;
+  /**
+   * Applies `patch` to the job row and appends the event with seq = last_seq + 1, in one
+   * transaction. Returns the new seq.
+   */
+  recordTransition(jobId: string, patch: JobPatch, event: NewJobEvent): Promise<{ seq: number }>;
+  /** Updates columns without an event (snapshot refreshes, progress-free bookkeeping). */
+  updateJob(jobId: string, patch: JobPatch): Promise<void>;
+  getJob(jobId: string): Promise<JobRow | undefined>;
+  findByRequestId(requestId: string): Promise<JobRow | undefined>;
+  listJobs(filter?: JobListFilter): Promise<JobRow[]>;
+  countJobs(filter?: Omit<JobListFilter, 'limit' | 'offset'>): Promise<number>;
+  /** Every job whose status is not final, oldest first. */
+  listUnfinished(): Promise<JobRow[]>;
+  listEvents(jobId: string): Promise<JobEventRow[]>;
+  /** Outbox: unpublished events in global order (per job this is seq order). */
+  listUnpublished(limit: number): Promise<JobEventRow[]>;
+  countUnpublished(): Promise<number>;
+  markPublished(eventIds: number[], at: string): Promise<void>;
+  close(): Promise<void>;
+}
