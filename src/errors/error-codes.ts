@@ -10,6 +10,7 @@ export const ErrorCode = {
   WORKFLOW_NODE_ERROR: 'WORKFLOW_NODE_ERROR',
   EXECUTION_ERROR: 'EXECUTION_ERROR',
   GENERATION_TIMEOUT: 'GENERATION_TIMEOUT',
+  QUEUE_WAIT_TIMEOUT: 'QUEUE_WAIT_TIMEOUT',
   NO_OUTPUT: 'NO_OUTPUT',
   OUTPUT_FILE_NOT_FOUND: 'OUTPUT_FILE_NOT_FOUND',
   FILE_MOVE_FAILED: 'FILE_MOVE_FAILED',
@@ -53,6 +54,10 @@ export const errorCatalogue: Record<ErrorCode, { recoverable: boolean; suggestio
   GENERATION_TIMEOUT: {
     recoverable: true,
     suggestion: 'Try reducing steps or using a faster model, or raise comfyui.timeout_seconds.',
+  },
+  QUEUE_WAIT_TIMEOUT: {
+    recoverable: true,
+    suggestion: 'The job waited too long for a free ComfyUI slot; add backends or raise comfyui.queue_wait_timeout_seconds.',
   },
   NO_OUTPUT: {
     recoverable: true,

@@ -1,0 +1,80 @@
+/**
+ * The command schemas, in one place: NATS request/reply, the HTTP API and the CLI all
+ * validate with these, so a command means the same thing whichever door it came through.
+ */
+import { z } from 'zod';
+
+/** Ids become path pieces (data/conversations/{id}/…): nothing that could climb out. */
+export const safeId = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, "_", "-" and "." only, starting with a letter or digit')
+  .refine((v) => !v.includes('..'), 'must not contain ".."');
+
+const text = (max: number) => z.string().max(max);
+
+export const generateCommandSchema = z
+  .strictObject({
+    /** Idempotency key: the same request_id twice creates one job and both replies name it. */
+    request_id: safeId.optional(),
+    conversation_id: safeId,
+    thread_id: safeId.optional(),
+    message_id: safeId.optional(),
+    character: safeId.optional(),
+    workflow: safeId.optional(),
+    /** What the user asked for; the service writes the visual prompt from it. */
+    user_request: text(4000).min(1).optional(),
+    activity: text(2000).optional(),
+    /** A finished visual prompt: used as is (no LLM). */
+    prompt: text(8000).min(1).optional(),
+    negative_prompt: text(4000).optional(),
+    seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+    priority: z.number().int().min(-100).max(100).default(0),
+    /** Fail with PROMPT_GENERATION_FAILED instead of falling back to the template. */
+    strict_llm: z.boolean().default(false),
+    parameters: z
+      .strictObject({
+        steps: z.number().int().min(1).max(500).optional(),
+        cfg: z.number().min(0).max(100).optional(),
+        width: z.number().int().min(16).max(16384).optional(),
+        height: z.number().int().min(16).max(16384).optional(),
+      })
+      .default({}),
+  })
+  .refine((c) => c.character !== undefined || c.workflow !== undefined, {
+    message: 'give a character or a workflow',
+    path: ['character'],
+  })
+  .refine((c) => c.user_request !== undefined || c.prompt !== undefined, {
+    message: 'give user_request (the service writes the prompt) or prompt (a finished prompt)',
+    path: ['user_request'],
+  });
+export type GenerateCommand = z.infer<typeof generateCommandSchema>;
+export type GenerateCommandInput = z.input<typeof generateCommandSchema>;
+
+export const jobIdCommandSchema = z.strictObject({ job_id: safeId });
+export type JobIdCommand = z.infer<typeof jobIdCommandSchema>;
+
+export const getCommandSchema = z.strictObject({ job_id: safeId, debug: z.boolean().default(false) });
+export type GetCommand = z.infer<typeof getCommandSchema>;
+
+export const jobStateSchema = z.enum(['queued', 'submitted', 'processing', 'moving', 'completed', 'failed', 'cancelled']);
+
+export const listCommandSchema = z.strictObject({
+  state: z.union([jobStateSchema, z.array(jobStateSchema).max(7)]).optional(),
+  conversation_id: safeId.optional(),
+  character: safeId.optional(),
+  limit: z.number().int().min(1).max(500).default(50),
+  offset: z.number().int().min(0).max(1_000_000).default(0),
+});
+export type ListCommand = z.infer<typeof listCommandSchema>;
+
+export const workflowsCommandSchema = z.strictObject({});
+
+export const validateCommandSchema = z.strictObject({
+  workflow: safeId,
+  /** Backend name from the config; validates against its /object_info when reachable. */
+  backend: safeId.optional(),
+});
+export type ValidateCommand = z.infer<typeof validateCommandSchema>;
