@@ -123,7 +123,8 @@ export const serviceConfigSchema = z.strictObject({
       token: z.string().optional(),
     })
     .prefault({}),
-  instance_id: z.string().optional(),
+  instance_id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).optional(),
+  log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
 export type ServiceConfigInput = z.input<typeof serviceConfigSchema>;
