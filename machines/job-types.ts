@@ -1,0 +1,141 @@
+/**
+ * Types of the job machine: its input, context, events and the inputs/outputs of the
+ * actors `src/jobs/` provides. Types only — the machine stays importable anywhere.
+ */
+import type { ApiPrompt, ExecutionFailure, OutputFileRef } from '../src/comfy/backend-port.js';
+import type { ErrorData } from '../src/errors/index.js';
+import type { JobResult } from '../src/jobs/job-view.js';
+
+/** What the caller asked for, as admitted (already validated). */
+export interface JobRequest {
+  conversationId: string;
+  workflow: string;
+  character: string | null;
+  userRequest: string | null;
+  activity: string | null;
+  /** A finished visual prompt from the caller (used as is). */
+  prompt: string | null;
+  negativePrompt: string | null;
+  seed: number | null;
+  priority: number;
+  strictLlm: boolean;
+  parameters: { steps?: number; cfg?: number; width?: number; height?: number };
+}
+
+/** Limits from config, frozen into the job at admission so a restore keeps its rules. */
+export interface JobLimits {
+  generationTimeoutMs: number;
+  /** When set, the generation timeout only marks the job overdue; this one fails it. */
+  hardTimeoutMs: number | null;
+  queueWaitTimeoutMs: number;
+  /** Total submission tries on COMFY_UNAVAILABLE (`connection_retry_attempts`). */
+  submitAttempts: number;
+  /** Seconds base of the backoff: `backoff ^ failures` seconds (`connection_retry_backoff`). */
+  submitBackoff: number;
+  maxResubmits: number;
+  /** How long to wait for ComfyUI to confirm an interrupt before giving up on it. */
+  cancelConfirmMs: number;
+}
+
+export interface JobMachineInput {
+  jobId: string;
+  /** Chosen by us and stored before anything is sent (crash-safety rule 1). */
+  promptId: string;
+  /** Admission time, ms since epoch (our clock). */
+  createdAt: number;
+  request: JobRequest;
+  limits: JobLimits;
+}
+
+/** The visual prompt and the ComfyUI graph it was injected into. */
+export interface ComposedJobPrompt {
+  prompt: string;
+  negative: string | null;
+  seed: number | null;
+  source: string;
+  apiPrompt: ApiPrompt;
+  /** Debug facts (prompt components, injected parameters, LoRAs, LLM exchange…). */
+  debug: Record<string, unknown>;
+}
+
+export interface JobProgress {
+  value: number;
+  max: number;
+  node: string | null;
+}
+
+export interface JobContext extends JobMachineInput {
+  composed: ComposedJobPrompt | null;
+  backend: string | null;
+  /** Submissions tried (every POST /prompt, including retries and resubmits). */
+  attempts: number;
+  /** Consecutive COMFY_UNAVAILABLE failures of the current submission. */
+  submitFailures: number;
+  resubmits: number;
+  queuePosition: number | null;
+  /** Absolute deadline (ms) for our queue + ComfyUI's queue. */
+  queueWaitDeadline: number;
+  startedAt: number | null;
+  /** Absolute deadlines counted from ComfyUI's execution start. */
+  generationDeadline: number | null;
+  hardDeadline: number | null;
+  progress: JobProgress | null;
+  outputs: OutputFileRef[];
+  result: JobResult | null;
+  error: ErrorData | null;
+  /** A cancel that arrived while the outcome of an I/O step was unknown. */
+  cancelRequested: boolean;
+}
+
+/** Events from ComfyUI (via watchPrompt) and from callers. `at` is our clock. */
+export type JobEvent =
+  | { type: 'job.cancel' }
+  | { type: 'comfy.queued'; position: number }
+  | { type: 'comfy.started'; at: number }
+  | { type: 'comfy.progress'; at: number; value: number; max: number; node: string | null }
+  | { type: 'comfy.succeeded'; at: number; files: OutputFileRef[] }
+  | { type: 'comfy.failed'; at: number; failure: ExecutionFailure }
+  | { type: 'comfy.interrupted'; at: number; nodeId: string | null }
+  /** ComfyUI forgot the prompt; the watcher picks the id a resubmission will use. */
+  | { type: 'comfy.lost'; nextPromptId: string };
+
+export interface ComposePromptInput {
+  jobId: string;
+  request: JobRequest;
+}
+export interface AcquireSlotInput {
+  jobId: string;
+  priority: number;
+}
+export interface AcquireSlotOutput {
+  backend: string;
+}
+export interface SubmitPromptInput {
+  jobId: string;
+  promptId: string;
+  backend: string;
+  prompt: ApiPrompt;
+}
+export interface SubmitPromptOutput {
+  /** The id ComfyUI runs it under (older servers choose their own). */
+  promptId: string;
+  number: number;
+}
+export interface PromptRef {
+  jobId: string;
+  promptId: string;
+  backend: string;
+}
+export interface CollectOutputsInput extends PromptRef {
+  conversationId: string;
+  files: OutputFileRef[];
+  composed: ComposedJobPrompt | null;
+  workflow: string;
+}
+export interface WaitUntilInput {
+  /** Absolute time (ms since epoch, our clock). */
+  at: number;
+}
+export interface WaitForInput {
+  ms: number;
+}

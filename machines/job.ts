@@ -1,0 +1,411 @@
+/**
+ * The job machine: one actor per generation job. Pure — no I/O, no clock. Everything that
+ * touches the world (LLM, scheduler, ComfyUI, disk, timers) is a named actor that
+ * `src/jobs/job-actors.ts` provides with `jobMachine.provide({ actors })`.
+ *
+ * Timers are invoked actors (`waitUntil` an absolute deadline kept in context, `waitFor` a
+ * short relative delay) rather than `after`: a restored snapshot re-runs invoked actors but
+ * not entry actions, so `after` timers would silently vanish across a restart, while a
+ * `waitUntil` re-armed on restore fires at the same absolute instant.
+ *
+ * Top-level states are exactly the architecture's: queued → submitted → processing →
+ * moving → completed | failed | cancelled.
+ */
+import { assign, emit, fromCallback, fromPromise, setup, type EventObject } from 'xstate';
+import type { JobResult } from '../src/jobs/job-view.js';
+import {
+  comfyLostData,
+  errorDataOf,
+  executionErrorData,
+  generationTimeoutData,
+  interruptedElsewhereData,
+  queueWaitTimeoutData,
+} from './job-error-data.js';
+import type {
+  AcquireSlotInput,
+  AcquireSlotOutput,
+  CollectOutputsInput,
+  ComposePromptInput,
+  ComposedJobPrompt,
+  JobContext,
+  JobEvent,
+  JobMachineInput,
+  PromptRef,
+  SubmitPromptInput,
+  SubmitPromptOutput,
+  WaitForInput,
+  WaitUntilInput,
+} from './job-types.js';
+
+export type * from './job-types.js';
+
+/** Placeholder for an actor `src/jobs` must provide; failing loudly beats a silent stub. */
+function mustProvide<TOut, TIn>(name: string) {
+  return fromPromise<TOut, TIn>(async () => {
+    throw new Error(`job machine: actor "${name}" was not provided`);
+  });
+}
+
+const promptRef = ({ context }: { context: JobContext }): PromptRef => ({
+  jobId: context.jobId,
+  promptId: context.promptId,
+  backend: context.backend ?? '',
+});
+
+export const jobMachine = setup({
+  types: {
+    context: {} as JobContext,
+    events: {} as JobEvent,
+    input: {} as JobMachineInput,
+    emitted: {} as { type: 'job.overdue'; jobId: string },
+  },
+  actors: {
+    composePrompt: mustProvide<ComposedJobPrompt, ComposePromptInput>('composePrompt'),
+    acquireSlot: mustProvide<AcquireSlotOutput, AcquireSlotInput>('acquireSlot'),
+    submitPrompt: mustProvide<SubmitPromptOutput, SubmitPromptInput>('submitPrompt'),
+    watchPrompt: fromCallback<EventObject, PromptRef>(() => {
+      throw new Error('job machine: actor "watchPrompt" was not provided');
+    }),
+    cancelQueuedPrompt: mustProvide<void, PromptRef>('cancelQueuedPrompt'),
+    interruptPrompt: mustProvide<void, PromptRef>('interruptPrompt'),
+    collectOutputs: mustProvide<JobResult, CollectOutputsInput>('collectOutputs'),
+    waitUntil: mustProvide<void, WaitUntilInput>('waitUntil'),
+    waitFor: mustProvide<void, WaitForInput>('waitFor'),
+  },
+  guards: {
+    hasComposed: ({ context }) => context.composed !== null,
+    hasHardTimeout: ({ context }) => context.hardDeadline !== null,
+    cancelRequested: ({ context }) => context.cancelRequested,
+    /** Only an unreachable ComfyUI is worth trying again; a rejected graph stays rejected. */
+    canRetrySubmit: ({ context, event }) => {
+      const error = errorDataOf((event as { error?: unknown }).error, 'INTERNAL');
+      return error.code === 'COMFY_UNAVAILABLE' && error.recoverable && context.submitFailures + 1 < context.limits.submitAttempts;
+    },
+    canResubmit: ({ context }) => context.resubmits < context.limits.maxResubmits,
+  },
+  actions: {
+    countAttempt: assign({ attempts: ({ context }) => context.attempts + 1 }),
+    recordStart: assign(({ context, event }) => {
+      const at = (event as { at?: number }).at ?? context.createdAt;
+      const { generationTimeoutMs, hardTimeoutMs } = context.limits;
+      return {
+        startedAt: at,
+        generationDeadline: at + generationTimeoutMs,
+        hardDeadline: hardTimeoutMs === null ? null : at + Math.max(hardTimeoutMs, generationTimeoutMs),
+        queuePosition: null,
+      };
+    }),
+    recordOutputs: assign({
+      outputs: ({ event }) => (event as Extract<JobEvent, { type: 'comfy.succeeded' }>).files,
+      progress: null,
+    }),
+    recordExecutionError: assign({
+      error: ({ event }) => executionErrorData((event as Extract<JobEvent, { type: 'comfy.failed' }>).failure),
+    }),
+    recordInterruptedElsewhere: assign({
+      error: ({ event }) => interruptedElsewhereData((event as Extract<JobEvent, { type: 'comfy.interrupted' }>).nodeId),
+    }),
+    recordActorError: assign({ error: ({ event }) => errorDataOf((event as { error?: unknown }).error, 'INTERNAL') }),
+    recordQueueWaitTimeout: assign({ error: ({ context }) => queueWaitTimeoutData(context.limits.queueWaitTimeoutMs) }),
+    recordGenerationTimeout: assign({
+      error: ({ context }) =>
+        generationTimeoutData(context.limits.hardTimeoutMs ?? context.limits.generationTimeoutMs, context.limits.hardTimeoutMs !== null),
+    }),
+    recordLost: assign({ error: ({ context }) => comfyLostData(context.resubmits) }),
+    /** The new prompt id is chosen here, in the transition, and persisted before it is sent. */
+    prepareResubmit: assign(({ context, event }) => ({
+      promptId: (event as Extract<JobEvent, { type: 'comfy.lost' }>).nextPromptId,
+      resubmits: context.resubmits + 1,
+      submitFailures: 0,
+      backend: null,
+      queuePosition: null,
+      startedAt: null,
+      generationDeadline: null,
+      hardDeadline: null,
+      progress: null,
+    })),
+    requestCancel: assign({ cancelRequested: true }),
+    recordProgress: assign({
+      progress: ({ event }) => {
+        const e = event as Extract<JobEvent, { type: 'comfy.progress' }>;
+        return { value: e.value, max: e.max, node: e.node };
+      },
+    }),
+  },
+}).createMachine({
+  id: 'job',
+  context: ({ input }) => ({
+    ...input,
+    composed: null,
+    backend: null,
+    attempts: 0,
+    submitFailures: 0,
+    resubmits: 0,
+    queuePosition: null,
+    queueWaitDeadline: input.createdAt + input.limits.queueWaitTimeoutMs,
+    startedAt: null,
+    generationDeadline: null,
+    hardDeadline: null,
+    progress: null,
+    outputs: [],
+    result: null,
+    error: null,
+    cancelRequested: false,
+  }),
+  initial: 'queued',
+  states: {
+    queued: {
+      initial: 'composing',
+      invoke: {
+        src: 'waitUntil',
+        input: ({ context }) => ({ at: context.queueWaitDeadline }),
+        onDone: { target: 'failed', actions: 'recordQueueWaitTimeout' },
+        onError: { target: 'failed', actions: 'recordActorError' },
+      },
+      on: { 'job.cancel': { target: 'cancelled' } },
+      states: {
+        composing: {
+          invoke: {
+            src: 'composePrompt',
+            input: ({ context }) => ({ jobId: context.jobId, request: context.request }),
+            onDone: { target: 'waiting', actions: assign({ composed: ({ event }) => event.output }) },
+            onError: { target: '#job.failed', actions: 'recordActorError' },
+          },
+        },
+        waiting: {
+          invoke: {
+            src: 'acquireSlot',
+            input: ({ context }) => ({ jobId: context.jobId, priority: context.request.priority }),
+            onDone: { target: 'submitting', actions: assign({ backend: ({ event }) => event.output.backend }) },
+            onError: { target: '#job.failed', actions: 'recordActorError' },
+          },
+        },
+        submitting: {
+          entry: 'countAttempt',
+          // The POST may already have reached ComfyUI: cancelling now must go through its queue.
+          on: { 'job.cancel': { actions: 'requestCancel' } },
+          invoke: {
+            src: 'submitPrompt',
+            input: ({ context }) => ({
+              jobId: context.jobId,
+              promptId: context.promptId,
+              backend: context.backend ?? '',
+              prompt: context.composed?.apiPrompt ?? {},
+            }),
+            onDone: [
+              {
+                guard: 'cancelRequested',
+                target: '#job.submitted.cancelling',
+                actions: assign({ promptId: ({ event }) => event.output.promptId }),
+              },
+              {
+                target: '#job.submitted',
+                actions: assign({
+                  promptId: ({ event }) => event.output.promptId,
+                  queuePosition: ({ event }) => event.output.number,
+                  submitFailures: 0,
+                  error: null,
+                }),
+              },
+            ],
+            onError: [
+              { guard: 'cancelRequested', target: '#job.cancelled' },
+              {
+                guard: 'canRetrySubmit',
+                target: 'retrying',
+                actions: ['recordActorError', assign({ submitFailures: ({ context }) => context.submitFailures + 1 })],
+              },
+              { target: '#job.failed', actions: 'recordActorError' },
+            ],
+          },
+        },
+        retrying: {
+          invoke: {
+            src: 'waitFor',
+            // Restarting a backoff after a restore is harmless, so it may be relative.
+            input: ({ context }) => ({ ms: Math.round(context.limits.submitBackoff ** context.submitFailures * 1000) }),
+            onDone: { target: 'waiting' },
+            onError: { target: '#job.failed', actions: 'recordActorError' },
+          },
+        },
+      },
+    },
+
+    submitted: {
+      initial: 'pending',
+      invoke: [
+        {
+          src: 'watchPrompt',
+          input: promptRef,
+          onError: { target: 'failed', actions: 'recordActorError' },
+        },
+      ],
+      on: {
+        'comfy.queued': { actions: assign({ queuePosition: ({ event }) => event.position }) },
+        'comfy.started': { target: 'processing', actions: 'recordStart' },
+        'comfy.progress': { target: 'processing', actions: ['recordStart', 'recordProgress'] },
+        // Every output cached: ComfyUI finishes without us ever seeing it run.
+        'comfy.succeeded': { target: 'moving', actions: 'recordOutputs' },
+        'comfy.failed': { target: 'failed', actions: 'recordExecutionError' },
+        'comfy.interrupted': { target: 'failed', actions: 'recordInterruptedElsewhere' },
+        'comfy.lost': [
+          { guard: 'canResubmit', target: '#job.queued.waiting', actions: 'prepareResubmit' },
+          { target: 'failed', actions: 'recordLost' },
+        ],
+        'job.cancel': { target: '.cancelling' },
+      },
+      states: {
+        pending: {
+          invoke: {
+            src: 'waitUntil',
+            input: ({ context }) => ({ at: context.queueWaitDeadline }),
+            onDone: { target: 'expiring', actions: 'recordQueueWaitTimeout' },
+            onError: { target: '#job.failed', actions: 'recordActorError' },
+          },
+        },
+        // Delete it from ComfyUI's queue (the actor interrupts it if it started meanwhile).
+        cancelling: {
+          invoke: {
+            src: 'cancelQueuedPrompt',
+            input: promptRef,
+            onDone: { target: '#job.cancelled' },
+            onError: { target: '#job.cancelled', actions: 'recordActorError' },
+          },
+          on: {
+            'comfy.started': {},
+            'comfy.progress': {},
+            'job.cancel': {},
+            'comfy.succeeded': { target: '#job.cancelled' },
+            'comfy.failed': { target: '#job.cancelled' },
+            'comfy.interrupted': { target: '#job.cancelled' },
+            'comfy.lost': { target: '#job.cancelled' },
+          },
+        },
+        expiring: {
+          invoke: {
+            src: 'cancelQueuedPrompt',
+            input: promptRef,
+            onDone: { target: '#job.failed' },
+            onError: { target: '#job.failed' },
+          },
+          on: {
+            'comfy.started': {},
+            'comfy.progress': {},
+            'job.cancel': {},
+            'comfy.succeeded': { target: '#job.failed' },
+            'comfy.failed': { target: '#job.failed' },
+            'comfy.interrupted': { target: '#job.failed' },
+            'comfy.lost': { target: '#job.failed' },
+          },
+        },
+      },
+    },
+
+    processing: {
+      initial: 'running',
+      invoke: {
+        src: 'watchPrompt',
+        input: promptRef,
+        onError: { target: 'failed', actions: 'recordActorError' },
+      },
+      on: {
+        'comfy.progress': { actions: 'recordProgress' },
+        'comfy.succeeded': { target: 'moving', actions: 'recordOutputs' },
+        'comfy.failed': { target: 'failed', actions: 'recordExecutionError' },
+        'comfy.interrupted': { target: 'failed', actions: 'recordInterruptedElsewhere' },
+        'comfy.lost': [
+          { guard: 'canResubmit', target: '#job.queued.waiting', actions: 'prepareResubmit' },
+          { target: 'failed', actions: 'recordLost' },
+        ],
+        'job.cancel': { target: '.cancelling' },
+      },
+      states: {
+        running: {
+          invoke: {
+            src: 'waitUntil',
+            input: ({ context }) => ({ at: context.generationDeadline ?? context.queueWaitDeadline }),
+            onDone: [{ guard: 'hasHardTimeout', target: 'overdue' }, { target: 'timingOut' }],
+            onError: { target: '#job.failed', actions: 'recordActorError' },
+          },
+        },
+        // Past the soft limit: keep watching so a slow workflow's late image is delivered.
+        overdue: {
+          entry: emit(({ context }) => ({ type: 'job.overdue' as const, jobId: context.jobId })),
+          invoke: {
+            src: 'waitUntil',
+            input: ({ context }) => ({ at: context.hardDeadline ?? context.generationDeadline ?? 0 }),
+            onDone: { target: 'timingOut' },
+            onError: { target: '#job.failed', actions: 'recordActorError' },
+          },
+        },
+        // Interrupt this prompt only, then fail once ComfyUI confirms (or stays silent).
+        timingOut: {
+          entry: 'recordGenerationTimeout',
+          invoke: [
+            { src: 'interruptPrompt', input: promptRef, onError: { target: '#job.failed' } },
+            {
+              src: 'waitFor',
+              input: ({ context }) => ({ ms: context.limits.cancelConfirmMs }),
+              onDone: { target: '#job.failed' },
+              onError: { target: '#job.failed' },
+            },
+          ],
+          on: {
+            'job.cancel': {},
+            'comfy.interrupted': { target: '#job.failed' },
+            'comfy.failed': { target: '#job.failed' },
+            'comfy.lost': { target: '#job.failed' },
+            // A late success still wins: the image exists, deliver it.
+            'comfy.succeeded': { target: '#job.moving', actions: ['recordOutputs', assign({ error: null })] },
+          },
+        },
+        cancelling: {
+          invoke: [
+            { src: 'interruptPrompt', input: promptRef, onError: { target: '#job.cancelled' } },
+            {
+              src: 'waitFor',
+              input: ({ context }) => ({ ms: context.limits.cancelConfirmMs }),
+              onDone: { target: '#job.cancelled' },
+              onError: { target: '#job.cancelled' },
+            },
+          ],
+          on: {
+            'job.cancel': {},
+            'comfy.progress': {},
+            'comfy.interrupted': { target: '#job.cancelled' },
+            'comfy.failed': { target: '#job.cancelled' },
+            'comfy.succeeded': { target: '#job.cancelled' },
+            'comfy.lost': { target: '#job.cancelled' },
+          },
+        },
+      },
+    },
+
+    // A cancel here waits for the collector: the files are safe, then the job is cancelled
+    // with its result kept (so the delivered files can still be found).
+    moving: {
+      on: { 'job.cancel': { actions: 'requestCancel' } },
+      invoke: {
+        src: 'collectOutputs',
+        input: ({ context }) => ({
+          ...promptRef({ context }),
+          conversationId: context.request.conversationId,
+          files: context.outputs,
+          composed: context.composed,
+          workflow: context.request.workflow,
+        }),
+        onDone: [
+          { guard: 'cancelRequested', target: 'cancelled', actions: assign({ result: ({ event }) => event.output }) },
+          { target: 'completed', actions: assign({ result: ({ event }) => event.output, error: null }) },
+        ],
+        onError: { target: 'failed', actions: 'recordActorError' },
+      },
+    },
+
+    completed: { type: 'final' },
+    failed: { type: 'final' },
+    cancelled: { type: 'final' },
+  },
+});
+
+export type JobMachine = typeof jobMachine;
