@@ -1,0 +1,98 @@
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+
+/**
+ * The narrow slice of the file system the collector uses. It exists so tests can make a
+ * write fail with ENOSPC or EACCES on demand (root ignores chmod, and CI has no tmpfs to
+ * fill); production uses `nodeCollectorFileSystem`.
+ */
+export interface WritableFile {
+  /** Writes the whole buffer (loops over short writes). */
+  write(data: Uint8Array): Promise<void>;
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface FileFacts {
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isSymbolicLink(): boolean;
+  size: number;
+}
+
+export interface CollectorFileSystem {
+  mkdirp(dir: string): Promise<void>;
+  lstat(file: string): Promise<FileFacts>;
+  realpath(file: string): Promise<string>;
+  readdir(dir: string): Promise<string[]>;
+  readStream(file: string): Readable;
+  readHead(file: string, bytes: number): Promise<Buffer>;
+  /** Creates a new file; fails with EEXIST rather than truncating one. */
+  createExclusive(file: string): Promise<WritableFile>;
+  rename(from: string, to: string): Promise<void>;
+  unlink(file: string): Promise<void>;
+  /** fsync of a file someone else wrote (ComfyUI does not), before we rename it. */
+  syncFile(file: string): Promise<void>;
+  /** Makes a rename durable; best effort where directories cannot be opened. */
+  syncDirectory(dir: string): Promise<void>;
+}
+
+async function writeAll(handle: fs.FileHandle, data: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < data.length) {
+    const { bytesWritten } = await handle.write(data, offset, data.length - offset);
+    offset += bytesWritten;
+  }
+}
+
+export const nodeCollectorFileSystem: CollectorFileSystem = {
+  async mkdirp(dir) {
+    await fs.mkdir(dir, { recursive: true });
+  },
+  lstat: (file) => fs.lstat(file),
+  realpath: (file) => fs.realpath(file),
+  readdir: (dir) => fs.readdir(dir),
+  readStream: (file) => createReadStream(file),
+  async readHead(file, bytes) {
+    const handle = await fs.open(file, 'r');
+    try {
+      const buffer = Buffer.alloc(bytes);
+      const { bytesRead } = await handle.read(buffer, 0, bytes, 0);
+      return buffer.subarray(0, bytesRead);
+    } finally {
+      await handle.close();
+    }
+  },
+  async createExclusive(file) {
+    const handle = await fs.open(file, 'wx', 0o644);
+    return {
+      write: (data) => writeAll(handle, data),
+      sync: () => handle.sync(),
+      close: () => handle.close(),
+    };
+  },
+  rename: (from, to) => fs.rename(from, to),
+  unlink: (file) => fs.unlink(file),
+  async syncFile(file) {
+    const handle = await fs.open(file, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  },
+  async syncDirectory(dir) {
+    try {
+      const handle = await fs.open(dir, 'r');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    } catch {
+      // Some platforms (Windows) and file systems refuse fsync on a directory; the rename
+      // itself already happened, only its durability across power loss is weaker there.
+    }
+  },
+};

@@ -1,0 +1,85 @@
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import type { OutputFileRef } from '../comfy/backend-port.js';
+import type { JobResultFile } from '../jobs/job-view.js';
+import type { CollectorFileSystem } from './collector-file-system.js';
+import type { CollectMode } from './output-placement.js';
+import { writeTempFile } from './temp-file-writer.js';
+
+export const sidecarFormat = 'chorus-visual/output-metadata@1';
+
+export interface SkippedOutput {
+  ref: OutputFileRef;
+  reason: 'temp_preview' | 'not_media';
+}
+
+export interface SidecarInput {
+  jobId: string;
+  conversationId: string;
+  mode: CollectMode;
+  /** Job facts from the caller: workflow, prompt, negative, seed, backend, character, timings… */
+  metadata: Record<string, unknown>;
+  files: Array<JobResultFile & { animated?: boolean | undefined; key: string }>;
+  skipped: SkippedOutput[];
+  fileMoveMs: number;
+  collectedAt: Date;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The sidecar document. Caller metadata comes first so our own facts (ids, files, checksums)
+ * cannot be overridden by it; `timings` is merged so the caller's queue/generation times
+ * and our file_move_ms sit together.
+ */
+export function buildSidecar(input: SidecarInput): Record<string, unknown> {
+  const timings = isPlainObject(input.metadata.timings) ? input.metadata.timings : {};
+  return {
+    ...input.metadata,
+    format: sidecarFormat,
+    job_id: input.jobId,
+    conversation_id: input.conversationId,
+    collect_mode: input.mode,
+    collected_at: input.collectedAt.toISOString(),
+    timings: { ...timings, file_move_ms: input.fileMoveMs },
+    files: input.files.map((file) => ({
+      path: file.path,
+      kind: file.kind,
+      media_type: file.mediaType,
+      bytes: file.bytes,
+      sha256: file.sha256,
+      ...(file.width !== undefined ? { width: file.width, height: file.height } : {}),
+      ...(file.animated !== undefined ? { animated: file.animated } : {}),
+      original: {
+        filename: file.original.filename,
+        subfolder: file.original.subfolder,
+        type: file.original.type,
+        node_id: file.original.nodeId,
+        key: file.key,
+      },
+    })),
+    skipped: input.skipped.map(({ ref, reason }) => ({
+      filename: ref.filename,
+      subfolder: ref.subfolder,
+      type: ref.type,
+      node_id: ref.nodeId,
+      key: ref.key,
+      reason,
+    })),
+  };
+}
+
+/** Written last, temp + fsync + rename: its presence means the job's files are complete. */
+export async function writeSidecar(fs: CollectorFileSystem, destination: string, document: Record<string, unknown>): Promise<void> {
+  const body = Buffer.from(`${JSON.stringify(document, null, 2)}\n`);
+  const written = await writeTempFile(fs, Readable.from([body]), destination);
+  try {
+    await fs.rename(written.tempPath, destination);
+  } catch (error) {
+    await fs.unlink(written.tempPath).catch(() => undefined);
+    throw error;
+  }
+  await fs.syncDirectory(path.dirname(destination));
+}

@@ -1,0 +1,206 @@
+import path from 'node:path';
+import type { OutputFileRef } from '../comfy/backend-port.js';
+import { isChorusError } from '../errors/index.js';
+import type { JobResult, JobResultFile } from '../jobs/job-view.js';
+import { parseCollectRequest, type CollectRequest, type ParsedCollectRequest } from './collect-request.schema.js';
+import { nodeCollectorFileSystem, type CollectorFileSystem } from './collector-file-system.js';
+import { abortedError, noOutputError, outputMissingError, writeFailedError } from './collector-errors.js';
+import { imageHeaderBytes, readImageDimensions } from './image-dimensions.js';
+import { classifyMedia, sniffMedia } from './media-types.js';
+import { buildSidecar, writeSidecar, type SkippedOutput } from './metadata-sidecar.js';
+import { planDestinations, selectCandidates, sidecarDestinationFor, type ClassifiedOutput, type PlannedOutput } from './output-plan.js';
+import { placeOutput } from './output-placement.js';
+import { comfyFoldersFrom, DownloadOutputSource, LocalOutputSource, readSourceHead, type OutputSource } from './output-source.js';
+import { assertComfyFileType, assertResolvedInside, assertSafeFilename, assertSafeId, assertSafeSubfolder } from './safe-path-guard.js';
+import { hashFile } from './temp-file-writer.js';
+
+export interface OutputCollectorOptions {
+  dataDir: string;
+  /**
+   * The original design's `cleanup_comfy_outputs`. Collected files follow the mode alone
+   * (move removes ComfyUI's file, copy never does — otherwise copy would just be move).
+   * This flag removes the leftovers a job made that we did not collect: its `temp`
+   * previews, once the job's files and sidecar are safely written. Local modes only;
+   * ComfyUI inputs are never touched. Default false.
+   */
+  cleanupComfyOutputs?: boolean;
+  /** Injected in tests to make writes fail (ENOSPC, EACCES); the real one otherwise. */
+  fileSystem?: CollectorFileSystem;
+  now?: () => number;
+}
+
+type ResultFileWithOrigin = JobResultFile & { animated?: boolean | undefined; key: string };
+
+/**
+ * Moves, copies or downloads a finished job's outputs into its conversation folder and
+ * writes the metadata sidecar. Safe to run again after a crash at any instant: see
+ * `placeOutput` for the per-file rules; the sidecar is written last.
+ *
+ * A reported file that is missing locally is OUTPUT_FILE_NOT_FOUND; there is deliberately
+ * no silent fallback to downloading it, because that hides a wrong output_directory and,
+ * in move mode, would leave every file behind in ComfyUI's folder.
+ */
+export class OutputCollector {
+  private readonly dataDir: string;
+  private readonly fs: CollectorFileSystem;
+  private readonly cleanupComfyOutputs: boolean;
+  private readonly now: () => number;
+
+  constructor(options: OutputCollectorOptions) {
+    this.dataDir = path.resolve(options.dataDir);
+    this.fs = options.fileSystem ?? nodeCollectorFileSystem;
+    this.cleanupComfyOutputs = options.cleanupComfyOutputs ?? false;
+    this.now = options.now ?? Date.now;
+  }
+
+  async collect(input: CollectRequest): Promise<JobResult> {
+    const request = parseCollectRequest(input);
+    const started = this.now();
+    assertSafeId('job_id', request.jobId);
+    assertSafeId('conversation_id', request.conversationId);
+    for (const ref of request.files) {
+      assertComfyFileType(ref.type);
+      assertSafeSubfolder(ref.subfolder);
+      assertSafeFilename(ref.filename);
+    }
+    const { candidates, skippedTemp } = selectCandidates(request.files);
+    if (candidates.length === 0) throw noOutputError(request.files.length);
+
+    const sources = new Map(candidates.map((ref) => [ref, this.sourceFor(request, ref)] as const));
+    const skipped: SkippedOutput[] = skippedTemp.map((ref) => ({ ref, reason: 'temp_preview' }));
+    const classified = await this.classify(candidates, sources, skipped);
+    if (classified.length === 0) throw noOutputError(request.files.length);
+
+    const planned = planDestinations(this.dataDir, request.conversationId, request.jobId, classified);
+    const first = planned[0]!.destination;
+    const sidecar = sidecarDestinationFor(first, request.jobId);
+    await this.prepareDirectories(planned, sidecar.name);
+
+    const files: ResultFileWithOrigin[] = [];
+    for (const output of planned) {
+      if (request.signal?.aborted) throw abortedError(request.signal.reason);
+      files.push(await this.placeOne(request, output, sources.get(output.ref)!));
+    }
+    if (request.signal?.aborted) throw abortedError(request.signal.reason);
+
+    const document = buildSidecar({
+      jobId: request.jobId,
+      conversationId: request.conversationId,
+      mode: request.mode,
+      metadata: request.metadata,
+      files,
+      skipped,
+      fileMoveMs: Math.max(0, this.now() - started),
+      collectedAt: new Date(this.now()),
+    });
+    await writeSidecar(this.fs, sidecar.absolutePath, document).catch((error: unknown) => {
+      throw isChorusError(error) ? error : writeFailedError(sidecar.absolutePath, error);
+    });
+    if (this.cleanupComfyOutputs) await this.removeLeftovers(sources, skippedTemp, request);
+    return {
+      files: files.map(({ animated: _animated, key: _key, ...file }) => file),
+      metadataPath: sidecar.relativePath,
+    };
+  }
+
+  private sourceFor(request: ParsedCollectRequest, ref: OutputFileRef): OutputSource {
+    if (request.mode === 'download') return new DownloadOutputSource(request.download!, ref);
+    const folders = comfyFoldersFrom(request.comfyOutputDir!, request.comfyTempDir, request.comfyInputDir);
+    return new LocalOutputSource(this.fs, folders, ref);
+  }
+
+  /** By extension; by magic bytes only for names whose extension says nothing. */
+  private async classify(
+    candidates: OutputFileRef[],
+    sources: Map<OutputFileRef, OutputSource>,
+    skipped: SkippedOutput[],
+  ): Promise<ClassifiedOutput[]> {
+    const classified: ClassifiedOutput[] = [];
+    for (const ref of candidates) {
+      let media = classifyMedia(ref.filename);
+      if (media === undefined) {
+        const source = sources.get(ref)!;
+        const head = await readSourceHead(this.fs, source, 64);
+        if (head === undefined) {
+          throw outputMissingError(source.expectedPath, { filename: ref.filename, subfolder: ref.subfolder, type: ref.type, node_id: ref.nodeId });
+        }
+        media = sniffMedia(head);
+      }
+      if (media === undefined) skipped.push({ ref, reason: 'not_media' });
+      else classified.push({ ref, media });
+    }
+    return classified;
+  }
+
+  /**
+   * Creates the destination folders, proves they resolve inside the data folder (a
+   * symlinked conversation folder could point anywhere), and removes this job's temp
+   * debris from a run that crashed mid-write.
+   */
+  private async prepareDirectories(planned: PlannedOutput[], sidecarName: string): Promise<void> {
+    const namesByDirectory = new Map<string, string[]>();
+    for (const { destination } of planned) {
+      namesByDirectory.set(destination.directory, [...(namesByDirectory.get(destination.directory) ?? []), destination.name]);
+    }
+    namesByDirectory.get(planned[0]!.destination.directory)!.push(sidecarName);
+    try {
+      await this.fs.mkdirp(this.dataDir);
+      const realData = await this.fs.realpath(this.dataDir);
+      for (const [directory, names] of namesByDirectory) {
+        await this.fs.mkdirp(directory);
+        assertResolvedInside('destination', realData, await this.fs.realpath(directory));
+        await this.removeStaleTemps(directory, names);
+      }
+    } catch (error) {
+      throw isChorusError(error) ? error : writeFailedError(planned[0]!.destination.directory, error);
+    }
+  }
+
+  private async removeStaleTemps(directory: string, names: string[]): Promise<void> {
+    const patterns = names.map((name) => new RegExp(`^\\.${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.[0-9a-f]{8}\\.partial$`));
+    for (const entry of await this.fs.readdir(directory)) {
+      if (patterns.some((pattern) => pattern.test(entry))) {
+        await this.fs.unlink(path.join(directory, entry)).catch(() => undefined);
+      }
+    }
+  }
+
+  private async placeOne(request: ParsedCollectRequest, output: PlannedOutput, source: OutputSource): Promise<ResultFileWithOrigin> {
+    const { destination, media, ref } = output;
+    const placed = await placeOutput({ fs: this.fs, mode: request.mode, signal: request.signal }, source, destination.absolutePath);
+    const file: ResultFileWithOrigin = {
+      kind: media.kind,
+      path: destination.relativePath,
+      absolutePath: destination.absolutePath,
+      mediaType: media.mediaType,
+      bytes: placed.bytes,
+      sha256: placed.sha256,
+      original: { filename: ref.filename, subfolder: ref.subfolder, type: ref.type, nodeId: ref.nodeId },
+      animated: ref.animated,
+      key: ref.key,
+    };
+    if (media.kind === 'image') {
+      const head = await this.fs.readHead(destination.absolutePath, imageHeaderBytes).catch(() => undefined);
+      const size = head ? readImageDimensions(head) : undefined;
+      if (size) Object.assign(file, size);
+    }
+    return file;
+  }
+
+  /** Best effort: a leftover preview is clutter, not a reason to fail a finished job. */
+  private async removeLeftovers(sources: Map<OutputFileRef, OutputSource>, skippedTemp: OutputFileRef[], request: ParsedCollectRequest): Promise<void> {
+    if (request.mode === 'download') return;
+    const folders = comfyFoldersFrom(request.comfyOutputDir!, request.comfyTempDir, request.comfyInputDir);
+    for (const ref of skippedTemp) {
+      const source = sources.get(ref) ?? new LocalOutputSource(this.fs, folders, ref);
+      if (source.kind !== 'local') continue;
+      const real = await source.locate().catch(() => undefined);
+      if (real !== undefined) await this.fs.unlink(real).catch(() => undefined);
+    }
+  }
+}
+
+/** sha256 of a delivered file, for callers that verify a JobResult later. */
+export async function checksumOf(file: string, fs: CollectorFileSystem = nodeCollectorFileSystem): Promise<string> {
+  return (await hashFile(fs, file)).sha256;
+}

@@ -1,0 +1,151 @@
+import path from 'node:path';
+import { ChorusError, isChorusError } from '../errors/index.js';
+import type { CollectorFileSystem } from './collector-file-system.js';
+import {
+  abortedError,
+  destinationConflictError,
+  errnoCode,
+  outputMissingError,
+  readFailedError,
+  unsafePathError,
+  writeFailedError,
+} from './collector-errors.js';
+import type { OutputSource } from './output-source.js';
+import { hashFile, SourceReadFailure, writeTempFile, type WrittenTempFile } from './temp-file-writer.js';
+
+export type CollectMode = 'move' | 'copy' | 'download';
+
+export interface PlacedFile {
+  sha256: string;
+  bytes: number;
+  /** `already_present`: an earlier (crashed) run had finished this file. */
+  outcome: 'moved' | 'copied' | 'downloaded' | 'already_present';
+}
+
+interface PlacementContext {
+  fs: CollectorFileSystem;
+  mode: CollectMode;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Puts one ComfyUI output at `destination`, safe to repeat after a crash at any point:
+ * an existing destination with the same sha256 is done; with other bytes it is a conflict
+ * (never overwritten). ComfyUI's own file is removed only in move mode and only after the
+ * destination is complete and fsynced, so a failure always leaves it in place.
+ */
+export async function placeOutput(ctx: PlacementContext, source: OutputSource, destination: string): Promise<PlacedFile> {
+  try {
+    return await placeOrThrow(ctx, source, destination);
+  } catch (error) {
+    throw explainFailure(ctx, source, destination, error);
+  }
+}
+
+async function placeOrThrow(ctx: PlacementContext, source: OutputSource, destination: string): Promise<PlacedFile> {
+  const existing = await inspectDestination(ctx.fs, destination);
+  if (source.kind === 'local') {
+    const real = await source.locate();
+    if (real === undefined) return alreadyPresentOrMissing(existing, source);
+    if (ctx.mode === 'move' && source.movable) return moveLocal(ctx, real, destination, existing);
+    return copyStream(ctx, ctx.fs.readStream(real), destination, existing, 'copied');
+  }
+  const stream = await source.open();
+  if (stream === undefined) return alreadyPresentOrMissing(existing, source);
+  return copyStream(ctx, stream, destination, existing, 'downloaded');
+}
+
+type Existing = { sha256: string; bytes: number } | undefined;
+
+/** The source is gone: fine if an earlier run already delivered it (crash after the rename). */
+function alreadyPresentOrMissing(existing: Existing, source: OutputSource): PlacedFile {
+  if (existing) return { ...existing, outcome: 'already_present' };
+  const { filename, subfolder, type, nodeId } = source.ref;
+  throw outputMissingError(source.expectedPath, { filename, subfolder, type, node_id: nodeId });
+}
+
+async function inspectDestination(fs: CollectorFileSystem, destination: string): Promise<Existing> {
+  try {
+    const facts = await fs.lstat(destination);
+    if (!facts.isFile()) throw unsafePathError('destination', destination, 'exists and is not a regular file');
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return undefined;
+    throw error;
+  }
+  try {
+    return await hashFile(fs, destination);
+  } catch (error) {
+    throw readFailedError(destination, error instanceof SourceReadFailure ? error.reason : error);
+  }
+}
+
+async function moveLocal(ctx: PlacementContext, real: string, destination: string, existing: Existing): Promise<PlacedFile> {
+  const { fs } = ctx;
+  const { sha256, bytes } = await hashFile(fs, real);
+  if (existing) {
+    if (existing.sha256 !== sha256) throw destinationConflictError(destination, existing.sha256, sha256);
+    // A crash between copy and unlink (EXDEV path): finish the move.
+    await fs.unlink(real);
+    return { ...existing, outcome: 'already_present' };
+  }
+  // ComfyUI does not fsync what it saves; do it before the name becomes ours.
+  await fs.syncFile(real);
+  try {
+    await fs.rename(real, destination);
+  } catch (error) {
+    if (errnoCode(error) !== 'EXDEV') throw error;
+    const written = await writeTempFile(fs, fs.readStream(real), destination, ctx.signal);
+    await commitTemp(fs, written, destination);
+    await fs.unlink(real);
+    await fs.syncDirectory(path.dirname(real));
+    return { sha256: written.sha256, bytes: written.bytes, outcome: 'moved' };
+  }
+  await fs.syncDirectory(path.dirname(destination));
+  await fs.syncDirectory(path.dirname(real));
+  return { sha256, bytes, outcome: 'moved' };
+}
+
+async function copyStream(
+  ctx: PlacementContext,
+  stream: AsyncIterable<Uint8Array | string>,
+  destination: string,
+  existing: Existing,
+  outcome: 'copied' | 'downloaded',
+): Promise<PlacedFile> {
+  const written = await writeTempFile(ctx.fs, stream, destination, ctx.signal);
+  if (existing) {
+    await ctx.fs.unlink(written.tempPath).catch(() => undefined);
+    if (existing.sha256 !== written.sha256) throw destinationConflictError(destination, existing.sha256, written.sha256);
+    return { ...existing, outcome: 'already_present' };
+  }
+  await commitTemp(ctx.fs, written, destination);
+  return { sha256: written.sha256, bytes: written.bytes, outcome };
+}
+
+async function commitTemp(fs: CollectorFileSystem, written: WrittenTempFile, destination: string): Promise<void> {
+  try {
+    await fs.rename(written.tempPath, destination);
+  } catch (error) {
+    await fs.unlink(written.tempPath).catch(() => undefined);
+    throw error;
+  }
+  await fs.syncDirectory(path.dirname(destination));
+}
+
+/** One place decides which error code a low-level failure becomes. */
+function explainFailure(ctx: PlacementContext, source: OutputSource, destination: string, error: unknown): ChorusError {
+  if (isChorusError(error)) return error;
+  if (ctx.signal?.aborted) return abortedError(ctx.signal.reason ?? error);
+  if (error instanceof SourceReadFailure) {
+    const reason = error.reason;
+    if (isChorusError(reason)) return reason;
+    if (source.kind === 'download') {
+      return new ChorusError('COMFY_UNAVAILABLE', `Downloading ${source.expectedPath} failed mid-stream`, {
+        details: { expected_path: source.expectedPath },
+        cause: reason,
+      });
+    }
+    return readFailedError(source.expectedPath, reason);
+  }
+  return writeFailedError(destination, error);
+}

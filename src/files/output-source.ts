@@ -1,0 +1,114 @@
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { OutputFileRef } from '../comfy/backend-port.js';
+import { isChorusError } from '../errors/index.js';
+import type { CollectorFileSystem } from './collector-file-system.js';
+import type { DownloadOutput } from './collect-request.schema.js';
+import { errnoCode } from './collector-errors.js';
+import { assertResolvedInside, isInside } from './safe-path-guard.js';
+import { unsafePathError } from './collector-errors.js';
+
+/** ComfyUI's three folders; `temp` and `input` default to siblings of `output`, as ComfyUI lays them out. */
+export interface ComfyFolders {
+  output: string;
+  temp: string;
+  input: string;
+}
+
+export function comfyFoldersFrom(outputDir: string, tempDir?: string, inputDir?: string): ComfyFolders {
+  const output = path.resolve(outputDir);
+  return {
+    output,
+    temp: path.resolve(tempDir ?? path.join(path.dirname(output), 'temp')),
+    input: path.resolve(inputDir ?? path.join(path.dirname(output), 'input')),
+  };
+}
+
+/** A ComfyUI file on this machine. */
+export class LocalOutputSource {
+  readonly kind = 'local';
+  readonly expectedPath: string;
+  private readonly base: string;
+
+  constructor(
+    private readonly fs: CollectorFileSystem,
+    folders: ComfyFolders,
+    readonly ref: OutputFileRef,
+  ) {
+    this.base = folders[ref.type as keyof ComfyFolders];
+    this.expectedPath = path.join(this.base, ...ref.subfolder.split('/').filter(Boolean), ref.filename);
+    // The guard already refused `..`; this is the lexical belt to realpath's braces.
+    if (!isInside(this.base, this.expectedPath)) throw unsafePathError('filename', ref.filename, 'escapes the ComfyUI folder');
+  }
+
+  /** ComfyUI's inputs are the user's uploads: copied, never moved away. */
+  get movable(): boolean {
+    return this.ref.type !== 'input';
+  }
+
+  /** The file's real path, or undefined when it is not there. Refuses symlinks leading out. */
+  async locate(): Promise<string | undefined> {
+    try {
+      const realBase = await this.fs.realpath(this.base);
+      const real = await this.fs.realpath(this.expectedPath);
+      assertResolvedInside('filename', realBase, real);
+      if (!(await this.fs.lstat(real)).isFile()) {
+        throw unsafePathError('filename', this.ref.filename, 'is not a regular file');
+      }
+      return real;
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return undefined;
+      throw error;
+    }
+  }
+}
+
+/** A ComfyUI file fetched through GET /view (ComfyUI runs on another machine). */
+export class DownloadOutputSource {
+  readonly kind = 'download';
+  readonly expectedPath: string;
+  readonly movable = false;
+
+  constructor(
+    private readonly download: DownloadOutput,
+    readonly ref: OutputFileRef,
+  ) {
+    const query = new URLSearchParams({ filename: ref.filename, subfolder: ref.subfolder, type: ref.type });
+    this.expectedPath = `/view?${query.toString()}`;
+  }
+
+  /** The body stream, or undefined on 404; COMFY_UNAVAILABLE and others propagate. */
+  async open(): Promise<Readable | undefined> {
+    try {
+      return await this.download({ filename: this.ref.filename, subfolder: this.ref.subfolder, type: this.ref.type });
+    } catch (error) {
+      if (isChorusError(error) && error.code === 'OUTPUT_FILE_NOT_FOUND') return undefined;
+      throw error;
+    }
+  }
+}
+
+export type OutputSource = LocalOutputSource | DownloadOutputSource;
+
+/** The first bytes of a source (for sniffing unnamed media), or undefined when it is missing. */
+export async function readSourceHead(fs: CollectorFileSystem, source: OutputSource, bytes: number): Promise<Buffer | undefined> {
+  if (source.kind === 'local') {
+    const real = await source.locate();
+    return real === undefined ? undefined : fs.readHead(real, bytes);
+  }
+  const stream = await source.open();
+  if (stream === undefined) return undefined;
+  const chunks: Buffer[] = [];
+  let length = 0;
+  try {
+    for await (const chunk of stream) {
+      const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+      chunks.push(buffer);
+      length += buffer.length;
+      if (length >= bytes) break;
+    }
+  } finally {
+    stream.destroy();
+  }
+  return Buffer.concat(chunks).subarray(0, bytes);
+}
