@@ -1,0 +1,91 @@
+/**
+ * The CloudEvents 1.0 (structured JSON) envelope of every event chorus-visual publishes.
+ * Naming rule for a `job_events` row: an event that enters a top-level state is named by
+ * that state (`chorus.visual.job.completed`); an event that stays in its state (from_state
+ * === to_state, e.g. `overdue`) is named by its row type (`chorus.visual.job.overdue`).
+ * The subject suffix follows the same rule, so subscribers filter on one word either way.
+ */
+import { z } from 'zod';
+import type { JobEventRow } from '../jobs/job-store-port.js';
+import type { JobView } from '../jobs/job-view.js';
+import { JobState } from '../jobs/job-view.js';
+
+export const CLOUD_EVENT_TYPE_PREFIX = 'chorus.visual.job.';
+
+export interface CloudEvent<D = Record<string, unknown>> {
+  specversion: '1.0';
+  id: string;
+  type: string;
+  source: string;
+  subject: string;
+  time: string;
+  datacontenttype: 'application/json';
+  data: D;
+}
+
+/** What a state event carries: the job as callers see it, plus where it came from. */
+export type JobEventData = JobView & {
+  seq: number;
+  from_state: string | null;
+  /** The `job_events.type` of the row (equals the state for plain transitions). */
+  event: string;
+  /** Anything the JobService stored beside `job` in the row (e.g. a reason). */
+  details?: Record<string, unknown>;
+};
+
+/** For subscribers: validates the envelope and leaves `data` to the caller. */
+export const cloudEventSchema = z.object({
+  specversion: z.literal('1.0'),
+  id: z.string().min(1),
+  type: z.string().min(1),
+  source: z.string().min(1),
+  subject: z.string(),
+  time: z.string(),
+  datacontenttype: z.literal('application/json'),
+  data: z.record(z.string(), z.unknown()),
+});
+
+const topLevelStates: ReadonlySet<string> = new Set(Object.values(JobState));
+
+/** The word that names a row's event: the state it entered, or its own type. */
+export function eventName(row: Pick<JobEventRow, 'type' | 'from_state' | 'to_state'>): string {
+  const entersState = row.from_state !== row.to_state || row.type === row.to_state;
+  if (entersState && topLevelStates.has(row.to_state)) return row.to_state;
+  return row.type;
+}
+
+export function eventId(jobId: string, seq: number): string {
+  return `${jobId}:${seq}`;
+}
+
+const rowDataSchema = z.looseObject({ job: z.record(z.string(), z.unknown()).optional() });
+
+export function toCloudEvent(row: JobEventRow, source: string): CloudEvent<JobEventData> {
+  // The row was written by our own JobService, but a malformed one must still go out:
+  // a relay that refuses a row would block that job's events forever.
+  const parsed = rowDataSchema.safeParse(row.data);
+  const { job = {}, ...extra } = parsed.success ? parsed.data : { job: {} };
+  const data = {
+    ...job,
+    id: row.job_id,
+    seq: row.seq,
+    from_state: row.from_state,
+    event: row.type,
+    ...(Object.keys(extra).length > 0 ? { details: extra } : {}),
+  } as JobEventData;
+  return {
+    specversion: '1.0',
+    id: eventId(row.job_id, row.seq),
+    type: `${CLOUD_EVENT_TYPE_PREFIX}${eventName(row)}`,
+    source,
+    subject: row.job_id,
+    time: row.at,
+    datacontenttype: 'application/json',
+    data,
+  };
+}
+
+const encoder = new TextEncoder();
+export function encodeCloudEvent(event: CloudEvent<unknown>): Uint8Array {
+  return encoder.encode(JSON.stringify(event));
+}

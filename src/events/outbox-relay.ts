@@ -1,0 +1,171 @@
+/**
+ * Moves `job_events` rows from the outbox to the event transport, oldest first, and marks
+ * them published. Rules that keep events whole and in order:
+ * - one pass at a time (a lock), publishing one row after the other: never two in flight,
+ *   so a failed publish cannot be overtaken by a later event of the same job;
+ * - the first failure ends the pass; rows already confirmed are marked, the rest wait for
+ *   the next pass after a growing back-off;
+ * - a crash between publish and mark re-sends the row with the same id (`{job}:{seq}`),
+ *   which JetStream drops as a duplicate.
+ */
+import type { JobEventRow, JobStore } from '../jobs/job-store-port.js';
+import { encodeCloudEvent, eventName, toCloudEvent } from './cloud-event.js';
+import { eventSubject } from './event-subjects.js';
+import { silentLogger, type EventsLogger, type EventTransport } from './event-transport.js';
+
+export interface OutboxRelayOptions {
+  store: JobStore;
+  transport: EventTransport;
+  subjectPrefix: string;
+  /** CloudEvents `source`, e.g. `chorus-visual/<instance>`. */
+  source: string;
+  batchSize?: number;
+  /** First back-off after a failure; doubles up to `maxRetryMs`. */
+  retryMs?: number;
+  maxRetryMs?: number;
+  /** Look at the outbox this often even without kick() (rows written by another process). */
+  pollMs?: number;
+  logger?: EventsLogger;
+}
+
+type PassOutcome = 'idle' | 'more' | 'failed';
+
+export class OutboxRelay {
+  private readonly batchSize: number;
+  private readonly retryMs: number;
+  private readonly maxRetryMs: number;
+  private readonly pollMs: number;
+  private readonly logger: EventsLogger;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private kicked = false;
+  private lock: Promise<unknown> = Promise.resolve();
+  private publishedCount = 0;
+
+  constructor(private readonly opts: OutboxRelayOptions) {
+    this.batchSize = opts.batchSize ?? 100;
+    this.retryMs = opts.retryMs ?? 250;
+    this.maxRetryMs = opts.maxRetryMs ?? 5_000;
+    this.pollMs = opts.pollMs ?? 1_000;
+    this.logger = opts.logger ?? silentLogger;
+  }
+
+  /** Events published since construction (for metrics and tests). */
+  get published(): number {
+    return this.publishedCount;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.runLoop();
+  }
+
+  /** New rows were written: look now instead of at the next poll. */
+  kick(): void {
+    this.kicked = true;
+    this.wake?.();
+  }
+
+  /** Publishes until the outbox is empty or the transport fails (then returns, rows kept). */
+  async drain(): Promise<void> {
+    for (;;) {
+      const outcome = await this.exclusivePass();
+      if (outcome !== 'more') return;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    await this.loop;
+    this.loop = undefined;
+  }
+
+  private async runLoop(): Promise<void> {
+    let backoff = this.retryMs;
+    while (this.running) {
+      this.kicked = false;
+      const outcome = await this.exclusivePass();
+      if (!this.running) break;
+      if (outcome === 'more') continue;
+      if (outcome === 'failed') {
+        // A kick does not cut a failure back-off short: the transport is the problem.
+        await this.sleep(backoff, false);
+        backoff = Math.min(backoff * 2, this.maxRetryMs);
+      } else {
+        backoff = this.retryMs;
+        if (!this.kicked) await this.sleep(this.pollMs, true);
+      }
+    }
+  }
+
+  private exclusivePass(): Promise<PassOutcome> {
+    const next = this.lock.then(() => this.pass());
+    this.lock = next.catch(() => undefined);
+    return next;
+  }
+
+  private async pass(): Promise<PassOutcome> {
+    const { store, transport } = this.opts;
+    if (!transport.isConnected()) return 'failed';
+    let rows: JobEventRow[];
+    try {
+      rows = await store.listUnpublished(this.batchSize);
+    } catch (error) {
+      this.logger.error({ err: describe(error) }, 'outbox read failed');
+      return 'failed';
+    }
+    if (rows.length === 0) return 'idle';
+    const done: number[] = [];
+    let failed = false;
+    for (const row of rows) {
+      try {
+        await this.publishRow(row);
+        done.push(row.id);
+      } catch (error) {
+        this.logger.warn({ err: describe(error), job: row.job_id, seq: row.seq, pending: rows.length - done.length }, 'event publish failed; will retry');
+        failed = true;
+        break;
+      }
+    }
+    if (done.length > 0) {
+      try {
+        await store.markPublished(done, new Date().toISOString());
+        this.publishedCount += done.length;
+      } catch (error) {
+        // Published but not marked: the next pass re-sends them and the msgId dedupes.
+        this.logger.error({ err: describe(error), events: done.length }, 'marking events published failed');
+        return 'failed';
+      }
+    }
+    if (failed) return 'failed';
+    return rows.length < this.batchSize ? 'idle' : 'more';
+  }
+
+  private async publishRow(row: JobEventRow): Promise<void> {
+    const event = toCloudEvent(row, this.opts.source);
+    const conversationId = typeof event.data.conversation_id === 'string' ? event.data.conversation_id : '_';
+    const subject = eventSubject(this.opts.subjectPrefix, conversationId, row.job_id, eventName(row));
+    await this.opts.transport.publishDurable(subject, encodeCloudEvent(event), event.id);
+  }
+
+  private sleep(ms: number, wakeOnKick: boolean): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      timer.unref?.();
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = () => {
+        if (wakeOnKick || !this.running) done();
+      };
+    });
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
