@@ -4,7 +4,7 @@
  */
 import { createActor, fromCallback, fromPromise, SimulatedClock, type EventObject } from 'xstate';
 import { jobMachine, type JobEvent, type JobMachineInput } from '../../machines/job.js';
-import type { ComposedJobPrompt } from '../../machines/job-types.js';
+import type { ComposedJobPrompt, WaitForInput, WaitUntilInput } from '../../machines/job-types.js';
 
 export interface PendingCall<TIn = unknown, TOut = unknown> {
   input: TIn;
@@ -78,19 +78,18 @@ export function createMachineHarness(input: JobMachineInput = jobInput(), snapsh
         calls.set(name, list);
       }),
     );
-  const timer = (kind: 'until' | 'for') =>
-    fromPromise<void, { at?: number; ms?: number }>(({ input: t, signal }) =>
-      new Promise<void>((resolve) => {
-        const at = kind === 'until' ? (t.at ?? 0) : clock.now() + (t.ms ?? 0);
-        const record = { kind, at, aborted: false };
-        timers.push(record);
-        const id = clock.setTimeout(resolve, Math.max(0, at - clock.now()));
-        signal.addEventListener('abort', () => {
-          record.aborted = true;
-          clock.clearTimeout(id);
-        });
-      }),
-    );
+  const arm = (kind: 'until' | 'for', at: number, signal: AbortSignal) =>
+    new Promise<void>((resolve) => {
+      const record = { kind, at, aborted: false };
+      timers.push(record);
+      const id = clock.setTimeout(resolve, Math.max(0, at - clock.now()));
+      signal.addEventListener('abort', () => {
+        record.aborted = true;
+        clock.clearTimeout(id);
+      });
+    });
+  const waitUntil = fromPromise<void, WaitUntilInput>(({ input: t, signal }) => arm('until', t.at, signal));
+  const waitFor = fromPromise<void, WaitForInput>(({ input: t, signal }) => arm('for', clock.now() + t.ms, signal));
 
   const machine = jobMachine.provide({
     actors: {
@@ -100,8 +99,8 @@ export function createMachineHarness(input: JobMachineInput = jobInput(), snapsh
       cancelQueuedPrompt: pending('cancelQueuedPrompt'),
       interruptPrompt: pending('interruptPrompt'),
       collectOutputs: pending('collectOutputs'),
-      waitUntil: timer('until'),
-      waitFor: timer('for'),
+      waitUntil,
+      waitFor,
       watchPrompt: fromCallback<EventObject, WatchCall['input']>(({ input: w, sendBack }) => {
         const call: WatchCall = { input: w, stopped: false, send: (e) => sendBack(e) };
         watches.push(call);
