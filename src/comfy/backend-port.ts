@@ -121,5 +121,10 @@ export interface ComfyBackend {
   uploadImage(bytes: Uint8Array, filename: string, options?: { overwrite?: boolean }): Promise<UploadedImage>;
   objectInfo(): Promise<Record<string, unknown>>;
   health(): BackendHealth;
+  /**
+   * Optional: tells when `health()` changes (healthy flag or socket state), so a pool can react
+   * at once. Returns the unsubscribe function. Backends without it are read through `health()`.
+   */
+  onHealthChange?(listener: (health: BackendHealth) => void): () => void;
   close(): Promise<void>;
 }
