@@ -1,0 +1,79 @@
+/**
+ * Replies in the same envelope as the NATS request/reply service — `{ok:true, ...data}` or
+ * `{ok:false, error:{code,message,details,suggestion}}` — so a client handles both alike.
+ */
+import type { ServerResponse } from 'node:http';
+import { ChorusError, ErrorCode, toChorusError } from '../errors/index.js';
+
+/** The HTTP status that says the same thing as each stable error code. */
+const statusByCode: Record<ErrorCode, number> = {
+  INVALID_COMMAND: 400,
+  JOB_NOT_FOUND: 404,
+  WORKFLOW_NOT_FOUND: 404,
+  CHARACTER_NOT_FOUND: 404,
+  WORKFLOW_INVALID: 422,
+  WORKFLOW_NODE_ERROR: 422,
+  QUEUE_FULL: 429,
+  COMFY_UNAVAILABLE: 503,
+  COMFY_LOST: 503,
+  PROMPT_GENERATION_FAILED: 502,
+  EXECUTION_ERROR: 500,
+  GENERATION_TIMEOUT: 504,
+  QUEUE_WAIT_TIMEOUT: 504,
+  NO_OUTPUT: 500,
+  OUTPUT_FILE_NOT_FOUND: 404,
+  FILE_MOVE_FAILED: 500,
+  CONFIG_INVALID: 500,
+  INTERNAL: 500,
+};
+
+export function statusForCode(code: ErrorCode): number {
+  return statusByCode[code] ?? 500;
+}
+
+/**
+ * An error the HTTP layer raises itself (unknown route, wrong method, bad token, body too
+ * large). The code set has no HTTP-only codes, so these travel as INVALID_COMMAND with
+ * the precise status beside it.
+ */
+export class HttpRequestError extends ChorusError {
+  readonly status: number;
+  constructor(status: number, message: string, options: { details?: unknown; suggestion?: string } = {}) {
+    super(ErrorCode.INVALID_COMMAND, message, options);
+    this.status = status;
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  res.end(text);
+}
+
+export function sendOk(res: ServerResponse, data: Record<string, unknown>, status = 200): void {
+  sendJson(res, status, { ok: true, ...data });
+}
+
+export function errorEnvelope(error: ChorusError): { ok: false; error: Record<string, unknown> } {
+  const body: Record<string, unknown> = { code: error.code, message: error.message, recoverable: error.recoverable };
+  if (error.details !== undefined) body['details'] = error.details;
+  if (error.suggestion !== undefined) body['suggestion'] = error.suggestion;
+  return { ok: false, error: body };
+}
+
+/** Anything thrown becomes an enveloped reply; returns the ChorusError for logging. */
+export function sendError(res: ServerResponse, thrown: unknown, headers: Record<string, string> = {}): ChorusError {
+  const error = toChorusError(thrown);
+  const status = error instanceof HttpRequestError ? error.status : statusForCode(error.code);
+  sendJson(res, status, errorEnvelope(error), headers);
+  return error;
+}

@@ -1,0 +1,93 @@
+/**
+ * /api/jobs, /api/workflows, /api/backends: the NATS commands over HTTP, validated with the
+ * very same schemas so a command means the same thing whichever door it came through.
+ */
+import type { z } from 'zod';
+import {
+  generateCommandSchema,
+  getCommandSchema,
+  jobIdCommandSchema,
+  listCommandSchema,
+  validateCommandSchema,
+} from '../commands/command-schemas.js';
+import { ChorusError, ErrorCode } from '../errors/index.js';
+import { sendOk } from './http-error-envelope.js';
+import type { HealthSources, JobCommandHandler } from './ports.js';
+import { readJsonBody } from './request-body-reader.js';
+import type { RouteContext, RouteTable } from './route-table.js';
+
+export function parseCommand<S extends z.ZodType>(schema: S, input: unknown): z.infer<S> {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  throw new ChorusError(ErrorCode.INVALID_COMMAND, 'the request does not match the command schema', {
+    details: { issues: parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })) },
+  });
+}
+
+/** Query strings are all text; turn the numeric/boolean/list ones into what the schema expects. */
+function listInputFromQuery(url: URL): Record<string, unknown> {
+  const input: Record<string, unknown> = {};
+  for (const key of new Set(url.searchParams.keys())) {
+    if (key === 'token') continue;
+    const values = url.searchParams.getAll(key);
+    const name = key === 'conversation' ? 'conversation_id' : key;
+    if (name === 'state') {
+      const states = values.flatMap((v) => v.split(',')).filter(Boolean);
+      input[name] = states.length === 1 ? states[0] : states;
+    } else if (name === 'limit' || name === 'offset') {
+      input[name] = /^\d+$/.test(values[0] ?? '') ? Number(values[0]) : values[0];
+    } else {
+      input[name] = values.length === 1 ? values[0] : values;
+    }
+  }
+  return input;
+}
+
+function debugFlag(url: URL): boolean {
+  const raw = url.searchParams.get('debug');
+  // The page always wants the debug facts; `?debug=false` turns them off.
+  return raw === null ? true : !['0', 'false', 'no'].includes(raw.toLowerCase());
+}
+
+export function addJobApiRoutes(routes: RouteTable, handler: JobCommandHandler, health: HealthSources): void {
+  routes.add('GET', '/api/jobs', async ({ res, url }: RouteContext) => {
+    const cmd = parseCommand(listCommandSchema, listInputFromQuery(url));
+    const { jobs, total } = await handler.list(cmd);
+    sendOk(res, { jobs, total, limit: cmd.limit, offset: cmd.offset });
+  });
+
+  routes.add('POST', '/api/jobs', async ({ req, res }: RouteContext) => {
+    const cmd = parseCommand(generateCommandSchema, await readJsonBody(req));
+    const { job, created } = await handler.generate(cmd);
+    sendOk(res, { job, created }, created ? 201 : 200);
+  });
+
+  routes.add('GET', '/api/jobs/:id', async ({ res, url, params }: RouteContext) => {
+    const cmd = parseCommand(getCommandSchema, { job_id: params['id'], debug: debugFlag(url) });
+    const detail = await handler.get(cmd.job_id, { debug: cmd.debug });
+    sendOk(res, { ...detail });
+  });
+
+  routes.add('POST', '/api/jobs/:id/cancel', async ({ req, res, params }: RouteContext) => {
+    await readJsonBody(req); // drained and size-checked; a cancel takes no fields
+    const cmd = parseCommand(jobIdCommandSchema, { job_id: params['id'] });
+    const job = await handler.cancel(cmd.job_id);
+    sendOk(res, { job });
+  });
+
+  routes.add('GET', '/api/workflows', async ({ res }: RouteContext) => {
+    const { workflows, problems } = await handler.workflows();
+    sendOk(res, { workflows, problems });
+  });
+
+  routes.add('POST', '/api/workflows/:name/validate', async ({ req, res, params }: RouteContext) => {
+    const body = await readJsonBody(req);
+    const extra = typeof body === 'object' && body !== null && !Array.isArray(body) ? body : { body };
+    const cmd = parseCommand(validateCommandSchema, { ...extra, workflow: params['name'] });
+    sendOk(res, { validation: await handler.validate(cmd) });
+  });
+
+  routes.add('GET', '/api/backends', ({ res }: RouteContext) => {
+    sendOk(res, { backends: health.backends() });
+  });
+}

@@ -1,0 +1,109 @@
+/**
+ * WS /api/live: every transition and progress tick, as JSON text frames, for the page.
+ * One feed subscription for all clients. A slow client loses progress ticks first (they
+ * are ephemeral anyway) and is dropped if even transitions pile up; it reloads on reconnect.
+ */
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Logger } from '../logging/logger.js';
+import { assertAuthorized } from './bearer-token-guard.js';
+import { errorEnvelope, HttpRequestError } from './http-error-envelope.js';
+import type { FeedMessage, JobFeed } from './ports.js';
+
+const progressDropBytes = 512 * 1024;
+const disconnectBytes = 8 * 1024 * 1024;
+const pingIntervalMs = 15_000;
+
+export interface LiveFeedSocket {
+  clientCount(): number;
+  close(): Promise<void>;
+}
+
+function rejectUpgrade(socket: Duplex, status: number, error: HttpRequestError): void {
+  const body = JSON.stringify(errorEnvelope(error));
+  const reason = status === 401 ? 'Unauthorized' : status === 404 ? 'Not Found' : 'Bad Request';
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+export function attachLiveFeedSocket(server: Server, options: { feed: JobFeed; token?: string; instanceId: string; logger: Logger }): LiveFeedSocket {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== '/api/live') {
+      rejectUpgrade(socket, 404, new HttpRequestError(404, `no WebSocket endpoint at ${url.pathname}`));
+      return;
+    }
+    try {
+      assertAuthorized(options.token, req, url);
+    } catch (error) {
+      rejectUpgrade(socket, 401, error as HttpRequestError);
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  });
+
+  const alive = new WeakMap<WebSocket, boolean>();
+  wss.on('connection', (ws: WebSocket) => {
+    alive.set(ws, true);
+    ws.on('pong', () => alive.set(ws, true));
+    ws.on('error', (error) => options.logger.debug({ err: error }, 'live feed client error'));
+    // Clients only listen; anything they send is ignored.
+    ws.send(JSON.stringify({ type: 'hello', instance_id: options.instanceId, at: new Date().toISOString() }));
+  });
+
+  const broadcast = (msg: FeedMessage) => {
+    const text = JSON.stringify(msg);
+    for (const ws of wss.clients) {
+      if (ws.readyState !== ws.OPEN) continue;
+      if (ws.bufferedAmount > disconnectBytes) {
+        ws.terminate();
+        continue;
+      }
+      if (msg.type === 'progress' && ws.bufferedAmount > progressDropBytes) continue;
+      ws.send(text);
+    }
+  };
+  const unsubscribe = options.feed.subscribe((msg) => {
+    try {
+      broadcast(msg);
+    } catch (error) {
+      options.logger.warn({ err: error }, 'live feed broadcast failed');
+    }
+  });
+
+  const pinger = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (alive.get(ws) === false) {
+        ws.terminate();
+        continue;
+      }
+      alive.set(ws, false);
+      ws.ping();
+    }
+  }, pingIntervalMs);
+  pinger.unref();
+
+  return {
+    clientCount: () => wss.clients.size,
+    close: () =>
+      new Promise<void>((resolve) => {
+        clearInterval(pinger);
+        unsubscribe();
+        for (const ws of wss.clients) ws.close(1001, 'server shutting down');
+        // Clients that do not answer the close handshake promptly are cut.
+        const cut = setTimeout(() => {
+          for (const ws of wss.clients) ws.terminate();
+        }, 1000);
+        cut.unref();
+        wss.close(() => {
+          clearTimeout(cut);
+          resolve();
+        });
+      }),
+  };
+}

@@ -1,0 +1,67 @@
+/**
+ * What the HTTP layer needs from the rest of the service: narrow interfaces it owns, so the
+ * server can be tested with fakes and the JobService can change behind them.
+ */
+import type { BackendHealth } from '../comfy/backend-port.js';
+import type { GenerateCommand, ListCommand, ValidateCommand } from '../commands/command-schemas.js';
+import type { JobView } from '../jobs/job-view.js';
+
+/** One persisted transition of a job, as the history/timeline shows it. */
+export interface JobTransitionView {
+  seq: number;
+  type: string;
+  from_state: string | null;
+  to_state: string;
+  at: string;
+  data?: Record<string, unknown>;
+}
+
+/**
+ * Same shape as `JobCommandHandler` in src/commands/job-command-handler.ts (declared here
+ * because that module was being written in parallel; the real one satisfies it structurally).
+ */
+export interface JobCommandHandler {
+  generate(cmd: GenerateCommand): Promise<{ job: JobView; created: boolean }>;
+  cancel(jobId: string): Promise<JobView>;
+  get(jobId: string, options: { debug: boolean }): Promise<{ job: JobView; events: readonly JobTransitionView[]; debug?: unknown }>;
+  list(cmd: ListCommand): Promise<{ jobs: readonly JobView[]; total: number }>;
+  workflows(): Promise<{ workflows: readonly unknown[]; problems: readonly unknown[] }>;
+  validate(cmd: ValidateCommand): Promise<unknown>;
+}
+
+export interface FeedTransition {
+  type: 'transition';
+  job: JobView;
+  seq: number;
+  from: string | null;
+  to: string;
+  at: string;
+}
+
+export interface FeedProgress {
+  type: 'progress';
+  job_id: string;
+  conversation_id: string;
+  progress: { value: number; max: number; node: string | null };
+}
+
+export type FeedMessage = FeedTransition | FeedProgress;
+
+/** Live transitions and progress ticks; returns the unsubscribe function. */
+export interface JobFeed {
+  subscribe(listener: (msg: FeedMessage) => void): () => void;
+}
+
+export interface BackendStatus extends BackendHealth {
+  capacity: { max_concurrent: number; in_use: number };
+}
+
+export interface HealthSources {
+  database(): Promise<boolean>;
+  /** null when NATS is disabled (then it is not required for readiness). */
+  nats(): { connected: boolean; kind: string } | null;
+  backends(): BackendStatus[];
+  outboxPending(): Promise<number>;
+  jobsByState(): Promise<Record<string, number>>;
+  instanceId: string;
+}

@@ -1,0 +1,113 @@
+// One job, everything a person needs to answer "why is my picture not here?": where it is
+// in the machine, how it got there and how long each step took, the prompt and where it
+// came from, the workflow facts, the files, and the error with what to do about it.
+import { fileUrl } from './api-client.js';
+import { formatClock, formatDuration, h, progressBar, stateBadge } from './dom-builder.js';
+import { renderStateDiagram } from './state-diagram-view.js';
+
+const sourceLabels = { llm: 'LLM', template: 'template', caller: 'caller', prompt: 'caller' };
+
+function section(title, ...body) {
+  return h('section', { class: 'detail-section' }, h('h3', {}, title), ...body);
+}
+
+function facts(pairs) {
+  const rows = pairs.filter(([, v]) => v !== undefined && v !== null && v !== '');
+  return h('dl', { class: 'facts' }, rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v instanceof Node ? v : String(v))]));
+}
+
+function timeline(events, job) {
+  const items = events.map((event, i) => {
+    const next = events[i + 1];
+    const until = next ? Date.parse(next.at) : job.finished_at ? null : Date.now();
+    const spent = until === null ? null : until - Date.parse(event.at);
+    return h('li', { class: `timeline-item state-${String(event.to_state).split('.')[0]}` },
+      h('span', { class: 'timeline-time' }, formatClock(event.at)),
+      h('span', { class: 'timeline-move' }, event.from_state ? `${event.from_state} → ` : '', h('strong', {}, event.to_state)),
+      h('span', { class: 'timeline-type subtle' }, event.type),
+      h('span', { class: 'timeline-spent' }, spent === null ? '' : next ? formatDuration(spent) : `${formatDuration(spent)} so far`),
+    );
+  });
+  return h('ol', { class: 'timeline' }, items);
+}
+
+function timings(t) {
+  return facts([
+    ['queue wait', formatDuration(t.queue_wait_ms)],
+    ['ComfyUI queue', formatDuration(t.comfy_queue_wait_ms)],
+    ['generation', formatDuration(t.generation_ms)],
+    ['file move', formatDuration(t.file_move_ms)],
+    ['total', formatDuration(t.total_ms)],
+  ]);
+}
+
+/** Debug facts come from the JobService; read the well-known ones, show the rest raw. */
+function workflowFacts(job, debug) {
+  const wf = debug?.workflow ?? debug?.workflow_facts ?? {};
+  const checkpoint = wf.checkpoint ?? debug?.checkpoint;
+  const loras = wf.loras ?? debug?.loras ?? [];
+  const loraText = Array.isArray(loras) && loras.length
+    ? loras.map((l) => (typeof l === 'string' ? l : `${l.name ?? l.lora_name}${l.strength !== undefined ? ` (${l.strength})` : ''}`)).join(', ')
+    : 'none';
+  const params = debug?.injected_parameters ?? debug?.parameters;
+  return h('div', {},
+    facts([
+      ['workflow', job.workflow],
+      ['checkpoint', checkpoint ?? 'unknown'],
+      ['LoRAs', loraText],
+      ['backend', job.backend],
+      ['ComfyUI prompt', job.comfy_prompt_id],
+      ['seed', job.seed],
+      ['attempts', job.attempts],
+      ['parameters', params ? Object.entries(params).filter(([, v]) => v !== null && v !== undefined).map(([k, v]) => `${k}=${v}`).join('  ') : undefined],
+    ]),
+    debug ? h('details', { class: 'raw' }, h('summary', {}, 'all debug facts'), h('pre', {}, JSON.stringify(debug, null, 2))) : null,
+  );
+}
+
+function outputs(job) {
+  const files = job.result?.files ?? [];
+  if (files.length === 0) return h('p', { class: 'subtle' }, job.state === 'completed' ? 'No files recorded.' : 'No outputs yet.');
+  return h('div', { class: 'thumbs' }, files.map((f) => {
+    const src = fileUrl(f.path);
+    const media = f.kind === 'video' ? h('video', { src, controls: true, preload: 'metadata' })
+      : f.kind === 'audio' ? h('audio', { src, controls: true, preload: 'none' })
+      : h('img', { src, alt: f.path, class: 'thumb', loading: 'lazy' });
+    return h('figure', { class: 'thumb-card' },
+      h('a', { href: src, target: '_blank', rel: 'noopener' }, media),
+      h('figcaption', {}, f.path.split('/').pop(), h('span', { class: 'subtle' }, ` ${f.width && f.height ? `${f.width}×${f.height} · ` : ''}${Math.round(f.bytes / 1024)} KiB`)));
+  }));
+}
+
+function errorBox(error) {
+  return h('div', { class: 'error-box' },
+    h('div', {}, h('code', { class: 'error-code' }, error.code), ' ', error.recoverable ? h('span', { class: 'pill' }, 'recoverable') : null),
+    h('p', { class: 'error-message' }, error.message),
+    error.suggestion ? h('p', { class: 'suggestion' }, h('strong', {}, 'What to do: '), error.suggestion) : null,
+    error.details !== undefined ? h('details', { class: 'raw' }, h('summary', {}, 'details'), h('pre', {}, JSON.stringify(error.details, null, 2))) : null,
+  );
+}
+
+export function renderJobDetail({ job, events, debug }, diagram, { onClose, onCancel }) {
+  const finished = ['completed', 'failed', 'cancelled'].includes(job.state);
+  const source = sourceLabels[job.prompt_source] ?? job.prompt_source ?? 'not written yet';
+  return h('div', { class: 'detail', dataset: { jobId: job.id, state: job.state } },
+    h('div', { class: 'detail-head' },
+      h('h2', {}, 'Job ', h('code', {}, job.id), ' ', stateBadge(job.state, job.substate)),
+      h('div', { class: 'detail-actions' },
+        finished ? null : h('button', { type: 'button', class: 'danger', onclick: () => onCancel(job.id) }, 'Cancel'),
+        h('button', { type: 'button', onclick: onClose, 'aria-label': 'close detail' }, '×')),
+    ),
+    facts([['conversation', job.conversation_id], ['character', job.character], ['created', new Date(job.created_at).toLocaleString()]]),
+    job.state === 'processing' ? h('div', { class: 'detail-progress' }, progressBar(job.progress, job.state), h('span', { class: 'subtle progress-text' }, job.progress ? `${job.progress.value} / ${job.progress.max}` : '')) : null,
+    job.error ? section('Error', errorBox(job.error)) : null,
+    section('State machine', renderStateDiagram(diagram, job, events)),
+    section('Timeline', timeline(events, job), timings(job.timings)),
+    section('Prompt',
+      h('p', {}, h('span', { class: `pill source-${job.prompt_source ?? 'none'}` }, `source: ${source}`)),
+      job.prompt ? h('blockquote', { class: 'prompt' }, job.prompt) : h('p', { class: 'subtle' }, 'The visual prompt has not been written yet.'),
+      job.negative_prompt ? h('p', { class: 'negative' }, h('strong', {}, 'negative: '), job.negative_prompt) : null),
+    section('Workflow', workflowFacts(job, debug)),
+    section('Outputs', outputs(job)),
+  );
+}

@@ -1,0 +1,40 @@
+/**
+ * Reads a JSON request body with a hard size limit, so a huge or endless body costs us at
+ * most `limitBytes` of memory and becomes a 413, not a crash.
+ */
+import type { IncomingMessage } from 'node:http';
+import { HttpRequestError } from './http-error-envelope.js';
+
+export const defaultBodyLimitBytes = 64 * 1024;
+
+export async function readJsonBody(req: IncomingMessage, limitBytes = defaultBodyLimitBytes): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (Number.isFinite(declared) && declared > limitBytes) {
+    req.resume();
+    throw new HttpRequestError(413, `request body is larger than ${limitBytes} bytes`, { details: { limit_bytes: limitBytes } });
+  }
+  const type = req.headers['content-type'] ?? '';
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limitBytes) {
+      req.resume();
+      throw new HttpRequestError(413, `request body is larger than ${limitBytes} bytes`, { details: { limit_bytes: limitBytes } });
+    }
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') return {};
+  if (type !== '' && !/^application\/(.+\+)?json\b/i.test(type)) {
+    throw new HttpRequestError(415, `expected application/json, got ${type}`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new HttpRequestError(400, 'request body is not valid JSON', {
+      details: { parse_error: error instanceof Error ? error.message : String(error) },
+      suggestion: 'Send a JSON object with Content-Type: application/json.',
+    });
+  }
+}
