@@ -1,0 +1,103 @@
+/**
+ * Checks a workflow needs no server for: links point at nodes that exist, there is an
+ * output node, the required placeholders are there, no unknown token would reach ComfyUI,
+ * no cycle. One rule name per problem so callers and tests can tell them apart.
+ */
+import type { ApiPrompt } from '../comfy/backend-port.js';
+import { placeholderTokens, tokenLikePattern } from './placeholder-tokens.js';
+import { scanPlaceholders } from './placeholder-scanner.js';
+import { isLink, makeReport, type ValidationIssue, type ValidationReport, type WorkflowDefinition } from './workflow-definition.js';
+import { inferWorkflowType, isLikelyOutputNode } from './workflow-type-inference.js';
+
+function asDefinition(input: WorkflowDefinition | ApiPrompt): Pick<WorkflowDefinition, 'graph' | 'type' | 'placeholders' | 'metadata'> {
+  if ('graph' in input && 'placeholders' in input && typeof (input as WorkflowDefinition).name === 'string') return input as WorkflowDefinition;
+  const graph = input as ApiPrompt;
+  return { graph, type: inferWorkflowType(graph), placeholders: scanPlaceholders(graph) };
+}
+
+export function validateStructure(input: WorkflowDefinition | ApiPrompt): ValidationReport {
+  const def = asDefinition(input);
+  const errors: ValidationIssue[] = [];
+  const warnings: ValidationIssue[] = [];
+  const graph = def.graph;
+
+  for (const [nodeId, node] of Object.entries(graph)) {
+    for (const [inputName, value] of Object.entries(node.inputs)) {
+      if (isLink(value)) {
+        const [source, index] = value;
+        if (!(String(source) in graph)) {
+          errors.push({ rule: 'link_target_missing', nodeId, classType: node.class_type, input: inputName, message: `links to node "${source}", which does not exist` });
+        } else if (!Number.isInteger(index) || index < 0) {
+          errors.push({ rule: 'link_output_invalid', nodeId, classType: node.class_type, input: inputName, message: `links to output ${index} of node "${source}"; an output index is a whole number from 0` });
+        }
+      } else if (typeof value === 'string') {
+        for (const match of value.matchAll(tokenLikePattern)) {
+          if (!placeholderTokens.has(match[0])) {
+            errors.push({
+              rule: 'unknown_placeholder',
+              nodeId,
+              classType: node.class_type,
+              input: inputName,
+              message: `"${match[0]}" looks like a placeholder but is not one chorus-visual fills; it would reach ComfyUI as text`,
+              suggestion: `Known placeholders: ${[...placeholderTokens.keys()].join(', ')}`,
+            });
+          }
+        }
+      }
+    }
+  }
+
+  if (!Object.values(graph).some((n) => isLikelyOutputNode(n.class_type))) {
+    errors.push({ rule: 'no_output_node', nodeId: null, message: 'the workflow has no output node (SaveImage, SaveAnimatedWEBP, SaveAudio, PreviewAny…)', suggestion: 'Connect a SaveImage (or another save node) at the end of the graph.' });
+  }
+
+  const keys = new Set(def.placeholders.map((p) => p.key));
+  if (def.type === 'audio') {
+    if (!keys.has('text')) errors.push({ rule: 'text_placeholder_missing', nodeId: null, message: 'an audio workflow needs __CHORUS_TEXT__ where the text to speak goes' });
+  } else if (!keys.has('prompt')) {
+    errors.push({ rule: 'prompt_placeholder_missing', nodeId: null, message: `an ${def.type} workflow needs PROMPT_PLACEHOLDER (or __CHORUS_PROMPT__) in its positive prompt`, suggestion: 'Put PROMPT_PLACEHOLDER as the text of the positive CLIPTextEncode.' });
+  }
+  if (def.type !== 'audio' && !keys.has('seed')) {
+    warnings.push({ rule: 'seed_fixed', nodeId: null, message: 'no seed placeholder: every run uses the seed saved in the file' });
+  }
+
+  const meta = def.metadata;
+  if (meta) {
+    for (const field of ['prompt_node_id', 'negative_prompt_node_id', 'seed_node_id'] as const) {
+      const id = meta[field];
+      if (id !== undefined && !def.placeholders.some((p) => p.kind === 'metadata' && p.nodeId === String(id)) && !(String(id) in graph)) {
+        errors.push({ rule: 'metadata_node_missing', nodeId: String(id), message: `metadata.${field} names node "${id}", which does not exist` });
+      }
+    }
+  }
+
+  const cycle = findCycle(graph);
+  if (cycle) errors.push({ rule: 'cycle', nodeId: cycle[0] ?? null, message: `the graph has a cycle: ${cycle.join(' → ')}` });
+
+  return makeReport(errors, warnings, def.placeholders);
+}
+
+function findCycle(graph: ApiPrompt): string[] | null {
+  const state = new Map<string, 'visiting' | 'done'>();
+  const stack: string[] = [];
+  const visit = (id: string): string[] | null => {
+    if (state.get(id) === 'done') return null;
+    if (state.get(id) === 'visiting') return [...stack.slice(stack.indexOf(id)), id];
+    state.set(id, 'visiting');
+    stack.push(id);
+    for (const value of Object.values(graph[id]?.inputs ?? {})) {
+      if (isLink(value) && String(value[0]) in graph) {
+        const found = visit(String(value[0]));
+        if (found) return found;
+      }
+    }
+    stack.pop();
+    state.set(id, 'done');
+    return null;
+  };
+  for (const id of Object.keys(graph)) {
+    const found = visit(id);
+    if (found) return found;
+  }
+  return null;
+}

@@ -1,0 +1,120 @@
+/**
+ * The workflows of one folder, loaded at start and reloaded when a file changes. A broken
+ * file is kept out and reported by name and reason; it never takes the others down.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { basename, extname, join, resolve } from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import { ChorusError, toChorusError } from '../errors/index.js';
+import type { ObjectInfo } from './object-info-spec.js';
+import type { WorkflowDefinition } from './workflow-definition.js';
+import { parseWorkflowJson } from './workflow-file-parser.js';
+
+export interface WorkflowLibraryOptions {
+  /** A backend's /object_info, when one is reachable: lets UI-format files be converted. */
+  objectInfo?: ObjectInfo;
+}
+
+export interface WorkflowProblem {
+  file: string;
+  reason: string;
+}
+
+export type WorkflowChange = { kind: 'loaded' | 'removed' | 'failed'; name: string; file: string };
+
+export function workflowNameOf(file: string): string {
+  return basename(file, extname(file));
+}
+
+export class WorkflowLibrary {
+  private readonly definitions = new Map<string, WorkflowDefinition>();
+  private readonly failures = new Map<string, WorkflowProblem>();
+  private watcher: FSWatcher | null = null;
+
+  private constructor(
+    readonly dir: string,
+    private readonly options: WorkflowLibraryOptions,
+  ) {}
+
+  static async load(dir: string, options: WorkflowLibraryOptions = {}): Promise<WorkflowLibrary> {
+    const library = new WorkflowLibrary(resolve(dir), options);
+    let files: string[];
+    try {
+      files = (await readdir(library.dir)).filter((f) => f.endsWith('.json')).sort();
+    } catch (error) {
+      throw new ChorusError('CONFIG_INVALID', `Cannot read the workflows folder ${library.dir}: ${(error as Error).message}`, { cause: error });
+    }
+    for (const file of files) await library.loadFile(join(library.dir, file));
+    return library;
+  }
+
+  get(name: string): WorkflowDefinition {
+    const definition = this.definitions.get(workflowNameOf(name));
+    if (definition) return definition;
+    const failure = this.failures.get(workflowNameOf(name));
+    throw new ChorusError('WORKFLOW_NOT_FOUND', failure ? `Workflow "${name}" failed to load: ${failure.reason}` : `Workflow "${name}" does not exist.`, {
+      details: { workflow: name, available: [...this.definitions.keys()].sort(), ...(failure ? { problem: failure.reason } : {}) },
+    });
+  }
+
+  has(name: string): boolean {
+    return this.definitions.has(workflowNameOf(name));
+  }
+
+  list(): WorkflowDefinition[] {
+    return [...this.definitions.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  problems(): WorkflowProblem[] {
+    return [...this.failures.values()];
+  }
+
+  /** Keeps the library in step with the folder; `onChange` hears each reload. */
+  watch(onChange?: (change: WorkflowChange) => void): void {
+    if (this.watcher) return;
+    const interesting = (path: string) => path.endsWith('.json');
+    this.watcher = watch(this.dir, { ignoreInitial: true, depth: 0, awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 10 } });
+    const reload = async (path: string) => {
+      if (!interesting(path)) return;
+      const change = await this.loadFile(path);
+      onChange?.(change);
+    };
+    this.watcher.on('add', reload).on('change', reload);
+    this.watcher.on('unlink', (path) => {
+      if (!interesting(path)) return;
+      const name = workflowNameOf(path);
+      this.definitions.delete(name);
+      this.failures.delete(name);
+      onChange?.({ kind: 'removed', name, file: path });
+    });
+  }
+
+  close(): void {
+    void this.watcher?.close();
+    this.watcher = null;
+  }
+
+  private async loadFile(path: string): Promise<WorkflowChange> {
+    const name = workflowNameOf(path);
+    try {
+      const text = await readFile(path, 'utf8');
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch (error) {
+        throw new ChorusError('WORKFLOW_INVALID', `not valid JSON: ${(error as Error).message}`);
+      }
+      this.definitions.set(name, parseWorkflowJson(name, path, json, this.options.objectInfo));
+      this.failures.delete(name);
+      return { kind: 'loaded', name, file: path };
+    } catch (error) {
+      const chorus = toChorusError(error, 'WORKFLOW_INVALID');
+      const reason = chorus.suggestion && chorus.code === 'WORKFLOW_INVALID' && chorus.details && (chorus.details as { format?: string }).format === 'ui'
+        ? `${chorus.message} ${chorus.suggestion}`
+        : chorus.message;
+      // The last good version keeps serving: a half-saved edit must not break running characters.
+      this.failures.set(name, { file: path, reason });
+      return { kind: 'failed', name, file: path };
+    }
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * `chorus-visual workflows list` and `chorus-visual workflows validate [name] [--backend URL] [--dir DIR]`.
+ * Validation is structural, plus `/object_info` checks when a backend is given; the exit
+ * code is 1 when any workflow has errors, so it can gate a deploy.
+ */
+import { parseArgs } from 'node:util';
+import { ChorusError } from '../errors/index.js';
+import { fetchObjectInfo } from './object-info-fetcher.js';
+import type { ObjectInfo } from './object-info-spec.js';
+import { validateAgainstObjectInfo } from './object-info-validator.js';
+import { validateStructure } from './structure-validator.js';
+import type { ValidationIssue, WorkflowDefinition } from './workflow-definition.js';
+import { WorkflowLibrary } from './workflow-library.js';
+
+const usage = 'usage: chorus-visual workflows list [--dir DIR]\n       chorus-visual workflows validate [name] [--backend URL] [--dir DIR] [--timeout MS]\n';
+
+type Out = { write(text: string): unknown };
+
+export async function run(argv: string[], out: Out = process.stdout, err: Out = process.stderr): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { dir: { type: 'string', default: 'workflows' }, backend: { type: 'string' }, timeout: { type: 'string', default: '10000' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (error) {
+    err.write(`${(error as Error).message}\n${usage}`);
+    return 2;
+  }
+  const [verb, name] = parsed.positionals;
+  if (parsed.values.help || (verb !== 'list' && verb !== 'validate')) {
+    (parsed.values.help ? out : err).write(usage);
+    return parsed.values.help ? 0 : 2;
+  }
+
+  let objectInfo: ObjectInfo | undefined;
+  if (parsed.values.backend) {
+    try {
+      objectInfo = await fetchObjectInfo(parsed.values.backend, Number(parsed.values.timeout));
+    } catch (error) {
+      const e = error as ChorusError;
+      err.write(`error ${e.code ?? 'COMFY_UNAVAILABLE'}: ${e.message}\nsuggestion: is ComfyUI running at ${parsed.values.backend}? Leave out --backend for structural checks only.\n`);
+      return 1;
+    }
+  }
+  const library = await WorkflowLibrary.load(parsed.values.dir, objectInfo ? { objectInfo } : {});
+  if (verb === 'list') return list(library, out);
+
+  let targets: WorkflowDefinition[];
+  if (name) {
+    try {
+      targets = [library.get(name)];
+    } catch (error) {
+      const e = error as ChorusError;
+      err.write(`error ${e.code}: ${e.message}\navailable: ${((e.details as { available?: string[] })?.available ?? []).join(', ')}\n`);
+      return 1;
+    }
+  } else {
+    targets = library.list();
+  }
+
+  let failed = false;
+  if (!name) {
+    for (const problem of library.problems()) {
+      failed = true;
+      out.write(`✗ ${problem.file}\n    ${problem.reason}\n`);
+    }
+  }
+  for (const def of targets) {
+    const structure = validateStructure(def);
+    const server = objectInfo ? validateAgainstObjectInfo(def.graph, objectInfo, { placeholders: def.placeholders }) : null;
+    const errors = [...structure.errors, ...(server?.errors ?? [])];
+    const warnings = [...structure.warnings, ...(server?.warnings ?? [])];
+    failed ||= errors.length > 0;
+    const mark = errors.length ? '✗' : '✓';
+    out.write(`${mark} ${def.name} (${def.type}${def.convertedFromUi ? ', converted from UI format' : ''})${objectInfo ? ` against ${parsed.values.backend}` : ', structure only'}\n`);
+    out.write(`    placeholders: ${def.placeholders.map((p) => `${p.token ?? `metadata:${p.key}`} → node ${p.nodeId}.${p.input}`).join(', ') || 'none'}\n`);
+    for (const issue of errors) out.write(formatIssue('error', issue));
+    for (const issue of warnings) out.write(formatIssue('warning', issue));
+  }
+  out.write(failed ? 'validation failed\n' : 'all workflows valid\n');
+  return failed ? 1 : 0;
+}
+
+function formatIssue(level: 'error' | 'warning', issue: ValidationIssue): string {
+  const where = issue.nodeId === null ? 'workflow' : `node ${issue.nodeId}${issue.classType ? ` (${issue.classType})` : ''}${issue.input ? `, input "${issue.input}"` : ''}`;
+  const suggestion = issue.suggestion ? `\n      suggestion: ${issue.suggestion}` : '';
+  return `    ${level} [${issue.rule}] ${where}: ${issue.message}${suggestion}\n`;
+}
+
+function list(library: WorkflowLibrary, out: Out): number {
+  for (const def of library.list()) {
+    const f = def.facts;
+    const loras = f.loras.map((l) => `${l.name}${l.strength === null ? '' : `@${l.strength}`}`).join(', ');
+    out.write(`${def.name.padEnd(24)} ${def.type.padEnd(6)} ${f.checkpoints.join(' + ') || '(no model)'}${loras ? `  loras: ${loras}` : ''}\n`);
+  }
+  for (const problem of library.problems()) out.write(`! ${problem.file}: ${problem.reason}\n`);
+  return 0;
+}
