@@ -30,7 +30,10 @@ export interface HttpServerOptions {
   feed: JobFeed;
   health: HealthSources;
   dataDir: string;
-  /** `jobMachine.toJSON()`; the page draws its top-level states and transitions. */
+  /**
+   * The job machine (or its `toJSON()`): the page draws its top-level states and
+   * transitions. The machine itself is better: toJSON() leaves out `always` transitions.
+   */
   machineDefinition?: unknown;
   logger?: Logger;
 }

@@ -37,8 +37,9 @@ const architectureEdges: [JobState, JobState, string][] = [
   ['moving', 'failed', 'move failed'],
 ];
 
-/** `#job.queued.waiting` → `queued`; anything not under a top-level state → null. */
-function topLevelOf(ref: unknown): JobState | null {
+/** `#job.queued.waiting` (or a state node with that id) → `queued`; anything else → null. */
+function topLevelOf(node: unknown): JobState | null {
+  const ref = typeof node === 'object' && node !== null ? (node as { id?: unknown }).id : node;
   if (typeof ref !== 'string') return null;
   const parts = ref.replace(/^#/, '').split('.');
   // The first piece is the machine id; the next is the top-level state.
@@ -73,15 +74,48 @@ function collectTransitions(node: unknown, into: { source: unknown; target: unkn
   }
 }
 
-export function diagramFromMachine(machineJson: unknown): MachineDiagram {
+/** Plain JSON, whether given `machine.toJSON()` (live state nodes inside) or its serialised text. */
+function plainJson(value: unknown): unknown {
+  try {
+    return JSON.parse(JSON.stringify(value ?? null)) as unknown;
+  } catch {
+    return null;
+  }
+}
+
+interface LiveStateNode {
+  id: string;
+  transitions?: Map<string, { source: unknown; target?: unknown; eventType: unknown }[]>;
+  always?: { source: unknown; target?: unknown }[];
+  states?: Record<string, LiveStateNode>;
+}
+
+/** The machine object itself: unlike toJSON(), it still has the eventless (`always`) transitions. */
+function collectLiveTransitions(node: LiveStateNode, into: { source: unknown; target: unknown; eventType: unknown }[], depth = 0): void {
+  if (depth > 20) return;
+  for (const list of node.transitions?.values() ?? []) for (const t of list) into.push({ source: t.source, target: t.target, eventType: t.eventType });
+  for (const t of node.always ?? []) into.push({ source: t.source, target: t.target, eventType: '' });
+  for (const child of Object.values(node.states ?? {})) collectLiveTransitions(child, into, depth + 1);
+}
+
+/**
+ * Accepts the machine (`jobMachine`, preferred: eventless transitions included), its
+ * `toJSON()` or that serialised; anything unrecognisable gives the architecture table.
+ */
+export function diagramFromMachine(machine: unknown): MachineDiagram {
   const raw: { source: unknown; target: unknown; eventType: unknown }[] = [];
-  collectTransitions(machineJson, raw);
+  const root = typeof machine === 'object' && machine !== null ? (machine as { root?: unknown }).root : undefined;
+  if (typeof root === 'object' && root !== null && (root as LiveStateNode).transitions instanceof Map) {
+    collectLiveTransitions(root as LiveStateNode, raw);
+  } else {
+    collectTransitions(plainJson(machine), raw);
+  }
   const edges = new Map<string, DiagramEdge>();
   for (const t of raw) {
     const from = topLevelOf(t.source);
     const targets = Array.isArray(t.target) ? t.target : [t.target];
     for (const target of targets) {
-      const to = topLevelOf(typeof target === 'object' && target !== null ? (target as { id?: unknown }).id : target);
+      const to = topLevelOf(target);
       if (!from || !to || from === to) continue;
       const key = `${from}>${to}`;
       const edge = edges.get(key) ?? { from, to, events: [] };
