@@ -3,7 +3,7 @@
  * `{ok:false, error:{code,message,details,suggestion}}` — so a client handles both alike.
  */
 import type { ServerResponse } from 'node:http';
-import { ChorusError, ErrorCode, toChorusError } from '../errors/index.js';
+import { ChorusError, ErrorCode, toChorusError, type ErrorData } from '../errors/index.js';
 
 /** The HTTP status that says the same thing as each stable error code. */
 const statusByCode: Record<ErrorCode, number> = {
@@ -63,11 +63,8 @@ export function sendOk(res: ServerResponse, data: Record<string, unknown>, statu
   sendJson(res, status, { ok: true, ...data });
 }
 
-export function errorEnvelope(error: ChorusError): { ok: false; error: Record<string, unknown> } {
-  const body: Record<string, unknown> = { code: error.code, message: error.message, recoverable: error.recoverable };
-  if (error.details !== undefined) body['details'] = error.details;
-  if (error.suggestion !== undefined) body['suggestion'] = error.suggestion;
-  return { ok: false, error: body };
+export function errorEnvelope(error: ChorusError): { ok: false; error: ErrorData } {
+  return { ok: false, error: error.toJSON() };
 }
 
 /** Anything thrown becomes an enveloped reply; returns the ChorusError for logging. */

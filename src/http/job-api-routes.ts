@@ -10,7 +10,7 @@ import {
   listCommandSchema,
   validateCommandSchema,
 } from '../commands/command-schemas.js';
-import { ChorusError, ErrorCode } from '../errors/index.js';
+import { describeIssues, invalidCommand } from '../commands/command-replies.js';
 import { sendOk } from './http-error-envelope.js';
 import type { HealthSources, JobCommandHandler } from './ports.js';
 import { readJsonBody } from './request-body-reader.js';
@@ -19,9 +19,8 @@ import type { RouteContext, RouteTable } from './route-table.js';
 export function parseCommand<S extends z.ZodType>(schema: S, input: unknown): z.infer<S> {
   const parsed = schema.safeParse(input);
   if (parsed.success) return parsed.data;
-  throw new ChorusError(ErrorCode.INVALID_COMMAND, 'the request does not match the command schema', {
-    details: { issues: parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })) },
-  });
+  // The same details as a NATS reply: a list of { path, message }.
+  throw invalidCommand('the request does not match the command schema', describeIssues(parsed.error.issues));
 }
 
 /** Query strings are all text; turn the numeric/boolean/list ones into what the schema expects. */

@@ -3,31 +3,9 @@
  * server can be tested with fakes and the JobService can change behind them.
  */
 import type { BackendHealth } from '../comfy/backend-port.js';
-import type { GenerateCommand, ListCommand, ValidateCommand } from '../commands/command-schemas.js';
 import type { JobView } from '../jobs/job-view.js';
 
-/** One persisted transition of a job, as the history/timeline shows it. */
-export interface JobTransitionView {
-  seq: number;
-  type: string;
-  from_state: string | null;
-  to_state: string;
-  at: string;
-  data?: Record<string, unknown>;
-}
-
-/**
- * Same shape as `JobCommandHandler` in src/commands/job-command-handler.ts (declared here
- * because that module was being written in parallel; the real one satisfies it structurally).
- */
-export interface JobCommandHandler {
-  generate(cmd: GenerateCommand): Promise<{ job: JobView; created: boolean }>;
-  cancel(jobId: string): Promise<JobView>;
-  get(jobId: string, options: { debug: boolean }): Promise<{ job: JobView; events: readonly JobTransitionView[]; debug?: unknown }>;
-  list(cmd: ListCommand): Promise<{ jobs: readonly JobView[]; total: number }>;
-  workflows(): Promise<{ workflows: readonly unknown[]; problems: readonly unknown[] }>;
-  validate(cmd: ValidateCommand): Promise<unknown>;
-}
+export type { JobCommandHandler, JobEventView } from '../commands/job-command-handler.js';
 
 export interface FeedTransition {
   type: 'transition';

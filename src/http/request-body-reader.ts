@@ -3,9 +3,11 @@
  * most `limitBytes` of memory and becomes a 413, not a crash.
  */
 import type { IncomingMessage } from 'node:http';
+import { MAX_COMMAND_BYTES } from '../commands/command-replies.js';
 import { HttpRequestError } from './http-error-envelope.js';
 
-export const defaultBodyLimitBytes = 64 * 1024;
+/** The NATS door's limit, so a command too large for one door is too large for both. */
+export const defaultBodyLimitBytes = MAX_COMMAND_BYTES;
 
 export async function readJsonBody(req: IncomingMessage, limitBytes = defaultBodyLimitBytes): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? NaN);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { PNG } from 'pngjs';
 import type { GenerateCommand, ListCommand, ValidateCommand } from '../../src/commands/command-schemas.js';
 import { ChorusError, ErrorCode, type ErrorData } from '../../src/errors/index.js';
-import type { BackendStatus, FeedMessage, HealthSources, JobCommandHandler, JobFeed, JobTransitionView } from '../../src/http/ports.js';
+import type { BackendStatus, FeedMessage, HealthSources, JobCommandHandler, JobFeed, JobEventView } from '../../src/http/ports.js';
 import { finalStates, type JobState, type JobView } from '../../src/jobs/job-view.js';
 
 export class FakeJobFeed implements JobFeed {
@@ -49,7 +49,7 @@ const knownCharacters = new Map([
 
 export class FakeJobCommandHandler implements JobCommandHandler {
   readonly jobs = new Map<string, JobView>();
-  readonly events = new Map<string, JobTransitionView[]>();
+  readonly events = new Map<string, JobEventView[]>();
   private readonly byRequestId = new Map<string, string>();
   private counter = 0;
 
@@ -106,7 +106,7 @@ export class FakeJobCommandHandler implements JobCommandHandler {
     };
     this.jobs.set(job.id, job);
     if (cmd.request_id !== undefined) this.byRequestId.set(cmd.request_id, job.id);
-    this.record(job, null, 'queued', 'job.created', {});
+    this.record(job, null, 'queued', 'job.created');
     return { job, created: true };
   }
 
@@ -116,7 +116,7 @@ export class FakeJobCommandHandler implements JobCommandHandler {
     return this.transition(jobId, 'cancelled', {});
   }
 
-  async get(jobId: string, options: { debug: boolean }) {
+  async get(jobId: string, options: { debug?: boolean } = {}) {
     const job = this.require(jobId);
     const events = this.events.get(jobId) ?? [];
     if (!options.debug) return { job, events };
@@ -144,13 +144,13 @@ export class FakeJobCommandHandler implements JobCommandHandler {
   async workflows() {
     return {
       workflows: knownWorkflows.map((name) => ({ name, type: 'image', placeholders: ['PROMPT_PLACEHOLDER'] })),
-      problems: [{ file: 'broken.json', code: 'WORKFLOW_INVALID', message: 'not valid JSON' }],
+      problems: [{ file: 'broken.json', reason: 'not valid JSON' }],
     };
   }
 
   async validate(cmd: ValidateCommand) {
     if (!knownWorkflows.includes(cmd.workflow)) throw new ChorusError(ErrorCode.WORKFLOW_NOT_FOUND, `no workflow "${cmd.workflow}"`);
-    return { workflow: cmd.workflow, valid: true, problems: [] };
+    return { ok: true, errors: [], warnings: [] };
   }
 
   /** Moves a job to `to`, records the transition and announces it, as the JobService would. */
@@ -158,7 +158,7 @@ export class FakeJobCommandHandler implements JobCommandHandler {
     const before = this.require(jobId);
     const job: JobView = { ...before, ...patch, state: to, substate, progress: finalStates.has(to) ? null : (patch.progress ?? before.progress) };
     this.jobs.set(jobId, job);
-    this.record(job, before.state, to, `job.${to}`, {});
+    this.record(job, before.state, to, `job.${to}`);
     return job;
   }
 
@@ -174,9 +174,9 @@ export class FakeJobCommandHandler implements JobCommandHandler {
     return this.transition(jobId, 'failed', { error, finished_at: at });
   }
 
-  private record(job: JobView, from: string | null, to: string, type: string, data: Record<string, unknown>): void {
+  private record(job: JobView, from: string | null, to: string, type: string): void {
     const list = this.events.get(job.id) ?? [];
-    const event: JobTransitionView = { seq: list.length + 1, type, from_state: from, to_state: to, at: this.now(), data };
+    const event: JobEventView = { seq: list.length + 1, type, from_state: from, to_state: to, at: this.now(), published_at: null };
     list.push(event);
     this.events.set(job.id, list);
     this.feed.emit({ type: 'transition', job, seq: event.seq, from, to, at: event.at });
