@@ -1,0 +1,55 @@
+/**
+ * Database URLs as the config spells them: `sqlite:<path>` (relative to the working
+ * directory), `sqlite::memory:`, or `postgres://user:password@host/db`.
+ */
+import path from 'node:path';
+import { ChorusError, ErrorCode } from '../errors/index.js';
+
+export type DatabaseDialect = 'sqlite' | 'postgres';
+
+export type DatabaseTarget =
+  | { dialect: 'sqlite'; /** Absolute path, or `:memory:`. */ file: string }
+  | { dialect: 'postgres'; connectionString: string };
+
+export const inMemorySqlite = ':memory:';
+
+export function parseDatabaseUrl(url: string): DatabaseTarget {
+  if (url.startsWith('sqlite:')) {
+    const rest = url.slice('sqlite:'.length);
+    if (rest === inMemorySqlite) return { dialect: 'sqlite', file: inMemorySqlite };
+    // Tolerate the URL-ish spelling `sqlite://relative/or/absolute`.
+    const file = rest.startsWith('//') ? rest.slice(2) : rest;
+    if (file.trim() === '') throw invalidUrl(url, 'the SQLite file path is empty');
+    return { dialect: 'sqlite', file: path.resolve(file) };
+  }
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    return { dialect: 'postgres', connectionString: url };
+  }
+  throw invalidUrl(url, 'it must start with "sqlite:" or "postgres://"');
+}
+
+/** The URL as it may appear in logs: never the password. */
+export function describeDatabase(url: string): string {
+  let target: DatabaseTarget;
+  try {
+    target = parseDatabaseUrl(url);
+  } catch {
+    return '(invalid database url)';
+  }
+  if (target.dialect === 'sqlite') return `sqlite:${target.file}`;
+  try {
+    const parsed = new URL(target.connectionString);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'postgres://(unparseable)';
+  }
+}
+
+function invalidUrl(url: string, reason: string): ChorusError {
+  return new ChorusError(ErrorCode.CONFIG_INVALID, `database.url is not usable: ${reason}`, {
+    // The URL itself is left out: an unrecognised one may still carry a password.
+    details: { reason, scheme: url.split(':')[0] ?? '' },
+    suggestion: 'Use "sqlite:data/chorus-visual.db", "sqlite::memory:" or "postgres://user:password@host/db".',
+  });
+}

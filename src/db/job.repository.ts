@@ -1,0 +1,113 @@
+/**
+ * Queries on `visual_generation_jobs`. Plain functions taking `db` or a transaction first,
+ * so the store decides what shares a transaction. Each is one statement.
+ */
+import type { Kysely } from 'kysely';
+import type { JobListFilter } from '../jobs/job-store-port.js';
+import { JobState, finalStates } from '../jobs/job-view.js';
+import type { DatabaseSchema } from './database-schema.js';
+import type { JobRecord, JobRecordUpdate, NewJobRecord } from './jobs.table.js';
+
+/** A Kysely instance or a transaction on it (a Transaction is a Kysely). */
+export type Executor = Kysely<DatabaseSchema>;
+
+// A positive list, so the status index is used (`not in` would scan every finished job).
+const unfinishedStatuses = Object.values(JobState).filter((state) => !finalStates.has(state));
+/** SQLite refuses OFFSET without LIMIT; this stands for "no limit" on both dialects. */
+const noLimit = Number.MAX_SAFE_INTEGER;
+
+export async function insertJob(db: Executor, record: NewJobRecord): Promise<JobRecord> {
+  return db.insertInto('visual_generation_jobs').values(record).returningAll().executeTakeFirstOrThrow();
+}
+
+export async function findJobById(db: Executor, id: string): Promise<JobRecord | undefined> {
+  return db.selectFrom('visual_generation_jobs').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function findJobByRequestId(db: Executor, requestId: string): Promise<JobRecord | undefined> {
+  return db.selectFrom('visual_generation_jobs').selectAll().where('request_id', '=', requestId).executeTakeFirst();
+}
+
+export async function countUnfinishedJobs(db: Executor): Promise<number> {
+  const { count } = await db
+    .selectFrom('visual_generation_jobs')
+    .select((eb) => eb.fn.countAll<number | string>().as('count'))
+    .where('status', 'in', unfinishedStatuses)
+    .executeTakeFirstOrThrow();
+  return Number(count);
+}
+
+/**
+ * Applies `update` and takes the next event seq in one statement (UPDATE … RETURNING, which
+ * SQLite ≥ 3.35 and PostgreSQL both have). Undefined when the job does not exist.
+ */
+export async function advanceJob(
+  db: Executor,
+  id: string,
+  update: JobRecordUpdate,
+  updatedAt: string,
+): Promise<number | undefined> {
+  const row = await db
+    .updateTable('visual_generation_jobs')
+    .set(update)
+    .set((eb) => ({ last_seq: eb('last_seq', '+', 1), updated_at: updatedAt }))
+    .where('id', '=', id)
+    .returning('last_seq')
+    .executeTakeFirst();
+  return row === undefined ? undefined : Number(row.last_seq);
+}
+
+/** Returns whether the job existed. */
+export async function updateJobColumns(
+  db: Executor,
+  id: string,
+  update: JobRecordUpdate,
+  updatedAt: string,
+): Promise<boolean> {
+  const result = await db
+    .updateTable('visual_generation_jobs')
+    .set({ ...update, updated_at: updatedAt })
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+type JobWhereFilter = Omit<JobListFilter, 'limit' | 'offset'>;
+
+function filteredJobs(db: Executor, filter: JobWhereFilter) {
+  let query = db.selectFrom('visual_generation_jobs');
+  if (filter.states !== undefined) {
+    // An empty list matches nothing; `in ()` is not valid SQL.
+    if (filter.states.length === 0) return query.where((eb) => eb.lit(false));
+    query = query.where('status', 'in', filter.states);
+  }
+  if (filter.conversationId !== undefined) query = query.where('conversation_id', '=', filter.conversationId);
+  if (filter.character !== undefined) query = query.where('character', '=', filter.character);
+  return query;
+}
+
+/** Newest first, the order a person listing jobs wants. */
+export async function selectJobs(db: Executor, filter: JobListFilter = {}): Promise<JobRecord[]> {
+  const { limit, offset, ...where } = filter;
+  let query = filteredJobs(db, where).selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc');
+  if (limit !== undefined || offset !== undefined) query = query.limit(limit ?? noLimit).offset(offset ?? 0);
+  return query.execute();
+}
+
+export async function countJobs(db: Executor, filter: JobWhereFilter = {}): Promise<number> {
+  const { count } = await filteredJobs(db, filter)
+    .select((eb) => eb.fn.countAll<number | string>().as('count'))
+    .executeTakeFirstOrThrow();
+  return Number(count);
+}
+
+/** Oldest first: the order jobs are restored and re-queued in after a restart. */
+export async function selectUnfinishedJobs(db: Executor): Promise<JobRecord[]> {
+  return db
+    .selectFrom('visual_generation_jobs')
+    .selectAll()
+    .where('status', 'in', unfinishedStatuses)
+    .orderBy('created_at', 'asc')
+    .orderBy('id', 'asc')
+    .execute();
+}

@@ -1,0 +1,195 @@
+/**
+ * The JobStore on Kysely: every method is one short transaction (or one statement) made of
+ * the repository functions, and awaits nothing but the database inside it — on SQLite a
+ * transaction holds the only connection.
+ */
+import type { Kysely } from 'kysely';
+import { ChorusError, ErrorCode, isChorusError } from '../errors/index.js';
+import type {
+  CreateJobOutcome,
+  JobEventRow,
+  JobListFilter,
+  JobPatch,
+  JobRow,
+  JobStore,
+  NewJob,
+  NewJobEvent,
+} from '../jobs/job-store-port.js';
+import type { DatabaseSchema } from './database-schema.js';
+import type { DatabaseDialect } from './database-url.js';
+import {
+  countUnpublishedEvents,
+  insertJobEvent,
+  markEventsPublished,
+  selectJobEvents,
+  selectUnpublishedEvents,
+  toJobEventRow,
+  toNewJobEventRecord,
+} from './job-event.repository.js';
+import { toJobRecordUpdate, toJobRow, toNewJobRecord } from './job-row-codec.js';
+import {
+  advanceJob,
+  countJobs,
+  countUnfinishedJobs,
+  findJobById,
+  findJobByRequestId,
+  insertJob,
+  selectJobs,
+  selectUnfinishedJobs,
+  updateJobColumns,
+} from './job.repository.js';
+import { FifoLock } from './fifo-lock.js';
+import { isUniqueViolation } from './unique-violation.js';
+
+export interface KyselyJobStoreOptions {
+  /** The clock for `updated_at`; event times come from the caller's events. */
+  now?: () => Date;
+  /** What `close()` does; by default it destroys the Kysely instance (closing the database). */
+  close?: () => Promise<void>;
+}
+
+export class KyselyJobStore implements JobStore {
+  readonly db: Kysely<DatabaseSchema>;
+  readonly dialect: DatabaseDialect;
+  readonly #now: () => Date;
+  readonly #close: () => Promise<void>;
+  /** SQLite has one connection: queue for it here, fairly, instead of in Kysely (see FifoLock). */
+  readonly #sqliteLock: FifoLock | undefined;
+
+  constructor(db: Kysely<DatabaseSchema>, dialect: DatabaseDialect, options: KyselyJobStoreOptions = {}) {
+    this.db = db;
+    this.dialect = dialect;
+    this.#sqliteLock = dialect === 'sqlite' ? new FifoLock() : undefined;
+    this.#now = options.now ?? (() => new Date());
+    this.#close = options.close ?? (() => db.destroy());
+  }
+
+  async createJob(job: NewJob, event: NewJobEvent, limits: { maxQueueSize: number }): Promise<CreateJobOutcome> {
+    try {
+      return await this.#exclusive(() => this.db.transaction().execute(async (trx) => {
+        // Dedupe first: a caller retrying a request gets its job back even when the queue is full.
+        if (job.request_id !== null) {
+          const existing = await findJobByRequestId(trx, job.request_id);
+          if (existing !== undefined) return { job: toJobRow(existing), created: false };
+        }
+        const active = await countUnfinishedJobs(trx);
+        if (active >= limits.maxQueueSize) {
+          throw new ChorusError(ErrorCode.QUEUE_FULL, `The job queue is full (${active} unfinished jobs, limit ${limits.maxQueueSize})`, {
+            details: { max_queue_size: limits.maxQueueSize, active },
+          });
+        }
+        const record = await insertJob(trx, toNewJobRecord(job, this.#timestamp()));
+        await insertJobEvent(trx, toNewJobEventRecord(job.id, 1, event));
+        return { job: toJobRow(record), created: true };
+      }));
+    } catch (error) {
+      // Lost a race with another writer (another process, or PostgreSQL's concurrent
+      // transactions): the unique index on request_id kept it to one job; return that one.
+      if (job.request_id !== null && isUniqueViolation(error)) {
+        const existing = await this.#guard('createJob', () => findJobByRequestId(this.db, job.request_id as string));
+        if (existing !== undefined) return { job: toJobRow(existing), created: false };
+      }
+      throw asStoreError('createJob', error);
+    }
+  }
+
+  recordTransition(jobId: string, patch: JobPatch, event: NewJobEvent): Promise<{ seq: number }> {
+    return this.#guard('recordTransition', () =>
+      this.db.transaction().execute(async (trx) => {
+        const seq = await advanceJob(trx, jobId, toJobRecordUpdate(patch), this.#timestamp());
+        if (seq === undefined) throw jobNotFound(jobId);
+        await insertJobEvent(trx, toNewJobEventRecord(jobId, seq, event));
+        return { seq };
+      }),
+    );
+  }
+
+  updateJob(jobId: string, patch: JobPatch): Promise<void> {
+    return this.#guard('updateJob', async () => {
+      const found = await updateJobColumns(this.db, jobId, toJobRecordUpdate(patch), this.#timestamp());
+      if (!found) throw jobNotFound(jobId);
+    });
+  }
+
+  getJob(jobId: string): Promise<JobRow | undefined> {
+    return this.#guard('getJob', async () => {
+      const record = await findJobById(this.db, jobId);
+      return record === undefined ? undefined : toJobRow(record);
+    });
+  }
+
+  findByRequestId(requestId: string): Promise<JobRow | undefined> {
+    return this.#guard('findByRequestId', async () => {
+      const record = await findJobByRequestId(this.db, requestId);
+      return record === undefined ? undefined : toJobRow(record);
+    });
+  }
+
+  listJobs(filter: JobListFilter = {}): Promise<JobRow[]> {
+    return this.#guard('listJobs', async () => (await selectJobs(this.db, filter)).map(toJobRow));
+  }
+
+  countJobs(filter: Omit<JobListFilter, 'limit' | 'offset'> = {}): Promise<number> {
+    return this.#guard('countJobs', () => countJobs(this.db, filter));
+  }
+
+  listUnfinished(): Promise<JobRow[]> {
+    return this.#guard('listUnfinished', async () => (await selectUnfinishedJobs(this.db)).map(toJobRow));
+  }
+
+  listEvents(jobId: string): Promise<JobEventRow[]> {
+    return this.#guard('listEvents', async () => (await selectJobEvents(this.db, jobId)).map(toJobEventRow));
+  }
+
+  listUnpublished(limit: number): Promise<JobEventRow[]> {
+    return this.#guard('listUnpublished', async () =>
+      (await selectUnpublishedEvents(this.db, Math.max(0, Math.trunc(limit)))).map(toJobEventRow),
+    );
+  }
+
+  countUnpublished(): Promise<number> {
+    return this.#guard('countUnpublished', () => countUnpublishedEvents(this.db));
+  }
+
+  markPublished(eventIds: number[], at: string): Promise<void> {
+    if (eventIds.length === 0) return Promise.resolve();
+    return this.#guard('markPublished', () =>
+      this.db.transaction().execute((trx) => markEventsPublished(trx, eventIds, at)),
+    );
+  }
+
+  close(): Promise<void> {
+    return this.#close();
+  }
+
+  #timestamp(): string {
+    return this.#now().toISOString();
+  }
+
+  #exclusive<T>(work: () => Promise<T>): Promise<T> {
+    return this.#sqliteLock === undefined ? work() : this.#sqliteLock.run(work);
+  }
+
+  async #guard<T>(operation: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await this.#exclusive(work);
+    } catch (error) {
+      throw asStoreError(operation, error);
+    }
+  }
+}
+
+function jobNotFound(jobId: string): ChorusError {
+  return new ChorusError(ErrorCode.JOB_NOT_FOUND, `No job with id ${jobId}`, { details: { job_id: jobId } });
+}
+
+/** Driver errors become INTERNAL ChorusErrors (the driver's error stays as `cause`). */
+function asStoreError(operation: string, error: unknown): ChorusError {
+  if (isChorusError(error)) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown } | null)?.code;
+  return new ChorusError(ErrorCode.INTERNAL, `Database ${operation} failed: ${message}`, {
+    cause: error,
+    details: typeof code === 'string' ? { operation, driver_code: code } : { operation },
+  });
+}

@@ -1,0 +1,37 @@
+/**
+ * Runs the migrations of `migrations/`. The only file that imports Kysely's migration API:
+ * Kysely 0.29 moves it to `kysely/migration`, and this keeps that upgrade to one line.
+ */
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { ChorusError, ErrorCode } from '../errors/index.js';
+import { migrationModules } from './migrations/index.js';
+
+const inCodeMigrationProvider: MigrationProvider = {
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return { ...migrationModules };
+  },
+};
+
+export function createMigrator(db: Kysely<any>): Migrator {
+  return new Migrator({ db, provider: inCodeMigrationProvider });
+}
+
+/**
+ * Brings the schema up to date; already-applied migrations are skipped. Returns the names of
+ * the migrations this call applied (empty when the schema was current).
+ */
+export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
+  // Migrator never throws: a failure comes back as `error`, with the failing step in `results`.
+  const { error, results = [] } = await createMigrator(db).migrateToLatest();
+  if (error !== undefined) {
+    const failed = results.find((result) => result.status === 'Error');
+    const name = failed?.migrationName ?? '(before any migration ran)';
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ChorusError(ErrorCode.INTERNAL, `Database migration ${name} failed: ${reason}`, {
+      cause: error,
+      details: { migration: failed?.migrationName ?? null, results: results.map(({ migrationName, status }) => ({ migrationName, status })) },
+      suggestion: 'The database was left at the last successful migration; fix the cause and start again.',
+    });
+  }
+  return results.filter((result) => result.status === 'Success').map((result) => result.migrationName);
+}

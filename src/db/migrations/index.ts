@@ -1,0 +1,12 @@
+/**
+ * Every migration, by name, in order. An in-code record rather than a folder scan, so it
+ * works the same from tsx (`.ts` files) and from compiled JavaScript (`.js` files), and a
+ * bundler sees every import. Add a new migration here with its file; never edit old ones.
+ */
+import * as createJobs from './2026_11_25_120000_create_jobs.js';
+import * as createJobEvents from './2026_11_25_120100_create_job_events.js';
+
+export const migrationModules = {
+  '2026_11_25_120000_create_jobs': createJobs,
+  '2026_11_25_120100_create_job_events': createJobEvents,
+} as const;
