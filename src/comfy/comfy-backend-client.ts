@@ -94,14 +94,19 @@ export class ComfyBackendClient implements ComfyBackend {
   /** Opens the socket and reads /system_stats once; never throws for an unreachable server. */
   async start(): Promise<void> {
     this.socket.start();
-    const opened = new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, 2_000);
-      this.socket.once('open', () => {
+    // Wait for the first attempt either way, so health() means something when start() returns.
+    const firstAttempt = new Promise<void>((resolve) => {
+      const done = () => {
         clearTimeout(timer);
+        this.socket.off('open', done);
+        this.socket.off('attemptFailed', done);
         resolve();
-      });
+      };
+      const timer = setTimeout(done, 2_000);
+      this.socket.once('open', done);
+      this.socket.once('attemptFailed', done);
     });
-    await Promise.all([this.checkStats(), opened]);
+    await Promise.all([this.checkStats(), firstAttempt]);
     this.statsTimer = setInterval(() => void this.checkStats(), this.statsIntervalMs);
   }
 

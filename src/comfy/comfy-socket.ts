@@ -24,6 +24,8 @@ export interface ComfySocketEvents {
   /** `reconnected` is true for every open after the first one. */
   open: [{ reconnected: boolean }];
   close: [{ code: number; reason: string }];
+  /** A connection attempt ended before opening (refused, handshake failed); a retry follows. */
+  attemptFailed: [{ attempt: number }];
   error: [Error];
 }
 
@@ -92,7 +94,7 @@ export class ComfySocket extends EventEmitter<ComfySocketEvents> {
       if (socket.readyState === WebSocket.CONNECTING) socket.terminate();
       else socket.close(1000, 'client closing');
       // A peer that never answers the close handshake must not hold us up.
-      setTimeout(() => socket.terminate(), 1_000).unref();
+      setTimeout(() => socket.terminate(), Math.min(1_000, this.heartbeatTimeoutMs)).unref();
     });
   }
 
@@ -137,6 +139,7 @@ export class ComfySocket extends EventEmitter<ComfySocketEvents> {
     const wasOpen = this.currentState === 'open';
     this.currentState = this.stopped ? 'closed' : 'connecting';
     if (wasOpen || this.stopped) this.emit('close', { code, reason });
+    else this.emit('attemptFailed', { attempt: this.attempt });
     if (this.stopped) {
       this.currentState = 'closed';
       return;

@@ -1,0 +1,104 @@
+import { createServer } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ComfyHttpClient } from '../../src/comfy/index.js';
+import { ChorusError, ErrorCode } from '../../src/errors/index.js';
+import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function setup(requestTimeoutMs = 2_000): Promise<{ sim: SimulatorHandle; http: ComfyHttpClient }> {
+  const sim = await startSimulator({ port: 0, stepDelayMs: 1 });
+  cleanups.push(() => sim.close());
+  const http = new ComfyHttpClient({ url: sim.url, name: 'sim', requestTimeoutMs });
+  cleanups.push(() => http.close());
+  return { sim, http };
+}
+
+/** A port nothing listens on: bind one, note it, close it. */
+async function deadPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
+async function failure(promise: Promise<unknown>): Promise<ChorusError> {
+  const error = await promise.then(() => undefined, (e: unknown) => e);
+  expect(error).toBeInstanceOf(ChorusError);
+  return error as ChorusError;
+}
+
+describe('ComfyHttpClient against the simulator', () => {
+  it('reads system stats, object info (one class and unknown ones) and an empty queue', async () => {
+    const { http } = await setup();
+    expect((await http.systemStats()).system.comfyui_version).toBe('0.3.64');
+    expect(Object.keys(await http.objectInfo('EmptyImage'))).toEqual(['EmptyImage']);
+    expect(await http.objectInfo('NoSuchNode')).toEqual({});
+    expect(Object.keys(await http.objectInfo()).length).toBeGreaterThan(300);
+    expect(await http.getQueue()).toEqual({ running: [], pending: [] });
+    expect(await http.getHistory('unknown-id')).toEqual({});
+  });
+
+  it('returns /queue pending in execution order (number, then prompt id), front first', async () => {
+    const { sim, http } = await setup();
+    sim.faults.executionDelayMs(1_500);
+    const prompt = (color: number) => ({
+      '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 1, color } },
+      '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'order' } },
+    });
+    await http.submitPrompt({ prompt: prompt(1), prompt_id: 'running' });
+    for (const id of ['c', 'b', 'a']) await http.submitPrompt({ prompt: prompt(id.charCodeAt(0)), prompt_id: id, number: 5 });
+    await http.submitPrompt({ prompt: prompt(9), prompt_id: 'urgent', front: true });
+    const queue = await http.getQueue();
+    expect(queue.pending.map((entry) => entry[1])).toEqual(['urgent', 'a', 'b', 'c']);
+    await http.deleteFromQueue(['a', 'b', 'c', 'urgent']);
+    await http.interrupt('running');
+    expect((await http.getQueue()).pending).toEqual([]);
+  });
+
+  it('uploads an image and reads history pages', async () => {
+    const { http } = await setup();
+    const uploaded = await http.uploadImage(Buffer.from('not really a png'), 'chorus_upload.png');
+    expect(uploaded).toEqual({ name: 'chorus_upload.png', subfolder: '', type: 'input' });
+    expect(await http.getHistory(undefined, { maxItems: 5, offset: 0 })).toEqual({});
+    await http.free({ freeMemory: true });
+  });
+
+  it('maps /view 404 to OUTPUT_FILE_NOT_FOUND', async () => {
+    const { http } = await setup();
+    const error = await failure(http.view({ filename: 'missing.png', subfolder: '', type: 'output' }));
+    expect(error.code).toBe(ErrorCode.OUTPUT_FILE_NOT_FOUND);
+  });
+
+  it('maps 5xx to recoverable COMFY_UNAVAILABLE with backend, url, path and status', async () => {
+    const { sim, http } = await setup();
+    sim.faults.failHttp(500, ['/queue']);
+    const error = await failure(http.getQueue());
+    expect(error).toMatchObject({ code: ErrorCode.COMFY_UNAVAILABLE, recoverable: true });
+    expect(error.details).toEqual({ backend: 'sim', url: sim.url, path: '/queue', status: 500 });
+    sim.faults.failHttp(null);
+    expect(await http.getQueue()).toEqual({ running: [], pending: [] });
+  });
+
+  it('times out a slow server as COMFY_UNAVAILABLE', async () => {
+    const { sim, http } = await setup(150);
+    sim.faults.slowHttp(1_000);
+    const error = await failure(http.systemStats());
+    expect(error).toMatchObject({ code: ErrorCode.COMFY_UNAVAILABLE, recoverable: true });
+    expect(error.message).toContain('timed out');
+  });
+
+  it('maps a refused connection to COMFY_UNAVAILABLE and keeps the cause', async () => {
+    const url = `http://127.0.0.1:${await deadPort()}`;
+    const http = new ComfyHttpClient({ url, name: 'nobody' });
+    cleanups.push(() => http.close());
+    const error = await failure(http.submitPrompt({ prompt: {} }));
+    expect(error).toMatchObject({ code: ErrorCode.COMFY_UNAVAILABLE, recoverable: true, details: { backend: 'nobody', path: '/prompt' } });
+    expect(error.message).toContain('connection refused');
+    expect(error.cause).toBeDefined();
+  });
+});
