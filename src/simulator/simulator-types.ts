@@ -1,0 +1,75 @@
+/**
+ * The simulator's public contract. Other modules (client tests, demo, benchmarks) code against
+ * exactly these names, so they live apart from the server that implements them.
+ */
+export interface SimulatorOptions {
+  port?: number; // 0 or undefined = a free port
+  host?: string; // default 127.0.0.1
+  outputDir?: string; // ComfyUI's output folder; default: a new temp dir (input/ and temp/ beside it)
+  stepDelayMs?: number; // delay per sampler step / progress tick (default 5)
+  nodeDelayMs?: number; // delay per executed node (default 1)
+  defaultSteps?: number; // progress ticks for a sampler-like node without a steps input (default 4)
+  /** Binary preview frames on sampler steps (like `--preview-method auto`); default true. */
+  previews?: boolean;
+}
+
+export interface SimulatorStats {
+  executions: Record<string, number>; // prompt_id -> times execution_start was sent for it
+  totalExecutions: number;
+  peakQueueDepth: number; // max(running + pending) ever seen
+  submissions: number; // accepted POST /prompt count
+}
+
+export interface SimulatorFaults {
+  dropSocketsSilently(): void;
+  closeSockets(): void;
+  refuseConnections(on: boolean): void;
+  failHttp(status: number | null, paths?: string[]): void;
+  slowHttp(ms: number): void;
+  succeedWithoutOutputs(on: boolean): void;
+  failNodeClass(classType: string | null): void;
+  executionDelayMs(ms: number): void;
+}
+
+export interface SimulatorHandle {
+  url: string;
+  port: number;
+  outputDir: string;
+  inputDir: string;
+  faults: SimulatorFaults;
+  stats(): SimulatorStats;
+  /** Like a ComfyUI restart: queue, history, caches and `number` lost; sockets dropped without a
+   *  close frame; output/ and input/ files kept; the same port serves again when it resolves. */
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The mutable fault switches, read by the HTTP layer, the socket hub and the executor. */
+export interface FaultState {
+  refuseConnections: boolean;
+  failHttpStatus: number | null;
+  failHttpPaths: string[] | null;
+  slowHttpMs: number;
+  succeedWithoutOutputs: boolean;
+  failNodeClass: string | null;
+  executionDelayMs: number;
+}
+
+export function initialFaultState(): FaultState {
+  return {
+    refuseConnections: false,
+    failHttpStatus: null,
+    failHttpPaths: null,
+    slowHttpMs: 0,
+    succeedWithoutOutputs: false,
+    failNodeClass: null,
+    executionDelayMs: 0,
+  };
+}
+
+export interface SimulatorTiming {
+  stepDelayMs: number;
+  nodeDelayMs: number;
+  defaultSteps: number;
+  previews: boolean;
+}
