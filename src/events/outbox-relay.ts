@@ -146,9 +146,16 @@ export class OutboxRelay {
 
   private async publishRow(row: JobEventRow): Promise<void> {
     const event = toCloudEvent(row, this.opts.source);
-    const conversationId = typeof event.data.conversation_id === 'string' ? event.data.conversation_id : '_';
+    const conversationId = typeof event.data.conversation_id === 'string' ? event.data.conversation_id : await this.conversationOf(row.job_id);
     const subject = eventSubject(this.opts.subjectPrefix, conversationId, row.job_id, eventName(row));
     await this.opts.transport.publishDurable(subject, encodeCloudEvent(event), event.id);
+  }
+
+  /** For a row whose data lacks the job view (it should not): ask the jobs table. */
+  private async conversationOf(jobId: string): Promise<string> {
+    const job = await this.opts.store.getJob(jobId).catch(() => undefined);
+    if (!job) this.logger.warn({ job: jobId }, 'event without conversation_id and no such job; published under "_"');
+    return job?.conversation_id ?? '_';
   }
 
   private sleep(ms: number, wakeOnKick: boolean): Promise<void> {

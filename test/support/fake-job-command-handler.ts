@@ -38,7 +38,9 @@ export class FakeJobCommandHandler implements JobCommandHandler {
   async cancel(jobId: string): Promise<JobView> {
     this.calls.push({ command: 'cancel', args: jobId });
     const row = await this.mustGet(jobId);
-    await this.store.recordTransition(jobId, { status: 'cancelled' }, { type: 'cancelled', from_state: row.status, to_state: 'cancelled', data: {}, at: new Date().toISOString() });
+    const at = new Date().toISOString();
+    const view = { ...jobViewOf(row), state: 'cancelled' as const, finished_at: at };
+    await this.store.recordTransition(jobId, { status: 'cancelled', finished_at: at }, { type: 'cancelled', from_state: row.status, to_state: 'cancelled', data: { job: view }, at });
     return jobViewOf(await this.mustGet(jobId));
   }
 

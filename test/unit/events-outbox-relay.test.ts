@@ -15,6 +15,9 @@ class OutboxOnlyStore {
   async markPublished(ids: number[], at: string): Promise<void> {
     for (const r of this.rows) if (ids.includes(r.id)) r.published_at = at;
   }
+  async getJob(id: string) {
+    return id === 'known' ? { id, conversation_id: 'from-table' } : undefined;
+  }
   asStore(): JobStore {
     return this as unknown as JobStore;
   }
@@ -90,6 +93,18 @@ describe('OutboxRelay', () => {
     relay.kick(); // no poll for 10 s: only the kick can deliver this one in time
     await expect.poll(() => ids(got), { timeout: 2000 }).toEqual(['a:1', 'a:2', 'a:3']);
     await relay.stop();
+  });
+
+  it('takes the conversation from the jobs table when a row lacks the job view', async () => {
+    const store = new OutboxOnlyStore();
+    store.add('known', 1, 'queued');
+    store.add('ghost', 1, 'queued');
+    for (const r of store.rows) r.data = {};
+    const bus = new InMemoryEventBus();
+    const got: BusMessage[] = [];
+    bus.subscribe('>', (m) => got.push(m));
+    await new OutboxRelay({ store: store.asStore(), transport: bus, subjectPrefix: 'p', source: 't' }).drain();
+    expect(got.map((m) => m.subject)).toEqual(['p.events.from-table.known.queued', 'p.events._.ghost.queued']);
   });
 
   it('a re-sent row (crash between publish and mark) is deduplicated by its id', async () => {
