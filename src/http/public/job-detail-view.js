@@ -75,8 +75,14 @@ function outputs(job) {
       : h('img', { src, alt: f.path, class: 'thumb', loading: 'lazy' });
     return h('figure', { class: 'thumb-card' },
       h('a', { href: src, target: '_blank', rel: 'noopener' }, media),
-      h('figcaption', {}, f.path.split('/').pop(), h('span', { class: 'subtle' }, ` ${f.width && f.height ? `${f.width}×${f.height} · ` : ''}${Math.round(f.bytes / 1024)} KiB`)));
+      h('figcaption', {}, f.path.split('/').pop(), h('span', { class: 'subtle' }, ` ${f.width && f.height ? `${f.width}×${f.height} · ` : ''}${formatBytes(f.bytes)}`)));
   }));
+}
+
+function formatBytes(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 function errorBox(error) {
