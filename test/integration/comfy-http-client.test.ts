@@ -1,6 +1,7 @@
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ComfyHttpClient } from '../../src/comfy/index.js';
+import { ComfyBackendClient, ComfyHttpClient } from '../../src/comfy/index.js';
 import { ChorusError, ErrorCode } from '../../src/errors/index.js';
 import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.js';
 
@@ -100,5 +101,40 @@ describe('ComfyHttpClient against the simulator', () => {
     expect(error).toMatchObject({ code: ErrorCode.COMFY_UNAVAILABLE, recoverable: true, details: { backend: 'nobody', path: '/prompt' } });
     expect(error.message).toContain('connection refused');
     expect(error.cause).toBeDefined();
+  });
+});
+
+describe('older ComfyUI servers', () => {
+  it('uses the prompt id the server chose when it ignores ours (before 0.3.45) and tolerates sparse stats', async () => {
+    const received: unknown[] = [];
+    const server = createHttpServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        res.setHeader('content-type', 'application/json');
+        if (req.url === '/prompt') {
+          received.push(JSON.parse(body));
+          res.end(JSON.stringify({ prompt_id: 'server-chosen', number: 7 }));
+        } else if (req.url === '/system_stats') {
+          res.end(JSON.stringify({ system: { os: 'posix' }, devices: [] }));
+        } else {
+          res.statusCode = 404;
+          res.end();
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const address = server.address();
+    const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    const backend = new ComfyBackendClient({ name: 'old', url }, { clientId: 'old-client' });
+    cleanups.push(() => backend.close());
+    await backend.start();
+    expect(backend.health()).toMatchObject({ healthy: false, socket: 'connecting' }); // no /ws here
+    const result = await backend.submit({ promptId: 'ours', prompt: { '1': { class_type: 'X', inputs: {} } }, jobId: 'job-old' });
+    expect(result).toEqual({ promptId: 'server-chosen', number: 7, nodeErrors: {} });
+    expect(received).toEqual([
+      { prompt: { '1': { class_type: 'X', inputs: {} } }, prompt_id: 'ours', client_id: 'old-client', extra_data: { chorus_job_id: 'job-old' } },
+    ]);
   });
 });
