@@ -30,6 +30,8 @@ export class WorkflowLibrary {
   private readonly definitions = new Map<string, WorkflowDefinition>();
   private readonly failures = new Map<string, WorkflowProblem>();
   private watcher: FSWatcher | null = null;
+  private watcherReady: Promise<void> = Promise.resolve();
+  private readonly listeners = new Set<(change: WorkflowChange) => void>();
 
   private constructor(
     readonly dir: string,
@@ -69,29 +71,38 @@ export class WorkflowLibrary {
     return [...this.failures.values()];
   }
 
-  /** Keeps the library in step with the folder; `onChange` hears each reload. */
-  watch(onChange?: (change: WorkflowChange) => void): void {
-    if (this.watcher) return;
+  /**
+   * Keeps the library in step with the folder; each `onChange` hears every reload. The
+   * promise resolves once the watcher is ready (changes before that may be missed).
+   */
+  watch(onChange?: (change: WorkflowChange) => void): Promise<void> {
+    if (onChange) this.listeners.add(onChange);
+    if (this.watcher) return this.watcherReady;
     const interesting = (path: string) => path.endsWith('.json');
-    this.watcher = watch(this.dir, { ignoreInitial: true, depth: 0, awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 10 } });
-    const reload = async (path: string) => {
-      if (!interesting(path)) return;
-      const change = await this.loadFile(path);
-      onChange?.(change);
+    const emit = (change: WorkflowChange) => {
+      for (const listener of this.listeners) listener(change);
     };
-    this.watcher.on('add', reload).on('change', reload);
-    this.watcher.on('unlink', (path) => {
+    const watcher = watch(this.dir, { ignoreInitial: true, depth: 0, awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 10 } });
+    this.watcher = watcher;
+    this.watcherReady = new Promise((resolve) => watcher.once('ready', () => resolve()));
+    const reload = async (path: string) => {
+      if (interesting(path)) emit(await this.loadFile(path));
+    };
+    watcher.on('add', reload).on('change', reload);
+    watcher.on('unlink', (path) => {
       if (!interesting(path)) return;
       const name = workflowNameOf(path);
       this.definitions.delete(name);
       this.failures.delete(name);
-      onChange?.({ kind: 'removed', name, file: path });
+      emit({ kind: 'removed', name, file: path });
     });
+    return this.watcherReady;
   }
 
   close(): void {
     void this.watcher?.close();
     this.watcher = null;
+    this.listeners.clear();
   }
 
   private async loadFile(path: string): Promise<WorkflowChange> {

@@ -80,8 +80,9 @@ describe('validateStructure', () => {
   });
 
   it('rule metadata_node_missing: a Chorus Engine metadata block naming an absent node', () => {
-    const json = { ...goodGraph(), metadata: { prompt_node_id: '42' } };
-    (json['2'] as { inputs: Record<string, unknown> }).inputs = { text: 'fixed', clip: ['1', 1] };
+    const g = goodGraph();
+    g['2']!.inputs.text = 'fixed';
+    const json = { ...g, metadata: { prompt_node_id: '42' } };
     const def = parseWorkflowJson('meta', '/x/meta.json', json);
     expect(validateStructure(def).errors.map((e) => e.rule)).toEqual(['prompt_placeholder_missing', 'metadata_node_missing']);
   });

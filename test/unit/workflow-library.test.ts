@@ -1,0 +1,86 @@
+import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { WorkflowLibrary, type WorkflowChange } from '../../src/workflows/index.js';
+
+const graph = (prompt: string) => ({
+  '1': { class_type: 'PrimitiveString', inputs: { value: prompt } },
+  '2': { class_type: 'PreviewAny', inputs: { source: ['1', 0] } },
+});
+
+let dir: string;
+let library: WorkflowLibrary | undefined;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'chorus-lib-'));
+});
+afterEach(async () => {
+  library?.close();
+  library = undefined;
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Resolves on the first change that matches, so tests wait on events, not on sleeps. */
+async function nextChange(lib: WorkflowLibrary, match: (c: WorkflowChange) => boolean): Promise<{ changed: Promise<WorkflowChange> }> {
+  let resolve!: (c: WorkflowChange) => void;
+  const changed = new Promise<WorkflowChange>((r) => (resolve = r));
+  await lib.watch((change) => {
+    if (match(change)) resolve(change);
+  });
+  // Wrapped: an async function returning a promise would wait for it.
+  return { changed };
+}
+
+describe('WorkflowLibrary', () => {
+  it('loads the good files and reports each broken one by name and reason', async () => {
+    await writeFile(join(dir, 'good.json'), JSON.stringify(graph('PROMPT_PLACEHOLDER')));
+    await writeFile(join(dir, 'bad_json.json'), '{ nope');
+    await writeFile(join(dir, 'not_nodes.json'), JSON.stringify({ '1': { inputs: {} } }));
+    await writeFile(join(dir, 'readme.txt'), 'ignored');
+    library = await WorkflowLibrary.load(dir);
+    expect(library.list().map((d) => d.name)).toEqual(['good']);
+    expect(library.problems()).toEqual([
+      { file: join(dir, 'bad_json.json'), reason: expect.stringMatching(/^not valid JSON/) },
+      { file: join(dir, 'not_nodes.json'), reason: expect.stringContaining('"1" is not a node') },
+    ]);
+    expect(library.get('good.json').name).toBe('good');
+  });
+
+  it('throws WORKFLOW_NOT_FOUND with the available names', async () => {
+    await writeFile(join(dir, 'a.json'), JSON.stringify(graph('PROMPT_PLACEHOLDER')));
+    library = await WorkflowLibrary.load(dir);
+    expect(() => library!.get('zzz')).toThrow(expect.objectContaining({ code: 'WORKFLOW_NOT_FOUND', details: { workflow: 'zzz', available: ['a'] } }));
+  });
+
+  it('refuses a folder that does not exist', async () => {
+    await expect(WorkflowLibrary.load(join(dir, 'missing'))).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+  });
+
+  it('reloads a changed file, picks up new ones, keeps the last good version of a broken edit, forgets removed ones', async () => {
+    await writeFile(join(dir, 'live.json'), JSON.stringify(graph('PROMPT_PLACEHOLDER')));
+    library = await WorkflowLibrary.load(dir);
+    const lib = library;
+
+    let change = await nextChange(lib, (c) => c.name === 'live' && c.kind === 'loaded');
+    await writeFile(join(dir, 'live.json'), JSON.stringify(graph('masterpiece, __CHORUS_PROMPT__')));
+    await change.changed;
+    expect(lib.get('live').placeholders[0]).toMatchObject({ token: '__CHORUS_PROMPT__', kind: 'embedded' });
+
+    change = await nextChange(lib, (c) => c.name === 'live' && c.kind === 'failed');
+    await writeFile(join(dir, 'live.json'), '{ half saved');
+    await change.changed;
+    expect(lib.get('live').placeholders[0]?.token).toBe('__CHORUS_PROMPT__');
+    expect(lib.problems()).toHaveLength(1);
+
+    change = await nextChange(lib, (c) => c.name === 'fresh' && c.kind === 'loaded');
+    await writeFile(join(dir, 'fresh.json'), JSON.stringify(graph('PROMPT_PLACEHOLDER')));
+    await change.changed;
+    expect(lib.has('fresh')).toBe(true);
+
+    change = await nextChange(lib, (c) => c.name === 'fresh' && c.kind === 'removed');
+    await unlink(join(dir, 'fresh.json'));
+    await change.changed;
+    expect(lib.has('fresh')).toBe(false);
+  });
+});
