@@ -1,0 +1,189 @@
+/**
+ * The job machine's actors: everything that touches the world. Each I/O actor first awaits
+ * durability of the transition that started it, and each is safe to run again after a
+ * restore (restoring a snapshot re-runs invoked actors).
+ */
+import { fromCallback, fromPromise, type EventObject } from 'xstate';
+import type { ComfyBackend, PromptEvent } from '../comfy/backend-port.js';
+import type { ResolvedConfig } from '../config/index.js';
+import { ChorusError, ErrorCode } from '../errors/index.js';
+import type {
+  AcquireSlotInput,
+  AcquireSlotOutput,
+  CollectOutputsInput,
+  ComposePromptInput,
+  ComposedJobPrompt,
+  JobEvent,
+  PromptRef,
+  SubmitPromptInput,
+  SubmitPromptOutput,
+  WaitForInput,
+  WaitUntilInput,
+} from '../../machines/job-types.js';
+import type { JobResult } from './job-view.js';
+import { waitUntil, type Clock } from './clock.js';
+import type { BackendPoolPort, CharactersPort, CollectorPort, JobLogger, PromptComposerPort, WorkflowsPort } from './job-runtime-ports.js';
+import type { Scheduler } from './scheduler.js';
+import { composeJobPrompt } from './job-prompt-composition.js';
+
+export interface JobActorDeps {
+  pool: BackendPoolPort;
+  workflows: WorkflowsPort;
+  characters: CharactersPort;
+  composer: PromptComposerPort;
+  collector: CollectorPort;
+  scheduler: Scheduler;
+  config: Pick<ResolvedConfig, 'collectMode' | 'resolvedBackends' | 'comfyui'>;
+  clock: Clock;
+  logger: JobLogger;
+  /** Resolves when the job's latest transition is committed. */
+  durable(jobId: string): Promise<void>;
+  /** Jobs restored where ComfyUI may hold their prompt: look before sending or watching. */
+  reconcile: Set<string>;
+  newPromptId(): string;
+  /** Extra facts for the metadata sidecar (timings so far). */
+  metadataFor?(jobId: string): Record<string, unknown>;
+}
+
+function backendOf(pool: BackendPoolPort, name: string): ComfyBackend {
+  const backend = pool.get(name);
+  if (!backend) {
+    throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, `ComfyUI backend "${name}" is not configured any more`, { details: { backend: name } });
+  }
+  return backend;
+}
+
+/** PromptEvents the machine cares about; the rest (executing, cached, previews) are dropped. */
+export function machineEventOf(event: PromptEvent, now: number, newPromptId: () => string): JobEvent | null {
+  switch (event.type) {
+    case 'queued':
+      return { type: 'comfy.queued', position: event.position };
+    case 'started':
+      return { type: 'comfy.started', at: now };
+    case 'progress':
+      return { type: 'comfy.progress', at: now, value: event.value, max: event.max, node: event.node };
+    case 'succeeded':
+      return { type: 'comfy.succeeded', at: now, files: event.files };
+    case 'failed':
+      return { type: 'comfy.failed', at: now, failure: event.failure };
+    case 'interrupted':
+      return { type: 'comfy.interrupted', at: now, nodeId: event.nodeId };
+    case 'lost':
+      return { type: 'comfy.lost', nextPromptId: newPromptId() };
+    default:
+      return null;
+  }
+}
+
+export function createJobActors(deps: JobActorDeps) {
+  const { pool, clock } = deps;
+  return {
+    composePrompt: fromPromise<ComposedJobPrompt, ComposePromptInput>(({ input }) => composeJobPrompt(deps, input.request)),
+
+    acquireSlot: fromPromise<AcquireSlotOutput, AcquireSlotInput>(async ({ input, signal }) => ({
+      backend: await deps.scheduler.acquire(input.jobId, input.priority, signal),
+    })),
+
+    submitPrompt: fromPromise<SubmitPromptOutput, SubmitPromptInput>(async ({ input }) => {
+      await deps.durable(input.jobId);
+      const backend = backendOf(pool, input.backend);
+      if (deps.reconcile.delete(input.jobId)) {
+        // A crash after the POST but before its transition was stored: never send it twice.
+        const location = await backend.locate(input.promptId);
+        if (location.where !== 'absent') {
+          deps.logger.info({ job_id: input.jobId, prompt_id: input.promptId, where: location.where }, 'restored job found in ComfyUI; not sending it again');
+          return { promptId: input.promptId, number: location.where === 'pending' ? location.position : 0 };
+        }
+      }
+      const result = await backend.submit({ promptId: input.promptId, prompt: input.prompt, jobId: input.jobId });
+      return { promptId: result.promptId, number: result.number };
+    }),
+
+    watchPrompt: fromCallback<EventObject, PromptRef>(({ input, sendBack }) => {
+      let stopped = false;
+      let watch: { stop(): void } | undefined;
+      const forward = (event: PromptEvent) => {
+        if (stopped) return;
+        const machineEvent = machineEventOf(event, clock.now(), deps.newPromptId);
+        if (machineEvent) sendBack(machineEvent);
+      };
+      const backend = pool.get(input.backend);
+      if (!backend) {
+        // Its backend left the config: ComfyUI's copy is unreachable, treat it as lost.
+        queueMicrotask(() => forward({ type: 'lost', promptId: input.promptId }));
+        return () => {
+          stopped = true;
+        };
+      }
+      const start = () => {
+        if (!stopped) watch = backend.watch(input.promptId, forward);
+      };
+      if (deps.reconcile.delete(input.jobId)) {
+        backend.locate(input.promptId).then(
+          (location) => {
+            if (location.where === 'history') forward(location.outcome);
+            else if (location.where === 'absent') forward({ type: 'lost', promptId: input.promptId });
+            else start();
+          },
+          (error: unknown) => {
+            deps.logger.warn({ job_id: input.jobId, err: error }, 'locating a restored prompt failed; watching it instead');
+            start();
+          },
+        );
+      } else {
+        start();
+      }
+      return () => {
+        stopped = true;
+        watch?.stop();
+      };
+    }),
+
+    cancelQueuedPrompt: fromPromise<void, PromptRef>(async ({ input }) => {
+      await deps.durable(input.jobId);
+      const backend = backendOf(pool, input.backend);
+      await backend.deleteFromQueue(input.promptId);
+      // It may have started between our decision and the delete: then interrupt it.
+      const location = await backend.locate(input.promptId);
+      if (location.where === 'running') await backend.interrupt(input.promptId);
+      else if (location.where === 'pending') await backend.deleteFromQueue(input.promptId);
+    }),
+
+    interruptPrompt: fromPromise<void, PromptRef>(async ({ input }) => {
+      await deps.durable(input.jobId);
+      await backendOf(pool, input.backend).interrupt(input.promptId);
+    }),
+
+    collectOutputs: fromPromise<JobResult, CollectOutputsInput>(async ({ input, signal }) => {
+      await deps.durable(input.jobId);
+      const backend = pool.get(input.backend);
+      const backendConfig = deps.config.resolvedBackends.find((b) => b.name === input.backend);
+      const mode = deps.config.collectMode;
+      if (mode === 'download' && !backend) backendOf(pool, input.backend);
+      return deps.collector.collect({
+        jobId: input.jobId,
+        conversationId: input.conversationId,
+        files: input.files,
+        mode,
+        comfyOutputDir: backendConfig?.output_directory ?? deps.config.comfyui.file_management.output_directory,
+        download: backend ? (file) => backend.download(file) : undefined,
+        metadata: {
+          workflow: input.workflow,
+          prompt: input.composed?.prompt ?? null,
+          negative_prompt: input.composed?.negative ?? null,
+          seed: input.composed?.seed ?? null,
+          prompt_source: input.composed?.source ?? null,
+          backend: input.backend,
+          comfy_prompt_id: input.promptId,
+          ...(deps.metadataFor?.(input.jobId) ?? {}),
+        },
+        signal,
+      });
+    }),
+
+    waitUntil: fromPromise<void, WaitUntilInput>(({ input, signal }) => waitUntil(clock, input.at, signal)),
+    waitFor: fromPromise<void, WaitForInput>(({ input, signal }) => waitUntil(clock, clock.now() + input.ms, signal)),
+  };
+}
+
+export type JobActors = ReturnType<typeof createJobActors>;

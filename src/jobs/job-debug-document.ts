@@ -1,0 +1,30 @@
+/**
+ * `jobs show <id> --debug`: the original design's debug shape, built from the row's
+ * `debug` column and the job's events (the transition history).
+ */
+import type { JobEventRow, JobRow } from './job-store-port.js';
+import type { JobView } from './job-view.js';
+
+export function debugDocumentOf(row: JobRow, view: JobView, events: JobEventRow[]): Record<string, unknown> {
+  const debug = row.debug;
+  const submission = (debug['comfy_submission'] as Record<string, unknown> | undefined) ?? null;
+  return {
+    workflow_used: debug['workflow_used'] ?? { name: row.workflow },
+    prompt_components: debug['prompt_components'] ?? null,
+    parameters_injected: debug['parameters_injected'] ?? null,
+    parameters_ignored: debug['parameters_ignored'] ?? [],
+    loras_applied: debug['loras_applied'] ?? [],
+    llm: debug['llm'] ?? null,
+    comfy_submission: {
+      prompt_id: row.comfy_prompt_id,
+      queue_position: submission?.['queue_position'] ?? null,
+      submitted_at: row.submitted_at,
+      backend: row.backend,
+    },
+    resubmits: debug['resubmits'] ?? 0,
+    attempts: row.attempts,
+    timing: view.timings,
+    timestamps: { created_at: row.created_at, ...((debug['timestamps'] as object | undefined) ?? {}), finished_at: row.finished_at },
+    transitions: events.map((e) => ({ seq: e.seq, type: e.type, from: e.from_state, to: e.to_state, at: e.at })),
+  };
+}

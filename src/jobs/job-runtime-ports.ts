@@ -1,0 +1,61 @@
+/**
+ * The narrow views of other modules the job runtime depends on: what it calls, nothing
+ * more, so unit tests can hand in small typed fakes and the real classes fit as they are.
+ */
+import type { BackendHealth, ComfyBackend } from '../comfy/backend-port.js';
+import type { JobResult } from './job-view.js';
+import type { CollectRequest } from '../files/index.js';
+import type { Character } from '../characters/index.js';
+import type { WorkflowDefinition } from '../workflows/index.js';
+
+export interface BackendPoolPort {
+  list(): ComfyBackend[];
+  get(name: string): ComfyBackend | undefined;
+  /** The healthy backend with the most free slots, given how many we use on each. */
+  choose(inUse: (name: string) => number): ComfyBackend | undefined;
+  onHealthChange?(listener: (health: BackendHealth) => void): () => void;
+}
+
+export interface WorkflowsPort {
+  get(name: string): WorkflowDefinition;
+  list(): WorkflowDefinition[];
+  problems?(): Array<{ file: string; reason: string }>;
+}
+
+export interface CharactersPort {
+  get(id: string): Character;
+}
+
+/** What `src/prompts`' VisualPromptComposer returns (the fields the runtime reads). */
+export interface ComposedVisualPrompt {
+  prompt: string;
+  negative: string | null;
+  source: string;
+  model?: string;
+  messages?: unknown[];
+  rawReply?: string;
+  cleaning?: string[];
+  fallbackReason?: string;
+  components: { user: string; character_triggers: string[]; activity: string | null };
+}
+
+export interface PromptComposerPort {
+  compose(
+    request: { userRequest: string; activity?: string | null; character: Character; prompt?: string | null; negative?: string | null; strict?: boolean },
+    signal?: AbortSignal,
+  ): Promise<ComposedVisualPrompt>;
+}
+
+export interface CollectorPort {
+  collect(request: CollectRequest): Promise<JobResult>;
+}
+
+/** pino's Logger fits; so does a silent object in tests. */
+export interface JobLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+export const silentJobLogger: JobLogger = { info() {}, warn() {}, error() {}, debug() {} };

@@ -1,0 +1,346 @@
+/**
+ * The job runtime: admits jobs, runs one job actor per job, persists every transition
+ * (row + outbox event in one transaction, in order per job) before announcing it, and
+ * restores unfinished jobs after a restart. Implements the command handler every door
+ * (NATS, HTTP, CLI) calls.
+ */
+import { randomUUID } from 'node:crypto';
+import { createActor, type Actor, type InspectionEvent, type SnapshotFrom } from 'xstate';
+import { jobMachine } from '../../machines/job.js';
+import type { JobMachineInput, JobProgress } from '../../machines/job-types.js';
+import type { ResolvedConfig } from '../config/index.js';
+import { ChorusError, ErrorCode } from '../errors/index.js';
+import { generateCommandSchema, type GenerateCommand, type ListCommand, type ValidateCommand } from '../commands/command-schemas.js';
+import { describeIssues, invalidCommand } from '../commands/command-replies.js';
+import { toJobEventView, type JobCommandHandler, type JobEventView, type WorkflowSummary } from '../commands/job-command-handler.js';
+import type { JobRow, JobStore, NewJob } from './job-store-port.js';
+import type { JobView } from './job-view.js';
+import { systemClock, type Clock } from './clock.js';
+import { createJobActors } from './job-actors.js';
+import { silentJobLogger, type BackendPoolPort, type CharactersPort, type CollectorPort, type JobLogger, type PromptComposerPort, type WorkflowsPort } from './job-runtime-ports.js';
+import { Scheduler } from './scheduler.js';
+import { JobTransitionWriter } from './job-transition-writer.js';
+import { holdsSlot, mayBeGranted, positionOf, samePosition, transitionType, type JobPosition } from './job-state-of.js';
+import { applyPatch, patchForTransition } from './job-row-patch.js';
+import { jobViewOf } from './job-view-mapper.js';
+import { debugDocumentOf } from './job-debug-document.js';
+import { JobServiceEvents, type JobServiceEventMap } from './job-service-events.js';
+import { validateWorkflow } from './workflow-validation.js';
+
+export interface JobServiceDeps {
+  store: JobStore;
+  pool: BackendPoolPort;
+  workflows: WorkflowsPort;
+  characters: CharactersPort;
+  composer: PromptComposerPort;
+  collector: CollectorPort;
+  config: ResolvedConfig;
+  clock?: Clock;
+  logger?: JobLogger;
+  /** Kick for the outbox relay: called after each committed transition. */
+  onPersisted?: () => void;
+  /** XState inspection observer, passed to every job actor (the web inspector). */
+  inspect?: (event: InspectionEvent) => void;
+  /** Ids for jobs and prompts (uuid v4 by default). */
+  newId?: () => string;
+  /** How long to wait for ComfyUI to confirm an interrupt (ms). */
+  cancelConfirmMs?: number;
+}
+
+type JobActor = Actor<ReturnType<typeof jobMachine.provide>>;
+type JobSnapshot = SnapshotFrom<typeof jobMachine>;
+
+interface LiveJob {
+  id: string;
+  actor: JobActor;
+  row: JobRow;
+  position: JobPosition;
+  progress: JobProgress | null;
+  detached: boolean;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export class JobService implements JobCommandHandler {
+  readonly scheduler: Scheduler;
+  private readonly machine;
+  private readonly writer: JobTransitionWriter;
+  private readonly live = new Map<string, LiveJob>();
+  private readonly reconcile = new Set<string>();
+  private readonly events = new JobServiceEvents();
+  private readonly clock: Clock;
+  private readonly logger: JobLogger;
+  private readonly newId: () => string;
+  private accepting = true;
+
+  constructor(private readonly deps: JobServiceDeps) {
+    this.clock = deps.clock ?? systemClock;
+    this.logger = deps.logger ?? silentJobLogger;
+    this.newId = deps.newId ?? randomUUID;
+    this.writer = new JobTransitionWriter(this.logger);
+    this.scheduler = new Scheduler(deps.pool, { clock: this.clock });
+    this.machine = jobMachine.provide({
+      actors: createJobActors({
+        ...deps,
+        scheduler: this.scheduler,
+        clock: this.clock,
+        logger: this.logger,
+        durable: (jobId) => this.writer.durable(jobId),
+        reconcile: this.reconcile,
+        newPromptId: this.newId,
+        metadataFor: (jobId) => {
+          const job = this.live.get(jobId);
+          return job ? { conversation_id: job.row.conversation_id, character: job.row.character, timings: jobViewOf(job.row).timings } : {};
+        },
+      }),
+    });
+  }
+
+  on<K extends keyof JobServiceEventMap>(name: K, listener: (notice: JobServiceEventMap[K]) => void): () => void {
+    return this.events.on(name, listener);
+  }
+
+  /** Jobs with a running actor in this process. */
+  activeCount(): number {
+    return this.live.size;
+  }
+
+  async generate(command: GenerateCommand): Promise<{ job: JobView; created: boolean }> {
+    if (!this.accepting) throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, 'chorus-visual is shutting down; send the job again', { recoverable: true });
+    const parsed = generateCommandSchema.safeParse(command);
+    if (!parsed.success) throw invalidCommand('the generate command is invalid', describeIssues(parsed.error.issues));
+    const cmd = parsed.data;
+    if (cmd.request_id !== undefined) {
+      const existing = await this.deps.store.findByRequestId(cmd.request_id);
+      if (existing) return { job: this.viewOf(existing), created: false };
+    }
+    // Unknown names fail here, before anything is persisted.
+    const character = cmd.character === undefined ? null : this.deps.characters.get(cmd.character);
+    const workflow = cmd.workflow ?? character!.visual_identity.default_workflow;
+    this.deps.workflows.get(workflow);
+
+    const now = this.clock.now();
+    const input = this.machineInput(cmd, workflow, now);
+    const actor = createActor(this.machine, { input, ...(this.deps.inspect ? { inspect: this.deps.inspect } : {}) });
+    const position = positionOf(actor.getSnapshot().value);
+    const newJob: NewJob = {
+      id: input.jobId,
+      conversation_id: cmd.conversation_id,
+      thread_id: cmd.thread_id ?? null,
+      message_id: cmd.message_id ?? null,
+      workflow,
+      prompt: cmd.prompt ?? null,
+      parameters: cmd.parameters,
+      status: position.state,
+      substate: position.substate,
+      character: cmd.character ?? null,
+      negative_prompt: cmd.negative_prompt ?? null,
+      seed: cmd.seed ?? null,
+      prompt_source: cmd.prompt === undefined ? null : 'caller',
+      request_id: cmd.request_id ?? null,
+      priority: cmd.priority,
+      snapshot: actor.getPersistedSnapshot(),
+      debug: { request: { user_request: cmd.user_request ?? null, activity: cmd.activity ?? null, strict_llm: cmd.strict_llm }, timestamps: {} },
+      created_at: iso(now),
+      comfy_prompt_id: input.promptId,
+    };
+    const row = rowOf(newJob);
+    const view = jobViewOf(row);
+    const outcome = await this.deps.store.createJob(
+      newJob,
+      { type: 'created', from_state: null, to_state: position.substate ?? position.state, data: { job: view }, at: row.created_at },
+      { maxQueueSize: this.deps.config.comfyui.queue.max_queue_size },
+    );
+    if (!outcome.created) return { job: this.viewOf(outcome.job), created: false };
+    this.deps.onPersisted?.();
+    this.events.emit('transition', { jobId: row.id, seq: 1, type: 'created', from: null, to: position.substate ?? position.state, job: view });
+    this.attach(actor, outcome.job).actor.start();
+    return { job: view, created: true };
+  }
+
+  async cancel(jobId: string): Promise<JobView> {
+    const job = this.live.get(jobId);
+    if (!job) return this.viewOf(await this.requireRow(jobId));
+    job.actor.send({ type: 'job.cancel' });
+    await this.writer.durable(jobId).catch(() => undefined);
+    return jobViewOf(job.row, job.progress);
+  }
+
+  async get(jobId: string, opts: { debug?: boolean } = {}): Promise<{ job: JobView; events: JobEventView[]; debug?: Record<string, unknown> }> {
+    const row = await this.requireRow(jobId);
+    const events = await this.deps.store.listEvents(jobId);
+    const job = this.viewOf(row);
+    if (!opts.debug) return { job, events: events.map(toJobEventView) };
+    return { job, events: events.map(toJobEventView), debug: debugDocumentOf(row, job, events) };
+  }
+
+  async list(cmd: ListCommand): Promise<{ jobs: JobView[]; total: number }> {
+    const filter = {
+      ...(cmd.state === undefined ? {} : { states: Array.isArray(cmd.state) ? cmd.state : [cmd.state] }),
+      ...(cmd.conversation_id === undefined ? {} : { conversationId: cmd.conversation_id }),
+      ...(cmd.character === undefined ? {} : { character: cmd.character }),
+    };
+    const [rows, total] = await Promise.all([
+      this.deps.store.listJobs({ ...filter, limit: cmd.limit, offset: cmd.offset }),
+      this.deps.store.countJobs(filter),
+    ]);
+    return { jobs: rows.map((row) => this.viewOf(row)), total };
+  }
+
+  async workflows(): Promise<{ workflows: WorkflowSummary[]; problems: Array<{ file: string; reason: string }> }> {
+    const workflows = this.deps.workflows.list().map((d) => ({
+      name: d.name,
+      type: d.type,
+      placeholders: [...new Set(d.placeholders.map((p) => p.token ?? p.key))].sort(),
+    }));
+    return { workflows, problems: this.deps.workflows.problems?.() ?? [] };
+  }
+
+  async validate(cmd: ValidateCommand): Promise<{ ok: boolean; errors: unknown[]; warnings: unknown[] }> {
+    return validateWorkflow(this.deps.workflows.get(cmd.workflow), this.deps.pool, cmd.backend);
+  }
+
+  /**
+   * Re-creates every unfinished job from its snapshot. Slots of jobs that ComfyUI may hold
+   * are counted first, and those jobs look their prompt up (locate) before anything is
+   * sent or watched again: never two ComfyUI runs for one job because of a crash.
+   */
+  async restore(): Promise<number> {
+    const rows = await this.deps.store.listUnfinished();
+    const restored: LiveJob[] = [];
+    for (const row of rows) {
+      if (this.live.has(row.id)) continue;
+      if (row.snapshot === null || row.snapshot === undefined) {
+        this.logger.error({ job_id: row.id }, 'unfinished job has no snapshot; it cannot be restored');
+        continue;
+      }
+      const position: JobPosition = { state: row.status, substate: row.substate };
+      if (holdsSlot(position)) {
+        if (row.backend) this.scheduler.occupy(row.id, row.backend);
+        this.reconcile.add(row.id);
+      }
+      // The snapshot carries the context, so no input is needed (xstate's types insist on one).
+      const options = { snapshot: row.snapshot, ...(this.deps.inspect ? { inspect: this.deps.inspect } : {}) };
+      const actor = createActor(this.machine, options as unknown as { input: JobMachineInput });
+      restored.push(this.attach(actor, row));
+    }
+    for (const job of restored) job.actor.start();
+    if (restored.length > 0) this.logger.info({ jobs: restored.length }, 'restored unfinished jobs');
+    return restored.length;
+  }
+
+  /**
+   * Stops taking work, lets pending transitions commit, and stops the actors without
+   * touching ComfyUI: prompts keep running there and the next start reconciles them.
+   */
+  async stop(): Promise<void> {
+    this.accepting = false;
+    for (const job of this.live.values()) {
+      job.detached = true;
+      job.actor.stop();
+    }
+    await this.writer.drain();
+    this.live.clear();
+    this.scheduler.close();
+  }
+
+  private attach(actor: JobActor, row: JobRow): LiveJob {
+    const job: LiveJob = { id: row.id, actor, row, position: positionOf(actor.getSnapshot().value), progress: null, detached: false };
+    this.live.set(row.id, job);
+    actor.subscribe({
+      next: (snapshot) => this.observe(job, snapshot),
+      error: (error) => this.logger.error({ job_id: job.id, err: error }, 'job actor failed'),
+    });
+    return job;
+  }
+
+  private observe(job: LiveJob, snapshot: JobSnapshot): void {
+    if (job.detached) return;
+    const to = positionOf(snapshot.value);
+    const from = job.position;
+    if (samePosition(from, to)) {
+      const progress = snapshot.context.progress;
+      if (progress !== null && progress !== job.progress) {
+        job.progress = progress;
+        this.events.emit('progress', { jobId: job.id, progress });
+      }
+      return;
+    }
+    job.position = to;
+    job.progress = snapshot.context.progress;
+    if (!holdsSlot(to) && !mayBeGranted(to)) this.scheduler.release(job.id);
+
+    const nowIso = iso(this.clock.now());
+    const patch = patchForTransition(job.row, snapshot.context, from, to, nowIso, job.actor.getPersistedSnapshot());
+    job.row = applyPatch(job.row, patch, null, nowIso);
+    const view = jobViewOf(job.row, job.progress);
+    const type = transitionType(from, to);
+    const fromName = from.substate ?? from.state;
+    const toName = to.substate ?? to.state;
+    const final = snapshot.status === 'done';
+    void this.writer.enqueue(job.id, async () => {
+      const { seq } = await this.deps.store.recordTransition(job.id, patch, { type, from_state: fromName, to_state: toName, data: { job: view }, at: nowIso });
+      job.row.last_seq = seq;
+      this.deps.onPersisted?.();
+      this.events.emit('transition', { jobId: job.id, seq, type, from: fromName, to: toName, job: view });
+      if (final && this.live.get(job.id) === job) this.live.delete(job.id);
+    });
+  }
+
+  private machineInput(cmd: GenerateCommand, workflow: string, now: number): JobMachineInput {
+    const c = this.deps.config.comfyui;
+    return {
+      jobId: this.newId(),
+      promptId: this.newId(),
+      createdAt: now,
+      request: {
+        conversationId: cmd.conversation_id,
+        workflow,
+        character: cmd.character ?? null,
+        userRequest: cmd.user_request ?? null,
+        activity: cmd.activity ?? null,
+        prompt: cmd.prompt ?? null,
+        negativePrompt: cmd.negative_prompt ?? null,
+        seed: cmd.seed ?? null,
+        priority: cmd.priority,
+        strictLlm: cmd.strict_llm,
+        parameters: cmd.parameters,
+      },
+      limits: {
+        generationTimeoutMs: c.timeout_seconds * 1000,
+        hardTimeoutMs: c.hard_timeout_seconds === undefined ? null : c.hard_timeout_seconds * 1000,
+        queueWaitTimeoutMs: c.queue_wait_timeout_seconds * 1000,
+        submitAttempts: c.connection_retry_attempts,
+        submitBackoff: c.connection_retry_backoff,
+        maxResubmits: c.max_resubmits,
+        cancelConfirmMs: this.deps.cancelConfirmMs ?? 10_000,
+      },
+    };
+  }
+
+  private viewOf(row: JobRow): JobView {
+    return jobViewOf(row, this.live.get(row.id)?.progress ?? null);
+  }
+
+  private async requireRow(jobId: string): Promise<JobRow> {
+    const row = await this.deps.store.getJob(jobId);
+    if (!row) throw new ChorusError(ErrorCode.JOB_NOT_FOUND, `No job with id "${jobId}"`, { details: { job_id: jobId } });
+    return row;
+  }
+}
+
+function rowOf(job: NewJob): JobRow {
+  return {
+    ...job,
+    started_at: null,
+    completed_at: null,
+    submitted_at: null,
+    finished_at: null,
+    result: null,
+    error: null,
+    attempts: 0,
+    backend: null,
+    last_seq: 1,
+    updated_at: job.created_at,
+  };
+}

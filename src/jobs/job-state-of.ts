@@ -1,0 +1,47 @@
+/**
+ * Reads a job actor's snapshot as the table sees it: top-level state (the `status`
+ * column), dotted sub-state, and the transition event's type.
+ */
+import type { StateValue } from 'xstate';
+import type { JobState } from './job-view.js';
+
+export interface JobPosition {
+  state: JobState;
+  /** `queued.composing`, `processing.overdue`…; null for states without sub-states. */
+  substate: string | null;
+}
+
+export function positionOf(value: StateValue): JobPosition {
+  if (typeof value === 'string') return { state: value as JobState, substate: null };
+  const [top, inner] = Object.entries(value)[0] as [string, StateValue | undefined];
+  if (inner === undefined) return { state: top as JobState, substate: null };
+  const rest = positionOf(inner);
+  return { state: top as JobState, substate: rest.substate === null ? `${top}.${rest.state}` : `${top}.${rest.substate}` };
+}
+
+export function samePosition(a: JobPosition, b: JobPosition): boolean {
+  return a.state === b.state && a.substate === b.substate;
+}
+
+/**
+ * The event type of a transition: the new top-level state when it changed (`submitted`,
+ * `completed`…), otherwise the new sub-state's leaf in snake case (`retrying`, `overdue`,
+ * `timing_out`, `cancelling`). The first event of every job is `created`.
+ */
+export function transitionType(from: JobPosition, to: JobPosition): string {
+  if (from.state !== to.state) return to.state;
+  const leaf = to.substate?.split('.').pop() ?? to.state;
+  return leaf.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+const occupying = new Set(['queued.submitting', 'submitted', 'processing']);
+
+/** Whether a job in this position holds a scheduler slot (from submission until it leaves ComfyUI). */
+export function holdsSlot(position: JobPosition): boolean {
+  return occupying.has(position.state) || (position.substate !== null && occupying.has(position.substate));
+}
+
+/** Whether the scheduler may have just granted a slot that the machine has not used yet. */
+export function mayBeGranted(position: JobPosition): boolean {
+  return position.substate === 'queued.waiting';
+}

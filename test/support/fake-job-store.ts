@@ -1,0 +1,88 @@
+/** An in-memory JobStore with the port's semantics (request_id dedupe, QUEUE_FULL, seq per job). */
+import { ChorusError, ErrorCode } from '../../src/errors/index.js';
+import { finalStates } from '../../src/jobs/job-view.js';
+import type { CreateJobOutcome, JobEventRow, JobListFilter, JobPatch, JobRow, JobStore, NewJob, NewJobEvent } from '../../src/jobs/job-store-port.js';
+
+const clone = <T>(v: T): T => structuredClone(v);
+
+export class FakeJobStore implements JobStore {
+  readonly rows = new Map<string, JobRow>();
+  readonly events: JobEventRow[] = [];
+  private nextEventId = 1;
+  /** Makes the next recordTransition calls wait until released (to test ordering/durability). */
+  gate: Promise<void> | null = null;
+
+  async createJob(job: NewJob, event: NewJobEvent, limits: { maxQueueSize: number }): Promise<CreateJobOutcome> {
+    if (job.request_id !== null) {
+      const existing = [...this.rows.values()].find((r) => r.request_id === job.request_id);
+      if (existing) return { job: clone(existing), created: false };
+    }
+    const unfinished = [...this.rows.values()].filter((r) => !finalStates.has(r.status)).length;
+    if (unfinished >= limits.maxQueueSize) throw new ChorusError(ErrorCode.QUEUE_FULL, `queue full (${limits.maxQueueSize})`);
+    const row: JobRow = {
+      ...clone(job),
+      started_at: null,
+      completed_at: null,
+      submitted_at: null,
+      finished_at: null,
+      result: null,
+      error: null,
+      attempts: 0,
+      backend: null,
+      last_seq: 1,
+      updated_at: job.created_at,
+    };
+    this.rows.set(job.id, row);
+    this.events.push({ id: this.nextEventId++, job_id: job.id, seq: 1, ...clone(event), published_at: null });
+    return { job: clone(row), created: true };
+  }
+
+  async recordTransition(jobId: string, patch: JobPatch, event: NewJobEvent): Promise<{ seq: number }> {
+    if (this.gate) await this.gate;
+    const row = this.rows.get(jobId);
+    if (!row) throw new ChorusError(ErrorCode.JOB_NOT_FOUND, jobId);
+    const seq = row.last_seq + 1;
+    this.rows.set(jobId, { ...row, ...clone(patch), last_seq: seq, updated_at: event.at } as JobRow);
+    this.events.push({ id: this.nextEventId++, job_id: jobId, seq, ...clone(event), published_at: null });
+    return { seq };
+  }
+
+  async updateJob(jobId: string, patch: JobPatch): Promise<void> {
+    const row = this.rows.get(jobId);
+    if (row) this.rows.set(jobId, { ...row, ...clone(patch) } as JobRow);
+  }
+  async getJob(jobId: string) {
+    const row = this.rows.get(jobId);
+    return row ? clone(row) : undefined;
+  }
+  async findByRequestId(requestId: string) {
+    return [...this.rows.values()].find((r) => r.request_id === requestId);
+  }
+  private filter(f: JobListFilter = {}) {
+    return [...this.rows.values()].filter(
+      (r) => (!f.states || f.states.includes(r.status)) && (!f.conversationId || r.conversation_id === f.conversationId) && (!f.character || r.character === f.character),
+    );
+  }
+  async listJobs(f: JobListFilter = {}) {
+    return this.filter(f).slice(f.offset ?? 0, (f.offset ?? 0) + (f.limit ?? 50)).map(clone);
+  }
+  async countJobs(f: JobListFilter = {}) {
+    return this.filter(f).length;
+  }
+  async listUnfinished() {
+    return [...this.rows.values()].filter((r) => !finalStates.has(r.status)).map(clone);
+  }
+  async listEvents(jobId: string) {
+    return this.events.filter((e) => e.job_id === jobId).map(clone);
+  }
+  async listUnpublished(limit: number) {
+    return this.events.filter((e) => e.published_at === null).slice(0, limit);
+  }
+  async countUnpublished() {
+    return this.events.filter((e) => e.published_at === null).length;
+  }
+  async markPublished(ids: number[], at: string) {
+    for (const e of this.events) if (ids.includes(e.id)) e.published_at = at;
+  }
+  async close() {}
+}
