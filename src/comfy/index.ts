@@ -6,6 +6,7 @@ export { promptRejectedError, unavailableError, summariseNodeErrors, describeNod
 export { ComfySocket, socketUrlOf, type ComfySocketOptions, type ComfySocketEvents, type SocketState } from './comfy-socket.js';
 export { ComfyBackendClient, type ComfyBackendClientOptions } from './comfy-backend-client.js';
 export { BackendPool } from './backend-pool.js';
+export { startBackendPool, type StartBackendPoolOptions } from './start-backend-pool.js';
 export { PromptWatcher, type PromptWatcherDeps } from './prompt-watcher.js';
 export { PromptMessageBuffer, type PromptMessageBufferOptions } from './prompt-message-buffer.js';
 export { backoffDelayMs, type BackoffPolicy } from './reconnect-backoff.js';

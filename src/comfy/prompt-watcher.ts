@@ -152,6 +152,10 @@ export class PromptWatcher {
     } finally {
       this.busy = false;
     }
+    if (this.finishRequested) {
+      this.finishRequested = false;
+      return this.finish();
+    }
     this.schedule(this.deps.pollInitialMs);
   }
 

@@ -1,6 +1,7 @@
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BackendPool, ComfyBackendClient, type BackendHealth } from '../../src/comfy/index.js';
+import { BackendPool, ComfyBackendClient, startBackendPool, type BackendHealth } from '../../src/comfy/index.js';
+import { parseServiceConfig } from '../../src/config/index.js';
 import { ErrorCode } from '../../src/errors/index.js';
 import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.js';
 
@@ -76,6 +77,20 @@ describe('BackendPool', () => {
     await cameBack;
     expect(pool.choose(() => 0)?.name).toBe('b');
     expect(changes.find((health) => health.name === 'b')).toMatchObject({ healthy: false, socket: 'connecting' });
+  });
+
+  it('starts a pool from the service config, with a stable clientId when instance_id is set', async () => {
+    const sim = await simulator();
+    const config = parseServiceConfig({
+      comfyui: { url: sim.url, polling: { initial_interval_seconds: 0.1, max_interval_seconds: 0.2 } },
+      instance_id: 'itest',
+    });
+    const pool = await startBackendPool(config);
+    cleanups.push(() => pool.close());
+    const only = pool.get('default');
+    expect(only).toBeInstanceOf(ComfyBackendClient);
+    expect((only as ComfyBackendClient).socket.clientId).toBe('itest-default');
+    expect(pool.healthy()).toEqual([only]);
   });
 
   it('refuses two backends with the same name', () => {
