@@ -137,6 +137,28 @@ describe('OutboxRelay over NATS JetStream', () => {
       expect(mine.map((e) => e.state)).toEqual(lifecycle);
     }
   });
+
+  it('survives nats-server being killed (SIGKILL) while the relay is publishing', async () => {
+    const transport = await NatsEventTransport.create(nc, stream, { publishTimeoutMs: 500 });
+    const relay = new OutboxRelay({ store, transport, subjectPrefix: PREFIX, source: 't', batchSize: 10, retryMs: 50, maxRetryMs: 300, pollMs: 50 });
+    const jobs = Array.from({ length: 20 }, (_, i) => `k${n}-${i}`);
+    for (const id of jobs) await createJob(store, id, 'c3');
+    for (let step = 1; step < lifecycle.length; step++) for (const id of jobs) await advance(store, id, 'c3', lifecycle[step - 1]!, lifecycle[step]!);
+    relay.start();
+    await expect.poll(() => relay.published, { timeout: 10_000, interval: 1 }).toBeGreaterThan(10);
+    await server.stop('SIGKILL'); // mid-batch: some publishes may be stored but not acked
+    const pendingAtKill = await store.countUnpublished();
+    expect(pendingAtKill).toBeGreaterThan(0); // the kill really landed mid-stream
+    await server.restart();
+    await expect.poll(() => store.countUnpublished(), { timeout: 15_000, interval: 50 }).toBe(0);
+    await relay.stop();
+
+    const total = jobs.length * lifecycle.length;
+    const events = await replay(nc, stream.name, `${PREFIX}.events.c3.>`, total);
+    expect(events).toHaveLength(total);
+    expect(new Set(events.map((e) => e.id)).size).toBe(total);
+    for (const id of jobs) expect(events.filter((e) => e.subject.includes(`.${id}.`)).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
+  });
 });
 
 function natsDefaults() {

@@ -126,6 +126,7 @@ describe('JetStream stream and connection options', () => {
       })();
       await server.restart();
       await Promise.all([reconnected, listenerBack]);
+      await listener.flush(); // its re-subscription reached the server before we publish
       expect(transport.isConnected()).toBe(true);
       progress.publish({ id: 'late', conversation_id: 'c' }, { value: 9, max: 10, node: null });
       await expect.poll(() => got.length).toBe(2);
