@@ -1,12 +1,15 @@
 /**
  * Frozen in time: this migration describes the table as it was on its date and must never
  * import the app's current types or constants. Later changes are new migrations.
+ * `ifNotExists` everywhere: Kysely runs SQLite migrations outside a transaction, so a
+ * migration interrupted half-way must be able to run again.
  */
 import type { Kysely } from 'kysely';
 
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema
     .createTable('visual_generation_jobs')
+    .ifNotExists()
     // The original design's columns, names unchanged so Chorus Engine can read them.
     .addColumn('id', 'text', (col) => col.primaryKey())
     .addColumn('conversation_id', 'text', (col) => col.notNull())
@@ -41,14 +44,17 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('updated_at', 'text', (col) => col.notNull())
     .execute();
 
-  await db.schema.createIndex('visual_generation_jobs_status_idx').on('visual_generation_jobs').column('status').execute();
+  await db.schema.createIndex('visual_generation_jobs_status_idx')
+    .ifNotExists().on('visual_generation_jobs').column('status').execute();
   await db.schema
     .createIndex('visual_generation_jobs_conversation_id_idx')
+    .ifNotExists()
     .on('visual_generation_jobs')
     .column('conversation_id')
     .execute();
   await db.schema
     .createIndex('visual_generation_jobs_created_at_idx')
+    .ifNotExists()
     .on('visual_generation_jobs')
     .column('created_at')
     .execute();

@@ -1,6 +1,8 @@
 /**
  * Frozen in time: this migration describes the table as it was on its date and must never
  * import the app's current types or constants. Later changes are new migrations.
+ * `ifNotExists` everywhere: Kysely runs SQLite migrations outside a transaction, so a
+ * migration interrupted half-way must be able to run again.
  */
 import { PostgresAdapter, sql, type Kysely } from 'kysely';
 
@@ -10,6 +12,7 @@ export async function up(db: Kysely<any>): Promise<void> {
   const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
   await db.schema
     .createTable('job_events')
+    .ifNotExists()
     .addColumn('id', postgres ? 'bigint' : 'integer', (col) =>
       // AUTOINCREMENT so SQLite never reuses an id: the outbox order must only go forward.
       postgres ? col.primaryKey().generatedAlwaysAsIdentity() : col.primaryKey().autoIncrement(),
@@ -28,6 +31,7 @@ export async function up(db: Kysely<any>): Promise<void> {
   // Partial: the relay only ever looks for unpublished rows, which are few once it keeps up.
   await db.schema
     .createIndex('job_events_unpublished_idx')
+    .ifNotExists()
     .on('job_events')
     .column('id')
     .where(sql.ref('published_at'), 'is', null)

@@ -1,0 +1,140 @@
+import { sql } from 'kysely';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createJobStore, isUniqueViolation, migrateToLatest, openDatabase, type Database } from '../../src/db/index.js';
+import { ChorusError } from '../../src/errors/index.js';
+import { createTestDatabaseHome, databaseTargets, newEvent, newJob, roomyQueue } from './db-test-fixtures.js';
+
+const allMigrations = ['2026_11_25_120000_create_jobs', '2026_11_25_120100_create_job_events'];
+
+describe.each(databaseTargets)('database setup on $name', (target) => {
+  let home: Awaited<ReturnType<typeof createTestDatabaseHome>>;
+  let database: Database | undefined;
+
+  beforeEach(async () => {
+    home = await createTestDatabaseHome(target);
+  });
+  afterEach(async () => {
+    await database?.close();
+    database = undefined;
+    await home.cleanup();
+  });
+
+  it('runs every migration once; running again applies nothing and keeps the data', async () => {
+    database = await openDatabase(home.url);
+    expect(await migrateToLatest(database.db)).toEqual(allMigrations);
+    await database.db
+      .insertInto('visual_generation_jobs')
+      .values({ ...rowDefaults, id: 'kept' })
+      .execute();
+    expect(await migrateToLatest(database.db)).toEqual([]);
+    await database.close();
+
+    // And again through a fresh connection, as a restarted service does.
+    const store = await home.open();
+    expect((await store.getJob('kept'))?.id).toBe('kept');
+    expect(await migrateToLatest(store.database.db)).toEqual([]);
+  });
+
+  it('names the failing migration in an INTERNAL ChorusError', async () => {
+    database = await openDatabase(home.url);
+    // A table in the way makes the second migration fail.
+    await sql`create table job_events (x integer)`.execute(database.db);
+    const failure = await migrateToLatest(database.db).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(ChorusError);
+    expect(failure).toMatchObject({ code: 'INTERNAL', details: { migration: '2026_11_25_120100_create_job_events' } });
+    expect((failure as Error).message).toContain('2026_11_25_120100_create_job_events');
+  });
+
+  it('enforces the job_events foreign key and reports unique violations recognisably', async () => {
+    const store = await home.open();
+    const orphan = store.database.db
+      .insertInto('job_events')
+      .values({ job_id: 'nobody', seq: 1, type: 't', from_state: null, to_state: 'queued', data: '{}', at: 'x', published_at: null })
+      .execute();
+    await expect(orphan).rejects.toThrow(/FOREIGN KEY/i);
+
+    const job = newJob({ request_id: 'r' });
+    await store.createJob(job, newEvent(null, 'queued'), roomyQueue);
+    const duplicate = await store.database.db
+      .insertInto('visual_generation_jobs')
+      .values({ ...rowDefaults, id: 'other', request_id: 'r' })
+      .execute()
+      .catch((error: unknown) => error);
+    expect(isUniqueViolation(duplicate)).toBe(true);
+    expect(isUniqueViolation(new Error('something else'))).toBe(false);
+  });
+});
+
+describe('SQLite specifics', () => {
+  let home: Awaited<ReturnType<typeof createTestDatabaseHome>>;
+  beforeEach(async () => {
+    home = await createTestDatabaseHome(databaseTargets[0]!);
+  });
+  afterEach(async () => {
+    await home.cleanup();
+  });
+
+  it('creates the parent folder and sets WAL, synchronous NORMAL, busy_timeout and foreign keys', async () => {
+    const store = await home.open();
+    const pragma = async (name: string) => {
+      const { rows } = await sql.raw(`pragma ${name}`).execute(store.database.db);
+      return Object.values(rows[0] as Record<string, unknown>)[0];
+    };
+    expect(await pragma('journal_mode')).toBe('wal');
+    expect(await pragma('synchronous')).toBe(1);
+    expect(await pragma('foreign_keys')).toBe(1);
+    expect(await pragma('busy_timeout')).toBe(5000);
+    expect(store.dialect).toBe('sqlite');
+    expect(store.database.description).toBe(home.url);
+  });
+
+  it('works in memory', async () => {
+    const store = await createJobStore('sqlite::memory:');
+    try {
+      await store.createJob(newJob({ id: 'm' }), newEvent(null, 'queued'), roomyQueue);
+      expect((await store.getJob('m'))?.status).toBe('queued');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses URLs it cannot open with CONFIG_INVALID, never echoing a password', async () => {
+    for (const url of ['mysql://root:hunter2@db/jobs', 'postgres://app:hunter2@db:5432/jobs', 'sqlite:']) {
+      const failure = await openDatabase(url).catch((error: unknown) => error);
+      expect(failure).toMatchObject({ code: 'CONFIG_INVALID' });
+      expect(JSON.stringify((failure as ChorusError).toJSON())).not.toContain('hunter2');
+      expect((failure as Error).message).not.toContain('hunter2');
+    }
+  });
+});
+
+const rowDefaults = {
+  conversation_id: 'c',
+  thread_id: null,
+  message_id: null,
+  workflow: 'w',
+  prompt: null,
+  parameters: '{}',
+  status: 'queued',
+  created_at: '2026-11-25T00:00:00.000Z',
+  started_at: null,
+  completed_at: null,
+  comfy_prompt_id: null,
+  result: null,
+  error: null,
+  substate: null,
+  character: null,
+  negative_prompt: null,
+  seed: null,
+  prompt_source: null,
+  request_id: null,
+  priority: 0,
+  backend: null,
+  submitted_at: null,
+  finished_at: null,
+  attempts: 0,
+  snapshot: null,
+  debug: '{}',
+  last_seq: 0,
+  updated_at: '2026-11-25T00:00:00.000Z',
+};
