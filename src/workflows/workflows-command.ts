@@ -4,7 +4,9 @@
  * code is 1 when any workflow has errors, so it can gate a deploy.
  */
 import { parseArgs } from 'node:util';
+import { CharacterRegistry } from '../characters/index.js';
 import { ChorusError } from '../errors/index.js';
+import type { LoraSpec } from './character-lora-chain.js';
 import { fetchObjectInfo } from './object-info-fetcher.js';
 import type { ObjectInfo } from './object-info-spec.js';
 import { validateAgainstObjectInfo } from './object-info-validator.js';
@@ -12,7 +14,10 @@ import { validateStructure } from './structure-validator.js';
 import type { ValidationIssue, WorkflowDefinition } from './workflow-definition.js';
 import { WorkflowLibrary } from './workflow-library.js';
 
-const usage = 'usage: chorus-visual workflows list [--dir DIR]\n       chorus-visual workflows validate [name] [--backend URL] [--dir DIR] [--timeout MS]\n';
+const usage =
+  'usage: chorus-visual workflows list [--dir DIR]\n' +
+  '       chorus-visual workflows validate [name] [--backend URL] [--dir DIR] [--characters DIR] [--timeout MS]\n' +
+  '  --characters DIR  also check the characters: their default workflows exist, their LoRAs are on the backend\n';
 
 type Out = { write(text: string): unknown };
 
@@ -22,7 +27,7 @@ export async function run(argv: string[], out: Out = process.stdout, err: Out = 
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { dir: { type: 'string', default: 'workflows' }, backend: { type: 'string' }, timeout: { type: 'string', default: '10000' }, help: { type: 'boolean', short: 'h' } },
+      options: { dir: { type: 'string', default: 'workflows' }, backend: { type: 'string' }, characters: { type: 'string' }, timeout: { type: 'string', default: '10000' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (error) {
     err.write(`${(error as Error).message}\n${usage}`);
@@ -67,9 +72,21 @@ export async function run(argv: string[], out: Out = process.stdout, err: Out = 
       out.write(`✗ ${problem.file}\n    ${problem.reason}\n`);
     }
   }
+  const characterLoras = new Map<string, LoraSpec[]>();
+  if (parsed.values.characters) {
+    const registry = await CharacterRegistry.load(parsed.values.characters, library);
+    for (const problem of registry.problems()) {
+      failed = true;
+      out.write(`✗ ${problem.file}\n    ${problem.reason}\n`);
+    }
+    for (const character of registry.list()) {
+      const workflow = character.visual_identity.default_workflow;
+      characterLoras.set(workflow, [...(characterLoras.get(workflow) ?? []), ...character.visual_identity.loras]);
+    }
+  }
   for (const def of targets) {
     const structure = validateStructure(def);
-    const server = objectInfo ? validateAgainstObjectInfo(def.graph, objectInfo, { placeholders: def.placeholders }) : null;
+    const server = objectInfo ? validateAgainstObjectInfo(def.graph, objectInfo, { placeholders: def.placeholders, characterLoras: characterLoras.get(def.name) ?? [] }) : null;
     const errors = [...structure.errors, ...(server?.errors ?? [])];
     const warnings = [...structure.warnings, ...(server?.warnings ?? [])];
     failed ||= errors.length > 0;

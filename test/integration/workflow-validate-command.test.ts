@@ -1,4 +1,4 @@
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,6 +58,18 @@ describe('chorus-visual workflows validate --backend <simulator>', () => {
     expect(out).toMatch(/error \[value_not_in_list\] node 4 \(LoraLoader\), input "lora_name": "nova_style_flux_v2.safetensors" is not available/);
     expect(out).toContain('suggestion: did you mean "nova_style_flux.safetensors"?');
     expect(out).toContain('validation failed');
+  });
+
+  it('with --characters, checks character LoRAs on the backend and default workflows', async () => {
+    const chars = join(dir, 'characters');
+    await mkdir(chars);
+    await writeFile(join(chars, 'mira.yaml'), 'id: mira\nname: Mira\nvisual_identity:\n  default_workflow: generic_portrait\n  prompt_context: red hair\n  loras: [{ name: detail_tweaker.safetensors, strength: 0.5 }]\n');
+    await writeFile(join(chars, 'lost.yaml'), 'id: lost\nname: Lost\nvisual_identity:\n  default_workflow: no_such_workflow\n  prompt_context: x\n');
+    const { code, out } = await runCommand(['validate', '--dir', dir, '--characters', chars, '--backend', simulator.url]);
+    expect(code).toBe(1);
+    expect(out).toContain('default_workflow "no_such_workflow" is not in the workflow library');
+    expect(out).toMatch(/✗ generic_portrait[^\n]*\n.*\n\s+error \[value_not_in_list\] [^\n]*character LoRA "detail_tweaker.safetensors"/);
+    expect(out).toContain('did you mean "detail_tweaker_xl.safetensors"?');
   });
 
   it('validates structure only without a backend, and reports broken files by name', async () => {
