@@ -10,3 +10,6 @@ export { objectInfoSchema, type ObjectInfo } from './object-info-spec.js';
 export { fetchObjectInfo } from './object-info-fetcher.js';
 export { ReferenceImageUploader } from './reference-image-uploader.js';
 export type { LoraSpec } from './character-lora-chain.js';
+export { scanPlaceholders } from './placeholder-scanner.js';
+export { readWorkflowFacts } from './workflow-facts-reader.js';
+export { inferWorkflowType } from './workflow-type-inference.js';
