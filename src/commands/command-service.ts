@@ -84,7 +84,13 @@ export async function startCommandService(nc: NatsConnection, handler: JobComman
   return {
     service,
     async stop() {
-      if (!service.isStopped) await service.stop();
+      if (service.isStopped) return;
+      try {
+        await service.stop();
+      } catch (error) {
+        // The connection may already be closed: nothing is left to unsubscribe.
+        logger.warn({ err: String(error) }, 'command service stop failed');
+      }
     },
   };
 }

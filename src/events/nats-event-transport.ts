@@ -128,8 +128,14 @@ export async function ensureStream(jsm: JetStreamManager, stream: EventStreamCon
     exists = false;
   }
   if (exists) {
-    await jsm.streams.update(stream.name, wanted);
-    logger.info({ stream: stream.name }, 'event stream up to date');
+    try {
+      await jsm.streams.update(stream.name, wanted);
+      logger.info({ stream: stream.name }, 'event stream up to date');
+    } catch (error) {
+      // An operator may have set limits the server will not change in place: the stream
+      // still takes our events, so run with it rather than refuse to start.
+      logger.warn({ stream: stream.name, err: describe(error) }, 'could not update the event stream; using it as it is');
+    }
     return;
   }
   await jsm.streams.add({

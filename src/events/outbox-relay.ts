@@ -89,7 +89,11 @@ export class OutboxRelay {
       this.kicked = false;
       const outcome = await this.exclusivePass();
       if (!this.running) break;
-      if (outcome === 'more') continue;
+      if (outcome !== 'failed' && backoff > this.retryMs) this.logger.info({ published: this.publishedCount }, 'events flowing again');
+      if (outcome === 'more') {
+        backoff = this.retryMs;
+        continue;
+      }
       if (outcome === 'failed') {
         // A kick does not cut a failure back-off short: the transport is the problem.
         await this.sleep(backoff, false);
