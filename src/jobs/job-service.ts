@@ -268,7 +268,8 @@ export class JobService implements JobCommandHandler {
     }
     job.position = to;
     job.progress = snapshot.context.progress;
-    if (!holdsSlot(to) && !mayBeGranted(to)) this.scheduler.release(job.id);
+    // Leaving ComfyUI frees the slot; a slot granted while waiting is kept until it is used.
+    if (!holdsSlot(to) && (holdsSlot(from) || !mayBeGranted(to))) this.scheduler.release(job.id);
 
     const nowIso = iso(this.clock.now());
     const patch = patchForTransition(job.row, snapshot.context, from, to, nowIso, job.actor.getPersistedSnapshot());

@@ -76,9 +76,13 @@ export class Scheduler {
         },
         { once: true },
       );
+      // A job holds at most one slot: asking again (a resubmission) gives the old one back.
+      this.release(jobId);
       this.queueFor(priority).push(waiter);
       this.waitingCount++;
-      this.dispatch();
+      // Granted on a later microtask: xstate starts this invoke before its observers see
+      // the transition, and the runtime's slot bookkeeping for that transition runs first.
+      queueMicrotask(() => this.dispatch());
     });
   }
 

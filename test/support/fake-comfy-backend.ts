@@ -15,6 +15,10 @@ export class FakeComfyBackend implements ComfyBackend {
   /** When set, submit throws it (e.g. COMFY_UNAVAILABLE) this many more times. */
   failSubmits = 0;
   private counter = 0;
+  /** While set, submit waits for it (a POST that is in flight when the service stops). */
+  submitGate: Promise<void> | null = null;
+  /** Called with each request before it is accepted (to inspect what was stored first). */
+  onSubmit: ((request: SubmitRequest) => void) | null = null;
 
   constructor(
     readonly name: string,
@@ -28,7 +32,9 @@ export class FakeComfyBackend implements ComfyBackend {
       this.failSubmits--;
       throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, `${this.name} is down`);
     }
+    this.onSubmit?.(request);
     this.submits.push(request);
+    if (this.submitGate) await this.submitGate;
     this.locations.set(request.promptId, { where: 'pending', position: this.counter });
     return { promptId: request.promptId, number: this.counter++, nodeErrors: {} };
   }

@@ -1,0 +1,245 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { SimulatedClock } from 'xstate';
+import { BackendPool } from '../../src/comfy/index.js';
+import { CharacterRegistry } from '../../src/characters/index.js';
+import { parseServiceConfig } from '../../src/config/index.js';
+import { VisualPromptComposer } from '../../src/prompts/index.js';
+import { WorkflowLibrary } from '../../src/workflows/index.js';
+import { JobService } from '../../src/jobs/job-service.js';
+import type { CollectorPort } from '../../src/jobs/job-runtime-ports.js';
+import type { JobTransitionNotice } from '../../src/jobs/job-service-events.js';
+import type { CollectRequest } from '../../src/files/index.js';
+import { FakeComfyBackend } from '../support/fake-comfy-backend.js';
+import { FakeJobStore } from '../support/fake-job-store.js';
+
+const workflows = await WorkflowLibrary.load('workflows');
+const characters = await CharacterRegistry.load('config/characters', workflows);
+const files = [{ nodeId: '9', key: 'images', filename: 'out.png', subfolder: '', type: 'output' }];
+
+class RecordingCollector implements CollectorPort {
+  readonly requests: CollectRequest[] = [];
+  async collect(request: CollectRequest) {
+    this.requests.push(request);
+    return { files: [], metadataPath: `conversations/${request.conversationId}/images/${request.jobId}_metadata.json` };
+  }
+}
+
+const services: JobService[] = [];
+afterEach(async () => {
+  for (const s of services.splice(0)) await s.stop();
+});
+
+function build(opts: { store?: FakeJobStore; backend?: FakeComfyBackend; maxQueue?: number; clock?: SimulatedClock } = {}) {
+  const store = opts.store ?? new FakeJobStore();
+  const backend = opts.backend ?? new FakeComfyBackend('gpu0', 2);
+  const clock = opts.clock ?? new SimulatedClock();
+  if (!opts.clock) clock.set(Date.parse('2026-11-25T12:00:00Z'));
+  const collector = new RecordingCollector();
+  const config = parseServiceConfig({ comfyui: { queue: { max_queue_size: opts.maxQueue ?? 10 }, timeout_seconds: 60 } });
+  let kicks = 0;
+  const service = new JobService({
+    store,
+    pool: new BackendPool([backend]),
+    workflows,
+    characters,
+    composer: new VisualPromptComposer(undefined),
+    collector,
+    config,
+    clock,
+    onPersisted: () => kicks++,
+    cancelConfirmMs: 1_000,
+  });
+  services.push(service);
+  const notices: JobTransitionNotice[] = [];
+  service.on('transition', (n) => notices.push(n));
+  const reached = (jobId: string, to: string) =>
+    new Promise<JobTransitionNotice>((resolve) => {
+      const found = notices.find((n) => n.jobId === jobId && (n.to === to || n.job.state === to));
+      if (found) return resolve(found);
+      const off = service.on('transition', (n) => {
+        if (n.jobId === jobId && (n.to === to || n.job.state === to)) {
+          off();
+          resolve(n);
+        }
+      });
+    });
+  return { service, store, backend, clock, collector, notices, reached, kicks: () => kicks };
+}
+
+const generate = { conversation_id: 'c1', character: 'nova', user_request: 'a selfie while sketching', priority: 0, strict_llm: false, parameters: {} };
+
+describe('JobService', () => {
+  it('runs a job end to end, storing the prompt id before it is sent', async () => {
+    const t = build();
+    const storedAtSubmit: unknown[] = [];
+    t.backend.onSubmit = (req) => {
+      const row = t.store.rows.get(req.jobId)!;
+      storedAtSubmit.push({ substate: row.substate, promptId: row.comfy_prompt_id });
+    };
+    const { job, created } = await t.service.generate(generate);
+    expect(created).toBe(true);
+    expect(job.state).toBe('queued');
+    expect(job.workflow).toBe('nova_portrait');
+    const submitted = await t.reached(job.id, 'submitted');
+    expect(storedAtSubmit).toEqual([{ substate: 'queued.submitting', promptId: job.comfy_prompt_id }]);
+    expect(t.backend.submits[0]).toMatchObject({ promptId: job.comfy_prompt_id, jobId: job.id });
+    expect(submitted.job).toMatchObject({ backend: 'gpu0', attempts: 1, prompt_source: 'template' });
+    expect(JSON.stringify(t.backend.submits[0]!.prompt)).not.toContain('PLACEHOLDER');
+
+    const promptId = job.comfy_prompt_id!;
+    t.clock.increment(2_000);
+    t.backend.play({ type: 'started', promptId, at: 0 });
+    await t.reached(job.id, 'processing');
+    const progress: number[] = [];
+    t.service.on('progress', (p) => progress.push(p.progress.value));
+    t.backend.play({ type: 'progress', promptId, node: '3', value: 5, max: 20 });
+    expect(progress).toEqual([5]);
+    t.clock.increment(3_000);
+    t.backend.play({ type: 'succeeded', promptId, outputs: {}, files, at: 0 });
+    const done = await t.reached(job.id, 'completed');
+    expect(t.collector.requests[0]).toMatchObject({ jobId: job.id, conversationId: 'c1', files, mode: 'move' });
+    expect(done.job.timings).toMatchObject({ queue_wait_ms: 0, comfy_queue_wait_ms: 2_000, generation_ms: 3_000, file_move_ms: 0, total_ms: 5_000 });
+    expect(done.job.result?.metadataPath).toContain(job.id);
+
+    const events = t.store.events.filter((e) => e.job_id === job.id);
+    expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+    expect(events.map((e) => e.type)).toEqual(['created', 'waiting', 'submitting', 'submitted', 'processing', 'moving', 'completed']);
+    expect(events.every((e) => (e.data['job'] as { id: string }).id === job.id)).toBe(true);
+    expect(t.kicks()).toBe(events.length);
+
+    const { debug } = await t.service.get(job.id, { debug: true });
+    expect(debug).toMatchObject({
+      workflow_used: { name: 'nova_portrait' },
+      prompt_components: { user: 'a selfie while sketching' },
+      comfy_submission: { prompt_id: promptId, queue_position: 0 },
+      timing: { generation_ms: 3_000 },
+    });
+    expect((debug!['transitions'] as unknown[]).length).toBe(7);
+    expect(t.service.activeCount()).toBe(0);
+  });
+
+  it('refuses unknown workflows and characters before persisting anything', async () => {
+    const t = build();
+    await expect(t.service.generate({ ...generate, character: 'nobody' })).rejects.toMatchObject({ code: 'CHARACTER_NOT_FOUND' });
+    await expect(t.service.generate({ ...generate, workflow: 'nope' })).rejects.toMatchObject({ code: 'WORKFLOW_NOT_FOUND' });
+    await expect(t.service.generate({ ...generate, conversation_id: '../x' })).rejects.toMatchObject({ code: 'INVALID_COMMAND' });
+    expect(t.store.rows.size).toBe(0);
+  });
+
+  it('QUEUE_FULL beyond max_queue_size; request_id makes one job', async () => {
+    const t = build({ maxQueue: 1 });
+    const a = await t.service.generate({ ...generate, request_id: 'r1' });
+    const again = await t.service.generate({ ...generate, request_id: 'r1' });
+    expect(again).toMatchObject({ created: false, job: { id: a.job.id } });
+    await expect(t.service.generate(generate)).rejects.toMatchObject({ code: 'QUEUE_FULL' });
+    expect(t.store.rows.size).toBe(1);
+  });
+
+  it('keeps max_concurrent jobs in ComfyUI; the next is sent when one leaves', async () => {
+    const t = build({ backend: new FakeComfyBackend('gpu0', 1) });
+    const a = await t.service.generate(generate);
+    const b = await t.service.generate(generate);
+    await t.reached(a.job.id, 'submitted');
+    await t.reached(b.job.id, 'queued.waiting');
+    expect(t.backend.submits).toHaveLength(1);
+    t.backend.play({ type: 'failed', promptId: a.job.comfy_prompt_id!, failure: { nodeId: '3', nodeType: 'KSampler', exceptionType: 'E', exceptionMessage: 'boom' }, outputs: {}, at: 0 });
+    const failed = await t.reached(a.job.id, 'failed');
+    expect(failed.job.error?.code).toBe('EXECUTION_ERROR');
+    await t.reached(b.job.id, 'submitted');
+    expect(t.backend.submits.map((s) => s.jobId)).toEqual([a.job.id, b.job.id]);
+  });
+
+  it('cancel while processing interrupts that prompt and waits for ComfyUI to confirm', async () => {
+    const t = build();
+    const { job } = await t.service.generate(generate);
+    await t.reached(job.id, 'submitted');
+    t.backend.play({ type: 'started', promptId: job.comfy_prompt_id!, at: 0 });
+    await t.reached(job.id, 'processing');
+    const view = await t.service.cancel(job.id);
+    expect(view.substate).toBe('processing.cancelling');
+    await new Promise((r) => setImmediate(r));
+    expect(t.backend.interrupts).toEqual([job.comfy_prompt_id]);
+    t.backend.play({ type: 'interrupted', promptId: job.comfy_prompt_id!, nodeId: '3', at: 0 });
+    await t.reached(job.id, 'cancelled');
+    expect((await t.service.cancel(job.id)).state).toBe('cancelled');
+    await expect(t.service.cancel('missing')).rejects.toMatchObject({ code: 'JOB_NOT_FOUND' });
+  });
+
+  it('cancel while queued drops it without touching ComfyUI', async () => {
+    const t = build({ backend: new FakeComfyBackend('gpu0', 1) });
+    const a = await t.service.generate(generate);
+    const b = await t.service.generate(generate);
+    await t.reached(b.job.id, 'queued.waiting');
+    expect((await t.service.cancel(b.job.id)).state).toBe('cancelled');
+    expect(t.backend.deletes).toEqual([]);
+    await t.reached(a.job.id, 'submitted');
+  });
+
+  it('restores a processing job after a restart: locates it, keeps watching, never re-sends', async () => {
+    const store = new FakeJobStore();
+    const backend = new FakeComfyBackend('gpu0', 2);
+    const first = build({ store, backend });
+    const { job } = await first.service.generate(generate);
+    await first.reached(job.id, 'submitted');
+    backend.play({ type: 'started', promptId: job.comfy_prompt_id!, at: 0 });
+    await first.reached(job.id, 'processing');
+    await first.service.stop();
+    expect(backend.watching(job.comfy_prompt_id!)).toBe(0);
+    expect(backend.interrupts).toEqual([]); // going away does not interrupt ComfyUI
+
+    const second = build({ store, backend });
+    expect(await second.service.restore()).toBe(1);
+    await new Promise((r) => setImmediate(r));
+    expect(backend.locates).toEqual([job.comfy_prompt_id]);
+    expect(backend.watching(job.comfy_prompt_id!)).toBe(1);
+    expect(second.service.scheduler.inUse('gpu0')).toBe(1);
+    backend.play({ type: 'succeeded', promptId: job.comfy_prompt_id!, outputs: {}, files, at: 0 });
+    await second.reached(job.id, 'completed');
+    expect(backend.submits).toHaveLength(1);
+    const seqs = store.events.filter((e) => e.job_id === job.id).map((e) => e.seq);
+    expect(new Set(seqs).size).toBe(seqs.length);
+  });
+
+  it('a job restored in queued.submitting whose POST got through is not sent again', async () => {
+    const store = new FakeJobStore();
+    const backend = new FakeComfyBackend('gpu0', 2);
+    let release!: () => void;
+    backend.submitGate = new Promise((r) => (release = r));
+    const first = build({ store, backend });
+    const { job } = await first.service.generate(generate);
+    await first.reached(job.id, 'queued.submitting');
+    await new Promise((r) => setImmediate(r));
+    expect(backend.submits).toHaveLength(1); // in flight
+    await first.service.stop();
+    release();
+    backend.submitGate = null;
+
+    const second = build({ store, backend });
+    await second.service.restore();
+    await second.reached(job.id, 'submitted');
+    expect(backend.submits).toHaveLength(1);
+    expect(backend.locates).toEqual([job.comfy_prompt_id]);
+  });
+
+  it('a restored job whose prompt ComfyUI forgot is resubmitted under a new prompt id', async () => {
+    const store = new FakeJobStore();
+    const backend = new FakeComfyBackend('gpu0', 2);
+    const first = build({ store, backend });
+    const { job } = await first.service.generate(generate);
+    await first.reached(job.id, 'submitted');
+    await first.service.stop();
+    backend.locations.clear(); // ComfyUI restarted meanwhile
+
+    const second = build({ store, backend });
+    await second.service.restore();
+    await new Promise<void>((resolve) => {
+      const check = () => second.notices.some((n) => n.job.state === 'submitted') && resolve();
+      second.service.on('transition', check);
+      check();
+    });
+    const resent = second.notices.find((n) => n.job.state === 'submitted')!;
+    expect(second.service.scheduler.inUse('gpu0')).toBe(1);
+    expect(resent.job.comfy_prompt_id).not.toBe(job.comfy_prompt_id);
+    expect(backend.submits.map((s) => s.promptId)).toEqual([job.comfy_prompt_id, resent.job.comfy_prompt_id]);
+  });
+});
