@@ -63,10 +63,14 @@ export function validateStructure(input: WorkflowDefinition | ApiPrompt): Valida
 
   const meta = def.metadata;
   if (meta) {
-    for (const field of ['prompt_node_id', 'negative_prompt_node_id', 'seed_node_id'] as const) {
+    const fields = [['prompt_node_id', 'prompt'], ['negative_prompt_node_id', 'negative'], ['seed_node_id', 'seed']] as const;
+    for (const [field, key] of fields) {
       const id = meta[field];
-      if (id !== undefined && !def.placeholders.some((p) => p.kind === 'metadata' && p.nodeId === String(id)) && !(String(id) in graph)) {
+      if (id === undefined) continue;
+      if (!(String(id) in graph)) {
         errors.push({ rule: 'metadata_node_missing', nodeId: String(id), message: `metadata.${field} names node "${id}", which does not exist` });
+      } else if (!def.placeholders.some((p) => p.key === key)) {
+        errors.push({ rule: 'metadata_node_unusable', nodeId: String(id), message: `metadata.${field} names node "${id}", which has no plain ${key} input to fill` });
       }
     }
   }

@@ -123,7 +123,7 @@ export function injectWorkflow(def: WorkflowDefinition, values: InjectionValues,
       node.inputs[use.input] = resolved.get(use.key);
     }
   }
-  refuseLeftoverTokens(prompt, touched);
+  refuseLeftoverTokens(def.graph, touched);
 
   const ignored = (Object.keys(values) as InjectionKey[]).filter((k) => values[k] !== undefined && !resolved.has(k));
   const workflowLoras: AppliedLora[] = def.facts.loras.map((l) => ({ name: l.name, strength: l.strength, source: 'workflow' }));
@@ -133,15 +133,20 @@ export function injectWorkflow(def: WorkflowDefinition, values: InjectionValues,
   return { prompt, injected, ignored, seed: typeof seed === 'number' ? seed : null, lorasApplied: [...workflowLoras, ...characterLoras] };
 }
 
-/** Inputs injection did not write must hold no token: those would reach ComfyUI as text. */
-function refuseLeftoverTokens(prompt: ApiPrompt, touched: Set<string>): void {
-  for (const [nodeId, node] of Object.entries(prompt)) {
+/**
+ * Checked on the file's graph, not the result: the result may rightly hold token text that
+ * came from a prompt. A token is left over when injection did not write its input, or
+ * when it is not one we fill (a misspelling) — either would reach ComfyUI as text.
+ */
+function refuseLeftoverTokens(template: ApiPrompt, touched: Set<string>): void {
+  for (const [nodeId, node] of Object.entries(template)) {
     for (const [input, value] of Object.entries(node.inputs)) {
-      if (typeof value !== 'string' || touched.has(`${nodeId}\u0000${input}`)) continue;
-      const leftover = value.match(tokenLikePattern);
-      if (leftover) {
-        throw new ChorusError('WORKFLOW_INVALID', `Node ${nodeId} (${node.class_type}), input "${input}" still holds ${leftover[0]}; chorus-visual does not fill it.`, {
-          details: { nodeId, input, placeholder: leftover[0] },
+      if (typeof value !== 'string') continue;
+      const written = touched.has(`${nodeId}\u0000${input}`);
+      for (const match of value.matchAll(tokenLikePattern)) {
+        if (written && placeholderTokens.has(match[0])) continue;
+        throw new ChorusError('WORKFLOW_INVALID', `Node ${nodeId} (${node.class_type}), input "${input}" still holds ${match[0]}; chorus-visual does not fill it.`, {
+          details: { nodeId, input, placeholder: match[0] },
         });
       }
     }

@@ -120,9 +120,9 @@ export class WorkflowLibrary {
       return { kind: 'loaded', name, file: path };
     } catch (error) {
       const chorus = toChorusError(error, 'WORKFLOW_INVALID');
-      const reason = chorus.suggestion && chorus.code === 'WORKFLOW_INVALID' && chorus.details && (chorus.details as { format?: string }).format === 'ui'
-        ? `${chorus.message} ${chorus.suggestion}`
-        : chorus.message;
+      // A UI-format file's reason must say how to export the API format.
+      const isUi = (chorus.details as { format?: string } | undefined)?.format === 'ui';
+      const reason = isUi && chorus.suggestion ? `${chorus.message} ${chorus.suggestion}` : chorus.message;
       // The last good version keeps serving: a half-saved edit must not break running characters.
       this.failures.set(name, { file: path, reason });
       return { kind: 'failed', name, file: path };

@@ -90,6 +90,11 @@ describe('injectWorkflow', () => {
     expect(() => injectWorkflow(odd, { prompt: 'x' }, { defaults: sizes })).toThrow(expect.objectContaining({ code: 'WORKFLOW_INVALID', details: expect.objectContaining({ nodeId: '4', input: 'text' }) }));
   });
 
+  it('refuses a misspelt token even inside text it fills', () => {
+    const odd = parseWorkflowJson('odd2', '/odd2.json', { ...sdxl({ prompt: 'PROMPT_PLACEHOLDER, STYLE_PLACEHOLDER', negative: 'x', seed: '1' }) });
+    expect(() => injectWorkflow(odd, { prompt: 'x' }, { defaults: sizes })).toThrow(expect.objectContaining({ details: { nodeId: '3', input: 'text', placeholder: 'STYLE_PLACEHOLDER' } }));
+  });
+
   it('reports overrides the workflow has no placeholder for, and never mutates the library graph', () => {
     const before = JSON.stringify(ours.graph);
     const result = injectWorkflow(ours, { prompt: 'x', text: 'speak', voiceSample: 'v.wav' }, { defaults: sizes });

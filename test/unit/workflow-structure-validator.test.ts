@@ -87,6 +87,13 @@ describe('validateStructure', () => {
     expect(validateStructure(def).errors.map((e) => e.rule)).toEqual(['prompt_placeholder_missing', 'metadata_node_missing']);
   });
 
+  it('rule metadata_node_unusable: the named node has no input to fill', () => {
+    const g = goodGraph();
+    g['5']!.inputs.seed = 3;
+    const def = parseWorkflowJson('meta2', '/x/meta2.json', { ...g, metadata: { seed_node_id: '7' } });
+    expect(validateStructure(def).errors).toEqual([expect.objectContaining({ rule: 'metadata_node_unusable', nodeId: '7' })]);
+  });
+
   it('warns when the seed is fixed', () => {
     const g = goodGraph();
     g['5']!.inputs.seed = 42;
