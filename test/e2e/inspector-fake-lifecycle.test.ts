@@ -73,10 +73,8 @@ describe.skipIf(shouldSkipBrowserTests())('inspector page (fake runtime)', () =>
     expect(await page.locator('#detail .state-diagram path.edge.taken').count()).toBeGreaterThanOrEqual(4);
     const thumb = page.locator('#detail img.thumb');
     await thumb.waitFor();
-    await page.waitForFunction(() => {
-      const img = document.querySelector<HTMLImageElement>('#detail img.thumb');
-      return img !== null && img.complete && img.naturalWidth === 96;
-    });
+    // waitForFunction would eval a string, which the page's CSP forbids: poll from here.
+    await expect.poll(() => thumb.evaluate((img) => (img as unknown as { complete: boolean; naturalWidth: number }).naturalWidth)).toBe(96);
     const timeline = await page.locator('#detail .timeline-item').allTextContents();
     expect(timeline.length).toBe(6);
     expect(timeline.at(-1)).toMatch(/moving → completed/);
@@ -97,9 +95,9 @@ describe.skipIf(shouldSkipBrowserTests())('inspector page (fake runtime)', () =>
     expect(await page.locator('#detail .suggestion').textContent()).toMatch(/models and LoRAs/);
 
     await page.selectOption('#filters select[name="state"]', 'failed');
-    await page.waitForFunction(() => document.querySelectorAll('#jobs-body tr').length === 1);
+    await expect.poll(() => page.locator('#jobs-body tr').count()).toBe(1);
     expect(await page.locator('#jobs-body tr').getAttribute('data-job-id')).toBe(job.id);
     await page.selectOption('#filters select[name="state"]', '');
-    await page.waitForFunction(() => document.querySelectorAll('#jobs-body tr').length === 2);
+    await expect.poll(() => page.locator('#jobs-body tr').count()).toBe(2);
   });
 });

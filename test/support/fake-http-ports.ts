@@ -124,9 +124,20 @@ export class FakeJobCommandHandler implements JobCommandHandler {
       job,
       events,
       debug: {
-        workflow: { name: job.workflow, checkpoint: 'sd_xl_base_1.0.safetensors', loras: [{ name: 'nova_style.safetensors', strength: 0.8 }] },
-        prompt_components: { source: job.prompt_source, character_context: 'silver hair, teal jacket', user_request: 'a walk at dusk' },
-        injected_parameters: { steps: 30, cfg: 4.5, width: 1024, height: 1024, seed: job.seed },
+        // The JobService's debug document shape (src/jobs/job-debug-document.ts).
+        workflow_used: {
+          name: job.workflow,
+          type: 'image',
+          facts: {
+            checkpoints: ['sd_xl_base_1.0.safetensors'],
+            loras: [],
+            sampler: { name: 'dpmpp_2m', scheduler: 'karras', steps: 30, cfg: 4.5 },
+            size: { width: 1024, height: 1024 },
+          },
+        },
+        prompt_components: { user: 'a walk at dusk', character_triggers: ['silver hair', 'teal jacket'], activity: null },
+        parameters_injected: { steps: 30, cfg: 4.5, width: 1024, height: 1024, seed: job.seed },
+        loras_applied: [{ name: 'nova_style.safetensors', strength: 0.8, source: 'character' }],
       },
     };
   }

@@ -11,7 +11,7 @@ function section(title, ...body) {
   return h('section', { class: 'detail-section' }, h('h3', {}, title), ...body);
 }
 
-function facts(pairs) {
+function renderFacts(pairs) {
   const rows = pairs.filter(([, v]) => v !== undefined && v !== null && v !== '');
   return h('dl', { class: 'facts' }, rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v instanceof Node ? v : String(v))]));
 }
@@ -32,7 +32,7 @@ function timeline(events, job) {
 }
 
 function timings(t) {
-  return facts([
+  return renderFacts([
     ['queue wait', formatDuration(t.queue_wait_ms)],
     ['ComfyUI queue', formatDuration(t.comfy_queue_wait_ms)],
     ['generation', formatDuration(t.generation_ms)],
@@ -41,28 +41,44 @@ function timings(t) {
   ]);
 }
 
-/** Debug facts come from the JobService; read the well-known ones, show the rest raw. */
+/** Debug facts come from the JobService (`workflow_used.facts`, `loras_applied`, …); the rest is shown raw. */
 function workflowFacts(job, debug) {
-  const wf = debug?.workflow ?? debug?.workflow_facts ?? {};
-  const checkpoint = wf.checkpoint ?? debug?.checkpoint;
-  const loras = wf.loras ?? debug?.loras ?? [];
-  const loraText = Array.isArray(loras) && loras.length
-    ? loras.map((l) => (typeof l === 'string' ? l : `${l.name ?? l.lora_name}${l.strength !== undefined ? ` (${l.strength})` : ''}`)).join(', ')
+  const used = debug?.workflow_used ?? {};
+  const facts = used.facts ?? {};
+  const checkpoints = Array.isArray(facts.checkpoints) && facts.checkpoints.length ? facts.checkpoints.join(', ') : null;
+  const loras = debug?.loras_applied?.length ? debug.loras_applied : facts.loras ?? [];
+  const loraText = loras.length
+    ? loras.map((l) => `${l.name}${l.strength !== null && l.strength !== undefined ? ` (${l.strength})` : ''}${l.source ? ` · ${l.source}` : ''}`).join(', ')
     : 'none';
-  const params = debug?.injected_parameters ?? debug?.parameters;
+  const params = debug?.parameters_injected;
+  const sampler = facts.sampler ? [facts.sampler.name, facts.sampler.scheduler].filter((v) => typeof v === 'string').join(' / ') : null;
   return h('div', {},
-    facts([
-      ['workflow', job.workflow],
-      ['checkpoint', checkpoint ?? 'unknown'],
+    renderFacts([
+      ['workflow', used.type ? `${job.workflow} (${used.type})` : job.workflow],
+      ['checkpoint', checkpoints ?? 'none in the graph'],
       ['LoRAs', loraText],
+      ['sampler', sampler],
       ['backend', job.backend],
       ['ComfyUI prompt', job.comfy_prompt_id],
       ['seed', job.seed],
       ['attempts', job.attempts],
-      ['parameters', params ? Object.entries(params).filter(([, v]) => v !== null && v !== undefined).map(([k, v]) => `${k}=${v}`).join('  ') : undefined],
+      ['parameters', params ? Object.entries(params).filter(([k, v]) => !['prompt', 'negative'].includes(k) && v !== null && v !== undefined && typeof v !== 'object').map(([k, v]) => `${k}=${String(v).slice(0, 40)}`).join('  ') : undefined],
     ]),
     debug ? h('details', { class: 'raw' }, h('summary', {}, 'all debug facts'), h('pre', {}, JSON.stringify(debug, null, 2))) : null,
   );
+}
+
+function promptComponents(debug) {
+  const c = debug?.prompt_components;
+  if (!c) return null;
+  const triggers = Array.isArray(c.character_triggers) ? c.character_triggers.join(', ') : null;
+  return renderFacts([
+    ['asked for', c.user ?? null],
+    ['activity', c.activity ?? null],
+    ['character', triggers || null],
+    ['LLM', debug.llm?.model ?? null],
+    ['fallback', debug.llm?.fallbackReason ?? null],
+  ]);
 }
 
 function outputs(job) {
@@ -104,7 +120,7 @@ export function renderJobDetail({ job, events, debug }, diagram, { onClose, onCa
         finished ? null : h('button', { type: 'button', class: 'danger', onclick: () => onCancel(job.id) }, 'Cancel'),
         h('button', { type: 'button', onclick: onClose, 'aria-label': 'close detail' }, '×')),
     ),
-    facts([['conversation', job.conversation_id], ['character', job.character], ['created', new Date(job.created_at).toLocaleString()]]),
+    renderFacts([['conversation', job.conversation_id], ['character', job.character], ['created', new Date(job.created_at).toLocaleString()]]),
     job.state === 'processing' ? h('div', { class: 'detail-progress' }, progressBar(job.progress, job.state), h('span', { class: 'subtle progress-text' }, job.progress ? `${job.progress.value} / ${job.progress.max}` : '')) : null,
     job.error ? section('Error', errorBox(job.error)) : null,
     section('State machine', renderStateDiagram(diagram, job, events)),
@@ -112,7 +128,8 @@ export function renderJobDetail({ job, events, debug }, diagram, { onClose, onCa
     section('Prompt',
       h('p', {}, h('span', { class: `pill source-${job.prompt_source ?? 'none'}` }, `source: ${source}`)),
       job.prompt ? h('blockquote', { class: 'prompt' }, job.prompt) : h('p', { class: 'subtle' }, 'The visual prompt has not been written yet.'),
-      job.negative_prompt ? h('p', { class: 'negative' }, h('strong', {}, 'negative: '), job.negative_prompt) : null),
+      job.negative_prompt ? h('p', { class: 'negative' }, h('strong', {}, 'negative: '), job.negative_prompt) : null,
+      promptComponents(debug)),
     section('Workflow', workflowFacts(job, debug)),
     section('Outputs', outputs(job)),
   );

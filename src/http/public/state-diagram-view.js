@@ -28,10 +28,16 @@ function edgePath(from, to) {
   const b = positions[to];
   const sameRow = a[1] === b[1];
   const skips = sameRow && Math.abs(a[0] - b[0]) > 160;
-  // Long edges bend so they do not run through the nodes between; downward ones bend a little.
+  const backwards = sameRow && b[0] < a[0];
+  // Forward steps are straight; forward skips arc above; steps back (a slot given back, a
+  // resubmit) arc below when adjacent and high above when they skip, so no two overlap.
   const mx = (a[0] + b[0]) / 2;
   const my = (a[1] + b[1]) / 2;
-  const control = skips ? [mx, a[1] - 64] : sameRow ? [mx, my] : [mx + (b[0] > a[0] ? -18 : 18), my + 8];
+  let control;
+  if (backwards) control = [mx, skips ? a[1] - 104 : a[1] + 44];
+  else if (skips) control = [mx, a[1] - 62];
+  else if (sameRow) control = [mx, my];
+  else control = [mx + (b[0] > a[0] ? -18 : 18), my + 8];
   const start = borderPoint(a, control);
   const end = borderPoint(b, control);
   return `M ${start[0].toFixed(1)} ${start[1].toFixed(1)} Q ${control[0].toFixed(1)} ${control[1].toFixed(1)} ${end[0].toFixed(1)} ${end[1].toFixed(1)}`;
@@ -47,7 +53,7 @@ export function renderStateDiagram(diagram, job, events) {
   const visited = new Set(events.map((e) => top(e.to_state)));
   const taken = new Set(events.filter((e) => e.from_state).map((e) => `${top(e.from_state)}>${top(e.to_state)}`));
 
-  const svg = s('svg', { viewBox: '0 0 768 240', class: 'state-diagram', role: 'img', 'aria-label': `job machine, current state ${job.state}` });
+  const svg = s('svg', { viewBox: '0 -20 768 260', class: 'state-diagram', role: 'img', 'aria-label': `job machine, current state ${job.state}` });
   svg.append(
     s('defs', {},
       s('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' },
