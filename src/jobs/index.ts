@@ -1,0 +1,12 @@
+/** The job runtime's public surface. */
+export { JobService, type JobServiceDeps } from './job-service.js';
+export { createJobRuntime, type JobRuntime, type JobRuntimeOverrides } from './job-runtime.js';
+export { Scheduler, type SchedulerOptions } from './scheduler.js';
+export { createJobActors, machineEventOf, type JobActorDeps, type JobActors } from './job-actors.js';
+export { systemClock, waitUntil, type Clock } from './clock.js';
+export type { JobTransitionNotice, JobProgressNotice, JobServiceEventMap } from './job-service-events.js';
+export type { BackendPoolPort, WorkflowsPort, CharactersPort, PromptComposerPort, CollectorPort, JobLogger } from './job-runtime-ports.js';
+export { jobViewOf, timingsOf } from './job-view-mapper.js';
+export { positionOf, transitionType, type JobPosition } from './job-state-of.js';
+export * from './job-view.js';
+export type * from './job-store-port.js';

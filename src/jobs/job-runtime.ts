@@ -1,0 +1,128 @@
+/**
+ * The composition root of the job runtime: store, backends, pool, workflows, characters,
+ * prompt composer, collector and JobService, built from a ResolvedConfig. The CLI
+ * (serve, demo, generate) and the integration tests use it; any piece can be overridden.
+ */
+import type { InspectionEvent } from 'xstate';
+import type { ComfyBackend } from '../comfy/backend-port.js';
+import { BackendPool, ComfyBackendClient } from '../comfy/index.js';
+import { CharacterRegistry } from '../characters/index.js';
+import type { ResolvedConfig } from '../config/index.js';
+import { createJobStore } from '../db/index.js';
+import { OutputCollector } from '../files/index.js';
+import { VisualPromptComposer } from '../prompts/index.js';
+import { WorkflowLibrary } from '../workflows/index.js';
+import type { Clock } from './clock.js';
+import type { JobStore } from './job-store-port.js';
+import { JobService } from './job-service.js';
+import { silentJobLogger, type CharactersPort, type CollectorPort, type JobLogger, type PromptComposerPort, type WorkflowsPort } from './job-runtime-ports.js';
+
+export interface JobRuntimeOverrides {
+  store?: JobStore;
+  /** Backends to pool instead of one ComfyBackendClient per `resolvedBackends` entry. */
+  backends?: ComfyBackend[];
+  workflows?: WorkflowsPort;
+  characters?: CharactersPort;
+  composer?: PromptComposerPort;
+  collector?: CollectorPort;
+  clock?: Clock;
+  logger?: JobLogger;
+  /** Outbox kick after each committed transition (also settable later: `setOnPersisted`). */
+  onPersisted?: () => void;
+  inspect?: (event: InspectionEvent) => void;
+  cancelConfirmMs?: number;
+  /** Restore unfinished jobs before returning (default true). */
+  restore?: boolean;
+}
+
+export interface JobRuntime {
+  service: JobService;
+  store: JobStore;
+  pool: BackendPool;
+  workflows: WorkflowsPort;
+  characters: CharactersPort;
+  composer: PromptComposerPort;
+  collector: CollectorPort;
+  config: ResolvedConfig;
+  /** How many unfinished jobs were restored at start. */
+  restored: number;
+  setOnPersisted(hook: (() => void) | undefined): void;
+  /** Stops the service (ComfyUI prompts keep running), then closes what the runtime opened. */
+  stop(): Promise<void>;
+}
+
+export async function createJobRuntime(config: ResolvedConfig, overrides: JobRuntimeOverrides = {}): Promise<JobRuntime> {
+  const logger = overrides.logger ?? silentJobLogger;
+  const closers: Array<() => Promise<void> | void> = [];
+  const closeAll = async () => {
+    for (const close of closers.splice(0).reverse()) await close();
+  };
+  try {
+    const store = overrides.store ?? (await createJobStore(config.database.url));
+    if (!overrides.store) closers.push(() => store.close());
+
+    const backends =
+      overrides.backends ??
+      (await Promise.all(
+        config.resolvedBackends.map(async (backendConfig) => {
+          const client = new ComfyBackendClient(backendConfig, {
+            pollInitialMs: config.comfyui.polling.initial_interval_seconds * 1000,
+            pollMaxMs: config.comfyui.polling.max_interval_seconds * 1000,
+            logger,
+          });
+          await client.start();
+          return client;
+        }),
+      ));
+    const pool = new BackendPool(backends);
+    if (!overrides.backends) closers.push(() => pool.close());
+
+    let workflows = overrides.workflows;
+    if (!workflows) {
+      const library = await WorkflowLibrary.load(config.workflows_dir);
+      closers.push(() => library.close());
+      workflows = library;
+    }
+    const characters = overrides.characters ?? (await CharacterRegistry.load(config.characters_dir, workflows as WorkflowLibrary));
+    const composer = overrides.composer ?? new VisualPromptComposer(config.llm);
+    const collector = overrides.collector ?? new OutputCollector({ dataDir: config.data_dir, cleanupComfyOutputs: config.comfyui.file_management.cleanup_comfy_outputs });
+
+    let onPersisted = overrides.onPersisted;
+    const service = new JobService({
+      store,
+      pool,
+      workflows,
+      characters,
+      composer,
+      collector,
+      config,
+      ...(overrides.clock ? { clock: overrides.clock } : {}),
+      logger,
+      onPersisted: () => onPersisted?.(),
+      ...(overrides.inspect ? { inspect: overrides.inspect } : {}),
+      ...(overrides.cancelConfirmMs === undefined ? {} : { cancelConfirmMs: overrides.cancelConfirmMs }),
+    });
+    const restored = overrides.restore === false ? 0 : await service.restore();
+    return {
+      service,
+      store,
+      pool,
+      workflows,
+      characters,
+      composer,
+      collector,
+      config,
+      restored,
+      setOnPersisted: (hook) => {
+        onPersisted = hook;
+      },
+      stop: async () => {
+        await service.stop();
+        await closeAll();
+      },
+    };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}
