@@ -20,7 +20,7 @@ async function saveFrames(ctx: NodeRunContext, batch: SimImageBatch, root: strin
   const writes: Promise<void>[] = [];
   for (const frame of batch.frames) {
     const filename = ctx.namer.nextName(target, 'png');
-    writes.push(writeFile(join(target.folder, filename), framePng(frame)));
+    writes.push(framePng(frame).then((png) => writeFile(join(target.folder, filename), png)));
     images.push({ filename, subfolder: target.subfolder, type });
   }
   await Promise.all(writes);

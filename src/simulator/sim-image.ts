@@ -4,6 +4,7 @@
  * size+colour is encoded once and reused: benchmarks push thousands of prompts through.
  */
 import { PNG } from 'pngjs';
+import { encodeSolidPng } from './solid-png-encoder.js';
 
 export type SimFrame =
   | { kind: 'solid'; width: number; height: number; color: number } // 0xRRGGBB
@@ -42,12 +43,13 @@ export function encodePng(width: number, height: number, rgba: Buffer): Buffer {
 const solidPngCache = new Map<string, Buffer>();
 const solidPngCacheLimit = 256;
 
-export function framePng(frame: SimFrame): Buffer {
+/** The PNG bytes of a frame; solid frames are cached by size and colour. */
+export async function framePng(frame: SimFrame): Promise<Buffer> {
   if (frame.kind === 'pixels') return encodePng(frame.width, frame.height, frame.rgba);
   const key = `${frame.width}x${frame.height}#${frame.color}`;
   let png = solidPngCache.get(key);
   if (!png) {
-    png = encodePng(frame.width, frame.height, solidRgba(frame.width, frame.height, frame.color));
+    png = await encodeSolidPng(frame.width, frame.height, frame.color);
     if (solidPngCache.size >= solidPngCacheLimit) solidPngCache.clear();
     solidPngCache.set(key, png);
   }

@@ -95,7 +95,7 @@ describe('simulator socket routing', () => {
     await older.close();
     await new Promise((r) => setTimeout(r, 30));
     const id = await submit(probe(1), 'dup');
-    await expect.poll(async () => Object.keys(await (await fetch(`${sim.url}/history/${id}`)).json())).toEqual([id]);
+    await expect.poll(async () => Object.keys((await (await fetch(`${sim.url}/history/${id}`)).json()) as object)).toEqual([id]);
     await new Promise((r) => setTimeout(r, 50));
     expect(newer.kinds()).toEqual(['status']);
   });
