@@ -34,6 +34,9 @@ async function configFor(opts: { maxConcurrent?: number; maxQueue?: number } = {
       backends: [{ name: 'sim', url: sim.url, max_concurrent: opts.maxConcurrent ?? 2, output_directory: sim.outputDir }],
       queue: { max_queue_size: opts.maxQueue ?? 10 },
       timeout_seconds: 30,
+      // A restarted service has a new socket clientId, so ComfyUI's events for prompts sent
+      // before the restart go to the old one: the backend polls for those.
+      polling: { initial_interval_seconds: 0.2, max_interval_seconds: 1 },
     },
     data_dir: join(dir, 'data'),
     database: { url: `sqlite:${join(dir, 'jobs.db')}` },
@@ -84,7 +87,7 @@ describe('job runtime with the simulator and SQLite', () => {
 
   it('cancels in queued, submitted (ComfyUI queue) and processing (targeted interrupt)', async () => {
     const runtime = await start(await configFor({ maxConcurrent: 2 }));
-    sim.faults.executionDelayMs(5_000);
+    sim.faults.executionDelayMs(1_500);
     const a = (await runtime.service.generate(request)).job;
     await reach(runtime.service, a.id, 'processing');
     const b = (await runtime.service.generate(request)).job;
@@ -96,7 +99,12 @@ describe('job runtime with the simulator and SQLite', () => {
     await runtime.service.cancel(b.id);
     const bDone = await reach(runtime.service, b.id, 'cancelled');
     await runtime.service.cancel(a.id);
+    const t0 = Date.now();
     const aDone = await reach(runtime.service, a.id, 'cancelled');
+    // ComfyUI confirmed (the interrupt landed at the next node boundary), no confirm timeout.
+    expect(Date.now() - t0).toBeLessThan(3_000);
+    const history = (await (await fetch(`${sim.url}/history/${aDone.comfy_prompt_id}`)).json()) as Record<string, { status: { messages: [string][] } }>;
+    expect(history[aDone.comfy_prompt_id!]?.status.messages.map((m) => m[0])).toContain('execution_interrupted');
     const stats = sim.stats();
     expect(stats.executions[bDone.comfy_prompt_id!]).toBeUndefined();
     expect(stats.executions[aDone.comfy_prompt_id!]).toBe(1);
