@@ -242,4 +242,38 @@ describe('JobService', () => {
     expect(resent.job.comfy_prompt_id).not.toBe(job.comfy_prompt_id);
     expect(backend.submits.map((s) => s.promptId)).toEqual([job.comfy_prompt_id, resent.job.comfy_prompt_id]);
   });
+
+  it('times out a generation on the service clock, counted from execution start', async () => {
+    const t = build();
+    const { job } = await t.service.generate(generate);
+    await t.reached(job.id, 'submitted');
+    t.clock.increment(120_000); // a long ComfyUI queue is not a slow generation
+    await new Promise((r) => setImmediate(r));
+    expect((await t.service.get(job.id)).job.state).toBe('submitted');
+    t.backend.play({ type: 'started', promptId: job.comfy_prompt_id!, at: 0 });
+    await t.reached(job.id, 'processing');
+    t.clock.increment(60_000);
+    await t.reached(job.id, 'processing.timingOut');
+    await new Promise((r) => setImmediate(r));
+    expect(t.backend.interrupts).toEqual([job.comfy_prompt_id]);
+    t.backend.play({ type: 'interrupted', promptId: job.comfy_prompt_id!, nodeId: '3', at: 0 });
+    const failed = await t.reached(job.id, 'failed');
+    expect(failed.job.error?.code).toBe('GENERATION_TIMEOUT');
+    expect(t.service.scheduler.inUse('gpu0')).toBe(0);
+  });
+
+  it('passes the inspect observer to every job actor', async () => {
+    const store = new FakeJobStore();
+    const seen: string[] = [];
+    const config = parseServiceConfig({});
+    const service = new JobService({
+      store, pool: new BackendPool([new FakeComfyBackend('gpu0')]), workflows, characters,
+      composer: new VisualPromptComposer(undefined), collector: new RecordingCollector(), config,
+      inspect: (e) => seen.push(e.type),
+    });
+    services.push(service);
+    await service.generate(generate);
+    expect(seen).toContain('@xstate.actor');
+    expect(seen).toContain('@xstate.snapshot');
+  });
 });
