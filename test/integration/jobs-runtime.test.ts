@@ -140,4 +140,27 @@ describe('job runtime with the simulator and SQLite', () => {
     const seqs = events.map((e) => e.seq);
     expect(new Set(seqs).size).toBe(seqs.length);
   });
+
+  it('restores jobs stopped in queued, submitted and processing: each completes, each prompt ran once', async () => {
+    const config = await configFor({ maxConcurrent: 2 });
+    const first = await start(config);
+    sim.faults.executionDelayMs(500);
+    const a = (await first.service.generate(request)).job;
+    await reach(first.service, a.id, 'processing');
+    const b = (await first.service.generate(request)).job;
+    await reach(first.service, b.id, 'submitted');
+    const c = (await first.service.generate(request)).job;
+    await reach(first.service, c.id, 'queued.waiting');
+    await first.stop();
+    runtimes.splice(runtimes.indexOf(first), 1);
+    sim.faults.executionDelayMs(0);
+
+    const second = await start(config);
+    expect(second.restored).toBe(3);
+    const done = await Promise.all([a, b, c].map((j) => reach(second.service, j.id, 'completed')));
+    const stats = sim.stats();
+    for (const job of done) expect(stats.executions[job.comfy_prompt_id!]).toBe(1);
+    expect(done[0]!.comfy_prompt_id).toBe(a.comfy_prompt_id);
+    expect(done[1]!.comfy_prompt_id).toBe(b.comfy_prompt_id);
+  });
 });
