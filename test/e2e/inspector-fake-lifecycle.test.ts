@@ -93,6 +93,8 @@ describe.skipIf(shouldSkipBrowserTests())('inspector page (fake runtime)', () =>
     await page.waitForSelector(`#detail .detail[data-job-id="${job.id}"] .error-box`);
     expect(await page.locator('#detail .error-code').textContent()).toBe('WORKFLOW_NODE_ERROR');
     expect(await page.locator('#detail .suggestion').textContent()).toMatch(/models and LoRAs/);
+    expect(await page.locator('#detail .state-diagram g.node.current').getAttribute('data-state')).toBe('failed');
+    await page.screenshot({ path: 'test-artifacts/inspector-failed.png', fullPage: true });
 
     await page.selectOption('#filters select[name="state"]', 'failed');
     await expect.poll(() => page.locator('#jobs-body tr').count()).toBe(1);

@@ -83,7 +83,10 @@ function promptComponents(debug) {
 
 function outputs(job) {
   const files = job.result?.files ?? [];
-  if (files.length === 0) return h('p', { class: 'subtle' }, job.state === 'completed' ? 'No files recorded.' : 'No outputs yet.');
+  if (files.length === 0) {
+    const text = job.state === 'completed' ? 'No files recorded.' : ['failed', 'cancelled'].includes(job.state) ? `None: the job ${job.state} before any file was saved.` : 'No outputs yet.';
+    return h('p', { class: 'subtle' }, text);
+  }
   return h('div', { class: 'thumbs' }, files.map((f) => {
     const src = fileUrl(f.path);
     const media = f.kind === 'video' ? h('video', { src, controls: true, preload: 'metadata' })
