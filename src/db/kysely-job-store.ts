@@ -1,7 +1,7 @@
 /**
- * The JobStore on Kysely: every method is one short transaction (or one statement) made of
- * the repository functions, and awaits nothing but the database inside it — on SQLite a
- * transaction holds the only connection.
+ * The JobStore on Kysely: every method is one all-or-nothing unit made of the repository
+ * functions, run by a TransactionRunner, awaiting nothing but the database inside it — on
+ * SQLite a transaction holds the only connection.
  */
 import type { Kysely } from 'kysely';
 import { ChorusError, ErrorCode, isChorusError } from '../errors/index.js';
@@ -38,7 +38,8 @@ import {
   selectUnfinishedJobs,
   updateJobColumns,
 } from './job.repository.js';
-import { FifoLock } from './fifo-lock.js';
+import { GroupCommitRunner } from './group-commit-runner.js';
+import { TransactionPerCallRunner, type TransactionRunner } from './transaction-runner.js';
 import { isUniqueViolation } from './unique-violation.js';
 
 export interface KyselyJobStoreOptions {
@@ -46,6 +47,8 @@ export interface KyselyJobStoreOptions {
   now?: () => Date;
   /** What `close()` does; by default it destroys the Kysely instance (closing the database). */
   close?: () => Promise<void>;
+  /** How transactions are made; by default group commit on SQLite, one per call elsewhere. */
+  runner?: TransactionRunner;
 }
 
 export class KyselyJobStore implements JobStore {
@@ -53,20 +56,19 @@ export class KyselyJobStore implements JobStore {
   readonly dialect: DatabaseDialect;
   readonly #now: () => Date;
   readonly #close: () => Promise<void>;
-  /** SQLite has one connection: queue for it here, fairly, instead of in Kysely (see FifoLock). */
-  readonly #sqliteLock: FifoLock | undefined;
+  readonly #runner: TransactionRunner;
 
   constructor(db: Kysely<DatabaseSchema>, dialect: DatabaseDialect, options: KyselyJobStoreOptions = {}) {
     this.db = db;
     this.dialect = dialect;
-    this.#sqliteLock = dialect === 'sqlite' ? new FifoLock() : undefined;
+    this.#runner = options.runner ?? (dialect === 'sqlite' ? new GroupCommitRunner(db) : new TransactionPerCallRunner(db));
     this.#now = options.now ?? (() => new Date());
     this.#close = options.close ?? (() => db.destroy());
   }
 
   async createJob(job: NewJob, event: NewJobEvent, limits: { maxQueueSize: number }): Promise<CreateJobOutcome> {
     try {
-      return await this.#exclusive(() => this.db.transaction().execute(async (trx) => {
+      return await this.#runner.write(async (trx) => {
         // Dedupe first: a caller retrying a request gets its job back even when the queue is full.
         if (job.request_id !== null) {
           const existing = await findJobByRequestId(trx, job.request_id);
@@ -81,12 +83,13 @@ export class KyselyJobStore implements JobStore {
         const record = await insertJob(trx, toNewJobRecord(job, this.#timestamp()));
         await insertJobEvent(trx, toNewJobEventRecord(job.id, 1, event));
         return { job: toJobRow(record), created: true };
-      }));
+      });
     } catch (error) {
       // Lost a race with another writer (another process, or PostgreSQL's concurrent
       // transactions): the unique index on request_id kept it to one job; return that one.
       if (job.request_id !== null && isUniqueViolation(error)) {
-        const existing = await this.#guard('createJob', () => findJobByRequestId(this.db, job.request_id as string));
+        const requestId = job.request_id;
+        const existing = await this.#guard('createJob', () => this.#runner.read((db) => findJobByRequestId(db, requestId)));
         if (existing !== undefined) return { job: toJobRow(existing), created: false };
       }
       throw asStoreError('createJob', error);
@@ -95,7 +98,7 @@ export class KyselyJobStore implements JobStore {
 
   recordTransition(jobId: string, patch: JobPatch, event: NewJobEvent): Promise<{ seq: number }> {
     return this.#guard('recordTransition', () =>
-      this.db.transaction().execute(async (trx) => {
+      this.#runner.write(async (trx) => {
         const seq = await advanceJob(trx, jobId, toJobRecordUpdate(patch), this.#timestamp());
         if (seq === undefined) throw jobNotFound(jobId);
         await insertJobEvent(trx, toNewJobEventRecord(jobId, seq, event));
@@ -105,57 +108,57 @@ export class KyselyJobStore implements JobStore {
   }
 
   updateJob(jobId: string, patch: JobPatch): Promise<void> {
-    return this.#guard('updateJob', async () => {
-      const found = await updateJobColumns(this.db, jobId, toJobRecordUpdate(patch), this.#timestamp());
-      if (!found) throw jobNotFound(jobId);
-    });
+    return this.#guard('updateJob', () =>
+      this.#runner.write(async (trx) => {
+        const found = await updateJobColumns(trx, jobId, toJobRecordUpdate(patch), this.#timestamp());
+        if (!found) throw jobNotFound(jobId);
+      }),
+    );
   }
 
   getJob(jobId: string): Promise<JobRow | undefined> {
-    return this.#guard('getJob', async () => {
-      const record = await findJobById(this.db, jobId);
+    return this.#read('getJob', async (db) => {
+      const record = await findJobById(db, jobId);
       return record === undefined ? undefined : toJobRow(record);
     });
   }
 
   findByRequestId(requestId: string): Promise<JobRow | undefined> {
-    return this.#guard('findByRequestId', async () => {
-      const record = await findJobByRequestId(this.db, requestId);
+    return this.#read('findByRequestId', async (db) => {
+      const record = await findJobByRequestId(db, requestId);
       return record === undefined ? undefined : toJobRow(record);
     });
   }
 
   listJobs(filter: JobListFilter = {}): Promise<JobRow[]> {
-    return this.#guard('listJobs', async () => (await selectJobs(this.db, filter)).map(toJobRow));
+    return this.#read('listJobs', async (db) => (await selectJobs(db, filter)).map(toJobRow));
   }
 
   countJobs(filter: Omit<JobListFilter, 'limit' | 'offset'> = {}): Promise<number> {
-    return this.#guard('countJobs', () => countJobs(this.db, filter));
+    return this.#read('countJobs', (db) => countJobs(db, filter));
   }
 
   listUnfinished(): Promise<JobRow[]> {
-    return this.#guard('listUnfinished', async () => (await selectUnfinishedJobs(this.db)).map(toJobRow));
+    return this.#read('listUnfinished', async (db) => (await selectUnfinishedJobs(db)).map(toJobRow));
   }
 
   listEvents(jobId: string): Promise<JobEventRow[]> {
-    return this.#guard('listEvents', async () => (await selectJobEvents(this.db, jobId)).map(toJobEventRow));
+    return this.#read('listEvents', async (db) => (await selectJobEvents(db, jobId)).map(toJobEventRow));
   }
 
   listUnpublished(limit: number): Promise<JobEventRow[]> {
-    return this.#guard('listUnpublished', async () =>
-      (await selectUnpublishedEvents(this.db, Math.max(0, Math.trunc(limit)))).map(toJobEventRow),
+    return this.#read('listUnpublished', async (db) =>
+      (await selectUnpublishedEvents(db, Math.max(0, Math.trunc(limit)))).map(toJobEventRow),
     );
   }
 
   countUnpublished(): Promise<number> {
-    return this.#guard('countUnpublished', () => countUnpublishedEvents(this.db));
+    return this.#read('countUnpublished', (db) => countUnpublishedEvents(db));
   }
 
   markPublished(eventIds: number[], at: string): Promise<void> {
     if (eventIds.length === 0) return Promise.resolve();
-    return this.#guard('markPublished', () =>
-      this.db.transaction().execute((trx) => markEventsPublished(trx, eventIds, at)),
-    );
+    return this.#guard('markPublished', () => this.#runner.write((trx) => markEventsPublished(trx, eventIds, at)));
   }
 
   close(): Promise<void> {
@@ -166,13 +169,13 @@ export class KyselyJobStore implements JobStore {
     return this.#now().toISOString();
   }
 
-  #exclusive<T>(work: () => Promise<T>): Promise<T> {
-    return this.#sqliteLock === undefined ? work() : this.#sqliteLock.run(work);
+  #read<T>(operation: string, work: (db: Kysely<DatabaseSchema>) => Promise<T>): Promise<T> {
+    return this.#guard(operation, () => this.#runner.read(work));
   }
 
   async #guard<T>(operation: string, work: () => Promise<T>): Promise<T> {
     try {
-      return await this.#exclusive(work);
+      return await work();
     } catch (error) {
       throw asStoreError(operation, error);
     }

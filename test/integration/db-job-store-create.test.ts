@@ -63,6 +63,17 @@ describe.each(databaseTargets)('JobStore.createJob on $name', (target) => {
     expect(admitted.created).toBe(true);
   });
 
+  it('admits exactly up to the limit when many creates arrive at once', async () => {
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 8 }, () => store.createJob(newJob(), newEvent(null, 'queued'), { maxQueueSize: 5 })),
+    );
+    expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(5);
+    const refused = outcomes.filter((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    expect(refused.map((outcome) => (outcome.reason as { code: string }).code)).toEqual(['QUEUE_FULL', 'QUEUE_FULL', 'QUEUE_FULL']);
+    expect(await store.countJobs()).toBe(5);
+    expect(await store.countUnpublished()).toBe(5);
+  });
+
   it('answers a retried request with its job even when the queue is full', async () => {
     const limits = { maxQueueSize: 1 };
     const first = await store.createJob(newJob({ request_id: 'retry-me' }), newEvent(null, 'queued'), limits);

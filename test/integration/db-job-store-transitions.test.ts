@@ -109,6 +109,24 @@ describe.each(databaseTargets)('JobStore transitions on $name', (target) => {
     expect((await store.listEvents(job.id)).map((event) => event.type)).toEqual(['job.created', 'intruder']);
   });
 
+  it('keeps concurrent transitions of other jobs when one of them fails', async () => {
+    const [a, b, c] = [newJob(), newJob(), newJob()];
+    for (const job of [a, b, c]) await store.createJob(job, newEvent(null, 'queued'), roomyQueue);
+    await store.database.db
+      .insertInto('job_events')
+      .values({ job_id: b.id, seq: 2, type: 'intruder', from_state: null, to_state: 'queued', data: '{}', at: 'x', published_at: null })
+      .execute();
+
+    // Issued together, so on SQLite they share one group commit.
+    const outcomes = await Promise.allSettled(
+      [a, b, c].map((job) => store.recordTransition(job.id, { status: 'submitted' }, newEvent('queued', 'submitted'))),
+    );
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((await store.getJob(a.id))?.status).toBe('submitted');
+    expect(await store.getJob(b.id)).toMatchObject({ status: 'queued', last_seq: 1 });
+    expect((await store.getJob(c.id))?.last_seq).toBe(2);
+  });
+
   it('updateJob changes columns without an event or a new seq', async () => {
     const job = newJob();
     await store.createJob(job, newEvent(null, 'queued'), roomyQueue);

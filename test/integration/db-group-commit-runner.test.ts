@@ -1,0 +1,94 @@
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, SqliteDialect, sql } from 'kysely';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { DatabaseSchema } from '../../src/db/index.js';
+import { GroupCommitRunner } from '../../src/db/group-commit-runner.js';
+import { SqliteStatementCache } from '../../src/db/sqlite-statement-cache.js';
+
+describe('GroupCommitRunner on SQLite', () => {
+  let db: Kysely<DatabaseSchema>;
+  let executed: string[];
+
+  beforeEach(async () => {
+    executed = [];
+    db = new Kysely<DatabaseSchema>({
+      dialect: new SqliteDialect({ database: new SqliteStatementCache(new BetterSqlite3(':memory:')) }),
+      log: (event) => void executed.push(event.query.sql),
+    });
+    await sql`create table t (k text primary key, v integer not null)`.execute(db);
+    executed = [];
+  });
+  afterEach(async () => {
+    await db.destroy();
+  });
+
+  const insert = (trx: Kysely<any>, k: string, v: number) => sql`insert into t (k, v) values (${k}, ${v})`.execute(trx);
+  const rows = async () => (await sql<{ k: string; v: number }>`select k, v from t order by k`.execute(db)).rows;
+  const count = (statement: string) => executed.filter((text) => text.trim().toLowerCase() === statement).length;
+
+  it('commits calls queued together in one transaction, in order', async () => {
+    const runner = new GroupCommitRunner(db);
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => runner.write(async (trx) => (await insert(trx, `k${String(i).padStart(2, '0')}`, i), i))));
+    expect(results).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(count('commit')).toBe(1);
+    expect((await rows()).map((row) => row.v)).toEqual(results);
+  });
+
+  it('splits long queues into batches of maxBatch', async () => {
+    const runner = new GroupCommitRunner(db, { maxBatch: 10 });
+    await Promise.all(Array.from({ length: 35 }, (_, i) => runner.write((trx) => insert(trx, `k${i}`, i))));
+    expect(count('commit')).toBe(4);
+    expect(await rows()).toHaveLength(35);
+  });
+
+  it('undoes only the failing call, even after it wrote, and keeps its neighbours', async () => {
+    const runner = new GroupCommitRunner(db);
+    const outcomes = await Promise.allSettled([
+      runner.write((trx) => insert(trx, 'a', 1)),
+      runner.write(async (trx) => {
+        await insert(trx, 'b', 2);
+        throw new Error('changed my mind');
+      }),
+      runner.write((trx) => insert(trx, 'c', 3)),
+      runner.read(async (trx) => (await sql<{ n: number }>`select count(*) as n from t`.execute(trx)).rows[0]?.n),
+    ]);
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    expect((outcomes[1] as PromiseRejectedResult).reason).toMatchObject({ message: 'changed my mind' });
+    // The read saw a and c (b was rolled back before it ran in the isolated re-run).
+    expect((outcomes[3] as PromiseFulfilledResult<number>).value).toBe(2);
+    expect(await rows()).toEqual([
+      { k: 'a', v: 1 },
+      { k: 'c', v: 3 },
+    ]);
+    expect(count('rollback')).toBe(1);
+    expect(executed.some((text) => text.startsWith('savepoint'))).toBe(true);
+  });
+
+  it('rolls a lone failing call back without savepoints', async () => {
+    const runner = new GroupCommitRunner(db);
+    await expect(
+      runner.write(async (trx) => {
+        await insert(trx, 'x', 1);
+        throw new Error('no');
+      }),
+    ).rejects.toThrow('no');
+    expect(await rows()).toEqual([]);
+    expect(executed.some((text) => text.startsWith('savepoint'))).toBe(false);
+  });
+
+  it('rejects the whole batch when the commit itself fails, and keeps working afterwards', async () => {
+    const runner = new GroupCommitRunner(db);
+    await sql`create table parent (id integer primary key)`.execute(db);
+    await sql`create table child (p integer references parent(id) deferrable initially deferred)`.execute(db);
+    await sql`pragma foreign_keys = on`.execute(db);
+    // A deferred foreign key is checked at COMMIT: the commit fails, for everyone in the batch.
+    const outcomes = await Promise.allSettled([
+      runner.write((trx) => insert(trx, 'a', 1)),
+      runner.write((trx) => sql`insert into child (p) values (42)`.execute(trx)),
+    ]);
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['rejected', 'rejected']);
+    expect(await rows()).toEqual([]);
+    await runner.write((trx) => insert(trx, 'after', 1));
+    expect(await rows()).toEqual([{ k: 'after', v: 1 }]);
+  });
+});
