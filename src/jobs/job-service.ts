@@ -212,6 +212,7 @@ export class JobService implements JobCommandHandler {
       if (this.live.has(row.id)) continue;
       if (row.snapshot === null || row.snapshot === undefined) {
         this.logger.error({ job_id: row.id }, 'unfinished job has no snapshot; it cannot be restored');
+        await this.failUnrestorable(row);
         continue;
       }
       const position: JobPosition = { state: row.status, substate: row.substate };
@@ -286,6 +287,19 @@ export class JobService implements JobCommandHandler {
       this.events.emit('transition', { jobId: job.id, seq, type, from: fromName, to: toName, job: view });
       if (final && this.live.get(job.id) === job) this.live.delete(job.id);
     });
+  }
+
+  /** A row we cannot resume must not stay unfinished forever (it would count against QUEUE_FULL). */
+  private async failUnrestorable(row: JobRow): Promise<void> {
+    const now = iso(this.clock.now());
+    const error = new ChorusError(ErrorCode.INTERNAL, 'the job could not be restored after a restart (no persisted snapshot)').toJSON();
+    const failed: JobRow = { ...row, status: 'failed', substate: null, error, finished_at: now };
+    await this.deps.store.recordTransition(
+      row.id,
+      { status: 'failed', substate: null, error, finished_at: now },
+      { type: 'failed', from_state: row.substate ?? row.status, to_state: 'failed', data: { job: jobViewOf(failed) }, at: now },
+    );
+    this.deps.onPersisted?.();
   }
 
   private machineInput(cmd: GenerateCommand, workflow: string, now: number): JobMachineInput {

@@ -276,4 +276,29 @@ describe('JobService', () => {
     expect(seen).toContain('@xstate.actor');
     expect(seen).toContain('@xstate.snapshot');
   });
+
+  it('a job stopped in moving collects again after a restore (the collector is idempotent)', async () => {
+    const store = new FakeJobStore();
+    const backend = new FakeComfyBackend('gpu0', 2);
+    const first = build({ store, backend });
+    let enteredCollect!: () => void;
+    const collecting = new Promise<void>((r) => (enteredCollect = r));
+    first.collector.collect = async (request) => {
+      enteredCollect();
+      return new Promise((_, reject) => request.signal?.addEventListener('abort', () => reject(new Error('aborted'))));
+    };
+    const { job } = await first.service.generate(generate);
+    await first.reached(job.id, 'submitted');
+    backend.play({ type: 'succeeded', promptId: job.comfy_prompt_id!, outputs: {}, files, at: 0 });
+    await first.reached(job.id, 'moving');
+    await collecting;
+    await first.service.stop();
+    expect(store.rows.get(job.id)?.status).toBe('moving');
+
+    const second = build({ store, backend });
+    await second.service.restore();
+    await second.reached(job.id, 'completed');
+    expect(second.collector.requests[0]).toMatchObject({ jobId: job.id, files });
+    expect(backend.locates).toEqual([]); // nothing to reconcile: ComfyUI is done with it
+  });
 });
