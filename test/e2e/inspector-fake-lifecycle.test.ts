@@ -36,6 +36,18 @@ describe.skipIf(shouldSkipBrowserTests())('inspector page (fake runtime)', () =>
     expect(await page.locator('#instance').textContent()).toBe('instance test-instance');
   });
 
+  it('asks for the token when opened without one (the shell loads, the API refuses)', async () => {
+    // sessionStorage belongs to one tab: a new page has no token.
+    const fresh = await browser.context.newPage();
+    try {
+      await fresh.goto(`${h.server.url}/`);
+      await fresh.locator('#banner', { hasText: 'needs a token' }).waitFor();
+      expect(await fresh.locator('#jobs-body tr').count()).toBe(0);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('shows a job appear, its progress move, and it complete with a thumbnail', async () => {
     const res = await fetch(`${h.server.url}/api/jobs`, {
       method: 'POST',
