@@ -146,7 +146,9 @@ export class Scheduler {
       while (this.waitingCount > 0) {
         const backend = this.pool.choose((name) => this.inUse(name));
         if (!backend) {
-          this.scheduleRecheck();
+          // All full: a release will dispatch. Some unhealthy: look again in a while too,
+          // in case that backend recovers without a health event.
+          if (this.pool.list().some((b) => !b.health().healthy)) this.scheduleRecheck();
           return;
         }
         const waiter = this.nextWaiter();
