@@ -33,7 +33,8 @@ export class GroupCommitRunner implements TransactionRunner {
   readonly #db: StoreExecutor;
   readonly #maxBatch: number;
   readonly #queue: QueuedCall[] = [];
-  #draining = false;
+  /** The running drain loop, if any. */
+  #draining: Promise<void> | undefined;
 
   constructor(db: StoreExecutor, options: GroupCommitRunnerOptions = {}) {
     this.#db = db;
@@ -51,19 +52,21 @@ export class GroupCommitRunner implements TransactionRunner {
   #enqueue<T>(readOnly: boolean, work: (executor: StoreExecutor) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ readOnly, work, resolve: resolve as (value: unknown) => void, reject });
-      if (!this.#draining) {
-        this.#draining = true;
-        // A microtask later, so calls made in the same tick join the first batch.
-        queueMicrotask(() => void this.#drain());
-      }
+      // Started a microtask later, so calls made in the same tick join the first batch.
+      this.#draining ??= Promise.resolve().then(() => this.#drain());
     });
+  }
+
+  /** Settles once every call queued so far has settled (for a clean close). */
+  async whenIdle(): Promise<void> {
+    while (this.#draining !== undefined) await this.#draining;
   }
 
   async #drain(): Promise<void> {
     try {
       while (this.#queue.length > 0) await this.#runBatch(this.#queue.splice(0, this.#maxBatch));
     } finally {
-      this.#draining = false;
+      this.#draining = undefined;
     }
   }
 

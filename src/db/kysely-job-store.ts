@@ -161,8 +161,10 @@ export class KyselyJobStore implements JobStore {
     return this.#guard('markPublished', () => this.#runner.write((trx) => markEventsPublished(trx, eventIds, at)));
   }
 
-  close(): Promise<void> {
-    return this.#close();
+  /** Lets queued calls finish, then closes. */
+  async close(): Promise<void> {
+    await this.#runner.whenIdle();
+    await this.#close();
   }
 
   #timestamp(): string {

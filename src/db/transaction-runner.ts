@@ -17,6 +17,8 @@ export interface TransactionRunner {
   write<T>(work: (trx: StoreExecutor) => Promise<T>): Promise<T>;
   /** Runs read-only `work`; it may share a transaction with writes. */
   read<T>(work: (db: StoreExecutor) => Promise<T>): Promise<T>;
+  /** Settles once every call made so far has settled. */
+  whenIdle(): Promise<void>;
 }
 
 export class TransactionPerCallRunner implements TransactionRunner {
@@ -32,5 +34,9 @@ export class TransactionPerCallRunner implements TransactionRunner {
 
   read<T>(work: (db: StoreExecutor) => Promise<T>): Promise<T> {
     return work(this.#db);
+  }
+
+  async whenIdle(): Promise<void> {
+    // Each call is its own transaction on a pooled connection; destroying the pool waits for them.
   }
 }

@@ -127,6 +127,19 @@ describe.each(databaseTargets)('JobStore transitions on $name', (target) => {
     expect((await store.getJob(c.id))?.last_seq).toBe(2);
   });
 
+  it('close() lets calls already made finish first', async () => {
+    const job = newJob();
+    await store.createJob(job, newEvent(null, 'queued'), roomyQueue);
+    const pending = [
+      store.recordTransition(job.id, { status: 'submitted' }, newEvent('queued', 'submitted')),
+      store.updateJob(job.id, { attempts: 2 }),
+    ];
+    await store.close();
+    await expect(Promise.all(pending)).resolves.toEqual([{ seq: 2 }, undefined]);
+    const reopened = await home.open();
+    expect(await reopened.getJob(job.id)).toMatchObject({ status: 'submitted', attempts: 2, last_seq: 2 });
+  });
+
   it('updateJob changes columns without an event or a new seq', async () => {
     const job = newJob();
     await store.createJob(job, newEvent(null, 'queued'), roomyQueue);
