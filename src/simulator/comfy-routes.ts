@@ -145,6 +145,11 @@ export async function handleComfyRoute(
       const files = modelsInFolder(decodeURIComponent(modelsMatch[1]!));
       return files ? replyJson(res, 200, files) : replyEmpty(res, 404);
     }
+    if ((path === '/' || path === '') && method === 'GET') {
+      // The recorded server had no frontend installed and served a stub page; so do we.
+      res.writeHead(200, { 'Content-Type': 'text/html', Server: 'Python/3.11 aiohttp/3.8.4' });
+      return void res.end('<!doctype html><title>ComfyUI (simulated)</title><p>ComfyUI 0.3.64 protocol simulator</p>\n');
+    }
     const knownPaths = ['/prompt', '/queue', '/interrupt', '/free', '/history', '/view', '/upload/image', '/object_info', '/system_stats', '/features', '/embeddings', '/models'];
     return replyErrorText(res, knownPaths.includes(path) ? 405 : 404);
   } catch (error) {
