@@ -1,0 +1,170 @@
+/**
+ * The whole service in one process, as `serve` and `demo` run it: the job runtime (store,
+ * backends, JobService), the event side (outbox relay → NATS or the in-process bus,
+ * throttled progress), the NATS command service and the HTTP API with the inspector.
+ * Everything it opens, `stop()` closes, in the order that loses nothing.
+ */
+import { hostname } from 'node:os';
+import type { NatsConnection } from 'nats';
+import type { InspectionEvent } from 'xstate';
+import { jobMachine } from '../../machines/job.js';
+import { startCommandService, type CommandService } from '../commands/index.js';
+import type { ResolvedConfig } from '../config/index.js';
+import { connectNats, InMemoryEventBus, NatsEventTransport, OutboxRelay, ProgressPublisher, type EventTransport } from '../events/index.js';
+import { createHealthSources, jobFeedFromJobService, startHttpServer, type RunningHttpServer } from '../http/index.js';
+import { createJobRuntime, finalStates, type JobRuntime, type JobRuntimeOverrides } from '../jobs/index.js';
+import { silentLogger, type Logger } from '../logging/logger.js';
+import { DeferredEventTransport } from './deferred-event-transport.js';
+
+export const SERVICE_VERSION = '0.1.0';
+
+export interface AppOptions {
+  config: ResolvedConfig;
+  logger?: Logger;
+  /** `memory`: the in-process bus (demo, tests); default: NATS when `nats.enabled`. */
+  bus?: 'nats' | 'memory';
+  /** Start the HTTP API and inspector (default: `http.enabled`). */
+  http?: boolean;
+  inspect?: (event: InspectionEvent) => void;
+  runtime?: JobRuntimeOverrides;
+  /** Wait for the first NATS connection before returning (tests); default: connect in the background. */
+  waitForNats?: boolean;
+}
+
+export interface ChorusVisualApp {
+  instanceId: string;
+  runtime: JobRuntime;
+  transport: EventTransport;
+  /** The in-process bus when `bus: 'memory'`, for local subscribers (demo, tests). */
+  memoryBus: InMemoryEventBus | undefined;
+  relay: OutboxRelay;
+  http: RunningHttpServer | undefined;
+  nats(): NatsConnection | undefined;
+  stop(): Promise<void>;
+}
+
+export function defaultInstanceId(): string {
+  return `${hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 40)}-${process.pid}`;
+}
+
+export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
+  const { config } = options;
+  const logger = options.logger ?? silentLogger();
+  const instanceId = config.instance_id ?? defaultInstanceId();
+  const useNats = (options.bus ?? (config.nats.enabled ? 'nats' : 'memory')) === 'nats';
+  const prefix = config.nats.subject_prefix;
+  const stoppers: Array<() => Promise<void>> = [];
+
+  const memoryBus = useNats ? undefined : new InMemoryEventBus();
+  const deferred = useNats ? new DeferredEventTransport('nats') : undefined;
+  const transport: EventTransport = memoryBus ?? deferred!;
+
+  const runtime = await createJobRuntime(config, { logger: logger.child({ component: 'jobs' }), ...(options.inspect ? { inspect: options.inspect } : {}), ...options.runtime });
+  const relay = new OutboxRelay({
+    store: runtime.store,
+    transport,
+    subjectPrefix: prefix,
+    source: `chorus-visual/${instanceId}`,
+    logger: logger.child({ component: 'outbox' }),
+  });
+  relay.start();
+  runtime.setOnPersisted(() => relay.kick());
+
+  const progress = new ProgressPublisher(transport, prefix, config.nats.progress_per_second, { source: `chorus-visual/${instanceId}` });
+  const conversations = new Map<string, string>();
+  const offTransition = runtime.service.on('transition', (notice) => {
+    if (finalStates.has(notice.job.state)) {
+      conversations.delete(notice.jobId);
+      progress.forget(notice.jobId);
+    } else {
+      conversations.set(notice.jobId, notice.job.conversation_id);
+    }
+  });
+  const offProgress = runtime.service.on('progress', (notice) => {
+    const conversationId = conversations.get(notice.jobId);
+    if (conversationId) progress.publish({ id: notice.jobId, conversation_id: conversationId }, notice.progress);
+  });
+
+  let nc: NatsConnection | undefined;
+  let commands: CommandService | undefined;
+  let stopping = false;
+  const natsReady = useNats
+    ? connectNats(config.nats, { logger: logger.child({ component: 'nats' }) }).then(
+        async (connection) => {
+          if (stopping) {
+            await connection.close();
+            return;
+          }
+          nc = connection;
+          deferred!.attach(
+            await NatsEventTransport.create(connection, { prefix, ...config.nats.stream }, { logger: logger.child({ component: 'events' }) }),
+          );
+          commands = await startCommandService(connection, runtime.service, {
+            prefix,
+            version: SERVICE_VERSION,
+            instanceId,
+            logger: logger.child({ component: 'commands' }),
+          });
+          relay.kick();
+          logger.info({ server: connection.getServer(), commands: `${prefix}.cmd.>`, events: `${prefix}.events.>` }, 'NATS commands and events ready');
+        },
+        (error: unknown) => {
+          logger.error({ err: error instanceof Error ? error.message : String(error) }, 'NATS connection failed; events stay in the outbox');
+        },
+      )
+    : Promise.resolve();
+  if (options.waitForNats) await natsReady;
+
+  let http: RunningHttpServer | undefined;
+  if (options.http ?? config.http.enabled) {
+    http = await startHttpServer({
+      host: config.http.host,
+      port: config.http.port,
+      ...(config.http.token ? { token: config.http.token } : {}),
+      handler: runtime.service,
+      feed: jobFeedFromJobService(runtime.service),
+      health: createHealthSources({
+        store: runtime.store,
+        pool: runtime.pool,
+        inUse: (name) => runtime.service.scheduler.inUse(name),
+        ...(useNats ? { nats: () => ({ connected: transport.isConnected(), kind: transport.kind }) } : {}),
+        instanceId,
+      }),
+      dataDir: config.data_dir,
+      machineDefinition: jobMachine,
+      logger,
+    });
+    stoppers.push(() => http!.close());
+  }
+
+  return {
+    instanceId,
+    runtime,
+    transport,
+    memoryBus,
+    relay,
+    http,
+    nats: () => nc,
+    async stop() {
+      stopping = true;
+      // Stop taking work first, then let running actors reach a persisted state; ComfyUI
+      // keeps its prompts (a restart reconciles them), then flush what the outbox holds.
+      for (const stop of stoppers.splice(0)) await stop();
+      await commands?.stop().catch(() => undefined);
+      offTransition();
+      offProgress();
+      await runtime.stop();
+      if (transport.isConnected()) await withTimeout(relay.drain(), 3_000);
+      await relay.stop();
+      progress.close();
+      await transport.close();
+      if (nc) await nc.drain().catch(() => nc?.close());
+    },
+  };
+}
+
+async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}

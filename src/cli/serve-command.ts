@@ -1,0 +1,69 @@
+/**
+ * `chorus-visual serve`: the service as a deployment runs it. Config file + environment,
+ * NATS commands and events, job actors, ComfyUI backends, HTTP inspector. SIGTERM/SIGINT:
+ * stop taking work, let running jobs reach a persisted state, close sockets, exit 0.
+ */
+import { startApp } from '../app/chorus-visual-app.js';
+import { createLogger } from '../logging/logger.js';
+import { parseCommandArgs } from './cli-args.js';
+import { loadCliConfig } from './load-cli-config.js';
+
+const usage = 'usage: chorus-visual serve [--config FILE] [--instance-id ID] [--http-port N] [--no-nats] [--inspect [WS_URL]]';
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs(
+    argv,
+    {
+      config: { type: 'string' },
+      'instance-id': { type: 'string' },
+      'http-port': { type: 'string' },
+      'no-nats': { type: 'boolean' },
+      inspect: { type: 'boolean' },
+      'inspect-url': { type: 'string' },
+    },
+    usage,
+  );
+  const config = await loadCliConfig(values.config, (c) => ({
+    ...c,
+    ...(values['instance-id'] ? { instance_id: values['instance-id'] } : {}),
+    ...(values['http-port'] ? { http: { ...c.http, port: Number(values['http-port']) } } : {}),
+    ...(values['no-nats'] ? { nats: { ...c.nats, enabled: false } } : {}),
+  }));
+  const logger = createLogger({ level: config.log_level, base: config.instance_id ? { instance_id: config.instance_id } : {} });
+
+  let inspector: { inspect: (e: never) => void; url: string; stop(): void } | undefined;
+  if (values.inspect) {
+    const { createStatelyInspector } = await import('../http/stately-inspect.js');
+    inspector = createStatelyInspector(values['inspect-url']) as typeof inspector;
+    logger.info({ url: inspector!.url }, 'job actors report to the Stately inspector');
+  }
+
+  const app = await startApp({ config, logger, ...(inspector ? { inspect: inspector.inspect as never } : {}) });
+  logger.info(
+    {
+      instance_id: app.instanceId,
+      http: app.http?.url ?? null,
+      inspector: app.http ? `${app.http.url}/` : null,
+      nats: config.nats.enabled ? config.nats.servers : null,
+      database: config.database.url.replace(/\/\/[^@/]*@/, '//***@'),
+      backends: config.resolvedBackends.map((b) => `${b.name}=${b.url}`),
+      restored: app.runtime.restored,
+    },
+    'chorus-visual listening',
+  );
+
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      logger.info({ signal }, 'shutting down');
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      resolve();
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  await app.stop();
+  inspector?.stop();
+  logger.info({}, 'stopped');
+  return 0;
+}
