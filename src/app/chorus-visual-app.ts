@@ -153,9 +153,12 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
       await commands?.stop().catch(() => undefined);
       offTransition();
       offProgress();
-      await runtime.stop();
+      // The service first (its last transitions land in the outbox), then the relay gets a
+      // short chance to publish them, and only then does the runtime close the database.
+      await runtime.service.stop();
       if (transport.isConnected()) await withTimeout(relay.drain(), 3_000);
       await relay.stop();
+      await runtime.stop();
       progress.close();
       await transport.close();
       if (nc) await nc.drain().catch(() => nc?.close());

@@ -75,34 +75,42 @@ export class GroupCommitRunner implements TransactionRunner {
       // Fast path: every call straight in the transaction. Calls rarely fail, and most that
       // do (JOB_NOT_FOUND, QUEUE_FULL) fail before writing anything — but "most" is not
       // "all", so any failure rolls the batch back and it runs again with savepoints.
-      const outcomes = await this.#transaction((trx) => runAll(trx, batch, (call) => settle(call.work(trx))));
-      if (outcomes !== undefined) return finish(batch, outcomes);
+      const fastPath = await this.#transaction((trx) => runAll(trx, batch, (call) => settle(call.work(trx)), true));
+      if (fastPath.committed || batch.length === 1) return finish(batch, fastPath.outcomes);
+      // Alone in the batch, a call's rollback is all the isolation it needs; otherwise re-run.
       const isolated = await this.#transaction((trx) => runAll(trx, batch, (call) => runIsolated(trx, call)), true);
-      if (isolated !== undefined) finish(batch, isolated);
+      finish(batch, isolated.outcomes);
     } catch (error) {
-      // Begin, a savepoint or the commit failed: nothing of this batch was written.
+      if (error instanceof TransactionEndedByCall) {
+        // That call's failure (disk full, I/O) ended the whole transaction: it fails, and
+        // the rest, whose writes went with it, run again in the next batch.
+        error.call.reject(error.reason);
+        this.#queue.unshift(...batch.filter((call) => call !== error.call));
+        return;
+      }
+      // Begin or the commit failed: nothing of this batch was written.
       for (const call of batch) call.reject(error);
     }
   }
 
   /**
-   * Runs `body` in a transaction and commits, or rolls back and returns undefined when a
-   * call failed (unless `commitFailures`: then its failure is already contained).
+   * Runs `body` in a transaction and commits, or rolls back when a call failed (unless
+   * `commitFailures`: then each failure is already contained in its savepoint).
    */
   async #transaction(
     body: (trx: ControlledTransaction<DatabaseSchema>) => Promise<Outcome[]>,
     commitFailures = false,
-  ): Promise<Outcome[] | undefined> {
+  ): Promise<{ committed: boolean; outcomes: Outcome[] }> {
     const trx = await this.#db.startTransaction().execute();
     try {
       const outcomes = await body(trx);
       if (!commitFailures && outcomes.some((outcome) => !outcome.ok)) {
-        await trx.rollback().execute();
-        // Alone in the batch, its rollback is all the isolation it needs.
-        return outcomes.length === 1 ? outcomes : undefined;
+        // A rollback refused with "no transaction is active" means SQLite already rolled back.
+        await trx.rollback().execute().catch(() => undefined);
+        return { committed: false, outcomes };
       }
       await trx.commit().execute();
-      return outcomes;
+      return { committed: true, outcomes };
     } catch (error) {
       if (!trx.isCommitted && !trx.isRolledBack) await trx.rollback().execute().catch(() => undefined);
       throw error;
@@ -110,22 +118,49 @@ export class GroupCommitRunner implements TransactionRunner {
   }
 }
 
+/**
+ * `stopAtFailure` on the fast path: some SQLite errors (disk full, I/O) end the transaction
+ * themselves, and any call run after that would write outside it, in autocommit mode.
+ */
 async function runAll(
   trx: ControlledTransaction<DatabaseSchema>,
   batch: QueuedCall[],
   run: (call: QueuedCall) => Promise<Outcome>,
+  stopAtFailure = false,
 ): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
-  for (const call of batch) outcomes.push(await run(call));
+  for (const call of batch) {
+    const outcome = await run(call);
+    outcomes.push(outcome);
+    if (stopAtFailure && !outcome.ok) break;
+  }
   return outcomes;
+}
+
+class TransactionEndedByCall extends Error {
+  constructor(
+    readonly call: QueuedCall,
+    readonly reason: unknown,
+  ) {
+    super('a call ended the transaction');
+  }
 }
 
 async function runIsolated(trx: ControlledTransaction<DatabaseSchema>, call: QueuedCall): Promise<Outcome> {
   if (call.readOnly) return settle(call.work(trx));
   const inSavepoint = await trx.savepoint('store_call').execute();
   const outcome = await settle(call.work(inSavepoint));
-  if (!outcome.ok) await inSavepoint.rollbackToSavepoint('store_call').execute();
-  await inSavepoint.releaseSavepoint('store_call').execute();
+  if (outcome.ok) {
+    await inSavepoint.releaseSavepoint('store_call').execute();
+    return outcome;
+  }
+  try {
+    await inSavepoint.rollbackToSavepoint('store_call').execute();
+    await inSavepoint.releaseSavepoint('store_call').execute();
+  } catch {
+    // The savepoint is gone only if the failure ended the transaction itself.
+    throw new TransactionEndedByCall(call, outcome.error);
+  }
   return outcome;
 }
 
