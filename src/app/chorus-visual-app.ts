@@ -29,6 +29,11 @@ export interface AppOptions {
   runtime?: JobRuntimeOverrides;
   /** Wait for the first NATS connection before returning (tests); default: connect in the background. */
   waitForNats?: boolean;
+  /**
+   * Serve the NATS commands (default true). One-shot tools (`generate`) publish events but
+   * must not join the command queue group of a running service.
+   */
+  commands?: boolean;
 }
 
 export interface ChorusVisualApp {
@@ -99,12 +104,14 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
           deferred!.attach(
             await NatsEventTransport.create(connection, { prefix, ...config.nats.stream }, { logger: logger.child({ component: 'events' }) }),
           );
-          commands = await startCommandService(connection, runtime.service, {
-            prefix,
-            version: SERVICE_VERSION,
-            instanceId,
-            logger: logger.child({ component: 'commands' }),
-          });
+          if (options.commands !== false) {
+            commands = await startCommandService(connection, runtime.service, {
+              prefix,
+              version: SERVICE_VERSION,
+              instanceId,
+              logger: logger.child({ component: 'commands' }),
+            });
+          }
           relay.kick();
           logger.info({ server: connection.getServer(), commands: `${prefix}.cmd.>`, events: `${prefix}.events.>` }, 'NATS commands and events ready');
         },

@@ -24,6 +24,7 @@ export interface WorkflowsPort {
 
 export interface CharactersPort {
   get(id: string): Character;
+  list(): Character[];
 }
 
 /** What `src/prompts`' VisualPromptComposer returns (the fields the runtime reads). */

@@ -1,0 +1,129 @@
+/**
+ * `chorus-visual demo`: the main job on embedded defaults, with nothing else running.
+ * Starts the ComfyUI simulator, an in-process event bus and SQLite in a temporary (or
+ * given) folder, generates an image for every shipped character plus the model-free
+ * video and audio workflows, shows their progress and prints where each file went.
+ */
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { startApp } from '../app/chorus-visual-app.js';
+import { parseServiceConfig } from '../config/index.js';
+import type { GenerateCommandInput } from '../commands/command-schemas.js';
+import { generateCommandSchema } from '../commands/command-schemas.js';
+import { finalStates, type JobView } from '../jobs/index.js';
+import { silentLogger } from '../logging/logger.js';
+import { startSimulator } from '../simulator/index.js';
+import { parseCommandArgs } from './cli-args.js';
+import { createJobProgressDisplay } from './job-progress-display.js';
+
+const usage = 'usage: chorus-visual demo [--data-dir DIR] [--keep] [--http-port N] [--step-ms N]';
+
+const requests: Record<string, string> = {
+  nova: 'send me a selfie of you sketching',
+  alex: 'show me what your desk looks like right now',
+};
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs(
+    argv,
+    { 'data-dir': { type: 'string' }, keep: { type: 'boolean' }, 'http-port': { type: 'string' }, 'step-ms': { type: 'string' } },
+    usage,
+  );
+  const root = resolve(values['data-dir'] ?? (await mkdtemp(join(tmpdir(), 'chorus-visual-demo-'))));
+  const out = process.stdout;
+  out.write(`chorus-visual demo — everything embedded, files under ${root}\n\n`);
+
+  const simulator = await startSimulator({ outputDir: join(root, 'comfyui', 'output'), stepDelayMs: Number(values['step-ms'] ?? 40) });
+  out.write(`  ComfyUI simulator   ${simulator.url}\n`);
+  const config = parseServiceConfig({
+    comfyui: {
+      url: simulator.url,
+      queue: { max_concurrent_jobs: 2, max_queue_size: 100 },
+      file_management: { output_directory: simulator.outputDir, move_files: true },
+    },
+    data_dir: join(root, 'data'),
+    database: { url: `sqlite:${join(root, 'data', 'chorus-visual.db')}` },
+    nats: { enabled: false },
+    http: { enabled: true, port: Number(values['http-port'] ?? 0) },
+  });
+  const app = await startApp({ config, bus: 'memory', logger: silentLogger() });
+  out.write(`  database            ${config.database.url}\n`);
+  out.write(`  events              in-process bus (subjects as on NATS: chorus.visual.events.>)\n`);
+  out.write(`  state inspector     ${app.http?.url ?? '(off)'}/\n\n`);
+
+  const display = createJobProgressDisplay(out);
+  const eventCounts = new Map<string, number>();
+  app.memoryBus!.subscribe(`${config.nats.subject_prefix}.events.>`, (msg) => {
+    const suffix = msg.subject.split('.').pop() ?? '';
+    eventCounts.set(suffix, (eventCounts.get(suffix) ?? 0) + 1);
+  });
+
+  const finished = new Map<string, JobView>();
+  let expected = 0;
+  let resolveAll: () => void = () => undefined;
+  const allDone = new Promise<void>((r) => (resolveAll = r));
+  app.runtime.service.on('transition', (notice) => {
+    display.transition(notice.job);
+    if (finalStates.has(notice.job.state) && !finished.has(notice.jobId)) {
+      finished.set(notice.jobId, notice.job);
+      if (finished.size === expected) resolveAll();
+    }
+  });
+  app.runtime.service.on('progress', (notice) => display.progress(notice.jobId, notice.progress.value, notice.progress.max));
+
+  const commands: Array<{ label: string; command: GenerateCommandInput }> = [];
+  for (const character of app.runtime.characters.list()) {
+    commands.push({
+      label: `${character.id} (${character.visual_identity.default_workflow})`,
+      command: { conversation_id: 'demo-conversation', character: character.id, user_request: requests[character.id] ?? 'send me a picture of what you are doing', activity: 'a quiet afternoon' },
+    });
+  }
+  for (const workflow of app.runtime.workflows.list()) {
+    if (!workflow.name.startsWith('no_model')) continue;
+    commands.push({
+      label: `${workflow.name} [${workflow.type}]`,
+      command: { conversation_id: 'demo-conversation', workflow: workflow.name, prompt: 'a lighthouse at dusk, painted in watercolour' },
+    });
+  }
+
+  const started: Array<{ label: string; id: string }> = [];
+  for (const { label, command } of commands) {
+    const { job } = await app.runtime.service.generate(generateCommandSchema.parse(command));
+    expected += 1;
+    started.push({ label, id: job.id });
+    display.track(job, label);
+    if (finalStates.has(job.state)) finished.set(job.id, job);
+  }
+  if (finished.size < expected) await allDone;
+  display.stop();
+
+  out.write('\nResults\n');
+  let failures = 0;
+  for (const { label, id } of started) {
+    const { job } = await app.runtime.service.get(id);
+    out.write(`  ${label}: ${job.state}${job.prompt_source ? ` (prompt: ${job.prompt_source})` : ''}\n`);
+    if (job.state !== 'completed') {
+      failures += 1;
+      out.write(`    error ${job.error?.code}: ${job.error?.message}\n`);
+      continue;
+    }
+    for (const file of job.result?.files ?? []) {
+      out.write(`    ${file.kind.padEnd(5)} ${file.absolutePath} (${file.mediaType}, ${file.bytes} bytes${file.width ? `, ${file.width}x${file.height}` : ''})\n`);
+    }
+    out.write(`    timing: queue ${job.timings.queue_wait_ms} ms, generation ${job.timings.generation_ms} ms, file move ${job.timings.file_move_ms} ms, total ${job.timings.total_ms} ms\n`);
+  }
+  out.write(`\nEvents published: ${[...eventCounts.entries()].map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
+  out.write(`Data folder: ${config.data_dir}\n`);
+
+  if (values.keep) {
+    out.write(`\nThe inspector stays up at ${app.http?.url}/ — press Ctrl-C to stop.\n`);
+    await new Promise<void>((r) => {
+      process.once('SIGINT', () => r());
+      process.once('SIGTERM', () => r());
+    });
+  }
+  await app.stop();
+  await simulator.close();
+  return failures === 0 ? 0 : 1;
+}

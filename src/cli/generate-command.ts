@@ -1,0 +1,95 @@
+/**
+ * `chorus-visual generate --character nova --conversation <id> "send me a selfie of you sketching"`
+ * Runs one job in this process (same config, database and events as the service), shows a
+ * progress bar fed by ComfyUI's progress and prints where the file went; `--json` prints
+ * the final job instead, for scripts. It does not serve NATS commands or restore other
+ * jobs, so it is safe beside a running `serve`.
+ */
+import { startApp } from '../app/chorus-visual-app.js';
+import { generateCommandSchema } from '../commands/command-schemas.js';
+import { describeIssues } from '../config/index.js';
+import { ChorusError, ErrorCode } from '../errors/index.js';
+import { finalStates, type JobView } from '../jobs/index.js';
+import { silentLogger } from '../logging/logger.js';
+import { parseCommandArgs } from './cli-args.js';
+import { createJobProgressDisplay } from './job-progress-display.js';
+import { loadCliConfig } from './load-cli-config.js';
+
+const usage =
+  'usage: chorus-visual generate (--character ID | --workflow NAME) --conversation ID [--activity TEXT] [--prompt] [--negative TEXT] [--seed N] [--request-id ID] [--config FILE] [--json] "request"';
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandArgs(
+    argv,
+    {
+      character: { type: 'string' },
+      workflow: { type: 'string' },
+      conversation: { type: 'string' },
+      thread: { type: 'string' },
+      message: { type: 'string' },
+      activity: { type: 'string' },
+      prompt: { type: 'boolean' },
+      negative: { type: 'string' },
+      seed: { type: 'string' },
+      'request-id': { type: 'string' },
+      config: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    usage,
+  );
+  const text = positionals.join(' ').trim();
+  const parsed = generateCommandSchema.safeParse({
+    conversation_id: values.conversation,
+    ...(values.thread ? { thread_id: values.thread } : {}),
+    ...(values.message ? { message_id: values.message } : {}),
+    ...(values.character ? { character: values.character } : {}),
+    ...(values.workflow ? { workflow: values.workflow } : {}),
+    ...(text ? (values.prompt ? { prompt: text } : { user_request: text }) : {}),
+    ...(values.activity ? { activity: values.activity } : {}),
+    ...(values.negative !== undefined ? { negative_prompt: values.negative } : {}),
+    ...(values.seed !== undefined ? { seed: Number(values.seed) } : {}),
+    ...(values['request-id'] ? { request_id: values['request-id'] } : {}),
+  });
+  if (!parsed.success) {
+    throw new ChorusError(ErrorCode.INVALID_COMMAND, describeIssues(parsed.error).join('; '), { suggestion: usage });
+  }
+
+  const config = await loadCliConfig(values.config);
+  const app = await startApp({ config, logger: silentLogger(), http: false, commands: false, runtime: { restore: false } });
+  const display = values.json ? undefined : createJobProgressDisplay();
+  let jobId: string | undefined;
+  let resolveFinal: (job: JobView) => void = () => undefined;
+  const final = new Promise<JobView>((r) => (resolveFinal = r));
+  app.runtime.service.on('transition', (notice) => {
+    if (notice.jobId !== jobId) return;
+    display?.transition(notice.job);
+    if (finalStates.has(notice.job.state)) resolveFinal(notice.job);
+  });
+  app.runtime.service.on('progress', (notice) => {
+    if (notice.jobId === jobId) display?.progress(notice.jobId, notice.progress.value, notice.progress.max);
+  });
+
+  let job: JobView;
+  try {
+    const outcome = await app.runtime.service.generate(parsed.data);
+    jobId = outcome.job.id;
+    display?.track(outcome.job, values.character ?? values.workflow ?? 'job');
+    job = finalStates.has(outcome.job.state) ? outcome.job : await final;
+    // The view in the notice is the one persisted with the transition; read it back whole.
+    job = (await app.runtime.service.get(job.id)).job;
+  } finally {
+    display?.stop();
+    await app.stop();
+  }
+
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(job, null, 2)}\n`);
+  } else if (job.state === 'completed') {
+    for (const file of job.result?.files ?? []) process.stdout.write(`${file.kind}: ${file.absolutePath}\n`);
+    process.stdout.write(`metadata: ${job.result?.metadataPath}\njob: ${job.id}\n`);
+  } else {
+    process.stderr.write(`job ${job.id} ${job.state}: ${job.error?.code ?? ''} ${job.error?.message ?? ''}\n`);
+    if (job.error?.suggestion) process.stderr.write(`suggestion: ${job.error.suggestion}\n`);
+  }
+  return job.state === 'completed' ? 0 : 1;
+}
