@@ -47,11 +47,23 @@ export const cloudEventSchema = z.object({
 
 const topLevelStates: ReadonlySet<string> = new Set(Object.values(JobState));
 
-/** The word that names a row's event: the state it entered, or its own type. */
+/**
+ * The word that names a row's event. States are stored as positions (`queued.waiting`,
+ * `processing.overdue`): a row that enters a new top-level state (or creates the job) is
+ * named by that state, so `…{job}.queued` … `…{job}.completed` is the lifecycle a
+ * subscriber filters on; a move inside one top-level state is named by its row type
+ * (`waiting`, `overdue`, `cancelling`).
+ */
 export function eventName(row: Pick<JobEventRow, 'type' | 'from_state' | 'to_state'>): string {
-  const entersState = row.from_state !== row.to_state || row.type === row.to_state;
-  if (entersState && topLevelStates.has(row.to_state)) return row.to_state;
+  const toTop = topLevelOf(row.to_state);
+  const fromTop = row.from_state === null ? null : topLevelOf(row.from_state);
+  if (topLevelStates.has(toTop) && fromTop !== toTop) return toTop;
   return row.type;
+}
+
+function topLevelOf(position: string): string {
+  const dot = position.indexOf('.');
+  return dot === -1 ? position : position.slice(0, dot);
 }
 
 export function eventId(jobId: string, seq: number): string {

@@ -62,9 +62,15 @@ export async function composeJobPrompt(deps: CompositionDeps, request: JobReques
       prompt,
       ...(negative === null ? {} : { negative }),
       ...(request.seed === null ? {} : { seed: request.seed }),
+      // A text-to-speech workflow speaks the prompt: Chorus Engine's __CHORUS_TEXT__.
+      ...(definition.type === 'audio' ? { text: prompt } : {}),
       ...request.parameters,
     },
-    { characterLoras: identity?.loras ?? [], defaults },
+    {
+      characterLoras: identity?.loras ?? [],
+      defaults,
+      ...(identity?.negative_prompt ? { defaultNegative: identity.negative_prompt } : {}),
+    },
   );
   return {
     prompt,

@@ -43,7 +43,7 @@ function files(entry: Record<string, any>): string[] {
 describe('shipped no-model workflows on the simulator', () => {
   it.each([
     ['no_model_test', /\.png$/],
-    ['no_model_video_test', /\.webp$/],
+    ['no_model_video_test', /\.webm$/],
     ['no_model_tts_test', /\.flac$/],
   ])('%s runs and saves a new file on each run', async (name, extension) => {
     const def = library.get(name);

@@ -44,6 +44,14 @@ describe('toCloudEvent', () => {
     expect(eventName({ type: 'composing', from_state: 'queued', to_state: 'queued' })).toBe('composing');
   });
 
+  it('names rows stored as positions (top-level.sub) by the top-level state they enter', () => {
+    expect(eventName({ type: 'created', from_state: null, to_state: 'queued.composing' })).toBe('queued');
+    expect(eventName({ type: 'waiting', from_state: 'queued.composing', to_state: 'queued.waiting' })).toBe('waiting');
+    expect(eventName({ type: 'submitted', from_state: 'queued.submitting', to_state: 'submitted.pending' })).toBe('submitted');
+    expect(eventName({ type: 'overdue', from_state: 'processing.running', to_state: 'processing.overdue' })).toBe('overdue');
+    expect(eventName({ type: 'completed', from_state: 'moving', to_state: 'completed' })).toBe('completed');
+  });
+
   it('still produces an event from a malformed row (the outbox must never block)', () => {
     const event = toCloudEvent(row({ data: { job: 'not an object' } as never }), 's');
     expect(event.id).toBe('job-1:3');
