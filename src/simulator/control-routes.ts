@@ -20,7 +20,7 @@ const argSchemas = {
   closeSockets: z.tuple([]),
   refuseConnections: z.tuple([z.boolean()]),
   failHttp: z.union([z.tuple([z.number().int().nullable()]), z.tuple([z.number().int().nullable(), z.array(z.string())])]),
-  slowHttp: z.tuple([z.number().nonnegative()]),
+  slowHttp: z.union([z.tuple([z.number().nonnegative()]), z.tuple([z.number().nonnegative(), z.array(z.string())])]),
   succeedWithoutOutputs: z.tuple([z.boolean()]),
   failNodeClass: z.tuple([z.string().nullable()]),
   executionDelayMs: z.tuple([z.number().nonnegative()]),

@@ -82,7 +82,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       faultState.failHttpStatus = status;
       faultState.failHttpPaths = paths ?? null;
     },
-    slowHttp: (ms) => void (faultState.slowHttpMs = ms),
+    slowHttp: (ms, paths) => {
+      faultState.slowHttpMs = ms;
+      faultState.slowHttpPaths = paths ?? null;
+    },
     succeedWithoutOutputs: (on) => void (faultState.succeedWithoutOutputs = on),
     failNodeClass: (classType) => void (faultState.failNodeClass = classType),
     executionDelayMs: (ms) => void (faultState.executionDelayMs = ms),
@@ -98,9 +101,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       req.socket.destroy();
       return;
     }
-    if (faultState.slowHttpMs > 0) await new Promise((r) => setTimeout(r, faultState.slowHttpMs));
     const path = url.pathname.startsWith('/api/') ? url.pathname.slice(4) : url.pathname;
-    if (faultState.failHttpStatus !== null && (faultState.failHttpPaths === null || faultState.failHttpPaths.some((p) => p === path || p === url.pathname))) {
+    const onPaths = (paths: string[] | null) => paths === null || paths.some((p) => p === path || p === url.pathname);
+    if (faultState.slowHttpMs > 0 && onPaths(faultState.slowHttpPaths)) await new Promise((r) => setTimeout(r, faultState.slowHttpMs));
+    if (faultState.failHttpStatus !== null && onPaths(faultState.failHttpPaths)) {
       return replyErrorText(res, faultState.failHttpStatus);
     }
     if (req.method === 'OPTIONS') return replyEmpty(res, 200); // answered before the origin check [obs T16]

@@ -25,7 +25,8 @@ export interface SimulatorFaults {
   closeSockets(): void;
   refuseConnections(on: boolean): void;
   failHttp(status: number | null, paths?: string[]): void;
-  slowHttp(ms: number): void;
+  /** Delays answers on these paths (bare or /api form; all when omitted). */
+  slowHttp(ms: number, paths?: string[]): void;
   succeedWithoutOutputs(on: boolean): void;
   failNodeClass(classType: string | null): void;
   executionDelayMs(ms: number): void;
@@ -50,6 +51,7 @@ export interface FaultState {
   failHttpStatus: number | null;
   failHttpPaths: string[] | null;
   slowHttpMs: number;
+  slowHttpPaths: string[] | null;
   succeedWithoutOutputs: boolean;
   failNodeClass: string | null;
   executionDelayMs: number;
@@ -61,6 +63,7 @@ export function initialFaultState(): FaultState {
     failHttpStatus: null,
     failHttpPaths: null,
     slowHttpMs: 0,
+    slowHttpPaths: null,
     succeedWithoutOutputs: false,
     failNodeClass: null,
     executionDelayMs: 0,

@@ -73,6 +73,16 @@ describe('simulator faults', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(110);
   });
 
+  it('slowHttp with paths: only those answers are delayed', async () => {
+    sim.faults.slowHttp(300, ['/view']);
+    let started = Date.now();
+    await fetch(`${sim.url}/queue`);
+    expect(Date.now() - started).toBeLessThan(250);
+    started = Date.now();
+    await fetch(`${sim.url}/api/view?filename=none.png`);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+  });
+
   it('succeedWithoutOutputs: success with no executed message and empty outputs', async () => {
     const socket = await RecordingSocket.open(sim.url, 'f');
     sim.faults.succeedWithoutOutputs(true);
