@@ -1,0 +1,113 @@
+/**
+ * What every benchmark stands on: a temp folder (SQLite file, data dir), simulators, a
+ * service config pointing at them, and per-run NATS names (a unique subject prefix and
+ * JetStream stream, deleted afterwards) so runs never see each other's events.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { connect, type NatsConnection } from 'nats';
+import { generateCommandSchema, type GenerateCommand } from '../src/commands/index.js';
+import { parseServiceConfig, type ResolvedConfig } from '../src/config/index.js';
+import { startSimulator, type SimulatorHandle, type SimulatorOptions } from '../src/simulator/index.js';
+
+export const natsUrl = process.env['BENCH_NATS_URL'] ?? 'nats://127.0.0.1:4222';
+const repoRoot = resolve(import.meta.dirname, '..');
+
+export interface BenchRunNames {
+  subjectPrefix: string;
+  streamName: string;
+}
+
+export function uniqueRunNames(label: string): BenchRunNames {
+  const id = `${label}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+  return { subjectPrefix: `bench.${id}`, streamName: `BENCH_${id}`.toUpperCase() };
+}
+
+export interface BenchDir {
+  path: string;
+  remove(): Promise<void>;
+}
+
+export async function createBenchDir(label: string): Promise<BenchDir> {
+  const path = await mkdtemp(join(tmpdir(), `chorus-bench-${label}-`));
+  return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+/** A backend as the config sees it: where it listens and where its files land. */
+export interface BenchBackendTarget {
+  url: string;
+  outputDir: string;
+}
+
+export async function startSimulators(count: number, options: SimulatorOptions): Promise<SimulatorHandle[]> {
+  return Promise.all(Array.from({ length: count }, () => startSimulator({ port: 0, ...options })));
+}
+
+export interface BenchConfigOptions {
+  dir: string;
+  backends: BenchBackendTarget[];
+  names: BenchRunNames;
+  maxConcurrent: number;
+  maxQueueSize: number;
+  /** The service's fallback polling (seconds); default is the shipped 2 s → 10 s. */
+  polling?: { initial: number; max: number };
+  /** Long heartbeats keep a silently dead socket "open", so only polling can notice completion. */
+  heartbeatMs?: { interval: number; timeout: number };
+}
+
+export function benchConfig(options: BenchConfigOptions): ResolvedConfig {
+  const { dir, names } = options;
+  return parseServiceConfig({
+    comfyui: {
+      backends: options.backends.map((backend, i) => ({
+        name: `sim${i}`,
+        url: backend.url,
+        max_concurrent: options.maxConcurrent,
+        output_directory: backend.outputDir,
+        ...(options.heartbeatMs ? { heartbeat_interval_ms: options.heartbeatMs.interval, heartbeat_timeout_ms: options.heartbeatMs.timeout } : {}),
+      })),
+      queue: { max_concurrent_jobs: options.maxConcurrent, max_queue_size: options.maxQueueSize },
+      ...(options.polling ? { polling: { initial_interval_seconds: options.polling.initial, max_interval_seconds: options.polling.max } } : {}),
+    },
+    data_dir: join(dir, 'data'),
+    workflows_dir: join(repoRoot, 'workflows'),
+    characters_dir: join(repoRoot, 'config', 'characters'),
+    database: { url: `sqlite:${join(dir, 'jobs.db')}` },
+    nats: {
+      enabled: true,
+      servers: [natsUrl],
+      name: `chorus-bench-${names.subjectPrefix}`,
+      subject_prefix: names.subjectPrefix,
+      stream: { name: names.streamName, max_age_seconds: 3600 },
+    },
+    http: { enabled: false },
+    log_level: 'silent',
+  });
+}
+
+/** One benchmark job: the workflow that needs no model files, a finished prompt (no LLM). */
+export function benchJob(index: number): GenerateCommand {
+  return generateCommandSchema.parse({
+    conversation_id: `bench-conv-${index % 16}`,
+    workflow: 'no_model_test',
+    prompt: `benchmark image ${index}`,
+    seed: index,
+  });
+}
+
+export async function connectBenchNats(): Promise<NatsConnection> {
+  return connect({ servers: natsUrl, name: 'chorus-bench-subscriber' });
+}
+
+/** The stream the service created for this run; a missing one is fine (NATS never came up). */
+export async function deleteRunStream(nc: NatsConnection, names: BenchRunNames): Promise<void> {
+  const jsm = await nc.jetstreamManager();
+  await jsm.streams.delete(names.streamName).catch(() => false);
+}
+
+/** Wall-clock milliseconds with sub-millisecond resolution, comparable with Date.now(). */
+export function nowMs(): number {
+  return performance.timeOrigin + performance.now();
+}

@@ -1,0 +1,57 @@
+/**
+ * `npm run bench` runs every benchmark with sizes that finish in a few minutes;
+ * `npx tsx bench/run.ts latency --jobs 500 --json out.json` runs one. Each prints its
+ * table; `--json [file]` also writes the results (stdout when no file is given).
+ */
+import { writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
+import { parseBenchOptions, type BenchName } from './bench-options.js';
+import { renderResult, type BenchResult } from './result-table.js';
+
+async function runOne(name: BenchName, jobs: number | undefined): Promise<BenchResult> {
+  const sized = jobs === undefined ? {} : { jobs };
+  switch (name) {
+    case 'latency':
+      return (await import('./latency-bench.js')).runLatencyBench(sized);
+    case 'throughput':
+      return (await import('./throughput-bench.js')).runThroughputBench(sized);
+    case 'utilization':
+      return (await import('./pool-utilization-bench.js')).runPoolUtilizationBench(sized);
+    case 'memory':
+      return (await import('./memory-bench.js')).runMemoryBench(sized);
+    case 'recovery':
+      return (await import('./recovery-bench.js')).runRecoveryBench(sized);
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  let options;
+  try {
+    options = parseBenchOptions(argv);
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\nusage: tsx bench/run.ts [latency|throughput|utilization|memory|recovery …] [--jobs N] [--json [file]]\n`);
+    return 2;
+  }
+  const machine = { cpus: cpus().length, cpu_model: cpus()[0]?.model ?? 'unknown', node: process.version, loadavg_at_start: loadavg().map((l) => Number(l.toFixed(2))) };
+  process.stdout.write(`machine: ${machine.cpus} cores (${machine.cpu_model}), node ${machine.node}, load ${machine.loadavg_at_start.join(' ')}\n\n`);
+  const results: BenchResult[] = [];
+  for (const name of options.names) {
+    const result = await runOne(name, options.jobs);
+    results.push(result);
+    process.stdout.write(`${renderResult(result)}\n`);
+  }
+  if (options.json !== undefined) {
+    const document = JSON.stringify({ machine, finished_at: new Date().toISOString(), loadavg_at_end: loadavg(), results }, null, 2);
+    if (options.json === '-') process.stdout.write(`${document}\n`);
+    else await writeFile(options.json, `${document}\n`);
+  }
+  return results.every((r) => r.target.met) ? 0 : 1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);
