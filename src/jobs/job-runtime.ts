@@ -69,6 +69,9 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
             pollInitialMs: config.comfyui.polling.initial_interval_seconds * 1000,
             pollMaxMs: config.comfyui.polling.max_interval_seconds * 1000,
             logger,
+            // A stable clientId lets a restarted instance hear ComfyUI's messages about the
+            // prompts it sent before the restart (the old socket is gone by then).
+            ...(config.instance_id ? { clientId: `${config.instance_id}-${backendConfig.name}` } : {}),
           });
           await client.start();
           return client;
