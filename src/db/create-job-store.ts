@@ -1,11 +1,17 @@
 import { migrateToLatest } from './migrate.js';
+import { KyselyInstanceCoordinator } from './kysely-instance-coordinator.js';
 import { KyselyJobStore } from './kysely-job-store.js';
 import { openDatabase, type Database, type OpenDatabaseOptions } from './open-database.js';
 
 export type DatabaseJobStore = KyselyJobStore & { readonly database: Database };
 
+export interface CreateJobStoreOptions extends OpenDatabaseOptions {
+  /** Several instances share the database: jobs are owned by this instance (see KyselyJobStoreOptions). */
+  ownerInstance?: string;
+}
+
 /** Opens the database, brings its schema up to date and returns a store that closes it. */
-export async function createJobStore(url: string, options: OpenDatabaseOptions = {}): Promise<DatabaseJobStore> {
+export async function createJobStore(url: string, options: CreateJobStoreOptions = {}): Promise<DatabaseJobStore> {
   const database = await openDatabase(url, options);
   try {
     await migrateToLatest(database.db);
@@ -13,6 +19,14 @@ export async function createJobStore(url: string, options: OpenDatabaseOptions =
     await database.close();
     throw error;
   }
-  const store = new KyselyJobStore(database.db, database.dialect, { close: () => database.close() });
+  const store = new KyselyJobStore(database.db, database.dialect, {
+    close: () => database.close(),
+    ...(options.ownerInstance === undefined ? {} : { ownerInstance: options.ownerInstance }),
+  });
   return Object.assign(store, { database });
+}
+
+/** The coordination side of a store's database (instances, leases, backend slots). */
+export function createInstanceCoordinator(store: DatabaseJobStore, now?: () => number): KyselyInstanceCoordinator {
+  return new KyselyInstanceCoordinator(store.database.db, store.database.dialect, now);
 }

@@ -43,6 +43,7 @@ export function toJobRow(record: JobRecord): JobRow {
     debug: parseJsonColumn(record.debug, record.id, 'debug') as Record<string, unknown>,
     last_seq: Number(record.last_seq),
     updated_at: record.updated_at,
+    owner_instance: record.owner_instance ?? null,
   };
 }
 

@@ -46,29 +46,35 @@ export async function advanceJob(
   id: string,
   update: JobRecordUpdate,
   updatedAt: string,
+  owner?: string,
 ): Promise<number | undefined> {
-  const row = await db
+  let query = db
     .updateTable('visual_generation_jobs')
     .set(update)
     .set((eb) => ({ last_seq: eb('last_seq', '+', 1), updated_at: updatedAt }))
-    .where('id', '=', id)
+    .where('id', '=', id);
+  // Fenced: with several instances only the job's owner may advance it.
+  if (owner !== undefined) query = query.where('owner_instance', '=', owner);
+  const row = await query
     .returning('last_seq')
     .executeTakeFirst();
   return row === undefined ? undefined : Number(row.last_seq);
 }
 
-/** Returns whether the job existed. */
+/** Returns whether the job existed (and, with `owner`, is driven by that instance). */
 export async function updateJobColumns(
   db: Executor,
   id: string,
   update: JobRecordUpdate,
   updatedAt: string,
+  owner?: string,
 ): Promise<boolean> {
-  const result = await db
+  let query = db
     .updateTable('visual_generation_jobs')
     .set({ ...update, updated_at: updatedAt })
-    .where('id', '=', id)
-    .executeTakeFirst();
+    .where('id', '=', id);
+  if (owner !== undefined) query = query.where('owner_instance', '=', owner);
+  const result = await query.executeTakeFirst();
   return result.numUpdatedRows > 0n;
 }
 

@@ -50,6 +50,10 @@ export interface JobsTable {
   debug: string;
   last_seq: number;
   updated_at: string;
+  /** The instance driving the job (several instances on PostgreSQL); null: nobody yet. */
+  owner_instance: string | null;
+  /** A cancel received by an instance that does not drive the job, for the owner to act on. */
+  cancel_requested_at: string | null;
 }
 
 export type JobRecord = Selectable<JobsTable>;

@@ -41,6 +41,8 @@ import {
 import { GroupCommitRunner } from './group-commit-runner.js';
 import { TransactionPerCallRunner, type TransactionRunner } from './transaction-runner.js';
 import { isUniqueViolation } from './unique-violation.js';
+import { ownershipLost } from '../jobs/instance-coordination-port.js';
+import { lockAdmission } from './admission-lock.js';
 
 export interface KyselyJobStoreOptions {
   /** The clock for `updated_at`; event times come from the caller's events. */
@@ -49,6 +51,12 @@ export interface KyselyJobStoreOptions {
   close?: () => Promise<void>;
   /** How transactions are made; by default group commit on SQLite, one per call elsewhere. */
   runner?: TransactionRunner;
+  /**
+   * Several instances share the database: jobs this store creates are owned by this
+   * instance, and transitions are written only while it still owns the job (a fence against
+   * an instance that was presumed dead and taken over).
+   */
+  ownerInstance?: string;
 }
 
 export class KyselyJobStore implements JobStore {
@@ -57,6 +65,7 @@ export class KyselyJobStore implements JobStore {
   readonly #now: () => Date;
   readonly #close: () => Promise<void>;
   readonly #runner: TransactionRunner;
+  readonly #owner: string | undefined;
 
   constructor(db: Kysely<DatabaseSchema>, dialect: DatabaseDialect, options: KyselyJobStoreOptions = {}) {
     this.db = db;
@@ -64,6 +73,7 @@ export class KyselyJobStore implements JobStore {
     this.#runner = options.runner ?? (dialect === 'sqlite' ? new GroupCommitRunner(db) : new TransactionPerCallRunner(db));
     this.#now = options.now ?? (() => new Date());
     this.#close = options.close ?? (() => db.destroy());
+    this.#owner = options.ownerInstance;
   }
 
   async createJob(job: NewJob, event: NewJobEvent, limits: { maxQueueSize: number }): Promise<CreateJobOutcome> {
@@ -74,13 +84,16 @@ export class KyselyJobStore implements JobStore {
           const existing = await findJobByRequestId(trx, job.request_id);
           if (existing !== undefined) return { job: toJobRow(existing), created: false };
         }
+        // PostgreSQL runs admissions side by side: without a lock two could both count
+        // max-1 and both insert. The transaction-scoped advisory lock serialises just this.
+        if (this.dialect === 'postgres') await lockAdmission(trx);
         const active = await countUnfinishedJobs(trx);
         if (active >= limits.maxQueueSize) {
           throw new ChorusError(ErrorCode.QUEUE_FULL, `The job queue is full (${active} unfinished jobs, limit ${limits.maxQueueSize})`, {
             details: { max_queue_size: limits.maxQueueSize, active },
           });
         }
-        const record = await insertJob(trx, toNewJobRecord(job, this.#timestamp()));
+        const record = await insertJob(trx, { ...toNewJobRecord(job, this.#timestamp()), owner_instance: this.#owner ?? null });
         await insertJobEvent(trx, toNewJobEventRecord(job.id, 1, event));
         return { job: toJobRow(record), created: true };
       });
@@ -99,8 +112,8 @@ export class KyselyJobStore implements JobStore {
   recordTransition(jobId: string, patch: JobPatch, event: NewJobEvent): Promise<{ seq: number }> {
     return this.#guard('recordTransition', () =>
       this.#runner.write(async (trx) => {
-        const seq = await advanceJob(trx, jobId, toJobRecordUpdate(patch), this.#timestamp());
-        if (seq === undefined) throw jobNotFound(jobId);
+        const seq = await advanceJob(trx, jobId, toJobRecordUpdate(patch), this.#timestamp(), this.#owner);
+        if (seq === undefined) throw await this.#whyNotUpdated(trx, jobId);
         await insertJobEvent(trx, toNewJobEventRecord(jobId, seq, event));
         return { seq };
       }),
@@ -110,8 +123,8 @@ export class KyselyJobStore implements JobStore {
   updateJob(jobId: string, patch: JobPatch): Promise<void> {
     return this.#guard('updateJob', () =>
       this.#runner.write(async (trx) => {
-        const found = await updateJobColumns(trx, jobId, toJobRecordUpdate(patch), this.#timestamp());
-        if (!found) throw jobNotFound(jobId);
+        const found = await updateJobColumns(trx, jobId, toJobRecordUpdate(patch), this.#timestamp(), this.#owner);
+        if (!found) throw await this.#whyNotUpdated(trx, jobId);
       }),
     );
   }
@@ -165,6 +178,13 @@ export class KyselyJobStore implements JobStore {
   async close(): Promise<void> {
     await this.#runner.whenIdle();
     await this.#close();
+  }
+
+  /** A fenced update matched nothing: the job is gone, or another instance drives it now. */
+  async #whyNotUpdated(trx: Kysely<DatabaseSchema>, jobId: string): Promise<ChorusError> {
+    if (this.#owner === undefined) return jobNotFound(jobId);
+    const record = await findJobById(trx, jobId);
+    return record === undefined ? jobNotFound(jobId) : ownershipLost(jobId, record.owner_instance);
   }
 
   #timestamp(): string {

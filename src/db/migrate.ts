@@ -2,7 +2,7 @@
  * Runs the migrations of `migrations/`. The only file that imports Kysely's migration API:
  * Kysely 0.29 moves it to `kysely/migration`, and this keeps that upgrade to one line.
  */
-import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { Migrator, PostgresAdapter, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import { migrationModules } from './migrations/index.js';
 
@@ -12,8 +12,14 @@ const inCodeMigrationProvider: MigrationProvider = {
   },
 };
 
-export function createMigrator(db: Kysely<any>): Migrator {
-  return new Migrator({ db, provider: inCodeMigrationProvider });
+export async function createMigrator(db: Kysely<any>): Promise<Migrator> {
+  if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return new Migrator({ db, provider: inCodeMigrationProvider });
+  // Kysely looks for its bookkeeping tables in every schema when none is named, so with a
+  // second schema on the server (another service, another test run) it would find theirs.
+  // Name the one `search_path` selects.
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
+  const schema = rows[0]?.schema ?? 'public';
+  return new Migrator({ db, provider: inCodeMigrationProvider, migrationTableSchema: schema });
 }
 
 /**
@@ -22,7 +28,7 @@ export function createMigrator(db: Kysely<any>): Migrator {
  */
 export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
   // Migrator never throws: a failure comes back as `error`, with the failing step in `results`.
-  const { error, results = [] } = await createMigrator(db).migrateToLatest();
+  const { error, results = [] } = await (await createMigrator(db)).migrateToLatest();
   if (error !== undefined) {
     const failed = results.find((result) => result.status === 'Error');
     const name = failed?.migrationName ?? '(before any migration ran)';

@@ -1,12 +1,14 @@
 /**
- * Opens the database a URL names and hands back a typed Kysely instance. SQLite is built in;
- * PostgreSQL arrives with issue 9 behind the same `Database` shape, and nothing above this
- * file needs to change for it.
+ * Opens the database a URL names and hands back a typed Kysely instance: SQLite (built in,
+ * one process) or PostgreSQL (a `pg` pool, several instances), behind the same `Database`
+ * shape, so nothing above this file branches on the dialect except where it must
+ * (group commit, admission lock, row locking).
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
+import { openPostgresDatabase } from './open-postgres-database.js';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import type { DatabaseSchema } from './database-schema.js';
 import { describeDatabase, inMemorySqlite, parseDatabaseUrl, type DatabaseDialect } from './database-url.js';
@@ -23,15 +25,13 @@ export interface Database {
 export interface OpenDatabaseOptions {
   /** How long SQLite waits for another process's write lock before SQLITE_BUSY. */
   busyTimeoutMs?: number;
+  /** PostgreSQL: connections in the pool (default 10). */
+  poolSize?: number;
 }
 
 export async function openDatabase(url: string, options: OpenDatabaseOptions = {}): Promise<Database> {
   const target = parseDatabaseUrl(url);
-  if (target.dialect === 'postgres') {
-    throw new ChorusError(ErrorCode.CONFIG_INVALID, 'PostgreSQL is not supported by this build yet; use a sqlite: URL.', {
-      details: { url: describeDatabase(url) },
-    });
-  }
+  if (target.dialect === 'postgres') return openPostgresDatabase(target.connectionString, options.poolSize ?? 10);
   const handle = openSqliteFile(target.file, options.busyTimeoutMs ?? 5_000);
   const db = new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: new SqliteStatementCache(handle) }) });
   let closed = false;

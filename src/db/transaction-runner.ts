@@ -23,20 +23,29 @@ export interface TransactionRunner {
 
 export class TransactionPerCallRunner implements TransactionRunner {
   readonly #db: StoreExecutor;
+  /** Calls not settled yet: close() must not end the pool under them. */
+  readonly #inFlight = new Set<Promise<unknown>>();
 
   constructor(db: StoreExecutor) {
     this.#db = db;
   }
 
   write<T>(work: (trx: StoreExecutor) => Promise<T>): Promise<T> {
-    return this.#db.transaction().execute(work);
+    return this.#track(this.#db.transaction().execute(work));
   }
 
   read<T>(work: (db: StoreExecutor) => Promise<T>): Promise<T> {
-    return work(this.#db);
+    return this.#track(work(this.#db));
   }
 
   async whenIdle(): Promise<void> {
-    // Each call is its own transaction on a pooled connection; destroying the pool waits for them.
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+  }
+
+  #track<T>(call: Promise<T>): Promise<T> {
+    this.#inFlight.add(call);
+    const forget = () => this.#inFlight.delete(call);
+    call.then(forget, forget);
+    return call;
   }
 }

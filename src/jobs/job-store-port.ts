@@ -42,6 +42,8 @@ export interface JobRow {
   /** Last persisted event sequence number of this job (1 = the creation event). */
   last_seq: number;
   updated_at: string;
+  /** The instance driving the job when several share the database (absent or null: none). */
+  owner_instance?: string | null;
 }
 
 export interface JobEventRow {
@@ -57,7 +59,7 @@ export interface JobEventRow {
   published_at: string | null;
 }
 
-export type NewJob = Omit<JobRow, 'last_seq' | 'updated_at' | 'started_at' | 'completed_at' | 'submitted_at' | 'finished_at' | 'result' | 'error' | 'attempts' | 'comfy_prompt_id' | 'backend'> & {
+export type NewJob = Omit<JobRow, 'owner_instance' | 'last_seq' | 'updated_at' | 'started_at' | 'completed_at' | 'submitted_at' | 'finished_at' | 'result' | 'error' | 'attempts' | 'comfy_prompt_id' | 'backend'> & {
   comfy_prompt_id: string | null;
 };
 
@@ -70,7 +72,7 @@ export interface NewJobEvent {
 }
 
 /** Columns a transition may change (never id, conversation_id, created_at, request_id). */
-export type JobPatch = Partial<Omit<JobRow, 'id' | 'conversation_id' | 'created_at' | 'request_id' | 'last_seq' | 'updated_at'>>;
+export type JobPatch = Partial<Omit<JobRow, 'id' | 'conversation_id' | 'created_at' | 'request_id' | 'last_seq' | 'updated_at' | 'owner_instance'>>;
 
 export interface CreateJobOutcome {
   job: JobRow;

@@ -5,38 +5,83 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createJobStore, type DatabaseJobStore } from '../../src/db/index.js';
+import pg from 'pg';
+import { createJobStore, type CreateJobStoreOptions, type DatabaseJobStore } from '../../src/db/index.js';
 import type { NewJob, NewJobEvent } from '../../src/jobs/job-store-port.js';
 
 export interface DatabaseTarget {
   name: string;
-  /** A fresh, empty database URL inside `dir` (or elsewhere, for a server database). */
-  url(dir: string): string;
+  /** A fresh, empty database: its URL, and how to remove it afterwards. */
+  create(dir: string): Promise<{ url: string; drop(): Promise<void> }>;
 }
 
 /**
- * Every store test runs once per entry. PostgreSQL (issue 9) joins this list, e.g. from an
- * environment variable naming a throwaway server database.
+ * The PostgreSQL server the store tests use (these machines run one on 5432 with trust
+ * auth); CHORUS_TEST_POSTGRES_URL=off leaves PostgreSQL out.
  */
-export const databaseTargets: DatabaseTarget[] = [
-  { name: 'sqlite file', url: (dir) => `sqlite:${path.join(dir, 'nested', 'folder', 'jobs.db')}` },
-];
+export const testPostgresUrl = process.env.CHORUS_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+let schemaCounter = 0;
+
+/**
+ * A schema of its own on the test server, dropped afterwards: runs and test files never
+ * see each other's rows. The URL carries it as `search_path`, as a deployment could.
+ */
+export async function createPostgresSchema(baseUrl = testPostgresUrl): Promise<{ url: string; schema: string; drop(): Promise<void> }> {
+  schemaCounter += 1;
+  const schema = `chorus_test_${process.pid}_${Date.now().toString(36)}_${schemaCounter}`;
+  const admin = new pg.Client({ connectionString: baseUrl });
+  await admin.connect();
+  try {
+    await admin.query(`create schema "${schema}"`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(baseUrl);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  return {
+    url: url.toString(),
+    schema,
+    async drop() {
+      const client = new pg.Client({ connectionString: baseUrl });
+      await client.connect();
+      try {
+        await client.query(`drop schema if exists "${schema}" cascade`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
+
+const sqliteTarget: DatabaseTarget = {
+  name: 'sqlite file',
+  create: async (dir) => ({ url: `sqlite:${path.join(dir, 'nested', 'folder', 'jobs.db')}`, drop: async () => undefined }),
+};
+
+const postgresTarget: DatabaseTarget = { name: 'postgresql', create: () => createPostgresSchema() };
+
+/** Every store test runs once per entry: SQLite, and PostgreSQL (issue 9). */
+export const databaseTargets: DatabaseTarget[] = testPostgresUrl === 'off' ? [sqliteTarget] : [sqliteTarget, postgresTarget];
 
 /** A temp folder plus the stores opened in it; `cleanup()` closes them and removes it. */
 export async function createTestDatabaseHome(target: DatabaseTarget) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'chorus-db-test-'));
-  const url = target.url(dir);
+  const database = await target.create(dir);
+  const url = database.url;
   const opened: DatabaseJobStore[] = [];
   return {
     dir,
     url,
-    async open(): Promise<DatabaseJobStore> {
-      const store = await createJobStore(url);
+    dialect: url.startsWith('sqlite:') ? ('sqlite' as const) : ('postgres' as const),
+    async open(options: CreateJobStoreOptions = {}): Promise<DatabaseJobStore> {
+      const store = await createJobStore(url, options);
       opened.push(store);
       return store;
     },
     async cleanup(): Promise<void> {
       for (const store of opened) await store.close();
+      await database.drop();
       await rm(dir, { recursive: true, force: true });
     },
   };

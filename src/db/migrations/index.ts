@@ -5,8 +5,10 @@
  */
 import * as createJobs from './2026_11_25_120000_create_jobs.js';
 import * as createJobEvents from './2026_11_25_120100_create_job_events.js';
+import * as addInstanceCoordination from './2026_11_26_090000_add_instance_coordination.js';
 
 export const migrationModules = {
   '2026_11_25_120000_create_jobs': createJobs,
   '2026_11_25_120100_create_job_events': createJobEvents,
+  '2026_11_26_090000_add_instance_coordination': addInstanceCoordination,
 } as const;

@@ -1,0 +1,34 @@
+/**
+ * The tables several instances coordinate through (migration 2026_11_26_090000). Times are
+ * ISO-8601 text written by the instances' clocks: hosts must keep their clocks in step
+ * (NTP) to well within the lease TTL.
+ */
+import type { Selectable } from 'kysely';
+
+export interface ServiceInstancesTable {
+  id: string;
+  started_at: string;
+  heartbeat_at: string;
+  /** Past this, the instance counts as gone and its jobs may be taken over. */
+  lease_expires_at: string;
+  stopped_at: string | null;
+}
+
+export interface CoordinationLeasesTable {
+  name: string;
+  holder: string;
+  expires_at: string;
+}
+
+export interface BackendSlotsTable {
+  backend: string;
+  /** 0 … max_concurrent-1; rows at or above a lowered max_concurrent are never claimed. */
+  slot: number;
+  /** The job holding the slot (from submission until it leaves ComfyUI), or null. */
+  job_id: string | null;
+  /** The instance that drives that job: only it may give the slot back. */
+  instance_id: string | null;
+  claimed_at: string | null;
+}
+
+export type ServiceInstanceRecord = Selectable<ServiceInstancesTable>;

@@ -1,0 +1,106 @@
+/**
+ * InstanceCoordinator and SlotLedger on Kysely: each method is one short transaction of the
+ * repository functions in `instance.repository.ts`, `job-claim.repository.ts` and
+ * `backend-slot.repository.ts`. Meant for PostgreSQL; it also runs on SQLite (one writer at
+ * a time makes every method trivially atomic), which is how the store tests cover it twice.
+ */
+import type { Kysely } from 'kysely';
+import type { InstanceCoordinator, InstanceInfo, SlotLedger } from '../jobs/instance-coordination-port.js';
+import type { JobRow } from '../jobs/job-store-port.js';
+import type { DatabaseSchema } from './database-schema.js';
+import type { DatabaseDialect } from './database-url.js';
+import { countHeldSlots, findFreeSlot, freeSlotsOf, holdSlot, insertSlotRows, moveSlotsTo } from './backend-slot.repository.js';
+import { dropLease, dropLeasesOf, renewInstance, selectInstances, stopInstance, takeLease } from './instance.repository.js';
+import { claimOrphanedJobs, disownJobs, markCancelRequested, selectOwnersOfUnfinished, takeCancelRequestsOf } from './job-claim.repository.js';
+import { toJobRow } from './job-row-codec.js';
+
+export class KyselyInstanceCoordinator implements InstanceCoordinator, SlotLedger {
+  readonly #db: Kysely<DatabaseSchema>;
+  readonly #dialect: DatabaseDialect;
+  readonly #now: () => number;
+
+  constructor(db: Kysely<DatabaseSchema>, dialect: DatabaseDialect, now: () => number = Date.now) {
+    this.#db = db;
+    this.#dialect = dialect;
+    this.#now = now;
+  }
+
+  async heartbeat(instanceId: string, ttlMs: number): Promise<void> {
+    const now = this.#now();
+    await renewInstance(this.#db, instanceId, iso(now), iso(now + ttlMs));
+  }
+
+  async retire(instanceId: string): Promise<void> {
+    const now = iso(this.#now());
+    await this.#db.transaction().execute(async (trx) => {
+      await disownJobs(trx, instanceId);
+      await dropLeasesOf(trx, instanceId);
+      await stopInstance(trx, instanceId, now);
+    });
+  }
+
+  async claimJobs(instanceId: string, limit: number, options: { includeOwn?: boolean } = {}): Promise<JobRow[]> {
+    const now = iso(this.#now());
+    const records = await this.#db
+      .transaction()
+      .execute((trx) => claimOrphanedJobs(trx, this.#dialect, instanceId, now, Math.max(1, limit), options.includeOwn ?? false));
+    return records.map(toJobRow);
+  }
+
+  requestCancel(jobId: string): Promise<boolean> {
+    return markCancelRequested(this.#db, jobId, iso(this.#now()));
+  }
+
+  takeCancelRequests(instanceId: string): Promise<string[]> {
+    return takeCancelRequestsOf(this.#db, instanceId);
+  }
+
+  async holdLease(name: string, instanceId: string, ttlMs: number): Promise<boolean> {
+    const now = this.#now();
+    return takeLease(this.#db, name, instanceId, iso(now), iso(now + ttlMs));
+  }
+
+  releaseLease(name: string, instanceId: string): Promise<void> {
+    return dropLease(this.#db, name, instanceId);
+  }
+
+  async listInstances(): Promise<InstanceInfo[]> {
+    const now = iso(this.#now());
+    return (await selectInstances(this.#db)).map((row) => ({ ...row, alive: row.stopped_at === null && row.lease_expires_at > now }));
+  }
+
+  async ownersOfUnfinished(): Promise<Map<string, string>> {
+    const rows = await selectOwnersOfUnfinished(this.#db);
+    return new Map(rows.flatMap((row) => (row.owner_instance === null ? [] : [[row.id, row.owner_instance] as const])));
+  }
+
+  async defineSlots(backends: ReadonlyArray<{ name: string; maxConcurrent: number }>): Promise<void> {
+    for (const backend of backends) await insertSlotRows(this.#db, backend.name, backend.maxConcurrent);
+  }
+
+  slotsInUse(): Promise<Map<string, number>> {
+    return countHeldSlots(this.#db);
+  }
+
+  async claimSlot(backend: string, jobId: string, instanceId: string, maxConcurrent: number): Promise<boolean> {
+    const now = iso(this.#now());
+    return this.#db.transaction().execute(async (trx) => {
+      // A job holds at most one slot: a resubmission gives its old one back first.
+      await freeSlotsOf(trx, jobId, instanceId);
+      const slot = await findFreeSlot(trx, this.#dialect, backend, maxConcurrent);
+      if (slot === undefined) return false;
+      await holdSlot(trx, backend, slot, jobId, instanceId, now);
+      return true;
+    });
+  }
+
+  adoptSlot(jobId: string, instanceId: string): Promise<void> {
+    return moveSlotsTo(this.#db, jobId, instanceId);
+  }
+
+  releaseSlot(jobId: string, instanceId: string): Promise<void> {
+    return freeSlotsOf(this.#db, jobId, instanceId);
+  }
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();

@@ -1,0 +1,73 @@
+/**
+ * What several instances on one database agree through (issue 9). `src/db` implements it;
+ * with SQLite (one instance) the runtime does not use it at all, so the single-process path
+ * costs nothing more than before.
+ *
+ * Ownership: a job is driven by the instance named in `owner_instance`. An instance is alive
+ * while it renews its own lease row (one write per heartbeat, not one per job); the jobs of
+ * an instance whose lease lapsed are claimed by another, restored from their snapshot and
+ * reconciled with ComfyUI through their prompt id. Every write of a job's transition is
+ * fenced on the owner, so an instance that was presumed dead cannot write over the new one.
+ */
+import { ChorusError, ErrorCode } from '../errors/index.js';
+import type { JobRow } from './job-store-port.js';
+
+export interface InstanceInfo {
+  id: string;
+  started_at: string;
+  heartbeat_at: string;
+  lease_expires_at: string;
+  stopped_at: string | null;
+  alive: boolean;
+}
+
+export interface InstanceCoordinator {
+  /** Registers or renews the instance's lease until now + ttlMs. */
+  heartbeat(instanceId: string, ttlMs: number): Promise<void>;
+  /**
+   * Clean stop: the instance's unfinished jobs lose their owner (others claim them at
+   * once), its slots stay with those jobs, its leases end and its row is marked stopped.
+   */
+  retire(instanceId: string): Promise<void>;
+  /**
+   * Makes `instanceId` the owner of at most `limit` unfinished jobs that nobody drives: no
+   * owner, or an owner whose lease lapsed (and, with `includeOwn`, its own: a restart with
+   * the same id). Oldest first; rows locked by another claimer are skipped.
+   */
+  claimJobs(instanceId: string, limit: number, options?: { includeOwn?: boolean }): Promise<JobRow[]>;
+  /** Marks a cancel for the job's owner to act on; false when the job is unknown or final. */
+  requestCancel(jobId: string): Promise<boolean>;
+  /** Ids of the instance's jobs with a cancel request, which this call clears. */
+  takeCancelRequests(instanceId: string): Promise<string[]>;
+  /** Takes or renews the named lease; false while another live instance holds it. */
+  holdLease(name: string, instanceId: string, ttlMs: number): Promise<boolean>;
+  releaseLease(name: string, instanceId: string): Promise<void>;
+  listInstances(): Promise<InstanceInfo[]>;
+  /** The owner of every unfinished job (job id → instance id), for the inspector. */
+  ownersOfUnfinished(): Promise<Map<string, string>>;
+}
+
+/** ComfyUI slots held in the database, so `max_concurrent` holds across every instance. */
+export interface SlotLedger {
+  /** Creates the slot rows of each backend (idempotent; every instance calls it on start). */
+  defineSlots(backends: ReadonlyArray<{ name: string; maxConcurrent: number }>): Promise<void>;
+  /** Slots in use per backend, by every instance together. */
+  slotsInUse(): Promise<Map<string, number>>;
+  /** Gives the job one free slot of `backend`, or returns false when none is free. */
+  claimSlot(backend: string, jobId: string, instanceId: string, maxConcurrent: number): Promise<boolean>;
+  /** A taken-over job keeps its slot; its new owner becomes the one that may release it. */
+  adoptSlot(jobId: string, instanceId: string): Promise<void>;
+  releaseSlot(jobId: string, instanceId: string): Promise<void>;
+}
+
+/** Thrown by a fenced write when another instance has taken the job over. */
+export function ownershipLost(jobId: string, owner: string | null): ChorusError {
+  return new ChorusError(ErrorCode.INTERNAL, `Job ${jobId} is now driven by ${owner ?? 'no instance'}; this instance lost it`, {
+    recoverable: true,
+    details: { job_id: jobId, reason: 'owner_changed', owner },
+  });
+}
+
+export function isOwnershipLost(error: unknown): boolean {
+  return error instanceof ChorusError && (error.details as { reason?: unknown } | undefined)?.reason === 'owner_changed';
+}
