@@ -9,7 +9,10 @@ export function debugDocumentOf(row: JobRow, view: JobView, events: JobEventRow[
   const debug = row.debug;
   const submission = (debug['comfy_submission'] as Record<string, unknown> | undefined) ?? null;
   return {
-    workflow_used: debug['workflow_used'] ?? { name: row.workflow },
+    // The original design's shape: `workflow_used` is the workflow's name (Chorus Engine
+    // reads it as a string); what we know about the workflow sits beside it.
+    workflow_used: row.workflow,
+    workflow: debug['workflow_used'] ?? { name: row.workflow },
     prompt_components: debug['prompt_components'] ?? null,
     parameters_injected: debug['parameters_injected'] ?? null,
     parameters_ignored: debug['parameters_ignored'] ?? [],

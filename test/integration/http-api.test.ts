@@ -117,7 +117,7 @@ describe('GET /api/jobs and /api/jobs/:id', () => {
     const body = res.json();
     expect(body.job.state).toBe('cancelled');
     expect(body.events.map((e: { to_state: string }) => e.to_state)).toEqual(['queued', 'cancelled']);
-    expect(body.debug.workflow_used.facts.checkpoints[0]).toMatch(/safetensors$/);
+    expect(body.debug.workflow.facts.checkpoints[0]).toMatch(/safetensors$/);
     expect((await get('/api/jobs/job-0001?debug=false')).json().debug).toBeUndefined();
   });
 

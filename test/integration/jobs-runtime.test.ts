@@ -82,7 +82,7 @@ describe('job runtime with the simulator and SQLite', () => {
     const { events, debug } = await runtime.service.get(job.id, { debug: true });
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
     expect(events.at(-1)?.to_state).toBe('completed');
-    expect(debug).toMatchObject({ workflow_used: { name: 'nova_portrait' }, comfy_submission: { prompt_id: done.comfy_prompt_id } });
+    expect(debug).toMatchObject({ workflow_used: 'nova_portrait', workflow: { name: 'nova_portrait' }, comfy_submission: { prompt_id: done.comfy_prompt_id } });
   });
 
   it('cancels in queued, submitted (ComfyUI queue) and processing (targeted interrupt)', async () => {

@@ -125,7 +125,8 @@ export class FakeJobCommandHandler implements JobCommandHandler {
       events,
       debug: {
         // The JobService's debug document shape (src/jobs/job-debug-document.ts).
-        workflow_used: {
+        workflow_used: job.workflow,
+        workflow: {
           name: job.workflow,
           type: 'image',
           facts: {

@@ -109,7 +109,8 @@ describe('JobService', () => {
 
     const { debug } = await t.service.get(job.id, { debug: true });
     expect(debug).toMatchObject({
-      workflow_used: { name: 'nova_portrait' },
+      workflow_used: 'nova_portrait',
+      workflow: { name: 'nova_portrait' },
       prompt_components: { user: 'a selfie while sketching' },
       comfy_submission: { prompt_id: promptId, queue_position: 0 },
       timing: { generation_ms: 3_000 },

@@ -41,9 +41,9 @@ function timings(t) {
   ]);
 }
 
-/** Debug facts come from the JobService (`workflow_used.facts`, `loras_applied`, …); the rest is shown raw. */
+/** Debug facts come from the JobService (`workflow.facts`, `loras_applied`, …); the rest is shown raw. */
 function workflowFacts(job, debug) {
-  const used = debug?.workflow_used ?? {};
+  const used = debug?.workflow ?? {};
   const facts = used.facts ?? {};
   const checkpoints = Array.isArray(facts.checkpoints) && facts.checkpoints.length ? facts.checkpoints.join(', ') : null;
   const loras = debug?.loras_applied?.length ? debug.loras_applied : facts.loras ?? [];
