@@ -44,10 +44,15 @@ export function interruptedElsewhereData(nodeId: string | null): ErrorData {
   };
 }
 
+/** `0.5 s`, `300 s`: the configured limit as written, not rounded to a misleading whole. */
+function secondsText(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
+}
+
 export function generationTimeoutData(timeoutMs: number, hard: boolean): ErrorData {
   return {
     code: 'GENERATION_TIMEOUT',
-    message: `generation took longer than ${Math.round(timeoutMs / 1000)} s${hard ? ' (hard limit)' : ''}; the prompt was interrupted`,
+    message: `generation took longer than ${secondsText(timeoutMs)}${hard ? ' (hard limit)' : ''}; the prompt was interrupted`,
     recoverable: true,
     details: { timeoutMs },
     suggestion: 'Try reducing steps or using a faster model, or raise comfyui.timeout_seconds.',
@@ -57,7 +62,7 @@ export function generationTimeoutData(timeoutMs: number, hard: boolean): ErrorDa
 export function queueWaitTimeoutData(timeoutMs: number): ErrorData {
   return {
     code: 'QUEUE_WAIT_TIMEOUT',
-    message: `the job waited more than ${Math.round(timeoutMs / 1000)} s for ComfyUI to start it`,
+    message: `the job waited more than ${secondsText(timeoutMs)} for ComfyUI to start it`,
     recoverable: true,
     details: { timeoutMs },
     suggestion: 'The job waited too long for a free ComfyUI slot; add backends or raise comfyui.queue_wait_timeout_seconds.',
