@@ -30,7 +30,7 @@ async function main(): Promise<number> {
     settleSeconds: args['settle-seconds'],
     tmpfsMb: 16,
     executionDelayMs: 100,
-    timing: { gapMs: [300, 1_500], serviceDownMs: [0, 500], natsDownMs: [100, 1_500], diskFullMs: [500, 2_500] },
+    timing: { gapMs: [300, 1_500], serviceDownMs: [0, 500], natsDownMs: [100, 1_500], diskFullMs: [500, 2_500], minServiceUpMs: 2_000 },
     log: (line) => process.stderr.write(`[chaos] ${line}\n`),
   });
   process.stdout.write(`${formatReport(report)}\n`);

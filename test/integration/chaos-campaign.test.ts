@@ -1,0 +1,45 @@
+/**
+ * A short, bounded run of the fault campaign (`npm run chaos` is the long one): the real
+ * service process, SIGKILLed and restarted on its database, the simulator restarted and its
+ * sockets dropped, the private nats-server restarted, the data disk filled (tmpfs when this
+ * machine allows mounting one) — while jobs are submitted. Nothing accepted may be lost,
+ * run twice, half-delivered or announced out of order.
+ */
+import { describe, expect, it } from 'vitest';
+import { runCampaign } from '../../bench/chaos/chaos-campaign.js';
+import { formatReport } from '../../bench/chaos/campaign-report.js';
+
+describe('fault campaign (short)', () => {
+  it('loses, repeats and reorders nothing under every fault kind', { timeout: 60_000 }, async () => {
+    const report = await runCampaign({
+      seconds: 18,
+      seed: 424242,
+      submitIntervalMs: 150,
+      settleSeconds: 20,
+      tmpfsMb: 16,
+      executionDelayMs: 80,
+      timing: { gapMs: [150, 600], serviceDownMs: [0, 300], natsDownMs: [100, 800], diskFullMs: [400, 1_200], minServiceUpMs: 1_500 },
+    });
+    const printed = formatReport(report);
+
+    expect(report.settled, printed).toBe(true);
+    expect(report.verdict.violations, printed).toEqual({
+      acceptedNotFinal: 0,
+      duplicateExecutions: 0,
+      unattributedExecutions: 0,
+      badCompletedJobs: 0,
+      strayFilesOfCompletedJobs: 0,
+      lostOutputsOfFailedJobs: 0,
+      streamDelivery: 0,
+      liveDelivery: 0,
+    });
+    // The run proved something only if faults happened and jobs went through them.
+    expect(report.injected.serviceKill, printed).toBeGreaterThanOrEqual(1);
+    expect(report.injected.simulatorRestart, printed).toBeGreaterThanOrEqual(1);
+    expect(report.injected.socketDrop, printed).toBeGreaterThanOrEqual(1);
+    expect(report.injected.natsRestart, printed).toBeGreaterThanOrEqual(1);
+    if (report.diskFull.method === 'tmpfs') expect(report.injected.diskFull, printed).toBeGreaterThanOrEqual(1);
+    expect(report.verdict.jobs.byState['completed'] ?? 0, printed).toBeGreaterThan(10);
+    expect(report.verdict.delivery.stream.expected, printed).toBeGreaterThan(50);
+  });
+});

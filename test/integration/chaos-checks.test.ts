@@ -1,0 +1,67 @@
+/**
+ * The campaign's judges must be able to say "violated": fed a clean history they find
+ * nothing, fed a duplicate, a gap, a reordering or a second run they count it.
+ */
+import { describe, expect, it } from 'vitest';
+import { checkDelivery, deliveryViolations } from '../../bench/chaos/delivery-check.js';
+import type { ReceivedEvent } from '../../bench/chaos/event-recorder.js';
+import { checkExecutions } from '../../bench/chaos/execution-check.js';
+
+const persisted = [
+  { jobId: 'a', seq: 1 }, { jobId: 'a', seq: 2 }, { jobId: 'a', seq: 3 },
+  { jobId: 'b', seq: 1 }, { jobId: 'b', seq: 2 },
+];
+const ev = (jobId: string, seq: number): ReceivedEvent => ({ eventId: `${jobId}:${seq}`, jobId, seq, state: undefined });
+
+describe('delivery check', () => {
+  it('accepts every event once, in order per job, interleaved across jobs', () => {
+    const result = checkDelivery('s', persisted, [ev('a', 1), ev('b', 1), ev('a', 2), ev('b', 2), ev('a', 3)]);
+    expect(result.exactlyOnce).toBe(5);
+    expect(deliveryViolations(result, { requireGapless: true, atLeastOnce: false })).toBe(0);
+  });
+
+  it('counts a missing event as a gap on the stream', () => {
+    const result = checkDelivery('s', persisted, [ev('a', 1), ev('a', 3), ev('b', 1), ev('b', 2)]);
+    expect(result.missing).toBe(1);
+    expect(result.gappedJobs).toBe(1);
+    expect(result.examples.missing).toEqual(['a:2']);
+    expect(deliveryViolations(result, { requireGapless: true, atLeastOnce: false })).toBe(2);
+  });
+
+  it('counts a reordering and a duplicate; a duplicate is no violation for an at-least-once subscriber', () => {
+    const result = checkDelivery('s', persisted, [ev('a', 2), ev('a', 1), ev('a', 3), ev('b', 1), ev('b', 2), ev('b', 2)]);
+    expect(result.outOfOrderJobs).toBe(1);
+    expect(result.duplicated).toBe(1);
+    expect(result.extraCopies).toBe(1);
+    expect(deliveryViolations(result, { requireGapless: false, atLeastOnce: true })).toBe(1);
+    expect(deliveryViolations(result, { requireGapless: false, atLeastOnce: false })).toBe(2);
+  });
+
+  it('counts an event the database never held', () => {
+    const result = checkDelivery('s', persisted, [...persisted.map((p) => ev(p.jobId, p.seq)), ev('c', 1)]);
+    expect(result.unknown).toBe(1);
+  });
+});
+
+describe('execution check', () => {
+  const prompts = new Map([['job1', new Set(['p1', 'p1b'])], ['job2', new Set(['p2'])]]);
+
+  it('allows a job to run again after a simulator restart', () => {
+    // epoch 1: p1 ran; restart; epoch 2: the resubmitted p1b ran, p2 ran.
+    const result = checkExecutions(prompts, [{ p1: 1 }, { p1: 1, p1b: 1, p2: 1 }]);
+    expect(result.duplicateJobs).toBe(0);
+    expect(result.rerunAfterRestart).toBe(1);
+    expect(result.totalExecutions).toBe(3);
+  });
+
+  it('flags two runs of one job inside one epoch, whether same prompt id or a new one', () => {
+    expect(checkExecutions(prompts, [{ p1: 2 }]).duplicateJobs).toBe(1);
+    expect(checkExecutions(prompts, [{ p1: 1, p1b: 1 }]).duplicateJobs).toBe(1);
+  });
+
+  it('flags executions of prompt ids no job recorded', () => {
+    const result = checkExecutions(prompts, [{ p1: 1, stray: 1 }]);
+    expect(result.unattributedExecutions).toBe(1);
+    expect(result.examples.unattributed).toEqual(['stray']);
+  });
+});
