@@ -16,7 +16,8 @@ export function debugDocumentOf(row: JobRow, view: JobView, events: JobEventRow[
     prompt_components: debug['prompt_components'] ?? null,
     parameters_injected: debug['parameters_injected'] ?? null,
     parameters_ignored: debug['parameters_ignored'] ?? [],
-    loras_applied: debug['loras_applied'] ?? [],
+    // `weight` is the original design's name for the strength; both are given.
+    loras_applied: ((debug['loras_applied'] as Array<Record<string, unknown>> | undefined) ?? []).map((l) => ({ ...l, weight: l['strength'] ?? null })),
     llm: debug['llm'] ?? null,
     comfy_submission: {
       prompt_id: row.comfy_prompt_id,
