@@ -12,7 +12,7 @@ import { startCommandService, type CommandService } from '../commands/index.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { connectNats, InMemoryEventBus, NatsEventTransport, OutboxRelay, ProgressPublisher, type EventTransport } from '../events/index.js';
 import { createHealthSources, jobFeedFromJobService, startHttpServer, type RunningHttpServer } from '../http/index.js';
-import { createJobRuntime, finalStates, type JobRuntime, type JobRuntimeOverrides } from '../jobs/index.js';
+import { createJobRuntime, finalStates, LeaseGatedOutboxStore, type JobRuntime, type JobRuntimeOverrides } from '../jobs/index.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
 import { DeferredEventTransport } from './deferred-event-transport.js';
 
@@ -64,9 +64,18 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
   const deferred = useNats ? new DeferredEventTransport('nats') : undefined;
   const transport: EventTransport = memoryBus ?? deferred!;
 
-  const runtime = await createJobRuntime(config, { logger: logger.child({ component: 'jobs' }), ...(options.inspect ? { inspect: options.inspect } : {}), ...options.runtime });
+  const runtime = await createJobRuntime(config, {
+    logger: logger.child({ component: 'jobs' }),
+    instanceId,
+    ...(options.inspect ? { inspect: options.inspect } : {}),
+    ...options.runtime,
+  });
+  // Several instances on one database: one relay at a time publishes (a lease), and it
+  // looks often, since most rows it publishes were written by other instances (no kick).
+  const coordination = runtime.coordination;
   const relay = new OutboxRelay({
-    store: runtime.store,
+    store: coordination ? new LeaseGatedOutboxStore(runtime.store, coordination.coordinator, instanceId, coordination.leaseTtlMs) : runtime.store,
+    ...(coordination ? { pollMs: 100 } : {}),
     transport,
     subjectPrefix: prefix,
     source: `chorus-visual/${instanceId}`,

@@ -4,11 +4,12 @@
  * stop taking work, let running jobs reach a persisted state, close sockets, exit 0.
  */
 import { startApp } from '../app/chorus-visual-app.js';
+import { ChorusError, ErrorCode } from '../errors/index.js';
 import { createLogger } from '../logging/logger.js';
 import { parseCommandArgs } from './cli-args.js';
 import { loadCliConfig } from './load-cli-config.js';
 
-const usage = 'usage: chorus-visual serve [--config FILE] [--instance-id ID] [--http-port N] [--no-nats] [--inspect [WS_URL]]';
+const usage = 'usage: chorus-visual serve [--config FILE] [--instance-id ID] [--lease-ttl SECONDS] [--http-port N] [--no-nats] [--inspect [WS_URL]]';
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs(
@@ -16,6 +17,7 @@ export async function run(argv: string[]): Promise<number> {
     {
       config: { type: 'string' },
       'instance-id': { type: 'string' },
+      'lease-ttl': { type: 'string' },
       'http-port': { type: 'string' },
       'no-nats': { type: 'boolean' },
       inspect: { type: 'boolean' },
@@ -38,7 +40,17 @@ export async function run(argv: string[]): Promise<number> {
     logger.info({ url: inspector!.url }, 'job actors report to the Stately inspector');
   }
 
-  const app = await startApp({ config, logger, ...(inspector ? { inspect: inspector.inspect as never } : {}) });
+  // Several instances on PostgreSQL: how long one may be silent before others take its jobs.
+  const leaseTtlSeconds = values['lease-ttl'] === undefined ? undefined : Number(values['lease-ttl']);
+  if (leaseTtlSeconds !== undefined && !(leaseTtlSeconds > 0)) {
+    throw new ChorusError(ErrorCode.INVALID_COMMAND, '--lease-ttl must be a positive number of seconds', { suggestion: usage });
+  }
+  const app = await startApp({
+    config,
+    logger,
+    ...(inspector ? { inspect: inspector.inspect as never } : {}),
+    ...(leaseTtlSeconds === undefined ? {} : { runtime: { leaseTtlMs: leaseTtlSeconds * 1000 } }),
+  });
   logger.info(
     {
       instance_id: app.instanceId,
@@ -48,6 +60,7 @@ export async function run(argv: string[]): Promise<number> {
       database: config.database.url.replace(/\/\/[^@/]*@/, '//***@'),
       backends: config.resolvedBackends.map((b) => `${b.name}=${b.url}`),
       restored: app.runtime.restored,
+      shared_database: app.runtime.coordination !== undefined,
     },
     'chorus-visual listening',
   );

@@ -74,3 +74,8 @@ export async function freeSlotsOf(db: Executor, jobId: string, instanceId: strin
     .where('instance_id', '=', instanceId)
     .execute();
 }
+
+/** Every slot row of the job, whoever held it (a taken-over job asking for a new slot). */
+export async function freeAllSlotsOfJob(db: Executor, jobId: string): Promise<void> {
+  await db.updateTable('backend_slots').set({ job_id: null, instance_id: null, claimed_at: null }).where('job_id', '=', jobId).execute();
+}

@@ -9,7 +9,7 @@ import type { InstanceCoordinator, InstanceInfo, SlotLedger } from '../jobs/inst
 import type { JobRow } from '../jobs/job-store-port.js';
 import type { DatabaseSchema } from './database-schema.js';
 import type { DatabaseDialect } from './database-url.js';
-import { countHeldSlots, findFreeSlot, freeSlotsOf, holdSlot, insertSlotRows, moveSlotsTo } from './backend-slot.repository.js';
+import { countHeldSlots, findFreeSlot, freeAllSlotsOfJob, freeSlotsOf, holdSlot, insertSlotRows, moveSlotsTo } from './backend-slot.repository.js';
 import { dropLease, dropLeasesOf, renewInstance, selectInstances, stopInstance, takeLease } from './instance.repository.js';
 import { claimOrphanedJobs, disownJobs, markCancelRequested, selectOwnersOfUnfinished, takeCancelRequestsOf } from './job-claim.repository.js';
 import { toJobRow } from './job-row-codec.js';
@@ -85,8 +85,9 @@ export class KyselyInstanceCoordinator implements InstanceCoordinator, SlotLedge
   async claimSlot(backend: string, jobId: string, instanceId: string, maxConcurrent: number): Promise<boolean> {
     const now = iso(this.#now());
     return this.#db.transaction().execute(async (trx) => {
-      // A job holds at most one slot: a resubmission gives its old one back first.
-      await freeSlotsOf(trx, jobId, instanceId);
+      // A job holds at most one slot: a resubmission (or a taken-over job that had a slot
+      // granted but unused) gives its old one back first.
+      await freeAllSlotsOfJob(trx, jobId);
       const slot = await findFreeSlot(trx, this.#dialect, backend, maxConcurrent);
       if (slot === undefined) return false;
       await holdSlot(trx, backend, slot, jobId, instanceId, now);

@@ -10,3 +10,8 @@ export { jobViewOf, timingsOf } from './job-view-mapper.js';
 export { positionOf, transitionType, type JobPosition } from './job-state-of.js';
 export * from './job-view.js';
 export type * from './job-store-port.js';
+export { JobLeaseKeeper, type JobLeaseKeeperOptions } from './job-lease-keeper.js';
+export { LeaseGatedOutboxStore, outboxRelayLease } from './lease-gated-outbox-store.js';
+export { isOwnershipLost, ownershipLost, type InstanceCoordinator, type InstanceInfo, type SlotLedger } from './instance-coordination-port.js';
+export type { JobCoordination } from './job-service.js';
+export type { RuntimeCoordination } from './job-runtime.js';

@@ -8,13 +8,15 @@ import type { ComfyBackend } from '../comfy/backend-port.js';
 import { BackendPool, ComfyBackendClient } from '../comfy/index.js';
 import { CharacterRegistry } from '../characters/index.js';
 import type { ResolvedConfig } from '../config/index.js';
-import { createJobStore } from '../db/index.js';
+import { createInstanceCoordinator, createJobStore, parseDatabaseUrl } from '../db/index.js';
 import { OutputCollector } from '../files/index.js';
 import { VisualPromptComposer } from '../prompts/index.js';
 import { WorkflowLibrary } from '../workflows/index.js';
 import type { Clock } from './clock.js';
 import type { JobStore } from './job-store-port.js';
-import { JobService } from './job-service.js';
+import { JobService, type JobCoordination } from './job-service.js';
+import { JobLeaseKeeper } from './job-lease-keeper.js';
+import type { InstanceCoordinator } from './instance-coordination-port.js';
 import { silentJobLogger, type CharactersPort, type CollectorPort, type JobLogger, type PromptComposerPort, type WorkflowsPort } from './job-runtime-ports.js';
 
 export interface JobRuntimeOverrides {
@@ -33,6 +35,20 @@ export interface JobRuntimeOverrides {
   cancelConfirmMs?: number;
   /** Restore unfinished jobs before returning (default true). */
   restore?: boolean;
+  /** This instance's id: the owner name of its jobs when several share a PostgreSQL database. */
+  instanceId?: string;
+  /** Several instances: an instance silent this long is presumed gone (default 10 s). */
+  leaseTtlMs?: number;
+  /** Several instances: how often waiting jobs look for a slot freed elsewhere (default 50 ms). */
+  slotPollMs?: number;
+}
+
+/** Present when several instances share the database (PostgreSQL). */
+export interface RuntimeCoordination {
+  instanceId: string;
+  coordinator: InstanceCoordinator;
+  keeper: JobLeaseKeeper;
+  leaseTtlMs: number;
 }
 
 export interface JobRuntime {
@@ -46,6 +62,7 @@ export interface JobRuntime {
   config: ResolvedConfig;
   /** How many unfinished jobs were restored at start. */
   restored: number;
+  coordination: RuntimeCoordination | undefined;
   setOnPersisted(hook: (() => void) | undefined): void;
   /** Stops the service (ComfyUI prompts keep running), then closes what the runtime opened. */
   stop(): Promise<void>;
@@ -58,8 +75,11 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
     for (const close of closers.splice(0).reverse()) await close();
   };
   try {
-    const store = overrides.store ?? (await createJobStore(config.database.url));
-    if (!overrides.store) closers.push(() => store.close());
+    // PostgreSQL means "maybe several instances": jobs get owners, slots live in the database.
+    const shared = !overrides.store && overrides.instanceId !== undefined && parseDatabaseUrl(config.database.url).dialect === 'postgres';
+    const databaseStore = overrides.store ? undefined : await createJobStore(config.database.url, shared ? { ownerInstance: overrides.instanceId! } : {});
+    const store: JobStore = overrides.store ?? databaseStore!;
+    if (databaseStore) closers.push(() => databaseStore.close());
 
     const backends =
       overrides.backends ??
@@ -90,6 +110,14 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
     const composer = overrides.composer ?? new VisualPromptComposer(config.llm);
     const collector = overrides.collector ?? new OutputCollector({ dataDir: config.data_dir, cleanupComfyOutputs: config.comfyui.file_management.cleanup_comfy_outputs });
 
+    let jobCoordination: JobCoordination | undefined;
+    if (shared && databaseStore) {
+      const instanceId = overrides.instanceId!;
+      const coordinator = createInstanceCoordinator(databaseStore);
+      await coordinator.defineSlots(pool.list().map((backend) => ({ name: backend.name, maxConcurrent: backend.maxConcurrent })));
+      jobCoordination = { instanceId, coordinator, ledger: coordinator, ...(overrides.slotPollMs === undefined ? {} : { slotPollMs: overrides.slotPollMs }) };
+    }
+
     let onPersisted = overrides.onPersisted;
     const service = new JobService({
       store,
@@ -104,8 +132,19 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
       onPersisted: () => onPersisted?.(),
       ...(overrides.inspect ? { inspect: overrides.inspect } : {}),
       ...(overrides.cancelConfirmMs === undefined ? {} : { cancelConfirmMs: overrides.cancelConfirmMs }),
+      ...(jobCoordination ? { coordination: jobCoordination } : {}),
     });
+    let coordination: RuntimeCoordination | undefined;
+    if (jobCoordination) {
+      const leaseTtlMs = overrides.leaseTtlMs ?? 10_000;
+      const { instanceId, coordinator } = jobCoordination;
+      const keeper = new JobLeaseKeeper({ instanceId, coordinator, service, leaseTtlMs, ...(overrides.clock ? { clock: overrides.clock } : {}), logger });
+      coordination = { instanceId, coordinator, keeper, leaseTtlMs };
+      // Alive before claiming anything, so no other instance takes over what this one restores.
+      await coordination.keeper.register();
+    }
     const restored = overrides.restore === false ? 0 : await service.restore();
+    coordination?.keeper.start();
     return {
       service,
       store,
@@ -116,11 +155,15 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
       collector,
       config,
       restored,
+      coordination,
       setOnPersisted: (hook) => {
         onPersisted = hook;
       },
       stop: async () => {
+        await coordination?.keeper.stop();
         await service.stop();
+        // After the last transition is written: others may take the jobs over at once.
+        await coordination?.keeper.retire().catch((error: unknown) => logger.warn({ err: String(error) }, 'retiring the instance failed; its lease will lapse'));
         await closeAll();
       },
     };

@@ -14,7 +14,7 @@ import { generateCommandSchema, type GenerateCommand, type ListCommand, type Val
 import { describeIssues, invalidCommand } from '../commands/command-replies.js';
 import { toJobEventView, type JobCommandHandler, type JobEventView, type WorkflowSummary } from '../commands/job-command-handler.js';
 import type { JobRow, JobStore, NewJob } from './job-store-port.js';
-import type { JobView } from './job-view.js';
+import { finalStates, type JobView } from './job-view.js';
 import { systemClock, type Clock } from './clock.js';
 import { createJobActors } from './job-actors.js';
 import { silentJobLogger, type BackendPoolPort, type CharactersPort, type CollectorPort, type JobLogger, type PromptComposerPort, type WorkflowsPort } from './job-runtime-ports.js';
@@ -26,6 +26,7 @@ import { jobViewOf } from './job-view-mapper.js';
 import { debugDocumentOf } from './job-debug-document.js';
 import { JobServiceEvents, type JobServiceEventMap } from './job-service-events.js';
 import { validateWorkflow } from './workflow-validation.js';
+import { isOwnershipLost, type InstanceCoordinator, type SlotLedger } from './instance-coordination-port.js';
 
 export interface JobServiceDeps {
   store: JobStore;
@@ -45,6 +46,19 @@ export interface JobServiceDeps {
   newId?: () => string;
   /** How long to wait for ComfyUI to confirm an interrupt (ms). */
   cancelConfirmMs?: number;
+  /**
+   * Several instances share the database (PostgreSQL): jobs are driven by the instance that
+   * owns them, slots are leased in the database. Absent: this process is the only one.
+   */
+  coordination?: JobCoordination;
+}
+
+export interface JobCoordination {
+  instanceId: string;
+  coordinator: InstanceCoordinator;
+  ledger: SlotLedger;
+  /** How often waiting jobs look for a slot another instance freed (ms). */
+  slotPollMs?: number;
 }
 
 type JobActor = Actor<ReturnType<typeof jobMachine.provide>>;
@@ -78,7 +92,13 @@ export class JobService implements JobCommandHandler {
     this.logger = deps.logger ?? silentJobLogger;
     this.newId = deps.newId ?? randomUUID;
     this.writer = new JobTransitionWriter(this.logger);
-    this.scheduler = new Scheduler(deps.pool, { clock: this.clock });
+    const coordination = deps.coordination;
+    this.scheduler = new Scheduler(deps.pool, {
+      clock: this.clock,
+      ...(coordination
+        ? { shared: { ledger: coordination.ledger, instanceId: coordination.instanceId, logger: this.logger, ...(coordination.slotPollMs === undefined ? {} : { pollMs: coordination.slotPollMs }) } }
+        : {}),
+    });
     this.machine = jobMachine.provide({
       actors: createJobActors({
         ...deps,
@@ -160,7 +180,12 @@ export class JobService implements JobCommandHandler {
 
   async cancel(jobId: string): Promise<JobView> {
     const job = this.live.get(jobId);
-    if (!job) return this.viewOf(await this.requireRow(jobId));
+    if (!job) {
+      const row = await this.requireRow(jobId);
+      // Driven by another instance: leave the request for its owner, which polls for it.
+      if (this.deps.coordination && !finalStates.has(row.status)) await this.deps.coordination.coordinator.requestCancel(jobId);
+      return this.viewOf(row);
+    }
     job.actor.send({ type: 'job.cancel' });
     await this.writer.durable(jobId).catch(() => undefined);
     return jobViewOf(job.row, job.progress);
@@ -206,7 +231,20 @@ export class JobService implements JobCommandHandler {
    * sent or watched again: never two ComfyUI runs for one job because of a crash.
    */
   async restore(): Promise<number> {
-    const rows = await this.deps.store.listUnfinished();
+    const coordination = this.deps.coordination;
+    // Shared database: only the jobs nobody drives (or this instance drove before a restart).
+    const rows = coordination
+      ? await coordination.coordinator.claimJobs(coordination.instanceId, Number.MAX_SAFE_INTEGER, { includeOwn: true })
+      : await this.deps.store.listUnfinished();
+    return this.adopt(rows);
+  }
+
+  /**
+   * Drives jobs this instance has just claimed (taken over from an instance that stopped),
+   * exactly as a restart restores them: from the snapshot, reconciled with ComfyUI first.
+   */
+  async adopt(rows: JobRow[]): Promise<number> {
+    if (!this.accepting) return 0;
     const restored: LiveJob[] = [];
     for (const row of rows) {
       if (this.live.has(row.id)) continue;
@@ -228,6 +266,21 @@ export class JobService implements JobCommandHandler {
     for (const job of restored) job.actor.start();
     if (restored.length > 0) this.logger.info({ jobs: restored.length }, 'restored unfinished jobs');
     return restored.length;
+  }
+
+  /** Cancels that reached other instances for jobs this one drives. */
+  cancelRequested(jobIds: string[]): void {
+    for (const jobId of jobIds) this.live.get(jobId)?.actor.send({ type: 'job.cancel' });
+  }
+
+  /** Another instance drives the job now: stop here without touching ComfyUI or its slot. */
+  private relinquish(job: LiveJob): void {
+    if (job.detached) return;
+    job.detached = true;
+    job.actor.stop();
+    this.scheduler.forget(job.id);
+    if (this.live.get(job.id) === job) this.live.delete(job.id);
+    this.logger.warn({ job_id: job.id }, 'another instance took this job over; stopped driving it');
   }
 
   /**
@@ -281,7 +334,13 @@ export class JobService implements JobCommandHandler {
     const toName = to.substate ?? to.state;
     const final = snapshot.status === 'done';
     void this.writer.enqueue(job.id, async () => {
-      const { seq } = await this.deps.store.recordTransition(job.id, patch, { type, from_state: fromName, to_state: toName, data: { job: view }, at: nowIso });
+      let seq: number;
+      try {
+        ({ seq } = await this.deps.store.recordTransition(job.id, patch, { type, from_state: fromName, to_state: toName, data: { job: view }, at: nowIso }));
+      } catch (error) {
+        if (isOwnershipLost(error)) this.relinquish(job);
+        throw error;
+      }
       job.row.last_seq = seq;
       this.deps.onPersisted?.();
       this.events.emit('transition', { jobId: job.id, seq, type, from: fromName, to: toName, job: view });
@@ -334,7 +393,9 @@ export class JobService implements JobCommandHandler {
   }
 
   private viewOf(row: JobRow): JobView {
-    return jobViewOf(row, this.live.get(row.id)?.progress ?? null);
+    const view = jobViewOf(row, this.live.get(row.id)?.progress ?? null);
+    // Only where several instances share the work: which one drives the job.
+    return typeof row.owner_instance === 'string' ? { ...view, owner: row.owner_instance } : view;
   }
 
   private async requireRow(jobId: string): Promise<JobRow> {

@@ -70,4 +70,6 @@ export interface JobView {
   finished_at: string | null;
   completed_at: string | null;
   timings: JobTimings;
+  /** The instance driving the job, when several share the work (queries only, not events). */
+  owner?: string;
 }

@@ -4,13 +4,21 @@
  * ComfyUI always holds the next prompt and the GPU never idles between jobs. Waiters are
  * served by priority, FIFO within a priority; every operation is O(1) in the number of
  * waiting jobs (O(backends) to choose one).
+ *
+ * With several instances on one database (`shared`), a grant is also a row in
+ * `backend_slots` (SlotLedger): the backend is chosen by every instance's use together and
+ * the slot claimed atomically, so `max_concurrent` holds across instances. A slot freed by
+ * another instance is noticed by polling while jobs wait (there is no cross-instance wake-up;
+ * `pollMs` bounds the delay).
  */
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import type { Clock } from './clock.js';
-import type { BackendPoolPort } from './job-runtime-ports.js';
+import type { BackendPoolPort, JobLogger } from './job-runtime-ports.js';
+import type { SlotLedger } from './instance-coordination-port.js';
 
 interface Waiter {
   jobId: string;
+  priority: number;
   resolve(backend: string): void;
   reject(error: unknown): void;
   done: boolean;
@@ -22,6 +30,11 @@ class WaiterQueue {
   private head = 0;
   push(w: Waiter): void {
     this.items.push(w);
+  }
+  /** Back to the front: its grant fell through (another instance took the slot first). */
+  putBack(w: Waiter): void {
+    if (this.head > 0) this.items[--this.head] = w;
+    else this.items.unshift(w);
   }
   /** The oldest waiter still waiting (cancelled ones are dropped lazily). */
   shift(): Waiter | undefined {
@@ -41,6 +54,8 @@ export interface SchedulerOptions {
   clock: Clock;
   /** While jobs wait and no backend is healthy, look again this often (ms). */
   recheckMs?: number;
+  /** Slots shared with other instances through the database. */
+  shared?: { ledger: SlotLedger; instanceId: string; pollMs?: number; logger?: JobLogger };
 }
 
 export class Scheduler {
@@ -53,6 +68,8 @@ export class Scheduler {
   private recheck: unknown = undefined;
   private closed = false;
   private dispatching = false;
+  /** Shared mode: a dispatch pass is running; `dispatchAgain` asks for one more after it. */
+  private dispatchAgain = false;
   private readonly unsubscribe: (() => void) | undefined;
 
   constructor(
@@ -66,7 +83,7 @@ export class Scheduler {
   acquire(jobId: string, priority: number, signal?: AbortSignal): Promise<string> {
     if (this.closed) return Promise.reject(new ChorusError(ErrorCode.INTERNAL, 'the scheduler is stopped'));
     return new Promise<string>((resolve, reject) => {
-      const waiter: Waiter = { jobId, resolve, reject, done: false };
+      const waiter: Waiter = { jobId, priority, resolve, reject, done: false };
       signal?.addEventListener(
         'abort',
         () => {
@@ -77,7 +94,10 @@ export class Scheduler {
         { once: true },
       );
       // A job holds at most one slot: asking again (a resubmission) gives the old one back.
-      this.release(jobId);
+      // Shared: the claim itself frees the old row in its transaction; a separate release
+      // racing it on another connection could free the new slot instead.
+      if (this.options.shared) this.forget(jobId);
+      else this.release(jobId);
       this.queueFor(priority).push(waiter);
       this.waitingCount++;
       // Granted on a later microtask: xstate starts this invoke before its observers see
@@ -86,20 +106,40 @@ export class Scheduler {
     });
   }
 
-  /** Counts a job against a backend without waiting (restore: it is already in ComfyUI). */
+  /**
+   * Counts a job against a backend without waiting (restore: it is already in ComfyUI).
+   * Shared: the job's slot row (kept through a takeover) now belongs to this instance.
+   */
   occupy(jobId: string, backend: string): void {
     if (this.slots.has(jobId)) return;
-    this.slots.set(jobId, backend);
-    this.used.set(backend, (this.used.get(backend) ?? 0) + 1);
+    this.countSlot(jobId, backend);
+    const shared = this.options.shared;
+    if (shared) void shared.ledger.adoptSlot(jobId, shared.instanceId).catch((error: unknown) => this.logShared(error, 'adopting a slot failed'));
   }
 
   /** Idempotent: a job that holds no slot is ignored. */
   release(jobId: string): void {
+    if (!this.forget(jobId)) return;
+    const shared = this.options.shared;
+    if (!shared) return this.dispatch();
+    void shared.ledger
+      .releaseSlot(jobId, shared.instanceId)
+      .catch((error: unknown) => this.logShared(error, 'releasing a slot failed; it frees itself when the job ends'))
+      .finally(() => this.dispatch());
+  }
+
+  /** Drops the job's slot here only (another instance took the job over with its slot). */
+  forget(jobId: string): boolean {
     const backend = this.slots.get(jobId);
-    if (backend === undefined) return;
+    if (backend === undefined) return false;
     this.slots.delete(jobId);
     this.used.set(backend, (this.used.get(backend) ?? 1) - 1);
-    this.dispatch();
+    return true;
+  }
+
+  private countSlot(jobId: string, backend: string): void {
+    this.slots.set(jobId, backend);
+    this.used.set(backend, (this.used.get(backend) ?? 0) + 1);
   }
 
   inUse(backend: string): number {
@@ -140,6 +180,10 @@ export class Scheduler {
   }
 
   private dispatch(): void {
+    if (this.options.shared) {
+      void this.dispatchShared();
+      return;
+    }
     if (this.dispatching || this.closed) return;
     this.dispatching = true;
     try {
@@ -155,7 +199,7 @@ export class Scheduler {
         if (!waiter) return;
         waiter.done = true;
         this.waitingCount--;
-        this.occupy(waiter.jobId, backend.name);
+        this.countSlot(waiter.jobId, backend.name);
         waiter.resolve(backend.name);
       }
     } finally {
@@ -163,12 +207,65 @@ export class Scheduler {
     }
   }
 
+  /** As dispatch, with every instance's use read from, and each grant claimed in, the database. */
+  private async dispatchShared(): Promise<void> {
+    const shared = this.options.shared!;
+    if (this.dispatching) {
+      this.dispatchAgain = true;
+      return;
+    }
+    this.dispatching = true;
+    try {
+      do {
+        this.dispatchAgain = false;
+        while (this.waitingCount > 0 && !this.closed) {
+          const inUse = await shared.ledger.slotsInUse();
+          const backend = this.pool.choose((name) => inUse.get(name) ?? 0);
+          if (!backend) {
+            this.scheduleRecheck(shared.pollMs ?? 50);
+            break;
+          }
+          const waiter = this.nextWaiter();
+          if (!waiter) break;
+          const claimed = await shared.ledger.claimSlot(backend.name, waiter.jobId, shared.instanceId, backend.maxConcurrent);
+          if (waiter.done) {
+            // Cancelled while claiming: give the slot straight back.
+            if (claimed) await shared.ledger.releaseSlot(waiter.jobId, shared.instanceId);
+            continue;
+          }
+          if (!claimed) {
+            // Another instance took that slot between our count and our claim: count again.
+            this.queueFor(this.priorityOf(waiter)).putBack(waiter);
+            continue;
+          }
+          waiter.done = true;
+          this.waitingCount--;
+          this.countSlot(waiter.jobId, backend.name);
+          waiter.resolve(backend.name);
+        }
+      } while (this.dispatchAgain && !this.closed);
+    } catch (error) {
+      this.logShared(error, 'slot dispatch failed; trying again');
+      this.scheduleRecheck(shared.pollMs ?? 50);
+    } finally {
+      this.dispatching = false;
+    }
+  }
+
+  private priorityOf(waiter: Waiter): number {
+    return waiter.priority;
+  }
+
+  private logShared(error: unknown, message: string): void {
+    this.options.shared?.logger?.warn({ err: error instanceof Error ? error.message : String(error) }, message);
+  }
+
   /** Backends without a health event (or all full and unhealthy) are looked at again later. */
-  private scheduleRecheck(): void {
-    if (this.recheck !== undefined) return;
+  private scheduleRecheck(ms = this.options.recheckMs ?? 250): void {
+    if (this.recheck !== undefined || this.closed) return;
     this.recheck = this.options.clock.setTimeout(() => {
       this.recheck = undefined;
       this.dispatch();
-    }, this.options.recheckMs ?? 250);
+    }, ms);
   }
 }

@@ -1,0 +1,131 @@
+/**
+ * The coordination tables several instances share (issue 9), on SQLite and PostgreSQL:
+ * claiming orphaned jobs, fenced transitions, named leases and backend slots.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createInstanceCoordinator, type DatabaseJobStore, type KyselyInstanceCoordinator } from '../../src/db/index.js';
+import { isOwnershipLost } from '../../src/jobs/index.js';
+import { createTestDatabaseHome, databaseTargets, newEvent, newJob, roomyQueue } from './db-test-fixtures.js';
+
+describe.each(databaseTargets)('instance coordination on $name', (target) => {
+  let home: Awaited<ReturnType<typeof createTestDatabaseHome>>;
+  let storeA: DatabaseJobStore;
+  let storeB: DatabaseJobStore;
+  let clock: number;
+  let coordinator: KyselyInstanceCoordinator;
+
+  beforeEach(async () => {
+    home = await createTestDatabaseHome(target);
+    storeA = await home.open({ ownerInstance: 'a' });
+    storeB = await home.open({ ownerInstance: 'b' });
+    clock = Date.UTC(2026, 10, 26, 9, 0, 0);
+    coordinator = createInstanceCoordinator(storeA, () => clock);
+  });
+  afterEach(async () => {
+    await home.cleanup();
+  });
+
+  it('leaves a live owner its jobs and hands a lapsed owner\'s jobs to one claimer', async () => {
+    await coordinator.heartbeat('a', 10_000);
+    await coordinator.heartbeat('b', 10_000);
+    const job = newJob();
+    const created = await storeA.createJob(job, newEvent(null, 'queued'), roomyQueue);
+    expect(created.job.owner_instance).toBe('a');
+
+    expect(await coordinator.claimJobs('b', 10)).toEqual([]);
+    clock += 5_000;
+    await coordinator.heartbeat('b', 10_000);
+    clock += 6_000; // a's lease (10 s) lapsed, b's has not
+    const claimed = await coordinator.claimJobs('b', 10);
+    expect(claimed.map((row) => [row.id, row.owner_instance])).toEqual([[job.id, 'b']]);
+    expect(await coordinator.claimJobs('c', 10)).toEqual([]);
+  });
+
+  it('fences transitions: the instance that lost a job can no longer write it', async () => {
+    await coordinator.heartbeat('a', 1_000);
+    const job = newJob();
+    await storeA.createJob(job, newEvent(null, 'queued'), roomyQueue);
+    clock += 2_000;
+    await coordinator.claimJobs('b', 10);
+
+    const stale = await storeA.recordTransition(job.id, { status: 'submitted' }, newEvent('queued', 'submitted')).catch((e: unknown) => e);
+    expect(isOwnershipLost(stale)).toBe(true);
+    expect(stale).toMatchObject({ details: { owner: 'b' } });
+    await expect(storeB.recordTransition(job.id, { status: 'submitted' }, newEvent('queued', 'submitted'))).resolves.toEqual({ seq: 2 });
+    await expect(storeA.recordTransition('nobody', {}, newEvent('queued', 'queued'))).rejects.toMatchObject({ code: 'JOB_NOT_FOUND' });
+    expect((await storeA.listEvents(job.id)).map((event) => event.seq)).toEqual([1, 2]);
+  });
+
+  it('retire gives unfinished jobs back at once and frees the instance\'s leases', async () => {
+    await coordinator.heartbeat('a', 60_000);
+    const open = newJob();
+    const done = newJob();
+    await storeA.createJob(open, newEvent(null, 'queued'), roomyQueue);
+    await storeA.createJob(done, newEvent(null, 'queued'), roomyQueue);
+    await storeA.recordTransition(done.id, { status: 'completed' }, newEvent('queued', 'completed'));
+    expect(await coordinator.holdLease('outbox-relay', 'a', 60_000)).toBe(true);
+    expect(await coordinator.holdLease('outbox-relay', 'b', 60_000)).toBe(false);
+
+    await coordinator.retire('a');
+    expect((await coordinator.claimJobs('b', 10)).map((row) => row.id)).toEqual([open.id]);
+    expect(await coordinator.holdLease('outbox-relay', 'b', 60_000)).toBe(true);
+    const instances = await coordinator.listInstances();
+    expect(instances.find((i) => i.id === 'a')).toMatchObject({ alive: false });
+  });
+
+  it('a lease passes on only after it expires; a restart with the same id may claim its own jobs', async () => {
+    expect(await coordinator.holdLease('relay', 'a', 1_000)).toBe(true);
+    clock += 500;
+    expect(await coordinator.holdLease('relay', 'b', 1_000)).toBe(false);
+    expect(await coordinator.holdLease('relay', 'a', 1_000)).toBe(true);
+    clock += 1_001;
+    expect(await coordinator.holdLease('relay', 'b', 1_000)).toBe(true);
+
+    await coordinator.heartbeat('a', 60_000);
+    const job = newJob();
+    await storeA.createJob(job, newEvent(null, 'queued'), roomyQueue);
+    expect(await coordinator.claimJobs('a', 10)).toEqual([]);
+    expect((await coordinator.claimJobs('a', 10, { includeOwn: true })).map((row) => row.id)).toEqual([job.id]);
+  });
+
+  it('holds max_concurrent across claimers; a final job\'s slot counts as free', async () => {
+    await coordinator.defineSlots([{ name: 'gpu', maxConcurrent: 2 }]);
+    await coordinator.defineSlots([{ name: 'gpu', maxConcurrent: 2 }]); // every instance does it
+    const jobs = [newJob(), newJob(), newJob(), newJob()];
+    for (const job of jobs) await storeA.createJob(job, newEvent(null, 'queued'), roomyQueue);
+
+    const claims = await Promise.all(jobs.map((job, i) => coordinator.claimSlot('gpu', job.id, i % 2 === 0 ? 'a' : 'b', 2)));
+    expect(claims.filter(Boolean)).toHaveLength(2);
+    expect((await coordinator.slotsInUse()).get('gpu')).toBe(2);
+
+    const holders = jobs.filter((_, i) => claims[i]);
+    const holder = holders[0]!;
+    const holderInstance = jobs.indexOf(holder) % 2 === 0 ? 'a' : 'b';
+    const stranger = holderInstance === 'a' ? 'b' : 'a';
+    await coordinator.releaseSlot(holder.id, stranger); // not its slot to free
+    expect((await coordinator.slotsInUse()).get('gpu')).toBe(2);
+    await coordinator.adoptSlot(holder.id, stranger); // taken over with the job
+    await coordinator.releaseSlot(holder.id, stranger);
+    expect((await coordinator.slotsInUse()).get('gpu')).toBe(1);
+
+    // The other holder finishes without releasing (a crash): its slot is free anyway.
+    const other = holders[1]!;
+    await storeA.recordTransition(other.id, { status: 'completed' }, newEvent('processing', 'completed'));
+    expect((await coordinator.slotsInUse()).get('gpu') ?? 0).toBe(0);
+    const waiting = jobs.filter((_, i) => !claims[i]);
+    expect(await coordinator.claimSlot('gpu', waiting[0]!.id, 'a', 2)).toBe(true);
+    expect(await coordinator.claimSlot('gpu', waiting[1]!.id, 'a', 2)).toBe(true);
+    expect(await coordinator.claimSlot('gpu', holder.id, 'a', 2)).toBe(false);
+  });
+
+  it('passes a cancel request to the owner once', async () => {
+    await coordinator.heartbeat('a', 60_000);
+    const job = newJob();
+    await storeA.createJob(job, newEvent(null, 'queued'), roomyQueue);
+    expect(await coordinator.requestCancel(job.id)).toBe(true);
+    expect(await coordinator.requestCancel('nobody')).toBe(false);
+    expect(await coordinator.takeCancelRequests('b')).toEqual([]);
+    expect(await coordinator.takeCancelRequests('a')).toEqual([job.id]);
+    expect(await coordinator.takeCancelRequests('a')).toEqual([]);
+  });
+});
