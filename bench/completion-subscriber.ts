@@ -25,7 +25,7 @@ export class CompletionSubscriber {
   /** Every state event seen (progress excluded): transitions that reached NATS. */
   stateEvents = 0;
   private readonly subscription: Subscription;
-  private waiters: Array<{ count: number; resolve: () => void }> = [];
+  private waiters: Array<{ ready: () => boolean; resolve: () => void }> = [];
 
   constructor(nc: NatsConnection, subjectPrefix: string) {
     this.subscription = nc.subscribe(`${subjectPrefix}.events.>`, {
@@ -48,17 +48,26 @@ export class CompletionSubscriber {
 
   /** Resolves once `count` jobs have ended, or rejects after `timeoutMs`. */
   waitForFinal(count: number, timeoutMs: number): Promise<void> {
-    if (this.arrivals.size >= count) return Promise.resolve();
+    return this.waitUntil(() => this.arrivals.size >= count, timeoutMs, () => `only ${this.arrivals.size} of ${count} jobs ended within ${timeoutMs} ms`);
+  }
+
+  /** Resolves once this job's final event has arrived. */
+  waitForJob(jobId: string, timeoutMs: number): Promise<void> {
+    return this.waitUntil(() => this.arrivals.has(jobId), timeoutMs, () => `job ${jobId} did not end within ${timeoutMs} ms`);
+  }
+
+  private waitUntil(ready: () => boolean, timeoutMs: number, describe: () => string): Promise<void> {
+    if (ready()) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w.resolve !== done);
-        reject(new Error(`only ${this.arrivals.size} of ${count} jobs ended within ${timeoutMs} ms`));
+        reject(new Error(describe()));
       }, timeoutMs);
       const done = () => {
         clearTimeout(timer);
         resolve();
       };
-      this.waiters.push({ count, resolve: done });
+      this.waiters.push({ ready, resolve: done });
     });
   }
 
@@ -67,8 +76,9 @@ export class CompletionSubscriber {
   }
 
   private settleWaiters(): void {
-    const ready = this.waiters.filter((w) => this.arrivals.size >= w.count);
-    this.waiters = this.waiters.filter((w) => this.arrivals.size < w.count);
+    const ready = this.waiters.filter((w) => w.ready());
+    if (ready.length === 0) return;
+    this.waiters = this.waiters.filter((w) => !ready.includes(w));
     for (const waiter of ready) waiter.resolve();
   }
 }
