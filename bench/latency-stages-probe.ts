@@ -4,6 +4,7 @@
  * notes when the service committed `moving` and `completed` (JobService 'transition'
  * notices, emitted after the SQLite commit) and when NATS delivered `completed`.
  *   npx tsx bench/latency-stages-probe.ts --jobs 300 --backends 8 --in-flight 16
+ *   npx tsx bench/latency-stages-probe.ts --jobs 300 --backends 2 --in-flight 1 --closed-loop
  *   node --cpu-prof --import tsx bench/latency-stages-probe.ts …   (to profile it)
  */
 import { parseArgs } from 'node:util';
@@ -20,10 +21,12 @@ const argsSchema = z.object({
   backends: z.coerce.number().int().min(1).max(64).default(8),
   'in-flight': z.coerce.number().int().min(1).max(64).default(16),
   'execution-ms': z.coerce.number().int().min(0).default(50),
+  /** Admit the next job only when the previous one's event arrived (one worker per slot). */
+  'closed-loop': z.boolean().default(false),
 });
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { jobs: { type: 'string' }, backends: { type: 'string' }, 'in-flight': { type: 'string' }, 'execution-ms': { type: 'string' } } });
+  const { values } = parseArgs({ options: { jobs: { type: 'string' }, backends: { type: 'string' }, 'in-flight': { type: 'string' }, 'execution-ms': { type: 'string' }, 'closed-loop': { type: 'boolean' } } });
   const args = argsSchema.parse(values);
   const sims = await startSimulators(args.backends, { stepDelayMs: 0, nodeDelayMs: 0, previews: false });
   for (const sim of sims) sim.faults.executionDelayMs(args['execution-ms']);
@@ -40,7 +43,18 @@ async function main(): Promise<void> {
     committed.set(notice.jobId, marks);
   });
   try {
-    for (let i = 0; i < args.jobs; i++) await app.runtime.service.generate(benchJob(i));
+    if (args['closed-loop']) {
+      let next = 0;
+      const worker = async () => {
+        for (let i = next++; i < args.jobs; i = next++) {
+          const { job } = await app.runtime.service.generate(benchJob(i));
+          await subscriber.waitForJob(job.id, 60_000);
+        }
+      };
+      await Promise.all(Array.from({ length: args.backends * args['in-flight'] }, worker));
+    } else {
+      for (let i = 0; i < args.jobs; i++) await app.runtime.service.generate(benchJob(i));
+    }
     await subscriber.waitForFinal(args.jobs, 600_000);
     const finished = await finishTimesOfAll(sims.map((s) => s.url));
     const stages = { moving_committed: [] as number[], completed_committed: [] as number[], completed_at_nats: [] as number[] };
@@ -56,7 +70,7 @@ async function main(): Promise<void> {
       const s = summarize(samples);
       return { since_execution_success: stage, jobs: s.count, p50_ms: s.p50, p95_ms: s.p95, p99_ms: s.p99, max_ms: s.max };
     });
-    process.stdout.write(`jobs=${args.jobs} backends=${args.backends} in_flight_per_backend=${args['in-flight']} execution_ms=${args['execution-ms']}\n${renderTable(rows)}`);
+    process.stdout.write(`jobs=${args.jobs} backends=${args.backends} in_flight_per_backend=${args['in-flight']} execution_ms=${args['execution-ms']} closed_loop=${args['closed-loop']}\n${renderTable(rows)}`);
   } finally {
     subscriber.close();
     await app.stop();
