@@ -1,7 +1,7 @@
 /**
  * Everything a campaign runs against, all private to it: temp folders, a data folder on its
- * own small tmpfs, a database beside it (not on the full disk: the campaign's disk fault is
- * about output files), the simulator in this process (so its counters survive its restarts),
+ * own small tmpfs, a database beside it (by default not on the full disk: the disk fault is
+ * about output files; `databaseOnDataDisk` puts it there too), the simulator in this process (so its counters survive its restarts),
  * a nats-server on a free port with JetStream on disk, and the service's config file.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -18,6 +18,8 @@ export interface EnvironmentOptions {
   executionDelayMs: number;
   prefix: string;
   streamName: string;
+  /** Put the SQLite file on the tmpfs too, so a full disk also hits the database. */
+  databaseOnDataDisk?: boolean;
 }
 
 export interface CampaignEnvironment {
@@ -49,7 +51,7 @@ export async function createEnvironment(options: EnvironmentOptions): Promise<Ca
     closers.push(() => simulator.close());
     const nats = await NatsTestServer.start();
     closers.push(() => nats.cleanup());
-    const databasePath = join(dbDir, 'chorus-visual.db');
+    const databasePath = join(options.databaseOnDataDisk ? dataDir : dbDir, 'chorus-visual.db');
     const configPath = join(root, 'chorus-visual.yaml');
     await writeFile(configPath, stringify(serviceConfig({ ...options, dataDir, databasePath, simulator, nats })));
     return { root, dataDir, databasePath, configPath, simulator, nats, disk, close };

@@ -17,12 +17,12 @@ export function formatReport(r: CampaignReport): string {
   const s = r.submissions;
   const lines = [
     `chaos campaign, seed ${r.seed}: faults for ${r.faultWindowSeconds.toFixed(1)} s, settled ${r.settled ? 'yes' : 'NO'} in ${r.settleSeconds.toFixed(1)} s, total ${r.totalSeconds.toFixed(1)} s`,
-    `disk full via: ${r.diskFull.method}${r.diskFull.note ? ` (${r.diskFull.note})` : ''}`,
-    `injected: ${Object.entries(r.injected).map(([k, n]) => `${k} ${n}`).join(', ')}; service starts ${r.serviceStarts} (spawn to listening: median ${r.serviceStartMs.median} ms, max ${r.serviceStartMs.max} ms)`,
+    `disk full via: ${r.diskFull.method}${r.diskFull.note ? ` (${r.diskFull.note})` : ''}; database ${r.diskFull.databaseOnDataDisk ? 'ON the full disk' : 'on another disk'}`,
+    `injected: ${Object.entries(r.injected).map(([k, n]) => `${k} ${n}`).join(', ')}; NATS restarts by SIGKILL ${r.natsRestartsBySigkill}; service starts ${r.serviceStarts} (spawn to listening: median ${r.serviceStartMs.median} ms, max ${r.serviceStartMs.max} ms)`,
     ...(r.injectorErrors.length > 0 ? [`injector errors (${r.injectorErrors.length}): ${r.injectorErrors.slice(0, 3).join(' | ')}`] : []),
     `submissions: sent ${s.attempted} (not sent while the service was down: ${s.skippedWhileDown}), accepted ${s.accepted} (answered on retry ${s.acceptedOnRetry}), unanswered ${s.unanswered}, still in doubt ${s.stillInDoubt}, refused ${JSON.stringify(s.refused)}`,
     `jobs: ${JSON.stringify(v.jobs.byState)}; failed by code ${JSON.stringify(v.jobs.failedByCode)}`,
-    `  accepted not final ${v.jobs.notFinal}, missing from the database ${v.jobs.missingFromDatabase}${v.jobs.examples.length ? ` e.g. ${v.jobs.examples.join(', ')}` : ''}`,
+    `  accepted not final ${v.jobs.notFinal}, missing from the database ${v.jobs.missingFromDatabase}, stored but never accepted ${v.jobs.storedButNotAccepted}${v.jobs.examples.length ? ` e.g. ${v.jobs.examples.join(', ')}` : ''}`,
     `executions: ${v.executions.totalExecutions} over ${v.executions.epochs} simulator epochs; jobs run twice in one epoch ${v.executions.duplicateJobs}; re-run after a simulator restart ${v.executions.rerunAfterRestart}; unattributed ${v.executions.unattributedExecutions}`,
     ...(v.executions.duplicateJobs > 0 ? [`  duplicates e.g. ${v.executions.examples.duplicates.join(', ')}`] : []),
     ...(v.executions.unattributedExecutions > 0 ? [`  unattributed prompt ids e.g. ${v.executions.examples.unattributed.join(', ')}`] : []),
@@ -36,7 +36,7 @@ export function formatReport(r: CampaignReport): string {
     ...deliveryLines(v.delivery.stream),
     ...deliveryLines(v.delivery.live),
     `  live subscriber: ${r.live.progressTicks} progress ticks (ephemeral, not checked), ${r.live.disconnects} disconnects`,
-    `service error-level log lines: ${r.serviceErrorLines.count}`,
+    `service error-level log lines: ${r.serviceErrorLines.count}${r.serviceErrorLines.count > 0 ? ` ${JSON.stringify(r.serviceErrorLines.byMessage)}` : ''}`,
     `violations: ${JSON.stringify(v.violations)}`,
     v.totalViolations === 0 ? 'RESULT: PASS (no violations)' : `RESULT: FAIL (${v.totalViolations} violations)`,
   ];

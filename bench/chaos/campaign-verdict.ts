@@ -20,6 +20,8 @@ export interface JobOutcome {
   /** Accepted but not in a final state, or not in the database at all. */
   notFinal: number;
   missingFromDatabase: number;
+  /** Jobs in the database whose creation no answer ever confirmed (e.g. refused mid-write). */
+  storedButNotAccepted: number;
   examples: string[];
 }
 
@@ -53,7 +55,9 @@ function outcomeOf(acceptedIds: string[], facts: DatabaseFacts): JobOutcome {
       if (examples.length < 5) examples.push(`${id}: ${job.status}`);
     }
   }
-  return { accepted: acceptedIds.length, byState, failedByCode, notFinal, missingFromDatabase: missing, examples };
+  const accepted = new Set(acceptedIds);
+  const storedButNotAccepted = [...facts.jobs.keys()].filter((id) => !accepted.has(id)).length;
+  return { accepted: acceptedIds.length, byState, failedByCode, notFinal, missingFromDatabase: missing, storedButNotAccepted, examples };
 }
 
 export async function judge(input: {

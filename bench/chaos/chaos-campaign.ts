@@ -22,6 +22,7 @@ export interface CampaignOptions {
   settleSeconds: number;
   tmpfsMb: number;
   executionDelayMs: number;
+  databaseOnDataDisk?: boolean;
   log?: (line: string) => void;
 }
 
@@ -31,8 +32,9 @@ export interface CampaignReport {
   totalSeconds: number;
   settleSeconds: number;
   settled: boolean;
-  diskFull: { method: string; note: string | undefined };
+  diskFull: { method: string; note: string | undefined; databaseOnDataDisk: boolean };
   injected: Record<FaultKind, number>;
+  natsRestartsBySigkill: number;
   injectorErrors: string[];
   serviceStarts: number;
   /** Spawn to "listening", per start (ms): how long each crash kept the service away. */
@@ -40,7 +42,7 @@ export interface CampaignReport {
   submissions: SubmitterCounts & { stillInDoubt: number };
   simulator: { submissions: number; executions: number };
   live: { progressTicks: number; disconnects: number };
-  serviceErrorLines: { count: number; examples: string[] };
+  serviceErrorLines: { count: number; byMessage: Record<string, number>; examples: string[] };
   verdict: Verdict;
 }
 
@@ -49,7 +51,13 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRep
   const startedAt = Date.now();
   const prefix = 'chaos.visual';
   const streamName = 'CHAOS_VISUAL_EVENTS';
-  const env = await createEnvironment({ tmpfsMb: options.tmpfsMb, executionDelayMs: options.executionDelayMs, prefix, streamName });
+  const env = await createEnvironment({
+    tmpfsMb: options.tmpfsMb,
+    executionDelayMs: options.executionDelayMs,
+    prefix,
+    streamName,
+    databaseOnDataDisk: options.databaseOnDataDisk ?? false,
+  });
   const service = new ServiceSupervisor(env.configPath);
   let live: LiveEventRecorder | undefined;
   try {
@@ -124,15 +132,16 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRep
       totalSeconds: (Date.now() - startedAt) / 1000,
       settleSeconds,
       settled,
-      diskFull: { method: env.disk.method, note: env.disk.reason },
+      diskFull: { method: env.disk.method, note: env.disk.reason, databaseOnDataDisk: options.databaseOnDataDisk ?? false },
       injected: { ...injector.counts },
+      natsRestartsBySigkill: injector.natsKills,
       injectorErrors: injector.errors,
       serviceStarts: service.starts,
       serviceStartMs: { median: median(service.startMs), max: Math.max(0, ...service.startMs) },
       submissions: { ...submitter.counts, stillInDoubt: submitter.inDoubtCount },
       simulator: { submissions: simStats.submissions, executions: simStats.totalExecutions },
       live: { progressTicks: live.progress, disconnects: live.disconnects },
-      serviceErrorLines: { count: service.errorLines.length, examples: service.errorLines.slice(0, 5) },
+      serviceErrorLines: { count: service.errorLines.length, byMessage: countByMessage(service.errorLines), examples: service.errorLines.slice(0, 5) },
       verdict,
     };
   } finally {
@@ -145,4 +154,19 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRep
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? 0;
+}
+
+function countByMessage(lines: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const line of lines) {
+    let msg = 'unparseable';
+    try {
+      const parsed: unknown = JSON.parse(line);
+      if (typeof parsed === 'object' && parsed !== null && 'msg' in parsed) msg = String(parsed.msg);
+    } catch {
+      // a line that is not JSON (a crash trace) counts as one message of its own
+    }
+    counts[msg] = (counts[msg] ?? 0) + 1;
+  }
+  return counts;
 }

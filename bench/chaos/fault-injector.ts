@@ -37,6 +37,8 @@ export interface FaultTiming {
 export class FaultInjector {
   readonly counts: Record<FaultKind, number> = { serviceKill: 0, simulatorRestart: 0, socketDrop: 0, natsRestart: 0, diskFull: 0 };
   readonly errors: string[] = [];
+  /** How many of the NATS restarts were SIGKILL (the rest SIGTERM). */
+  natsKills = 0;
   private stopped = false;
   private diskHeld: Promise<void> = Promise.resolve();
   /** The killed service's restart, running while other faults continue. */
@@ -117,7 +119,13 @@ export class FaultInjector {
         simulator.faults.dropSocketsSilently();
         return;
       case 'natsRestart':
-        await nats.stop();
+        // Half of the time a crash (SIGKILL), half a clean stop.
+        if (this.random() < 0.5) {
+          this.natsKills++;
+          await nats.stop('SIGKILL');
+        } else {
+          await nats.stop('SIGTERM');
+        }
         await sleep(between(this.random, ...this.timing.natsDownMs));
         await nats.restart();
         return;
