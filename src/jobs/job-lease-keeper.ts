@@ -19,6 +19,11 @@ export interface LeaseKeeperTarget {
 export interface JobLeaseKeeperOptions {
   instanceId: string;
   coordinator: InstanceCoordinator;
+  /**
+   * Heartbeats through their own connection: behind a pool busy with admissions and
+   * transitions a beat could wait past the TTL, and others would take over live jobs.
+   */
+  heartbeats?: Pick<InstanceCoordinator, 'heartbeat'>;
   service: LeaseKeeperTarget;
   /** An instance silent this long is presumed gone and its jobs are taken over (ms). */
   leaseTtlMs: number;
@@ -36,35 +41,39 @@ export class JobLeaseKeeper {
   private readonly scanMs: number;
   private readonly heartbeatMs: number;
   private timer: unknown = undefined;
+  private heartbeatTimer: unknown = undefined;
   private running = false;
   private tick: Promise<void> = Promise.resolve();
-  private lastHeartbeat = 0;
+  private beat: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: JobLeaseKeeperOptions) {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentJobLogger;
     this.scanMs = options.scanMs ?? Math.min(1_000, Math.max(50, options.leaseTtlMs / 4));
-    this.heartbeatMs = Math.max(50, options.leaseTtlMs / 3);
+    // Four beats per TTL: a busy event loop or a slow pool may delay one or two of them.
+    this.heartbeatMs = Math.max(50, options.leaseTtlMs / 4);
   }
 
   /** Registers the instance (before it restores or admits anything). */
   async register(): Promise<void> {
     await this.options.coordinator.heartbeat(this.options.instanceId, this.options.leaseTtlMs);
-    this.lastHeartbeat = this.clock.now();
   }
 
   start(): void {
     if (this.running) return;
     this.running = true;
     this.schedule();
+    this.scheduleHeartbeat();
   }
 
   /** Stops the loop; `retire()` then gives the jobs away. */
   async stop(): Promise<void> {
     this.running = false;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    if (this.heartbeatTimer !== undefined) this.clock.clearTimeout(this.heartbeatTimer);
     this.timer = undefined;
-    await this.tick;
+    this.heartbeatTimer = undefined;
+    await Promise.all([this.tick, this.beat]);
   }
 
   async retire(): Promise<void> {
@@ -72,13 +81,9 @@ export class JobLeaseKeeper {
     await this.options.coordinator.retire(this.options.instanceId);
   }
 
-  /** One round: heartbeat when due, take over orphans, pass on cancels. */
+  /** One round: take over orphans, pass on cancels. (Heart-beating has its own timer, so a slow scan never delays it.) */
   async scan(): Promise<void> {
     const { coordinator, instanceId, service } = this.options;
-    if (this.clock.now() - this.lastHeartbeat >= this.heartbeatMs) {
-      await coordinator.heartbeat(instanceId, this.options.leaseTtlMs);
-      this.lastHeartbeat = this.clock.now();
-    }
     const orphans = await coordinator.claimJobs(instanceId, this.options.claimBatch ?? 100);
     if (orphans.length > 0) {
       this.logger.info({ jobs: orphans.length }, 'taking over jobs nobody drives (an instance stopped)');
@@ -86,6 +91,17 @@ export class JobLeaseKeeper {
     }
     const cancels = await coordinator.takeCancelRequests(instanceId);
     if (cancels.length > 0) service.cancelRequested(cancels);
+  }
+
+  private scheduleHeartbeat(): void {
+    if (!this.running) return;
+    this.heartbeatTimer = this.clock.setTimeout(() => {
+      this.heartbeatTimer = undefined;
+      this.beat = (this.options.heartbeats ?? this.options.coordinator)
+        .heartbeat(this.options.instanceId, this.options.leaseTtlMs)
+        .catch((error: unknown) => this.logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'heartbeat failed; trying again'))
+        .finally(() => this.scheduleHeartbeat());
+    }, this.heartbeatMs);
   }
 
   private schedule(): void {

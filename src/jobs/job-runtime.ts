@@ -8,7 +8,7 @@ import type { ComfyBackend } from '../comfy/backend-port.js';
 import { BackendPool, ComfyBackendClient } from '../comfy/index.js';
 import { CharacterRegistry } from '../characters/index.js';
 import type { ResolvedConfig } from '../config/index.js';
-import { createInstanceCoordinator, createJobStore, parseDatabaseUrl } from '../db/index.js';
+import { createInstanceCoordinator, createJobStore, KyselyInstanceCoordinator, openDatabase, parseDatabaseUrl } from '../db/index.js';
 import { OutputCollector } from '../files/index.js';
 import { VisualPromptComposer } from '../prompts/index.js';
 import { WorkflowLibrary } from '../workflows/index.js';
@@ -138,7 +138,10 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
     if (jobCoordination) {
       const leaseTtlMs = overrides.leaseTtlMs ?? 10_000;
       const { instanceId, coordinator } = jobCoordination;
-      const keeper = new JobLeaseKeeper({ instanceId, coordinator, service, leaseTtlMs, ...(overrides.clock ? { clock: overrides.clock } : {}), logger });
+      const heartbeatDatabase = await openDatabase(config.database.url, { poolSize: 1 });
+      closers.push(() => heartbeatDatabase.close());
+      const heartbeats = new KyselyInstanceCoordinator(heartbeatDatabase.db, heartbeatDatabase.dialect);
+      const keeper = new JobLeaseKeeper({ instanceId, coordinator, heartbeats, service, leaseTtlMs, ...(overrides.clock ? { clock: overrides.clock } : {}), logger });
       coordination = { instanceId, coordinator, keeper, leaseTtlMs };
       // Alive before claiming anything, so no other instance takes over what this one restores.
       await coordination.keeper.register();
