@@ -3,6 +3,9 @@
  * the heap it reports is after a full collection and holds nothing of earlier benchmarks.
  * Prints one JSON line: the measurement.
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeHeapSnapshot } from 'node:v8';
 import { startApp } from '../src/app/chorus-visual-app.js';
 import { listCommandSchema } from '../src/commands/index.js';
 import { benchConfig, benchJob, connectBenchNats, createBenchDir, deleteRunStream, uniqueRunNames } from './bench-environment.js';
@@ -37,6 +40,8 @@ async function main(): Promise<void> {
     // The warm-up job is queued too; the measurement counts only the jobs admitted after it.
     await app.relay.drain();
     const after = settle();
+    // For finding what a queued job holds: BENCH_HEAP_SNAPSHOT=1 writes one (Chrome DevTools format).
+    if (process.env['BENCH_HEAP_SNAPSHOT']) process.stderr.write(`heap snapshot: ${writeHeapSnapshot(join(tmpdir(), `chorus-bench-memory-${process.pid}.heapsnapshot`))}\n`);
     const { total } = await app.runtime.service.list(listCommandSchema.parse({ limit: 1, state: 'queued' }));
     const measurement: MemoryMeasurement = {
       jobs,
