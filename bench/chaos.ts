@@ -26,6 +26,12 @@ async function main(): Promise<number> {
     },
   });
   const args = argsSchema.parse(values);
+  // Ctrl-C ends the fault window; the run still settles, reports and unmounts its tmpfs.
+  const interrupted = new AbortController();
+  process.once('SIGINT', () => {
+    process.stderr.write('[chaos] interrupted: stopping faults, settling, cleaning up\n');
+    interrupted.abort();
+  });
   const report = await runCampaign({
     seconds: args.seconds,
     seed: args.seed,
@@ -34,6 +40,7 @@ async function main(): Promise<number> {
     tmpfsMb: 16,
     executionDelayMs: 100,
     databaseOnDataDisk: args['db-on-data-disk'],
+    signal: interrupted.signal,
     timing: { gapMs: [300, 1_500], serviceDownMs: [0, 500], natsDownMs: [100, 1_500], diskFullMs: [500, 2_500], minServiceUpMs: 2_000 },
     log: (line) => process.stderr.write(`[chaos] ${line}\n`),
   });

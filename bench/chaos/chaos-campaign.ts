@@ -23,6 +23,8 @@ export interface CampaignOptions {
   tmpfsMb: number;
   executionDelayMs: number;
   databaseOnDataDisk?: boolean;
+  /** Ends the fault window early (Ctrl-C): the campaign still settles, judges and cleans up. */
+  signal?: AbortSignal;
   log?: (line: string) => void;
 }
 
@@ -74,41 +76,10 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRep
     );
     const submitter = new JobSubmitter(() => service.httpUrl, { workflow: 'no_model_test', conversations: 8, runTag: `s${options.seed}` });
 
-    const faultWindowStart = Date.now();
-    const deadline = faultWindowStart + options.seconds * 1_000;
-    let submitting = true;
-    const submitLoop = (async () => {
-      while (submitting) {
-        await submitter.submitNext();
-        await sleep(options.submitIntervalMs);
-      }
-    })();
-    const faultLoop = injector.run();
-    const ticker = setInterval(() => log(`t+${Math.round((Date.now() - faultWindowStart) / 1000)}s accepted ${submitter.counts.accepted}, faults ${JSON.stringify(injector.counts)}`), 10_000);
-    await sleep(Math.max(0, deadline - Date.now()));
-    submitting = false;
-    injector.stop();
-    await Promise.all([submitLoop, faultLoop]);
-    clearInterval(ticker);
-    const faultWindowSeconds = (Date.now() - faultWindowStart) / 1000;
+    const faultWindowSeconds = await runFaultWindow(options, submitter, injector, log);
     log(`faults stopped after ${faultWindowSeconds.toFixed(1)} s; settling`);
-
     await injector.recover();
-    const settleStart = Date.now();
-    const settleDeadline = settleStart + options.settleSeconds * 1_000;
-    let settled = false;
-    while (Date.now() < settleDeadline) {
-      await submitter.retryInDoubt();
-      if (submitter.inDoubtCount === 0 && countUnfinished(env.databasePath) === 0 && countUnpublished(env.databasePath) === 0) {
-        settled = true;
-        break;
-      }
-      await sleep(500);
-    }
-    // The live subscriber may still be receiving the last publishes.
-    const expectedEvents = readDatabaseFacts(env.databasePath).events.length;
-    for (let i = 0; i < 20 && live.events.length < expectedEvents; i++) await sleep(100);
-    const settleSeconds = (Date.now() - settleStart) / 1000;
+    const { settled, settleSeconds } = await settle(env.databasePath, submitter, live, options.settleSeconds);
     log(`settled=${settled} after ${settleSeconds.toFixed(1)} s; stopping the service and judging`);
 
     await service.stop();
@@ -149,6 +120,50 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRep
     await live?.stop().catch(() => undefined);
     await env.close();
   }
+}
+
+/** Submits and injects until the window ends (or the signal fires); returns its length in s. */
+async function runFaultWindow(options: CampaignOptions, submitter: JobSubmitter, injector: FaultInjector, log: (line: string) => void): Promise<number> {
+  const start = Date.now();
+  let submitting = true;
+  const submitLoop = (async () => {
+    while (submitting) {
+      await submitter.submitNext();
+      await sleep(options.submitIntervalMs);
+    }
+  })();
+  const faultLoop = injector.run();
+  const ticker = setInterval(() => log(`t+${Math.round((Date.now() - start) / 1000)}s accepted ${submitter.counts.accepted}, faults ${JSON.stringify(injector.counts)}`), 10_000);
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, options.seconds * 1_000);
+    options.signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+  submitting = false;
+  injector.stop();
+  await Promise.all([submitLoop, faultLoop]);
+  clearInterval(ticker);
+  return (Date.now() - start) / 1000;
+}
+
+/** Waits until no request is in doubt, no job is unfinished and the outbox is empty. */
+async function settle(databasePath: string, submitter: JobSubmitter, live: LiveEventRecorder, maxSeconds: number): Promise<{ settled: boolean; settleSeconds: number }> {
+  const start = Date.now();
+  let settled = false;
+  while (Date.now() < start + maxSeconds * 1_000) {
+    await submitter.retryInDoubt();
+    if (submitter.inDoubtCount === 0 && countUnfinished(databasePath) === 0 && countUnpublished(databasePath) === 0) {
+      settled = true;
+      break;
+    }
+    await sleep(500);
+  }
+  // The live subscriber may still be receiving the last publishes.
+  const expectedEvents = readDatabaseFacts(databasePath).events.length;
+  for (let i = 0; i < 20 && live.events.length < expectedEvents; i++) await sleep(100);
+  return { settled, settleSeconds: (Date.now() - start) / 1000 };
 }
 
 function median(values: number[]): number {
