@@ -1,10 +1,13 @@
 /**
  * Moves `job_events` rows from the outbox to the event transport, oldest first, and marks
  * them published. Rules that keep events whole and in order:
- * - one pass at a time (a lock), publishing one row after the other: never two in flight,
- *   so a failed publish cannot be overtaken by a later event of the same job;
- * - the first failure ends the pass; rows already confirmed are marked, the rest wait for
- *   the next pass after a growing back-off;
+ * - one pass at a time (a lock); inside a pass different jobs' rows are in flight together
+ *   (bounded by `maxInFlight`) but each job's rows go one after the other, never two of one
+ *   job in flight, so a failed publish cannot be overtaken by a later event of the same job
+ *   (see job-lane-publisher.ts);
+ * - a job's first failure ends that job's run in the pass; other jobs carry on, rows
+ *   already confirmed are marked in one batch, the failed job's rest wait for the next pass
+ *   after a growing back-off;
  * - a crash between publish and mark re-sends the row with the same id (`{job}:{seq}`),
  *   which JetStream drops as a duplicate.
  */
@@ -12,6 +15,7 @@ import type { JobEventRow, JobStore } from '../jobs/job-store-port.js';
 import { encodeCloudEvent, eventName, toCloudEvent } from './cloud-event.js';
 import { eventSubject } from './event-subjects.js';
 import { silentLogger, type EventsLogger, type EventTransport } from './event-transport.js';
+import { publishInJobLanes } from './job-lane-publisher.js';
 
 export interface OutboxRelayOptions {
   store: JobStore;
@@ -20,6 +24,8 @@ export interface OutboxRelayOptions {
   /** CloudEvents `source`, e.g. `chorus-visual/<instance>`. */
   source: string;
   batchSize?: number;
+  /** Publishes awaiting their ack at once, each for a different job (default 64). */
+  maxInFlight?: number;
   /** First back-off after a failure; doubles up to `maxRetryMs`. */
   retryMs?: number;
   maxRetryMs?: number;
@@ -32,6 +38,7 @@ type PassOutcome = 'idle' | 'more' | 'failed';
 
 export class OutboxRelay {
   private readonly batchSize: number;
+  private readonly maxInFlight: number;
   private readonly retryMs: number;
   private readonly maxRetryMs: number;
   private readonly pollMs: number;
@@ -44,7 +51,9 @@ export class OutboxRelay {
   private publishedCount = 0;
 
   constructor(private readonly opts: OutboxRelayOptions) {
-    this.batchSize = opts.batchSize ?? 100;
+    // A pass waits for its slowest lane, so a batch of a few hundred keeps 64 lanes busy.
+    this.batchSize = opts.batchSize ?? 256;
+    this.maxInFlight = opts.maxInFlight ?? 64;
     this.retryMs = opts.retryMs ?? 250;
     this.maxRetryMs = opts.maxRetryMs ?? 5_000;
     this.pollMs = opts.pollMs ?? 1_000;
@@ -122,18 +131,15 @@ export class OutboxRelay {
       return 'failed';
     }
     if (rows.length === 0) return 'idle';
-    const done: number[] = [];
-    let failed = false;
-    for (const row of rows) {
-      try {
-        await this.publishRow(row);
-        done.push(row.id);
-      } catch (error) {
-        this.logger.warn({ err: describe(error), job: row.job_id, seq: row.seq, pending: rows.length - done.length }, 'event publish failed; will retry');
-        failed = true;
-        break;
-      }
+    const { published: done, failures } = await publishInJobLanes(rows, (row) => this.publishRow(row), this.maxInFlight);
+    const first = failures[0];
+    if (first) {
+      this.logger.warn(
+        { err: describe(first.error), job: first.row.job_id, seq: first.row.seq, failedJobs: failures.length, pending: failures.reduce((n, f) => n + f.pending, 0) },
+        'event publish failed; will retry',
+      );
     }
+    const failed = failures.length > 0;
     if (done.length > 0) {
       try {
         await store.markPublished(done, new Date().toISOString());

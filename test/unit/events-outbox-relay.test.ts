@@ -119,4 +119,57 @@ describe('OutboxRelay', () => {
     await relay.drain();
     expect(ids(got)).toEqual(['a:1']);
   });
+
+  it('keeps each job in order when one job fails while other jobs publish concurrently', async () => {
+    const store = new OutboxOnlyStore();
+    for (let seq = 1; seq <= 4; seq++) for (const job of ['a', 'b', 'c']) store.add(job, seq, 'processing');
+    const bus = new InMemoryEventBus();
+    const got: BusMessage[] = [];
+    bus.subscribe('>', (m) => got.push(m));
+    const transport = new SlowTransport(bus, new Set(['a:2']));
+    const relay = new OutboxRelay({ store: store.asStore(), transport, subjectPrefix: 'p', source: 't', maxInFlight: 2 });
+    await relay.drain();
+    // Job a stopped at its failed row; b and c went through; never more than 2 in flight,
+    // never two of one job at once, and the two lanes really overlapped.
+    expect(ids(got).filter((id) => id?.startsWith('a:'))).toEqual(['a:1']);
+    expect(ids(got).filter((id) => id?.startsWith('b:'))).toEqual(['b:1', 'b:2', 'b:3', 'b:4']);
+    expect(ids(got).filter((id) => id?.startsWith('c:'))).toEqual(['c:1', 'c:2', 'c:3', 'c:4']);
+    expect(transport.maxInFlight).toBe(2);
+    expect(transport.sameJobOverlap).toBe(false);
+    expect(store.rows.filter((r) => r.published_at).map((r) => `${r.job_id}:${r.seq}`).sort()).toEqual(['a:1', 'b:1', 'b:2', 'b:3', 'b:4', 'c:1', 'c:2', 'c:3', 'c:4']);
+    // The retry resumes job a at its failed row, in order, and re-sends nothing else.
+    await relay.drain();
+    expect(ids(got).filter((id) => id?.startsWith('a:'))).toEqual(['a:1', 'a:2', 'a:3', 'a:4']);
+    expect(got).toHaveLength(12);
+    expect(transport.attempts.filter((id) => id === 'a:3')).toHaveLength(1);
+  });
 });
+
+/** Acks after a macrotask (so lanes overlap), fails listed msgIds once, records overlap. */
+class SlowTransport implements EventTransport {
+  readonly kind = 'memory' as const;
+  readonly attempts: string[] = [];
+  maxInFlight = 0;
+  sameJobOverlap = false;
+  private readonly inFlight = new Set<string>();
+  constructor(private readonly inner: InMemoryEventBus, private readonly failOnce: Set<string>) {}
+  async publishDurable(subject: string, payload: Uint8Array, msgId: string): Promise<void> {
+    const job = msgId.split(':')[0]!;
+    if (this.inFlight.has(job)) this.sameJobOverlap = true;
+    this.inFlight.add(job);
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight.size);
+    this.attempts.push(msgId);
+    try {
+      await new Promise((r) => setTimeout(r, 2));
+      if (this.failOnce.delete(msgId)) throw new Error(`injected failure on ${msgId}`);
+      await this.inner.publishDurable(subject, payload, msgId);
+    } finally {
+      this.inFlight.delete(job);
+    }
+  }
+  publishEphemeral(): void {}
+  isConnected(): boolean {
+    return this.inner.isConnected();
+  }
+  async close(): Promise<void> {}
+}
