@@ -9,7 +9,7 @@ import { imageHeaderBytes, readImageDimensions } from './image-dimensions.js';
 import { classifyMedia, sniffMedia } from './media-types.js';
 import { buildSidecar, writeSidecar, type SkippedOutput } from './metadata-sidecar.js';
 import { planDestinations, selectCandidates, sidecarDestinationFor, type ClassifiedOutput, type PlannedOutput } from './output-plan.js';
-import { placeOutput } from './output-placement.js';
+import { placeOutput, type PlacedFile } from './output-placement.js';
 import { comfyFoldersFrom, DownloadOutputSource, LocalOutputSource, readSourceHead, type OutputSource } from './output-source.js';
 import { assertComfyFileType, assertResolvedInside, assertSafeFilename, assertSafeId, assertSafeSubfolder } from './safe-path-guard.js';
 import { hashFile } from './temp-file-writer.js';
@@ -77,25 +77,34 @@ export class OutputCollector {
     await this.prepareDirectories(planned, sidecar.name);
 
     const files: ResultFileWithOrigin[] = [];
-    for (const output of planned) {
+    const placements: PlacedFile[] = [];
+    try {
+      for (const output of planned) {
+        if (request.signal?.aborted) throw abortedError(request.signal.reason);
+        files.push(await this.placeOne(request, output, sources.get(output.ref)!, placements));
+      }
       if (request.signal?.aborted) throw abortedError(request.signal.reason);
-      files.push(await this.placeOne(request, output, sources.get(output.ref)!));
-    }
-    if (request.signal?.aborted) throw abortedError(request.signal.reason);
 
-    const document = buildSidecar({
-      jobId: request.jobId,
-      conversationId: request.conversationId,
-      mode: request.mode,
-      metadata: request.metadata,
-      files,
-      skipped,
-      fileMoveMs: Math.max(0, this.now() - started),
-      collectedAt: new Date(this.now()),
-    });
-    await writeSidecar(this.fs, sidecar.absolutePath, document).catch((error: unknown) => {
-      throw isChorusError(error) ? error : writeFailedError(sidecar.absolutePath, error);
-    });
+      const document = buildSidecar({
+        jobId: request.jobId,
+        conversationId: request.conversationId,
+        mode: request.mode,
+        metadata: request.metadata,
+        files,
+        skipped,
+        fileMoveMs: Math.max(0, this.now() - started),
+        collectedAt: new Date(this.now()),
+      });
+      await writeSidecar(this.fs, sidecar.absolutePath, document).catch((error: unknown) => {
+        throw isChorusError(error) ? error : writeFailedError(sidecar.absolutePath, error);
+      });
+    } catch (error) {
+      // A failed job keeps its outputs in ComfyUI: undo this run's moves, newest first.
+      for (const placed of placements.reverse()) await placed.undo?.().catch(() => undefined);
+      throw error;
+    }
+    // The job's files and sidecar are safe: only now does ComfyUI's copy go (move mode).
+    for (const placed of placements) await placed.finish?.().catch(() => undefined);
     if (this.cleanupComfyOutputs) await this.removeLeftovers(sources, skippedTemp, request);
     return {
       files: files.map(({ animated: _animated, key: _key, ...file }) => file),
@@ -165,9 +174,10 @@ export class OutputCollector {
     }
   }
 
-  private async placeOne(request: ParsedCollectRequest, output: PlannedOutput, source: OutputSource): Promise<ResultFileWithOrigin> {
+  private async placeOne(request: ParsedCollectRequest, output: PlannedOutput, source: OutputSource, placements: PlacedFile[]): Promise<ResultFileWithOrigin> {
     const { destination, media, ref } = output;
     const placed = await placeOutput({ fs: this.fs, mode: request.mode, signal: request.signal }, source, destination.absolutePath);
+    placements.push(placed);
     const file: ResultFileWithOrigin = {
       kind: media.kind,
       path: destination.relativePath,

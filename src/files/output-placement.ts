@@ -20,6 +20,13 @@ export interface PlacedFile {
   bytes: number;
   /** `already_present`: an earlier (crashed) run had finished this file. */
   outcome: 'moved' | 'copied' | 'downloaded' | 'already_present';
+  /**
+   * Move mode: ComfyUI's copy that is removed only once the whole job (every file and the
+   * sidecar) is safe, so a job that fails half-way still has its outputs in ComfyUI.
+   */
+  finish?: () => Promise<void>;
+  /** Puts ComfyUI's file back where it was if the job fails after this file was renamed. */
+  undo?: () => Promise<void>;
 }
 
 interface PlacementContext {
@@ -84,9 +91,8 @@ async function moveLocal(ctx: PlacementContext, real: string, destination: strin
   const { sha256, bytes } = await hashFile(fs, real);
   if (existing) {
     if (existing.sha256 !== sha256) throw destinationConflictError(destination, existing.sha256, sha256);
-    // A crash between copy and unlink (EXDEV path): finish the move.
-    await fs.unlink(real);
-    return { ...existing, outcome: 'already_present' };
+    // A crash between copy and unlink (EXDEV path): finish the move with the job.
+    return { ...existing, outcome: 'already_present', finish: () => removeSource(fs, real) };
   }
   // ComfyUI does not fsync what it saves; do it before the name becomes ours.
   await fs.syncFile(real);
@@ -96,13 +102,32 @@ async function moveLocal(ctx: PlacementContext, real: string, destination: strin
     if (errnoCode(error) !== 'EXDEV') throw error;
     const written = await writeTempFile(fs, fs.readStream(real), destination, ctx.signal);
     await commitTemp(fs, written, destination);
-    await fs.unlink(real);
-    await fs.syncDirectory(path.dirname(real));
-    return { sha256: written.sha256, bytes: written.bytes, outcome: 'moved' };
+    return {
+      sha256: written.sha256,
+      bytes: written.bytes,
+      outcome: 'moved',
+      finish: () => removeSource(fs, real),
+      undo: () => fs.unlink(destination),
+    };
   }
   await fs.syncDirectory(path.dirname(destination));
   await fs.syncDirectory(path.dirname(real));
-  return { sha256, bytes, outcome: 'moved' };
+  return {
+    sha256,
+    bytes,
+    outcome: 'moved',
+    undo: async () => {
+      await fs.rename(destination, real);
+      await fs.syncDirectory(path.dirname(real));
+    },
+  };
+}
+
+async function removeSource(fs: CollectorFileSystem, real: string): Promise<void> {
+  await fs.unlink(real).catch((error: unknown) => {
+    if (errnoCode(error) !== 'ENOENT') throw error;
+  });
+  await fs.syncDirectory(path.dirname(real));
 }
 
 async function copyStream(

@@ -202,11 +202,45 @@ describe('OutputCollector failures', () => {
     const error = await failure(new OutputCollector({ dataDir, fileSystem }), { files, signal: controller.signal });
     expect(error.details).toMatchObject({ reason: 'aborted' });
     const images = path.join('conversations', 'conv1', 'images');
-    expect(await listTree(dataDir)).toEqual([path.join(images, 'job1_1.png')]);
+    // The file already moved goes back: a job that did not finish keeps its outputs in ComfyUI.
+    expect(await listTree(dataDir)).toEqual([]);
+    expect(await exists(path.join(output, 'e_00001_.png'))).toBe(true);
+    expect(await exists(path.join(output, 'e_00002_.png'))).toBe(true);
 
     const result = await new OutputCollector({ dataDir }).collect({ jobId: 'job1', conversationId: 'conv1', files, mode: 'move', comfyOutputDir: output, metadata: {} });
     expect(result.files).toHaveLength(2);
     expect(await listTree(dataDir)).toEqual([path.join(images, 'job1_1.png'), path.join(images, 'job1_2.png'), path.join(images, 'job1_metadata.json')]);
+  });
+
+  it('a full disk while writing the sidecar (move mode) puts every moved file back in ComfyUI', async () => {
+    const files = [await outputFile('g_00001_.png', png(5, 5, 1)), await outputFile('g_00002_.png', png(5, 5, 2))];
+    const fileSystem = faultyFs({
+      async createExclusive(file) {
+        const real = await nodeCollectorFileSystem.createExclusive(file);
+        return file.includes('_metadata.json') ? { ...real, write: () => Promise.reject(errno('ENOSPC')) } : real;
+      },
+    });
+    const error = await failure(new OutputCollector({ dataDir, fileSystem }), { files });
+    expect(error.code).toBe('FILE_MOVE_FAILED');
+    expect(error.details).toMatchObject({ reason: 'write_failed', errno: 'ENOSPC' });
+    expect((await readFile(path.join(output, 'g_00001_.png'))).equals(png(5, 5, 1))).toBe(true);
+    expect((await readFile(path.join(output, 'g_00002_.png'))).equals(png(5, 5, 2))).toBe(true);
+    expect(await listTree(dataDir)).toEqual([]);
+  });
+
+  it('moving across file systems removes ComfyUI\'s copies only after the sidecar is written', async () => {
+    const files = [await outputFile('h_00001_.png', png(6, 6, 1)), await outputFile('h_00002_.png', png(6, 6, 2))];
+    const fileSystem = faultyFs({
+      rename: (from, to) => (from.startsWith(output) ? Promise.reject(errno('EXDEV')) : nodeCollectorFileSystem.rename(from, to)),
+      async createExclusive(file) {
+        const real = await nodeCollectorFileSystem.createExclusive(file);
+        return file.includes('_metadata.json') ? { ...real, write: () => Promise.reject(errno('ENOSPC')) } : real;
+      },
+    });
+    await failure(new OutputCollector({ dataDir, fileSystem }), { files });
+    expect(await exists(path.join(output, 'h_00001_.png'))).toBe(true);
+    expect(await exists(path.join(output, 'h_00002_.png'))).toBe(true);
+    expect(await listTree(dataDir)).toEqual([]);
   });
 
   it('a download that breaks mid-stream is COMFY_UNAVAILABLE and leaves no temp file', async () => {
