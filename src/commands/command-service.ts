@@ -144,6 +144,7 @@ export function statusFor(code: ErrorCodeType): number {
       return 404;
     case 'QUEUE_FULL':
     case 'COMFY_UNAVAILABLE':
+    case 'STORAGE_UNAVAILABLE':
       return 503;
     case 'INTERNAL':
       return 500;

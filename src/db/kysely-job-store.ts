@@ -208,12 +208,19 @@ function jobNotFound(jobId: string): ChorusError {
   return new ChorusError(ErrorCode.JOB_NOT_FOUND, `No job with id ${jobId}`, { details: { job_id: jobId } });
 }
 
-/** Driver errors become INTERNAL ChorusErrors (the driver's error stays as `cause`). */
+/**
+ * Conditions of the storage, not bugs: a caller should retry later, and says so by the code.
+ * SQLite's full/read-only/I/O errors, PostgreSQL's disk-full (53100) and connection classes.
+ */
+const storageDriverCodes = /^(SQLITE_(FULL|IOERR|READONLY|CANTOPEN|BUSY|LOCKED)|53100|57P0[1-3]|08\d{3}|ECONNREFUSED|ECONNRESET|ETIMEDOUT)/;
+
+/** Driver errors become ChorusErrors (the driver's error stays as `cause`). */
 function asStoreError(operation: string, error: unknown): ChorusError {
   if (isChorusError(error)) return error;
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: unknown } | null)?.code;
-  return new ChorusError(ErrorCode.INTERNAL, `Database ${operation} failed: ${message}`, {
+  const storage = typeof code === 'string' && storageDriverCodes.test(code);
+  return new ChorusError(storage ? ErrorCode.STORAGE_UNAVAILABLE : ErrorCode.INTERNAL, `Database ${operation} failed: ${message}`, {
     cause: error,
     details: typeof code === 'string' ? { operation, driver_code: code } : { operation },
   });

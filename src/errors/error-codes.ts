@@ -19,6 +19,7 @@ export const ErrorCode = {
   INVALID_COMMAND: 'INVALID_COMMAND',
   JOB_NOT_FOUND: 'JOB_NOT_FOUND',
   CONFIG_INVALID: 'CONFIG_INVALID',
+  STORAGE_UNAVAILABLE: 'STORAGE_UNAVAILABLE',
   CHARACTER_NOT_FOUND: 'CHARACTER_NOT_FOUND',
   INTERNAL: 'INTERNAL',
 } as const;
@@ -90,6 +91,10 @@ export const errorCatalogue: Record<ErrorCode, { recoverable: boolean; suggestio
   CONFIG_INVALID: {
     recoverable: false,
     suggestion: 'Fix the named key in the config file or environment variable.',
+  },
+  STORAGE_UNAVAILABLE: {
+    recoverable: true,
+    suggestion: 'The job database cannot be written (disk full, read-only or unreachable); free space or fix database.url, then retry.',
   },
   CHARACTER_NOT_FOUND: {
     recoverable: false,
