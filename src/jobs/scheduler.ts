@@ -218,9 +218,13 @@ export class Scheduler {
     try {
       do {
         this.dispatchAgain = false;
+        // Read every instance's use once per round and count our own grants into it; read
+        // again only when a claim shows another instance got there first.
+        let inUse: Map<string, number> | undefined;
         while (this.waitingCount > 0 && !this.closed) {
-          const inUse = await shared.ledger.slotsInUse();
-          const backend = this.pool.choose((name) => inUse.get(name) ?? 0);
+          inUse ??= await shared.ledger.slotsInUse();
+          const counts = inUse;
+          const backend = this.pool.choose((name) => counts.get(name) ?? 0);
           if (!backend) {
             this.scheduleRecheck(shared.pollMs ?? 50);
             break;
@@ -231,13 +235,16 @@ export class Scheduler {
           if (waiter.done) {
             // Cancelled while claiming: give the slot straight back.
             if (claimed) await shared.ledger.releaseSlot(waiter.jobId, shared.instanceId);
+            inUse = undefined;
             continue;
           }
           if (!claimed) {
             // Another instance took that slot between our count and our claim: count again.
             this.queueFor(this.priorityOf(waiter)).putBack(waiter);
+            inUse = undefined;
             continue;
           }
+          counts.set(backend.name, (counts.get(backend.name) ?? 0) + 1);
           waiter.done = true;
           this.waitingCount--;
           this.countSlot(waiter.jobId, backend.name);
