@@ -9,20 +9,21 @@ import type { JobPosition } from './job-state-of.js';
 export function patchForTransition(row: JobRow, context: JobContext, from: JobPosition, to: JobPosition, nowIso: string, snapshot: unknown): JobPatch {
   const composed = context.composed;
   const stamps = { ...((row.debug['timestamps'] as Record<string, string> | undefined) ?? {}) };
-  const patch: JobPatch = {
-    status: to.state,
-    substate: to.substate,
-    comfy_prompt_id: context.promptId,
-    backend: context.backend,
-    attempts: context.attempts,
-    prompt: composed?.prompt ?? row.prompt,
-    negative_prompt: composed?.negative ?? row.negative_prompt,
-    seed: composed?.seed ?? row.seed,
-    prompt_source: composed?.source ?? row.prompt_source,
-    result: context.result,
-    error: context.error,
-    snapshot,
+  // Every transition rewrites the row, so only columns whose value moved go into the
+  // UPDATE: the composed prompt, result and error are written once, not on all 7 steps.
+  const patch: JobPatch = { status: to.state, substate: to.substate, snapshot };
+  const changed = <K extends keyof JobPatch & keyof JobRow>(key: K, value: JobRow[K]): void => {
+    if (row[key] !== value) patch[key] = value;
   };
+  changed('comfy_prompt_id', context.promptId);
+  changed('backend', context.backend);
+  changed('attempts', context.attempts);
+  changed('prompt', composed?.prompt ?? row.prompt);
+  changed('negative_prompt', composed?.negative ?? row.negative_prompt);
+  changed('seed', composed?.seed ?? row.seed);
+  changed('prompt_source', composed?.source ?? row.prompt_source);
+  changed('result', context.result);
+  changed('error', context.error);
   const entered = from.state !== to.state;
   if (entered && to.state === 'submitted') patch.submitted_at = nowIso;
   if (entered && to.state === 'processing') patch.started_at = nowIso;
@@ -36,11 +37,33 @@ export function patchForTransition(row: JobRow, context: JobContext, from: JobPo
   if (entered && to.state === 'submitted') {
     debug['comfy_submission'] = { prompt_id: context.promptId, queue_position: context.queuePosition, submitted_at: nowIso, backend: context.backend };
   }
-  patch.debug = debug;
+  if (!sameDebug(row.debug, debug)) patch.debug = debug;
   return patch;
 }
 
 /** Applies a patch to the in-memory mirror of a row exactly as the store applies it. */
 export function applyPatch(row: JobRow, patch: JobPatch, seq: number | null, nowIso: string): JobRow {
   return { ...row, ...patch, last_seq: seq ?? row.last_seq, updated_at: nowIso } as JobRow;
+}
+
+/**
+ * Whether the rebuilt debug document equals the stored one, one level into plain objects
+ * (the timestamps map is rebuilt on every call; composed facts are the same references).
+ * A false "changed" only costs a write; a false "same" cannot happen: every value compared
+ * is either identical or a flat object with identical entries.
+ */
+function sameDebug(stored: Record<string, unknown>, rebuilt: Record<string, unknown>): boolean {
+  const keys = Object.keys(rebuilt);
+  if (keys.length !== Object.keys(stored).length) return false;
+  return keys.every((key) => key in stored && (stored[key] === rebuilt[key] || sameFlat(stored[key], rebuilt[key])));
+}
+
+function sameFlat(a: unknown, b: unknown): boolean {
+  if (!isPlainObject(a) || !isPlainObject(b)) return false;
+  const keys = Object.keys(b);
+  return keys.length === Object.keys(a).length && keys.every((key) => key in a && a[key] === b[key]);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
