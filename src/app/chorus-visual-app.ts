@@ -11,8 +11,8 @@ import { jobMachine } from '../../machines/job.js';
 import { startCommandService, type CommandService } from '../commands/index.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { connectNats, InMemoryEventBus, NatsEventTransport, OutboxRelay, ProgressPublisher, type EventTransport } from '../events/index.js';
-import { createHealthSources, jobFeedFromJobService, startHttpServer, type RunningHttpServer } from '../http/index.js';
-import { createJobRuntime, finalStates, LeaseGatedOutboxStore, type JobRuntime, type JobRuntimeOverrides } from '../jobs/index.js';
+import { createHealthSources, jobFeedFromJobService, startHttpServer, type ClusterView, type RunningHttpServer } from '../http/index.js';
+import { createJobRuntime, finalStates, LeaseGatedOutboxStore, type InstanceCoordinator, type JobRuntime, type JobRuntimeOverrides, type SlotLedger } from '../jobs/index.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
 import { DeferredEventTransport } from './deferred-event-transport.js';
 
@@ -145,6 +145,7 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
         inUse: (name) => runtime.service.scheduler.inUse(name),
         ...(useNats ? { nats: () => ({ connected: transport.isConnected(), kind: transport.kind }) } : {}),
         instanceId,
+        ...(runtime.coordination ? { cluster: clusterViewOf(runtime.coordination.coordinator, runtime.coordination.ledger) } : {}),
       }),
       dataDir: config.data_dir,
       machineDefinition: jobMachine,
@@ -179,6 +180,21 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
       await transport.close();
       if (nc) await nc.drain().catch(() => nc?.close());
     },
+  };
+}
+
+function clusterViewOf(coordinator: InstanceCoordinator, ledger: SlotLedger): () => Promise<ClusterView> {
+  return async () => {
+    const [instances, owners, slots] = await Promise.all([
+      coordinator.listInstances(),
+      coordinator.ownersOfUnfinished(),
+      ledger.slotsInUse(),
+    ]);
+    return {
+      instances: instances.map(({ id, alive, started_at, heartbeat_at, stopped_at }) => ({ id, alive, started_at, heartbeat_at, stopped_at })),
+      owners: Object.fromEntries(owners),
+      slots_in_use: Object.fromEntries(slots),
+    };
   };
 }
 

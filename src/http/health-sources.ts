@@ -16,11 +16,14 @@ export interface HealthSourceParts {
   /** Omit when NATS is disabled. */
   nats?: () => { connected: boolean; kind: string };
   instanceId: string;
+  /** Omit for a single instance (SQLite). */
+  cluster?: HealthSources['cluster'];
 }
 
 export function createHealthSources(parts: HealthSourceParts): HealthSources {
   return {
     instanceId: parts.instanceId,
+    ...(parts.cluster ? { cluster: parts.cluster } : {}),
     async database() {
       try {
         await parts.store.countJobs({ states: ['queued'] });

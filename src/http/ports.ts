@@ -42,4 +42,17 @@ export interface HealthSources {
   outboxPending(): Promise<number>;
   jobsByState(): Promise<Record<string, number>>;
   instanceId: string;
+  /**
+   * Several instances on one database: who is alive, which instance drives which unfinished
+   * job, and the slots every instance together holds per backend. Absent with SQLite.
+   */
+  cluster?(): Promise<ClusterView>;
+}
+
+export interface ClusterView {
+  instances: Array<{ id: string; alive: boolean; started_at: string; heartbeat_at: string; stopped_at: string | null }>;
+  /** job id → instance id, for unfinished jobs. */
+  owners: Record<string, string>;
+  /** backend name → slots in use by all instances together. */
+  slots_in_use: Record<string, number>;
 }

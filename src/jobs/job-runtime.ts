@@ -16,7 +16,7 @@ import type { Clock } from './clock.js';
 import type { JobStore } from './job-store-port.js';
 import { JobService, type JobCoordination } from './job-service.js';
 import { JobLeaseKeeper } from './job-lease-keeper.js';
-import type { InstanceCoordinator } from './instance-coordination-port.js';
+import type { InstanceCoordinator, SlotLedger } from './instance-coordination-port.js';
 import { silentJobLogger, type CharactersPort, type CollectorPort, type JobLogger, type PromptComposerPort, type WorkflowsPort } from './job-runtime-ports.js';
 
 export interface JobRuntimeOverrides {
@@ -47,6 +47,8 @@ export interface JobRuntimeOverrides {
 export interface RuntimeCoordination {
   instanceId: string;
   coordinator: InstanceCoordinator;
+  /** Backend slots every instance shares (the inspector shows their use). */
+  ledger: SlotLedger;
   keeper: JobLeaseKeeper;
   leaseTtlMs: number;
 }
@@ -137,12 +139,12 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
     let coordination: RuntimeCoordination | undefined;
     if (jobCoordination) {
       const leaseTtlMs = overrides.leaseTtlMs ?? 10_000;
-      const { instanceId, coordinator } = jobCoordination;
+      const { instanceId, coordinator, ledger } = jobCoordination;
       const heartbeatDatabase = await openDatabase(config.database.url, { poolSize: 1 });
       closers.push(() => heartbeatDatabase.close());
       const heartbeats = new KyselyInstanceCoordinator(heartbeatDatabase.db, heartbeatDatabase.dialect);
       const keeper = new JobLeaseKeeper({ instanceId, coordinator, heartbeats, service, leaseTtlMs, ...(overrides.clock ? { clock: overrides.clock } : {}), logger });
-      coordination = { instanceId, coordinator, keeper, leaseTtlMs };
+      coordination = { instanceId, coordinator, ledger, keeper, leaseTtlMs };
       // Alive before claiming anything, so no other instance takes over what this one restores.
       await coordination.keeper.register();
     }

@@ -38,9 +38,10 @@ describe('two instances sharing PostgreSQL', () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  async function start(instanceId: string): Promise<ChorusVisualApp> {
+  async function start(instanceId: string, http = false): Promise<ChorusVisualApp> {
     const config = parseServiceConfig({
       instance_id: instanceId,
+      http: { port: 0 },
       database: { url: schema.url },
       data_dir: join(root, 'data'),
       nats: { servers: [nats.url], subject_prefix: 'multi.test', stream: { name: 'MULTI_TEST' } },
@@ -50,7 +51,7 @@ describe('two instances sharing PostgreSQL', () => {
         polling: { initial_interval_seconds: 0.1, max_interval_seconds: 0.2 },
       },
     });
-    const app = await startApp({ config, http: false, waitForNats: true, runtime: { leaseTtlMs: 60_000 } });
+    const app = await startApp({ config, http, waitForNats: true, runtime: { leaseTtlMs: 60_000 } });
     apps.push(app);
     return app;
   }
@@ -99,5 +100,23 @@ describe('two instances sharing PostgreSQL', () => {
       expect(done.state).toBe('completed');
       expect(sim.stats().executions[done.comfy_prompt_id!]).toBe(1);
     }
+  });
+
+  it('/api/backends shows every instance, which one drives each job, and the slots all of them hold', async () => {
+    const a = await start('inst-a', true);
+    const b = await start('inst-b');
+    sim.faults.executionDelayMs(5_000);
+    const running = await generate(b, 1);
+    await waitForState(b, running.id, ['processing']);
+    const body = (await (await fetch(`${a.http!.url}/api/backends`)).json()) as {
+      instance_id: string;
+      backends: Array<{ name: string; capacity: { in_use: number; in_use_all_instances: number } }>;
+      cluster: { instances: Array<{ id: string; alive: boolean }>; owners: Record<string, string> };
+    };
+    expect(body.instance_id).toBe('inst-a');
+    expect(body.cluster.instances.filter((i) => i.alive).map((i) => i.id).sort()).toEqual(['inst-a', 'inst-b']);
+    expect(body.cluster.owners[running.id]).toBe('inst-b');
+    expect(body.backends[0]!.capacity).toMatchObject({ in_use: 0, in_use_all_instances: 1 });
+    sim.faults.executionDelayMs(0);
   });
 });

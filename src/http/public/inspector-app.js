@@ -71,11 +71,28 @@ function renderJobs() {
 
 async function loadBackends() {
   try {
-    const { backends } = await api('/api/backends');
-    $('backends').replaceChildren(...(backends.length ? backends.map(backendCard) : [h('p', { class: 'subtle' }, 'No backends configured.')]));
+    const { backends, cluster, instance_id: self } = await api('/api/backends');
+    $('backends').replaceChildren(
+      ...(backends.length ? backends.map(backendCard) : [h('p', { class: 'subtle' }, 'No backends configured.')]),
+      cluster ? instancesCard(cluster, self) : null,
+    );
   } catch (error) {
     $('backends').replaceChildren(h('p', { class: 'subtle' }, `unavailable: ${error.message}`));
   }
+}
+
+/** Several instances share the work: who is alive and how many jobs each drives. */
+function instancesCard(cluster, self) {
+  const driving = new Map();
+  for (const owner of Object.values(cluster.owners)) driving.set(owner, (driving.get(owner) ?? 0) + 1);
+  return h('div', { class: 'backend instances' },
+    h('div', { class: 'backend-head' }, h('strong', {}, 'instances')),
+    h('dl', { class: 'facts compact' },
+      ...cluster.instances.filter((i) => i.alive || driving.has(i.id)).flatMap((i) => [
+        h('dt', {}, `${i.id}${i.id === self ? ' (this page)' : ''}`),
+        h('dd', {}, `${i.alive ? 'alive' : 'lease lapsed'} · drives ${driving.get(i.id) ?? 0} job(s)`),
+      ])),
+  );
 }
 
 function backendCard(b) {
@@ -84,7 +101,7 @@ function backendCard(b) {
     h('div', { class: 'backend-head' }, h('span', { class: 'dot' }), h('strong', {}, b.name), h('span', { class: 'subtle' }, b.healthy ? 'healthy' : 'unhealthy')),
     h('div', { class: 'subtle small' }, b.url),
     h('dl', { class: 'facts compact' },
-      h('dt', {}, 'slots'), h('dd', {}, `${used} / ${max} in use`),
+      h('dt', {}, 'slots'), h('dd', {}, b.capacity.in_use_all_instances === undefined ? `${used} / ${max} in use` : `${b.capacity.in_use_all_instances} / ${max} in use (${used} by this instance)`),
       h('dt', {}, 'ComfyUI queue'), h('dd', {}, b.queueRemaining ?? '–'),
       h('dt', {}, 'socket'), h('dd', {}, b.socket),
       b.comfyuiVersion ? [h('dt', {}, 'version'), h('dd', {}, b.comfyuiVersion)] : null),

@@ -59,6 +59,7 @@ function workflowFacts(job, debug) {
       ['LoRAs', loraText],
       ['sampler', sampler],
       ['backend', job.backend],
+      ['driven by', job.owner ?? null],
       ['ComfyUI prompt', job.comfy_prompt_id],
       ['seed', job.seed],
       ['attempts', job.attempts],
