@@ -45,6 +45,12 @@ export async function run(argv: string[]): Promise<number> {
   if (leaseTtlSeconds !== undefined && !(leaseTtlSeconds > 0)) {
     throw new ChorusError(ErrorCode.INVALID_COMMAND, '--lease-ttl must be a positive number of seconds', { suggestion: usage });
   }
+  // A stray rejection in one job's I/O must not take every other job down with the process:
+  // it is logged with its stack (a bug to fix), and the jobs keep their persisted states.
+  process.on('unhandledRejection', (reason) => {
+    logger.error({ err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) }, 'unhandled rejection');
+  });
+
   const app = await startApp({
     config,
     logger,
