@@ -13,7 +13,7 @@ import { ChorusError, ErrorCode } from '../errors/index.js';
 import { generateCommandSchema, type GenerateCommand, type ListCommand, type ValidateCommand } from '../commands/command-schemas.js';
 import { describeIssues, invalidCommand } from '../commands/command-replies.js';
 import { toJobEventView, type JobCommandHandler, type JobEventView, type WorkflowSummary } from '../commands/job-command-handler.js';
-import type { JobRow, JobStore, NewJob } from './job-store-port.js';
+import { initialJobRow, type JobRow, type JobStore, type NewJob } from './job-store-port.js';
 import { finalStates, type JobView } from './job-view.js';
 import { systemClock, type Clock } from './clock.js';
 import { createJobActors } from './job-actors.js';
@@ -164,7 +164,7 @@ export class JobService implements JobCommandHandler {
       created_at: iso(now),
       comfy_prompt_id: input.promptId,
     };
-    const row = rowOf(newJob);
+    const row = initialJobRow(newJob);
     const view = jobViewOf(row);
     const outcome = await this.deps.store.createJob(
       newJob,
@@ -403,20 +403,4 @@ export class JobService implements JobCommandHandler {
     if (!row) throw new ChorusError(ErrorCode.JOB_NOT_FOUND, `No job with id "${jobId}"`, { details: { job_id: jobId } });
     return row;
   }
-}
-
-function rowOf(job: NewJob): JobRow {
-  return {
-    ...job,
-    started_at: null,
-    completed_at: null,
-    submitted_at: null,
-    finished_at: null,
-    result: null,
-    error: null,
-    attempts: 0,
-    backend: null,
-    last_seq: 1,
-    updated_at: job.created_at,
-  };
 }

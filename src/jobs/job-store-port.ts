@@ -63,6 +63,27 @@ export type NewJob = Omit<JobRow, 'owner_instance' | 'last_seq' | 'updated_at' |
   comfy_prompt_id: string | null;
 };
 
+/**
+ * The row a store holds right after `createJob`: what the job said, nothing done yet, and
+ * its creation event as seq 1. Stores and views that need the row before reading it back use
+ * this, so "a new job" means one thing everywhere.
+ */
+export function initialJobRow(job: NewJob): JobRow {
+  return {
+    ...job,
+    started_at: null,
+    completed_at: null,
+    submitted_at: null,
+    finished_at: null,
+    result: null,
+    error: null,
+    attempts: 0,
+    backend: null,
+    last_seq: 1,
+    updated_at: job.created_at,
+  };
+}
+
 export interface NewJobEvent {
   type: string;
   from_state: string | null;

@@ -1,7 +1,7 @@
 /** An in-memory JobStore with the port's semantics (request_id dedupe, QUEUE_FULL, seq per job). */
 import { ChorusError, ErrorCode } from '../../src/errors/index.js';
 import { finalStates } from '../../src/jobs/job-view.js';
-import type { CreateJobOutcome, JobEventRow, JobListFilter, JobPatch, JobRow, JobStore, NewJob, NewJobEvent } from '../../src/jobs/job-store-port.js';
+import { initialJobRow, type CreateJobOutcome, type JobEventRow, type JobListFilter, type JobPatch, type JobRow, type JobStore, type NewJob, type NewJobEvent } from '../../src/jobs/job-store-port.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
 
@@ -19,19 +19,7 @@ export class FakeJobStore implements JobStore {
     }
     const unfinished = [...this.rows.values()].filter((r) => !finalStates.has(r.status)).length;
     if (unfinished >= limits.maxQueueSize) throw new ChorusError(ErrorCode.QUEUE_FULL, `queue full (${limits.maxQueueSize})`);
-    const row: JobRow = {
-      ...clone(job),
-      started_at: null,
-      completed_at: null,
-      submitted_at: null,
-      finished_at: null,
-      result: null,
-      error: null,
-      attempts: 0,
-      backend: null,
-      last_seq: 1,
-      updated_at: job.created_at,
-    };
+    const row: JobRow = initialJobRow(clone(job));
     this.rows.set(job.id, row);
     this.events.push({ id: this.nextEventId++, job_id: job.id, seq: 1, ...clone(event), published_at: null });
     return { job: clone(row), created: true };
