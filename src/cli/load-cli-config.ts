@@ -1,16 +1,14 @@
 /**
  * The config as the CLI sees it: `--config FILE` (or CHORUS_VISUAL_CONFIG, or
  * config/chorus-visual.yaml), then environment overrides, then the command's own flags.
+ * Flags enter as overrides of the same kind as the environment's, so they get the same
+ * validation and the same messages naming the key.
  */
-import { applyEnvOverrides, loadServiceConfig, parseServiceConfig, type ResolvedConfig } from '../config/index.js';
+import { ENV_PREFIX, loadServiceConfig, type ResolvedConfig } from '../config/index.js';
 
-export async function loadCliConfig(configPath: string | undefined, patch: (config: ResolvedConfig) => ResolvedConfig = (c) => c): Promise<ResolvedConfig> {
-  const config = await loadServiceConfig(configPath === undefined ? {} : { path: configPath, required: true });
-  return patch(config);
-}
-
-/** Re-validates a config after code changed it (ids, URLs), so flags get the same checks as the file. */
-export function revalidate(config: ResolvedConfig): ResolvedConfig {
-  const { resolvedBackends: _b, collectMode: _m, ...raw } = config;
-  return parseServiceConfig(applyEnvOverrides(raw as Record<string, unknown>, {}));
+/** `flags` maps config paths in upper snake case (as in CHORUS_VISUAL_*) to values; undefined = not given. */
+export async function loadCliConfig(configPath: string | undefined, flags: Record<string, string | undefined> = {}): Promise<ResolvedConfig> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const [key, value] of Object.entries(flags)) if (value !== undefined) env[`${ENV_PREFIX}${key}`] = value;
+  return loadServiceConfig({ env, ...(configPath === undefined ? {} : { path: configPath, required: true }) });
 }

@@ -25,12 +25,11 @@ export async function run(argv: string[]): Promise<number> {
     },
     usage,
   );
-  const config = await loadCliConfig(values.config, (c) => ({
-    ...c,
-    ...(values['instance-id'] ? { instance_id: values['instance-id'] } : {}),
-    ...(values['http-port'] ? { http: { ...c.http, port: Number(values['http-port']) } } : {}),
-    ...(values['no-nats'] ? { nats: { ...c.nats, enabled: false } } : {}),
-  }));
+  const config = await loadCliConfig(values.config, {
+    INSTANCE_ID: values['instance-id'],
+    HTTP_PORT: values['http-port'],
+    NATS_ENABLED: values['no-nats'] ? 'false' : undefined,
+  });
   const logger = createLogger({ level: config.log_level, base: config.instance_id ? { instance_id: config.instance_id } : {} });
 
   let inspector: { inspect: (e: never) => void; url: string; stop(): void } | undefined;
