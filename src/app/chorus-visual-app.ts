@@ -2,19 +2,25 @@
  * The whole service in one process, as `serve` and `demo` run it: the job runtime (store,
  * backends, JobService), the event side (outbox relay → NATS or the in-process bus,
  * throttled progress), the NATS command service and the HTTP API with the inspector.
+ * Start is all-or-nothing: the driver lock, the HTTP port and NATS (when it answers) are
+ * taken before any job is restored, and a failure undoes what was started, newest first.
  * Everything it opens, `stop()` closes, in the order that loses nothing.
  */
 import { hostname } from 'node:os';
 import type { NatsConnection } from 'nats';
 import type { InspectionEvent } from 'xstate';
 import { jobMachine } from '../../machines/job.js';
+import { ChorusError, ErrorCode } from '../errors/index.js';
 import { startCommandService, type CommandService } from '../commands/index.js';
 import type { ResolvedConfig } from '../config/index.js';
-import { connectNats, InMemoryEventBus, NatsEventTransport, OutboxRelay, ProgressPublisher, type EventTransport } from '../events/index.js';
+import { InMemoryEventBus, NatsEventTransport, OutboxRelay, ProgressPublisher, type EventTransport } from '../events/index.js';
 import { createHealthSources, jobFeedFromJobService, startHttpServer, type ClusterView, type RunningHttpServer } from '../http/index.js';
 import { createJobRuntime, finalStates, LeaseGatedOutboxStore, type InstanceCoordinator, type JobRuntime, type JobRuntimeOverrides, type SlotLedger } from '../jobs/index.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
+import { driverLockPathsFor, StoreDriverLock } from '../db/store-driver-lock.js';
 import { DeferredEventTransport } from './deferred-event-transport.js';
+import { DrivingGate } from './driving-gate.js';
+import { connectNatsAtStart } from './nats-first-contact.js';
 
 export const SERVICE_VERSION = '0.1.0';
 
@@ -34,6 +40,8 @@ export interface AppOptions {
    * must not join the command queue group of a running service.
    */
   commands?: boolean;
+  /** What drives the database, for the driver lock's holder file (default `serve`). */
+  role?: string;
 }
 
 export interface ChorusVisualApp {
@@ -58,129 +66,187 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
   const instanceId = config.instance_id ?? defaultInstanceId();
   const useNats = (options.bus ?? (config.nats.enabled ? 'nats' : 'memory')) === 'nats';
   const prefix = config.nats.subject_prefix;
-  const stoppers: Array<() => Promise<void>> = [];
-
-  const memoryBus = useNats ? undefined : new InMemoryEventBus();
-  const deferred = useNats ? new DeferredEventTransport('nats') : undefined;
-  const transport: EventTransport = memoryBus ?? deferred!;
-
-  const runtime = await createJobRuntime(config, {
-    logger: logger.child({ component: 'jobs' }),
-    instanceId,
-    ...(options.inspect ? { inspect: options.inspect } : {}),
-    ...options.runtime,
-  });
-  // Several instances on one database: one relay at a time publishes (a lease), and it
-  // looks often, since most rows it publishes were written by other instances (no kick).
-  const coordination = runtime.coordination;
-  const relay = new OutboxRelay({
-    store: coordination ? new LeaseGatedOutboxStore(runtime.store, coordination.coordinator, instanceId, coordination.leaseTtlMs) : runtime.store,
-    ...(coordination ? { pollMs: 100 } : {}),
-    transport,
-    subjectPrefix: prefix,
-    source: `chorus-visual/${instanceId}`,
-    logger: logger.child({ component: 'outbox' }),
-  });
-  relay.start();
-  runtime.setOnPersisted(() => relay.kick());
-
-  const progress = new ProgressPublisher(transport, prefix, config.nats.progress_per_second, { source: `chorus-visual/${instanceId}` });
-  const conversations = new Map<string, string>();
-  const offTransition = runtime.service.on('transition', (notice) => {
-    if (finalStates.has(notice.job.state)) {
-      conversations.delete(notice.jobId);
-      progress.forget(notice.jobId);
-    } else {
-      conversations.set(notice.jobId, notice.job.conversation_id);
-    }
-  });
-  const offProgress = runtime.service.on('progress', (notice) => {
-    const conversationId = conversations.get(notice.jobId);
-    if (conversationId) progress.publish({ id: notice.jobId, conversation_id: conversationId }, notice.progress);
-  });
-
-  let nc: NatsConnection | undefined;
-  let commands: CommandService | undefined;
+  // What is started, newest last: a start that fails part-way stops these in reverse order.
+  const started: Array<{ part: string; stop: () => Promise<void> | void }> = [];
+  const gate = new DrivingGate();
   let stopping = false;
-  const natsReady = useNats
-    ? connectNats(config.nats, { logger: logger.child({ component: 'nats' }) }).then(
-        async (connection) => {
-          if (stopping) {
-            await connection.close();
-            return;
-          }
-          nc = connection;
-          deferred!.attach(
-            await NatsEventTransport.create(connection, { prefix, ...config.nats.stream }, { logger: logger.child({ component: 'events' }) }),
-          );
-          if (options.commands !== false) {
-            commands = await startCommandService(connection, runtime.service, {
-              prefix,
-              version: SERVICE_VERSION,
-              instanceId,
-              logger: logger.child({ component: 'commands' }),
-            });
-          }
-          relay.kick();
-          logger.info({ server: connection.getServer(), commands: `${prefix}.cmd.>`, events: `${prefix}.events.>` }, 'NATS commands and events ready');
-        },
-        (error: unknown) => {
-          logger.error({ err: error instanceof Error ? error.message : String(error) }, 'NATS connection failed; events stay in the outbox');
-        },
-      )
-    : Promise.resolve();
-  if (options.waitForNats) await natsReady;
+  try {
+    // 1. The driver lock, before anything reads a job: one process drives a SQLite database.
+    const lockPaths = options.runtime?.store ? undefined : driverLockPathsFor(config.database.url);
+    const lock = lockPaths
+      ? StoreDriverLock.acquire(lockPaths, { instance_id: instanceId, command: options.role ?? 'serve', http_url: null, nats: null })
+      : undefined;
+    if (lock) started.push({ part: 'driver lock', stop: () => lock.release() });
 
-  let http: RunningHttpServer | undefined;
-  if (options.http ?? config.http.enabled) {
-    http = await startHttpServer({
-      host: config.http.host,
-      port: config.http.port,
-      ...(config.http.token ? { token: config.http.token } : {}),
-      handler: runtime.service,
-      feed: jobFeedFromJobService(runtime.service),
-      health: createHealthSources({
-        store: runtime.store,
-        pool: runtime.pool,
-        inUse: (name) => runtime.service.scheduler.inUse(name),
-        ...(useNats ? { nats: () => ({ connected: transport.isConnected(), kind: transport.kind }) } : {}),
-        instanceId,
-        ...(runtime.coordination ? { cluster: clusterViewOf(runtime.coordination.coordinator, runtime.coordination.ledger) } : {}),
-      }),
-      dataDir: config.data_dir,
-      machineDefinition: jobMachine,
-      logger,
+    // 2. Database, backends, workflows: opened, but no job restored yet.
+    const runtime = await createJobRuntime(config, {
+      logger: logger.child({ component: 'jobs' }),
+      instanceId,
+      ...(options.inspect ? { inspect: options.inspect } : {}),
+      ...options.runtime,
+      startDriving: false,
     });
-    stoppers.push(() => http!.close());
-  }
+    started.push({ part: 'job runtime', stop: () => runtime.stop() });
+    const handler = gate.guard(runtime.service);
 
-  return {
-    instanceId,
-    runtime,
-    transport,
-    memoryBus,
-    relay,
-    http,
-    nats: () => nc,
-    async stop() {
-      stopping = true;
-      // Stop taking work first, then let running actors reach a persisted state; ComfyUI
-      // keeps its prompts (a restart reconciles them), then flush what the outbox holds.
-      for (const stop of stoppers.splice(0)) await stop();
-      await commands?.stop().catch(() => undefined);
-      offTransition();
-      offProgress();
-      // The service first (its last transitions land in the outbox), then the relay gets a
-      // short chance to publish them, and only then does the runtime close the database.
-      await runtime.service.stop();
-      if (transport.isConnected()) await withTimeout(relay.drain(), 3_000);
-      await relay.stop();
-      await runtime.stop();
-      progress.close();
-      await transport.close();
-      if (nc) await nc.drain().catch(() => nc?.close());
-    },
-  };
+    const memoryBus = useNats ? undefined : new InMemoryEventBus();
+    const deferred = useNats ? new DeferredEventTransport('nats') : undefined;
+    const transport: EventTransport = memoryBus ?? deferred!;
+    // Several instances on one database: one relay at a time publishes (a lease), and it
+    // looks often, since most rows it publishes were written by other instances (no kick).
+    const coordination = runtime.coordination;
+    const relay = new OutboxRelay({
+      store: coordination ? new LeaseGatedOutboxStore(runtime.store, coordination.coordinator, instanceId, coordination.leaseTtlMs) : runtime.store,
+      ...(coordination ? { pollMs: 100 } : {}),
+      transport,
+      subjectPrefix: prefix,
+      source: `chorus-visual/${instanceId}`,
+      logger: logger.child({ component: 'outbox' }),
+    });
+    const progress = new ProgressPublisher(transport, prefix, config.nats.progress_per_second, { source: `chorus-visual/${instanceId}` });
+    const conversations = new Map<string, string>();
+    const offTransition = runtime.service.on('transition', (notice) => {
+      if (finalStates.has(notice.job.state)) {
+        conversations.delete(notice.jobId);
+        progress.forget(notice.jobId);
+      } else {
+        conversations.set(notice.jobId, notice.job.conversation_id);
+      }
+    });
+    const offProgress = runtime.service.on('progress', (notice) => {
+      const conversationId = conversations.get(notice.jobId);
+      if (conversationId) progress.publish({ id: notice.jobId, conversation_id: conversationId }, notice.progress);
+    });
+
+    // 3. The HTTP port: taken or refused before any job moves.
+    let http: RunningHttpServer | undefined;
+    if (options.http ?? config.http.enabled) {
+      http = await startHttpServer({
+        host: config.http.host,
+        port: config.http.port,
+        ...(config.http.token ? { token: config.http.token } : {}),
+        handler,
+        feed: jobFeedFromJobService(runtime.service),
+        health: createHealthSources({
+          store: runtime.store,
+          pool: runtime.pool,
+          inUse: (name) => runtime.service.scheduler.inUse(name),
+          ...(useNats ? { nats: () => ({ connected: transport.isConnected(), kind: transport.kind }) } : {}),
+          instanceId,
+          ...(runtime.coordination ? { cluster: clusterViewOf(runtime.coordination.coordinator, runtime.coordination.ledger) } : {}),
+        }),
+        dataDir: config.data_dir,
+        machineDefinition: jobMachine,
+        logger,
+      }).catch((error: unknown) => {
+        throw portRefused(error, config.http.host, config.http.port);
+      });
+      const server = http;
+      started.push({ part: 'http', stop: () => server.close() });
+    }
+
+    // 4. NATS: connected with its command service now, or (unreachable) later in the background.
+    let nc: NatsConnection | undefined;
+    let commands: CommandService | undefined;
+    const attachNats = async (connection: NatsConnection): Promise<void> => {
+      if (stopping) {
+        await connection.close();
+        return;
+      }
+      nc = connection;
+      deferred!.attach(await NatsEventTransport.create(connection, { prefix, ...config.nats.stream }, { logger: logger.child({ component: 'events' }) }));
+      if (options.commands !== false) {
+        commands = await startCommandService(connection, handler, { prefix, version: SERVICE_VERSION, instanceId, logger: logger.child({ component: 'commands' }) });
+      }
+      relay.kick();
+      lock?.describe({ nats: { servers: config.nats.servers, subject_prefix: prefix } });
+      logger.info({ server: connection.getServer(), commands: `${prefix}.cmd.>`, events: `${prefix}.events.>` }, 'NATS commands and events ready');
+    };
+    let natsLater: Promise<void> = Promise.resolve();
+    if (useNats) {
+      const natsLogger = logger.child({ component: 'nats' });
+      const first = await connectNatsAtStart(config.nats, { logger: natsLogger });
+      if (first.kind === 'connected') {
+        started.push({ part: 'nats', stop: () => closeNats(first.connection, false) });
+        await attachNats(first.connection);
+        started.push({ part: 'nats commands', stop: () => commands?.stop() });
+      } else {
+        logger.warn({ servers: config.nats.servers, reason: first.reason }, 'NATS not reachable; serving without it, events stay in the outbox until it answers');
+        natsLater = first.later.then(attachNats, (error: unknown) => {
+          logger.error({ err: error instanceof Error ? error.message : String(error) }, 'NATS connection failed; events stay in the outbox');
+        });
+      }
+    }
+
+    // 5. Every listener is up: now, and only now, jobs are restored and events published.
+    relay.start();
+    started.push({ part: 'outbox relay', stop: () => relay.stop() });
+    runtime.setOnPersisted(() => relay.kick());
+    await runtime.begin();
+    gate.opened();
+    lock?.describe({ state: 'serving', http_url: http?.url ?? null });
+    if (options.waitForNats) await natsLater;
+
+    return {
+      instanceId,
+      runtime,
+      transport,
+      memoryBus,
+      relay,
+      http,
+      nats: () => nc,
+      async stop() {
+        stopping = true;
+        // Stop taking work first, then let running actors reach a persisted state; ComfyUI
+        // keeps its prompts (a restart reconciles them), then flush what the outbox holds.
+        await http?.close();
+        await commands?.stop().catch(() => undefined);
+        offTransition();
+        offProgress();
+        // The service first (its last transitions land in the outbox), then the relay gets a
+        // short chance to publish them, and only then does the runtime close the database.
+        await runtime.service.stop();
+        if (transport.isConnected()) await withTimeout(relay.drain(), 3_000);
+        await relay.stop();
+        await runtime.stop();
+        progress.close();
+        await withTimeout(transport.close(), 2_000);
+        if (nc) await closeNats(nc, transport.isConnected());
+        // Last: the next driver may start only once this one has stopped writing.
+        lock?.release();
+      },
+    };
+  } catch (error) {
+    stopping = true;
+    gate.closed();
+    for (const { part, stop } of started.reverse()) {
+      await Promise.resolve()
+        .then(stop)
+        .catch((stopError: unknown) => logger.warn({ part, err: stopError instanceof Error ? stopError.message : String(stopError) }, 'undoing a failed start'));
+    }
+    throw error;
+  }
+}
+
+/** A port that cannot be bound is a fault of the setting (or of who else holds the port). */
+function portRefused(error: unknown, host: string, port: number): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code !== 'EADDRINUSE' && code !== 'EACCES' && code !== 'EADDRNOTAVAIL') return error;
+  return new ChorusError(ErrorCode.CONFIG_INVALID, `cannot listen on ${host}:${port}: ${code}`, {
+    cause: error,
+    details: { key: 'http.port', host, port, reason: code },
+    suggestion: 'Another process listens there (another chorus-visual?): stop it, or set http.port (0 picks a free port).',
+  });
+}
+
+/**
+ * drain() only on a live connection: on a disconnected one nats.js keeps its reconnect
+ * timers running and the process never exits. close() ends it whatever its state.
+ */
+async function closeNats(nc: NatsConnection, connected: boolean): Promise<void> {
+  if (nc.isClosed()) return;
+  if (connected) await withTimeout(nc.drain(), 2_000);
+  if (!nc.isClosed()) await nc.close().catch(() => undefined);
 }
 
 function clusterViewOf(coordinator: InstanceCoordinator, ledger: SlotLedger): () => Promise<ClusterView> {

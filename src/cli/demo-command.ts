@@ -47,7 +47,7 @@ export async function run(argv: string[]): Promise<number> {
     nats: { enabled: false },
     http: { enabled: true, port: Number(values['http-port'] ?? 0) },
   });
-  const app = await startApp({ config, bus: 'memory', logger: silentLogger() });
+  const app = await startApp({ config, bus: 'memory', logger: silentLogger(), role: 'demo' });
   out.write(`  database            ${config.database.url}\n`);
   out.write(`  events              in-process bus (subjects as on NATS: chorus.visual.events.>)\n`);
   out.write(`  state inspector     ${app.http?.url ?? '(off)'}/\n\n`);

@@ -55,7 +55,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const config = await loadCliConfig(values.config);
-  const app = await startApp({ config, logger: silentLogger(), http: false, commands: false, runtime: { restore: false } });
+  const app = await startApp({ config, logger: silentLogger(), http: false, commands: false, role: 'generate', runtime: { restore: false } });
   const display = values.json ? undefined : createJobProgressDisplay();
   let jobId: string | undefined;
   let resolveFinal: (job: JobView) => void = () => undefined;

@@ -1,11 +1,15 @@
 /**
  * `chorus-visual serve`: the service as a deployment runs it. Config file + environment,
- * NATS commands and events, job actors, ComfyUI backends, HTTP inspector. SIGTERM/SIGINT:
- * stop taking work, let running jobs reach a persisted state, close sockets, exit 0.
+ * NATS commands and events, job actors, ComfyUI backends, HTTP inspector. A start that fails
+ * logs one structured line (`"msg":"chorus-visual did not start"` with the error's code,
+ * message, details, suggestion) and exits 1. SIGTERM/SIGINT: stop taking work, let running
+ * jobs reach a persisted state, close sockets, exit 0 — within `shutdown.grace_seconds`
+ * whatever state NATS, ComfyUI or the database are in.
  */
-import { startApp } from '../app/chorus-visual-app.js';
-import { ChorusError, ErrorCode } from '../errors/index.js';
-import { createLogger } from '../logging/logger.js';
+import { startApp, type ChorusVisualApp } from '../app/chorus-visual-app.js';
+import type { ResolvedConfig } from '../config/index.js';
+import { ChorusError, ErrorCode, toChorusError } from '../errors/index.js';
+import { createLogger, type Logger } from '../logging/logger.js';
 import { parseCommandArgs } from './cli-args.js';
 import { loadCliConfig } from './load-cli-config.js';
 
@@ -25,11 +29,16 @@ export async function run(argv: string[]): Promise<number> {
     },
     usage,
   );
-  const config = await loadCliConfig(values.config, {
-    INSTANCE_ID: values['instance-id'],
-    HTTP_PORT: values['http-port'],
-    NATS_ENABLED: values['no-nats'] ? 'false' : undefined,
-  });
+  let config: ResolvedConfig;
+  try {
+    config = await loadCliConfig(values.config, {
+      INSTANCE_ID: values['instance-id'],
+      HTTP_PORT: values['http-port'],
+      NATS_ENABLED: values['no-nats'] ? 'false' : undefined,
+    });
+  } catch (error) {
+    throw startFailed(createLogger({}), error);
+  }
   const logger = createLogger({ level: config.log_level, base: config.instance_id ? { instance_id: config.instance_id } : {} });
 
   let inspector: { inspect: (e: never) => void; url: string; stop(): void } | undefined;
@@ -50,12 +59,18 @@ export async function run(argv: string[]): Promise<number> {
     logger.error({ err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) }, 'unhandled rejection');
   });
 
-  const app = await startApp({
-    config,
-    logger,
-    ...(inspector ? { inspect: inspector.inspect as never } : {}),
-    ...(leaseTtlSeconds === undefined ? {} : { runtime: { leaseTtlMs: leaseTtlSeconds * 1000 } }),
-  });
+  let app: ChorusVisualApp;
+  try {
+    app = await startApp({
+      config,
+      logger,
+      ...(inspector ? { inspect: inspector.inspect as never } : {}),
+      ...(leaseTtlSeconds === undefined ? {} : { runtime: { leaseTtlMs: leaseTtlSeconds * 1000 } }),
+    });
+  } catch (error) {
+    inspector?.stop();
+    throw startFailed(logger, error);
+  }
   logger.info(
     {
       instance_id: app.instanceId,
@@ -70,18 +85,56 @@ export async function run(argv: string[]): Promise<number> {
     'chorus-visual listening',
   );
 
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      logger.info({ signal }, 'shutting down');
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    const onSignal = (received: NodeJS.Signals) => {
+      logger.info({ signal: received }, 'shutting down');
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
-      resolve();
+      resolve(received);
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
-  await app.stop();
+  // A second signal while stopping: the operator insists; the database is consistent at
+  // every commit, so leaving now loses nothing that a restart does not recover.
+  const insist = (again: NodeJS.Signals) => {
+    logger.warn({ signal: again, first: signal }, 'second signal while stopping; exiting now');
+    process.exit(0);
+  };
+  process.once('SIGTERM', insist);
+  process.once('SIGINT', insist);
+  await stopWithinGrace(app, config.shutdown.grace_seconds * 1000, logger);
   inspector?.stop();
   logger.info({}, 'stopped');
+  // Whatever is still open (a NATS connection still trying its first server, a socket a
+  // peer never closed) must not keep a stopped service alive: exit once this turn ends.
+  setTimeout(() => process.exit(0), 50).unref();
   return 0;
+}
+
+/** Stops the app, or gives up waiting after `graceMs` (what is unpublished stays in the outbox). */
+async function stopWithinGrace(app: ChorusVisualApp, graceMs: number, logger: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const finished = await Promise.race([
+    app.stop().then(
+      () => true,
+      (error: unknown) => {
+        logger.error({ err: toChorusError(error).toJSON() }, 'stopping failed part-way');
+        return true;
+      },
+    ),
+    new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), graceMs))),
+  ]);
+  clearTimeout(timer);
+  if (!finished) logger.warn({ grace_seconds: graceMs / 1000 }, 'stop did not finish within the grace; exiting anyway (unpublished events stay in the outbox)');
+}
+
+/** The one structured line a failed start leaves, then the error for the CLI's exit code 1. */
+function startFailed(logger: Logger, error: unknown): ChorusError {
+  const chorusError = toChorusError(error);
+  logger.fatal({ error: chorusError.toJSON() }, 'chorus-visual did not start');
+  // Everything started was stopped; a NATS connection still looking for its first server
+  // cannot be cancelled, and must not keep a failed start alive.
+  setTimeout(() => process.exit(1), 50).unref();
+  return chorusError;
 }

@@ -123,6 +123,12 @@ export const serviceConfigSchema = z.strictObject({
       token: z.string().optional(),
     })
     .prefault({}),
+  shutdown: z
+    .strictObject({
+      /** SIGTERM/SIGINT: how long a clean stop may take before the process exits anyway. */
+      grace_seconds: seconds.max(600).default(10),
+    })
+    .prefault({}),
   instance_id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).optional(),
   log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });

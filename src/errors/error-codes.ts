@@ -20,6 +20,7 @@ export const ErrorCode = {
   JOB_NOT_FOUND: 'JOB_NOT_FOUND',
   CONFIG_INVALID: 'CONFIG_INVALID',
   STORAGE_UNAVAILABLE: 'STORAGE_UNAVAILABLE',
+  STORE_LOCKED: 'STORE_LOCKED',
   CHARACTER_NOT_FOUND: 'CHARACTER_NOT_FOUND',
   INTERNAL: 'INTERNAL',
 } as const;
@@ -95,6 +96,10 @@ export const errorCatalogue: Record<ErrorCode, { recoverable: boolean; suggestio
   STORAGE_UNAVAILABLE: {
     recoverable: true,
     suggestion: 'The job database cannot be written (disk full, read-only or unreachable); free space or fix database.url, then retry.',
+  },
+  STORE_LOCKED: {
+    recoverable: true,
+    suggestion: 'Another process drives this job database (details.holder says which and how to reach it): send commands to it, stop it first, or give this one its own database.url.',
   },
   CHARACTER_NOT_FOUND: {
     recoverable: false,

@@ -33,8 +33,13 @@ export interface JobRuntimeOverrides {
   onPersisted?: () => void;
   inspect?: (event: InspectionEvent) => void;
   cancelConfirmMs?: number;
-  /** Restore unfinished jobs before returning (default true). */
+  /** Restore unfinished jobs when driving starts (default true). */
   restore?: boolean;
+  /**
+   * Start driving (restore, take over leases) before returning (default true). false: the
+   * caller first acquires its listeners, then calls `begin()` (all-or-nothing start).
+   */
+  startDriving?: boolean;
   /** This instance's id: the owner name of its jobs when several share a PostgreSQL database. */
   instanceId?: string;
   /** Several instances: an instance silent this long is presumed gone (default 10 s). */
@@ -64,6 +69,8 @@ export interface JobRuntime {
   config: ResolvedConfig;
   /** How many unfinished jobs were restored at start. */
   restored: number;
+  /** Restores unfinished jobs and starts the lease keeper; once (createJobRuntime calls it unless told not to). */
+  begin(): Promise<number>;
   coordination: RuntimeCoordination | undefined;
   setOnPersisted(hook: (() => void) | undefined): void;
   /** Stops the service (ComfyUI prompts keep running), then closes what the runtime opened. */
@@ -148,9 +155,14 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
       // Alive before claiming anything, so no other instance takes over what this one restores.
       await coordination.keeper.register();
     }
-    const restored = overrides.restore === false ? 0 : await service.restore();
-    coordination?.keeper.start();
-    return {
+    let began: Promise<number> | undefined;
+    const begin = (): Promise<number> =>
+      (began ??= (async () => {
+        runtime.restored = overrides.restore === false ? 0 : await service.restore();
+        coordination?.keeper.start();
+        return runtime.restored;
+      })());
+    const runtime: JobRuntime = {
       service,
       store,
       pool,
@@ -159,7 +171,8 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
       composer,
       collector,
       config,
-      restored,
+      restored: 0,
+      begin,
       coordination,
       setOnPersisted: (hook) => {
         onPersisted = hook;
@@ -172,6 +185,8 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
         await closeAll();
       },
     };
+    if (overrides.startDriving !== false) await begin();
+    return runtime;
   } catch (error) {
     await closeAll();
     throw error;

@@ -48,11 +48,17 @@ export class NatsTestServer {
     const child = this.child;
     this.child = undefined;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGCONT'); // a frozen server cannot act on SIGTERM
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill(signal);
     const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
     await exited;
     clearTimeout(timer);
+  }
+
+  /** SIGSTOP / SIGCONT: a server that keeps its sockets open and answers nothing. */
+  freeze(frozen: boolean): void {
+    this.child?.kill(frozen ? 'SIGSTOP' : 'SIGCONT');
   }
 
   /** Starts again on the same port with the same JetStream store. */

@@ -14,6 +14,8 @@ export interface ServiceProcess {
   lines: string[];
   /** Resolves with the first logged line that matches. */
   waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Resolves with the exit code when the process ends by itself. */
+  exited: Promise<number | null>;
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -44,6 +46,7 @@ export function startServiceProcess(args: string[], env: Record<string, string>)
   return {
     child,
     lines,
+    exited,
     waitForLine(pattern, timeoutMs = 20_000) {
       const seen = lines.find((l) => pattern.test(l));
       if (seen) return Promise.resolve(seen);

@@ -1,0 +1,177 @@
+/**
+ * One driver per SQLite job store. The process that drives the jobs of a database file holds
+ * an exclusive SQLite lock on a sidecar file beside it (`<db>.driver-lock`): SQLite takes it
+ * with fcntl() byte-range locks (LockFileEx on Windows), which the kernel drops when the
+ * process ends, however it ends (SIGKILL included), so a crash never leaves a stale lock.
+ * A lock file written by the process (pid files, mkdir + mtime, as proper-lockfile does)
+ * outlives a SIGKILL until some staleness timeout; flock addons (fs-ext, os-lock) would add
+ * a native build for what better-sqlite3, already here, does.
+ *
+ * Who holds the lock, and how to reach it, is in a plain JSON file beside it
+ * (`<db>.driver.json`): a locked SQLite file cannot be read, and a second process needs the
+ * holder's instance id, pid, host, HTTP URL and NATS prefix to say who it is or to route a
+ * command to it.
+ */
+import { hostname } from 'node:os';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { ChorusError, ErrorCode } from '../errors/index.js';
+import { inMemorySqlite, parseDatabaseUrl } from './database-url.js';
+
+export interface DriverHolder {
+  instance_id: string;
+  pid: number;
+  host: string;
+  started_at: string;
+  /** `starting` until every listener is up; then `serving`. */
+  state: 'starting' | 'serving';
+  /** The holder's HTTP API, once it listens (null when it has none). */
+  http_url: string | null;
+  /** The holder's NATS command service, once it serves one. */
+  nats: { servers: string[]; subject_prefix: string } | null;
+  /** What holds it: `serve`, or a one-shot `generate`. */
+  command: string;
+}
+
+export interface DriverLockPaths {
+  lockFile: string;
+  holderFile: string;
+}
+
+/** Where the lock of a database lives; undefined where no lock is needed (PostgreSQL, :memory:). */
+export function driverLockPathsFor(databaseUrl: string): DriverLockPaths | undefined {
+  const target = parseDatabaseUrl(databaseUrl);
+  if (target.dialect !== 'sqlite' || target.file === inMemorySqlite) return undefined;
+  return { lockFile: `${target.file}.driver-lock`, holderFile: `${target.file}.driver.json` };
+}
+
+export class StoreDriverLock {
+  private holder: DriverHolder;
+
+  private constructor(
+    private readonly handle: BetterSqlite3.Database,
+    readonly paths: DriverLockPaths,
+    holder: DriverHolder,
+  ) {
+    this.holder = holder;
+  }
+
+  /**
+   * Takes the lock at once or throws STORE_LOCKED naming the holder. Never waits: a second
+   * driver must be refused, not queued behind the first.
+   */
+  static acquire(paths: DriverLockPaths, holder: Omit<DriverHolder, 'pid' | 'host' | 'started_at' | 'state'>): StoreDriverLock {
+    mkdirSync(path.dirname(paths.lockFile), { recursive: true });
+    const handle = tryLock(paths.lockFile);
+    if (!handle) throw storeLocked(paths, readHolderAfterRefusal(paths));
+    const lock = new StoreDriverLock(handle, paths, { ...holder, pid: process.pid, host: hostname(), started_at: new Date().toISOString(), state: 'starting' });
+    lock.writeHolder();
+    return lock;
+  }
+
+  /**
+   * The process that drives the database now, or undefined when none does. Probes the lock
+   * (taking and dropping it at once), so a holder file left by a dead process is ignored.
+   */
+  static currentHolder(paths: DriverLockPaths): DriverHolder | undefined {
+    const handle = tryLock(paths.lockFile);
+    if (handle) {
+      handle.close();
+      return undefined;
+    }
+    return readHolderAfterRefusal(paths) ?? undefined;
+  }
+
+  get current(): DriverHolder {
+    return this.holder;
+  }
+
+  /** Records how to reach this driver (its HTTP URL, NATS prefix, serving state). */
+  describe(update: Partial<Pick<DriverHolder, 'state' | 'http_url' | 'nats'>>): void {
+    this.holder = { ...this.holder, ...update };
+    this.writeHolder();
+  }
+
+  /** Drops the lock (closing the handle ends the transaction that holds it). */
+  release(): void {
+    if (!this.handle.open) return;
+    this.handle.close();
+  }
+
+  private writeHolder(): void {
+    // Written whole under another name, then renamed: a reader never sees half a file.
+    const temp = `${this.paths.holderFile}.${process.pid}.tmp`;
+    writeFileSync(temp, `${JSON.stringify(this.holder, null, 2)}\n`);
+    renameSync(temp, this.paths.holderFile);
+  }
+}
+
+function tryLock(lockFile: string): BetterSqlite3.Database | undefined {
+  let handle: BetterSqlite3.Database;
+  try {
+    handle = new BetterSqlite3(lockFile, { timeout: 0 });
+  } catch (error) {
+    throw new ChorusError(ErrorCode.STORAGE_UNAVAILABLE, `cannot open the driver lock ${lockFile}: ${(error as Error).message}`, {
+      cause: error,
+      recoverable: true,
+      details: { file: lockFile },
+      suggestion: 'Check that the database folder exists and is writable, or change database.url.',
+    });
+  }
+  try {
+    // The journal in memory: the sidecar file stays empty and leaves no -journal file behind.
+    handle.pragma('journal_mode = MEMORY');
+    handle.pragma('locking_mode = EXCLUSIVE');
+    handle.exec('BEGIN EXCLUSIVE');
+    return handle;
+  } catch (error) {
+    handle.close();
+    if ((error as { code?: string }).code === 'SQLITE_BUSY') return undefined;
+    throw new ChorusError(ErrorCode.STORAGE_UNAVAILABLE, `cannot take the driver lock ${lockFile}: ${(error as Error).message}`, {
+      cause: error,
+      recoverable: true,
+      details: { file: lockFile },
+    });
+  }
+}
+
+/**
+ * The holder file of a refused lock. Its writer takes the lock and writes the file in the
+ * same tick, so a missing or dead holder means a race with a start: read it again a few times.
+ */
+function readHolderAfterRefusal(paths: DriverLockPaths): DriverHolder | null {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const holder = readHolder(paths.holderFile);
+    if (holder && (holder.host !== hostname() || pidAlive(holder.pid))) return holder;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 25);
+  }
+  return null;
+}
+
+function readHolder(file: string): DriverHolder | null {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as DriverHolder;
+  } catch {
+    return null;
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function storeLocked(paths: DriverLockPaths, holder: DriverHolder | null): ChorusError {
+  const database = paths.lockFile.slice(0, -'.driver-lock'.length);
+  const who = holder ? `${holder.command} instance ${holder.instance_id} (pid ${holder.pid} on ${holder.host})` : 'another process (it left no holder file)';
+  const reach = holder ? [holder.http_url ? `HTTP ${holder.http_url}` : null, holder.nats ? `NATS ${holder.nats.subject_prefix}.cmd.*` : null].filter(Boolean).join(', ') : '';
+  return new ChorusError(ErrorCode.STORE_LOCKED, `the job database ${database} is driven by ${who}${reach ? `; reach it at ${reach}` : ''}`, {
+    recoverable: true,
+    details: { database, lock_file: paths.lockFile, holder },
+  });
+}
