@@ -1,19 +1,25 @@
 /**
  * `chorus-visual generate --character nova --conversation <id> "send me a selfie of you sketching"`
- * Runs one job in this process (same config, database and events as the service), shows a
- * progress bar fed by ComfyUI's progress and prints where the file went; `--json` prints
- * the final job instead, for scripts. It does not serve NATS commands or restore other
- * jobs, so it is safe beside a running `serve`.
+ * Shows a progress bar fed by ComfyUI's progress and prints where the file went; `--json`
+ * prints the final job instead, for scripts. When a service drives the database (it holds
+ * the driver lock), the job is sent to it (HTTP, else NATS) and followed there; otherwise it
+ * runs in this process, which holds the lock meanwhile. stderr says which way it went.
  */
-import { startApp } from '../app/chorus-visual-app.js';
-import { generateCommandSchema } from '../commands/command-schemas.js';
-import { describeIssues } from '../config/index.js';
+import { startApp, type ChorusVisualApp } from '../app/chorus-visual-app.js';
+import { generateCommandSchema, type GenerateCommand } from '../commands/command-schemas.js';
+import { describeIssues, type ResolvedConfig } from '../config/index.js';
+import { describeDatabase } from '../db/index.js';
+import { driverLockPathsFor, lockHolderOf, type DriverHolder, type DriverLockPaths } from '../db/store-driver-lock.js';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import { finalStates, type JobView } from '../jobs/index.js';
 import { silentLogger } from '../logging/logger.js';
 import { parseCommandArgs } from './cli-args.js';
+import { connectToDriver, routeLine } from './driver-client.js';
 import { createJobProgressDisplay } from './job-progress-display.js';
 import { loadCliConfig } from './load-cli-config.js';
+
+/** How often a job sent to the running service is looked at while it runs there. */
+const FOLLOW_INTERVAL_MS = 250;
 
 const usage =
   'usage: chorus-visual generate (--character ID | --workflow NAME) --conversation ID [--activity TEXT] [--prompt] [--negative TEXT] [--seed N] [--request-id ID] [--config FILE] [--json] "request"';
@@ -55,8 +61,20 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const config = await loadCliConfig(values.config);
-  const app = await startApp({ config, logger: silentLogger(), http: false, commands: false, role: 'generate', runtime: { restore: false } });
-  const display = values.json ? undefined : createJobProgressDisplay();
+  const label = values.character ?? values.workflow ?? 'job';
+  const json = values.json === true;
+  let app: ChorusVisualApp;
+  try {
+    app = await startApp({ config, logger: silentLogger(), http: false, commands: false, role: 'generate', runtime: { restore: false } });
+  } catch (error) {
+    // A service drives this database: the job is its to run, not a second driver's.
+    const holder = lockHolderOf(error);
+    const paths = driverLockPathsFor(config.database.url);
+    if (!holder || !paths) throw error;
+    return report(await generateThroughDriver(config, paths, holder, parsed.data, label, json), json);
+  }
+  process.stderr.write(`route: in this process (${app.runtime.coordination ? 'an instance of the shared database' : `no service drives ${describeDatabase(config.database.url)}`})\n`);
+  const display = json ? undefined : createJobProgressDisplay();
   let jobId: string | undefined;
   let resolveFinal: (job: JobView) => void = () => undefined;
   const final = new Promise<JobView>((r) => (resolveFinal = r));
@@ -73,7 +91,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const outcome = await app.runtime.service.generate(parsed.data);
     jobId = outcome.job.id;
-    display?.track(outcome.job, values.character ?? values.workflow ?? 'job');
+    display?.track(outcome.job, label);
     job = finalStates.has(outcome.job.state) ? outcome.job : await final;
     // The view in the notice is the one persisted with the transition; read it back whole.
     job = (await app.runtime.service.get(job.id)).job;
@@ -81,8 +99,36 @@ export async function run(argv: string[]): Promise<number> {
     display?.stop();
     await app.stop();
   }
+  return report(job, json);
+}
 
-  if (values.json) {
+/** Sends the job to the running service and follows it there until it ends. */
+async function generateThroughDriver(config: ResolvedConfig, paths: DriverLockPaths, holder: DriverHolder, cmd: GenerateCommand, label: string, json: boolean): Promise<JobView> {
+  const { client, holder: serving } = await connectToDriver(config, paths, holder);
+  process.stderr.write(routeLine(client, serving));
+  const display = json ? undefined : createJobProgressDisplay();
+  try {
+    let job = (await client.generate(cmd)).job;
+    display?.track(job, label);
+    let position = `${job.state}/${job.substate ?? ''}`;
+    while (!finalStates.has(job.state)) {
+      await new Promise((resolve) => setTimeout(resolve, FOLLOW_INTERVAL_MS));
+      job = await client.get(job.id);
+      if (job.progress) display?.progress(job.id, job.progress.value, job.progress.max);
+      if (`${job.state}/${job.substate ?? ''}` !== position) {
+        position = `${job.state}/${job.substate ?? ''}`;
+        display?.transition(job);
+      }
+    }
+    return job;
+  } finally {
+    display?.stop();
+    await client.close();
+  }
+}
+
+function report(job: JobView, json: boolean): number {
+  if (json) {
     process.stdout.write(`${JSON.stringify(job, null, 2)}\n`);
   } else if (job.state === 'completed') {
     for (const file of job.result?.files ?? []) process.stdout.write(`${file.kind}: ${file.absolutePath}\n`);

@@ -1,20 +1,29 @@
 /**
  * `chorus-visual jobs list | show <id> [--debug] | cancel <id>`.
- * list and show read the database directly, so they work whether or not the service runs;
- * cancel must reach the process that drives the job, so it goes through the running
- * service's NATS command (an actor is the only thing allowed to move a job).
+ * list and show only read the database, so they work whether or not a service runs (they
+ * take no driver lock). cancel must reach the process that drives the job — an actor is the
+ * only thing allowed to move a job — so it goes to the running service, or, when none drives
+ * the database, drives that one job here; stderr says which way it went.
  */
 import { connect } from 'nats';
 import { natsConnectionOptions } from '../events/index.js';
 import { commandSubject } from '../commands/command-service.js';
 import { createJobStore } from '../db/index.js';
 import { ChorusError, ErrorCode } from '../errors/index.js';
-import { jobViewOf, type JobState } from '../jobs/index.js';
+import { finalStates, jobViewOf, type JobState, type JobView } from '../jobs/index.js';
+import { startApp } from '../app/chorus-visual-app.js';
+import { describeDatabase } from '../db/index.js';
+import { driverLockPathsFor, lockHolderOf, StoreDriverLock, type DriverHolder, type DriverLockPaths } from '../db/store-driver-lock.js';
+import { silentLogger } from '../logging/logger.js';
+import { connectToDriver, routeLine } from './driver-client.js';
 import { debugDocumentOf } from '../jobs/job-debug-document.js';
 import { toJobEventView } from '../commands/job-command-handler.js';
 import { parseCommandArgs } from './cli-args.js';
 import { loadCliConfig } from './load-cli-config.js';
 import { jobIdCommandSchema, listCommandSchema } from '../commands/command-schemas.js';
+
+/** Longest wait for an in-process cancel to reach a final state (ComfyUI may be slow to confirm). */
+const IN_PROCESS_CANCEL_MS = 60_000;
 
 const usage = 'usage: chorus-visual jobs list [--state S] [--conversation ID] [--limit N] | show <id> [--debug] | cancel <id>   [--config FILE] [--json]';
 
@@ -34,7 +43,7 @@ export async function run(argv: string[]): Promise<number> {
     usage,
   );
   const config = await loadCliConfig(values.config);
-  if (sub === 'cancel') return cancelThroughService(config, positionals[0], values.json === true);
+  if (sub === 'cancel') return cancelJob(config, positionals[0], values.json === true);
   if (sub !== 'list' && sub !== 'show') throw new ChorusError(ErrorCode.INVALID_COMMAND, `unknown jobs command "${sub ?? ''}"`, { suggestion: usage });
 
   const store = await createJobStore(config.database.url);
@@ -77,8 +86,71 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-async function cancelThroughService(config: Awaited<ReturnType<typeof loadCliConfig>>, jobId: string | undefined, json: boolean): Promise<number> {
+type CliConfig = Awaited<ReturnType<typeof loadCliConfig>>;
+
+/**
+ * Only the driver of a job may move it. SQLite: the process holding the driver lock gets the
+ * cancel (HTTP, else NATS); when none holds it, this process takes the lock, restores the
+ * one job and cancels it. PostgreSQL: the instances' NATS command service.
+ */
+async function cancelJob(config: CliConfig, jobId: string | undefined, json: boolean): Promise<number> {
   const { job_id } = jobIdCommandSchema.parse({ job_id: jobId ?? '' });
+  const paths = driverLockPathsFor(config.database.url);
+  if (!paths) return cancelOverNats(config, job_id, json);
+  const holder = StoreDriverLock.currentHolder(paths);
+  if (holder) return printCancelled(await cancelThroughDriver(config, paths, holder, job_id), json);
+  try {
+    return printCancelled(await cancelInProcess(config, job_id), json);
+  } catch (error) {
+    // A service started meanwhile: it is the driver now.
+    const raced = lockHolderOf(error);
+    if (!raced) throw error;
+    return printCancelled(await cancelThroughDriver(config, paths, raced, job_id), json);
+  }
+}
+
+async function cancelThroughDriver(config: CliConfig, paths: DriverLockPaths, holder: DriverHolder, jobId: string): Promise<JobView> {
+  const { client, holder: serving } = await connectToDriver(config, paths, holder);
+  process.stderr.write(routeLine(client, serving));
+  try {
+    return await client.cancel(jobId);
+  } finally {
+    await client.close();
+  }
+}
+
+/** No service drives the database: drive this one job here, just long enough to cancel it. */
+async function cancelInProcess(config: CliConfig, jobId: string): Promise<JobView> {
+  const app = await startApp({ config, logger: silentLogger(), http: false, commands: false, role: 'jobs cancel', runtime: { restore: false } });
+  process.stderr.write(`route: in this process (no service drives ${describeDatabase(config.database.url)})\n`);
+  try {
+    const row = await app.runtime.store.getJob(jobId);
+    if (!row) throw new ChorusError(ErrorCode.JOB_NOT_FOUND, `no job with id ${jobId}`, { details: { job_id: jobId } });
+    if (finalStates.has(row.status)) return (await app.runtime.service.get(jobId)).job;
+    const ended = new Promise<void>((resolve) => {
+      app.runtime.service.on('transition', (notice) => {
+        if (notice.jobId === jobId && finalStates.has(notice.job.state)) resolve();
+      });
+    });
+    await app.runtime.service.adopt([row]);
+    await app.runtime.service.cancel(jobId);
+    // Cancelling may ask ComfyUI to drop or interrupt the prompt; the machine bounds that wait.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([ended, new Promise((resolve) => (timer = setTimeout(resolve, IN_PROCESS_CANCEL_MS)))]);
+    clearTimeout(timer);
+    return (await app.runtime.service.get(jobId)).job;
+  } finally {
+    await app.stop();
+  }
+}
+
+function printCancelled(job: JobView, json: boolean): number {
+  process.stdout.write(json ? `${JSON.stringify({ ok: true, job }, null, 2)}\n` : `job ${job.id}: ${job.state}\n`);
+  return 0;
+}
+
+async function cancelOverNats(config: CliConfig, job_id: string, json: boolean): Promise<number> {
+  process.stderr.write(`route: NATS ${commandSubject(config.nats.subject_prefix, 'cancel')} (the instances sharing the database)\n`);
   const nc = await connect({ ...(await natsConnectionOptions(config.nats, { waitOnFirstConnect: false })), maxReconnectAttempts: 0 }).catch((error: unknown) => {
     throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, `cannot reach NATS at ${config.nats.servers.join(', ')}: ${(error as Error).message}`, {
       suggestion: 'cancel goes through the running service: start NATS and `chorus-visual serve`.',

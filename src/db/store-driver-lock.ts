@@ -166,6 +166,13 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** The holder named by a STORE_LOCKED error, when the error is one. */
+export function lockHolderOf(error: unknown): DriverHolder | undefined {
+  if (!(error instanceof ChorusError) || error.code !== ErrorCode.STORE_LOCKED) return undefined;
+  const holder = (error.details as { holder?: DriverHolder | null } | undefined)?.holder;
+  return holder ?? undefined;
+}
+
 function storeLocked(paths: DriverLockPaths, holder: DriverHolder | null): ChorusError {
   const database = paths.lockFile.slice(0, -'.driver-lock'.length);
   const who = holder ? `${holder.command} instance ${holder.instance_id} (pid ${holder.pid} on ${holder.host})` : 'another process (it left no holder file)';

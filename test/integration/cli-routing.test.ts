@@ -1,0 +1,141 @@
+/**
+ * The command line beside a running service, as real processes: `generate` and `jobs cancel`
+ * go through the service that holds the database's driver lock (its HTTP API, or its NATS
+ * command service when it serves no HTTP) and say so; `jobs list/show` read the database
+ * beside it; with no service running, `jobs cancel` drives that one job itself.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.js';
+import { databaseWithUnfinishedJob, jobFacts } from '../support/lifecycle-fixture.js';
+import { NatsTestServer } from '../support/nats-server.js';
+import { startServiceProcess } from '../support/service-process.js';
+
+const run = promisify(execFile);
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+let sim: SimulatorHandle;
+let nats: NatsTestServer;
+const cleanups: Array<() => Promise<unknown>> = [];
+
+beforeAll(async () => {
+  sim = await startSimulator({ outputDir: join(await mkdtemp(join(tmpdir(), 'cv-route-sim-')), 'output'), stepDelayMs: 2 });
+  nats = await NatsTestServer.start({ jetstream: false });
+});
+afterAll(async () => {
+  await sim?.close();
+  await nats?.cleanup();
+});
+afterEach(async () => {
+  sim.faults.executionDelayMs(0);
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+});
+
+async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: repoRoot, env: { ...process.env, ...env }, timeout: 90_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+async function environment(extra: Record<string, string> = {}): Promise<{ env: Record<string, string>; root: string }> {
+  const root = await mkdtemp(join(tmpdir(), 'cv-route-'));
+  cleanups.push(() => rm(root, { recursive: true, force: true }));
+  return {
+    root,
+    env: {
+      CHORUS_VISUAL_COMFYUI_URL: sim.url,
+      CHORUS_VISUAL_COMFYUI_FILE_MANAGEMENT_OUTPUT_DIRECTORY: sim.outputDir,
+      CHORUS_VISUAL_COMFYUI_POLLING_INITIAL_INTERVAL_SECONDS: '0.2',
+      CHORUS_VISUAL_DATA_DIR: join(root, 'data'),
+      CHORUS_VISUAL_DATABASE_URL: `sqlite:${join(root, 'data', 'jobs.db')}`,
+      CHORUS_VISUAL_HTTP_PORT: '0',
+      CHORUS_VISUAL_NATS_ENABLED: 'false',
+      ...extra,
+    },
+  };
+}
+
+async function serve(env: Record<string, string>, instanceId: string): Promise<{ pid: number; http: string | null }> {
+  const proc = startServiceProcess(['serve', '--instance-id', instanceId], env);
+  cleanups.push(() => proc.kill('SIGTERM'));
+  const line = JSON.parse(await proc.waitForLine(/"msg":"chorus-visual listening"/, 60_000)) as { http: string | null };
+  return { pid: proc.child.pid!, http: line.http };
+}
+
+describe('generate and jobs cancel beside a running service', { timeout: 180_000 }, () => {
+  it('go through its HTTP API and say so; jobs list and show read beside it', async () => {
+    const { env } = await environment();
+    const service = await serve(env, 'http-driver');
+
+    const generated = await cli(['generate', '--workflow', 'no_model_test', '--conversation', 'c-routed', '--prompt', '--json', 'a lighthouse'], env);
+    expect(generated.code, generated.stderr).toBe(0);
+    expect(generated.stderr).toContain(`route: through the running service http-driver (pid ${service.pid} on `);
+    expect(generated.stderr).toContain(`over HTTP ${service.http}`);
+    const job = JSON.parse(generated.stdout) as { id: string; state: string; comfy_prompt_id: string };
+    expect(job.state).toBe('completed');
+    expect(sim.stats().executions[job.comfy_prompt_id]).toBe(1);
+    // The service ran it: its API knows the job, with the whole history.
+    const fromService = (await (await fetch(`${service.http}/api/jobs/${job.id}`)).json()) as { job: { state: string } };
+    expect(fromService.job.state).toBe('completed');
+
+    const listed = await cli(['jobs', 'list', '--conversation', 'c-routed', '--json'], env);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect((JSON.parse(listed.stdout) as Array<{ id: string }>).map((j) => j.id)).toEqual([job.id]);
+    const shown = await cli(['jobs', 'show', job.id], env);
+    expect((JSON.parse(shown.stdout) as { job: { state: string } }).job.state).toBe('completed');
+
+    sim.faults.executionDelayMs(20_000);
+    const slow = (await (await fetch(`${service.http}/api/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ conversation_id: 'c-routed', workflow: 'no_model_test', prompt: 'to be cancelled' }),
+    })).json()) as { job: { id: string } };
+    await expect.poll(async () => ((await (await fetch(`${service.http}/api/jobs/${slow.job.id}`)).json()) as { job: { state: string } }).job.state, { timeout: 20_000, interval: 50 }).toBe('processing');
+    const cancelled = await cli(['jobs', 'cancel', slow.job.id], env);
+    expect(cancelled.code, cancelled.stderr).toBe(0);
+    expect(cancelled.stderr).toContain(`over HTTP ${service.http}`);
+    await expect.poll(async () => ((await (await fetch(`${service.http}/api/jobs/${slow.job.id}`)).json()) as { job: { state: string } }).job.state, { timeout: 20_000, interval: 50 }).toBe('cancelled');
+  });
+
+  it('go through its NATS command service when it serves no HTTP', async () => {
+    const { env } = await environment({ CHORUS_VISUAL_NATS_ENABLED: 'true', CHORUS_VISUAL_NATS_SERVERS: JSON.stringify([nats.url]), CHORUS_VISUAL_NATS_SUBJECT_PREFIX: 'routed', CHORUS_VISUAL_HTTP_ENABLED: 'false' });
+    const service = await serve(env, 'nats-driver');
+    expect(service.http).toBeNull();
+
+    const generated = await cli(['generate', '--workflow', 'no_model_test', '--conversation', 'c-nats', '--prompt', '--json', 'over the broker'], env);
+    expect(generated.code, generated.stderr).toBe(0);
+    expect(generated.stderr).toContain(`route: through the running service nats-driver (pid ${service.pid} on `);
+    expect(generated.stderr).toContain('over NATS routed.cmd.*');
+    const job = JSON.parse(generated.stdout) as { id: string; state: string; comfy_prompt_id: string };
+    expect(job.state).toBe('completed');
+    expect(sim.stats().executions[job.comfy_prompt_id]).toBe(1);
+
+    const cancelled = await cli(['jobs', 'cancel', job.id, '--json'], env);
+    expect(cancelled.code, cancelled.stderr).toBe(0);
+    expect(cancelled.stderr).toContain('over NATS routed.cmd.*');
+    expect((JSON.parse(cancelled.stdout) as { job: { state: string } }).job.state).toBe('completed');
+  });
+});
+
+describe('jobs cancel with no service running', { timeout: 180_000 }, () => {
+  it('takes the driver lock, restores that one job, cancels it, and says so', async () => {
+    const { root, env } = await environment();
+    const job = await databaseWithUnfinishedJob(root);
+    const submissionsBefore = sim.stats().submissions;
+
+    const cancelled = await cli(['jobs', 'cancel', job.jobId], env);
+    expect(cancelled.code, cancelled.stderr).toBe(0);
+    expect(cancelled.stderr).toContain('route: in this process (no service drives ');
+    expect(cancelled.stdout).toBe(`job ${job.jobId}: cancelled\n`);
+    expect(jobFacts(job).status).toBe('cancelled');
+    expect(sim.stats().submissions).toBe(submissionsBefore);
+  });
+});
