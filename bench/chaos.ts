@@ -1,5 +1,5 @@
 /**
- * `npm run chaos -- [--seconds 60] [--seed N] [--json FILE] [--db-on-data-disk]`: the fault campaign (see
+ * `npm run chaos -- [--seconds 60] [--seed N] [--json FILE] [--db-on-data-disk] [--no-disk-full]`: the fault campaign (see
  * RELIABILITY.md). Runs the real service as a process against the simulator, a private
  * nats-server and a data folder on its own tmpfs, injects faults for the given time, then
  * checks that nothing was lost, repeated or reordered. Exit code 1 on any violation.
@@ -17,12 +17,14 @@ const argsSchema = z.object({
   'submit-ms': z.coerce.number().positive().default(200),
   json: z.string().optional(),
   'db-on-data-disk': z.boolean().default(false),
+  'no-disk-full': z.boolean().default(false),
 });
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: { seconds: { type: 'string' }, seed: { type: 'string' }, 'settle-seconds': { type: 'string' }, 'submit-ms': { type: 'string' }, json: { type: 'string' },
       'db-on-data-disk': { type: 'boolean' },
+      'no-disk-full': { type: 'boolean' },
     },
   });
   const args = argsSchema.parse(values);
@@ -40,6 +42,7 @@ async function main(): Promise<number> {
     tmpfsMb: 16,
     executionDelayMs: 100,
     databaseOnDataDisk: args['db-on-data-disk'],
+    diskFull: !args['no-disk-full'],
     signal: interrupted.signal,
     timing: { gapMs: [300, 1_500], serviceDownMs: [0, 500], natsDownMs: [100, 1_500], diskFullMs: [500, 2_500], minServiceUpMs: 2_000 },
     log: (line) => process.stderr.write(`[chaos] ${line}\n`),

@@ -20,6 +20,8 @@ export interface EnvironmentOptions {
   streamName: string;
   /** Put the SQLite file on the tmpfs too, so a full disk also hits the database. */
   databaseOnDataDisk?: boolean;
+  /** Inject full-disk faults (default true; without a tmpfs the campaign then fails). */
+  diskFull?: boolean;
 }
 
 export interface CampaignEnvironment {
@@ -44,7 +46,7 @@ export async function createEnvironment(options: EnvironmentOptions): Promise<Ca
     for (const closer of closers.splice(0).reverse()) await closer().catch(() => undefined);
   };
   try {
-    const disk = await DataDiskFiller.mount(dataDir, options.tmpfsMb);
+    const disk = options.diskFull === false ? DataDiskFiller.skipped(dataDir) : await DataDiskFiller.mount(dataDir, options.tmpfsMb);
     closers.push(() => disk.unmount());
     const simulator = await startSimulator({ outputDir: join(root, 'comfy', 'output'), stepDelayMs: 5, nodeDelayMs: 1, previews: false });
     simulator.faults.executionDelayMs(options.executionDelayMs);

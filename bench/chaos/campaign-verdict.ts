@@ -68,6 +68,8 @@ export async function judge(input: {
   streamEvents: ReceivedEvent[];
   liveEvents: ReceivedEvent[];
   executionSnapshots: Array<Record<string, number>>;
+  /** Second `serve` processes on the same database that were not refused at once. */
+  rivalsNotRefused: number;
 }): Promise<Verdict> {
   const { facts } = input;
   const jobs = outcomeOf(input.acceptedIds, facts);
@@ -87,6 +89,7 @@ export async function judge(input: {
     lostOutputsOfFailedJobs: failedOutputs.lost,
     streamDelivery: deliveryViolations(stream, { requireGapless: true, atLeastOnce: false }),
     liveDelivery: deliveryViolations(live, { requireGapless: false, atLeastOnce: true }),
+    secondDriverStarted: input.rivalsNotRefused,
   };
   const totalViolations = Object.values(violations).reduce((a, b) => a + b, 0);
   return { jobs, executions, files, failedOutputs, delivery: { stream, live }, violations, totalViolations };

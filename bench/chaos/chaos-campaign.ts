@@ -23,6 +23,8 @@ export interface CampaignOptions {
   tmpfsMb: number;
   executionDelayMs: number;
   databaseOnDataDisk?: boolean;
+  /** Inject full-disk faults (default true: a machine that cannot mount a tmpfs fails the run). */
+  diskFull?: boolean;
   /** Ends the fault window early (Ctrl-C): the campaign still settles, judges and cleans up. */
   signal?: AbortSignal;
   log?: (line: string) => void;
@@ -38,6 +40,8 @@ export interface CampaignReport {
   injected: Record<FaultKind, number>;
   natsRestartsBySigkill: number;
   injectorErrors: string[];
+  /** Why each second `serve` that was not refused with STORE_LOCKED was not. */
+  rivalsNotRefused: string[];
   serviceStarts: number;
   /** Spawn to "listening", per start (ms): how long each crash kept the service away. */
   serviceStartMs: { median: number; max: number };
@@ -59,6 +63,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRep
     prefix,
     streamName,
     databaseOnDataDisk: options.databaseOnDataDisk ?? false,
+    diskFull: options.diskFull ?? true,
   });
   const service = new ServiceSupervisor(env.configPath);
   let live: LiveEventRecorder | undefined;
@@ -95,6 +100,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRep
       streamEvents: stream.events,
       liveEvents: live.events,
       executionSnapshots: snapshots,
+      rivalsNotRefused: injector.rivalsNotRefused.length,
     });
     const simStats = env.simulator.stats();
     return {
@@ -107,6 +113,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRep
       injected: { ...injector.counts },
       natsRestartsBySigkill: injector.natsKills,
       injectorErrors: injector.errors,
+      rivalsNotRefused: injector.rivalsNotRefused,
       serviceStarts: service.starts,
       serviceStartMs: { median: median(service.startMs), max: Math.max(0, ...service.startMs) },
       submissions: { ...submitter.counts, stillInDoubt: submitter.inDoubtCount },

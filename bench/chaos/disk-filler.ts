@@ -2,7 +2,8 @@
  * A full disk on the service's data folder. Preferred: a small tmpfs mounted over the folder
  * (root only), filled with a ballast file until the kernel says ENOSPC, then emptied again —
  * the service sees a real full file system, not a simulation. When `mount -t tmpfs` is not
- * allowed the campaign says so and runs without this fault rather than pretending.
+ * allowed the campaign fails at once, saying why: a disk-full check that silently does not
+ * run would pass. Running without it must be asked for (`--no-disk-full`), and is reported.
  */
 import { execFile } from 'node:child_process';
 import { open, rm } from 'node:fs/promises';
@@ -13,7 +14,7 @@ const run = promisify(execFile);
 const CHUNK = Buffer.alloc(256 * 1024, 0x5a);
 const SMALL_CHUNK = Buffer.alloc(4096, 0x5a);
 
-export type DiskFullMethod = 'tmpfs' | 'unavailable';
+export type DiskFullMethod = 'tmpfs' | 'skipped';
 
 export class DataDiskFiller {
   private filled = false;
@@ -23,15 +24,20 @@ export class DataDiskFiller {
     readonly reason: string | undefined,
   ) {}
 
-  /** Mounts a tmpfs of `sizeMb` on `directory` (which must exist and be empty). */
+  /** Mounts a tmpfs of `sizeMb` on `directory` (which must exist and be empty); throws when it cannot. */
   static async mount(directory: string, sizeMb: number): Promise<DataDiskFiller> {
     try {
       await run('mount', ['-t', 'tmpfs', '-o', `size=${sizeMb}m,mode=0755`, 'tmpfs', directory]);
       return new DataDiskFiller(directory, 'tmpfs', undefined);
     } catch (error) {
       const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
-      return new DataDiskFiller(directory, 'unavailable', reason);
+      throw new Error(`the disk-full check cannot run: mounting a tmpfs on ${directory} failed (${reason}); run as root, or pass --no-disk-full to run the campaign without it`);
     }
+  }
+
+  /** No disk-full fault, because the caller asked for none. */
+  static skipped(directory: string): DataDiskFiller {
+    return new DataDiskFiller(directory, 'skipped', 'skipped on request (--no-disk-full)');
   }
 
   get available(): boolean {

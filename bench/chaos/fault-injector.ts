@@ -1,6 +1,7 @@
 /**
  * Injects the campaign's faults at random moments, one at a time, until told to stop:
- * SIGKILL of the service (restarted on the same database), a simulator restart (its queue
+ * SIGKILL of the service (restarted on the same database), a second `serve` started on the
+ * same database (it must be refused at once), a simulator restart (its queue
  * and history lost), silent socket drops, a NATS server restart (down for a moment, same
  * port and JetStream store) and a full data disk (held for a while, then freed).
  */
@@ -10,7 +11,7 @@ import type { DataDiskFiller } from './disk-filler.js';
 import { between, sleep } from './seeded-random.js';
 import type { ServiceSupervisor } from './service-supervisor.js';
 
-export const faultKinds = ['serviceKill', 'simulatorRestart', 'socketDrop', 'natsRestart', 'diskFull'] as const;
+export const faultKinds = ['serviceKill', 'secondServe', 'simulatorRestart', 'socketDrop', 'natsRestart', 'diskFull'] as const;
 export type FaultKind = (typeof faultKinds)[number];
 
 export interface FaultTargets {
@@ -35,8 +36,10 @@ export interface FaultTiming {
 }
 
 export class FaultInjector {
-  readonly counts: Record<FaultKind, number> = { serviceKill: 0, simulatorRestart: 0, socketDrop: 0, natsRestart: 0, diskFull: 0 };
+  readonly counts: Record<FaultKind, number> = { serviceKill: 0, secondServe: 0, simulatorRestart: 0, socketDrop: 0, natsRestart: 0, diskFull: 0 };
   readonly errors: string[] = [];
+  /** Second `serve` processes that were not refused with STORE_LOCKED (a second driver, or a hang). */
+  readonly rivalsNotRefused: string[] = [];
   /** How many of the NATS restarts were SIGKILL (the rest SIGTERM). */
   natsKills = 0;
   private stopped = false;
@@ -44,6 +47,9 @@ export class FaultInjector {
   /** The killed service's restart, running while other faults continue. */
   private serviceBack: Promise<void> = Promise.resolve();
   private serviceUpSince = Date.now();
+  /** The second `serve` under way, if any: one at a time, and no service kill meanwhile. */
+  private rival: Promise<unknown> = Promise.resolve();
+  private rivalRunning = false;
 
   constructor(
     private readonly targets: FaultTargets,
@@ -62,8 +68,13 @@ export class FaultInjector {
   private draw(): FaultKind {
     if (this.bag.length === 0) this.bag = faultKinds.filter((k) => k !== 'diskFull' || this.targets.disk.available);
     const serviceSettled = this.targets.service.running && Date.now() - this.serviceUpSince >= this.timing.minServiceUpMs;
-    const possible = this.bag.filter((k) => k !== 'serviceKill' || serviceSettled);
-    const pool = possible.length > 0 ? possible : this.bag.filter((k) => k !== 'serviceKill');
+    // A rival only against a service that holds the lock (it listens), one at a time; no kill
+    // while a rival boots, or the rival could become the driver of a dead service's database.
+    const serviceListening = this.targets.service.httpUrl !== undefined;
+    const allowed = (k: FaultKind) =>
+      k === 'serviceKill' ? serviceSettled && !this.rivalRunning : k === 'secondServe' ? serviceListening && !this.rivalRunning : true;
+    const possible = this.bag.filter(allowed);
+    const pool = possible.length > 0 ? possible : this.bag.filter((k) => k !== 'serviceKill' && k !== 'secondServe');
     const kind = pool.length > 0 ? pool[Math.floor(this.random() * pool.length)]! : 'socketDrop';
     const at = this.bag.indexOf(kind);
     if (at >= 0) this.bag.splice(at, 1);
@@ -87,6 +98,7 @@ export class FaultInjector {
     }
     await this.diskHeld;
     await this.serviceBack;
+    await this.rival;
   }
 
   stop(): void {
@@ -109,6 +121,19 @@ export class FaultInjector {
           .catch((error: Error) => {
             this.errors.push(`service restart: ${error.message.split('\n')[0]}`);
           });
+        return;
+      }
+      case 'secondServe': {
+        // In the background: loading the code takes seconds, and other faults keep coming.
+        this.rivalRunning = true;
+        this.rival = service
+          .startRival()
+          .then((outcome) => {
+            if (!outcome.refused) this.rivalsNotRefused.push(outcome.reason);
+            this.log(outcome.refused ? 'second serve refused (STORE_LOCKED)' : `second serve NOT refused: ${outcome.reason}`);
+          })
+          .catch((error: Error) => this.errors.push(`second serve: ${error.message.split('\n')[0]}`))
+          .finally(() => (this.rivalRunning = false));
         return;
       }
       case 'simulatorRestart':
@@ -145,6 +170,7 @@ export class FaultInjector {
     const { service, nats, disk } = this.targets;
     await this.diskHeld;
     await this.serviceBack;
+    await this.rival;
     await disk.release().catch(() => undefined);
     if (!nats.running) await nats.restart().catch((e: Error) => this.errors.push(`recover nats: ${e.message.split('\n')[0]}`));
     if (!service.running) await service.start().catch((e: Error) => this.errors.push(`recover service: ${e.message.split('\n')[0]}`));

@@ -6,6 +6,11 @@
 import { z } from 'zod';
 import { startServiceProcess, type ServiceProcess } from '../../test/support/service-process.js';
 
+/** Spawn to exit of a refused rival; a loaded machine needs seconds just to load the code. */
+const RIVAL_WITHIN_MS = 30_000;
+
+export type RivalOutcome = { refused: true } | { refused: false; reason: string };
+
 const listeningLineSchema = z.looseObject({ msg: z.literal('chorus-visual listening'), http: z.string() });
 
 export class ServiceSupervisor {
@@ -68,6 +73,29 @@ export class ServiceSupervisor {
     await exited;
     clearTimeout(timer);
     this.keepErrors(child);
+  }
+
+  /**
+   * Starts a second `serve` on the same config (so the same database) while this one runs:
+   * it must exit non-zero at once with STORE_LOCKED naming the running process. Anything
+   * else — it starts listening, exits another way, or hangs — is a second driver or a hang.
+   */
+  async startRival(): Promise<RivalOutcome> {
+    const holderPid = this.current?.child.pid;
+    const rival = startServiceProcess(['serve', '--config', this.configPath, '--instance-id', 'chaos-rival'], { LOG_LEVEL: 'info' });
+    const outcome = await Promise.race([
+      rival.exited.then((code) => ({ kind: 'exited' as const, code })),
+      rival.waitForLine(/"msg":"chorus-visual listening"/, RIVAL_WITHIN_MS).then(
+        () => ({ kind: 'listening' as const }),
+        () => ({ kind: 'hung' as const }),
+      ),
+    ]);
+    await rival.kill('SIGKILL');
+    if (outcome.kind !== 'exited') return { refused: false, reason: outcome.kind };
+    const line = rival.lines.find((l) => l.includes('"msg":"chorus-visual did not start"'));
+    const error = line ? (JSON.parse(line) as { error?: { code?: string; details?: { holder?: { pid?: number } } } }).error : undefined;
+    const refused = outcome.code === 1 && error?.code === 'STORE_LOCKED' && error.details?.holder?.pid === holderPid;
+    return refused ? { refused: true } : { refused: false, reason: `exit ${outcome.code}, ${error?.code ?? 'no error line'}, holder pid ${error?.details?.holder?.pid} (running: ${holderPid})` };
   }
 
   private keepErrors(child: ServiceProcess): void {

@@ -9,17 +9,17 @@
 import { hostname } from 'node:os';
 import type { NatsConnection } from 'nats';
 import type { InspectionEvent } from 'xstate';
-import { jobMachine } from '../../machines/job.js';
-import { ChorusError, ErrorCode } from '../errors/index.js';
 import { startCommandService, type CommandService } from '../commands/index.js';
 import type { ResolvedConfig } from '../config/index.js';
-import { InMemoryEventBus, NatsEventTransport, OutboxRelay, ProgressPublisher, type EventTransport } from '../events/index.js';
-import { createHealthSources, jobFeedFromJobService, startHttpServer, type ClusterView, type RunningHttpServer } from '../http/index.js';
-import { createJobRuntime, finalStates, LeaseGatedOutboxStore, type InstanceCoordinator, type JobRuntime, type JobRuntimeOverrides, type SlotLedger } from '../jobs/index.js';
+import { InMemoryEventBus, NatsEventTransport, type OutboxRelay, type EventTransport } from '../events/index.js';
+import type { RunningHttpServer } from '../http/index.js';
+import { createJobRuntime, type JobRuntime, type JobRuntimeOverrides } from '../jobs/index.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
 import { driverLockPathsFor, StoreDriverLock } from '../db/store-driver-lock.js';
 import { DeferredEventTransport } from './deferred-event-transport.js';
+import { startAppHttpServer } from './app-http-server.js';
 import { DrivingGate } from './driving-gate.js';
+import { createEventSide } from './event-side.js';
 import { connectNatsAtStart } from './nats-first-contact.js';
 
 export const SERVICE_VERSION = '0.1.0';
@@ -92,56 +92,14 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
     const memoryBus = useNats ? undefined : new InMemoryEventBus();
     const deferred = useNats ? new DeferredEventTransport('nats') : undefined;
     const transport: EventTransport = memoryBus ?? deferred!;
-    // Several instances on one database: one relay at a time publishes (a lease), and it
-    // looks often, since most rows it publishes were written by other instances (no kick).
-    const coordination = runtime.coordination;
-    const relay = new OutboxRelay({
-      store: coordination ? new LeaseGatedOutboxStore(runtime.store, coordination.coordinator, instanceId, coordination.leaseTtlMs) : runtime.store,
-      ...(coordination ? { pollMs: 100 } : {}),
-      transport,
-      subjectPrefix: prefix,
-      source: `chorus-visual/${instanceId}`,
-      logger: logger.child({ component: 'outbox' }),
-    });
-    const progress = new ProgressPublisher(transport, prefix, config.nats.progress_per_second, { source: `chorus-visual/${instanceId}` });
-    const conversations = new Map<string, string>();
-    const offTransition = runtime.service.on('transition', (notice) => {
-      if (finalStates.has(notice.job.state)) {
-        conversations.delete(notice.jobId);
-        progress.forget(notice.jobId);
-      } else {
-        conversations.set(notice.jobId, notice.job.conversation_id);
-      }
-    });
-    const offProgress = runtime.service.on('progress', (notice) => {
-      const conversationId = conversations.get(notice.jobId);
-      if (conversationId) progress.publish({ id: notice.jobId, conversation_id: conversationId }, notice.progress);
-    });
+    const events = createEventSide({ runtime, transport, prefix, progressPerSecond: config.nats.progress_per_second, instanceId, logger });
+    const { relay } = events;
 
     // 3. The HTTP port: taken or refused before any job moves.
     let http: RunningHttpServer | undefined;
     if (options.http ?? config.http.enabled) {
-      http = await startHttpServer({
-        host: config.http.host,
-        port: config.http.port,
-        ...(config.http.token ? { token: config.http.token } : {}),
-        handler,
-        feed: jobFeedFromJobService(runtime.service),
-        health: createHealthSources({
-          store: runtime.store,
-          pool: runtime.pool,
-          inUse: (name) => runtime.service.scheduler.inUse(name),
-          ...(useNats ? { nats: () => ({ connected: transport.isConnected(), kind: transport.kind }) } : {}),
-          instanceId,
-          ...(runtime.coordination ? { cluster: clusterViewOf(runtime.coordination.coordinator, runtime.coordination.ledger) } : {}),
-        }),
-        dataDir: config.data_dir,
-        machineDefinition: jobMachine,
-        logger,
-      }).catch((error: unknown) => {
-        throw portRefused(error, config.http.host, config.http.port);
-      });
-      const server = http;
+      const server = await startAppHttpServer({ config, runtime, handler, instanceId, logger, ...(useNats ? { nats: () => ({ connected: transport.isConnected(), kind: transport.kind }) } : {}) });
+      http = server;
       started.push({ part: 'http', stop: () => server.close() });
     }
 
@@ -172,7 +130,7 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
         started.push({ part: 'nats commands', stop: () => commands?.stop() });
       } else {
         logger.warn({ servers: config.nats.servers, reason: first.reason }, 'NATS not reachable; serving without it, events stay in the outbox until it answers');
-        natsLater = first.later.then(attachNats, (error: unknown) => {
+        natsLater = first.later.then(attachNats).catch((error: unknown) => {
           logger.error({ err: error instanceof Error ? error.message : String(error) }, 'NATS connection failed; events stay in the outbox');
         });
       }
@@ -197,23 +155,25 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
       nats: () => nc,
       async stop() {
         stopping = true;
-        // Stop taking work first, then let running actors reach a persisted state; ComfyUI
-        // keeps its prompts (a restart reconciles them), then flush what the outbox holds.
-        await http?.close();
-        await commands?.stop().catch(() => undefined);
-        offTransition();
-        offProgress();
-        // The service first (its last transitions land in the outbox), then the relay gets a
-        // short chance to publish them, and only then does the runtime close the database.
-        await runtime.service.stop();
-        if (transport.isConnected()) await withTimeout(relay.drain(), 3_000);
-        await relay.stop();
-        await runtime.stop();
-        progress.close();
-        await withTimeout(transport.close(), 2_000);
-        if (nc) await closeNats(nc, transport.isConnected());
-        // Last: the next driver may start only once this one has stopped writing.
-        lock?.release();
+        try {
+          // Stop taking work first, then let running actors reach a persisted state; ComfyUI
+          // keeps its prompts (a restart reconciles them), then flush what the outbox holds.
+          await http?.close();
+          await commands?.stop().catch(() => undefined);
+          events.detach();
+          // The service first (its last transitions land in the outbox), then the relay gets a
+          // short chance to publish them, and only then does the runtime close the database.
+          await runtime.service.stop();
+          if (transport.isConnected()) await withTimeout(relay.drain(), 3_000);
+          await relay.stop();
+          await runtime.stop();
+          events.progress.close();
+          await withTimeout(transport.close(), 2_000);
+          if (nc) await closeNats(nc, transport.isConnected());
+        } finally {
+          // Last: the next driver may start only once this one has stopped writing.
+          lock?.release();
+        }
       },
     };
   } catch (error) {
@@ -228,17 +188,6 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
   }
 }
 
-/** A port that cannot be bound is a fault of the setting (or of who else holds the port). */
-function portRefused(error: unknown, host: string, port: number): unknown {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code !== 'EADDRINUSE' && code !== 'EACCES' && code !== 'EADDRNOTAVAIL') return error;
-  return new ChorusError(ErrorCode.CONFIG_INVALID, `cannot listen on ${host}:${port}: ${code}`, {
-    cause: error,
-    details: { key: 'http.port', host, port, reason: code },
-    suggestion: 'Another process listens there (another chorus-visual?): stop it, or set http.port (0 picks a free port).',
-  });
-}
-
 /**
  * drain() only on a live connection: on a disconnected one nats.js keeps its reconnect
  * timers running and the process never exits. close() ends it whatever its state.
@@ -247,21 +196,6 @@ async function closeNats(nc: NatsConnection, connected: boolean): Promise<void> 
   if (nc.isClosed()) return;
   if (connected) await withTimeout(nc.drain(), 2_000);
   if (!nc.isClosed()) await nc.close().catch(() => undefined);
-}
-
-function clusterViewOf(coordinator: InstanceCoordinator, ledger: SlotLedger): () => Promise<ClusterView> {
-  return async () => {
-    const [instances, owners, slots] = await Promise.all([
-      coordinator.listInstances(),
-      coordinator.ownersOfUnfinished(),
-      ledger.slotsInUse(),
-    ]);
-    return {
-      instances: instances.map(({ id, alive, started_at, heartbeat_at, stopped_at }) => ({ id, alive, started_at, heartbeat_at, stopped_at })),
-      owners: Object.fromEntries(owners),
-      slots_in_use: Object.fromEntries(slots),
-    };
-  };
 }
 
 async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {

@@ -13,7 +13,7 @@
  * command to it.
  */
 import { hostname } from 'node:os';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { ChorusError, ErrorCode } from '../errors/index.js';
@@ -96,7 +96,12 @@ export class StoreDriverLock {
   /** Drops the lock (closing the handle ends the transaction that holds it). */
   release(): void {
     if (!this.handle.open) return;
-    this.handle.close();
+    // The holder file goes first, while the lock still keeps any next holder from writing its own.
+    try {
+      rmSync(this.paths.holderFile, { force: true });
+    } finally {
+      this.handle.close();
+    }
   }
 
   private writeHolder(): void {

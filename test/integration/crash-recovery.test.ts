@@ -135,15 +135,20 @@ async function blockSimulator(sim: SimulatorHandle, ms: number): Promise<void> {
     }),
   });
   expect(res.status).toBe(200);
-  for (let i = 0; i < 200; i += 1) {
-    const queue = (await (await fetch(`${sim.url}/queue`)).json()) as { queue_running: unknown[] };
-    if (queue.queue_running.length === 1) break;
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  // The set-up must get there: a blocker that never runs would let our job run at once, and
+  // the test would no longer be about a job killed while waiting in ComfyUI's queue.
+  await expect.poll(async () => (await comfyQueue(sim)).running.length, { timeout: 10_000, interval: 10 }).toBe(1);
   sim.faults.executionDelayMs(0);
 }
 
-describe('SIGKILL of the service, then a restart on the same database', () => {
+/** Prompt ids in ComfyUI's queue: the one running and those waiting. */
+async function comfyQueue(sim: SimulatorHandle): Promise<{ running: string[]; pending: string[] }> {
+  const queue = (await (await fetch(`${sim.url}/queue`)).json()) as { queue_running: Array<[number, string]>; queue_pending: Array<[number, string]> };
+  return { running: queue.queue_running.map((entry) => entry[1]), pending: queue.queue_pending.map((entry) => entry[1]) };
+}
+
+// Two service starts per test: seconds each on a loaded 2-core machine.
+describe('SIGKILL of the service, then a restart on the same database', { timeout: 120_000 }, () => {
   it('a job killed while queued completes once', async () => {
     const ctx = await setup();
     ctx.sim.faults.refuseConnections(true);
@@ -162,7 +167,11 @@ describe('SIGKILL of the service, then a restart on the same database', () => {
     const first = await startService(ctx.env);
     await blockSimulator(ctx.sim, 3_000);
     const id = await submit(first.url, 'conv-submitted');
-    await waitForState(first.url, id, (b) => b.job.state === 'submitted');
+    const submitted = await waitForState(first.url, id, (b) => b.job.state === 'submitted');
+    // Killed while its prompt waits in ComfyUI's queue behind the blocker, not yet running.
+    const queue = await comfyQueue(ctx.sim);
+    expect(queue.pending).toContain(submitted.job.comfy_prompt_id);
+    expect(queue.running).not.toContain(submitted.job.comfy_prompt_id);
     await first.proc.kill('SIGKILL');
 
     const second = await startService(ctx.env);

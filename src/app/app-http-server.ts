@@ -1,0 +1,70 @@
+/**
+ * The app's HTTP face: the HTTP API, health and inspector over the job runtime. A port that
+ * cannot be bound is a structured start failure naming `http.port`, not a bare EADDRINUSE.
+ */
+import { jobMachine } from '../../machines/job.js';
+import type { JobCommandHandler } from '../commands/index.js';
+import type { ResolvedConfig } from '../config/index.js';
+import { ChorusError, ErrorCode } from '../errors/index.js';
+import { createHealthSources, jobFeedFromJobService, startHttpServer, type ClusterView, type RunningHttpServer } from '../http/index.js';
+import type { InstanceCoordinator, JobRuntime, SlotLedger } from '../jobs/index.js';
+import type { Logger } from '../logging/logger.js';
+
+export async function startAppHttpServer(options: {
+  config: ResolvedConfig;
+  runtime: JobRuntime;
+  /** The job service behind the driving gate. */
+  handler: JobCommandHandler;
+  instanceId: string;
+  logger: Logger;
+  /** NATS state for readiness; absent when the app runs without NATS. */
+  nats?: () => { connected: boolean; kind: string };
+}): Promise<RunningHttpServer> {
+  const { config, runtime, instanceId, logger } = options;
+  return startHttpServer({
+    host: config.http.host,
+    port: config.http.port,
+    ...(config.http.token ? { token: config.http.token } : {}),
+    handler: options.handler,
+    feed: jobFeedFromJobService(runtime.service),
+    health: createHealthSources({
+      store: runtime.store,
+      pool: runtime.pool,
+      inUse: (name) => runtime.service.scheduler.inUse(name),
+      ...(options.nats ? { nats: options.nats } : {}),
+      instanceId,
+      ...(runtime.coordination ? { cluster: clusterViewOf(runtime.coordination.coordinator, runtime.coordination.ledger) } : {}),
+    }),
+    dataDir: config.data_dir,
+    machineDefinition: jobMachine,
+    logger,
+  }).catch((error: unknown) => {
+    throw portRefused(error, config.http.host, config.http.port);
+  });
+}
+
+/** A port that cannot be bound is a fault of the setting (or of who else holds the port). */
+function portRefused(error: unknown, host: string, port: number): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code !== 'EADDRINUSE' && code !== 'EACCES' && code !== 'EADDRNOTAVAIL') return error;
+  return new ChorusError(ErrorCode.CONFIG_INVALID, `cannot listen on ${host}:${port}: ${code}`, {
+    cause: error,
+    details: { key: 'http.port', host, port, reason: code },
+    suggestion: 'Another process listens there (another chorus-visual?): stop it, or set http.port (0 picks a free port).',
+  });
+}
+
+function clusterViewOf(coordinator: InstanceCoordinator, ledger: SlotLedger): () => Promise<ClusterView> {
+  return async () => {
+    const [instances, owners, slots] = await Promise.all([
+      coordinator.listInstances(),
+      coordinator.ownersOfUnfinished(),
+      ledger.slotsInUse(),
+    ]);
+    return {
+      instances: instances.map(({ id, alive, started_at, heartbeat_at, stopped_at }) => ({ id, alive, started_at, heartbeat_at, stopped_at })),
+      owners: Object.fromEntries(owners),
+      slots_in_use: Object.fromEntries(slots),
+    };
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * The event side of a running app: the outbox relay that publishes every persisted
+ * transition, and the throttled progress publisher fed by the job service's notices.
+ */
+import { finalStates, LeaseGatedOutboxStore, type JobRuntime } from '../jobs/index.js';
+import { OutboxRelay, ProgressPublisher, type EventTransport } from '../events/index.js';
+import type { Logger } from '../logging/logger.js';
+
+export interface EventSide {
+  relay: OutboxRelay;
+  progress: ProgressPublisher;
+  /** Stops listening to the job service (the relay and publisher are stopped by their owner). */
+  detach(): void;
+}
+
+export function createEventSide(options: {
+  runtime: JobRuntime;
+  transport: EventTransport;
+  prefix: string;
+  progressPerSecond: number;
+  instanceId: string;
+  logger: Logger;
+}): EventSide {
+  const { runtime, transport, prefix, instanceId, logger } = options;
+  // Several instances on one database: one relay at a time publishes (a lease), and it
+  // looks often, since most rows it publishes were written by other instances (no kick).
+  const coordination = runtime.coordination;
+  const relay = new OutboxRelay({
+    store: coordination ? new LeaseGatedOutboxStore(runtime.store, coordination.coordinator, instanceId, coordination.leaseTtlMs) : runtime.store,
+    ...(coordination ? { pollMs: 100 } : {}),
+    transport,
+    subjectPrefix: prefix,
+    source: `chorus-visual/${instanceId}`,
+    logger: logger.child({ component: 'outbox' }),
+  });
+  const progress = new ProgressPublisher(transport, prefix, options.progressPerSecond, { source: `chorus-visual/${instanceId}` });
+  const conversations = new Map<string, string>();
+  const offTransition = runtime.service.on('transition', (notice) => {
+    if (finalStates.has(notice.job.state)) {
+      conversations.delete(notice.jobId);
+      progress.forget(notice.jobId);
+    } else {
+      conversations.set(notice.jobId, notice.job.conversation_id);
+    }
+  });
+  const offProgress = runtime.service.on('progress', (notice) => {
+    const conversationId = conversations.get(notice.jobId);
+    if (conversationId) progress.publish({ id: notice.jobId, conversation_id: conversationId }, notice.progress);
+  });
+  return {
+    relay,
+    progress,
+    detach: () => {
+      offTransition();
+      offProgress();
+    },
+  };
+}
