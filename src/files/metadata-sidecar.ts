@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { OutputFileRef } from '../comfy/backend-port.js';
-import type { JobResultFile } from '../jobs/job-view.js';
+import type { JobResultFile, JobResultThumbnail } from '../jobs/job-view.js';
 import type { CollectorFileSystem } from './collector-file-system.js';
 import type { CollectMode } from './output-placement.js';
 import { writeTempFile } from './temp-file-writer.js';
@@ -19,7 +19,7 @@ export interface SidecarInput {
   mode: CollectMode;
   /** Job facts from the caller: workflow, prompt, negative, seed, backend, character, timings… */
   metadata: Record<string, unknown>;
-  files: Array<JobResultFile & { animated?: boolean | undefined; key: string }>;
+  files: Array<JobResultFile & { animated?: boolean | undefined; key: string; thumbnailSkipped?: string }>;
   skipped: SkippedOutput[];
   fileMoveMs: number;
   collectedAt: Date;
@@ -52,6 +52,8 @@ export function buildSidecar(input: SidecarInput): Record<string, unknown> {
       sha256: file.sha256,
       ...(file.width !== undefined ? { width: file.width, height: file.height } : {}),
       ...(file.animated !== undefined ? { animated: file.animated } : {}),
+      ...(file.thumbnail ? { thumbnail: thumbnailEntry(file.thumbnail) } : {}),
+      ...(file.thumbnailSkipped !== undefined ? { thumbnail_skipped: file.thumbnailSkipped } : {}),
       original: {
         filename: file.original.filename,
         subfolder: file.original.subfolder,
@@ -69,6 +71,11 @@ export function buildSidecar(input: SidecarInput): Record<string, unknown> {
       reason,
     })),
   };
+}
+
+function thumbnailEntry(thumbnail: JobResultThumbnail): Record<string, unknown> {
+  const { path: relativePath, mediaType, width, height, bytes } = thumbnail;
+  return { path: relativePath, media_type: mediaType, width, height, bytes };
 }
 
 /** Written last, temp + fsync + rename: its presence means the job's files are complete. */
