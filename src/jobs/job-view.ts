@@ -27,6 +27,8 @@ export interface JobResultFile {
   width?: number;
   height?: number;
   original: { filename: string; subfolder: string; type: string; nodeId: string };
+  /** How it came from ComfyUI: moved or copied on this machine, downloaded through /view. */
+  via?: 'move' | 'copy' | 'download' | 'already_present';
 }
 
 export interface JobResult {
