@@ -52,8 +52,12 @@ export const serviceConfigSchema = z.strictObject({
           output_directory: z.string().default('ComfyUI/output'),
           move_files: z.boolean().default(true),
           cleanup_comfy_outputs: z.boolean().default(true),
-          /** move: rename ComfyUI's file; copy: leave it; download: fetch through /view. */
-          mode: z.enum(['move', 'copy', 'download']).optional(),
+          /**
+           * auto (default): per file, move (copy when move_files is false) when ComfyUI's file is
+           * under output_directory on this machine, else fetch it through /view. move, copy and
+           * download force one way.
+           */
+          mode: z.enum(['auto', 'move', 'copy', 'download']).default('auto'),
         })
         .prefault({}),
       defaults: z

@@ -40,6 +40,8 @@ export interface JobResultFile {
   /** Images only, when thumbnails are on and the image could be decoded. */
   thumbnail?: JobResultThumbnail;
   original: { filename: string; subfolder: string; type: string; nodeId: string };
+  /** How it came from ComfyUI: moved or copied on this machine, downloaded through /view. */
+  via?: 'move' | 'copy' | 'download' | 'already_present';
 }
 
 export interface JobResult {
