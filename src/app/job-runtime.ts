@@ -9,7 +9,7 @@ import { BackendPool, ComfyBackendClient } from '../comfy/index.js';
 import { CharacterRegistry } from '../characters/index.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { createInstanceCoordinator, createJobStore, KyselyInstanceCoordinator, openDatabase, parseDatabaseUrl } from '../db/index.js';
-import { OutputCollector } from '../files/index.js';
+import { OutputCollector, thumbnailSettingsFrom } from '../files/index.js';
 import { VisualPromptComposer } from '../prompts/index.js';
 import { WorkflowLibrary } from '../workflows/index.js';
 import type { JobCommandHandler } from '../commands/index.js';
@@ -113,7 +113,11 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
     }
     const characters = overrides.characters ?? (await CharacterRegistry.load(config.characters_dir, workflows as WorkflowLibrary));
     const composer = overrides.composer ?? new VisualPromptComposer(config.llm);
-    const collector = overrides.collector ?? new OutputCollector({ dataDir: config.data_dir, cleanupComfyOutputs: config.comfyui.file_management.cleanup_comfy_outputs });
+    const collector = overrides.collector ?? new OutputCollector({
+      dataDir: config.data_dir,
+      cleanupComfyOutputs: config.comfyui.file_management.cleanup_comfy_outputs,
+      thumbnails: thumbnailSettingsFrom(config.thumbnails),
+    });
 
     let jobCoordination: JobCoordination | undefined;
     if (shared && databaseStore) {

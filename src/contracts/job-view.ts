@@ -15,6 +15,17 @@ export const finalStates: ReadonlySet<JobState> = new Set(['completed', 'failed'
 
 export type MediaKind = 'image' | 'video' | 'audio';
 
+/** A smaller copy of an image output, written beside it (config `thumbnails.*`). */
+export interface JobResultThumbnail {
+  /** Relative to the data folder, e.g. `conversations/c1/images/<job>.thumb.webp`. */
+  path: string;
+  absolutePath: string;
+  mediaType: string;
+  width: number;
+  height: number;
+  bytes: number;
+}
+
 /** One file a completed job delivered into the conversation folder. */
 export interface JobResultFile {
   kind: MediaKind;
@@ -26,7 +37,11 @@ export interface JobResultFile {
   sha256: string;
   width?: number;
   height?: number;
+  /** Images only, when thumbnails are on and the image could be decoded. */
+  thumbnail?: JobResultThumbnail;
   original: { filename: string; subfolder: string; type: string; nodeId: string };
+  /** How it came from ComfyUI: moved or copied on this machine, downloaded through /view. */
+  via?: 'move' | 'copy' | 'download' | 'already_present';
 }
 
 export interface JobResult {

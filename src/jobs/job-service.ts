@@ -108,7 +108,7 @@ export class JobService {
         newPromptId: this.newId,
         metadataFor: (jobId) => {
           const job = this.live.get(jobId);
-          return job ? { conversation_id: job.row.conversation_id, character: job.row.character, timings: jobViewOf(job.row).timings } : {};
+          return job ? { conversation_id: job.row.conversation_id, character: job.row.character, created_at: job.row.created_at, timings: jobViewOf(job.row).timings } : {};
         },
       }),
     });

@@ -13,7 +13,7 @@ import { CharacterRegistry } from '../../src/characters/index.js';
 import { BackendPool, ComfyBackendClient } from '../../src/comfy/index.js';
 import { parseServiceConfig } from '../../src/config/index.js';
 import { createJobStore } from '../../src/db/index.js';
-import { OutputCollector } from '../../src/files/index.js';
+import { OutputCollector, thumbnailSettingsFrom } from '../../src/files/index.js';
 import { createHealthSources, jobFeedFromJobService, startHttpServer, type RunningHttpServer } from '../../src/http/index.js';
 import { JobService } from '../../src/jobs/job-service.js';
 import { VisualPromptComposer } from '../../src/prompts/index.js';
@@ -58,7 +58,7 @@ export async function startRealRuntime(options: { token?: string; stepDelayMs?: 
     workflows,
     characters,
     composer: new VisualPromptComposer(undefined),
-    collector: new OutputCollector({ dataDir }),
+    collector: new OutputCollector({ dataDir, thumbnails: thumbnailSettingsFrom(config.thumbnails) }),
     config,
   });
   const http = await startHttpServer({
