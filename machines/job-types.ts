@@ -2,9 +2,9 @@
  * Types of the job machine: its input, context, events and the inputs/outputs of the
  * actors `src/jobs/` provides. Types only — the machine stays importable anywhere.
  */
-import type { ApiPrompt, ExecutionFailure, OutputFileRef } from '../src/comfy/backend-port.js';
-import type { ErrorData } from '../src/errors/index.js';
-import type { JobResult } from '../src/jobs/job-view.js';
+import type { ApiPrompt, ErrorData, ExecutionFailure, JobProgress, JobResult, OutputFileRef } from '../src/contracts/index.js';
+
+export type { JobProgress };
 
 /** What the caller asked for, as admitted (already validated). */
 export interface JobRequest {
@@ -78,12 +78,6 @@ export interface GpuHandoffStep {
   at: number;
   ms: number;
   detail: string | null;
-}
-
-export interface JobProgress {
-  value: number;
-  max: number;
-  node: string | null;
 }
 
 export interface JobContext extends JobMachineInput {

@@ -22,11 +22,12 @@ import type {
   WaitForInput,
   WaitUntilInput,
 } from '../../machines/job-types.js';
-import type { JobResult } from './job-view.js';
+import type { JobResult } from '../contracts/job-view.js';
 import { waitUntil, type Clock } from './clock.js';
 import type { BackendPoolPort, CharactersPort, CollectorPort, JobLogger, PromptComposerPort, WorkflowsPort } from './job-runtime-ports.js';
 import type { Scheduler } from './scheduler.js';
 import { composeJobPrompt } from './job-prompt-composition.js';
+import { OutputFolderAdvice } from './output-folder-advice.js';
 import type { GpuHandoff } from './gpu-handoff.js';
 
 export interface JobActorDeps {
@@ -38,7 +39,7 @@ export interface JobActorDeps {
   scheduler: Scheduler;
   /** GPU handoff between the LLM and ComfyUI (absent: off everywhere). */
   handoff?: GpuHandoff;
-  config: Pick<ResolvedConfig, 'collectMode' | 'resolvedBackends' | 'comfyui'>;
+  config: Pick<ResolvedConfig, 'collectMode' | 'localCollectMode' | 'resolvedBackends' | 'comfyui'>;
   clock: Clock;
   logger: JobLogger;
   /** Resolves when the job's latest transition is committed. */
@@ -87,6 +88,7 @@ function offStep(step: GpuHandoffStep['step'], backend: string, at: number): Gpu
 
 export function createJobActors(deps: JobActorDeps) {
   const { pool, clock } = deps;
+  const outputFolderAdvice = new OutputFolderAdvice(deps.logger);
   return {
     composePrompt: fromPromise<ComposedJobPrompt, ComposePromptInput>(async ({ input }) => {
       const composed = await composeJobPrompt(deps, input.request);
@@ -188,12 +190,14 @@ export function createJobActors(deps: JobActorDeps) {
       const backendConfig = deps.config.resolvedBackends.find((b) => b.name === input.backend);
       const mode = deps.config.collectMode;
       if (mode === 'download' && !backend) backendOf(pool, input.backend);
-      return deps.collector.collect({
+      const comfyOutputDir = backendConfig?.output_directory ?? deps.config.comfyui.file_management.output_directory;
+      const result = await deps.collector.collect({
         jobId: input.jobId,
         conversationId: input.conversationId,
         files: input.files,
         mode,
-        comfyOutputDir: backendConfig?.output_directory ?? deps.config.comfyui.file_management.output_directory,
+        localMode: deps.config.localCollectMode,
+        comfyOutputDir,
         download: backend ? (file) => backend.download(file) : undefined,
         metadata: {
           workflow: input.workflow,
@@ -207,6 +211,8 @@ export function createJobActors(deps: JobActorDeps) {
         },
         signal,
       });
+      if (mode === 'auto' && backend) outputFolderAdvice.afterCollect(backend, comfyOutputDir, result);
+      return result;
     }),
 
     waitUntil: fromPromise<void, WaitUntilInput>(({ input, signal }) => waitUntil(clock, input.at, signal)),
