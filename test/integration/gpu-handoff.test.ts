@@ -43,17 +43,18 @@ function recording(client: ComfyBackend, log: string[]): ComfyBackend {
   });
 }
 
-async function rig(opts: { handoff?: Record<string, unknown>; maxConcurrent?: number } = {}): Promise<Rig> {
+async function rig(opts: { handoff?: Record<string, unknown> | ((ollamaUrl: string) => Record<string, unknown>); maxConcurrent?: number } = {}): Promise<Rig> {
   const log: string[] = [];
   const sim = await startSimulator({ stepDelayMs: 1, nodeDelayMs: 1, previews: false });
   cleanups.push(() => sim.close());
   const ollama = await startFakeOllamaServer(log);
   cleanups.push(() => ollama.close());
+  const handoff = typeof opts.handoff === 'function' ? opts.handoff(ollama.url) : opts.handoff;
   const dir = await mkdtemp(join(tmpdir(), 'gpu-handoff-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const config: ResolvedConfig = parseServiceConfig({
     comfyui: {
-      backends: [{ name: 'sim', url: sim.url, max_concurrent: opts.maxConcurrent ?? 1, output_directory: sim.outputDir, ...(opts.handoff ? { gpu_handoff: opts.handoff } : {}) }],
+      backends: [{ name: 'sim', url: sim.url, max_concurrent: opts.maxConcurrent ?? 1, output_directory: sim.outputDir, ...(handoff ? { gpu_handoff: handoff } : {}) }],
       timeout_seconds: 30,
     },
     llm: { base_url: `${ollama.url}/v1`, model: 'llama3.1', timeout_ms: 5_000 },
@@ -128,6 +129,46 @@ describe('GPU handoff with the simulator and a fake Ollama', () => {
     expect(text).toMatch(/chorus_visual_gpu_handoff_steps_total\{[^}]*backend="sim",step="llm_unload",outcome="done"[^}]*\} 1/);
     expect(text).toMatch(/chorus_visual_gpu_handoff_steps_total\{[^}]*step="comfy_free",outcome="done"[^}]*\} 1/);
     expect(text).toMatch(/chorus_visual_slot_grants_total\{[^}]*backend="sim"[^}]*\} 1/);
+    expect(text).toMatch(/chorus_visual_model_switches_total\{[^}]*backend="sim"[^}]*\} 0/);
+    expect(text).toMatch(/chorus_visual_affinity_grants_ahead_total\{[^}]*backend="sim"[^}]*\} 0/);
+  });
+
+  it('a job that fails in ComfyUI still ends the burst: when_idle frees ComfyUI after it', async () => {
+    const { runtime, log, sim } = await rig({ handoff: { llm: 'ollama' } });
+    sim.faults.failNodeClass('KSampler');
+    const { job } = await runtime.service.generate(callerPrompt(1));
+    const done = await finished(runtime.service, job.id);
+    expect(done.error?.code).toBe('EXECUTION_ERROR');
+    await expect.poll(() => sim.stats().frees, { timeout: 5_000 }).toBe(1);
+    expect(log).toEqual(['ollama:unload:llama3.1', 'comfy:submit', 'comfy:free']);
+    expect(runtime.service.handoff?.counters()).toContainEqual(expect.objectContaining({ step: 'comfy_free', outcome: 'done', count: 1 }));
+  });
+
+  it('llm: http makes the configured call (here a GET, as for llama-swap) before the prompt is sent', async () => {
+    const { runtime, ollama, log } = await rig({ handoff: (url) => ({ llm: 'http', http: { method: 'GET', url: `${url}/api/ps` }, free_comfyui: 'never' }) });
+    const { job } = await runtime.service.generate(callerPrompt(1));
+    expect((await finished(runtime.service, job.id)).state).toBe('completed');
+    expect(log).toEqual(['ollama:ps', 'comfy:submit']);
+    expect(ollama.calls.map((c) => `${c.method} ${c.path}`)).toEqual(['GET /api/ps']);
+    expect((await debugOf(runtime.service, job.id)).steps[0]).toMatchObject({ step: 'llm_unload', outcome: 'done', detail: expect.stringContaining('answered HTTP 200') });
+  });
+
+  it('llm: http to a server that refuses the connection: a failed step with the reason, the job completes', async () => {
+    const { runtime } = await rig({ handoff: { llm: 'http', http: { method: 'GET', url: 'http://127.0.0.1:1/unload' }, free_comfyui: 'never' } });
+    const { job } = await runtime.service.generate(callerPrompt(1));
+    expect((await finished(runtime.service, job.id)).state).toBe('completed');
+    const failed = (await debugOf(runtime.service, job.id)).steps[0];
+    expect(failed).toMatchObject({ step: 'llm_unload', outcome: 'failed' });
+    expect(failed?.detail).toContain('GET http://127.0.0.1:1/unload failed');
+  });
+
+  it('unload: loaded with nothing loaded asks /api/ps and skips the unload', async () => {
+    const { runtime, ollama, log } = await rig({ handoff: { llm: 'ollama', ollama: { unload: 'loaded' }, free_comfyui: 'never' } });
+    const { job } = await runtime.service.generate(callerPrompt(1));
+    expect((await finished(runtime.service, job.id)).state).toBe('completed');
+    expect(log).toEqual(['ollama:ps', 'comfy:submit']);
+    expect((await debugOf(runtime.service, job.id)).steps[0]).toMatchObject({ outcome: 'skipped', detail: 'ollama has no model loaded' });
+    expect(ollama.calls.map((c) => `${c.method} ${c.path}`)).toEqual(['GET /api/ps']);
   });
 
   it('back-to-back jobs unload the LLM once; when_idle frees ComfyUI once, after the last of the burst', async () => {
