@@ -27,9 +27,20 @@ export interface OutputCollectorOptions {
   /** Injected in tests to make writes fail (ENOSPC, EACCES); the real one otherwise. */
   fileSystem?: CollectorFileSystem;
   now?: () => number;
+  /** Where failed clean-ups (undo after a failure, removal of ComfyUI's copy) are reported. */
+  logger?: CollectorLogger;
 }
 
+/** The slice of a pino logger the collector uses. */
+export interface CollectorLogger {
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+const silentCollectorLogger: CollectorLogger = { warn() {}, error() {} };
+
 type ResultFileWithOrigin = JobResultFile & { animated?: boolean | undefined; key: string };
+type Placement = PlacedFile & { destination: string };
 
 /**
  * Moves, copies or downloads a finished job's outputs into its conversation folder and
@@ -45,12 +56,14 @@ export class OutputCollector {
   private readonly fs: CollectorFileSystem;
   private readonly cleanupComfyOutputs: boolean;
   private readonly now: () => number;
+  private readonly logger: CollectorLogger;
 
   constructor(options: OutputCollectorOptions) {
     this.dataDir = path.resolve(options.dataDir);
     this.fs = options.fileSystem ?? nodeCollectorFileSystem;
     this.cleanupComfyOutputs = options.cleanupComfyOutputs ?? false;
     this.now = options.now ?? Date.now;
+    this.logger = options.logger ?? silentCollectorLogger;
   }
 
   async collect(input: CollectRequest): Promise<JobResult> {
@@ -77,7 +90,7 @@ export class OutputCollector {
     await this.prepareDirectories(planned, sidecar.name);
 
     const files: ResultFileWithOrigin[] = [];
-    const placements: PlacedFile[] = [];
+    const placements: Placement[] = [];
     try {
       for (const output of planned) {
         if (request.signal?.aborted) throw abortedError(request.signal.reason);
@@ -100,11 +113,20 @@ export class OutputCollector {
       });
     } catch (error) {
       // A failed job keeps its outputs in ComfyUI: undo this run's moves, newest first.
-      for (const placed of placements.reverse()) await placed.undo?.().catch(() => undefined);
+      for (const placed of placements.reverse()) {
+        await placed.undo?.().catch((undoError: unknown) =>
+          // The file stays in our folder and not in ComfyUI's: someone must know where it is.
+          this.logger.error({ job_id: request.jobId, err: undoError, file: placed.destination }, 'putting a moved output back into ComfyUI\'s folder failed'),
+        );
+      }
       throw error;
     }
     // The job's files and sidecar are safe: only now does ComfyUI's copy go (move mode).
-    for (const placed of placements) await placed.finish?.().catch(() => undefined);
+    for (const placed of placements) {
+      await placed.finish?.().catch((finishError: unknown) =>
+        this.logger.warn({ job_id: request.jobId, err: finishError, file: placed.destination }, "removing ComfyUI's copy of a delivered output failed; it stays there"),
+      );
+    }
     if (this.cleanupComfyOutputs) await this.removeLeftovers(sources, skippedTemp, request);
     return {
       files: files.map(({ animated: _animated, key: _key, ...file }) => file),
@@ -174,10 +196,10 @@ export class OutputCollector {
     }
   }
 
-  private async placeOne(request: ParsedCollectRequest, output: PlannedOutput, source: OutputSource, placements: PlacedFile[]): Promise<ResultFileWithOrigin> {
+  private async placeOne(request: ParsedCollectRequest, output: PlannedOutput, source: OutputSource, placements: Placement[]): Promise<ResultFileWithOrigin> {
     const { destination, media, ref } = output;
     const placed = await placeOutput({ fs: this.fs, mode: request.mode, signal: request.signal }, source, destination.absolutePath);
-    placements.push(placed);
+    placements.push({ ...placed, destination: destination.absolutePath });
     const file: ResultFileWithOrigin = {
       kind: media.kind,
       path: destination.relativePath,

@@ -110,7 +110,7 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
     }
     const characters = overrides.characters ?? (await CharacterRegistry.load(config.characters_dir, workflows as WorkflowLibrary));
     const composer = overrides.composer ?? new VisualPromptComposer(config.llm);
-    const collector = overrides.collector ?? new OutputCollector({ dataDir: config.data_dir, cleanupComfyOutputs: config.comfyui.file_management.cleanup_comfy_outputs });
+    const collector = overrides.collector ?? new OutputCollector({ dataDir: config.data_dir, cleanupComfyOutputs: config.comfyui.file_management.cleanup_comfy_outputs, logger });
 
     let jobCoordination: JobCoordination | undefined;
     if (shared && databaseStore) {
