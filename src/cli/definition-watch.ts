@@ -6,7 +6,7 @@
  */
 import { CharacterRegistry } from '../characters/index.js';
 import { WorkflowLibrary } from '../workflows/index.js';
-import type { JobRuntime } from '../jobs/index.js';
+import type { JobRuntime } from '../app/job-runtime.js';
 
 interface Logger {
   info(obj: object, msg?: string): void;

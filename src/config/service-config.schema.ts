@@ -72,6 +72,17 @@ export const serviceConfigSchema = z.strictObject({
     })
     .prefault({}),
   data_dir: z.string().default('data'),
+  /** A smaller copy beside every image output, listed in the job result as `thumbnail`. */
+  thumbnails: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Longest side in pixels; smaller images are not enlarged. */
+      max_size: z.number().int().min(16).max(4096).default(256),
+      format: z.enum(['webp', 'jpeg', 'png']).default('webp'),
+      /** Encoder quality for webp and jpeg. */
+      quality: z.number().int().min(1).max(100).default(80),
+    })
+    .prefault({}),
   workflows_dir: z.string().default('workflows'),
   characters_dir: z.string().default('config/characters'),
   database: z

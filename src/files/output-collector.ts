@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { OutputFileRef } from '../comfy/backend-port.js';
 import { isChorusError } from '../errors/index.js';
-import type { JobResult, JobResultFile } from '../jobs/job-view.js';
+import type { JobResult, JobResultFile } from '../contracts/job-view.js';
 import { parseCollectRequest, type CollectRequest, type ParsedCollectRequest } from './collect-request.schema.js';
 import { nodeCollectorFileSystem, type CollectorFileSystem } from './collector-file-system.js';
 import { abortedError, noOutputError, outputMissingError, writeFailedError } from './collector-errors.js';
@@ -13,6 +13,7 @@ import { placeOutput, transferOf, type FileTransfer, type PlacedFile } from './o
 import { comfyFoldersFrom, DownloadOutputSource, LocalOutputSource, readSourceHead, type ComfyFolders, type OutputSource } from './output-source.js';
 import { assertComfyFileType, assertResolvedInside, assertSafeFilename, assertSafeId, assertSafeSubfolder } from './safe-path-guard.js';
 import { hashFile } from './temp-file-writer.js';
+import { thumbnailDestinationFor, writeThumbnail, type ThumbnailSettings } from './thumbnail-writer.js';
 
 export interface OutputCollectorOptions {
   dataDir: string;
@@ -24,12 +25,16 @@ export interface OutputCollectorOptions {
    * ComfyUI inputs are never touched. Default false.
    */
   cleanupComfyOutputs?: boolean;
+  /** A thumbnail beside every image output (config `thumbnails.*`); absent: none. */
+  thumbnails?: ThumbnailSettings | undefined;
   /** Injected in tests to make writes fail (ENOSPC, EACCES); the real one otherwise. */
   fileSystem?: CollectorFileSystem;
   now?: () => number;
 }
 
-type ResultFileWithOrigin = JobResultFile & { animated?: boolean | undefined; key: string; via: FileTransfer };
+/** What a failed job undoes (newest first) and a finished one completes: placed files, thumbnails. */
+type Undoable = Pick<PlacedFile, 'undo' | 'finish'>;
+type ResultFileWithOrigin = JobResultFile & { animated?: boolean | undefined; key: string; via: FileTransfer; thumbnailSkipped?: string };
 
 /**
  * Moves, copies or downloads a finished job's outputs into its conversation folder and
@@ -45,12 +50,14 @@ export class OutputCollector {
   private readonly dataDir: string;
   private readonly fs: CollectorFileSystem;
   private readonly cleanupComfyOutputs: boolean;
+  private readonly thumbnails: ThumbnailSettings | undefined;
   private readonly now: () => number;
 
   constructor(options: OutputCollectorOptions) {
     this.dataDir = path.resolve(options.dataDir);
     this.fs = options.fileSystem ?? nodeCollectorFileSystem;
     this.cleanupComfyOutputs = options.cleanupComfyOutputs ?? false;
+    this.thumbnails = options.thumbnails;
     this.now = options.now ?? Date.now;
   }
 
@@ -79,7 +86,7 @@ export class OutputCollector {
     await this.prepareDirectories(planned, sidecar.name);
 
     const files: ResultFileWithOrigin[] = [];
-    const placements: PlacedFile[] = [];
+    const placements: Undoable[] = [];
     try {
       for (const output of planned) {
         if (request.signal?.aborted) throw abortedError(request.signal.reason);
@@ -109,7 +116,7 @@ export class OutputCollector {
     for (const placed of placements) await placed.finish?.().catch(() => undefined);
     if (this.cleanupComfyOutputs) await this.removeLeftovers(sources, skippedTemp, request);
     return {
-      files: files.map(({ animated: _animated, key: _key, ...file }) => file),
+      files: files.map(({ animated: _animated, key: _key, thumbnailSkipped: _skipped, ...file }) => file),
       metadataPath: sidecar.relativePath,
     };
   }
@@ -162,8 +169,10 @@ export class OutputCollector {
    */
   private async prepareDirectories(planned: PlannedOutput[], sidecarName: string): Promise<void> {
     const namesByDirectory = new Map<string, string[]>();
-    for (const { destination } of planned) {
-      namesByDirectory.set(destination.directory, [...(namesByDirectory.get(destination.directory) ?? []), destination.name]);
+    for (const { destination, media } of planned) {
+      const names = [destination.name];
+      if (media.kind === 'image' && this.thumbnails) names.push(thumbnailDestinationFor(destination, this.thumbnails.format).name);
+      namesByDirectory.set(destination.directory, [...(namesByDirectory.get(destination.directory) ?? []), ...names]);
     }
     namesByDirectory.get(planned[0]!.destination.directory)!.push(sidecarName);
     try {
@@ -188,7 +197,7 @@ export class OutputCollector {
     }
   }
 
-  private async placeOne(request: ParsedCollectRequest, output: PlannedOutput, source: OutputSource, placements: PlacedFile[]): Promise<ResultFileWithOrigin> {
+  private async placeOne(request: ParsedCollectRequest, output: PlannedOutput, source: OutputSource, placements: Undoable[]): Promise<ResultFileWithOrigin> {
     const { destination, media, ref } = output;
     const mode = source.kind === 'download' ? 'download' : request.mode === 'auto' ? request.localMode : request.mode === 'download' ? 'copy' : request.mode;
     const placed = await placeOutput({ fs: this.fs, mode, signal: request.signal }, source, destination.absolutePath);
@@ -209,6 +218,13 @@ export class OutputCollector {
       const head = await this.fs.readHead(destination.absolutePath, imageHeaderBytes).catch(() => undefined);
       const size = head ? readImageDimensions(head) : undefined;
       if (size) Object.assign(file, size);
+      if (this.thumbnails) {
+        const outcome = await writeThumbnail(this.fs, destination, this.thumbnails);
+        if (outcome.written) {
+          file.thumbnail = outcome.thumbnail;
+          placements.push({ undo: outcome.undo });
+        } else file.thumbnailSkipped = outcome.reason;
+      }
     }
     return file;
   }
