@@ -1,27 +1,7 @@
 /** In-process notices of the JobService (CLI progress bar, inspector): typed listeners. */
-import type { JobProgress } from '../../machines/job-types.js';
-import type { JobView } from './job-view.js';
+import type { JobServiceEventMap } from '../contracts/job-notices.js';
 
-export interface JobTransitionNotice {
-  jobId: string;
-  seq: number;
-  type: string;
-  from: string | null;
-  to: string;
-  job: JobView;
-}
-
-export interface JobProgressNotice {
-  jobId: string;
-  progress: JobProgress;
-}
-
-export interface JobServiceEventMap {
-  /** After the transition is committed (never before). */
-  transition: JobTransitionNotice;
-  /** Ephemeral ComfyUI progress; not persisted. */
-  progress: JobProgressNotice;
-}
+export type { JobProgressNotice, JobServiceEventMap, JobTransitionNotice } from '../contracts/job-notices.js';
 
 /** Where a throwing listener is reported. */
 export interface JobServiceEventsLogger {

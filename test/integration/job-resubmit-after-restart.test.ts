@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateCommandSchema } from '../../src/commands/command-schemas.js';
 import { parseServiceConfig } from '../../src/config/index.js';
-import { createJobRuntime, type JobRuntime } from '../../src/jobs/index.js';
+import { createJobRuntime, type JobRuntime } from '../../src/app/job-runtime.js';
 import type { JobTransitionNotice } from '../../src/jobs/job-service-events.js';
 import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.js';
 

@@ -16,7 +16,7 @@ import { parseServiceConfig } from '../../src/config/index.js';
 import { asStoreError } from '../../src/db/kysely-job-store.js';
 import { KyselyJobStore, migrateToLatest, openDatabase, type Database } from '../../src/db/index.js';
 import { connectNats } from '../../src/events/index.js';
-import { createJobRuntime, type JobRuntime } from '../../src/jobs/index.js';
+import { createJobRuntime, type JobRuntime } from '../../src/app/job-runtime.js';
 import { FakeComfyBackend } from '../support/fake-comfy-backend.js';
 import { rawRequest, startHttpHarness, type HttpHarness } from '../support/http-test-harness.js';
 import { NatsTestServer } from '../support/nats-server.js';
@@ -54,12 +54,12 @@ beforeAll(async () => {
   const store = new KyselyJobStore(database.db.withPlugin(refuse), 'sqlite', { close: async () => undefined });
   const config = parseServiceConfig({ data_dir: join(dir, 'data'), nats: { enabled: false }, comfyui: { queue: { max_queue_size: 100 } } });
   runtime = await createJobRuntime(config, { store, backends: [new FakeComfyBackend('local', 1)], restore: false });
-  http = await startHttpHarness({ handler: runtime.service });
+  http = await startHttpHarness({ handler: runtime.commands });
   nats = await NatsTestServer.start();
   const natsConfig = { enabled: true, servers: [nats.url], name: 'storage-test', subject_prefix: PREFIX, stream: { name: 'S', max_age_seconds: 60, max_msgs: 10, duplicate_window_seconds: 60 }, progress_per_second: 4 };
   nc = await connectNats(natsConfig);
   client = await connectNats({ ...natsConfig, name: 'storage-client' });
-  commands = await startCommandService(nc, runtime.service, { prefix: PREFIX, version: '0.0.0', instanceId: 'storage-test' });
+  commands = await startCommandService(nc, runtime.commands, { prefix: PREFIX, version: '0.0.0', instanceId: 'storage-test' });
 });
 afterAll(async () => {
   await commands?.stop();
