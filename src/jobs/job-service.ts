@@ -10,11 +10,11 @@ import { jobMachine } from '../../machines/job.js';
 import type { JobMachineInput, JobProgress } from '../../machines/job-types.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { ChorusError, ErrorCode } from '../errors/index.js';
-import { generateCommandSchema, type GenerateCommand, type ListCommand, type ValidateCommand } from '../commands/command-schemas.js';
+import { generateCommandSchema, regenerateCommandSchema, type GenerateCommand, type ListCommand, type RegenerateCommand, type ValidateCommand } from '../commands/command-schemas.js';
 import { describeIssues, invalidCommand } from '../commands/command-replies.js';
 import { toJobEventView, type JobCommandHandler, type JobEventView, type WorkflowSummary } from '../commands/job-command-handler.js';
 import { initialJobRow, type JobRow, type JobStore, type NewJob } from './job-store-port.js';
-import { finalStates, type JobView } from './job-view.js';
+import { finalStates, type JobState, type JobView } from './job-view.js';
 import { systemClock, type Clock } from './clock.js';
 import { createJobActors } from './job-actors.js';
 import { silentJobLogger, type BackendPoolPort, type CharactersPort, type CollectorPort, type JobLogger, type PromptComposerPort, type WorkflowsPort } from './job-runtime-ports.js';
@@ -26,6 +26,7 @@ import { jobViewOf } from './job-view-mapper.js';
 import { debugDocumentOf } from './job-debug-document.js';
 import { JobServiceEvents, type JobServiceEventMap } from './job-service-events.js';
 import { validateWorkflow } from './workflow-validation.js';
+import { regenerationOf } from './regeneration-request.js';
 import { isOwnershipLost, type InstanceCoordinator, type SlotLedger } from './instance-coordination-port.js';
 
 export interface JobServiceDeps {
@@ -71,6 +72,8 @@ interface LiveJob {
   position: JobPosition;
   progress: JobProgress | null;
   detached: boolean;
+  /** Jobs regenerated from this one, so its events' views list them too. */
+  regenerations: string[];
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -126,13 +129,28 @@ export class JobService implements JobCommandHandler {
   }
 
   async generate(command: GenerateCommand): Promise<{ job: JobView; created: boolean }> {
+    return this.admit(command, null);
+  }
+
+  /** A new job from an earlier one's inputs, linked to it (`regenerated_from`); same reply as generate. */
+  async regenerate(command: RegenerateCommand): Promise<{ job: JobView; created: boolean }> {
+    const parsed = regenerateCommandSchema.safeParse(command);
+    if (!parsed.success) throw invalidCommand('the regenerate command is invalid', describeIssues(parsed.error.issues));
+    const source = await this.requireRow(parsed.data.job_id);
+    const outcome = await this.admit(regenerationOf(source, parsed.data) as GenerateCommand, source.id);
+    const live = this.live.get(source.id);
+    if (outcome.created && live && !live.regenerations.includes(outcome.job.id)) live.regenerations.push(outcome.job.id);
+    return outcome;
+  }
+
+  private async admit(command: GenerateCommand, regeneratedFrom: string | null): Promise<{ job: JobView; created: boolean }> {
     if (!this.accepting) throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, 'chorus-visual is shutting down; send the job again', { recoverable: true });
     const parsed = generateCommandSchema.safeParse(command);
     if (!parsed.success) throw invalidCommand('the generate command is invalid', describeIssues(parsed.error.issues));
     const cmd = parsed.data;
     if (cmd.request_id !== undefined) {
       const existing = await this.deps.store.findByRequestId(cmd.request_id);
-      if (existing) return { job: this.viewOf(existing), created: false };
+      if (existing) return { job: await this.viewWithLinks(existing), created: false };
     }
     // Unknown names fail here, before anything is persisted.
     const character = cmd.character === undefined ? null : this.deps.characters.get(cmd.character);
@@ -163,6 +181,7 @@ export class JobService implements JobCommandHandler {
       debug: { request: { user_request: cmd.user_request ?? null, activity: cmd.activity ?? null, strict_llm: cmd.strict_llm }, timestamps: {} },
       created_at: iso(now),
       comfy_prompt_id: input.promptId,
+      regenerated_from: regeneratedFrom,
     };
     const row = initialJobRow(newJob);
     const view = jobViewOf(row);
@@ -171,10 +190,10 @@ export class JobService implements JobCommandHandler {
       { type: 'created', from_state: null, to_state: position.substate ?? position.state, data: { job: view }, at: row.created_at },
       { maxQueueSize: this.deps.config.comfyui.queue.max_queue_size },
     );
-    if (!outcome.created) return { job: this.viewOf(outcome.job), created: false };
+    if (!outcome.created) return { job: await this.viewWithLinks(outcome.job), created: false };
     this.deps.onPersisted?.();
     this.events.emit('transition', { jobId: row.id, seq: 1, type: 'created', from: null, to: position.substate ?? position.state, job: view });
-    this.attach(actor, outcome.job).actor.start();
+    this.attach(actor, outcome.job, []).actor.start();
     return { job: view, created: true };
   }
 
@@ -184,32 +203,35 @@ export class JobService implements JobCommandHandler {
       const row = await this.requireRow(jobId);
       // Driven by another instance: leave the request for its owner, which polls for it.
       if (this.deps.coordination && !finalStates.has(row.status)) await this.deps.coordination.coordinator.requestCancel(jobId);
-      return this.viewOf(row);
+      return this.viewWithLinks(row);
     }
     job.actor.send({ type: 'job.cancel' });
     await this.writer.durable(jobId).catch(() => undefined);
-    return jobViewOf(job.row, job.progress);
+    return jobViewOf(job.row, job.progress, job.regenerations);
   }
 
   async get(jobId: string, opts: { debug?: boolean } = {}): Promise<{ job: JobView; events: JobEventView[]; debug?: Record<string, unknown> }> {
     const row = await this.requireRow(jobId);
     const events = await this.deps.store.listEvents(jobId);
-    const job = this.viewOf(row);
+    const job = await this.viewWithLinks(row);
     if (!opts.debug) return { job, events: events.map(toJobEventView) };
     return { job, events: events.map(toJobEventView), debug: debugDocumentOf(row, job, events) };
   }
 
-  async list(cmd: ListCommand): Promise<{ jobs: JobView[]; total: number }> {
-    const filter = {
-      ...(cmd.state === undefined ? {} : { states: Array.isArray(cmd.state) ? cmd.state : [cmd.state] }),
+  async list(cmd: ListCommand): Promise<{ jobs: JobView[]; total: number; counts: Partial<Record<JobState, number>> }> {
+    const others = {
       ...(cmd.conversation_id === undefined ? {} : { conversationId: cmd.conversation_id }),
       ...(cmd.character === undefined ? {} : { character: cmd.character }),
+      ...(cmd.id_prefix === undefined ? {} : { idPrefix: cmd.id_prefix }),
     };
-    const [rows, total] = await Promise.all([
+    const filter = { ...others, ...(cmd.state === undefined ? {} : { states: Array.isArray(cmd.state) ? cmd.state : [cmd.state] }) };
+    const [rows, total, counts] = await Promise.all([
       this.deps.store.listJobs({ ...filter, limit: cmd.limit, offset: cmd.offset }),
       this.deps.store.countJobs(filter),
+      this.deps.store.countByState(others),
     ]);
-    return { jobs: rows.map((row) => this.viewOf(row)), total };
+    const regenerations = await this.deps.store.listRegenerations(rows.map((row) => row.id));
+    return { jobs: rows.map((row) => this.viewOf(row, regenerations.get(row.id))), total, counts };
   }
 
   async workflows(): Promise<{ workflows: WorkflowSummary[]; problems: Array<{ file: string; reason: string }> }> {
@@ -246,6 +268,7 @@ export class JobService implements JobCommandHandler {
   async adopt(rows: JobRow[]): Promise<number> {
     if (!this.accepting) return 0;
     const restored: LiveJob[] = [];
+    const regenerations = rows.length === 0 ? new Map<string, string[]>() : await this.deps.store.listRegenerations(rows.map((row) => row.id));
     for (const row of rows) {
       if (this.live.has(row.id)) continue;
       if (row.snapshot === null || row.snapshot === undefined) {
@@ -261,7 +284,7 @@ export class JobService implements JobCommandHandler {
       // The snapshot carries the context, so no input is needed (xstate's types insist on one).
       const options = { snapshot: row.snapshot, ...(this.deps.inspect ? { inspect: this.deps.inspect } : {}) };
       const actor = createActor(this.machine, options as unknown as { input: JobMachineInput });
-      restored.push(this.attach(actor, row));
+      restored.push(this.attach(actor, row, regenerations.get(row.id) ?? []));
     }
     for (const job of restored) job.actor.start();
     if (restored.length > 0) this.logger.info({ jobs: restored.length }, 'restored unfinished jobs');
@@ -298,8 +321,8 @@ export class JobService implements JobCommandHandler {
     this.scheduler.close();
   }
 
-  private attach(actor: JobActor, row: JobRow): LiveJob {
-    const job: LiveJob = { id: row.id, actor, row, position: positionOf(actor.getSnapshot().value), progress: null, detached: false };
+  private attach(actor: JobActor, row: JobRow, regenerations: string[]): LiveJob {
+    const job: LiveJob = { id: row.id, actor, row, position: positionOf(actor.getSnapshot().value), progress: null, detached: false, regenerations };
     this.live.set(row.id, job);
     actor.subscribe({
       next: (snapshot) => this.observe(job, snapshot),
@@ -328,7 +351,7 @@ export class JobService implements JobCommandHandler {
     const nowIso = iso(this.clock.now());
     const patch = patchForTransition(job.row, snapshot.context, from, to, nowIso, job.actor.getPersistedSnapshot());
     job.row = applyPatch(job.row, patch, null, nowIso);
-    const view = jobViewOf(job.row, job.progress);
+    const view = jobViewOf(job.row, job.progress, job.regenerations);
     const type = transitionType(from, to);
     const fromName = from.substate ?? from.state;
     const toName = to.substate ?? to.state;
@@ -392,8 +415,13 @@ export class JobService implements JobCommandHandler {
     };
   }
 
-  private viewOf(row: JobRow): JobView {
-    const view = jobViewOf(row, this.live.get(row.id)?.progress ?? null);
+  private async viewWithLinks(row: JobRow): Promise<JobView> {
+    const regenerations = await this.deps.store.listRegenerations([row.id]);
+    return this.viewOf(row, regenerations.get(row.id));
+  }
+
+  private viewOf(row: JobRow, regenerations: readonly string[] = []): JobView {
+    const view = jobViewOf(row, this.live.get(row.id)?.progress ?? null, regenerations);
     // Only where several instances share the work: which one drives the job.
     return typeof row.owner_instance === 'string' ? { ...view, owner: row.owner_instance } : view;
   }
