@@ -20,11 +20,12 @@ import type {
   WaitForInput,
   WaitUntilInput,
 } from '../../machines/job-types.js';
-import type { JobResult } from './job-view.js';
+import type { JobResult } from '../contracts/job-view.js';
 import { waitUntil, type Clock } from './clock.js';
 import type { BackendPoolPort, CharactersPort, CollectorPort, JobLogger, PromptComposerPort, WorkflowsPort } from './job-runtime-ports.js';
 import type { Scheduler } from './scheduler.js';
 import { composeJobPrompt } from './job-prompt-composition.js';
+import { OutputFolderAdvice } from './output-folder-advice.js';
 
 export interface JobActorDeps {
   pool: BackendPoolPort;
@@ -33,7 +34,7 @@ export interface JobActorDeps {
   composer: PromptComposerPort;
   collector: CollectorPort;
   scheduler: Scheduler;
-  config: Pick<ResolvedConfig, 'collectMode' | 'resolvedBackends' | 'comfyui'>;
+  config: Pick<ResolvedConfig, 'collectMode' | 'localCollectMode' | 'resolvedBackends' | 'comfyui'>;
   clock: Clock;
   logger: JobLogger;
   /** Resolves when the job's latest transition is committed. */
@@ -77,6 +78,7 @@ export function machineEventOf(event: PromptEvent, now: number, newPromptId: () 
 
 export function createJobActors(deps: JobActorDeps) {
   const { pool, clock } = deps;
+  const outputFolderAdvice = new OutputFolderAdvice(deps.logger);
   return {
     composePrompt: fromPromise<ComposedJobPrompt, ComposePromptInput>(({ input }) => composeJobPrompt(deps, input.request)),
 
@@ -160,12 +162,14 @@ export function createJobActors(deps: JobActorDeps) {
       const backendConfig = deps.config.resolvedBackends.find((b) => b.name === input.backend);
       const mode = deps.config.collectMode;
       if (mode === 'download' && !backend) backendOf(pool, input.backend);
-      return deps.collector.collect({
+      const comfyOutputDir = backendConfig?.output_directory ?? deps.config.comfyui.file_management.output_directory;
+      const result = await deps.collector.collect({
         jobId: input.jobId,
         conversationId: input.conversationId,
         files: input.files,
         mode,
-        comfyOutputDir: backendConfig?.output_directory ?? deps.config.comfyui.file_management.output_directory,
+        localMode: deps.config.localCollectMode,
+        comfyOutputDir,
         download: backend ? (file) => backend.download(file) : undefined,
         metadata: {
           workflow: input.workflow,
@@ -179,6 +183,8 @@ export function createJobActors(deps: JobActorDeps) {
         },
         signal,
       });
+      if (mode === 'auto' && backend) outputFolderAdvice.afterCollect(backend, comfyOutputDir, result);
+      return result;
     }),
 
     waitUntil: fromPromise<void, WaitUntilInput>(({ input, signal }) => waitUntil(clock, input.at, signal)),

@@ -6,10 +6,10 @@
  * for a job without a snapshot (its prompt and negative may be the composed ones there).
  */
 import type { JobRequest } from '../../machines/job-types.js';
-import type { GenerateCommandInput, RegenerateCommand } from '../commands/command-schemas.js';
-import type { JobRow } from './job-store-port.js';
+import type { GenerateCommand, RegenerateCommand } from '../commands/command-schemas.js';
+import type { JobRow } from '../contracts/job-store-port.js';
 
-export function regenerationOf(row: JobRow, cmd: RegenerateCommand): GenerateCommandInput {
+export function regenerationOf(row: JobRow, cmd: RegenerateCommand): GenerateCommand {
   const request = admittedRequestOf(row);
   const optional = <K extends string, V>(key: K, value: V | null | undefined): Partial<Record<K, V>> =>
     value === null || value === undefined ? {} : ({ [key]: value } as Record<K, V>);
