@@ -25,6 +25,7 @@ import type {
 import type { JobResult } from '../contracts/job-view.js';
 import { waitUntil, type Clock } from './clock.js';
 import type { BackendPoolPort, CharactersPort, CollectorPort, JobLogger, PromptComposerPort, WorkflowsPort } from './job-runtime-ports.js';
+import type { WorkflowDefinition } from '../workflows/index.js';
 import type { Scheduler } from './scheduler.js';
 import { composeJobPrompt } from './job-prompt-composition.js';
 import { OutputFolderAdvice } from './output-folder-advice.js';
@@ -47,6 +48,8 @@ export interface JobActorDeps {
   /** Jobs restored where ComfyUI may hold their prompt: look before sending or watching. */
   reconcile: Set<string>;
   newPromptId(): string;
+  /** The workflow a job was admitted with, while the service holds it. */
+  admittedWorkflow?(jobId: string): WorkflowDefinition | undefined;
   /** Extra facts for the metadata sidecar (timings so far). */
   metadataFor?(jobId: string): Record<string, unknown>;
 }
@@ -75,7 +78,7 @@ export function machineEventOf(event: PromptEvent, now: number, newPromptId: () 
     case 'interrupted':
       return { type: 'comfy.interrupted', at: now, nodeId: event.nodeId };
     case 'lost':
-      return { type: 'comfy.lost', nextPromptId: newPromptId() };
+      return { type: 'comfy.lost', at: now, nextPromptId: newPromptId() };
     default:
       return null;
   }
@@ -91,7 +94,7 @@ export function createJobActors(deps: JobActorDeps) {
   const outputFolderAdvice = new OutputFolderAdvice(deps.logger);
   return {
     composePrompt: fromPromise<ComposedJobPrompt, ComposePromptInput>(async ({ input }) => {
-      const composed = await composeJobPrompt(deps, input.request);
+      const composed = await composeJobPrompt(deps, input.request, deps.admittedWorkflow?.(input.jobId));
       // The LLM wrote it, so it holds GPU memory again: the next grant unloads it.
       if (composed.source === 'llm') deps.handoff?.noteLlmUsed();
       return composed;
