@@ -3,8 +3,8 @@
  * NATS service, the HTTP API and the CLI call it after validating with command-schemas.ts.
  * Failures are thrown as ChorusError (JOB_NOT_FOUND, QUEUE_FULL, WORKFLOW_NOT_FOUND…).
  */
-import type { JobEventRow } from '../jobs/job-store-port.js';
-import type { JobView } from '../jobs/job-view.js';
+import type { JobEventRow } from '../contracts/job-store-port.js';
+import type { JobView } from '../contracts/job-view.js';
 import type { GenerateCommand, ListCommand, ValidateCommand } from './command-schemas.js';
 
 /** One entry of a job's history as callers see it (the outbox row without internals). */

@@ -3,8 +3,8 @@
  * JobStore contract speaks. Kept apart from the queries so both dialects share it.
  */
 import { ChorusError, ErrorCode, type ErrorData } from '../errors/index.js';
-import type { JobPatch, JobRow, NewJob } from '../jobs/job-store-port.js';
-import { JobState, type JobResult } from '../jobs/job-view.js';
+import type { JobPatch, JobRow, NewJob } from '../contracts/job-store-port.js';
+import { JobState, type JobResult } from '../contracts/job-view.js';
 import type { JobRecord, JobRecordUpdate, NewJobRecord } from './jobs.table.js';
 
 const jobStates: ReadonlySet<string> = new Set(Object.values(JobState));

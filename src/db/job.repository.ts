@@ -3,8 +3,8 @@
  * so the store decides what shares a transaction. Each is one statement.
  */
 import type { Kysely } from 'kysely';
-import type { JobListFilter } from '../jobs/job-store-port.js';
-import { JobState, finalStates } from '../jobs/job-view.js';
+import type { JobListFilter } from '../contracts/job-store-port.js';
+import { JobState, finalStates } from '../contracts/job-view.js';
 import type { DatabaseSchema } from './database-schema.js';
 import type { JobRecord, JobRecordUpdate, NewJobRecord } from './jobs.table.js';
 

@@ -4,7 +4,7 @@
  * SQLite a transaction holds the only connection.
  */
 import type { Kysely } from 'kysely';
-import { ChorusError, ErrorCode, isChorusError } from '../errors/index.js';
+import { ChorusError, ErrorCode, isChorusError, ownershipLost } from '../errors/index.js';
 import type {
   CreateJobOutcome,
   JobEventRow,
@@ -14,7 +14,7 @@ import type {
   JobStore,
   NewJob,
   NewJobEvent,
-} from '../jobs/job-store-port.js';
+} from '../contracts/job-store-port.js';
 import type { DatabaseSchema } from './database-schema.js';
 import type { DatabaseDialect } from './database-url.js';
 import {
@@ -41,7 +41,6 @@ import {
 import { GroupCommitRunner } from './group-commit-runner.js';
 import { TransactionPerCallRunner, type TransactionRunner } from './transaction-runner.js';
 import { isUniqueViolation } from './unique-violation.js';
-import { ownershipLost } from '../jobs/instance-coordination-port.js';
 import { lockAdmission } from './admission-lock.js';
 
 export interface KyselyJobStoreOptions {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { OutputFileRef } from '../comfy/backend-port.js';
-import type { JobResultFile, JobResultThumbnail } from '../jobs/job-view.js';
+import type { JobResultFile, JobResultThumbnail } from '../contracts/job-view.js';
 import type { CollectorFileSystem } from './collector-file-system.js';
 import type { CollectMode, FileTransfer } from './output-placement.js';
 import { writeTempFile } from './temp-file-writer.js';

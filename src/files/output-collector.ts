@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { OutputFileRef } from '../comfy/backend-port.js';
 import { isChorusError } from '../errors/index.js';
-import type { JobResult, JobResultFile } from '../jobs/job-view.js';
+import type { JobResult, JobResultFile } from '../contracts/job-view.js';
 import { parseCollectRequest, type CollectRequest, type ParsedCollectRequest } from './collect-request.schema.js';
 import { nodeCollectorFileSystem, type CollectorFileSystem } from './collector-file-system.js';
 import { abortedError, noOutputError, outputMissingError, writeFailedError } from './collector-errors.js';

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import sharp from 'sharp';
-import type { JobResultThumbnail } from '../jobs/job-view.js';
+import type { JobResultThumbnail } from '../contracts/job-view.js';
 import type { CollectorFileSystem } from './collector-file-system.js';
 import { writeFailedError } from './collector-errors.js';
 import type { Destination } from './output-plan.js';

@@ -20,7 +20,7 @@ import type {
   WaitForInput,
   WaitUntilInput,
 } from '../../machines/job-types.js';
-import type { JobResult } from './job-view.js';
+import type { JobResult } from '../contracts/job-view.js';
 import { waitUntil, type Clock } from './clock.js';
 import type { BackendPoolPort, CharactersPort, CollectorPort, JobLogger, PromptComposerPort, WorkflowsPort } from './job-runtime-ports.js';
 import type { Scheduler } from './scheduler.js';

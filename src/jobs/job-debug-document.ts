@@ -2,8 +2,8 @@
  * `jobs show <id> --debug`: the original design's debug shape, built from the row's
  * `debug` column and the job's events (the transition history).
  */
-import type { JobEventRow, JobRow } from './job-store-port.js';
-import type { JobView } from './job-view.js';
+import type { JobEventRow, JobRow } from '../contracts/job-store-port.js';
+import type { JobView } from '../contracts/job-view.js';
 
 export function debugDocumentOf(row: JobRow, view: JobView, events: JobEventRow[]): Record<string, unknown> {
   const debug = row.debug;

@@ -1,20 +1,19 @@
 /**
  * The job runtime: admits jobs, runs one job actor per job, persists every transition
  * (row + outbox event in one transaction, in order per job) before announcing it, and
- * restores unfinished jobs after a restart. Implements the command handler every door
- * (NATS, HTTP, CLI) calls.
+ * restores unfinished jobs after a restart. The doors (NATS, HTTP, CLI) validate commands
+ * and reach it through the command facade of src/app; it trusts the typed input it gets.
  */
 import { randomUUID } from 'node:crypto';
 import { createActor, type Actor, type InspectionEvent, type SnapshotFrom } from 'xstate';
 import { jobMachine } from '../../machines/job.js';
 import type { JobMachineInput, JobProgress } from '../../machines/job-types.js';
 import type { ResolvedConfig } from '../config/index.js';
-import { ChorusError, ErrorCode } from '../errors/index.js';
-import { generateCommandSchema, type GenerateCommand, type ListCommand, type ValidateCommand } from '../commands/command-schemas.js';
-import { describeIssues, invalidCommand } from '../commands/command-replies.js';
-import { toJobEventView, type JobCommandHandler, type JobEventView, type WorkflowSummary } from '../commands/job-command-handler.js';
-import { initialJobRow, type JobRow, type JobStore, type NewJob } from './job-store-port.js';
-import { finalStates, type JobView } from './job-view.js';
+import { ChorusError, ErrorCode, isOwnershipLost } from '../errors/index.js';
+import type { GenerateCommand, ListCommand } from '../commands/command-schemas.js';
+import { toJobEventView, type JobEventView } from '../commands/job-command-handler.js';
+import { initialJobRow, type JobRow, type JobStore, type NewJob } from '../contracts/job-store-port.js';
+import { finalStates, type JobView } from '../contracts/job-view.js';
 import { systemClock, type Clock } from './clock.js';
 import { createJobActors } from './job-actors.js';
 import { silentJobLogger, type BackendPoolPort, type CharactersPort, type CollectorPort, type JobLogger, type PromptComposerPort, type WorkflowsPort } from './job-runtime-ports.js';
@@ -25,8 +24,7 @@ import { applyPatch, patchForTransition } from './job-row-patch.js';
 import { jobViewOf } from './job-view-mapper.js';
 import { debugDocumentOf } from './job-debug-document.js';
 import { JobServiceEvents, type JobServiceEventMap } from './job-service-events.js';
-import { validateWorkflow } from './workflow-validation.js';
-import { isOwnershipLost, type InstanceCoordinator, type SlotLedger } from './instance-coordination-port.js';
+import type { InstanceCoordinator, SlotLedger } from '../contracts/instance-coordination-port.js';
 
 export interface JobServiceDeps {
   store: JobStore;
@@ -75,7 +73,7 @@ interface LiveJob {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-export class JobService implements JobCommandHandler {
+export class JobService {
   readonly scheduler: Scheduler;
   private readonly machine;
   private readonly writer: JobTransitionWriter;
@@ -125,11 +123,8 @@ export class JobService implements JobCommandHandler {
     return this.live.size;
   }
 
-  async generate(command: GenerateCommand): Promise<{ job: JobView; created: boolean }> {
+  async generate(cmd: GenerateCommand): Promise<{ job: JobView; created: boolean }> {
     if (!this.accepting) throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, 'chorus-visual is shutting down; send the job again', { recoverable: true });
-    const parsed = generateCommandSchema.safeParse(command);
-    if (!parsed.success) throw invalidCommand('the generate command is invalid', describeIssues(parsed.error.issues));
-    const cmd = parsed.data;
     if (cmd.request_id !== undefined) {
       const existing = await this.deps.store.findByRequestId(cmd.request_id);
       if (existing) return { job: this.viewOf(existing), created: false };
@@ -210,19 +205,6 @@ export class JobService implements JobCommandHandler {
       this.deps.store.countJobs(filter),
     ]);
     return { jobs: rows.map((row) => this.viewOf(row)), total };
-  }
-
-  async workflows(): Promise<{ workflows: WorkflowSummary[]; problems: Array<{ file: string; reason: string }> }> {
-    const workflows = this.deps.workflows.list().map((d) => ({
-      name: d.name,
-      type: d.type,
-      placeholders: [...new Set(d.placeholders.map((p) => p.token ?? p.key))].sort(),
-    }));
-    return { workflows, problems: this.deps.workflows.problems?.() ?? [] };
-  }
-
-  async validate(cmd: ValidateCommand): Promise<{ ok: boolean; errors: unknown[]; warnings: unknown[] }> {
-    return validateWorkflow(this.deps.workflows.get(cmd.workflow), this.deps.pool, cmd.backend);
   }
 
   /**

@@ -1,7 +1,7 @@
 /** From a jobs row (plus live progress) to the JobView callers see, with the timing breakdown. */
-import type { JobRow } from './job-store-port.js';
+import type { JobRow } from '../contracts/job-store-port.js';
 import type { JobProgress } from '../../machines/job-types.js';
-import type { JobTimings, JobView } from './job-view.js';
+import type { JobTimings, JobView } from '../contracts/job-view.js';
 
 function ms(from: string | null | undefined, to: string | null | undefined): number | null {
   if (!from || !to) return null;

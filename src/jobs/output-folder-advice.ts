@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { isLoopbackUrl, readSystemStats, reportedOutputFolder } from '../comfy/reported-output-folder.js';
-import type { JobResult } from './job-view.js';
+import type { JobResult } from '../contracts/job-view.js';
 import type { JobLogger } from './job-runtime-ports.js';
 
 export class OutputFolderAdvice {

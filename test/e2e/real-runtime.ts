@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { jobMachine } from '../../machines/job.js';
+import { createJobCommands } from '../../src/app/job-commands.js';
 import { CharacterRegistry } from '../../src/characters/index.js';
 import { BackendPool, ComfyBackendClient } from '../../src/comfy/index.js';
 import { parseServiceConfig } from '../../src/config/index.js';
@@ -63,7 +64,7 @@ export async function startRealRuntime(options: { token?: string; stepDelayMs?: 
   const http = await startHttpServer({
     port: 0,
     ...(options.token === undefined ? {} : { token: options.token }),
-    handler: service,
+    handler: createJobCommands(service, workflows, pool),
     feed: jobFeedFromJobService(service),
     health: createHealthSources({ store, pool, inUse: (name) => service.scheduler.inUse(name), instanceId: 'e2e' }),
     dataDir,

@@ -9,7 +9,7 @@ import { PNG } from 'pngjs';
 import type { GenerateCommand, ListCommand, ValidateCommand } from '../../src/commands/command-schemas.js';
 import { ChorusError, ErrorCode, type ErrorData } from '../../src/errors/index.js';
 import type { BackendStatus, FeedMessage, HealthSources, JobCommandHandler, JobFeed, JobEventView } from '../../src/http/ports.js';
-import { finalStates, type JobState, type JobView } from '../../src/jobs/job-view.js';
+import { finalStates, type JobState, type JobView } from '../../src/contracts/job-view.js';
 
 export class FakeJobFeed implements JobFeed {
   private readonly listeners = new Set<(msg: FeedMessage) => void>();

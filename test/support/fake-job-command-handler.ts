@@ -6,9 +6,9 @@
 import type { GenerateCommand, ListCommand, ValidateCommand } from '../../src/commands/command-schemas.js';
 import { toJobEventView, type JobCommandHandler } from '../../src/commands/job-command-handler.js';
 import { ChorusError } from '../../src/errors/index.js';
-import type { JobStore } from '../../src/jobs/job-store-port.js';
+import type { JobStore } from '../../src/contracts/job-store-port.js';
 import { jobViewOf } from '../../src/jobs/job-view-mapper.js';
-import type { JobView } from '../../src/jobs/job-view.js';
+import type { JobView } from '../../src/contracts/job-view.js';
 
 export class FakeJobCommandHandler implements JobCommandHandler {
   readonly calls: Array<{ command: string; args: unknown }> = [];

@@ -1,7 +1,7 @@
 /** An in-memory JobStore with the port's semantics (request_id dedupe, QUEUE_FULL, seq per job). */
 import { ChorusError, ErrorCode } from '../../src/errors/index.js';
-import { finalStates } from '../../src/jobs/job-view.js';
-import { initialJobRow, type CreateJobOutcome, type JobEventRow, type JobListFilter, type JobPatch, type JobRow, type JobStore, type NewJob, type NewJobEvent } from '../../src/jobs/job-store-port.js';
+import { finalStates } from '../../src/contracts/job-view.js';
+import { initialJobRow, type CreateJobOutcome, type JobEventRow, type JobListFilter, type JobPatch, type JobRow, type JobStore, type NewJob, type NewJobEvent } from '../../src/contracts/job-store-port.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
 

@@ -1,4 +1,4 @@
-import type { ErrorData } from '../errors/index.js';
+import type { ErrorData } from './error-data.js';
 
 /** Top-level job states, exactly as the architecture names them (also `status` in the table). */
 export const JobState = {
@@ -49,6 +49,13 @@ export interface JobResult {
   metadataPath: string;
 }
 
+/** ComfyUI's progress of the node it is running (ephemeral; never persisted). */
+export interface JobProgress {
+  value: number;
+  max: number;
+  node: string | null;
+}
+
 export interface JobTimings {
   queue_wait_ms: number | null;
   comfy_queue_wait_ms: number | null;
@@ -76,7 +83,7 @@ export interface JobView {
   comfy_prompt_id: string | null;
   priority: number;
   attempts: number;
-  progress: { value: number; max: number; node: string | null } | null;
+  progress: JobProgress | null;
   result: JobResult | null;
   error: ErrorData | null;
   created_at: string;

@@ -12,12 +12,13 @@ import { createInstanceCoordinator, createJobStore, KyselyInstanceCoordinator, o
 import { OutputCollector, thumbnailSettingsFrom } from '../files/index.js';
 import { VisualPromptComposer } from '../prompts/index.js';
 import { WorkflowLibrary } from '../workflows/index.js';
-import type { Clock } from './clock.js';
-import type { JobStore } from './job-store-port.js';
-import { JobService, type JobCoordination } from './job-service.js';
-import { JobLeaseKeeper } from './job-lease-keeper.js';
-import type { InstanceCoordinator, SlotLedger } from './instance-coordination-port.js';
-import { silentJobLogger, type CharactersPort, type CollectorPort, type JobLogger, type PromptComposerPort, type WorkflowsPort } from './job-runtime-ports.js';
+import type { JobCommandHandler } from '../commands/index.js';
+import type { InstanceCoordinator, JobStore, SlotLedger } from '../contracts/index.js';
+import type { Clock } from '../jobs/clock.js';
+import { JobService, type JobCoordination } from '../jobs/job-service.js';
+import { JobLeaseKeeper } from '../jobs/job-lease-keeper.js';
+import { silentJobLogger, type CharactersPort, type CollectorPort, type JobLogger, type PromptComposerPort, type WorkflowsPort } from '../jobs/job-runtime-ports.js';
+import { createJobCommands } from './job-commands.js';
 
 export interface JobRuntimeOverrides {
   store?: JobStore;
@@ -55,6 +56,8 @@ export interface RuntimeCoordination {
 
 export interface JobRuntime {
   service: JobService;
+  /** What the doors call: the job service and the workflow library behind one facade. */
+  commands: JobCommandHandler;
   store: JobStore;
   pool: BackendPool;
   workflows: WorkflowsPort;
@@ -156,6 +159,7 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
     coordination?.keeper.start();
     return {
       service,
+      commands: createJobCommands(service, workflows, pool),
       store,
       pool,
       workflows,

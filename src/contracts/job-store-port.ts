@@ -3,7 +3,7 @@
  * (SQLite now, PostgreSQL later, same code); the JobService and the outbox relay use only
  * this interface. Every method is one short transaction; none awaits the network inside.
  */
-import type { ErrorData } from '../errors/index.js';
+import type { ErrorData } from './error-data.js';
 import type { JobResult, JobState } from './job-view.js';
 
 /** A row of `visual_generation_jobs`, parsed (JSON columns as values, times as ISO strings). */
