@@ -23,6 +23,7 @@ import type {
 import type { JobResult } from '../contracts/job-view.js';
 import { waitUntil, type Clock } from './clock.js';
 import type { BackendPoolPort, CharactersPort, CollectorPort, JobLogger, PromptComposerPort, WorkflowsPort } from './job-runtime-ports.js';
+import type { WorkflowDefinition } from '../workflows/index.js';
 import type { Scheduler } from './scheduler.js';
 import { composeJobPrompt } from './job-prompt-composition.js';
 import { OutputFolderAdvice } from './output-folder-advice.js';
@@ -42,6 +43,8 @@ export interface JobActorDeps {
   /** Jobs restored where ComfyUI may hold their prompt: look before sending or watching. */
   reconcile: Set<string>;
   newPromptId(): string;
+  /** The workflow a job was admitted with, while the service holds it. */
+  admittedWorkflow?(jobId: string): WorkflowDefinition | undefined;
   /** Extra facts for the metadata sidecar (timings so far). */
   metadataFor?(jobId: string): Record<string, unknown>;
 }
@@ -80,7 +83,7 @@ export function createJobActors(deps: JobActorDeps) {
   const { pool, clock } = deps;
   const outputFolderAdvice = new OutputFolderAdvice(deps.logger);
   return {
-    composePrompt: fromPromise<ComposedJobPrompt, ComposePromptInput>(({ input }) => composeJobPrompt(deps, input.request)),
+    composePrompt: fromPromise<ComposedJobPrompt, ComposePromptInput>(({ input }) => composeJobPrompt(deps, input.request, deps.admittedWorkflow?.(input.jobId))),
 
     acquireSlot: fromPromise<AcquireSlotOutput, AcquireSlotInput>(async ({ input, signal }) => ({
       backend: await deps.scheduler.acquire(input.jobId, input.priority, signal),

@@ -25,6 +25,7 @@ import { jobViewOf } from './job-view-mapper.js';
 import { debugDocumentOf } from './job-debug-document.js';
 import { JobServiceEvents, type JobServiceEventMap } from './job-service-events.js';
 import type { InstanceCoordinator, SlotLedger } from '../contracts/instance-coordination-port.js';
+import type { WorkflowDefinition } from '../workflows/index.js';
 
 export interface JobServiceDeps {
   store: JobStore;
@@ -78,6 +79,12 @@ export class JobService {
   private readonly machine;
   private readonly writer: JobTransitionWriter;
   private readonly live = new Map<string, LiveJob>();
+  /**
+   * The workflow each job was admitted with, until it ends: an edit saved meanwhile does
+   * not change the graph of a job already accepted. (After a restart the library's current
+   * version serves a job that had not composed yet; the injected graph itself is persisted.)
+   */
+  private readonly admittedWorkflows = new Map<string, WorkflowDefinition>();
   private readonly reconcile = new Set<string>();
   private readonly events = new JobServiceEvents();
   private readonly clock: Clock;
@@ -106,6 +113,7 @@ export class JobService {
         durable: (jobId) => this.writer.durable(jobId),
         reconcile: this.reconcile,
         newPromptId: this.newId,
+        admittedWorkflow: (jobId) => this.admittedWorkflows.get(jobId),
         metadataFor: (jobId) => {
           const job = this.live.get(jobId);
           return job ? { conversation_id: job.row.conversation_id, character: job.row.character, created_at: job.row.created_at, timings: jobViewOf(job.row).timings } : {};
@@ -132,10 +140,11 @@ export class JobService {
     // Unknown names fail here, before anything is persisted.
     const character = cmd.character === undefined ? null : this.deps.characters.get(cmd.character);
     const workflow = cmd.workflow ?? character!.visual_identity.default_workflow;
-    this.deps.workflows.get(workflow);
+    const definition = this.deps.workflows.get(workflow);
 
     const now = this.clock.now();
     const input = this.machineInput(cmd, workflow, now);
+    this.admittedWorkflows.set(input.jobId, definition);
     const actor = createActor(this.machine, { input, ...(this.deps.inspect ? { inspect: this.deps.inspect } : {}) });
     const position = positionOf(actor.getSnapshot().value);
     const newJob: NewJob = {
@@ -166,7 +175,10 @@ export class JobService {
       { type: 'created', from_state: null, to_state: position.substate ?? position.state, data: { job: view }, at: row.created_at },
       { maxQueueSize: this.deps.config.comfyui.queue.max_queue_size },
     );
-    if (!outcome.created) return { job: this.viewOf(outcome.job), created: false };
+    if (!outcome.created) {
+      this.admittedWorkflows.delete(input.jobId);
+      return { job: this.viewOf(outcome.job), created: false };
+    }
     this.deps.onPersisted?.();
     this.events.emit('transition', { jobId: row.id, seq: 1, type: 'created', from: null, to: position.substate ?? position.state, job: view });
     this.attach(actor, outcome.job).actor.start();
@@ -327,6 +339,7 @@ export class JobService {
       this.deps.onPersisted?.();
       this.events.emit('transition', { jobId: job.id, seq, type, from: fromName, to: toName, job: view });
       if (final && this.live.get(job.id) === job) this.live.delete(job.id);
+      if (final) this.admittedWorkflows.delete(job.id);
     });
   }
 

@@ -5,7 +5,7 @@
  * service knows nothing about, so the files must come through /view (auto mode).
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NatsTestServer } from '../support/nats-server.js';
@@ -88,5 +88,55 @@ describe('first contact, separate processes, no configuration', () => {
       const advice = await serve.waitFor(/"comfyui_output_directory":"([^"]+)"/);
       expect(advice[1]).toMatch(/comfy-sim-/);
     }, 60_000);
+
+    it('a workflow and a character added while serving are used within a second; broken files change nothing else', async () => {
+      const request = async (verb: string, body: object) =>
+        (await client.request(`chorus.visual.cmd.${verb}`, JSON.stringify(body), { timeout: 10_000 })).json<Record<string, any>>();
+      const ended = client.subscribe('chorus.visual.events.c3.*.*');
+      const noModel = JSON.parse(await readFile(`${folder.dir}/workflows/no_model_test.json`, 'utf8')) as Record<string, unknown>;
+
+      // Chorus Engine keeps its workflows in the /prompt body shape; saved while serving.
+      const loaded = serve.waitFor(/"workflow":"chorus_wrapped".*workflow loaded/, 10_000);
+      let wrote = Date.now();
+      await writeFile(`${folder.dir}/workflows/chorus_wrapped.json`, JSON.stringify({ prompt: noModel, client_id: 'chorus-engine' }));
+      await loaded;
+      expect(Date.now() - wrote).toBeLessThan(1_000);
+      const viaWorkflow = await request('generate', { workflow: 'chorus_wrapped', conversation_id: 'c3', prompt: 'a lighthouse' });
+      expect(viaWorkflow.ok).toBe(true);
+
+      const characterLoaded = serve.waitFor(/"character":"mira".*character loaded/, 10_000);
+      wrote = Date.now();
+      await writeFile(`${folder.dir}/config/characters/mira.yaml`, 'id: mira\nname: Mira\nvisual_identity:\n  default_workflow: chorus_wrapped\n  prompt_context: a painter\n');
+      await characterLoaded;
+      expect(Date.now() - wrote).toBeLessThan(1_000);
+      const viaCharacter = await request('generate', { character: 'mira', conversation_id: 'c3', user_request: 'at the easel' });
+      expect(viaCharacter.ok).toBe(true);
+
+      // A broken new file and a broken edit of a good one: reported, and the good version serves on.
+      const brokenNew = serve.waitFor(/"workflow":"typo".*workflow file not loaded/, 10_000);
+      await writeFile(`${folder.dir}/workflows/typo.json`, JSON.stringify({ ...noModel, '1': { class_type: 'PrimitiveString', inputs: { value: 'PROMPT_PLACEHOLDR' } } }));
+      const brokenEdit = serve.waitFor(/"workflow":"chorus_wrapped".*"last_good_kept":true/, 10_000);
+      await writeFile(`${folder.dir}/workflows/chorus_wrapped.json`, '{ "prompt": { half saved');
+      await Promise.all([brokenNew, brokenEdit]);
+
+      const refused = await request('generate', { workflow: 'typo', conversation_id: 'c3', prompt: 'x' });
+      expect(refused).toMatchObject({ ok: false, error: { code: 'WORKFLOW_INVALID' } });
+      expect(refused.error.message).toContain('PROMPT_PLACEHOLDER');
+      const listed = await request('workflows', {});
+      expect(listed.workflows.map((w: { name: string }) => w.name)).toContain('chorus_wrapped');
+      expect(listed.problems.map((p: { file: string }) => p.file.split('/').at(-1)).sort()).toEqual(['chorus_wrapped.json', 'typo.json']);
+      const stillRuns = await request('generate', { character: 'mira', conversation_id: 'c3', user_request: 'again' });
+      expect(stillRuns.ok).toBe(true);
+
+      // Every accepted job finishes.
+      const wanted = new Set([viaWorkflow.job.id, viaCharacter.job.id, stillRuns.job.id]);
+      for await (const message of ended) {
+        const [jobId, state] = message.subject.split('.').slice(-2);
+        if (!wanted.has(jobId!) || !['completed', 'failed', 'cancelled'].includes(state!)) continue;
+        expect(state).toBe('completed');
+        wanted.delete(jobId!);
+        if (wanted.size === 0) break;
+      }
+    }, 90_000);
   });
 });
