@@ -26,7 +26,7 @@ export function timingsOf(row: JobRow): JobTimings {
   };
 }
 
-export function jobViewOf(row: JobRow, progress: JobProgress | null = null): JobView {
+export function jobViewOf(row: JobRow, progress: JobProgress | null = null, regenerations: readonly string[] = []): JobView {
   return {
     id: row.id,
     state: row.status,
@@ -53,5 +53,7 @@ export function jobViewOf(row: JobRow, progress: JobProgress | null = null): Job
     finished_at: row.finished_at,
     completed_at: row.completed_at,
     timings: timingsOf(row),
+    regenerated_from: row.regenerated_from ?? null,
+    regenerations: [...regenerations],
   };
 }
