@@ -91,7 +91,7 @@ export type JobEvent =
   | { type: 'comfy.failed'; at: number; failure: ExecutionFailure }
   | { type: 'comfy.interrupted'; at: number; nodeId: string | null }
   /** ComfyUI forgot the prompt; the watcher picks the id a resubmission will use. */
-  | { type: 'comfy.lost'; nextPromptId: string };
+  | { type: 'comfy.lost'; at: number; nextPromptId: string };
 
 export interface ComposePromptInput {
   jobId: string;

@@ -112,18 +112,27 @@ export const jobMachine = setup({
         generationTimeoutData(context.limits.hardTimeoutMs ?? context.limits.generationTimeoutMs, context.limits.hardTimeoutMs !== null),
     }),
     recordLost: assign({ error: ({ context }) => comfyLostData(context.resubmits) }),
-    /** The new prompt id is chosen here, in the transition, and persisted before it is sent. */
-    prepareResubmit: assign(({ context, event }) => ({
-      promptId: (event as Extract<JobEvent, { type: 'comfy.lost' }>).nextPromptId,
-      resubmits: context.resubmits + 1,
-      submitFailures: 0,
-      backend: null,
-      queuePosition: null,
-      startedAt: null,
-      generationDeadline: null,
-      hardDeadline: null,
-      progress: null,
-    })),
+    /**
+     * The new prompt id is chosen here, in the transition, and persisted before it is sent.
+     * The job is back in the queue from this instant, so its queue wait starts again here:
+     * the old deadline may have passed long ago (a job older than the limit that meets a
+     * ComfyUI restart would otherwise fail QUEUE_WAIT_TIMEOUT at once).
+     */
+    prepareResubmit: assign(({ context, event }) => {
+      const lost = event as Extract<JobEvent, { type: 'comfy.lost' }>;
+      return {
+        promptId: lost.nextPromptId,
+        queueWaitDeadline: lost.at + context.limits.queueWaitTimeoutMs,
+        resubmits: context.resubmits + 1,
+        submitFailures: 0,
+        backend: null,
+        queuePosition: null,
+        startedAt: null,
+        generationDeadline: null,
+        hardDeadline: null,
+        progress: null,
+      };
+    }),
     requestCancel: assign({ cancelRequested: true }),
     recordProgress: assign({
       progress: ({ event }) => {

@@ -11,6 +11,9 @@ export type { ApiNode, ApiPrompt, ExecutionFailure, OutputFileRef } from '../con
 /** ComfyUI's raw UI outputs of a prompt, keyed by node id. */
 export type PromptOutputs = Record<string, Record<string, unknown>>;
 
+/** How the end of a prompt was learned: its socket messages, or the /queue + /history fallback. */
+export type OutcomeSource = 'socket' | 'poll';
+
 /** Typed events of one prompt, whether they came from the socket or from polling. */
 export type PromptEvent =
   | { type: 'queued'; promptId: string; position: number }
@@ -20,9 +23,9 @@ export type PromptEvent =
   | { type: 'progress'; promptId: string; node: string | null; value: number; max: number }
   | { type: 'executed'; promptId: string; node: string; output: Record<string, unknown> | null }
   | { type: 'preview'; promptId: string; node: string | null; mediaType: string; bytes: Buffer }
-  | { type: 'succeeded'; promptId: string; outputs: PromptOutputs; files: OutputFileRef[]; at: number }
-  | { type: 'failed'; promptId: string; failure: ExecutionFailure; outputs: PromptOutputs; at: number }
-  | { type: 'interrupted'; promptId: string; nodeId: string | null; at: number }
+  | { type: 'succeeded'; promptId: string; outputs: PromptOutputs; files: OutputFileRef[]; at: number; via?: OutcomeSource }
+  | { type: 'failed'; promptId: string; failure: ExecutionFailure; outputs: PromptOutputs; at: number; via?: OutcomeSource }
+  | { type: 'interrupted'; promptId: string; nodeId: string | null; at: number; via?: OutcomeSource }
   /** In neither /queue nor /history: the server restarted (or was cleared) and forgot it. */
   | { type: 'lost'; promptId: string };
 
@@ -62,6 +65,8 @@ export interface BackendHealth {
   comfyuiVersion?: string;
   queueRemaining?: number;
   checkedAt?: number;
+  /** Times the socket was found deaf (open, but silent about our prompts) and reopened. */
+  socketHeals?: number;
 }
 
 export interface UploadedImage {

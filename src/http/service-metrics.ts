@@ -125,4 +125,14 @@ function addBackendGauges(registry: Registry, health: HealthSources): void {
   perBackend('chorus_visual_backend_capacity', 'Prompts this backend may hold at once', (b) => b.capacity.max_concurrent);
   perBackend('chorus_visual_backend_in_use', 'Slots of this backend held by our jobs', (b) => b.capacity.in_use);
   perBackend('chorus_visual_backend_queue_remaining', "ComfyUI's own queue_remaining", (b) => b.queueRemaining);
+  new Counter({
+    name: 'chorus_visual_backend_socket_heals_total',
+    help: 'Times the ComfyUI socket was found deaf (a prompt of ours ran, the socket said nothing) and reopened',
+    labelNames: ['backend'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const backend of health.backends()) this.inc({ backend: backend.name }, backend.socketHeals ?? 0);
+    },
+  });
 }

@@ -73,7 +73,7 @@ export function machineEventOf(event: PromptEvent, now: number, newPromptId: () 
     case 'interrupted':
       return { type: 'comfy.interrupted', at: now, nodeId: event.nodeId };
     case 'lost':
-      return { type: 'comfy.lost', nextPromptId: newPromptId() };
+      return { type: 'comfy.lost', at: now, nextPromptId: newPromptId() };
     default:
       return null;
   }

@@ -89,7 +89,7 @@ export class JobService {
    */
   private readonly admittedWorkflows = new Map<string, WorkflowDefinition>();
   private readonly reconcile = new Set<string>();
-  private readonly events = new JobServiceEvents();
+  private readonly events: JobServiceEvents;
   private readonly clock: Clock;
   private readonly logger: JobLogger;
   private readonly newId: () => string;
@@ -99,6 +99,7 @@ export class JobService {
     this.clock = deps.clock ?? systemClock;
     this.logger = deps.logger ?? silentJobLogger;
     this.newId = deps.newId ?? randomUUID;
+    this.events = new JobServiceEvents(this.logger);
     this.writer = new JobTransitionWriter(this.logger);
     const coordination = deps.coordination;
     this.scheduler = new Scheduler(deps.pool, {
@@ -211,7 +212,14 @@ export class JobService {
       return this.viewWithLinks(row);
     }
     job.actor.send({ type: 'job.cancel' });
-    await this.writer.durable(jobId).catch(() => undefined);
+    // "Cancelled" is only an answer once the decision is stored: say so when it is not.
+    await this.writer.durable(jobId).catch((error: unknown) => {
+      if (isOwnershipLost(error)) throw error;
+      throw new ChorusError(ErrorCode.STORAGE_UNAVAILABLE, `The cancel of job ${jobId} could not be stored: ${(error as Error).message}`, {
+        cause: error,
+        details: { job_id: jobId },
+      });
+    });
     return jobViewOf(job.row, job.progress, job.regenerations);
   }
 
@@ -369,12 +377,15 @@ export class JobService {
     const now = iso(this.clock.now());
     const error = new ChorusError(ErrorCode.INTERNAL, 'the job could not be restored after a restart (no persisted snapshot)').toJSON();
     const failed: JobRow = { ...row, status: 'failed', substate: null, error, finished_at: now };
-    await this.deps.store.recordTransition(
+    const view = jobViewOf(failed);
+    const from = row.substate ?? row.status;
+    const { seq } = await this.deps.store.recordTransition(
       row.id,
       { status: 'failed', substate: null, error, finished_at: now },
-      { type: 'failed', from_state: row.substate ?? row.status, to_state: 'failed', data: { job: jobViewOf(failed) }, at: now },
+      { type: 'failed', from_state: from, to_state: 'failed', data: { job: view }, at: now },
     );
     this.deps.onPersisted?.();
+    this.events.emit('transition', { jobId: row.id, seq, type: 'failed', from, to: 'failed', job: view });
   }
 
   private machineInput(cmd: GenerateCommand, workflow: string, now: number): JobMachineInput {

@@ -9,6 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { NodeCatalog } from './node-catalog.js';
 import { OutputFileNamer } from './output-file-namer.js';
+import { RecordingSocket } from './recording-socket.js';
 import { SimulatorCore } from './simulator-core.js';
 import { handleComfyRoute } from './comfy-routes.js';
 import { handleControlRoute } from './control-routes.js';
@@ -89,6 +90,14 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     succeedWithoutOutputs: (on) => void (faultState.succeedWithoutOutputs = on),
     failNodeClass: (classType) => void (faultState.failNodeClass = classType),
     executionDelayMs: (ms) => void (faultState.executionDelayMs = ms),
+    // A real second client over the network, so the takeover goes through the same
+    // one-socket-per-sid map (and its cleanup on close) as in server.py.
+    async takeOverClientId(clientId) {
+      const intruder = await RecordingSocket.open(handle.url, clientId);
+      await intruder.waitFor((f) => f.kind === 'text' && f.type === 'status');
+      await intruder.close();
+      for (let i = 0; i < 200 && core.hub.isMapped(clientId); i++) await new Promise((r) => setTimeout(r, 5));
+    },
   };
 
   const snapshotStats = (): SimulatorStats => ({ ...stats, executions: { ...stats.executions } });

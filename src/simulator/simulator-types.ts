@@ -30,6 +30,11 @@ export interface SimulatorFaults {
   succeedWithoutOutputs(on: boolean): void;
   failNodeClass(classType: string | null): void;
   executionDelayMs(ms: number): void;
+  /**
+   * Another client opens a socket with this clientId, then closes it (transcript 09): the
+   * server forgets the id, so the original socket stays open but hears nothing again.
+   */
+  takeOverClientId(clientId: string): Promise<void>;
 }
 
 export interface SimulatorHandle {

@@ -230,7 +230,7 @@ describe('job machine: a prompt lost by a ComfyUI restart', () => {
   it('is resubmitted under the new prompt id chosen in the transition', async () => {
     const h = createMachineHarness();
     await toProcessing(h);
-    h.activeWatch().send({ type: 'comfy.lost', nextPromptId: 'prompt-2' });
+    h.activeWatch().send({ type: 'comfy.lost', at: h.clock.now(), nextPromptId: 'prompt-2' });
     await h.flush();
     expect(h.value()).toEqual({ queued: 'waiting' });
     expect(h.context()).toMatchObject({ promptId: 'prompt-2', resubmits: 1, backend: null, startedAt: null, generationDeadline: null });
@@ -243,13 +243,13 @@ describe('job machine: a prompt lost by a ComfyUI restart', () => {
   it('fails COMFY_LOST once max_resubmits is used up', async () => {
     const h = createMachineHarness(jobInput({ maxResubmits: 1 }));
     await toSubmitted(h);
-    h.activeWatch().send({ type: 'comfy.lost', nextPromptId: 'prompt-2' });
+    h.activeWatch().send({ type: 'comfy.lost', at: h.clock.now(), nextPromptId: 'prompt-2' });
     await h.flush();
     h.last('acquireSlot').resolve({ backend: 'gpu0' });
     await h.flush();
     h.last('submitPrompt').resolve({ promptId: 'prompt-2', number: 0 });
     await h.flush();
-    h.activeWatch().send({ type: 'comfy.lost', nextPromptId: 'prompt-3' });
+    h.activeWatch().send({ type: 'comfy.lost', at: h.clock.now(), nextPromptId: 'prompt-3' });
     await h.flush();
     expect(h.value()).toBe('failed');
     expect(h.context().error?.code).toBe('COMFY_LOST');
