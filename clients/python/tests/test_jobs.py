@@ -138,3 +138,15 @@ async def test_wait_timeout_is_its_own_exception_and_the_job_goes_on(client: Cho
         await job.wait(timeout=0.3)
     assert isinstance(caught.value, TimeoutError) and caught.value.details["job_id"] == job.id
     assert (await job.wait(timeout=30)).state == "completed"
+
+
+async def test_wait_finishes_through_get_when_no_event_reaches_it(client: ChorusVisual, simulator: Simulator, conversation: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Events lost (a NATS hiccup, a subscription on the wrong account): wait's subscription hears nothing.
+    monkeypatch.setattr("chorus_visual._client.events_subject", lambda *args, **kwargs: "nobody.publishes.here")
+    client.poll_interval = 0.2
+    simulator.fault("executionDelayMs", 500)
+    job = await client.generate(conversation_id=conversation, workflow="no_model_test", prompt=f"unheard in {conversation}")
+    seen: list[str] = []
+    final = await job.wait(timeout=30, on_progress=lambda update: seen.append(update.state))
+    assert final.state == "completed"
+    assert seen[-1] == "completed"
