@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
-from chorus_visual import ChorusVisualError, Job, QueueFull, decode_token, encode_token, error_from_dict
+import re
+
+from chorus_visual import ERROR_CLASSES, ChorusVisualError, Job, QueueFull, decode_token, encode_token, error_from_dict
 from chorus_visual._subjects import events_subject
+
+from .processes import REPO_ROOT
+
+
+def test_every_code_the_service_defines_has_its_class() -> None:
+    source = (REPO_ROOT / "src" / "contracts" / "error-codes.ts").read_text()
+    block = source[source.index("export const ErrorCode = {"):source.index("} as const")]
+    service_codes = set(re.findall(r"^\s+([A-Z_]+): '\1',$", block, re.MULTILINE))
+    assert "QUEUE_FULL" in service_codes  # the parse found the list
+    assert service_codes == set(ERROR_CLASSES)
 
 
 def test_error_from_dict_picks_the_class_and_keeps_unknown_codes() -> None:

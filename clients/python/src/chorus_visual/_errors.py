@@ -120,6 +120,22 @@ class CharacterNotFound(ChorusVisualError):
     default_code = "CHARACTER_NOT_FOUND"
 
 
+class OwnershipLost(ChorusVisualError):
+    """Another chorus-visual instance drives the job now (several instances on one database)."""
+
+    default_code = "OWNERSHIP_LOST"
+
+
+class EventsUnavailable(ChorusVisualError):
+    default_code = "EVENTS_UNAVAILABLE"
+
+
+class RequestIdConflict(ChorusVisualError):
+    """The ``request_id`` was used before for a different request (``details["job_id"]``)."""
+
+    default_code = "REQUEST_ID_CONFLICT"
+
+
 class InternalError(ChorusVisualError):
     default_code = "INTERNAL"
 
@@ -176,6 +192,9 @@ ERROR_CLASSES: Mapping[str, type[ChorusVisualError]] = {
         ConfigInvalid,
         StorageUnavailable,
         CharacterNotFound,
+        OwnershipLost,
+        EventsUnavailable,
+        RequestIdConflict,
         InternalError,
     )
 }
