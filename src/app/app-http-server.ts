@@ -7,7 +7,8 @@ import type { JobCommandHandler } from '../commands/index.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import { createHealthSources, jobFeedFromJobService, startHttpServer, type ClusterView, type RunningHttpServer } from '../http/index.js';
-import type { InstanceCoordinator, JobRuntime, SlotLedger } from '../jobs/index.js';
+import type { InstanceCoordinator, SlotLedger } from '../contracts/index.js';
+import type { JobRuntime } from './job-runtime.js';
 import type { Logger } from '../logging/logger.js';
 
 export async function startAppHttpServer(options: {
@@ -34,6 +35,8 @@ export async function startAppHttpServer(options: {
       ...(options.nats ? { nats: options.nats } : {}),
       instanceId,
       ...(runtime.coordination ? { cluster: clusterViewOf(runtime.coordination.coordinator, runtime.coordination.ledger) } : {}),
+      ...(runtime.service.handoff ? { gpuHandoff: () => runtime.service.handoff?.counters() ?? [] } : {}),
+      affinity: () => runtime.service.scheduler.affinityCounters(),
     }),
     dataDir: config.data_dir,
     machineDefinition: jobMachine,

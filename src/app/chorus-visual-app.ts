@@ -13,13 +13,13 @@ import { startCommandService, type CommandService } from '../commands/index.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { InMemoryEventBus, NatsEventTransport, type OutboxRelay, type EventTransport } from '../events/index.js';
 import type { RunningHttpServer } from '../http/index.js';
-import { createJobRuntime, type JobRuntime, type JobRuntimeOverrides } from '../jobs/index.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
 import { driverLockPathsFor, StoreDriverLock } from '../db/store-driver-lock.js';
 import { DeferredEventTransport } from './deferred-event-transport.js';
 import { startAppHttpServer } from './app-http-server.js';
 import { DrivingGate } from './driving-gate.js';
 import { createEventSide } from './event-side.js';
+import { createJobRuntime, type JobRuntime, type JobRuntimeOverrides } from './job-runtime.js';
 import { connectNatsAtStart } from './nats-first-contact.js';
 
 export const SERVICE_VERSION = '0.1.0';
@@ -87,7 +87,7 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
       startDriving: false,
     });
     started.push({ part: 'job runtime', stop: () => runtime.stop() });
-    const handler = gate.guard(runtime.service);
+    const handler = gate.guard(runtime.commands);
 
     const memoryBus = useNats ? undefined : new InMemoryEventBus();
     const deferred = useNats ? new DeferredEventTransport('nats') : undefined;

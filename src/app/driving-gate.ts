@@ -1,7 +1,7 @@
 /**
  * Listeners (HTTP, NATS commands) are up before the unfinished jobs are restored, so a start
  * that fails on a listener has touched no job. Commands that would move a job — generate,
- * cancel — wait at this gate until restore is done: a cancel for a job not yet restored would
+ * regenerate, cancel — wait at this gate until restore is done: a cancel for a job not yet restored would
  * find no actor, and a generate racing the restore could be adopted twice. Reads pass.
  */
 import { ChorusError, ErrorCode } from '../errors/index.js';
@@ -36,6 +36,10 @@ export class DrivingGate {
       generate: async (cmd) => {
         await this.ready;
         return handler.generate(cmd);
+      },
+      regenerate: async (cmd) => {
+        await this.ready;
+        return handler.regenerate(cmd);
       },
       cancel: async (jobId) => {
         await this.ready;

@@ -2,7 +2,9 @@
  * The event side of a running app: the outbox relay that publishes every persisted
  * transition, and the throttled progress publisher fed by the job service's notices.
  */
-import { finalStates, LeaseGatedOutboxStore, type JobRuntime } from '../jobs/index.js';
+import { finalStates } from '../contracts/index.js';
+import { LeaseGatedOutboxStore } from '../jobs/index.js';
+import type { JobRuntime } from './job-runtime.js';
 import { OutboxRelay, ProgressPublisher, type EventTransport } from '../events/index.js';
 import type { Logger } from '../logging/logger.js';
 

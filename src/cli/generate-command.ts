@@ -11,7 +11,7 @@ import { describeIssues, type ResolvedConfig } from '../config/index.js';
 import { describeDatabase } from '../db/index.js';
 import { driverLockPathsFor, lockHolderOf, type DriverHolder, type DriverLockPaths } from '../db/store-driver-lock.js';
 import { ChorusError, ErrorCode } from '../errors/index.js';
-import { finalStates, type JobView } from '../jobs/index.js';
+import { finalStates, type JobView } from '../contracts/index.js';
 import { silentLogger } from '../logging/logger.js';
 import { parseCommandArgs } from './cli-args.js';
 import { connectToDriver, routeLine } from './driver-client.js';

@@ -11,6 +11,7 @@ import type { ResolvedConfig } from '../config/index.js';
 import { ChorusError, ErrorCode, toChorusError } from '../errors/index.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { parseCommandArgs } from './cli-args.js';
+import { watchDefinitions } from './definition-watch.js';
 import { loadCliConfig } from './load-cli-config.js';
 
 const usage = 'usage: chorus-visual serve [--config FILE] [--instance-id ID] [--lease-ttl SECONDS] [--http-port N] [--no-nats] [--inspect [WS_URL]]';
@@ -60,6 +61,7 @@ export async function run(argv: string[]): Promise<number> {
   });
 
   let app: ChorusVisualApp;
+  let stopWatching: () => void;
   try {
     app = await startApp({
       config,
@@ -68,6 +70,13 @@ export async function run(argv: string[]): Promise<number> {
       ...(leaseTtlSeconds === undefined ? {} : { runtime: { leaseTtlMs: leaseTtlSeconds * 1000 } }),
     });
   } catch (error) {
+    inspector?.stop();
+    throw startFailed(logger, error);
+  }
+  try {
+    stopWatching = await watchDefinitions(app.runtime, logger);
+  } catch (error) {
+    await app.stop().catch(() => undefined);
     inspector?.stop();
     throw startFailed(logger, error);
   }
@@ -103,6 +112,7 @@ export async function run(argv: string[]): Promise<number> {
   };
   process.once('SIGTERM', insist);
   process.once('SIGINT', insist);
+  stopWatching();
   await stopWithinGrace(app, config.shutdown.grace_seconds * 1000, logger);
   inspector?.stop();
   logger.info({}, 'stopped');

@@ -10,8 +10,10 @@ export const ENV_PREFIX = 'CHORUS_VISUAL_';
 export interface ResolvedConfig extends ServiceConfig {
   /** Never empty: `comfyui.backends`, or one backend made from the original `comfyui.url`. */
   resolvedBackends: BackendConfig[];
-  /** move | copy | download, from `file_management.mode` or the original `move_files` flag. */
-  collectMode: 'move' | 'copy' | 'download';
+  /** `file_management.mode`: auto (the default), or move | copy | download forced. */
+  collectMode: 'auto' | 'move' | 'copy' | 'download';
+  /** What auto mode does with a file it finds on this machine: the original `move_files` flag. */
+  localCollectMode: 'move' | 'copy';
 }
 
 /** Formats zod issues as `key.path: message` lines, so a bad key is named, not hinted at. */
@@ -47,8 +49,15 @@ function resolve(config: ServiceConfig): ResolvedConfig {
             request_timeout_ms: 10_000,
             heartbeat_interval_ms: 5_000,
             heartbeat_timeout_ms: 10_000,
+            ...(c.gpu_handoff ? { gpu_handoff: c.gpu_handoff } : {}),
           },
         ];
+  if (c.backends.length > 0 && c.gpu_handoff) {
+    throw new ChorusError(ErrorCode.CONFIG_INVALID, 'comfyui.gpu_handoff is for the single-server form (comfyui.url); with comfyui.backends, set gpu_handoff on each backend', {
+      details: { key: 'comfyui.gpu_handoff' },
+      suggestion: 'Move the gpu_handoff block under the backend that shares its GPU with the LLM.',
+    });
+  }
   const names = new Set<string>();
   for (const b of resolvedBackends) {
     if (names.has(b.name)) {
@@ -56,8 +65,9 @@ function resolve(config: ServiceConfig): ResolvedConfig {
     }
     names.add(b.name);
   }
-  const collectMode = c.file_management.mode ?? (c.file_management.move_files ? 'move' : 'copy');
-  return { ...config, resolvedBackends, collectMode };
+  const collectMode = c.file_management.mode;
+  const localCollectMode = c.file_management.move_files ? 'move' : 'copy';
+  return { ...config, resolvedBackends, collectMode, localCollectMode };
 }
 
 /**

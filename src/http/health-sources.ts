@@ -4,8 +4,8 @@
  * Typed by the narrow pieces it reads, so the composition root passes what it has.
  */
 import type { ComfyBackend } from '../comfy/backend-port.js';
-import type { JobStore } from '../jobs/job-store-port.js';
-import { JobState } from '../jobs/job-view.js';
+import type { JobStore } from '../contracts/job-store-port.js';
+import { JobState } from '../contracts/job-view.js';
 import type { HealthSources } from './ports.js';
 
 export interface HealthSourceParts {
@@ -18,12 +18,16 @@ export interface HealthSourceParts {
   instanceId: string;
   /** Omit for a single instance (SQLite). */
   cluster?: HealthSources['cluster'];
+  gpuHandoff?: HealthSources['gpuHandoff'];
+  affinity?: HealthSources['affinity'];
 }
 
 export function createHealthSources(parts: HealthSourceParts): HealthSources {
   return {
     instanceId: parts.instanceId,
     ...(parts.cluster ? { cluster: parts.cluster } : {}),
+    ...(parts.gpuHandoff ? { gpuHandoff: parts.gpuHandoff } : {}),
+    ...(parts.affinity ? { affinity: parts.affinity } : {}),
     async database() {
       try {
         await parts.store.countJobs({ states: ['queued'] });

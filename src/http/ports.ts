@@ -3,7 +3,7 @@
  * server can be tested with fakes and the JobService can change behind them.
  */
 import type { BackendHealth } from '../comfy/backend-port.js';
-import type { JobView } from '../jobs/job-view.js';
+import type { JobView } from '../contracts/job-view.js';
 
 export type { JobCommandHandler, JobEventView } from '../commands/job-command-handler.js';
 
@@ -47,6 +47,25 @@ export interface HealthSources {
    * job, and the slots every instance together holds per backend. Absent with SQLite.
    */
   cluster?(): Promise<ClusterView>;
+  /** GPU handoff steps so far (absent when no backend has `gpu_handoff`). */
+  gpuHandoff?(): GpuHandoffCountView[];
+  /** Slot grants per backend: how many went ahead by model affinity, how many switched models. */
+  affinity?(): AffinityCountView[];
+}
+
+export interface GpuHandoffCountView {
+  backend: string;
+  step: string;
+  outcome: string;
+  count: number;
+  seconds: number;
+}
+
+export interface AffinityCountView {
+  backend: string;
+  grants: number;
+  ahead: number;
+  switches: number;
 }
 
 export interface ClusterView {

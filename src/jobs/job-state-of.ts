@@ -3,7 +3,7 @@
  * column), dotted sub-state, and the transition event's type.
  */
 import type { StateValue } from 'xstate';
-import type { JobState } from './job-view.js';
+import type { JobState } from '../contracts/job-view.js';
 
 export interface JobPosition {
   state: JobState;
@@ -34,7 +34,7 @@ export function transitionType(from: JobPosition, to: JobPosition): string {
   return leaf.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 
-const occupying = new Set(['queued.submitting', 'submitted', 'processing']);
+const occupying = new Set(['queued.freeingLlm', 'queued.submitting', 'submitted', 'processing']);
 
 /** Whether a job in this position holds a scheduler slot (from submission until it leaves ComfyUI). */
 export function holdsSlot(position: JobPosition): boolean {

@@ -22,6 +22,9 @@ export const ErrorCode = {
   STORAGE_UNAVAILABLE: 'STORAGE_UNAVAILABLE',
   STORE_LOCKED: 'STORE_LOCKED',
   CHARACTER_NOT_FOUND: 'CHARACTER_NOT_FOUND',
+  OWNERSHIP_LOST: 'OWNERSHIP_LOST',
+  EVENTS_UNAVAILABLE: 'EVENTS_UNAVAILABLE',
+  REQUEST_ID_CONFLICT: 'REQUEST_ID_CONFLICT',
   INTERNAL: 'INTERNAL',
 } as const;
 
@@ -104,6 +107,18 @@ export const errorCatalogue: Record<ErrorCode, { recoverable: boolean; suggestio
   CHARACTER_NOT_FOUND: {
     recoverable: false,
     suggestion: 'Use a character defined in config/characters/*.yaml.',
+  },
+  OWNERSHIP_LOST: {
+    recoverable: true,
+    suggestion: 'Another chorus-visual instance drives this job now; ask any instance for it (its owner field names the one).',
+  },
+  EVENTS_UNAVAILABLE: {
+    recoverable: true,
+    suggestion: 'NATS cannot be reached or refused the event; check nats.servers and nats-server. Events wait in the outbox meanwhile.',
+  },
+  REQUEST_ID_CONFLICT: {
+    recoverable: false,
+    suggestion: 'This request_id was already used in this conversation for a different request (details.job_id); use a new request_id per request.',
   },
   INTERNAL: {
     recoverable: false,
