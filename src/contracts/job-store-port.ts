@@ -105,6 +105,8 @@ export interface JobListFilter {
   states?: JobState[];
   conversationId?: string;
   character?: string;
+  /** Ids starting with this (the CLI takes a unique prefix of 6+ characters). */
+  idPrefix?: string;
   limit?: number;
   offset?: number;
 }

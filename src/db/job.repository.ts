@@ -2,7 +2,7 @@
  * Queries on `visual_generation_jobs`. Plain functions taking `db` or a transaction first,
  * so the store decides what shares a transaction. Each is one statement.
  */
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { JobListFilter } from '../contracts/job-store-port.js';
 import { JobState, finalStates } from '../contracts/job-view.js';
 import type { DatabaseSchema } from './database-schema.js';
@@ -89,6 +89,8 @@ function filteredJobs(db: Executor, filter: JobWhereFilter) {
   }
   if (filter.conversationId !== undefined) query = query.where('conversation_id', '=', filter.conversationId);
   if (filter.character !== undefined) query = query.where('character', '=', filter.character);
+  // substr, not LIKE: no wildcard characters to escape, and the same in SQLite and PostgreSQL.
+  if (filter.idPrefix !== undefined) query = query.where(sql<string>`substr(id, 1, ${filter.idPrefix.length})`, '=', filter.idPrefix);
   return query;
 }
 

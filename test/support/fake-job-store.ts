@@ -48,7 +48,7 @@ export class FakeJobStore implements JobStore {
   }
   private filter(f: JobListFilter = {}) {
     return [...this.rows.values()].filter(
-      (r) => (!f.states || f.states.includes(r.status)) && (!f.conversationId || r.conversation_id === f.conversationId) && (!f.character || r.character === f.character),
+      (r) => (!f.states || f.states.includes(r.status)) && (!f.conversationId || r.conversation_id === f.conversationId) && (!f.character || r.character === f.character) && (!f.idPrefix || r.id.startsWith(f.idPrefix)),
     );
   }
   async listJobs(f: JobListFilter = {}) {
