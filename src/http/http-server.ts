@@ -112,8 +112,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   };
 
   /** One line per failed request; a bug's real cause is logged under the id its caller got. */
-  const logFailure = (req: IncomingMessage, status: number, thrown: unknown, code: string, correlationId: string | undefined) => {
-    const fields = { method: req.method, path: pathOf(req), status, code };
+  const logFailure = (req: IncomingMessage, status: number, thrown: unknown, error: ChorusError, correlationId: string | undefined) => {
+    const reason = (error.details as { reason?: unknown } | undefined)?.reason;
+    const fields = { method: req.method, path: pathOf(req), status, code: error.code, ...(typeof reason === 'string' ? { reason } : {}) };
     if (status >= 500) logger.error({ ...fields, err: causeForLog(thrown), ...(correlationId ? { correlation_id: correlationId } : {}) }, 'request failed');
     else logger.debug(fields, 'request refused');
   };
@@ -123,7 +124,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     handle(req, res).catch((thrown: unknown) => {
       const { error, correlationId } = publicErrorFor(thrown, `${req.method} ${pathOf(req).replace(/\?…$/, '')}`);
       sendError(res, error);
-      logFailure(req, res.statusCode, thrown, error.code, correlationId);
+      logFailure(req, res.statusCode, thrown, error, correlationId);
     });
   });
   server.headersTimeout = 10_000;
@@ -150,7 +151,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     } catch (thrown) {
       const { error, correlationId } = publicErrorFor(thrown, 'WebSocket upgrade');
       const status = rejectUpgrade(socket, error);
-      logFailure(req, status, thrown, error.code, correlationId);
+      logFailure(req, status, thrown, error, correlationId);
     }
   });
   const unsubscribeMetrics = options.feed.subscribe((msg) => metrics.observe(msg));
