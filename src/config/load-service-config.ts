@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ChorusError, ErrorCode } from '../errors/index.js';
+import { isLoopbackHost } from './loopback-host.js';
 import { serviceConfigSchema, type BackendConfig, type ServiceConfig } from './service-config.schema.js';
 
 export const ENV_PREFIX = 'CHORUS_VISUAL_';
@@ -46,7 +47,24 @@ export function parseServiceConfig(raw: unknown, source = 'config', overrides: r
       details: { source: fromFile ? source : [...carriers], issues: lines },
     });
   }
+  assertHttpExposureIsIntended(result.data, overrides);
   return resolve(result.data);
+}
+
+/**
+ * No token means no authentication, which is only right where no one else can connect:
+ * on any other address the service refuses to start unless told the port is guarded.
+ */
+function assertHttpExposureIsIntended(config: ServiceConfig, overrides: readonly ConfigOverride[]): void {
+  const { http } = config;
+  if (!http.enabled || http.token !== undefined || http.allow_unauthenticated || isLoopbackHost(http.host)) return;
+  const carrier = overrideFor(overrides, ['http', 'host']);
+  const hostKey = carrier ? `${carrier.label} (http.host)` : 'http.host';
+  throw new ChorusError(ErrorCode.CONFIG_INVALID, `${hostKey} is ${http.host}, an address other machines can reach, and http.token is not set`, {
+    details: { host: http.host, ...(carrier ? { variable: carrier.label } : {}) },
+    suggestion:
+      'Set http.token (CHORUS_VISUAL_HTTP_TOKEN), bind http.host to 127.0.0.1, or, when something else guards the port (a firewall, a container published on loopback), set http.allow_unauthenticated: true.',
+  });
 }
 
 /** The override whose key is the issue's key or holds it (a list set by one variable). */

@@ -3,7 +3,7 @@
  * user:password part and secret query parameters of every URL hidden. Anything that prints
  * configuration goes through here.
  */
-import type { ServiceConfig } from './service-config.schema.js';
+import type { BackendConfig, ServiceConfig } from './service-config.schema.js';
 
 const hidden = '[redacted]';
 const secretQueryParameter = /^(token|access_token|password|pass|api_key|apikey|key|secret)$/i;
@@ -31,9 +31,10 @@ function decodeURIComponentSafe(value: string): string {
 
 const mask = <T>(value: T | undefined): typeof hidden | undefined => (value === undefined ? undefined : hidden);
 
-export function redactConfig<C extends ServiceConfig>(config: C): C {
+export function redactConfig<C extends ServiceConfig & { resolvedBackends?: BackendConfig[] }>(config: C): C {
   return {
     ...config,
+    ...(config.resolvedBackends === undefined ? {} : { resolvedBackends: config.resolvedBackends.map((b) => ({ ...b, url: redactUrl(b.url) })) }),
     comfyui: {
       ...config.comfyui,
       url: redactUrl(config.comfyui.url),

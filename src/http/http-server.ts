@@ -7,6 +7,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { isLoopbackHost } from '../config/index.js';
 import { causeForLog, ChorusError, ErrorCode, publicErrorFor } from '../errors/index.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
 import { assertAuthorized } from './bearer-token-guard.js';
@@ -17,7 +18,7 @@ import { createLiveFeedSocket } from './live-feed-socket.js';
 import { architectureDiagram, diagramFromMachine } from './machine-diagram-model.js';
 import { addOutputFileRoute } from './output-file-route.js';
 import type { HealthSources, JobCommandHandler, JobFeed } from './ports.js';
-import { createRequestGuard, isLoopbackHost } from './request-guard.js';
+import { createRequestGuard } from './request-guard.js';
 import { RouteTable } from './route-table.js';
 import { createServiceMetrics } from './service-metrics.js';
 import { addStaticAssetRoutes } from './static-asset-route.js';

@@ -13,7 +13,7 @@
  *   no-cors `fetch` can send without a CORS preflight.
  */
 import type { IncomingMessage } from 'node:http';
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { HttpRequestError } from './http-error-envelope.js';
 
@@ -37,22 +37,6 @@ export interface RequestGuard {
   checkBodyType(req: IncomingMessage): void;
   /** The allow-lists in force, for the startup log line and docs. */
   describe(): { hosts: string[]; origins: string[] };
-}
-
-const loopback = new BlockList();
-loopback.addSubnet('127.0.0.0', 8, 'ipv4');
-loopback.addAddress('::1', 'ipv6');
-
-/** 127.0.0.0/8, ::1 and `localhost`: an address only this machine can reach. */
-export function isLoopbackHost(host: string): boolean {
-  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
-  if (bare === 'localhost' || bare.endsWith('.localhost')) return true;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(bare)?.[1];
-  const address = mapped ?? bare;
-  const family = isIP(address);
-  if (family === 4) return loopback.check(address, 'ipv4');
-  if (family === 6) return loopback.check(address, 'ipv6');
-  return false;
 }
 
 const wildcardHosts = new Set(['0.0.0.0', '::', '[::]', '']);
