@@ -85,9 +85,12 @@ describe('empty values and bad values name their variable', () => {
     },
   );
 
-  it('an empty token in the YAML file is refused too (it would mean "auth off")', () => {
+  it('an empty token in the YAML file is refused too (it would mean "auth off"), as are an empty NATS password, NATS token and LLM key', () => {
     const error = configError(() => parseServiceConfig({ http: { token: '' } }, 'my.yaml'));
     expect(error.message).toMatch(/my\.yaml is invalid: http\.token: must not be empty/);
+    expect(configError(() => parseServiceConfig({ nats: { pass: '' } })).message).toMatch(/nats\.pass: must not be empty/);
+    expect(configError(() => parseServiceConfig({ nats: { token: '' } })).message).toMatch(/nats\.token: must not be empty/);
+    expect(configError(() => parseServiceConfig({ llm: { api_key: '' } })).message).toMatch(/llm\.api_key: must not be empty/);
   });
 
   it('a bad value from a variable blames the variable, not the file', () => {
