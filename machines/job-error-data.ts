@@ -2,9 +2,7 @@
  * Errors are data in the machine: whatever an actor threw becomes an ErrorData value.
  * Pure (duck-typed on ChorusError's shape) so the machine imports no runtime code.
  */
-import type { ErrorCode } from '../src/errors/index.js';
-import type { ErrorData } from '../src/errors/index.js';
-import type { ExecutionFailure } from '../src/comfy/backend-port.js';
+import type { ErrorCode, ErrorData, ExecutionFailure } from '../src/contracts/index.js';
 
 function hasErrorShape(value: unknown): value is { code: ErrorCode; message: string; recoverable: boolean; details?: unknown; suggestion?: string } {
   if (typeof value !== 'object' || value === null) return false;

@@ -2,9 +2,9 @@
  * Types of the job machine: its input, context, events and the inputs/outputs of the
  * actors `src/jobs/` provides. Types only — the machine stays importable anywhere.
  */
-import type { ApiPrompt, ExecutionFailure, OutputFileRef } from '../src/comfy/backend-port.js';
-import type { ErrorData } from '../src/errors/index.js';
-import type { JobResult } from '../src/jobs/job-view.js';
+import type { ApiPrompt, ErrorData, ExecutionFailure, JobProgress, JobResult, OutputFileRef } from '../src/contracts/index.js';
+
+export type { JobProgress };
 
 /** What the caller asked for, as admitted (already validated). */
 export interface JobRequest {
@@ -56,12 +56,6 @@ export interface ComposedJobPrompt {
   apiPrompt: ApiPrompt;
   /** Debug facts (prompt components, injected parameters, LoRAs, LLM exchange…). */
   debug: Record<string, unknown>;
-}
-
-export interface JobProgress {
-  value: number;
-  max: number;
-  node: string | null;
 }
 
 export interface JobContext extends JobMachineInput {

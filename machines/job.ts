@@ -12,7 +12,7 @@
  * moving → completed | failed | cancelled.
  */
 import { assign, emit, fromCallback, fromPromise, setup, type EventObject } from 'xstate';
-import type { JobResult } from '../src/jobs/job-view.js';
+import type { JobResult } from '../src/contracts/index.js';
 import {
   comfyLostData,
   errorDataOf,

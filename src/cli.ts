@@ -13,7 +13,7 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
   demo: { summary: 'everything embedded: simulator, in-process bus, SQLite; generates images for the shipped characters', load: () => import('./cli/demo-command.js') },
   generate: { summary: 'generate an image for a character and wait for it', load: () => import('./cli/generate-command.js') },
   jobs: { summary: 'jobs list | show <id> [--debug] | cancel <id>', load: () => import('./cli/jobs-command.js') },
-  workflows: { summary: 'workflows list | validate [name] [--backend URL]', load: () => import('./workflows/workflows-command.js') },
+  workflows: { summary: 'workflows list | validate [name] [--backend URL]', load: () => import('./cli/workflows-command.js') },
   simulate: { summary: 'run the ComfyUI simulator (--port 8188)', load: () => import('./simulator/simulate-command.js') },
 };
 

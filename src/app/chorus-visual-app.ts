@@ -12,9 +12,11 @@ import { startCommandService, type CommandService } from '../commands/index.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { connectNats, InMemoryEventBus, NatsEventTransport, OutboxRelay, ProgressPublisher, type EventTransport } from '../events/index.js';
 import { createHealthSources, jobFeedFromJobService, startHttpServer, type ClusterView, type RunningHttpServer } from '../http/index.js';
-import { createJobRuntime, finalStates, LeaseGatedOutboxStore, type InstanceCoordinator, type JobRuntime, type JobRuntimeOverrides, type SlotLedger } from '../jobs/index.js';
+import { finalStates, type InstanceCoordinator, type SlotLedger } from '../contracts/index.js';
+import { LeaseGatedOutboxStore } from '../jobs/index.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
 import { DeferredEventTransport } from './deferred-event-transport.js';
+import { createJobRuntime, type JobRuntime, type JobRuntimeOverrides } from './job-runtime.js';
 
 export const SERVICE_VERSION = '0.1.0';
 
@@ -114,7 +116,7 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
             await NatsEventTransport.create(connection, { prefix, ...config.nats.stream }, { logger: logger.child({ component: 'events' }) }),
           );
           if (options.commands !== false) {
-            commands = await startCommandService(connection, runtime.service, {
+            commands = await startCommandService(connection, runtime.commands, {
               prefix,
               version: SERVICE_VERSION,
               instanceId,
@@ -140,7 +142,7 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
       allowedOrigins: config.http.allowed_origins,
       allowedHosts: config.http.allowed_hosts,
       allowUnauthenticated: config.http.allow_unauthenticated,
-      handler: runtime.service,
+      handler: runtime.commands,
       feed: jobFeedFromJobService(runtime.service),
       health: createHealthSources({
         store: runtime.store,

@@ -11,7 +11,7 @@ import { startApp } from '../app/chorus-visual-app.js';
 import { parseServiceConfig } from '../config/index.js';
 import type { GenerateCommandInput } from '../commands/command-schemas.js';
 import { generateCommandSchema } from '../commands/command-schemas.js';
-import { finalStates, type JobView } from '../jobs/index.js';
+import { finalStates, type JobView } from '../contracts/index.js';
 import { silentLogger } from '../logging/logger.js';
 import { startSimulator } from '../simulator/index.js';
 import { parseCommandArgs } from './cli-args.js';

@@ -9,7 +9,7 @@ import { startApp } from '../app/chorus-visual-app.js';
 import { generateCommandSchema } from '../commands/command-schemas.js';
 import { describeIssues } from '../config/index.js';
 import { ChorusError, ErrorCode } from '../errors/index.js';
-import { finalStates, type JobView } from '../jobs/index.js';
+import { finalStates, type JobView } from '../contracts/index.js';
 import { silentLogger } from '../logging/logger.js';
 import { parseCommandArgs } from './cli-args.js';
 import { createJobProgressDisplay } from './job-progress-display.js';

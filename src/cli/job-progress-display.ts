@@ -4,7 +4,7 @@
  * not a terminal (CI logs, pipes), where redrawn bars would be noise.
  */
 import cliProgress from 'cli-progress';
-import type { JobView } from '../jobs/index.js';
+import type { JobView } from '../contracts/index.js';
 
 export interface JobProgressDisplay {
   track(job: JobView, label: string): void;

@@ -1,7 +1,7 @@
 /**
- * `chorus-visual jobs list | show <id> [--debug] | cancel <id>`.
+ * `chorus-visual jobs list | show <id> [--debug] | cancel <id> | regenerate <id> [--seed N]`.
  * list and show read the database directly, so they work whether or not the service runs;
- * cancel must reach the process that drives the job, so it goes through the running
+ * cancel and regenerate must reach the process that drives the job, so it goes through the running
  * service's NATS command (an actor is the only thing allowed to move a job).
  */
 import { connect } from 'nats';
@@ -12,11 +12,12 @@ import { ChorusError, ErrorCode } from '../errors/index.js';
 import { jobViewOf, type JobState } from '../jobs/index.js';
 import { debugDocumentOf } from '../jobs/job-debug-document.js';
 import { toJobEventView } from '../commands/job-command-handler.js';
+import { describeIssues, invalidCommand } from '../commands/command-replies.js';
 import { parseCommandArgs } from './cli-args.js';
 import { loadCliConfig } from './load-cli-config.js';
-import { jobIdCommandSchema, listCommandSchema } from '../commands/command-schemas.js';
+import { jobIdCommandSchema, listCommandSchema, regenerateCommandSchema } from '../commands/command-schemas.js';
 
-const usage = 'usage: chorus-visual jobs list [--state S] [--conversation ID] [--limit N] | show <id> [--debug] | cancel <id>   [--config FILE] [--json]';
+const usage = 'usage: chorus-visual jobs list [--state S] [--conversation ID] [--limit N] | show <id> [--debug] | cancel <id> | regenerate <id> [--seed N]   [--config FILE] [--json]';
 
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
@@ -30,11 +31,21 @@ export async function run(argv: string[]): Promise<number> {
       conversation: { type: 'string' },
       character: { type: 'string' },
       limit: { type: 'string' },
+      seed: { type: 'string' },
     },
     usage,
   );
   const config = await loadCliConfig(values.config);
-  if (sub === 'cancel') return cancelThroughService(config, positionals[0], values.json === true);
+  if (sub === 'cancel') return throughService(config, 'cancel', jobIdCommandSchema.parse({ job_id: positionals[0] ?? '' }), values.json === true);
+  if (sub === 'regenerate') {
+    const parsed = regenerateCommandSchema.safeParse({
+      job_id: positionals[0] ?? '',
+      ...(values.seed === undefined ? {} : { seed: /^\d+$/.test(values.seed) ? Number(values.seed) : values.seed }),
+    });
+    if (!parsed.success) throw invalidCommand(`jobs regenerate: ${describeIssues(parsed.error.issues).map((i) => `${i.path}: ${i.message}`).join('; ')}`, describeIssues(parsed.error.issues));
+    const cmd = parsed.data;
+    return throughService(config, 'regenerate', cmd, values.json === true);
+  }
   if (sub !== 'list' && sub !== 'show') throw new ChorusError(ErrorCode.INVALID_COMMAND, `unknown jobs command "${sub ?? ''}"`, { suggestion: usage });
 
   const store = await createJobStore(config.database.url);
@@ -53,7 +64,8 @@ export async function run(argv: string[]): Promise<number> {
         limit: cmd.limit,
         offset: cmd.offset,
       });
-      const views = rows.map((row) => jobViewOf(row));
+      const regenerations = await store.listRegenerations(rows.map((row) => row.id));
+      const views = rows.map((row) => jobViewOf(row, null, regenerations.get(row.id)));
       if (values.json) {
         process.stdout.write(`${JSON.stringify(views, null, 2)}\n`);
       } else {
@@ -67,7 +79,7 @@ export async function run(argv: string[]): Promise<number> {
     const { job_id } = jobIdCommandSchema.parse({ job_id: positionals[0] ?? '' });
     const row = await store.getJob(job_id);
     if (!row) throw new ChorusError(ErrorCode.JOB_NOT_FOUND, `no job with id ${job_id}`);
-    const view = jobViewOf(row);
+    const view = jobViewOf(row, null, (await store.listRegenerations([job_id])).get(job_id));
     const events = await store.listEvents(job_id);
     const document = { job: view, events: events.map(toJobEventView), ...(values.debug ? { debug: debugDocumentOf(row, view, events) } : {}) };
     process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
@@ -77,24 +89,34 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-async function cancelThroughService(config: Awaited<ReturnType<typeof loadCliConfig>>, jobId: string | undefined, json: boolean): Promise<number> {
-  const { job_id } = jobIdCommandSchema.parse({ job_id: jobId ?? '' });
+/** cancel and regenerate move jobs: only the running service (its actors) may do that. */
+async function throughService(
+  config: Awaited<ReturnType<typeof loadCliConfig>>,
+  command: 'cancel' | 'regenerate',
+  payload: Record<string, unknown>,
+  json: boolean,
+): Promise<number> {
   const nc = await connect({ ...(await natsConnectionOptions(config.nats, { waitOnFirstConnect: false })), maxReconnectAttempts: 0 }).catch((error: unknown) => {
     throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, `cannot reach NATS at ${config.nats.servers.join(', ')}: ${(error as Error).message}`, {
-      suggestion: 'cancel goes through the running service: start NATS and `chorus-visual serve`.',
+      suggestion: `${command} goes through the running service: start NATS and \`chorus-visual serve\`.`,
     });
   });
   try {
     const reply = await nc
-      .request(commandSubject(config.nats.subject_prefix, 'cancel'), JSON.stringify({ job_id }), { timeout: 15_000 })
+      .request(commandSubject(config.nats.subject_prefix, command), JSON.stringify(payload), { timeout: 15_000 })
       .catch((error: unknown) => {
         throw new ChorusError(ErrorCode.INTERNAL, `no chorus-visual service answered: ${(error as Error).message}`, {
           recoverable: true,
-          suggestion: 'start `chorus-visual serve` (it drives the job and performs the cancel).',
+          suggestion: `start \`chorus-visual serve\` (it drives the jobs and performs the ${command}).`,
         });
       });
-    const body = reply.json<{ ok: boolean; job?: { id: string; state: string }; error?: { code: string; message: string } }>();
-    process.stdout.write(json ? `${JSON.stringify(body, null, 2)}\n` : body.ok ? `job ${body.job?.id}: ${body.job?.state}\n` : `error ${body.error?.code}: ${body.error?.message}\n`);
+    const body = reply.json<{ ok: boolean; job?: { id: string; state: string; regenerated_from?: string | null }; error?: { code: string; message: string } }>();
+    const line = body.ok
+      ? command === 'regenerate'
+        ? `job ${body.job?.id}: ${body.job?.state} (regenerated from ${body.job?.regenerated_from ?? payload['job_id']})\n`
+        : `job ${body.job?.id}: ${body.job?.state}\n`
+      : `error ${body.error?.code}: ${body.error?.message}\n`;
+    process.stdout.write(json ? `${JSON.stringify(body, null, 2)}\n` : line);
     return body.ok ? 0 : 1;
   } finally {
     await nc.close();

@@ -8,6 +8,7 @@ import { ChorusError, ErrorCode } from '../errors/index.js';
 import { redactUrl } from '../config/index.js';
 import { createLogger } from '../logging/logger.js';
 import { parseCommandArgs } from './cli-args.js';
+import { watchDefinitions } from './definition-watch.js';
 import { loadCliConfig } from './load-cli-config.js';
 
 const usage = 'usage: chorus-visual serve [--config FILE] [--instance-id ID] [--lease-ttl SECONDS] [--http-port N] [--no-nats] [--inspect [WS_URL]]';
@@ -57,6 +58,7 @@ export async function run(argv: string[]): Promise<number> {
     ...(inspector ? { inspect: inspector.inspect as never } : {}),
     ...(leaseTtlSeconds === undefined ? {} : { runtime: { leaseTtlMs: leaseTtlSeconds * 1000 } }),
   });
+  const stopWatching = await watchDefinitions(app.runtime, logger);
   logger.info(
     {
       instance_id: app.instanceId,
@@ -82,6 +84,7 @@ export async function run(argv: string[]): Promise<number> {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+  stopWatching();
   await app.stop();
   inspector?.stop();
   logger.info({}, 'stopped');

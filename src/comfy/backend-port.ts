@@ -4,39 +4,12 @@
  * The job actors depend on this interface only, never on undici or ws.
  */
 import type { Readable } from 'node:stream';
+import type { ApiPrompt, ExecutionFailure, OutputFileRef } from '../contracts/comfy-prompt.js';
 
-/** A ComfyUI API-format graph: `{ nodeId: { class_type, inputs, _meta? } }`. */
-export type ApiPrompt = Record<string, ApiNode>;
-export interface ApiNode {
-  class_type: string;
-  inputs: Record<string, unknown>;
-  _meta?: Record<string, unknown>;
-  [extra: string]: unknown;
-}
-
-/** One file ComfyUI reported in a node's UI output (`images`, `gifs`, `audio`, …). */
-export interface OutputFileRef {
-  nodeId: string;
-  /** The output key it was listed under; informative only — classify by file type. */
-  key: string;
-  filename: string;
-  subfolder: string;
-  /** `output`, `temp` (previews) or `input`. */
-  type: string;
-  /** `animated: [true]` beside the list (video and animated images). */
-  animated?: boolean;
-}
+export type { ApiNode, ApiPrompt, ExecutionFailure, OutputFileRef } from '../contracts/comfy-prompt.js';
 
 /** ComfyUI's raw UI outputs of a prompt, keyed by node id. */
 export type PromptOutputs = Record<string, Record<string, unknown>>;
-
-export interface ExecutionFailure {
-  nodeId: string | null;
-  nodeType: string | null;
-  exceptionType: string | null;
-  exceptionMessage: string;
-  traceback?: string[];
-}
 
 /** Typed events of one prompt, whether they came from the socket or from polling. */
 export type PromptEvent =

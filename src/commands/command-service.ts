@@ -14,6 +14,7 @@ import {
   getCommandSchema,
   jobIdCommandSchema,
   listCommandSchema,
+  regenerateCommandSchema,
   validateCommandSchema,
   workflowsCommandSchema,
 } from './command-schemas.js';
@@ -21,7 +22,7 @@ import { parseCommandPayload, replyError, replyOk, type CommandReply } from './c
 import type { JobCommandHandler } from './job-command-handler.js';
 
 export const SERVICE_NAME = 'chorus-visual';
-export const COMMAND_NAMES = ['generate', 'cancel', 'get', 'list', 'workflows', 'validate'] as const;
+export const COMMAND_NAMES = ['generate', 'regenerate', 'cancel', 'get', 'list', 'workflows', 'validate'] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
 export interface CommandServiceOptions {
@@ -48,6 +49,7 @@ const endpoint = <S extends z.ZodType>(schema: S, run: Endpoint<S>['run']): Endp
 
 const endpoints: Record<CommandName, Endpoint<z.ZodType>> = {
   generate: endpoint(generateCommandSchema, (h, cmd) => h.generate(cmd)),
+  regenerate: endpoint(regenerateCommandSchema, (h, cmd) => h.regenerate(cmd)),
   cancel: endpoint(jobIdCommandSchema, async (h, cmd) => ({ job: await h.cancel(cmd.job_id) })),
   get: endpoint(getCommandSchema, (h, cmd) => h.get(cmd.job_id, { debug: cmd.debug })),
   list: endpoint(listCommandSchema, (h, cmd) => h.list(cmd)),

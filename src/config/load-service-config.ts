@@ -11,8 +11,10 @@ export const ENV_PREFIX = 'CHORUS_VISUAL_';
 export interface ResolvedConfig extends ServiceConfig {
   /** Never empty: `comfyui.backends`, or one backend made from the original `comfyui.url`. */
   resolvedBackends: BackendConfig[];
-  /** move | copy | download, from `file_management.mode` or the original `move_files` flag. */
-  collectMode: 'move' | 'copy' | 'download';
+  /** `file_management.mode`: auto (the default), or move | copy | download forced. */
+  collectMode: 'auto' | 'move' | 'copy' | 'download';
+  /** What auto mode does with a file it finds on this machine: the original `move_files` flag. */
+  localCollectMode: 'move' | 'copy';
 }
 
 /** Formats zod issues as `key.path: message` lines, so a bad key is named, not hinted at. */
@@ -95,8 +97,9 @@ function resolve(config: ServiceConfig): ResolvedConfig {
     }
     names.add(b.name);
   }
-  const collectMode = c.file_management.mode ?? (c.file_management.move_files ? 'move' : 'copy');
-  return { ...config, resolvedBackends, collectMode };
+  const collectMode = c.file_management.mode;
+  const localCollectMode = c.file_management.move_files ? 'move' : 'copy';
+  return { ...config, resolvedBackends, collectMode, localCollectMode };
 }
 
 /** One `CHORUS_VISUAL_*` variable (or a CLI flag passed as one): the key it sets and its value. */

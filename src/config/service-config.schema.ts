@@ -54,8 +54,12 @@ export const serviceConfigSchema = z.strictObject({
           output_directory: z.string().default('ComfyUI/output'),
           move_files: z.boolean().default(true),
           cleanup_comfy_outputs: z.boolean().default(true),
-          /** move: rename ComfyUI's file; copy: leave it; download: fetch through /view. */
-          mode: z.enum(['move', 'copy', 'download']).optional(),
+          /**
+           * auto (default): per file, move (copy when move_files is false) when ComfyUI's file is
+           * under output_directory on this machine, else fetch it through /view. move, copy and
+           * download force one way.
+           */
+          mode: z.enum(['auto', 'move', 'copy', 'download']).default('auto'),
         })
         .prefault({}),
       defaults: z
@@ -70,6 +74,17 @@ export const serviceConfigSchema = z.strictObject({
     })
     .prefault({}),
   data_dir: z.string().default('data'),
+  /** A smaller copy beside every image output, listed in the job result as `thumbnail`. */
+  thumbnails: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Longest side in pixels; smaller images are not enlarged. */
+      max_size: z.number().int().min(16).max(4096).default(256),
+      format: z.enum(['webp', 'jpeg', 'png']).default('webp'),
+      /** Encoder quality for webp and jpeg. */
+      quality: z.number().int().min(1).max(100).default(80),
+    })
+    .prefault({}),
   workflows_dir: z.string().default('workflows'),
   characters_dir: z.string().default('config/characters'),
   database: z

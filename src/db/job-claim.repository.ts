@@ -5,7 +5,7 @@
  * SQLite has one writer at a time and needs no row locks.
  */
 import type { Kysely } from 'kysely';
-import { JobState, finalStates } from '../jobs/job-view.js';
+import { JobState, finalStates } from '../contracts/job-view.js';
 import type { DatabaseSchema } from './database-schema.js';
 import type { DatabaseDialect } from './database-url.js';
 import type { JobRecord } from './jobs.table.js';

@@ -3,7 +3,7 @@
  * a transaction first; the codec between records and `JobEventRow` lives here because it
  * is a few lines.
  */
-import type { JobEventRow, NewJobEvent } from '../jobs/job-store-port.js';
+import type { JobEventRow, NewJobEvent } from '../contracts/job-store-port.js';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import type { JobEventRecord, NewJobEventRecord } from './job-events.table.js';
 import type { Executor } from './job.repository.js';

@@ -3,8 +3,8 @@
  * JobStore contract speaks. Kept apart from the queries so both dialects share it.
  */
 import { ChorusError, ErrorCode, type ErrorData } from '../errors/index.js';
-import type { JobPatch, JobRow, NewJob } from '../jobs/job-store-port.js';
-import { JobState, type JobResult } from '../jobs/job-view.js';
+import type { JobPatch, JobRow, NewJob } from '../contracts/job-store-port.js';
+import { JobState, type JobResult } from '../contracts/job-view.js';
 import type { JobRecord, JobRecordUpdate, NewJobRecord } from './jobs.table.js';
 
 const jobStates: ReadonlySet<string> = new Set(Object.values(JobState));
@@ -44,6 +44,7 @@ export function toJobRow(record: JobRecord): JobRow {
     last_seq: Number(record.last_seq),
     updated_at: record.updated_at,
     owner_instance: record.owner_instance ?? null,
+    regenerated_from: record.regenerated_from ?? null,
   };
 }
 
@@ -79,6 +80,7 @@ export function toNewJobRecord(job: NewJob, updatedAt: string): NewJobRecord {
     // The creation event is seq 1, written in the same transaction.
     last_seq: 1,
     updated_at: updatedAt,
+    regenerated_from: job.regenerated_from ?? null,
   };
 }
 

@@ -5,8 +5,8 @@
  * a time makes every method trivially atomic), which is how the store tests cover it twice.
  */
 import type { Kysely } from 'kysely';
-import type { InstanceCoordinator, InstanceInfo, SlotLedger } from '../jobs/instance-coordination-port.js';
-import type { JobRow } from '../jobs/job-store-port.js';
+import type { InstanceCoordinator, InstanceInfo, SlotLedger } from '../contracts/instance-coordination-port.js';
+import type { JobRow } from '../contracts/job-store-port.js';
 import type { DatabaseSchema } from './database-schema.js';
 import type { DatabaseDialect } from './database-url.js';
 import { countHeldSlots, findFreeSlot, freeAllSlotsOfJob, freeSlotsOf, holdSlot, insertSlotRows, moveSlotsTo } from './backend-slot.repository.js';

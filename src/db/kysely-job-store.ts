@@ -4,7 +4,7 @@
  * SQLite a transaction holds the only connection.
  */
 import type { Kysely } from 'kysely';
-import { ChorusError, ErrorCode, isChorusError } from '../errors/index.js';
+import { ChorusError, ErrorCode, isChorusError, ownershipLost } from '../errors/index.js';
 import type {
   CreateJobOutcome,
   JobEventRow,
@@ -14,7 +14,8 @@ import type {
   JobStore,
   NewJob,
   NewJobEvent,
-} from '../jobs/job-store-port.js';
+} from '../contracts/job-store-port.js';
+import type { JobState } from '../contracts/job-view.js';
 import type { DatabaseSchema } from './database-schema.js';
 import type { DatabaseDialect } from './database-url.js';
 import {
@@ -30,18 +31,19 @@ import { toJobRecordUpdate, toJobRow, toNewJobRecord } from './job-row-codec.js'
 import {
   advanceJob,
   countJobs,
+  countJobsByState,
   countUnfinishedJobs,
   findJobById,
   findJobByRequestId,
   insertJob,
   selectJobs,
+  selectRegenerations,
   selectUnfinishedJobs,
   updateJobColumns,
 } from './job.repository.js';
 import { GroupCommitRunner } from './group-commit-runner.js';
 import { TransactionPerCallRunner, type TransactionRunner } from './transaction-runner.js';
 import { isUniqueViolation } from './unique-violation.js';
-import { ownershipLost } from '../jobs/instance-coordination-port.js';
 import { lockAdmission } from './admission-lock.js';
 
 export interface KyselyJobStoreOptions {
@@ -151,12 +153,30 @@ export class KyselyJobStore implements JobStore {
     return this.#read('countJobs', (db) => countJobs(db, filter));
   }
 
+  countByState(filter: Omit<JobListFilter, 'limit' | 'offset' | 'states'> = {}): Promise<Partial<Record<JobState, number>>> {
+    return this.#read('countByState', async (db) => {
+      const counts: Partial<Record<JobState, number>> = {};
+      for (const { status, count } of await countJobsByState(db, filter)) counts[status as JobState] = count;
+      return counts;
+    });
+  }
+
   listUnfinished(): Promise<JobRow[]> {
     return this.#read('listUnfinished', async (db) => (await selectUnfinishedJobs(db)).map(toJobRow));
   }
 
   listEvents(jobId: string): Promise<JobEventRow[]> {
     return this.#read('listEvents', async (db) => (await selectJobEvents(db, jobId)).map(toJobEventRow));
+  }
+
+  listRegenerations(jobIds: readonly string[]): Promise<Map<string, string[]>> {
+    return this.#read('listRegenerations', async (db) => {
+      const bySource = new Map<string, string[]>();
+      for (const { id, regenerated_from } of await selectRegenerations(db, jobIds)) {
+        bySource.set(regenerated_from, [...(bySource.get(regenerated_from) ?? []), id]);
+      }
+      return bySource;
+    });
   }
 
   listUnpublished(limit: number): Promise<JobEventRow[]> {

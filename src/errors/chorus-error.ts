@@ -1,13 +1,7 @@
-import { ErrorCode, errorCatalogue } from './error-codes.js';
+import { ErrorCode, errorCatalogue } from '../contracts/error-codes.js';
+import type { ErrorData } from '../contracts/error-data.js';
 
-/** The JSON shape an error takes on the wire (NATS replies, HTTP, the jobs table). */
-export interface ErrorData {
-  code: ErrorCode;
-  message: string;
-  recoverable: boolean;
-  details?: unknown;
-  suggestion?: string;
-}
+export type { ErrorData };
 
 export interface ChorusErrorOptions {
   details?: unknown;

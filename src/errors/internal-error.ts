@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ChorusError } from './chorus-error.js';
-import { ErrorCode } from './error-codes.js';
+import { ErrorCode } from '../contracts/error-codes.js';
 
 export interface PublicError {
   error: ChorusError;

@@ -6,9 +6,9 @@
  * The subject suffix follows the same rule, so subscribers filter on one word either way.
  */
 import { z } from 'zod';
-import type { JobEventRow } from '../jobs/job-store-port.js';
-import type { JobView } from '../jobs/job-view.js';
-import { JobState } from '../jobs/job-view.js';
+import type { JobEventRow } from '../contracts/job-store-port.js';
+import type { JobView } from '../contracts/job-view.js';
+import { JobState } from '../contracts/job-view.js';
 
 export const CLOUD_EVENT_TYPE_PREFIX = 'chorus.visual.job.';
 

@@ -6,7 +6,7 @@
  * that job's run; its later rows in the batch are not attempted and wait, unmarked, for the
  * relay's next pass — other jobs carry on.
  */
-import type { JobEventRow } from '../jobs/job-store-port.js';
+import type { JobEventRow } from '../contracts/job-store-port.js';
 
 export interface LaneFailure {
   row: JobEventRow;

@@ -11,7 +11,7 @@
  * - a crash between publish and mark re-sends the row with the same id (`{job}:{seq}`),
  *   which JetStream drops as a duplicate.
  */
-import type { JobEventRow, JobStore } from '../jobs/job-store-port.js';
+import type { JobEventRow, JobStore } from '../contracts/job-store-port.js';
 import { encodeCloudEvent, eventName, toCloudEvent } from './cloud-event.js';
 import { eventSubject } from './event-subjects.js';
 import { silentLogger, type EventsLogger, type EventTransport } from './event-transport.js';

@@ -4,7 +4,7 @@
  * interval ends, so the last value of a burst is never lost while memory stays one slot
  * per active job. Nothing is queued while the transport is down: ticks are dropped.
  */
-import type { JobView } from '../jobs/job-view.js';
+import type { JobView } from '../contracts/job-view.js';
 import { CLOUD_EVENT_TYPE_PREFIX, encodeCloudEvent, type CloudEvent } from './cloud-event.js';
 import { eventSubject } from './event-subjects.js';
 import type { EventTransport } from './event-transport.js';

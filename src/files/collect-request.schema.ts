@@ -22,8 +22,11 @@ export const collectRequestSchema = z.object({
   jobId: z.string(),
   conversationId: z.string(),
   files: z.array(outputFileRefSchema),
-  mode: z.enum(['move', 'copy', 'download']),
-  /** ComfyUI's output folder (move/copy); temp/ and input/ are its siblings unless given. */
+  /** auto: per file, local when ComfyUI's file is under comfyOutputDir here, else download. */
+  mode: z.enum(['auto', 'move', 'copy', 'download']),
+  /** What auto does with a file it finds on this machine. */
+  localMode: z.enum(['move', 'copy']).default('move'),
+  /** ComfyUI's output folder (move/copy/auto); temp/ and input/ are its siblings unless given. */
   comfyOutputDir: z.string().min(1).optional(),
   comfyTempDir: z.string().min(1).optional(),
   comfyInputDir: z.string().min(1).optional(),
@@ -41,7 +44,7 @@ export function parseCollectRequest(input: CollectRequest): ParsedCollectRequest
     throw new ChorusError('INTERNAL', 'Malformed collect request', { details: { issues: parsed.error.issues } });
   }
   const request = parsed.data;
-  if (request.mode !== 'download' && request.comfyOutputDir === undefined) {
+  if ((request.mode === 'move' || request.mode === 'copy') && request.comfyOutputDir === undefined) {
     throw new ChorusError('CONFIG_INVALID', `Collect mode "${request.mode}" needs ComfyUI's output folder`, {
       details: { key: 'comfyui.file_management.output_directory' },
       suggestion: 'Set comfyui.file_management.output_directory, or use mode "download" when ComfyUI runs elsewhere.',
@@ -49,6 +52,9 @@ export function parseCollectRequest(input: CollectRequest): ParsedCollectRequest
   }
   if (request.mode === 'download' && request.download === undefined) {
     throw new ChorusError('INTERNAL', 'Collect mode "download" needs a download function');
+  }
+  if (request.mode === 'auto' && request.download === undefined && request.comfyOutputDir === undefined) {
+    throw new ChorusError('INTERNAL', 'Collect mode "auto" needs ComfyUI\'s output folder or a download function');
   }
   return request;
 }

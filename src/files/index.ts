@@ -7,3 +7,4 @@ export { readImageDimensions, type ImageDimensions } from './image-dimensions.js
 export { nodeCollectorFileSystem, type CollectorFileSystem, type WritableFile, type FileFacts } from './collector-file-system.js';
 export { sidecarFormat } from './metadata-sidecar.js';
 export type { CollectMode } from './output-placement.js';
+export { thumbnailDestinationFor, thumbnailSettingsFrom, type ThumbnailFormat, type ThumbnailSettings } from './thumbnail-writer.js';

@@ -1,4 +1,4 @@
-import type { MediaKind } from '../jobs/job-view.js';
+import type { MediaKind } from '../contracts/job-view.js';
 
 export interface MediaClass {
   kind: MediaKind;

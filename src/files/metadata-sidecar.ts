@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { OutputFileRef } from '../comfy/backend-port.js';
-import type { JobResultFile } from '../jobs/job-view.js';
+import type { JobResultFile, JobResultThumbnail } from '../contracts/job-view.js';
 import type { CollectorFileSystem } from './collector-file-system.js';
-import type { CollectMode } from './output-placement.js';
+import type { CollectMode, FileTransfer } from './output-placement.js';
 import { writeTempFile } from './temp-file-writer.js';
 
 export const sidecarFormat = 'chorus-visual/output-metadata@1';
@@ -19,7 +19,7 @@ export interface SidecarInput {
   mode: CollectMode;
   /** Job facts from the caller: workflow, prompt, negative, seed, backend, character, timings… */
   metadata: Record<string, unknown>;
-  files: Array<JobResultFile & { animated?: boolean | undefined; key: string }>;
+  files: Array<JobResultFile & { animated?: boolean | undefined; key: string; via?: FileTransfer | undefined; thumbnailSkipped?: string }>;
   skipped: SkippedOutput[];
   fileMoveMs: number;
   collectedAt: Date;
@@ -43,7 +43,7 @@ export function buildSidecar(input: SidecarInput): Record<string, unknown> {
     conversation_id: input.conversationId,
     collect_mode: input.mode,
     collected_at: input.collectedAt.toISOString(),
-    timings: { ...timings, file_move_ms: input.fileMoveMs },
+    timings: { ...timings, file_move_ms: input.fileMoveMs, total_ms: totalMsOf(timings, input) },
     files: input.files.map((file) => ({
       path: file.path,
       kind: file.kind,
@@ -52,6 +52,9 @@ export function buildSidecar(input: SidecarInput): Record<string, unknown> {
       sha256: file.sha256,
       ...(file.width !== undefined ? { width: file.width, height: file.height } : {}),
       ...(file.animated !== undefined ? { animated: file.animated } : {}),
+      ...(file.via !== undefined ? { via: file.via } : {}),
+      ...(file.thumbnail ? { thumbnail: thumbnailEntry(file.thumbnail) } : {}),
+      ...(file.thumbnailSkipped !== undefined ? { thumbnail_skipped: file.thumbnailSkipped } : {}),
       original: {
         filename: file.original.filename,
         subfolder: file.original.subfolder,
@@ -69,6 +72,21 @@ export function buildSidecar(input: SidecarInput): Record<string, unknown> {
       reason,
     })),
   };
+}
+
+/**
+ * From the job's creation to this sidecar: the job is not final yet when it is written, so
+ * the caller's `total_ms` is still empty. `created_at` comes with the caller's metadata.
+ */
+function totalMsOf(timings: Record<string, unknown>, input: SidecarInput): number | null {
+  if (typeof timings['total_ms'] === 'number') return timings['total_ms'];
+  const createdAt = typeof input.metadata['created_at'] === 'string' ? Date.parse(input.metadata['created_at']) : Number.NaN;
+  return Number.isFinite(createdAt) ? Math.max(0, input.collectedAt.getTime() - createdAt) : null;
+}
+
+function thumbnailEntry(thumbnail: JobResultThumbnail): Record<string, unknown> {
+  const { path: relativePath, mediaType, width, height, bytes } = thumbnail;
+  return { path: relativePath, media_type: mediaType, width, height, bytes };
 }
 
 /** Written last, temp + fsync + rename: its presence means the job's files are complete. */

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { OutputFileRef } from '../comfy/backend-port.js';
 import { isChorusError } from '../errors/index.js';
-import type { JobResult, JobResultFile } from '../jobs/job-view.js';
+import type { JobResult, JobResultFile } from '../contracts/job-view.js';
 import { parseCollectRequest, type CollectRequest, type ParsedCollectRequest } from './collect-request.schema.js';
 import { nodeCollectorFileSystem, type CollectorFileSystem } from './collector-file-system.js';
 import { abortedError, noOutputError, outputMissingError, writeFailedError } from './collector-errors.js';
@@ -9,10 +9,11 @@ import { imageHeaderBytes, readImageDimensions } from './image-dimensions.js';
 import { classifyMedia, sniffMedia } from './media-types.js';
 import { buildSidecar, writeSidecar, type SkippedOutput } from './metadata-sidecar.js';
 import { planDestinations, selectCandidates, sidecarDestinationFor, type ClassifiedOutput, type PlannedOutput } from './output-plan.js';
-import { placeOutput, type PlacedFile } from './output-placement.js';
-import { comfyFoldersFrom, DownloadOutputSource, LocalOutputSource, readSourceHead, type OutputSource } from './output-source.js';
+import { placeOutput, transferOf, type FileTransfer, type PlacedFile } from './output-placement.js';
+import { comfyFoldersFrom, DownloadOutputSource, LocalOutputSource, readSourceHead, type ComfyFolders, type OutputSource } from './output-source.js';
 import { assertComfyFileType, assertResolvedInside, assertSafeFilename, assertSafeId, assertSafeSubfolder } from './safe-path-guard.js';
 import { hashFile } from './temp-file-writer.js';
+import { thumbnailDestinationFor, writeThumbnail, type ThumbnailSettings } from './thumbnail-writer.js';
 
 export interface OutputCollectorOptions {
   dataDir: string;
@@ -24,32 +25,39 @@ export interface OutputCollectorOptions {
    * ComfyUI inputs are never touched. Default false.
    */
   cleanupComfyOutputs?: boolean;
+  /** A thumbnail beside every image output (config `thumbnails.*`); absent: none. */
+  thumbnails?: ThumbnailSettings | undefined;
   /** Injected in tests to make writes fail (ENOSPC, EACCES); the real one otherwise. */
   fileSystem?: CollectorFileSystem;
   now?: () => number;
 }
 
-type ResultFileWithOrigin = JobResultFile & { animated?: boolean | undefined; key: string };
+/** What a failed job undoes (newest first) and a finished one completes: placed files, thumbnails. */
+type Undoable = Pick<PlacedFile, 'undo' | 'finish'>;
+type ResultFileWithOrigin = JobResultFile & { animated?: boolean | undefined; key: string; via: FileTransfer; thumbnailSkipped?: string };
 
 /**
  * Moves, copies or downloads a finished job's outputs into its conversation folder and
  * writes the metadata sidecar. Safe to run again after a crash at any instant: see
  * `placeOutput` for the per-file rules; the sidecar is written last.
  *
- * A reported file that is missing locally is OUTPUT_FILE_NOT_FOUND; there is deliberately
- * no silent fallback to downloading it, because that hides a wrong output_directory and,
- * in move mode, would leave every file behind in ComfyUI's folder.
+ * In the forced modes a reported file that is missing is OUTPUT_FILE_NOT_FOUND: forcing
+ * `move` means ComfyUI's folder must be here, and downloading instead would leave every
+ * file behind in it. `auto` (the default) downloads what it cannot see, and the job's
+ * runtime says once in the log when that looks like a misnamed folder.
  */
 export class OutputCollector {
   private readonly dataDir: string;
   private readonly fs: CollectorFileSystem;
   private readonly cleanupComfyOutputs: boolean;
+  private readonly thumbnails: ThumbnailSettings | undefined;
   private readonly now: () => number;
 
   constructor(options: OutputCollectorOptions) {
     this.dataDir = path.resolve(options.dataDir);
     this.fs = options.fileSystem ?? nodeCollectorFileSystem;
     this.cleanupComfyOutputs = options.cleanupComfyOutputs ?? false;
+    this.thumbnails = options.thumbnails;
     this.now = options.now ?? Date.now;
   }
 
@@ -66,7 +74,8 @@ export class OutputCollector {
     const { candidates, skippedTemp } = selectCandidates(request.files);
     if (candidates.length === 0) throw noOutputError(request.files.length);
 
-    const sources = new Map(candidates.map((ref) => [ref, this.sourceFor(request, ref)] as const));
+    const sources = new Map<OutputFileRef, OutputSource>();
+    for (const ref of candidates) sources.set(ref, await this.sourceFor(request, ref));
     const skipped: SkippedOutput[] = skippedTemp.map((ref) => ({ ref, reason: 'temp_preview' }));
     const classified = await this.classify(candidates, sources, skipped);
     if (classified.length === 0) throw noOutputError(request.files.length);
@@ -77,7 +86,7 @@ export class OutputCollector {
     await this.prepareDirectories(planned, sidecar.name);
 
     const files: ResultFileWithOrigin[] = [];
-    const placements: PlacedFile[] = [];
+    const placements: Undoable[] = [];
     try {
       for (const output of planned) {
         if (request.signal?.aborted) throw abortedError(request.signal.reason);
@@ -107,15 +116,27 @@ export class OutputCollector {
     for (const placed of placements) await placed.finish?.().catch(() => undefined);
     if (this.cleanupComfyOutputs) await this.removeLeftovers(sources, skippedTemp, request);
     return {
-      files: files.map(({ animated: _animated, key: _key, ...file }) => file),
+      files: files.map(({ animated: _animated, key: _key, thumbnailSkipped: _skipped, ...file }) => file),
       metadataPath: sidecar.relativePath,
     };
   }
 
-  private sourceFor(request: ParsedCollectRequest, ref: OutputFileRef): OutputSource {
+  /**
+   * Auto mode decides per file: ComfyUI's file seen under its folder on this machine is
+   * moved (or copied); otherwise it comes through /view — ComfyUI in Docker, on another
+   * host, or just writing elsewhere. Neither found: the local source reports it missing.
+   */
+  private async sourceFor(request: ParsedCollectRequest, ref: OutputFileRef): Promise<OutputSource> {
     if (request.mode === 'download') return new DownloadOutputSource(request.download!, ref);
-    const folders = comfyFoldersFrom(request.comfyOutputDir!, request.comfyTempDir, request.comfyInputDir);
-    return new LocalOutputSource(this.fs, folders, ref);
+    const local = request.comfyOutputDir === undefined ? undefined : new LocalOutputSource(this.fs, this.foldersOf(request), ref);
+    if (request.mode !== 'auto') return local!;
+    if (local !== undefined && (await local.locate()) !== undefined) return local;
+    // parseCollectRequest made sure auto has a folder or a download function.
+    return request.download ? new DownloadOutputSource(request.download, ref) : local!;
+  }
+
+  private foldersOf(request: ParsedCollectRequest): ComfyFolders {
+    return comfyFoldersFrom(request.comfyOutputDir!, request.comfyTempDir, request.comfyInputDir);
   }
 
   /** By extension; by magic bytes only for names whose extension says nothing. */
@@ -148,8 +169,10 @@ export class OutputCollector {
    */
   private async prepareDirectories(planned: PlannedOutput[], sidecarName: string): Promise<void> {
     const namesByDirectory = new Map<string, string[]>();
-    for (const { destination } of planned) {
-      namesByDirectory.set(destination.directory, [...(namesByDirectory.get(destination.directory) ?? []), destination.name]);
+    for (const { destination, media } of planned) {
+      const names = [destination.name];
+      if (media.kind === 'image' && this.thumbnails) names.push(thumbnailDestinationFor(destination, this.thumbnails.format).name);
+      namesByDirectory.set(destination.directory, [...(namesByDirectory.get(destination.directory) ?? []), ...names]);
     }
     namesByDirectory.get(planned[0]!.destination.directory)!.push(sidecarName);
     try {
@@ -174,9 +197,10 @@ export class OutputCollector {
     }
   }
 
-  private async placeOne(request: ParsedCollectRequest, output: PlannedOutput, source: OutputSource, placements: PlacedFile[]): Promise<ResultFileWithOrigin> {
+  private async placeOne(request: ParsedCollectRequest, output: PlannedOutput, source: OutputSource, placements: Undoable[]): Promise<ResultFileWithOrigin> {
     const { destination, media, ref } = output;
-    const placed = await placeOutput({ fs: this.fs, mode: request.mode, signal: request.signal }, source, destination.absolutePath);
+    const mode = source.kind === 'download' ? 'download' : request.mode === 'auto' ? request.localMode : request.mode === 'download' ? 'copy' : request.mode;
+    const placed = await placeOutput({ fs: this.fs, mode, signal: request.signal }, source, destination.absolutePath);
     placements.push(placed);
     const file: ResultFileWithOrigin = {
       kind: media.kind,
@@ -188,19 +212,27 @@ export class OutputCollector {
       original: { filename: ref.filename, subfolder: ref.subfolder, type: ref.type, nodeId: ref.nodeId },
       animated: ref.animated,
       key: ref.key,
+      via: transferOf(placed.outcome),
     };
     if (media.kind === 'image') {
       const head = await this.fs.readHead(destination.absolutePath, imageHeaderBytes).catch(() => undefined);
       const size = head ? readImageDimensions(head) : undefined;
       if (size) Object.assign(file, size);
+      if (this.thumbnails) {
+        const outcome = await writeThumbnail(this.fs, destination, this.thumbnails);
+        if (outcome.written) {
+          file.thumbnail = outcome.thumbnail;
+          placements.push({ undo: outcome.undo });
+        } else file.thumbnailSkipped = outcome.reason;
+      }
     }
     return file;
   }
 
   /** Best effort: a leftover preview is clutter, not a reason to fail a finished job. */
   private async removeLeftovers(sources: Map<OutputFileRef, OutputSource>, skippedTemp: OutputFileRef[], request: ParsedCollectRequest): Promise<void> {
-    if (request.mode === 'download') return;
-    const folders = comfyFoldersFrom(request.comfyOutputDir!, request.comfyTempDir, request.comfyInputDir);
+    if (request.mode === 'download' || request.comfyOutputDir === undefined) return;
+    const folders = this.foldersOf(request);
     for (const ref of skippedTemp) {
       const source = sources.get(ref) ?? new LocalOutputSource(this.fs, folders, ref);
       if (source.kind !== 'local') continue;

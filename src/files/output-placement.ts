@@ -13,7 +13,10 @@ import {
 import type { OutputSource } from './output-source.js';
 import { hashFile, SourceReadFailure, writeTempFile, type WrittenTempFile } from './temp-file-writer.js';
 
-export type CollectMode = 'move' | 'copy' | 'download';
+/** How outputs are collected: `auto` picks move (or copy) or download per file. */
+export type CollectMode = 'auto' | 'move' | 'copy' | 'download';
+/** The way one file came, recorded in the sidecar and the debug document. */
+export type FileTransfer = 'move' | 'copy' | 'download' | 'already_present';
 
 export interface PlacedFile {
   sha256: string;
@@ -31,7 +34,8 @@ export interface PlacedFile {
 
 interface PlacementContext {
   fs: CollectorFileSystem;
-  mode: CollectMode;
+  /** For a local source: move or copy; a download source is always downloaded. */
+  mode: 'move' | 'copy' | 'download';
   signal?: AbortSignal | undefined;
 }
 
@@ -47,6 +51,10 @@ export async function placeOutput(ctx: PlacementContext, source: OutputSource, d
   } catch (error) {
     throw explainFailure(ctx, source, destination, error);
   }
+}
+
+export function transferOf(outcome: PlacedFile['outcome']): FileTransfer {
+  return outcome === 'moved' ? 'move' : outcome === 'copied' ? 'copy' : outcome === 'downloaded' ? 'download' : 'already_present';
 }
 
 async function placeOrThrow(ctx: PlacementContext, source: OutputSource, destination: string): Promise<PlacedFile> {

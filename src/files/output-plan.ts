@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { OutputFileRef } from '../comfy/backend-port.js';
-import type { MediaKind } from '../jobs/job-view.js';
+import type { MediaKind } from '../contracts/job-view.js';
 import { canonicalExtension, classifyMedia, extensionOf, type MediaClass } from './media-types.js';
 
 /** Where one collected file goes; `relativePath` is relative to the data folder, posix. */

@@ -4,8 +4,8 @@
  * Typed by the narrow pieces it reads, so the composition root passes what it has.
  */
 import type { ComfyBackend } from '../comfy/backend-port.js';
-import type { JobStore } from '../jobs/job-store-port.js';
-import { JobState } from '../jobs/job-view.js';
+import type { JobStore } from '../contracts/job-store-port.js';
+import { JobState } from '../contracts/job-view.js';
 import type { HealthSources } from './ports.js';
 
 export interface HealthSourceParts {

@@ -3,7 +3,7 @@
  * to. Progress notices carry only the job id, so the conversation is remembered from the
  * job's transitions (a job always transitions before ComfyUI reports progress for it).
  */
-import type { JobServiceEventMap } from '../jobs/job-service-events.js';
+import type { JobServiceEventMap } from '../contracts/index.js';
 import type { FeedMessage, JobFeed } from './ports.js';
 
 /** The part of JobService this needs; typed structurally so tests can pass an emitter. */

@@ -3,7 +3,7 @@
  * transitions between them. Built from the machine's own `toJSON()` when the service
  * passes it (so the drawing follows the code), from the architecture's table otherwise.
  */
-import { JobState } from '../jobs/job-view.js';
+import { JobState } from '../contracts/job-view.js';
 
 export interface DiagramEdge {
   from: JobState;

@@ -3,7 +3,7 @@
  * server can be tested with fakes and the JobService can change behind them.
  */
 import type { BackendHealth } from '../comfy/backend-port.js';
-import type { JobView } from '../jobs/job-view.js';
+import type { JobView } from '../contracts/job-view.js';
 
 export type { JobCommandHandler, JobEventView } from '../commands/job-command-handler.js';
 

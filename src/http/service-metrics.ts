@@ -4,7 +4,7 @@
  * at scrape time; the duration histograms are fed from the live feed when a job ends.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { finalStates, type JobState } from '../jobs/job-view.js';
+import { finalStates, type JobState } from '../contracts/job-view.js';
 import type { FeedMessage, HealthSources } from './ports.js';
 
 /** Seconds: from a cached re-run (sub-second) to a long video job (an hour). */

@@ -1,6 +1,5 @@
 /** The job runtime's public surface. */
 export { JobService, type JobServiceDeps } from './job-service.js';
-export { createJobRuntime, type JobRuntime, type JobRuntimeOverrides } from './job-runtime.js';
 export { Scheduler, type SchedulerOptions } from './scheduler.js';
 export { createJobActors, machineEventOf, type JobActorDeps, type JobActors } from './job-actors.js';
 export { systemClock, waitUntil, type Clock } from './clock.js';
@@ -8,10 +7,9 @@ export type { JobTransitionNotice, JobProgressNotice, JobServiceEventMap } from 
 export type { BackendPoolPort, WorkflowsPort, CharactersPort, PromptComposerPort, CollectorPort, JobLogger } from './job-runtime-ports.js';
 export { jobViewOf, timingsOf } from './job-view-mapper.js';
 export { positionOf, transitionType, type JobPosition } from './job-state-of.js';
-export * from './job-view.js';
-export type * from './job-store-port.js';
+export * from '../contracts/job-view.js';
+export type * from '../contracts/job-store-port.js';
 export { JobLeaseKeeper, type JobLeaseKeeperOptions } from './job-lease-keeper.js';
 export { LeaseGatedOutboxStore, outboxRelayLease } from './lease-gated-outbox-store.js';
-export { isOwnershipLost, ownershipLost, type InstanceCoordinator, type InstanceInfo, type SlotLedger } from './instance-coordination-port.js';
+export type { InstanceCoordinator, InstanceInfo, SlotLedger } from '../contracts/instance-coordination-port.js';
 export type { JobCoordination } from './job-service.js';
-export type { RuntimeCoordination } from './job-runtime.js';

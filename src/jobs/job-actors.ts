@@ -20,11 +20,13 @@ import type {
   WaitForInput,
   WaitUntilInput,
 } from '../../machines/job-types.js';
-import type { JobResult } from './job-view.js';
+import type { JobResult } from '../contracts/job-view.js';
 import { waitUntil, type Clock } from './clock.js';
 import type { BackendPoolPort, CharactersPort, CollectorPort, JobLogger, PromptComposerPort, WorkflowsPort } from './job-runtime-ports.js';
+import type { WorkflowDefinition } from '../workflows/index.js';
 import type { Scheduler } from './scheduler.js';
 import { composeJobPrompt } from './job-prompt-composition.js';
+import { OutputFolderAdvice } from './output-folder-advice.js';
 
 export interface JobActorDeps {
   pool: BackendPoolPort;
@@ -33,7 +35,7 @@ export interface JobActorDeps {
   composer: PromptComposerPort;
   collector: CollectorPort;
   scheduler: Scheduler;
-  config: Pick<ResolvedConfig, 'collectMode' | 'resolvedBackends' | 'comfyui'>;
+  config: Pick<ResolvedConfig, 'collectMode' | 'localCollectMode' | 'resolvedBackends' | 'comfyui'>;
   clock: Clock;
   logger: JobLogger;
   /** Resolves when the job's latest transition is committed. */
@@ -41,6 +43,8 @@ export interface JobActorDeps {
   /** Jobs restored where ComfyUI may hold their prompt: look before sending or watching. */
   reconcile: Set<string>;
   newPromptId(): string;
+  /** The workflow a job was admitted with, while the service holds it. */
+  admittedWorkflow?(jobId: string): WorkflowDefinition | undefined;
   /** Extra facts for the metadata sidecar (timings so far). */
   metadataFor?(jobId: string): Record<string, unknown>;
 }
@@ -77,8 +81,9 @@ export function machineEventOf(event: PromptEvent, now: number, newPromptId: () 
 
 export function createJobActors(deps: JobActorDeps) {
   const { pool, clock } = deps;
+  const outputFolderAdvice = new OutputFolderAdvice(deps.logger);
   return {
-    composePrompt: fromPromise<ComposedJobPrompt, ComposePromptInput>(({ input }) => composeJobPrompt(deps, input.request)),
+    composePrompt: fromPromise<ComposedJobPrompt, ComposePromptInput>(({ input }) => composeJobPrompt(deps, input.request, deps.admittedWorkflow?.(input.jobId))),
 
     acquireSlot: fromPromise<AcquireSlotOutput, AcquireSlotInput>(async ({ input, signal }) => ({
       backend: await deps.scheduler.acquire(input.jobId, input.priority, signal),
@@ -160,12 +165,14 @@ export function createJobActors(deps: JobActorDeps) {
       const backendConfig = deps.config.resolvedBackends.find((b) => b.name === input.backend);
       const mode = deps.config.collectMode;
       if (mode === 'download' && !backend) backendOf(pool, input.backend);
-      return deps.collector.collect({
+      const comfyOutputDir = backendConfig?.output_directory ?? deps.config.comfyui.file_management.output_directory;
+      const result = await deps.collector.collect({
         jobId: input.jobId,
         conversationId: input.conversationId,
         files: input.files,
         mode,
-        comfyOutputDir: backendConfig?.output_directory ?? deps.config.comfyui.file_management.output_directory,
+        localMode: deps.config.localCollectMode,
+        comfyOutputDir,
         download: backend ? (file) => backend.download(file) : undefined,
         metadata: {
           workflow: input.workflow,
@@ -179,6 +186,8 @@ export function createJobActors(deps: JobActorDeps) {
         },
         signal,
       });
+      if (mode === 'auto' && backend) outputFolderAdvice.afterCollect(backend, comfyOutputDir, result);
+      return result;
     }),
 
     waitUntil: fromPromise<void, WaitUntilInput>(({ input, signal }) => waitUntil(clock, input.at, signal)),

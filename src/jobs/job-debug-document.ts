@@ -2,8 +2,8 @@
  * `jobs show <id> --debug`: the original design's debug shape, built from the row's
  * `debug` column and the job's events (the transition history).
  */
-import type { JobEventRow, JobRow } from './job-store-port.js';
-import type { JobView } from './job-view.js';
+import type { JobEventRow, JobRow } from '../contracts/job-store-port.js';
+import type { JobView } from '../contracts/job-view.js';
 
 export function debugDocumentOf(row: JobRow, view: JobView, events: JobEventRow[]): Record<string, unknown> {
   const debug = row.debug;
@@ -28,6 +28,8 @@ export function debugDocumentOf(row: JobRow, view: JobView, events: JobEventRow[
     resubmits: debug['resubmits'] ?? 0,
     attempts: row.attempts,
     timing: view.timings,
+    // Which way each file came from ComfyUI (auto mode picks per file).
+    output_files: (view.result?.files ?? []).map((f) => ({ path: f.path, via: f.via ?? null, original: f.original })),
     timestamps: { created_at: row.created_at, ...((debug['timestamps'] as object | undefined) ?? {}), finished_at: row.finished_at },
     transitions: events.map((e) => ({ seq: e.seq, type: e.type, from: e.from_state, to: e.to_state, at: e.at })),
   };

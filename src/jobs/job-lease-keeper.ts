@@ -7,8 +7,8 @@
  */
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
-import type { InstanceCoordinator } from './instance-coordination-port.js';
-import type { JobRow } from './job-store-port.js';
+import type { InstanceCoordinator } from '../contracts/instance-coordination-port.js';
+import type { JobRow } from '../contracts/job-store-port.js';
 import { silentJobLogger, type JobLogger } from './job-runtime-ports.js';
 
 export interface LeaseKeeperTarget {

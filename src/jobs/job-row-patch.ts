@@ -3,7 +3,7 @@
  * timestamps of the state it entered. Pure, so the mapping is tested without a database.
  */
 import type { JobContext } from '../../machines/job-types.js';
-import type { JobPatch, JobRow } from './job-store-port.js';
+import type { JobPatch, JobRow } from '../contracts/job-store-port.js';
 import type { JobPosition } from './job-state-of.js';
 
 export function patchForTransition(row: JobRow, context: JobContext, from: JobPosition, to: JobPosition, nowIso: string, snapshot: unknown): JobPatch {

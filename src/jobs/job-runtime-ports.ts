@@ -3,7 +3,7 @@
  * more, so unit tests can hand in small typed fakes and the real classes fit as they are.
  */
 import type { BackendHealth, ComfyBackend } from '../comfy/backend-port.js';
-import type { JobResult } from './job-view.js';
+import type { JobResult } from '../contracts/job-view.js';
 import type { CollectRequest } from '../files/index.js';
 import type { Character } from '../characters/index.js';
 import type { WorkflowDefinition } from '../workflows/index.js';

@@ -1,28 +1,8 @@
 /** In-process notices of the JobService (CLI progress bar, inspector): typed listeners. */
 import { EventEmitter } from 'node:events';
-import type { JobProgress } from '../../machines/job-types.js';
-import type { JobView } from './job-view.js';
+import type { JobServiceEventMap } from '../contracts/job-notices.js';
 
-export interface JobTransitionNotice {
-  jobId: string;
-  seq: number;
-  type: string;
-  from: string | null;
-  to: string;
-  job: JobView;
-}
-
-export interface JobProgressNotice {
-  jobId: string;
-  progress: JobProgress;
-}
-
-export interface JobServiceEventMap {
-  /** After the transition is committed (never before). */
-  transition: JobTransitionNotice;
-  /** Ephemeral ComfyUI progress; not persisted. */
-  progress: JobProgressNotice;
-}
+export type { JobProgressNotice, JobServiceEventMap, JobTransitionNotice } from '../contracts/job-notices.js';
 
 export class JobServiceEvents {
   private readonly emitter = new EventEmitter();

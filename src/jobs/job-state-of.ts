@@ -3,7 +3,7 @@
  * column), dotted sub-state, and the transition event's type.
  */
 import type { StateValue } from 'xstate';
-import type { JobState } from './job-view.js';
+import type { JobState } from '../contracts/job-view.js';
 
 export interface JobPosition {
   state: JobState;

@@ -1,7 +1,7 @@
 /** From a jobs row (plus live progress) to the JobView callers see, with the timing breakdown. */
-import type { JobRow } from './job-store-port.js';
+import type { JobRow } from '../contracts/job-store-port.js';
 import type { JobProgress } from '../../machines/job-types.js';
-import type { JobTimings, JobView } from './job-view.js';
+import type { JobTimings, JobView } from '../contracts/job-view.js';
 
 function ms(from: string | null | undefined, to: string | null | undefined): number | null {
   if (!from || !to) return null;
@@ -26,7 +26,7 @@ export function timingsOf(row: JobRow): JobTimings {
   };
 }
 
-export function jobViewOf(row: JobRow, progress: JobProgress | null = null): JobView {
+export function jobViewOf(row: JobRow, progress: JobProgress | null = null, regenerations: readonly string[] = []): JobView {
   return {
     id: row.id,
     state: row.status,
@@ -53,5 +53,7 @@ export function jobViewOf(row: JobRow, progress: JobProgress | null = null): Job
     finished_at: row.finished_at,
     completed_at: row.completed_at,
     timings: timingsOf(row),
+    regenerated_from: row.regenerated_from ?? null,
+    regenerations: [...regenerations],
   };
 }

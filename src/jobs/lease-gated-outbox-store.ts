@@ -5,8 +5,8 @@
  * backstop for a lease handed over mid-pass). Renewed on every read, so a relay that stops
  * reading loses it within the TTL and another instance's relay takes over.
  */
-import type { InstanceCoordinator } from './instance-coordination-port.js';
-import type { JobEventRow, JobListFilter, JobPatch, JobStore, NewJob, NewJobEvent } from './job-store-port.js';
+import type { InstanceCoordinator } from '../contracts/instance-coordination-port.js';
+import type { JobEventRow, JobListFilter, JobPatch, JobStore, NewJob, NewJobEvent } from '../contracts/job-store-port.js';
 
 export const outboxRelayLease = 'outbox-relay';
 
@@ -49,6 +49,12 @@ export class LeaseGatedOutboxStore implements JobStore {
   }
   listEvents(jobId: string) {
     return this.store.listEvents(jobId);
+  }
+  listRegenerations(jobIds: readonly string[]) {
+    return this.store.listRegenerations(jobIds);
+  }
+  countByState(filter?: Omit<JobListFilter, 'limit' | 'offset' | 'states'>) {
+    return this.store.countByState(filter);
   }
   countUnpublished() {
     return this.store.countUnpublished();

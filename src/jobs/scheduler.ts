@@ -14,7 +14,7 @@
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import type { Clock } from './clock.js';
 import type { BackendPoolPort, JobLogger } from './job-runtime-ports.js';
-import type { SlotLedger } from './instance-coordination-port.js';
+import type { SlotLedger } from '../contracts/instance-coordination-port.js';
 
 interface Waiter {
   jobId: string;

@@ -136,7 +136,11 @@ export async function handleComfyRoute(
     if (path === '/upload/image' && method === 'POST') return await handleUpload(core.dirs, req, body, res);
     if (path === '/object_info' && method === 'GET') return replyRawJson(res, 200, core.catalog.fullJson());
     if (objectInfoMatch && method === 'GET') return replyRawJson(res, 200, core.catalog.classJson(decodeURIComponent(objectInfoMatch[1]!)));
-    if (path === '/system_stats' && method === 'GET') return replyJson(res, 200, systemStats);
+    if (path === '/system_stats' && method === 'GET') {
+      // As a ComfyUI started with --output-directory reports it (the only place it tells).
+      const argv = [...systemStats.system.argv, '--output-directory', core.dirs.output];
+      return replyJson(res, 200, { ...systemStats, system: { ...systemStats.system, argv } });
+    }
     if (path === '/features' && method === 'GET') return replyJson(res, 200, serverFeatureFlags);
     if (path === '/embeddings' && method === 'GET') return replyJson(res, 200, []);
     if (path === '/extensions' && method === 'GET') return replyJson(res, 200, []);

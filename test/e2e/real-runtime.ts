@@ -8,11 +8,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { jobMachine } from '../../machines/job.js';
+import { createJobCommands } from '../../src/app/job-commands.js';
 import { CharacterRegistry } from '../../src/characters/index.js';
 import { BackendPool, ComfyBackendClient } from '../../src/comfy/index.js';
 import { parseServiceConfig } from '../../src/config/index.js';
 import { createJobStore } from '../../src/db/index.js';
-import { OutputCollector } from '../../src/files/index.js';
+import { OutputCollector, thumbnailSettingsFrom } from '../../src/files/index.js';
 import { createHealthSources, jobFeedFromJobService, startHttpServer, type RunningHttpServer } from '../../src/http/index.js';
 import { JobService } from '../../src/jobs/job-service.js';
 import type { Logger } from '../../src/logging/logger.js';
@@ -58,13 +59,13 @@ export async function startRealRuntime(options: { token?: string; stepDelayMs?: 
     workflows,
     characters,
     composer: new VisualPromptComposer(undefined),
-    collector: new OutputCollector({ dataDir }),
+    collector: new OutputCollector({ dataDir, thumbnails: thumbnailSettingsFrom(config.thumbnails) }),
     config,
   });
   const http = await startHttpServer({
     port: 0,
     ...(options.token === undefined ? {} : { token: options.token }),
-    handler: service,
+    handler: createJobCommands(service, workflows, pool),
     feed: jobFeedFromJobService(service),
     health: createHealthSources({ store, pool, inUse: (name) => service.scheduler.inUse(name), instanceId: 'e2e' }),
     dataDir,

@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createInstanceCoordinator, type DatabaseJobStore, type KyselyInstanceCoordinator } from '../../src/db/index.js';
-import { isOwnershipLost } from '../../src/jobs/index.js';
+import { isOwnershipLost } from '../../src/errors/index.js';
 import { createTestDatabaseHome, databaseTargets, newEvent, newJob, roomyQueue } from './db-test-fixtures.js';
 
 describe.each(databaseTargets)('instance coordination on $name', (target) => {

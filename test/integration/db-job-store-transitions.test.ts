@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DatabaseJobStore } from '../../src/db/index.js';
-import type { JobResult } from '../../src/jobs/job-view.js';
+import type { JobResult } from '../../src/contracts/job-view.js';
 import { createTestDatabaseHome, databaseTargets, newEvent, newJob, roomyQueue } from './db-test-fixtures.js';
 
 const result: JobResult = {

@@ -4,7 +4,7 @@ import { createJobStore, isUniqueViolation, migrateToLatest, openDatabase, type 
 import { ChorusError } from '../../src/errors/index.js';
 import { createTestDatabaseHome, databaseTargets, newEvent, newJob, roomyQueue } from './db-test-fixtures.js';
 
-const allMigrations = ['2026_11_25_120000_create_jobs', '2026_11_25_120100_create_job_events', '2026_11_26_090000_add_instance_coordination'];
+const allMigrations = ['2026_11_25_120000_create_jobs', '2026_11_25_120100_create_job_events', '2026_11_26_090000_add_instance_coordination', '2026_11_29_080000_add_regenerated_from'];
 
 describe.each(databaseTargets)('database setup on $name', (target) => {
   let home: Awaited<ReturnType<typeof createTestDatabaseHome>>;

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { createJobStore, type CreateJobStoreOptions, type DatabaseJobStore } from '../../src/db/index.js';
-import type { NewJob, NewJobEvent } from '../../src/jobs/job-store-port.js';
+import type { NewJob, NewJobEvent } from '../../src/contracts/job-store-port.js';
 
 export interface DatabaseTarget {
   name: string;

@@ -10,8 +10,8 @@ import type { NatsConnection } from 'nats';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createJobStore, type DatabaseJobStore } from '../../src/db/index.js';
 import { NatsEventTransport, OutboxRelay, cloudEventSchema, connectNats, type EventStreamConfig } from '../../src/events/index.js';
-import type { NewJob } from '../../src/jobs/job-store-port.js';
-import type { JobState } from '../../src/jobs/job-view.js';
+import type { NewJob } from '../../src/contracts/job-store-port.js';
+import type { JobState } from '../../src/contracts/job-view.js';
 import { NatsTestServer } from '../support/nats-server.js';
 
 let PREFIX = 'chorus.visual';

@@ -74,6 +74,7 @@ describe('OutputCollector, move mode', () => {
         width: 37,
         height: 21,
         original: { filename: 'proto_s01_00001_.png', subfolder: '', type: 'output', nodeId: '2' },
+        via: 'move',
       },
     ]);
     expect(result.metadataPath).toBe('conversations/conv1/images/job1_metadata.json');
@@ -162,7 +163,8 @@ describe('OutputCollector, move mode', () => {
     const first = await collector.collect(request);
     const second = await collector.collect(request);
 
-    expect(second.files).toEqual(first.files);
+    // The second run finds the first one's file: same facts, and it says so.
+    expect(second.files).toEqual(first.files.map((file) => ({ ...file, via: 'already_present' })));
     expect(await readdir(path.join(dataDir, 'conversations/c5/images'))).toEqual(['j5.png', 'j5_metadata.json']);
   });
 
@@ -262,7 +264,8 @@ describe('OutputCollector, download mode', () => {
 
     // A re-run downloads again, finds identical bytes and changes nothing.
     const again = await collector.collect({ jobId: 'd1', conversationId: 'cd', files, mode: 'download', download, metadata });
-    expect(again.files).toEqual(result.files);
+    expect(result.files.map((f) => f.via)).toEqual(['download', 'download']);
+    expect(again.files).toEqual(result.files.map((file) => ({ ...file, via: 'already_present' })));
     expect(await readdir(path.join(dataDir, 'conversations/cd/videos'))).toEqual(['d1_2.webm']);
   });
 
@@ -273,5 +276,44 @@ describe('OutputCollector, download mode', () => {
       .catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(ChorusError);
     expect(failure).toMatchObject({ code: 'OUTPUT_FILE_NOT_FOUND', details: { expected_path: '/view?filename=gone_00001_.png&subfolder=&type=output' } });
+  });
+
+  it('auto moves a file it finds under the output folder and downloads one it does not, saying which way each came', async () => {
+    const here = png(6, 6, 30);
+    const elsewhere = png(7, 7, 60);
+    const files = [
+      await comfyFile({ nodeId: '2', filename: 'here_00001_.png', subfolder: '', type: 'output' }, here),
+      await comfyFile({ nodeId: '3', filename: 'away_00001_.png', subfolder: 'sub', type: 'output' }, elsewhere),
+    ];
+    // The configured folder holds only the first file, as when ComfyUI writes somewhere else.
+    const configured = path.join(root, 'configured-output');
+    await mkdir(configured, { recursive: true });
+    await writeFile(path.join(configured, 'here_00001_.png'), here);
+
+    const result = await new OutputCollector({ dataDir }).collect({
+      jobId: 'a1', conversationId: 'ca', files, mode: 'auto', comfyOutputDir: configured, download, metadata: { ...metadata, created_at: new Date(Date.now() - 5_000).toISOString() },
+    });
+
+    expect(result.files.map((f) => [f.path, f.via, f.sha256])).toEqual([
+      ['conversations/ca/images/a1_1.png', 'move', sha256(here)],
+      ['conversations/ca/images/a1_2.png', 'download', sha256(elsewhere)],
+    ]);
+    expect(await exists(path.join(configured, 'here_00001_.png'))).toBe(false);
+    expect(requests).toEqual(['?filename=away_00001_.png&subfolder=sub&type=output']);
+    const sidecar = JSON.parse(await readFile(path.join(dataDir, result.metadataPath), 'utf8'));
+    expect(sidecar.collect_mode).toBe('auto');
+    expect(sidecar.files.map((f: { via: string }) => f.via)).toEqual(['move', 'download']);
+    expect(sidecar.timings.total_ms).toBeGreaterThanOrEqual(5_000);
+  });
+
+  it('auto with no output folder at all downloads everything; with localMode copy it leaves local files in place', async () => {
+    const bytes = png(5, 5);
+    const ref = await comfyFile({ nodeId: '2', filename: 'c_00001_.png', subfolder: '', type: 'output' }, bytes);
+    const downloaded = await new OutputCollector({ dataDir }).collect({ jobId: 'a2', conversationId: 'ca', files: [ref], mode: 'auto', download, metadata: {} });
+    expect(downloaded.files[0]!.via).toBe('download');
+
+    const copied = await new OutputCollector({ dataDir }).collect({ jobId: 'a3', conversationId: 'ca', files: [ref], mode: 'auto', localMode: 'copy', comfyOutputDir: comfy.output, download, metadata: {} });
+    expect(copied.files[0]!.via).toBe('copy');
+    expect(await exists(path.join(comfy.output, 'c_00001_.png'))).toBe(true);
   });
 });

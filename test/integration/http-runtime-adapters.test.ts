@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { BackendHealth, ComfyBackend } from '../../src/comfy/backend-port.js';
 import { checkReadiness, createHealthSources, jobFeedFromJobService, type FeedMessage } from '../../src/http/index.js';
 import { JobServiceEvents } from '../../src/jobs/job-service-events.js';
-import type { JobView } from '../../src/jobs/job-view.js';
+import type { JobView } from '../../src/contracts/job-view.js';
 import { FakeJobCommandHandler, FakeJobFeed } from '../support/fake-http-ports.js';
 
 async function aJob(): Promise<JobView> {

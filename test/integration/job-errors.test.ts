@@ -9,7 +9,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { generateCommandSchema, type GenerateCommandInput } from '../../src/commands/command-schemas.js';
 import { parseServiceConfig } from '../../src/config/index.js';
 import { ChorusError, ErrorCode, errorCatalogue } from '../../src/errors/index.js';
-import { createJobRuntime, finalStates, type JobRuntime, type JobView } from '../../src/jobs/index.js';
+import { createJobRuntime, type JobRuntime } from '../../src/app/job-runtime.js';
+import { finalStates, type JobView } from '../../src/contracts/index.js';
 import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.js';
 
 let sim: SimulatorHandle;

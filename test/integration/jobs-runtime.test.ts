@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseServiceConfig, type ResolvedConfig } from '../../src/config/index.js';
-import { createJobRuntime, type JobRuntime, type JobService, type JobState, type JobView } from '../../src/jobs/index.js';
+import { createJobRuntime, type JobRuntime } from '../../src/app/job-runtime.js';
+import type { JobState, JobView } from '../../src/contracts/index.js';
+import type { JobService } from '../../src/jobs/index.js';
 import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.js';
 
 let sim: SimulatorHandle;

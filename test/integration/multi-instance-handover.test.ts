@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startApp, type ChorusVisualApp } from '../../src/app/chorus-visual-app.js';
+import { generateCommandSchema } from '../../src/commands/index.js';
 import { parseServiceConfig } from '../../src/config/index.js';
 import type { JobView } from '../../src/jobs/index.js';
 import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.js';
@@ -57,7 +58,7 @@ describe('two instances sharing PostgreSQL', () => {
   }
 
   const generate = (app: ChorusVisualApp, n: number) =>
-    app.runtime.service.generate({ conversation_id: 'c', workflow: 'no_model_test', prompt: `multi ${n}` } as never).then((r) => r.job);
+    app.runtime.service.generate(generateCommandSchema.parse({ conversation_id: 'c', workflow: 'no_model_test', prompt: `multi ${n}` })).then((r) => r.job);
 
   async function waitForState(app: ChorusVisualApp, id: string, states: string[]): Promise<JobView> {
     let job: JobView | undefined;

@@ -6,7 +6,7 @@
 import type { Msg, NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NatsEventTransport, OutboxRelay, ProgressPublisher, connectNats, type NatsConfig } from '../../src/events/index.js';
-import type { JobEventRow, JobStore } from '../../src/jobs/job-store-port.js';
+import type { JobEventRow, JobStore } from '../../src/contracts/job-store-port.js';
 import { ChorusError } from '../../src/errors/index.js';
 import { NatsTestServer } from '../support/nats-server.js';
 

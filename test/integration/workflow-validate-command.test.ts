@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.js';
-import { run } from '../../src/workflows/workflows-command.js';
+import { run } from '../../src/cli/workflows-command.js';
 
 const shipped = new URL('../../workflows', import.meta.url).pathname;
 

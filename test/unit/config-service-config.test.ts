@@ -47,7 +47,8 @@ describe('service config', () => {
     expect(config.resolvedBackends).toEqual([
       expect.objectContaining({ name: 'default', url: 'http://gpu-box:8188', max_concurrent: 3, output_directory: '/srv/comfy/output' }),
     ]);
-    expect(config.collectMode).toBe('copy');
+    // The original flag still decides what happens to a file found on this machine.
+    expect(config).toMatchObject({ collectMode: 'auto', localCollectMode: 'copy' });
     expect(config.comfyui.queue.max_queue_size).toBe(25);
     expect(config.comfyui.defaults.steps).toBe(20);
   });
@@ -57,7 +58,7 @@ describe('service config', () => {
     expect(config.comfyui.timeout_seconds).toBe(300);
     expect(config.comfyui.polling.initial_interval_seconds).toBe(2);
     expect(config.database.url).toBe('sqlite:data/chorus-visual.db');
-    expect(config.collectMode).toBe('move');
+    expect(config).toMatchObject({ collectMode: 'auto', localCollectMode: 'move' });
     expect(config.resolvedBackends).toHaveLength(1);
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cloudEventSchema, decodeSubjectToken, encodeSubjectToken, eventName, eventSubject, subjectMatches, toCloudEvent } from '../../src/events/index.js';
-import type { JobEventRow } from '../../src/jobs/job-store-port.js';
+import type { JobEventRow } from '../../src/contracts/job-store-port.js';
 
 const row = (over: Partial<JobEventRow> = {}): JobEventRow => ({
   id: 7,

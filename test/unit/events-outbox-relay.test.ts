@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InMemoryEventBus, OutboxRelay, type BusMessage, type EventTransport } from '../../src/events/index.js';
-import type { JobEventRow, JobStore } from '../../src/jobs/job-store-port.js';
+import type { JobEventRow, JobStore } from '../../src/contracts/job-store-port.js';
 
 /** Just the outbox half of a JobStore: the relay uses nothing else. */
 class OutboxOnlyStore {

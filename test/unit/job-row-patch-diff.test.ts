@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { jobMachine } from '../../machines/job.js';
 import { positionOf } from '../../src/jobs/job-state-of.js';
 import { applyPatch, patchForTransition } from '../../src/jobs/job-row-patch.js';
-import type { JobRow } from '../../src/jobs/job-store-port.js';
+import type { JobRow } from '../../src/contracts/job-store-port.js';
 import { composedFixture, jobInput } from '../support/fake-job-machine-actors.js';
 
 const row: JobRow = {

@@ -4,7 +4,7 @@ import { jobMachine } from '../../machines/job.js';
 import { holdsSlot, mayBeGranted, positionOf, transitionType } from '../../src/jobs/job-state-of.js';
 import { patchForTransition } from '../../src/jobs/job-row-patch.js';
 import { jobViewOf, timingsOf } from '../../src/jobs/job-view-mapper.js';
-import type { JobRow } from '../../src/jobs/job-store-port.js';
+import type { JobRow } from '../../src/contracts/job-store-port.js';
 import { composedFixture, jobInput } from '../support/fake-job-machine-actors.js';
 
 const row: JobRow = {

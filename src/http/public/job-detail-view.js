@@ -92,7 +92,8 @@ function outputs(job) {
     const src = fileUrl(f.path);
     const media = f.kind === 'video' ? h('video', { src, controls: true, preload: 'metadata' })
       : f.kind === 'audio' ? h('audio', { src, controls: true, preload: 'none' })
-      : h('img', { src, alt: f.path, class: 'thumb', loading: 'lazy' });
+      // The small copy the service wrote beside the image, when there is one; the link opens the original.
+      : h('img', { src: f.thumbnail ? fileUrl(f.thumbnail.path) : src, alt: f.path, class: 'thumb', loading: 'lazy' });
     return h('figure', { class: 'thumb-card' },
       h('a', { href: src, target: '_blank', rel: 'noopener' }, media),
       h('figcaption', {}, f.path.split('/').pop(), h('span', { class: 'subtle' }, ` ${f.width && f.height ? `${f.width}×${f.height} · ` : ''}${formatBytes(f.bytes)}`)));

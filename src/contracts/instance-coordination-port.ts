@@ -9,7 +9,6 @@
  * reconciled with ComfyUI through their prompt id. Every write of a job's transition is
  * fenced on the owner, so an instance that was presumed dead cannot write over the new one.
  */
-import { ChorusError, ErrorCode } from '../errors/index.js';
 import type { JobRow } from './job-store-port.js';
 
 export interface InstanceInfo {
@@ -58,16 +57,4 @@ export interface SlotLedger {
   /** A taken-over job keeps its slot; its new owner becomes the one that may release it. */
   adoptSlot(jobId: string, instanceId: string): Promise<void>;
   releaseSlot(jobId: string, instanceId: string): Promise<void>;
-}
-
-/** Thrown by a fenced write when another instance has taken the job over. */
-export function ownershipLost(jobId: string, owner: string | null): ChorusError {
-  return new ChorusError(ErrorCode.INTERNAL, `Job ${jobId} is now driven by ${owner ?? 'no instance'}; this instance lost it`, {
-    recoverable: true,
-    details: { job_id: jobId, reason: 'owner_changed', owner },
-  });
-}
-
-export function isOwnershipLost(error: unknown): boolean {
-  return error instanceof ChorusError && (error.details as { reason?: unknown } | undefined)?.reason === 'owner_changed';
 }

@@ -1,7 +1,7 @@
 /** `workflows validate`: structure always; against a backend's /object_info when one answers. */
 import { validateAgainstObjectInfo, validateStructure, type ObjectInfo, type WorkflowDefinition } from '../workflows/index.js';
 import { ChorusError, ErrorCode, toChorusError } from '../errors/index.js';
-import type { BackendPoolPort } from './job-runtime-ports.js';
+import type { BackendPoolPort } from '../jobs/index.js';
 
 export async function validateWorkflow(
   definition: WorkflowDefinition,

@@ -1,4 +1,4 @@
-import type { ErrorData } from '../errors/index.js';
+import type { ErrorData } from './error-data.js';
 
 /** Top-level job states, exactly as the architecture names them (also `status` in the table). */
 export const JobState = {
@@ -15,6 +15,17 @@ export const finalStates: ReadonlySet<JobState> = new Set(['completed', 'failed'
 
 export type MediaKind = 'image' | 'video' | 'audio';
 
+/** A smaller copy of an image output, written beside it (config `thumbnails.*`). */
+export interface JobResultThumbnail {
+  /** Relative to the data folder, e.g. `conversations/c1/images/<job>.thumb.webp`. */
+  path: string;
+  absolutePath: string;
+  mediaType: string;
+  width: number;
+  height: number;
+  bytes: number;
+}
+
 /** One file a completed job delivered into the conversation folder. */
 export interface JobResultFile {
   kind: MediaKind;
@@ -26,12 +37,23 @@ export interface JobResultFile {
   sha256: string;
   width?: number;
   height?: number;
+  /** Images only, when thumbnails are on and the image could be decoded. */
+  thumbnail?: JobResultThumbnail;
   original: { filename: string; subfolder: string; type: string; nodeId: string };
+  /** How it came from ComfyUI: moved or copied on this machine, downloaded through /view. */
+  via?: 'move' | 'copy' | 'download' | 'already_present';
 }
 
 export interface JobResult {
   files: JobResultFile[];
   metadataPath: string;
+}
+
+/** ComfyUI's progress of the node it is running (ephemeral; never persisted). */
+export interface JobProgress {
+  value: number;
+  max: number;
+  node: string | null;
 }
 
 export interface JobTimings {
@@ -61,7 +83,7 @@ export interface JobView {
   comfy_prompt_id: string | null;
   priority: number;
   attempts: number;
-  progress: { value: number; max: number; node: string | null } | null;
+  progress: JobProgress | null;
   result: JobResult | null;
   error: ErrorData | null;
   created_at: string;
@@ -70,6 +92,10 @@ export interface JobView {
   finished_at: string | null;
   completed_at: string | null;
   timings: JobTimings;
+  /** The job whose inputs made this one (regenerate, retry); null: made by a generate. */
+  regenerated_from: string | null;
+  /** Jobs made from this one's inputs, oldest first (as known when the view was made). */
+  regenerations: string[];
   /** The instance driving the job, when several share the work (queries only, not events). */
   owner?: string;
 }

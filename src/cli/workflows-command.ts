@@ -6,13 +6,13 @@
 import { parseArgs } from 'node:util';
 import { CharacterRegistry } from '../characters/index.js';
 import { ChorusError } from '../errors/index.js';
-import type { LoraSpec } from './character-lora-chain.js';
-import { fetchObjectInfo } from './object-info-fetcher.js';
-import type { ObjectInfo } from './object-info-spec.js';
-import { validateAgainstObjectInfo } from './object-info-validator.js';
-import { validateStructure } from './structure-validator.js';
-import type { ValidationIssue, WorkflowDefinition } from './workflow-definition.js';
-import { WorkflowLibrary } from './workflow-library.js';
+import type { LoraSpec } from '../workflows/character-lora-chain.js';
+import { fetchObjectInfo } from '../workflows/object-info-fetcher.js';
+import type { ObjectInfo } from '../workflows/object-info-spec.js';
+import { validateAgainstObjectInfo } from '../workflows/object-info-validator.js';
+import { validateStructure } from '../workflows/structure-validator.js';
+import type { ValidationIssue, WorkflowDefinition } from '../workflows/workflow-definition.js';
+import { WorkflowLibrary } from '../workflows/workflow-library.js';
 
 const usage =
   'usage: chorus-visual workflows list [--dir DIR]\n' +

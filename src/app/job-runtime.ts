@@ -9,15 +9,16 @@ import { BackendPool, ComfyBackendClient } from '../comfy/index.js';
 import { CharacterRegistry } from '../characters/index.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { createInstanceCoordinator, createJobStore, KyselyInstanceCoordinator, openDatabase, parseDatabaseUrl } from '../db/index.js';
-import { OutputCollector } from '../files/index.js';
+import { OutputCollector, thumbnailSettingsFrom } from '../files/index.js';
 import { VisualPromptComposer } from '../prompts/index.js';
 import { WorkflowLibrary } from '../workflows/index.js';
-import type { Clock } from './clock.js';
-import type { JobStore } from './job-store-port.js';
-import { JobService, type JobCoordination } from './job-service.js';
-import { JobLeaseKeeper } from './job-lease-keeper.js';
-import type { InstanceCoordinator, SlotLedger } from './instance-coordination-port.js';
-import { silentJobLogger, type CharactersPort, type CollectorPort, type JobLogger, type PromptComposerPort, type WorkflowsPort } from './job-runtime-ports.js';
+import type { JobCommandHandler } from '../commands/index.js';
+import type { InstanceCoordinator, JobStore, SlotLedger } from '../contracts/index.js';
+import type { Clock } from '../jobs/clock.js';
+import { JobService, type JobCoordination } from '../jobs/job-service.js';
+import { JobLeaseKeeper } from '../jobs/job-lease-keeper.js';
+import { silentJobLogger, type CharactersPort, type CollectorPort, type JobLogger, type PromptComposerPort, type WorkflowsPort } from '../jobs/job-runtime-ports.js';
+import { createJobCommands } from './job-commands.js';
 
 export interface JobRuntimeOverrides {
   store?: JobStore;
@@ -55,6 +56,8 @@ export interface RuntimeCoordination {
 
 export interface JobRuntime {
   service: JobService;
+  /** What the doors call: the job service and the workflow library behind one facade. */
+  commands: JobCommandHandler;
   store: JobStore;
   pool: BackendPool;
   workflows: WorkflowsPort;
@@ -110,7 +113,11 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
     }
     const characters = overrides.characters ?? (await CharacterRegistry.load(config.characters_dir, workflows as WorkflowLibrary));
     const composer = overrides.composer ?? new VisualPromptComposer(config.llm);
-    const collector = overrides.collector ?? new OutputCollector({ dataDir: config.data_dir, cleanupComfyOutputs: config.comfyui.file_management.cleanup_comfy_outputs });
+    const collector = overrides.collector ?? new OutputCollector({
+      dataDir: config.data_dir,
+      cleanupComfyOutputs: config.comfyui.file_management.cleanup_comfy_outputs,
+      thumbnails: thumbnailSettingsFrom(config.thumbnails),
+    });
 
     let jobCoordination: JobCoordination | undefined;
     if (shared && databaseStore) {
@@ -152,6 +159,7 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
     coordination?.keeper.start();
     return {
       service,
+      commands: createJobCommands(service, workflows, pool),
       store,
       pool,
       workflows,

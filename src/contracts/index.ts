@@ -1,0 +1,12 @@
+/**
+ * The vocabulary every area shares: the job's public shape and states, its stored rows and
+ * the ports that store them, the notices and error data it emits, the ComfyUI facts it
+ * carries. A leaf: nothing here imports another area (the dependency rules check it).
+ */
+export * from './job-view.js';
+export * from './job-store-port.js';
+export type * from './instance-coordination-port.js';
+export type * from './job-notices.js';
+export type * from './comfy-prompt.js';
+export type { ErrorData } from './error-data.js';
+export { ErrorCode, errorCatalogue } from './error-codes.js';

@@ -1,0 +1,23 @@
+/** In-process notices of the job service (CLI progress bar, inspector, progress events). */
+import type { JobProgress, JobView } from './job-view.js';
+
+export interface JobTransitionNotice {
+  jobId: string;
+  seq: number;
+  type: string;
+  from: string | null;
+  to: string;
+  job: JobView;
+}
+
+export interface JobProgressNotice {
+  jobId: string;
+  progress: JobProgress;
+}
+
+export interface JobServiceEventMap {
+  /** After the transition is committed (never before). */
+  transition: JobTransitionNotice;
+  /** Ephemeral ComfyUI progress; not persisted. */
+  progress: JobProgressNotice;
+}
