@@ -112,7 +112,7 @@ describe.skipIf(shouldSkipBrowserTests())('a page from another local origin cann
     });
     await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
     attackerPort = (attacker.address() as AddressInfo).port;
-  });
+  }, 90_000);
   afterAll(async () => {
     await browser?.close();
     await new Promise<void>((resolve) => (attacker ? attacker.close(() => resolve()) : resolve()));
@@ -173,7 +173,7 @@ describe.skipIf(shouldSkipBrowserTests())('a page from another local origin cann
     expect((await api(`/api/jobs/${jobId}/cancel`, { method: 'POST', body: '{}' })).status).toBe(200);
     runtime.simulator.faults.executionDelayMs(0);
     await expect.poll(async () => (await api(`/api/jobs/${jobId}`)).body.job.state, { timeout: 20_000 }).toBe('cancelled');
-  });
+  }, 120_000);
 
   it('keeps the inspector working on its own origin: live feed, a same-origin POST, thumbnail, Cancel', async () => {
     const tab: Page = await browser.context.newPage();
@@ -203,5 +203,5 @@ describe.skipIf(shouldSkipBrowserTests())('a page from another local origin cann
     runtime.simulator.faults.executionDelayMs(0);
     expect(pageErrors).toEqual([]);
     await tab.close();
-  });
+  }, 120_000);
 });

@@ -87,7 +87,7 @@ describe.each<NatsAuthCase>([
       CHORUS_VISUAL_LLM_API_KEY: llmKey,
       CHORUS_VISUAL_LOG_LEVEL: 'debug',
     });
-    const url = (JSON.parse(await proc.waitForLine(/"msg":"chorus-visual listening"/, 30_000)) as { http: string }).http;
+    const url = (JSON.parse(await proc.waitForLine(/"msg":"chorus-visual listening"/, 50_000)) as { http: string }).http;
     await proc.waitForLine(/"msg":"NATS commands and events ready"/, 20_000);
     const answers: string[] = [];
     const call = async (path: string, init: RequestInit = {}) => {
@@ -148,7 +148,7 @@ describe.each<NatsAuthCase>([
     // The refusals were logged (at debug), by path only.
     expect(log).toContain('"msg":"request refused"');
     expect(log).toContain('"path":"/api/nothing?…"');
-  });
+  }, 120_000);
 });
 
 describe('serve refuses a configuration that would open the door by accident', () => {
@@ -157,13 +157,13 @@ describe('serve refuses a configuration that would open the door by accident', (
     expect(await exitCode(proc)).toBe(1);
     expect(proc.lines.join('\n')).toMatch(/error CONFIG_INVALID: CHORUS_VISUAL_HTTP_TOKEN \(http\.token\) is set but empty/);
     expect(proc.lines.some((l) => l.includes('listening'))).toBe(false);
-  });
+  }, 60_000);
 
   it('a bad flag value names the flag', async () => {
     const proc = serve({ ...(await baseEnv(await tempRoot())), CHORUS_VISUAL_NATS_ENABLED: 'false' }, ['--http-port', 'eighty']);
     expect(await exitCode(proc)).toBe(1);
     expect(proc.lines.join('\n')).toMatch(/error CONFIG_INVALID: --http-port is invalid: --http-port \(http\.port\)/);
-  });
+  }, 60_000);
 
   it('a non-loopback address without a token refuses to start, naming the variable', async () => {
     const proc = serve({ ...(await baseEnv(await tempRoot())), CHORUS_VISUAL_NATS_ENABLED: 'false', CHORUS_VISUAL_HTTP_HOST: '0.0.0.0' });
@@ -171,7 +171,7 @@ describe('serve refuses a configuration that would open the door by accident', (
     const output = proc.lines.join('\n');
     expect(output).toMatch(/error CONFIG_INVALID: CHORUS_VISUAL_HTTP_HOST \(http\.host\) is 0\.0\.0\.0, an address other machines can reach, and http\.token is not set/);
     expect(output).toMatch(/suggestion: .*http\.allow_unauthenticated/);
-  });
+  }, 60_000);
 
   it('with http.allow_unauthenticated it starts, and its listening line says authentication is off', async () => {
     const proc = serve({
@@ -180,18 +180,20 @@ describe('serve refuses a configuration that would open the door by accident', (
       CHORUS_VISUAL_HTTP_HOST: '0.0.0.0',
       CHORUS_VISUAL_HTTP_ALLOW_UNAUTHENTICATED: 'true',
     });
-    const line = JSON.parse(await proc.waitForLine(/"msg":"http server listening/, 30_000)) as Record<string, unknown>;
+    // The whole start (signal handlers included) before looking back at the HTTP line.
+    await proc.waitForLine(/"msg":"chorus-visual listening"/, 50_000);
+    const line = JSON.parse(proc.lines.find((l) => l.includes('"msg":"http server listening'))!) as Record<string, unknown>;
     expect(line).toMatchObject({ level: 40, authentication: 'off' });
     expect(line['msg']).toMatch(/without authentication/);
     expect(await proc.kill('SIGTERM')).toBe(0);
-  });
+  }, 60_000);
 
   it('binds to 127.0.0.1 when nothing says otherwise', async () => {
     const proc = serve({ ...(await baseEnv(await tempRoot())), CHORUS_VISUAL_NATS_ENABLED: 'false' });
-    const line = JSON.parse(await proc.waitForLine(/"msg":"chorus-visual listening"/, 30_000)) as { http: string };
+    const line = JSON.parse(await proc.waitForLine(/"msg":"chorus-visual listening"/, 50_000)) as { http: string };
     expect(line.http).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     const listening = JSON.parse(proc.lines.find((l) => l.includes('"msg":"http server listening"'))!) as Record<string, unknown>;
     expect(listening).toMatchObject({ level: 30, authentication: 'off' });
     expect(await proc.kill('SIGTERM')).toBe(0);
-  });
+  }, 60_000);
 });
