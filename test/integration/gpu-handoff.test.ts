@@ -8,13 +8,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createJobRuntime, type JobRuntime } from '../../src/app/job-runtime.js';
+import { startApp } from '../../src/app/chorus-visual-app.js';
+import type { JobRuntime } from '../../src/app/job-runtime.js';
 import { ComfyBackendClient, type ComfyBackend } from '../../src/comfy/index.js';
 import { parseServiceConfig, type ResolvedConfig } from '../../src/config/index.js';
 import type { JobView } from '../../src/contracts/index.js';
 import type { JobService } from '../../src/jobs/index.js';
-import { createHealthSources } from '../../src/http/index.js';
-import { createServiceMetrics } from '../../src/http/service-metrics.js';
 import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.js';
 import { startFakeOllamaServer, type FakeOllamaServer } from '../support/fake-ollama-server.js';
 
@@ -24,6 +23,8 @@ interface Rig {
   runtime: JobRuntime;
   /** ollama:* and comfy:* calls in the order they happened. */
   log: string[];
+  /** The service's HTTP API (for /metrics). */
+  httpUrl: string;
 }
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -61,13 +62,14 @@ async function rig(opts: { handoff?: Record<string, unknown> | ((ollamaUrl: stri
     data_dir: join(dir, 'data'),
     database: { url: `sqlite:${join(dir, 'jobs.db')}` },
     nats: { enabled: false },
+    http: { port: 0 },
   });
   const client = new ComfyBackendClient(config.resolvedBackends[0]!, { pollInitialMs: 200, pollMaxMs: 1_000 });
   await client.start();
   cleanups.push(() => client.close());
-  const runtime = await createJobRuntime(config, { backends: [recording(client, log)] });
-  cleanups.push(() => runtime.stop());
-  return { sim, ollama, runtime, log };
+  const app = await startApp({ config, bus: 'memory', http: true, runtime: { backends: [recording(client, log)] } });
+  cleanups.push(() => app.stop());
+  return { sim, ollama, runtime: app.runtime, log, httpUrl: app.http!.url };
 }
 
 async function finished(service: JobService, jobId: string): Promise<JobView> {
@@ -95,7 +97,7 @@ async function debugOf(service: JobService, jobId: string) {
 
 describe('GPU handoff with the simulator and a fake Ollama', () => {
   it('runs compose → unload the LLM → submit → … → collect → POST /free, each step on the timeline', async () => {
-    const { runtime, log, sim } = await rig({ handoff: handoffOn });
+    const { runtime, log, sim, httpUrl } = await rig({ handoff: handoffOn });
     const { job } = await runtime.service.generate(composed);
     const done = await finished(runtime.service, job.id);
     expect(done.state).toBe('completed');
@@ -115,17 +117,8 @@ describe('GPU handoff with the simulator and a fake Ollama', () => {
     expect(events.indexOf('freeing_comfy')).toBe(events.indexOf('moving') + 1);
     expect(events.at(-1)).toBe('completed');
 
-    const metrics = createServiceMetrics(
-      createHealthSources({
-        store: runtime.store,
-        pool: runtime.pool,
-        inUse: () => 0,
-        instanceId: 'test',
-        gpuHandoff: () => runtime.service.handoff?.counters() ?? [],
-        affinity: () => runtime.service.scheduler.affinityCounters(),
-      }),
-    );
-    const text = (await metrics.render()).body;
+    const text = await (await fetch(`${httpUrl}/metrics`)).text();
+    expect(text).toMatch(/chorus_visual_gpu_handoff_seconds_total\{[^}]*backend="sim",step="llm_unload"[^}]*\} [0-9.e-]+/);
     expect(text).toMatch(/chorus_visual_gpu_handoff_steps_total\{[^}]*backend="sim",step="llm_unload",outcome="done"[^}]*\} 1/);
     expect(text).toMatch(/chorus_visual_gpu_handoff_steps_total\{[^}]*step="comfy_free",outcome="done"[^}]*\} 1/);
     expect(text).toMatch(/chorus_visual_slot_grants_total\{[^}]*backend="sim"[^}]*\} 1/);
