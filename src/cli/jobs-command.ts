@@ -1,9 +1,9 @@
 /**
- * `chorus-visual jobs list | show <id> | watch <id> | cancel <id>`.
+ * `chorus-visual jobs list | show <id> | watch <id> | cancel <id> | regenerate <id> [--seed N]`.
  * list, show and watch read the database directly, so they work whether or not the service
- * runs; cancel must reach the process that drives the job, so it goes through the running
- * service's NATS command (an actor is the only thing allowed to move a job). Job ids may be
- * given by a unique prefix of 6+ characters.
+ * runs; cancel and regenerate must reach the process that drives the jobs, so they go through
+ * the running service's NATS commands (an actor is the only thing allowed to move a job).
+ * Job ids may be given by a unique prefix of 6+ characters.
  */
 import { connect } from 'nats';
 import { stringify as toYaml } from 'yaml';
@@ -16,6 +16,8 @@ import { ChorusError, ErrorCode } from '../errors/index.js';
 import { jobViewOf } from '../jobs/index.js';
 import { debugDocumentOf } from '../jobs/job-debug-document.js';
 import { toJobEventView } from '../commands/job-command-handler.js';
+import { describeIssues, invalidCommand } from '../commands/command-replies.js';
+import { regenerateCommandSchema } from '../commands/command-schemas.js';
 import { didYouMean, formatHelp, parseCommandArgs, HelpShown, type CommandHelp } from './cli-args.js';
 import { resolveJobId } from './job-id-resolver.js';
 import { formatJobSummary } from './job-summary-format.js';
@@ -52,13 +54,18 @@ const helps: Record<string, CommandHelp> = {
     summary: 'Asks the running service (over NATS) to cancel a job, and says what it did.',
     options: { json: 'print the service\'s reply as JSON', ...configOption },
   },
+  regenerate: {
+    usage: 'chorus-visual jobs regenerate <job-id> [options]',
+    summary: 'Asks the running service (over NATS) for a new job from this job\'s inputs, linked to it.',
+    options: { seed: 'N|random  the new job\'s seed (default: the same seed)', json: 'print the service\'s reply as JSON', ...configOption },
+  },
 };
 
 const overview: CommandHelp = {
-  usage: 'chorus-visual jobs <list|show|watch|cancel> [options]',
-  summary: 'Reads the jobs in the database; cancel goes through the running service.',
+  usage: 'chorus-visual jobs <list|show|watch|cancel|regenerate> [options]',
+  summary: 'Reads the jobs in the database; cancel and regenerate go through the running service.',
   options: {},
-  more: 'subcommands:\n  list             jobs, newest first\n  show <id>        one job, readable (--json, --debug)\n  watch <id>       follow a job live to its end\n  cancel <id>      cancel a job through the running service\n\n`chorus-visual jobs <subcommand> --help` describes its options.',
+  more: 'subcommands:\n  list             jobs, newest first\n  show <id>        one job, readable (--json, --debug)\n  watch <id>       follow a job live to its end\n  cancel <id>      cancel a job through the running service\n  regenerate <id>  a new job from its inputs (--seed N), through the running service\n\n`chorus-visual jobs <subcommand> --help` describes its options.',
 };
 
 export async function run(argv: string[]): Promise<number> {
@@ -70,13 +77,14 @@ export async function run(argv: string[]): Promise<number> {
   const help = sub === undefined ? undefined : helps[sub];
   if (!help) {
     throw new ChorusError(ErrorCode.INVALID_COMMAND, sub === undefined ? 'jobs needs a subcommand' : `unknown jobs command "${sub}"`, {
-      suggestion: (sub && didYouMean(sub, Object.keys(helps))) ?? 'use one of: jobs list, jobs show <id>, jobs watch <id>, jobs cancel <id>',
+      suggestion: (sub && didYouMean(sub, Object.keys(helps))) ?? 'use one of: jobs list, jobs show <id>, jobs watch <id>, jobs cancel <id>, jobs regenerate <id>',
     });
   }
   const options = {
     config: { type: 'string' },
     json: { type: 'boolean' },
     ...(sub === 'show' ? { debug: { type: 'boolean' } } : {}),
+    ...(sub === 'regenerate' ? { seed: { type: 'string' } } : {}),
     ...(sub === 'list' ? { state: { type: 'string' }, conversation: { type: 'string' }, character: { type: 'string' }, limit: { type: 'string' } } : {}),
   } as const;
   const { values, positionals } = parseCommandArgs(rest, options as typeof options & Record<string, { type: 'string' | 'boolean' }>, help);
@@ -86,14 +94,20 @@ export async function run(argv: string[]): Promise<number> {
   try {
     if (sub === 'list') return await list(store, flags);
     const jobId = await resolveJobId(store, positionals[0]);
-    if (sub === 'cancel') return await cancelThroughService(config, jobId, flags['json'] === true);
+    if (sub === 'cancel') return await throughService(config, 'cancel', { job_id: jobId }, flags['json'] === true);
+    if (sub === 'regenerate') {
+      const seed = flags['seed'] as string | undefined;
+      const parsed = regenerateCommandSchema.safeParse({ job_id: jobId, ...(seed === undefined ? {} : { seed: /^\d+$/.test(seed) ? Number(seed) : seed }) });
+      if (!parsed.success) throw invalidCommand(`jobs regenerate: ${describeIssues(parsed.error.issues).map((i) => `${i.path}: ${i.message}`).join('; ')}`, describeIssues(parsed.error.issues));
+      return await throughService(config, 'regenerate', parsed.data, flags['json'] === true);
+    }
     if (sub === 'watch') {
       const job = await watchJob(config, store, jobId);
       process.stdout.write(flags['json'] ? `${JSON.stringify(job, null, 2)}\n` : formatJobSummary(job, (await store.listEvents(jobId)).length));
       return job.state === 'completed' ? 0 : 1;
     }
     const row = (await store.getJob(jobId))!;
-    const view = jobViewOf(row);
+    const view = jobViewOf(row, null, (await store.listRegenerations([jobId])).get(jobId));
     const events = await store.listEvents(jobId);
     const debug = flags['debug'] ? debugDocumentOf(row, view, events) : undefined;
     if (flags['json']) {
@@ -129,7 +143,8 @@ async function list(store: Awaited<ReturnType<typeof createJobStore>>, flags: Re
     ...(typeof flags['character'] === 'string' ? { character: flags['character'] } : {}),
     limit,
   });
-  const views = rows.map((row) => jobViewOf(row));
+  const regenerations = await store.listRegenerations(rows.map((row) => row.id));
+  const views = rows.map((row) => jobViewOf(row, null, regenerations.get(row.id)));
   if (flags['json']) {
     process.stdout.write(`${JSON.stringify(views, null, 2)}\n`);
     return 0;
@@ -152,25 +167,26 @@ function table(views: JobView[]): string {
   return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n') + '\n';
 }
 
-async function cancelThroughService(config: ResolvedConfig, jobId: string, json: boolean): Promise<number> {
+/** cancel and regenerate move jobs: only the running service (its actors) may do that. */
+async function throughService(config: ResolvedConfig, command: 'cancel' | 'regenerate', payload: Record<string, unknown>, json: boolean): Promise<number> {
   const nc = await connect({ ...(await natsConnectionOptions(config.nats, { waitOnFirstConnect: false })), maxReconnectAttempts: 0 }).catch((error: unknown) => {
     throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, `cannot reach NATS at ${config.nats.servers.join(', ')}: ${(error as Error).message}`, {
-      suggestion: 'cancel goes through the running service: start NATS and `chorus-visual serve`.',
+      suggestion: `${command} goes through the running service: start NATS and \`chorus-visual serve\`.`,
     });
   });
   try {
     const reply = await nc
-      .request(commandSubject(config.nats.subject_prefix, 'cancel'), JSON.stringify({ job_id: jobId }), { timeout: 15_000 })
+      .request(commandSubject(config.nats.subject_prefix, command), JSON.stringify(payload), { timeout: 15_000 })
       .catch((error: unknown) => {
         throw new ChorusError(ErrorCode.INTERNAL, `no chorus-visual service answered: ${(error as Error).message}`, {
           recoverable: true,
-          suggestion: 'start `chorus-visual serve` (it drives the job and performs the cancel).',
+          suggestion: `start \`chorus-visual serve\` (it drives the jobs and performs the ${command}).`,
         });
       });
     const body = reply.json<{ ok: boolean; job?: JobView; error?: { code: string; message: string; suggestion?: string } }>();
     if (json) process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
     else if (!body.ok) throw new ChorusError((body.error?.code ?? 'INTERNAL') as ErrorCode, body.error?.message ?? 'the cancel failed', body.error?.suggestion ? { suggestion: body.error.suggestion } : {});
-    else process.stdout.write(`${cancelOutcome(body.job!)}\n`);
+    else process.stdout.write(`${command === 'cancel' ? cancelOutcome(body.job!) : `new job ${body.job!.id} (${body.job!.state}), regenerated from ${body.job!.regenerated_from ?? String(payload['job_id'])}`}\n`);
     return body.ok ? 0 : 1;
   } finally {
     await nc.close();

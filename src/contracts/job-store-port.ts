@@ -44,6 +44,8 @@ export interface JobRow {
   updated_at: string;
   /** The instance driving the job when several share the database (absent or null: none). */
   owner_instance?: string | null;
+  /** The job whose inputs made this one (regenerate, retry); absent or null: none. */
+  regenerated_from?: string | null;
 }
 
 export interface JobEventRow {
@@ -105,7 +107,7 @@ export interface JobListFilter {
   states?: JobState[];
   conversationId?: string;
   character?: string;
-  /** Ids starting with this (the CLI takes a unique prefix of 6+ characters). */
+  /** Jobs whose id starts with this (a person pasting the first characters of an id). */
   idPrefix?: string;
   limit?: number;
   offset?: number;
@@ -130,9 +132,13 @@ export interface JobStore {
   findByRequestId(requestId: string): Promise<JobRow | undefined>;
   listJobs(filter?: JobListFilter): Promise<JobRow[]>;
   countJobs(filter?: Omit<JobListFilter, 'limit' | 'offset'>): Promise<number>;
+  /** How many jobs are in each state (states with none are absent), under the other filters. */
+  countByState(filter?: Omit<JobListFilter, 'limit' | 'offset' | 'states'>): Promise<Partial<Record<JobState, number>>>;
   /** Every job whose status is not final, oldest first. */
   listUnfinished(): Promise<JobRow[]>;
   listEvents(jobId: string): Promise<JobEventRow[]>;
+  /** For each given job, the ids of the jobs regenerated from it, oldest first (absent: none). */
+  listRegenerations(jobIds: readonly string[]): Promise<Map<string, string[]>>;
   /** Outbox: unpublished events in global order (per job this is seq order). */
   listUnpublished(limit: number): Promise<JobEventRow[]>;
   countUnpublished(): Promise<number>;

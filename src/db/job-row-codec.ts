@@ -44,6 +44,7 @@ export function toJobRow(record: JobRecord): JobRow {
     last_seq: Number(record.last_seq),
     updated_at: record.updated_at,
     owner_instance: record.owner_instance ?? null,
+    regenerated_from: record.regenerated_from ?? null,
   };
 }
 
@@ -79,6 +80,7 @@ export function toNewJobRecord(job: NewJob, updatedAt: string): NewJobRecord {
     // The creation event is seq 1, written in the same transaction.
     last_seq: 1,
     updated_at: updatedAt,
+    regenerated_from: job.regenerated_from ?? null,
   };
 }
 

@@ -50,6 +50,12 @@ export class LeaseGatedOutboxStore implements JobStore {
   listEvents(jobId: string) {
     return this.store.listEvents(jobId);
   }
+  listRegenerations(jobIds: readonly string[]) {
+    return this.store.listRegenerations(jobIds);
+  }
+  countByState(filter?: Omit<JobListFilter, 'limit' | 'offset' | 'states'>) {
+    return this.store.countByState(filter);
+  }
   countUnpublished() {
     return this.store.countUnpublished();
   }

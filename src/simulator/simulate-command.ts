@@ -12,6 +12,7 @@ const argsSchema = z.object({
   'output-dir': z.string().optional(),
   'step-ms': z.coerce.number().min(0).optional(),
   'node-ms': z.coerce.number().min(0).optional(),
+  'model-load-ms': z.coerce.number().min(0).optional(),
 });
 
 const usage =
@@ -24,6 +25,7 @@ const usage =
   '  --output-dir DIR  where outputs are written (default: a new temporary folder)\n' +
   '  --step-ms N       time per sampling step (default 5)\n' +
   '  --node-ms N       time per other node (default 1)\n' +
+  '  --model-load-ms N time to "load" a model not loaded yet (default 0)\n' +
   '  -h, --help        show this help\n';
 
 export async function run(argv: string[]): Promise<number> {
@@ -33,7 +35,7 @@ export async function run(argv: string[]): Promise<number> {
       args: argv,
       options: {
         port: { type: 'string' }, host: { type: 'string' }, 'output-dir': { type: 'string' },
-        'step-ms': { type: 'string' }, 'node-ms': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        'step-ms': { type: 'string' }, 'node-ms': { type: 'string' }, 'model-load-ms': { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
     }).values;
   } catch (error) {
@@ -52,6 +54,8 @@ export async function run(argv: string[]): Promise<number> {
   const args = parsed.data;
   const sim = await startSimulator({
     port: args.port, host: args.host, outputDir: args['output-dir'], stepDelayMs: args['step-ms'], nodeDelayMs: args['node-ms'],
+    // Every model file costs this much to load when a prompt's models differ from the previous one's.
+    ...(args['model-load-ms'] ? { modelLoadMs: { '*': args['model-load-ms'] } } : {}),
   });
   process.stdout.write(`ComfyUI simulator (0.3.64 protocol) listening on ${sim.url}\noutput: ${sim.outputDir}\ninput: ${sim.inputDir}\n`);
   await new Promise<void>((resolve) => {
