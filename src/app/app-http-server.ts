@@ -26,6 +26,9 @@ export async function startAppHttpServer(options: {
     host: config.http.host,
     port: config.http.port,
     ...(config.http.token ? { token: config.http.token } : {}),
+    allowedOrigins: config.http.allowed_origins,
+    allowedHosts: config.http.allowed_hosts,
+    allowUnauthenticated: config.http.allow_unauthenticated,
     handler: options.handler,
     feed: jobFeedFromJobService(runtime.service),
     health: createHealthSources({

@@ -134,7 +134,7 @@ describe('jobs cancel with no service running', { timeout: 180_000 }, () => {
     const cancelled = await cli(['jobs', 'cancel', job.jobId], env);
     expect(cancelled.code, cancelled.stderr).toBe(0);
     expect(cancelled.stderr).toContain('route: in this process (no service drives ');
-    expect(cancelled.stdout).toBe(`job ${job.jobId}: cancelled\n`);
+    expect(cancelled.stdout).toBe(`job ${job.jobId} cancelled\n`);
     expect(jobFacts(job).status).toBe('cancelled');
     expect(sim.stats().submissions).toBe(submissionsBefore);
   });
