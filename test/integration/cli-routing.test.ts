@@ -89,7 +89,7 @@ describe('generate and jobs cancel beside a running service', { timeout: 180_000
     const listed = await cli(['jobs', 'list', '--conversation', 'c-routed', '--json'], env);
     expect(listed.code, listed.stderr).toBe(0);
     expect((JSON.parse(listed.stdout) as Array<{ id: string }>).map((j) => j.id)).toEqual([job.id]);
-    const shown = await cli(['jobs', 'show', job.id], env);
+    const shown = await cli(['jobs', 'show', job.id, '--json'], env);
     expect((JSON.parse(shown.stdout) as { job: { state: string } }).job.state).toBe('completed');
 
     sim.faults.executionDelayMs(20_000);
