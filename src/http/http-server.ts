@@ -45,7 +45,7 @@ export interface RunningHttpServer {
 }
 
 /** Routes anyone may call: the page shell (it holds no data) and liveness. */
-const publicPaths = /^\/(|healthz|[A-Za-z0-9_-]+\.(html|js|css|svg))$/;
+const publicPaths = /^\/(|healthz|[A-Za-z0-9_-]+\.(html|js|css|svg|ico))$/;
 
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
   const logger = (options.logger ?? silentLogger()).child({ component: 'http' });

@@ -25,6 +25,7 @@ import { jobViewOf } from './job-view-mapper.js';
 import { debugDocumentOf } from './job-debug-document.js';
 import { JobServiceEvents, type JobServiceEventMap } from './job-service-events.js';
 import { regenerationOf } from './regeneration-request.js';
+import { PreviewThrottle } from './preview-throttle.js';
 import type { InstanceCoordinator, SlotLedger } from '../contracts/instance-coordination-port.js';
 import type { WorkflowDefinition } from '../workflows/index.js';
 
@@ -44,6 +45,8 @@ export interface JobServiceDeps {
   inspect?: (event: InspectionEvent) => void;
   /** Ids for jobs and prompts (uuid v4 by default). */
   newId?: () => string;
+  /** At most one sampler preview per job per this many ms reaches listeners (default 400). */
+  previewIntervalMs?: number;
   /** How long to wait for ComfyUI to confirm an interrupt (ms). */
   cancelConfirmMs?: number;
   /**
@@ -90,6 +93,7 @@ export class JobService {
   private readonly admittedWorkflows = new Map<string, WorkflowDefinition>();
   private readonly reconcile = new Set<string>();
   private readonly events = new JobServiceEvents();
+  private readonly previews: PreviewThrottle;
   private readonly clock: Clock;
   private readonly logger: JobLogger;
   private readonly newId: () => string;
@@ -100,6 +104,7 @@ export class JobService {
     this.logger = deps.logger ?? silentJobLogger;
     this.newId = deps.newId ?? randomUUID;
     this.writer = new JobTransitionWriter(this.logger);
+    this.previews = new PreviewThrottle(deps.previewIntervalMs ?? 400, (notice) => this.events.emit('preview', notice));
     const coordination = deps.coordination;
     this.scheduler = new Scheduler(deps.pool, {
       clock: this.clock,
@@ -117,6 +122,9 @@ export class JobService {
         reconcile: this.reconcile,
         newPromptId: this.newId,
         admittedWorkflow: (jobId) => this.admittedWorkflows.get(jobId),
+        onPreview: (jobId, preview) => {
+          if (this.live.get(jobId)?.position.state === 'processing') this.previews.offer({ jobId, ...preview });
+        },
         metadataFor: (jobId) => {
           const job = this.live.get(jobId);
           return job ? { conversation_id: job.row.conversation_id, character: job.row.character, created_at: job.row.created_at, timings: jobViewOf(job.row).timings } : {};
@@ -311,6 +319,7 @@ export class JobService {
     await this.writer.drain();
     this.live.clear();
     this.scheduler.close();
+    this.previews.close();
   }
 
   private attach(actor: JobActor, row: JobRow, regenerations: string[]): LiveJob {
@@ -339,6 +348,7 @@ export class JobService {
     job.progress = snapshot.context.progress;
     // Leaving ComfyUI frees the slot; a slot granted while waiting is kept until it is used.
     if (!holdsSlot(to) && (holdsSlot(from) || !mayBeGranted(to))) this.scheduler.release(job.id);
+    if (to.state !== 'processing') this.previews.forget(job.id);
 
     const nowIso = iso(this.clock.now());
     const patch = patchForTransition(job.row, snapshot.context, from, to, nowIso, job.actor.getPersistedSnapshot());
