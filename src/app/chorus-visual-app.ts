@@ -148,6 +148,8 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
         ...(useNats ? { nats: () => ({ connected: transport.isConnected(), kind: transport.kind }) } : {}),
         instanceId,
         ...(runtime.coordination ? { cluster: clusterViewOf(runtime.coordination.coordinator, runtime.coordination.ledger) } : {}),
+        ...(runtime.service.handoff ? { gpuHandoff: () => runtime.service.handoff?.counters() ?? [] } : {}),
+        affinity: () => runtime.service.scheduler.affinityCounters(),
       }),
       dataDir: config.data_dir,
       machineDefinition: jobMachine,

@@ -147,7 +147,11 @@ export function statusFor(code: ErrorCodeType): number {
     case 'QUEUE_FULL':
     case 'COMFY_UNAVAILABLE':
     case 'STORAGE_UNAVAILABLE':
+    case 'EVENTS_UNAVAILABLE':
       return 503;
+    case 'OWNERSHIP_LOST':
+    case 'REQUEST_ID_CONFLICT':
+      return 409;
     case 'INTERNAL':
       return 500;
     default:

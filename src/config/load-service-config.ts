@@ -49,8 +49,15 @@ function resolve(config: ServiceConfig): ResolvedConfig {
             request_timeout_ms: 10_000,
             heartbeat_interval_ms: 5_000,
             heartbeat_timeout_ms: 10_000,
+            ...(c.gpu_handoff ? { gpu_handoff: c.gpu_handoff } : {}),
           },
         ];
+  if (c.backends.length > 0 && c.gpu_handoff) {
+    throw new ChorusError(ErrorCode.CONFIG_INVALID, 'comfyui.gpu_handoff is for the single-server form (comfyui.url); with comfyui.backends, set gpu_handoff on each backend', {
+      details: { key: 'comfyui.gpu_handoff' },
+      suggestion: 'Move the gpu_handoff block under the backend that shares its GPU with the LLM.',
+    });
+  }
   const names = new Set<string>();
   for (const b of resolvedBackends) {
     if (names.has(b.name)) {

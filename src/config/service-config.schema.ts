@@ -8,6 +8,41 @@ import { z } from 'zod';
 
 const seconds = z.number().positive();
 
+/**
+ * Handing the GPU over between the chat LLM and ComfyUI around each job (docs/gpu-sharing.md).
+ * Absent: off. Present: before a prompt is sent the LLM is asked to unload (`llm`), and after a
+ * job ComfyUI is asked to `POST /free` (`free_comfyui`).
+ */
+export const gpuHandoffSchema = z
+  .strictObject({
+    /** How to free the LLM's memory before this backend runs a prompt. */
+    llm: z.enum(['ollama', 'http', 'none']),
+    ollama: z
+      .strictObject({
+        /** Ollama's own API root; default: `llm.base_url` without its `/v1`, else http://127.0.0.1:11434. */
+        url: z.url({ protocol: /^https?$/ }).optional(),
+        /** `configured`: `models`, else `llm.model`; `loaded`: every model `GET /api/ps` lists. */
+        unload: z.enum(['configured', 'loaded']).default('configured'),
+        models: z.array(z.string().min(1)).optional(),
+      })
+      .prefault({}),
+    /** llama-swap (`POST /unload`), LM Studio, or anything reachable by one HTTP call. */
+    http: z
+      .strictObject({
+        method: z.enum(['GET', 'POST', 'PUT', 'DELETE']).default('POST'),
+        url: z.url({ protocol: /^https?$/ }),
+        body: z.unknown().optional(),
+        headers: z.record(z.string(), z.string()).default({}),
+      })
+      .optional(),
+    /** When to `POST /free` on ComfyUI: after every job, once its queue has drained, or never. */
+    free_comfyui: z.enum(['after_each', 'when_idle', 'never']).default('when_idle'),
+    /** An unload call slower than this is abandoned (a warning; the job goes on). */
+    timeout_ms: z.number().int().positive().default(10_000),
+  })
+  .refine((h) => h.llm !== 'http' || h.http !== undefined, { message: 'llm: http needs an http: {url, method, body} block', path: ['http'] });
+export type GpuHandoffConfig = z.infer<typeof gpuHandoffSchema>;
+
 export const backendSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "-" and "." only'),
   url: z.url({ protocol: /^https?$/ }),
@@ -18,6 +53,7 @@ export const backendSchema = z.strictObject({
   request_timeout_ms: z.number().int().positive().default(10_000),
   heartbeat_interval_ms: z.number().int().positive().default(5_000),
   heartbeat_timeout_ms: z.number().int().positive().default(10_000),
+  gpu_handoff: gpuHandoffSchema.optional(),
 });
 export type BackendConfig = z.infer<typeof backendSchema>;
 
@@ -35,6 +71,15 @@ export const serviceConfigSchema = z.strictObject({
       connection_retry_backoff: z.number().min(1).max(60).default(2.0),
       /** How many times a prompt lost by a ComfyUI restart is submitted again. */
       max_resubmits: z.number().int().min(0).max(10).default(2),
+      /**
+       * Model affinity: a free slot prefers a waiting job whose models the backend has loaded,
+       * passing over another job at most this many times (0: strict arrival order)…
+       */
+      affinity_max_skip: z.number().int().min(0).max(100).default(3),
+      /** …and never more than this long after that job's turn first came. */
+      affinity_max_wait_seconds: seconds.default(60),
+      /** GPU handoff for the single-server form (`url`); with `backends`, set it per backend. */
+      gpu_handoff: gpuHandoffSchema.optional(),
       polling: z
         .strictObject({
           initial_interval_seconds: seconds.default(2.0),

@@ -235,7 +235,7 @@ function jobNotFound(jobId: string): ChorusError {
 const storageDriverCodes = /^(SQLITE_(FULL|IOERR|READONLY|CANTOPEN|BUSY|LOCKED)|53100|57P0[1-3]|08\d{3}|ECONNREFUSED|ECONNRESET|ETIMEDOUT)/;
 
 /** Driver errors become ChorusErrors (the driver's error stays as `cause`). */
-function asStoreError(operation: string, error: unknown): ChorusError {
+export function asStoreError(operation: string, error: unknown): ChorusError {
   if (isChorusError(error)) return error;
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: unknown } | null)?.code;

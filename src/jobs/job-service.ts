@@ -18,6 +18,8 @@ import { systemClock, type Clock } from './clock.js';
 import { createJobActors } from './job-actors.js';
 import { silentJobLogger, type BackendPoolPort, type CharactersPort, type CollectorPort, type JobLogger, type PromptComposerPort, type WorkflowsPort } from './job-runtime-ports.js';
 import { Scheduler } from './scheduler.js';
+import { GpuHandoff } from './gpu-handoff.js';
+import { createLlmUnloader, type LlmUnloader } from '../prompts/llm-unloader.js';
 import { JobTransitionWriter } from './job-transition-writer.js';
 import { holdsSlot, mayBeGranted, positionOf, samePosition, transitionType, type JobPosition } from './job-state-of.js';
 import { applyPatch, patchForTransition } from './job-row-patch.js';
@@ -82,6 +84,8 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 export class JobService {
   readonly scheduler: Scheduler;
+  /** Present when some backend has `gpu_handoff` set. */
+  readonly handoff: GpuHandoff | undefined;
   private readonly machine;
   private readonly writer: JobTransitionWriter;
   private readonly live = new Map<string, LiveJob>();
@@ -92,7 +96,7 @@ export class JobService {
    */
   private readonly admittedWorkflows = new Map<string, WorkflowDefinition>();
   private readonly reconcile = new Set<string>();
-  private readonly events = new JobServiceEvents();
+  private readonly events: JobServiceEvents;
   private readonly previews: PreviewThrottle;
   private readonly clock: Clock;
   private readonly logger: JobLogger;
@@ -103,11 +107,16 @@ export class JobService {
     this.clock = deps.clock ?? systemClock;
     this.logger = deps.logger ?? silentJobLogger;
     this.newId = deps.newId ?? randomUUID;
+    this.events = new JobServiceEvents(this.logger);
     this.writer = new JobTransitionWriter(this.logger);
     this.previews = new PreviewThrottle(deps.previewIntervalMs ?? 400, (notice) => this.events.emit('preview', notice));
     const coordination = deps.coordination;
+    this.handoff = this.createHandoff();
+    const comfyui = deps.config.comfyui;
     this.scheduler = new Scheduler(deps.pool, {
       clock: this.clock,
+      affinity: { maxSkip: comfyui.affinity_max_skip, maxWaitMs: comfyui.affinity_max_wait_seconds * 1000 },
+      ...(this.handoff ? { onIdle: (backend: string) => this.handoff?.noteIdle(backend) } : {}),
       ...(coordination
         ? { shared: { ledger: coordination.ledger, instanceId: coordination.instanceId, logger: this.logger, ...(coordination.slotPollMs === undefined ? {} : { pollMs: coordination.slotPollMs }) } }
         : {}),
@@ -116,6 +125,7 @@ export class JobService {
       actors: createJobActors({
         ...deps,
         scheduler: this.scheduler,
+        ...(this.handoff ? { handoff: this.handoff } : {}),
         clock: this.clock,
         logger: this.logger,
         durable: (jobId) => this.writer.durable(jobId),
@@ -130,6 +140,20 @@ export class JobService {
           return job ? { conversation_id: job.row.conversation_id, character: job.row.character, created_at: job.row.created_at, timings: jobViewOf(job.row).timings } : {};
         },
       }),
+    });
+  }
+
+  private createHandoff(): GpuHandoff | undefined {
+    const backends = this.deps.config.resolvedBackends;
+    if (!backends.some((b) => b.gpu_handoff)) return undefined;
+    const unloaders = new Map<string, LlmUnloader | null>(backends.map((b) => [b.name, b.gpu_handoff ? createLlmUnloader(b.gpu_handoff, this.deps.config.llm) : null]));
+    return new GpuHandoff({
+      backends,
+      unloaderFor: (backend) => unloaders.get(backend) ?? null,
+      pool: this.deps.pool,
+      busy: (backend) => this.scheduler.inUse(backend) > 0 || this.scheduler.waiting() > 0,
+      clock: this.clock,
+      logger: this.logger,
     });
   }
 
@@ -219,7 +243,14 @@ export class JobService {
       return this.viewWithLinks(row);
     }
     job.actor.send({ type: 'job.cancel' });
-    await this.writer.durable(jobId).catch(() => undefined);
+    // "Cancelled" is only an answer once the decision is stored: say so when it is not.
+    await this.writer.durable(jobId).catch((error: unknown) => {
+      if (isOwnershipLost(error)) throw error;
+      throw new ChorusError(ErrorCode.STORAGE_UNAVAILABLE, `The cancel of job ${jobId} could not be stored: ${(error as Error).message}`, {
+        cause: error,
+        details: { job_id: jobId },
+      });
+    });
     return jobViewOf(job.row, job.progress, job.regenerations);
   }
 
@@ -358,6 +389,11 @@ export class JobService {
     const fromName = from.substate ?? from.state;
     const toName = to.substate ?? to.state;
     const final = snapshot.status === 'done';
+    // A job that reached ComfyUI and then failed or was cancelled ran no freeingComfy step.
+    const freedAlready = snapshot.context.handoffSteps?.some((s) => s.step === 'comfy_free') ?? false;
+    if (final && to.state !== 'completed' && !freedAlready && snapshot.context.backend && (from.state === 'submitted' || from.state === 'processing' || from.state === 'moving')) {
+      this.handoff?.afterJobEnded(job.id, snapshot.context.backend).catch(() => undefined);
+    }
     void this.writer.enqueue(job.id, async () => {
       let seq: number;
       try {
@@ -379,12 +415,15 @@ export class JobService {
     const now = iso(this.clock.now());
     const error = new ChorusError(ErrorCode.INTERNAL, 'the job could not be restored after a restart (no persisted snapshot)').toJSON();
     const failed: JobRow = { ...row, status: 'failed', substate: null, error, finished_at: now };
-    await this.deps.store.recordTransition(
+    const view = jobViewOf(failed);
+    const from = row.substate ?? row.status;
+    const { seq } = await this.deps.store.recordTransition(
       row.id,
       { status: 'failed', substate: null, error, finished_at: now },
-      { type: 'failed', from_state: row.substate ?? row.status, to_state: 'failed', data: { job: jobViewOf(failed) }, at: now },
+      { type: 'failed', from_state: from, to_state: 'failed', data: { job: view }, at: now },
     );
     this.deps.onPersisted?.();
+    this.events.emit('transition', { jobId: row.id, seq, type: 'failed', from, to: 'failed', job: view });
   }
 
   private machineInput(cmd: GenerateCommand, workflow: string, now: number): JobMachineInput {

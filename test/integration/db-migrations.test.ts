@@ -98,12 +98,12 @@ describe('SQLite specifics', () => {
     }
   });
 
-  it('refuses URLs it cannot open with CONFIG_INVALID, never echoing a password', async () => {
+  it('refuses URLs it cannot open (CONFIG_INVALID; an unreachable server STORAGE_UNAVAILABLE), never echoing a password', async () => {
     const cases: Array<[string, string]> = [
       ['mysql://root:hunter2@db/jobs', 'CONFIG_INVALID'],
       ['sqlite:', 'CONFIG_INVALID'],
       // A PostgreSQL server that is not there: a connection failure, still without the password.
-      ['postgres://app:hunter2@127.0.0.1:1/jobs', 'INTERNAL'],
+      ['postgres://app:hunter2@127.0.0.1:1/jobs', 'STORAGE_UNAVAILABLE'],
     ];
     for (const [url, code] of cases) {
       const failure = await openDatabase(url).catch((error: unknown) => error);

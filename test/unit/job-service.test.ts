@@ -29,7 +29,13 @@ afterEach(async () => {
   for (const s of services.splice(0)) await s.stop();
 });
 
-function build(opts: { store?: FakeJobStore; backend?: FakeComfyBackend; maxQueue?: number; clock?: SimulatedClock; workflows?: WorkflowsPort } = {}) {
+function recordingLogger() {
+  const lines: { level: string; obj: Record<string, unknown>; msg: string | undefined }[] = [];
+  const at = (level: string) => (obj: object, msg?: string) => void lines.push({ level, obj: obj as Record<string, unknown>, msg });
+  return { logger: { info: at('info'), warn: at('warn'), error: at('error'), debug: at('debug') }, lines };
+}
+
+function build(opts: { store?: FakeJobStore; backend?: FakeComfyBackend; maxQueue?: number; clock?: SimulatedClock; workflows?: WorkflowsPort; logger?: ReturnType<typeof recordingLogger>['logger'] } = {}) {
   const store = opts.store ?? new FakeJobStore();
   const backend = opts.backend ?? new FakeComfyBackend('gpu0', 2);
   const clock = opts.clock ?? new SimulatedClock();
@@ -48,6 +54,7 @@ function build(opts: { store?: FakeJobStore; backend?: FakeComfyBackend; maxQueu
     clock,
     onPersisted: () => kicks++,
     cancelConfirmMs: 1_000,
+    ...(opts.logger ? { logger: opts.logger } : {}),
   });
   services.push(service);
   const notices: JobTransitionNotice[] = [];
@@ -316,3 +323,54 @@ describe('JobService', () => {
     expect(backend.locates).toEqual([]); // nothing to reconcile: ComfyUI is done with it
   });
 });
+
+describe('JobService errors a caller can branch on', () => {
+  it('a throwing transition listener is logged and the listeners after it still hear every notice', async () => {
+    const { logger, lines } = recordingLogger();
+    const t = build({ logger });
+    t.service.on('transition', () => {
+      throw new Error('listener bug');
+    });
+    const heard: string[] = [];
+    t.service.on('transition', (n) => heard.push(n.to));
+    const { job } = await t.service.generate(generate);
+    await t.reached(job.id, 'submitted');
+    expect(heard.slice(0, 2)).toEqual(['queued.composing', 'queued.waiting']);
+    const logged = lines.filter((l) => l.level === 'error' && /listener threw/.test(l.msg ?? ''));
+    expect(logged.length).toBe(heard.length);
+    expect(logged[0]!.obj).toMatchObject({ event: 'transition', job_id: job.id });
+  });
+
+  it('cancel rejects STORAGE_UNAVAILABLE when the cancel cannot be stored (never answers "cancelled")', async () => {
+    class FullDiskStore extends FakeJobStore {
+      full = false;
+      override async recordTransition(...args: Parameters<FakeJobStore['recordTransition']>) {
+        if (this.full) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+        return super.recordTransition(...args);
+      }
+    }
+    const store = new FullDiskStore();
+    const t = build({ store });
+    const { job } = await t.service.generate(generate);
+    await t.reached(job.id, 'submitted');
+    store.full = true;
+    const outcome = await t.service.cancel(job.id).catch((e: unknown) => e);
+    expect(outcome).toMatchObject({ code: 'STORAGE_UNAVAILABLE', recoverable: true, details: { job_id: job.id } });
+    expect(store.rows.get(job.id)!.status).toBe('submitted');
+  });
+
+  it('a job that cannot be restored is failed and its transition announced', async () => {
+    const store = new FakeJobStore();
+    const first = build({ store });
+    const { job } = await first.service.generate(generate);
+    await first.reached(job.id, 'submitted');
+    await first.service.stop();
+    store.rows.set(job.id, { ...store.rows.get(job.id)!, snapshot: null });
+    const second = build({ store });
+    await second.service.restore();
+    const failed = await second.reached(job.id, 'failed');
+    expect(failed).toMatchObject({ type: 'failed', from: 'submitted.pending', to: 'failed', job: { state: 'failed', error: { code: 'INTERNAL' } } });
+    expect(failed.seq).toBe(store.rows.get(job.id)!.last_seq);
+  });
+});
+
