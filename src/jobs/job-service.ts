@@ -26,6 +26,7 @@ import { debugDocumentOf } from './job-debug-document.js';
 import { JobServiceEvents, type JobServiceEventMap } from './job-service-events.js';
 import { regenerationOf } from './regeneration-request.js';
 import { requestHashOf, sameRequestOrConflict } from './request-fingerprint.js';
+import { assertWithinLimits } from './parameter-limits.js';
 import type { InstanceCoordinator, SlotLedger } from '../contracts/instance-coordination-port.js';
 import type { WorkflowDefinition } from '../workflows/index.js';
 
@@ -151,6 +152,7 @@ export class JobService {
 
   private async admit(cmd: GenerateCommand, regeneratedFrom: string | null): Promise<{ job: JobView; created: boolean }> {
     if (!this.accepting) throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, 'chorus-visual is shutting down; send the job again', { recoverable: true });
+    assertWithinLimits(cmd.parameters, this.deps.config.limits);
     const requestHash = requestHashOf(cmd);
     if (cmd.request_id !== undefined) {
       const existing = await this.deps.store.findByRequestId(cmd.conversation_id, cmd.request_id);

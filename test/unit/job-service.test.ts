@@ -403,3 +403,12 @@ describe('JobService idempotency: request_id per conversation, bound to the requ
     expect(there.job.conversation_id).toBe('OTHER');
   });
 });
+
+describe('JobService admission limits', () => {
+  it('a 16384-wide, 500-step request is INVALID_COMMAND naming the limits, and nothing is stored', async () => {
+    const t = build();
+    const outcome = await t.service.generate({ ...generate, parameters: { width: 16384, steps: 500 } }).catch((e: unknown) => e);
+    expect(outcome).toMatchObject({ code: 'INVALID_COMMAND', details: [{ path: 'parameters.width' }, { path: 'parameters.steps' }] });
+    expect(t.store.rows.size).toBe(0);
+  });
+});
