@@ -5,6 +5,7 @@
  */
 import { startApp } from '../app/chorus-visual-app.js';
 import { ChorusError, ErrorCode } from '../errors/index.js';
+import { redactUrl } from '../config/index.js';
 import { createLogger } from '../logging/logger.js';
 import { parseCommandArgs } from './cli-args.js';
 import { watchDefinitions } from './definition-watch.js';
@@ -30,7 +31,7 @@ export async function run(argv: string[]): Promise<number> {
     INSTANCE_ID: values['instance-id'],
     HTTP_PORT: values['http-port'],
     NATS_ENABLED: values['no-nats'] ? 'false' : undefined,
-  });
+  }, { INSTANCE_ID: '--instance-id', HTTP_PORT: '--http-port', NATS_ENABLED: '--no-nats' });
   const logger = createLogger({ level: config.log_level, base: config.instance_id ? { instance_id: config.instance_id } : {} });
 
   let inspector: { inspect: (e: never) => void; url: string; stop(): void } | undefined;
@@ -63,9 +64,10 @@ export async function run(argv: string[]): Promise<number> {
       instance_id: app.instanceId,
       http: app.http?.url ?? null,
       inspector: app.http ? `${app.http.url}/` : null,
-      nats: config.nats.enabled ? config.nats.servers : null,
-      database: config.database.url.replace(/\/\/[^@/]*@/, '//***@'),
-      backends: config.resolvedBackends.map((b) => `${b.name}=${b.url}`),
+      // Configuration in a log line goes through redactUrl: URLs may carry user:password@.
+      nats: config.nats.enabled ? config.nats.servers.map(redactUrl) : null,
+      database: redactUrl(config.database.url),
+      backends: config.resolvedBackends.map((b) => `${b.name}=${redactUrl(b.url)}`),
       restored: app.runtime.restored,
       shared_database: app.runtime.coordination !== undefined,
     },

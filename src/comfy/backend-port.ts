@@ -94,6 +94,11 @@ export interface ComfyBackend {
   deleteFromQueue(promptId: string): Promise<void>;
   /** Interrupts this prompt only if it is the running one (never a global interrupt). */
   interrupt(promptId: string): Promise<void>;
+  /**
+   * POST /free {unload_models, free_memory}: acted on by ComfyUI after its running prompt, so
+   * another program (the chat LLM) may have the GPU. Optional: fakes without it are never freed.
+   */
+  freeMemory?(): Promise<void>;
   /** GET /view as a stream. Throws OUTPUT_FILE_NOT_FOUND on 404, COMFY_UNAVAILABLE otherwise. */
   download(file: Pick<OutputFileRef, 'filename' | 'subfolder' | 'type'>): Promise<Readable>;
   uploadImage(bytes: Uint8Array, filename: string, options?: { overwrite?: boolean }): Promise<UploadedImage>;

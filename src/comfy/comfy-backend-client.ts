@@ -172,6 +172,11 @@ export class ComfyBackendClient implements ComfyBackend {
     await this.http.interrupt(promptId);
   }
 
+  /** POST /free: ComfyUI unloads its models and drops its cache once the running prompt ends. */
+  async freeMemory(): Promise<void> {
+    await this.http.free({ unloadModels: true, freeMemory: true });
+  }
+
   download(file: Pick<OutputFileRef, 'filename' | 'subfolder' | 'type'>): Promise<Readable> {
     return this.http.view(file);
   }

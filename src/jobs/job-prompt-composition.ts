@@ -4,7 +4,7 @@
  */
 import type { ComposedJobPrompt, JobRequest } from '../../machines/job-types.js';
 import type { ResolvedConfig } from '../config/index.js';
-import { injectWorkflow, type WorkflowDefinition } from '../workflows/index.js';
+import { injectWorkflow, modelFilesOf, type WorkflowDefinition } from '../workflows/index.js';
 import type { Character } from '../characters/index.js';
 import type { CharactersPort, PromptComposerPort, WorkflowsPort } from './job-runtime-ports.js';
 
@@ -78,6 +78,7 @@ export async function composeJobPrompt(deps: CompositionDeps, request: JobReques
     seed: injection.seed,
     source,
     apiPrompt: injection.prompt,
+    models: modelFilesOf(injection.prompt),
     debug: {
       workflow_used: { name: definition.name, type: definition.type, facts: definition.facts },
       prompt_components: components,

@@ -18,6 +18,8 @@ import { systemClock, type Clock } from './clock.js';
 import { createJobActors } from './job-actors.js';
 import { silentJobLogger, type BackendPoolPort, type CharactersPort, type CollectorPort, type JobLogger, type PromptComposerPort, type WorkflowsPort } from './job-runtime-ports.js';
 import { Scheduler } from './scheduler.js';
+import { GpuHandoff } from './gpu-handoff.js';
+import { createLlmUnloader, type LlmUnloader } from '../prompts/llm-unloader.js';
 import { JobTransitionWriter } from './job-transition-writer.js';
 import { holdsSlot, mayBeGranted, positionOf, samePosition, transitionType, type JobPosition } from './job-state-of.js';
 import { applyPatch, patchForTransition } from './job-row-patch.js';
@@ -81,6 +83,8 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 export class JobService {
   readonly scheduler: Scheduler;
+  /** Present when some backend has `gpu_handoff` set. */
+  readonly handoff: GpuHandoff | undefined;
   private readonly machine;
   private readonly writer: JobTransitionWriter;
   private readonly live = new Map<string, LiveJob>();
@@ -104,8 +108,12 @@ export class JobService {
     this.events = new JobServiceEvents(this.logger);
     this.writer = new JobTransitionWriter(this.logger);
     const coordination = deps.coordination;
+    this.handoff = this.createHandoff();
+    const comfyui = deps.config.comfyui;
     this.scheduler = new Scheduler(deps.pool, {
       clock: this.clock,
+      affinity: { maxSkip: comfyui.affinity_max_skip, maxWaitMs: comfyui.affinity_max_wait_seconds * 1000 },
+      ...(this.handoff ? { onIdle: (backend: string) => this.handoff?.noteIdle(backend) } : {}),
       ...(coordination
         ? { shared: { ledger: coordination.ledger, instanceId: coordination.instanceId, logger: this.logger, ...(coordination.slotPollMs === undefined ? {} : { pollMs: coordination.slotPollMs }) } }
         : {}),
@@ -114,6 +122,7 @@ export class JobService {
       actors: createJobActors({
         ...deps,
         scheduler: this.scheduler,
+        ...(this.handoff ? { handoff: this.handoff } : {}),
         clock: this.clock,
         logger: this.logger,
         durable: (jobId) => this.writer.durable(jobId),
@@ -125,6 +134,20 @@ export class JobService {
           return job ? { conversation_id: job.row.conversation_id, character: job.row.character, created_at: job.row.created_at, timings: jobViewOf(job.row).timings } : {};
         },
       }),
+    });
+  }
+
+  private createHandoff(): GpuHandoff | undefined {
+    const backends = this.deps.config.resolvedBackends;
+    if (!backends.some((b) => b.gpu_handoff)) return undefined;
+    const unloaders = new Map<string, LlmUnloader | null>(backends.map((b) => [b.name, b.gpu_handoff ? createLlmUnloader(b.gpu_handoff, this.deps.config.llm) : null]));
+    return new GpuHandoff({
+      backends,
+      unloaderFor: (backend) => unloaders.get(backend) ?? null,
+      pool: this.deps.pool,
+      busy: (backend) => this.scheduler.inUse(backend) > 0 || this.scheduler.waiting() > 0,
+      clock: this.clock,
+      logger: this.logger,
     });
   }
 
@@ -361,6 +384,11 @@ export class JobService {
     const fromName = from.substate ?? from.state;
     const toName = to.substate ?? to.state;
     const final = snapshot.status === 'done';
+    // A job that reached ComfyUI and then failed or was cancelled ran no freeingComfy step.
+    const freedAlready = snapshot.context.handoffSteps?.some((s) => s.step === 'comfy_free') ?? false;
+    if (final && to.state !== 'completed' && !freedAlready && snapshot.context.backend && (from.state === 'submitted' || from.state === 'processing' || from.state === 'moving')) {
+      this.handoff?.afterJobEnded(job.id, snapshot.context.backend).catch(() => undefined);
+    }
     void this.writer.enqueue(job.id, async () => {
       let seq: number;
       try {

@@ -34,7 +34,7 @@ export function transitionType(from: JobPosition, to: JobPosition): string {
   return leaf.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 
-const occupying = new Set(['queued.submitting', 'submitted', 'processing']);
+const occupying = new Set(['queued.freeingLlm', 'queued.submitting', 'submitted', 'processing']);
 
 /** Whether a job in this position holds a scheduler slot (from submission until it leaves ComfyUI). */
 export function holdsSlot(position: JobPosition): boolean {

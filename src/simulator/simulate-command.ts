@@ -12,9 +12,10 @@ const argsSchema = z.object({
   'output-dir': z.string().optional(),
   'step-ms': z.coerce.number().min(0).optional(),
   'node-ms': z.coerce.number().min(0).optional(),
+  'model-load-ms': z.coerce.number().min(0).optional(),
 });
 
-const usage = 'usage: chorus-visual simulate [--port 8188] [--host 127.0.0.1] [--output-dir DIR] [--step-ms 5] [--node-ms 1]\n';
+const usage = 'usage: chorus-visual simulate [--port 8188] [--host 127.0.0.1] [--output-dir DIR] [--step-ms 5] [--node-ms 1] [--model-load-ms 0]\n';
 
 export async function run(argv: string[]): Promise<number> {
   let values;
@@ -23,7 +24,7 @@ export async function run(argv: string[]): Promise<number> {
       args: argv,
       options: {
         port: { type: 'string' }, host: { type: 'string' }, 'output-dir': { type: 'string' },
-        'step-ms': { type: 'string' }, 'node-ms': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        'step-ms': { type: 'string' }, 'node-ms': { type: 'string' }, 'model-load-ms': { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
     }).values;
   } catch (error) {
@@ -42,6 +43,8 @@ export async function run(argv: string[]): Promise<number> {
   const args = parsed.data;
   const sim = await startSimulator({
     port: args.port, host: args.host, outputDir: args['output-dir'], stepDelayMs: args['step-ms'], nodeDelayMs: args['node-ms'],
+    // Every model file costs this much to load when a prompt's models differ from the previous one's.
+    ...(args['model-load-ms'] ? { modelLoadMs: { '*': args['model-load-ms'] } } : {}),
   });
   process.stdout.write(`ComfyUI simulator (0.3.64 protocol) listening on ${sim.url}\noutput: ${sim.outputDir}\ninput: ${sim.inputDir}\n`);
   await new Promise<void>((resolve) => {

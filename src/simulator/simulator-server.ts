@@ -67,9 +67,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const timing: SimulatorTiming = {
     stepDelayMs: options.stepDelayMs ?? 5, nodeDelayMs: options.nodeDelayMs ?? 1,
     defaultSteps: options.defaultSteps ?? 4, previews: options.previews ?? true,
+    modelLoadMs: { ...(options.modelLoadMs ?? {}) },
   };
   const faultState = initialFaultState();
-  const stats: SimulatorStats = { executions: {}, totalExecutions: 0, peakQueueDepth: 0, submissions: 0 };
+  const stats: SimulatorStats = { executions: {}, totalExecutions: 0, peakQueueDepth: 0, submissions: 0, modelLoads: 0, modelLoadMs: 0, frees: 0 };
   const counter = { stats };
   const catalog = new NodeCatalog(dirs.input);
   const namer = new OutputFileNamer();
@@ -118,7 +119,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     }
     if (req.method === 'OPTIONS') return replyEmpty(res, 200); // answered before the origin check [obs T16]
     if (originRejected(req)) return replyEmpty(res, 403);
-    await handleComfyRoute(core, req, res, path, url.searchParams, body, () => stats.submissions++);
+    await handleComfyRoute(core, req, res, path, url.searchParams, body, () => stats.submissions++, () => stats.frees++);
   }
 
   const server = createServer((req, res) => {

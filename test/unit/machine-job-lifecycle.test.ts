@@ -35,7 +35,7 @@ describe('job machine: the happy path', () => {
     h.last('composePrompt').resolve(composedFixture);
     await h.flush();
     expect(h.value()).toEqual({ queued: 'waiting' });
-    expect(h.last('acquireSlot').input).toEqual({ jobId: 'job-1', priority: 0 });
+    expect(h.last('acquireSlot').input).toEqual({ jobId: 'job-1', priority: 0, models: [] });
     h.last('acquireSlot').resolve({ backend: 'gpu0' });
     await h.flush();
     expect(h.value()).toEqual({ queued: 'submitting' });
@@ -53,7 +53,7 @@ describe('job machine: the happy path', () => {
     expect(h.context().progress).toEqual({ value: 3, max: 20, node: '3' });
     h.activeWatch().send({ type: 'comfy.succeeded', at: 9_000, files });
     await h.flush();
-    expect(h.value()).toBe('moving');
+    expect(h.value()).toEqual({ moving: 'collecting' });
     expect(h.watches.every((w) => w.stopped)).toBe(true);
     expect(h.last('collectOutputs').input).toMatchObject({ files, conversationId: 'c1', backend: 'gpu0' });
     h.last('collectOutputs').resolve(result);
@@ -68,7 +68,7 @@ describe('job machine: the happy path', () => {
     await toSubmitted(h);
     h.activeWatch().send({ type: 'comfy.succeeded', at: 2_000, files });
     await h.flush();
-    expect(h.value()).toBe('moving');
+    expect(h.value()).toEqual({ moving: 'collecting' });
   });
 
   it('a progress event in submitted means execution started', async () => {

@@ -61,7 +61,7 @@ describe('job machine: a prompt lost after the queue-wait limit has passed', () 
     expect(h.value()).toEqual({ processing: 'running' });
     h.activeWatch().send({ type: 'comfy.succeeded', at: h.clock.now(), files: [] });
     await h.flush();
-    expect(h.value()).toBe('moving');
+    expect(h.value()).toEqual({ moving: 'collecting' });
   });
 
   it('still enforces the fresh queue-wait deadline when the resubmitted prompt never starts', async () => {
