@@ -28,6 +28,8 @@ import { debugDocumentOf } from './job-debug-document.js';
 import { JobServiceEvents, type JobServiceEventMap } from './job-service-events.js';
 import { regenerationOf } from './regeneration-request.js';
 import { PreviewThrottle } from './preview-throttle.js';
+import { requestHashOf, sameRequestOrConflict } from './request-fingerprint.js';
+import { assertWithinLimits } from './parameter-limits.js';
 import type { InstanceCoordinator, SlotLedger } from '../contracts/instance-coordination-port.js';
 import type { WorkflowDefinition } from '../workflows/index.js';
 
@@ -181,9 +183,11 @@ export class JobService {
 
   private async admit(cmd: GenerateCommand, regeneratedFrom: string | null): Promise<{ job: JobView; created: boolean }> {
     if (!this.accepting) throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, 'chorus-visual is shutting down; send the job again', { recoverable: true });
+    assertWithinLimits(cmd.parameters, this.deps.config.limits);
+    const requestHash = requestHashOf(cmd);
     if (cmd.request_id !== undefined) {
-      const existing = await this.deps.store.findByRequestId(cmd.request_id);
-      if (existing) return { job: await this.viewWithLinks(existing), created: false };
+      const existing = await this.deps.store.findByRequestId(cmd.conversation_id, cmd.request_id);
+      if (existing) return { job: await this.viewWithLinks(sameRequestOrConflict(existing, requestHash)), created: false };
     }
     // Unknown names fail here, before anything is persisted.
     const character = cmd.character === undefined ? null : this.deps.characters.get(cmd.character);
@@ -210,6 +214,7 @@ export class JobService {
       seed: cmd.seed ?? null,
       prompt_source: cmd.prompt === undefined ? null : 'caller',
       request_id: cmd.request_id ?? null,
+      request_hash: cmd.request_id === undefined ? null : requestHash,
       priority: cmd.priority,
       snapshot: actor.getPersistedSnapshot(),
       debug: { request: { user_request: cmd.user_request ?? null, activity: cmd.activity ?? null, strict_llm: cmd.strict_llm }, timestamps: {} },
@@ -226,7 +231,7 @@ export class JobService {
     );
     if (!outcome.created) {
       this.admittedWorkflows.delete(input.jobId);
-      return { job: await this.viewWithLinks(outcome.job), created: false };
+      return { job: await this.viewWithLinks(sameRequestOrConflict(outcome.job, requestHash)), created: false };
     }
     this.deps.onPersisted?.();
     this.events.emit('transition', { jobId: row.id, seq: 1, type: 'created', from: null, to: position.substate ?? position.state, job: view });
