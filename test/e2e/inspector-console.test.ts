@@ -161,7 +161,7 @@ describe.skipIf(shouldSkipBrowserTests())('inspector console (real runtime + Com
   });
 
   it('asks before cancelling, and a cancelled running job ends within a second or two', async () => {
-    const job = await generate({ conversation_id: 'cancel-ui', character: 'nova', prompt: 'a long one', parameters: { steps: 200 } });
+    const job = await generate({ conversation_id: 'cancel-ui', character: 'nova', prompt: 'a long one', parameters: { steps: 150 } });
     await openJob(job.id);
     await page.waitForSelector(`#detail .detail[data-job-id="${job.id}"][data-state="processing"]`, { timeout: 15_000 });
     await page.click('#detail .confirm-cancel button.danger');
