@@ -139,6 +139,9 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
       host: config.http.host,
       port: config.http.port,
       ...(config.http.token ? { token: config.http.token } : {}),
+      allowedOrigins: config.http.allowed_origins,
+      allowedHosts: config.http.allowed_hosts,
+      allowUnauthenticated: config.http.allow_unauthenticated,
       handler: runtime.commands,
       feed: jobFeedFromJobService(runtime.service),
       health: createHealthSources({

@@ -7,7 +7,7 @@
  */
 import type { NatsConnection, Service, ServiceMsg } from 'nats';
 import type { z } from 'zod';
-import { ChorusError, ErrorCode, type ErrorCode as ErrorCodeType } from '../errors/index.js';
+import { ChorusError, ErrorCode, publicErrorFor, type ErrorCode as ErrorCodeType } from '../errors/index.js';
 import { silentLogger, type EventsLogger } from '../events/event-transport.js';
 import {
   generateCommandSchema,
@@ -104,10 +104,10 @@ export async function handleCommand(name: CommandName, payload: Uint8Array, hand
     const cmd = parseCommandPayload(spec.schema, payload, name);
     return replyOk(await spec.run(handler, cmd));
   } catch (error) {
-    if (error instanceof ChorusError) return replyError(error);
-    // Not ours: a bug. The caller gets a stable code and no internals; the log gets the truth.
-    logger.error({ err: error instanceof Error ? error.stack : String(error), command: name }, 'command failed unexpectedly');
-    return replyError(new ChorusError(ErrorCode.INTERNAL, `${name} failed with an internal error`));
+    // Not ours: a bug. The caller gets a stable code, no internals and a correlation id; the log gets the truth.
+    const { error: reply, correlationId } = publicErrorFor(error, name);
+    if (correlationId !== undefined) logger.error({ err: error instanceof Error ? error.stack : String(error), command: name, correlation_id: correlationId }, 'command failed unexpectedly');
+    return replyError(reply);
   }
 }
 

@@ -7,6 +7,8 @@ import { z } from 'zod';
  */
 
 const seconds = z.number().positive();
+/** A credential: an empty one is a mistake (an unset variable in a template), never "no credential". */
+const secret = z.string().min(1, 'must not be empty; leave the key unset instead');
 
 /**
  * Handing the GPU over between the chat LLM and ComfyUI around each job (docs/gpu-sharing.md).
@@ -103,6 +105,8 @@ export const serviceConfigSchema = z.strictObject({
            * download force one way.
            */
           mode: z.enum(['auto', 'move', 'copy', 'download']).default('auto'),
+          /** Largest file fetched through /view; counted while streaming, the rest is never written. */
+          max_output_bytes: z.number().int().positive().default(2 * 1024 ** 3),
         })
         .prefault({}),
       defaults: z
@@ -128,11 +132,23 @@ export const serviceConfigSchema = z.strictObject({
       quality: z.number().int().min(1).max(100).default(80),
     })
     .prefault({}),
+  /** Bounds on what a caller or a workflow file may ask for, checked before anything is stored. */
+  limits: z
+    .strictObject({
+      max_width: z.number().int().min(16).max(16384).default(4096),
+      max_height: z.number().int().min(16).max(16384).default(4096),
+      max_steps: z.number().int().min(1).max(500).default(150),
+      /** A workflow file larger than this is not loaded. */
+      max_workflow_bytes: z.number().int().positive().default(16 * 1024 ** 2),
+      /** A workflow with more nodes than this is not loaded. */
+      max_workflow_nodes: z.number().int().positive().default(10_000),
+    })
+    .prefault({}),
   workflows_dir: z.string().default('workflows'),
   characters_dir: z.string().default('config/characters'),
   database: z
     .strictObject({
-      /** `sqlite:<path>` (default, relative to the working directory) or `postgres://…`. */
+      /** `sqlite:<path>` (relative to the working directory) or `postgres://…`; unset: `sqlite:{data_dir}/chorus-visual.db`. */
       url: z.string().default('sqlite:data/chorus-visual.db'),
     })
     .prefault({}),
@@ -142,8 +158,8 @@ export const serviceConfigSchema = z.strictObject({
       servers: z.array(z.string()).default(['nats://127.0.0.1:4222']),
       name: z.string().default('chorus-visual'),
       user: z.string().optional(),
-      pass: z.string().optional(),
-      token: z.string().optional(),
+      pass: secret.optional(),
+      token: secret.optional(),
       creds_file: z.string().optional(),
       nkey_file: z.string().optional(),
       tls: z
@@ -167,7 +183,7 @@ export const serviceConfigSchema = z.strictObject({
       /** OpenAI-compatible base URL, e.g. http://127.0.0.1:11434/v1 (Ollama). Unset: template prompts. */
       base_url: z.url({ protocol: /^https?$/ }).optional(),
       model: z.string().default('llama3.1'),
-      api_key: z.string().optional(),
+      api_key: secret.optional(),
       timeout_ms: z.number().int().positive().default(30_000),
       retries: z.number().int().min(0).max(5).default(1),
       temperature: z.number().min(0).max(2).default(0.7),
@@ -180,7 +196,14 @@ export const serviceConfigSchema = z.strictObject({
       enabled: z.boolean().default(true),
       host: z.string().default('127.0.0.1'),
       port: z.number().int().min(0).max(65535).default(8787),
-      token: z.string().optional(),
+      /** Unset: no authentication. Empty is refused: it would quietly mean the same. */
+      token: secret.optional(),
+      /** Origins besides the server's own allowed to send requests, e.g. a reverse proxy's `https://visual.example.com`. */
+      allowed_origins: z.array(z.string().regex(/^https?:\/\/[^/?#\s]+$/, 'an origin: scheme://host[:port], no path')).default([]),
+      /** Host names besides loopback and the bound address this server answers to (DNS-rebinding defence). */
+      allowed_hosts: z.array(z.string().regex(/^[A-Za-z0-9.[\]:-]+$/, 'a host name or address, optionally with :port')).default([]),
+      /** Needed to start without a token on an address other than loopback. */
+      allow_unauthenticated: z.boolean().default(false),
     })
     .prefault({}),
   instance_id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).optional(),

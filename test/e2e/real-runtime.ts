@@ -16,6 +16,7 @@ import { createJobStore } from '../../src/db/index.js';
 import { OutputCollector, thumbnailSettingsFrom } from '../../src/files/index.js';
 import { createHealthSources, jobFeedFromJobService, startHttpServer, type RunningHttpServer } from '../../src/http/index.js';
 import { JobService } from '../../src/jobs/job-service.js';
+import type { Logger } from '../../src/logging/logger.js';
 import { VisualPromptComposer } from '../../src/prompts/index.js';
 import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.js';
 import { WorkflowLibrary } from '../../src/workflows/index.js';
@@ -31,7 +32,7 @@ export interface RealRuntime {
 }
 
 export async function startRealRuntime(
-  options: { token?: string; stepDelayMs?: number; gpuHandoff?: (simulatorUrl: string) => Record<string, unknown> } = {},
+  options: { token?: string; stepDelayMs?: number; logger?: Logger; gpuHandoff?: (simulatorUrl: string) => Record<string, unknown> } = {},
 ): Promise<RealRuntime> {
   const root = await mkdtemp(path.join(tmpdir(), 'chorus-e2e-'));
   const dataDir = path.join(root, 'data');
@@ -71,6 +72,7 @@ export async function startRealRuntime(
     health: createHealthSources({ store, pool, inUse: (name) => service.scheduler.inUse(name), instanceId: 'e2e' }),
     dataDir,
     machineDefinition: jobMachine,
+    ...(options.logger ? { logger: options.logger } : {}),
   });
   return {
     http,
