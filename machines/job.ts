@@ -11,7 +11,7 @@
  * Top-level states are exactly the architecture's: queued → submitted → processing →
  * moving → completed | failed | cancelled.
  */
-import { assign, emit, fromCallback, fromPromise, setup, type EventObject } from 'xstate';
+import { assertEvent, assign, emit, fromCallback, fromPromise, setup, type EventObject } from 'xstate';
 import type { JobResult } from '../src/contracts/index.js';
 import {
   comfyLostData,
@@ -46,6 +46,14 @@ function mustProvide<TOut, TIn>(name: string) {
   });
 }
 
+/**
+ * The error of an invoked actor's error event. Those events are XState's own
+ * (`xstate.error.actor.*`), outside the JobEvent union, so they are recognised by shape.
+ */
+function actorErrorOf(event: object): unknown {
+  return 'error' in event ? event.error : undefined;
+}
+
 const promptRef = ({ context }: { context: JobContext }): PromptRef => ({
   jobId: context.jobId,
   promptId: context.promptId,
@@ -73,12 +81,11 @@ export const jobMachine = setup({
     waitFor: mustProvide<void, WaitForInput>('waitFor'),
   },
   guards: {
-    hasComposed: ({ context }) => context.composed !== null,
     hasHardTimeout: ({ context }) => context.hardDeadline !== null,
     cancelRequested: ({ context }) => context.cancelRequested,
     /** Only an unreachable ComfyUI is worth trying again; a rejected graph stays rejected. */
     canRetrySubmit: ({ context, event }) => {
-      const error = errorDataOf((event as { error?: unknown }).error, 'INTERNAL');
+      const error = errorDataOf(actorErrorOf(event), 'INTERNAL');
       return error.code === 'COMFY_UNAVAILABLE' && error.recoverable && context.submitFailures + 1 < context.limits.submitAttempts;
     },
     canResubmit: ({ context }) => context.resubmits < context.limits.maxResubmits,
@@ -86,7 +93,8 @@ export const jobMachine = setup({
   actions: {
     countAttempt: assign({ attempts: ({ context }) => context.attempts + 1 }),
     recordStart: assign(({ context, event }) => {
-      const at = (event as { at?: number }).at ?? context.createdAt;
+      assertEvent(event, ['comfy.started', 'comfy.progress']);
+      const { at } = event;
       const { generationTimeoutMs, hardTimeoutMs } = context.limits;
       return {
         startedAt: at,
@@ -95,17 +103,19 @@ export const jobMachine = setup({
         queuePosition: null,
       };
     }),
-    recordOutputs: assign({
-      outputs: ({ event }) => (event as Extract<JobEvent, { type: 'comfy.succeeded' }>).files,
-      progress: null,
+    recordOutputs: assign(({ event }) => {
+      assertEvent(event, 'comfy.succeeded');
+      return { outputs: event.files, progress: null };
     }),
-    recordExecutionError: assign({
-      error: ({ event }) => executionErrorData((event as Extract<JobEvent, { type: 'comfy.failed' }>).failure),
+    recordExecutionError: assign(({ event }) => {
+      assertEvent(event, 'comfy.failed');
+      return { error: executionErrorData(event.failure) };
     }),
-    recordInterruptedElsewhere: assign({
-      error: ({ event }) => interruptedElsewhereData((event as Extract<JobEvent, { type: 'comfy.interrupted' }>).nodeId),
+    recordInterruptedElsewhere: assign(({ event }) => {
+      assertEvent(event, 'comfy.interrupted');
+      return { error: interruptedElsewhereData(event.nodeId) };
     }),
-    recordActorError: assign({ error: ({ event }) => errorDataOf((event as { error?: unknown }).error, 'INTERNAL') }),
+    recordActorError: assign({ error: ({ event }) => errorDataOf(actorErrorOf(event), 'INTERNAL') }),
     recordQueueWaitTimeout: assign({ error: ({ context }) => queueWaitTimeoutData(context.limits.queueWaitTimeoutMs) }),
     recordGenerationTimeout: assign({
       error: ({ context }) =>
@@ -113,23 +123,24 @@ export const jobMachine = setup({
     }),
     recordLost: assign({ error: ({ context }) => comfyLostData(context.resubmits) }),
     /** The new prompt id is chosen here, in the transition, and persisted before it is sent. */
-    prepareResubmit: assign(({ context, event }) => ({
-      promptId: (event as Extract<JobEvent, { type: 'comfy.lost' }>).nextPromptId,
-      resubmits: context.resubmits + 1,
-      submitFailures: 0,
-      backend: null,
-      queuePosition: null,
-      startedAt: null,
-      generationDeadline: null,
-      hardDeadline: null,
-      progress: null,
-    })),
+    prepareResubmit: assign(({ context, event }) => {
+      assertEvent(event, 'comfy.lost');
+      return {
+        promptId: event.nextPromptId,
+        resubmits: context.resubmits + 1,
+        submitFailures: 0,
+        backend: null,
+        queuePosition: null,
+        startedAt: null,
+        generationDeadline: null,
+        hardDeadline: null,
+        progress: null,
+      };
+    }),
     requestCancel: assign({ cancelRequested: true }),
-    recordProgress: assign({
-      progress: ({ event }) => {
-        const e = event as Extract<JobEvent, { type: 'comfy.progress' }>;
-        return { value: e.value, max: e.max, node: e.node };
-      },
+    recordProgress: assign(({ event }) => {
+      assertEvent(event, 'comfy.progress');
+      return { progress: { value: event.value, max: event.max, node: event.node } };
     }),
   },
 }).createMachine({

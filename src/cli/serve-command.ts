@@ -9,7 +9,7 @@ import { createLogger } from '../logging/logger.js';
 import { parseCommandArgs } from './cli-args.js';
 import { loadCliConfig } from './load-cli-config.js';
 
-const usage = 'usage: chorus-visual serve [--config FILE] [--instance-id ID] [--lease-ttl SECONDS] [--http-port N] [--no-nats] [--inspect [WS_URL]]';
+const usage = 'usage: chorus-visual serve [--config FILE] [--instance-id ID] [--lease-ttl SECONDS] [--http-port N] [--no-nats] [--inspect] [--inspect-url WS_URL]';
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs(

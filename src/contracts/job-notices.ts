@@ -12,6 +12,8 @@ export interface JobTransitionNotice {
 
 export interface JobProgressNotice {
   jobId: string;
+  /** Progress events are addressed by conversation, like every event of the job. */
+  conversationId: string;
   progress: JobProgress;
 }
 

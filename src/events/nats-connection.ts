@@ -7,13 +7,13 @@
 import { readFile } from 'node:fs/promises';
 import { connect, credsAuthenticator, nkeyAuthenticator, type Authenticator, type ConnectionOptions, type NatsConnection } from 'nats';
 import type { ResolvedConfig } from '../config/index.js';
-import { ChorusError, ErrorCode } from '../errors/index.js';
-import { silentLogger, type EventsLogger } from './event-transport.js';
+import { ChorusError, ErrorCode, messageOf } from '../errors/index.js';
+import { silentLogger, type StructuredLogger } from '../contracts/structured-logger.js';
 
 export type NatsConfig = ResolvedConfig['nats'];
 
 export interface ConnectNatsOptions {
-  logger?: EventsLogger;
+  logger?: StructuredLogger;
   /** Wait for the first server instead of failing at once (default true: a service starts before NATS). */
   waitOnFirstConnect?: boolean;
   reconnectTimeWaitMs?: number;
@@ -57,7 +57,7 @@ export async function connectNats(config: NatsConfig, options: ConnectNatsOption
     nc = await connect(await natsConnectionOptions(config, options));
   } catch (error) {
     if (error instanceof ChorusError) throw error;
-    throw new ChorusError(ErrorCode.CONFIG_INVALID, `cannot connect to NATS (${config.servers.join(', ')}): ${describe(error)}`, {
+    throw new ChorusError(ErrorCode.CONFIG_INVALID, `cannot connect to NATS (${config.servers.join(', ')}): ${messageOf(error)}`, {
       cause: error,
       recoverable: true,
       suggestion: 'Check nats.servers and the credentials in the config, and that nats-server is running.',
@@ -68,7 +68,7 @@ export async function connectNats(config: NatsConfig, options: ConnectNatsOption
   return nc;
 }
 
-async function watchStatus(nc: NatsConnection, logger: EventsLogger): Promise<void> {
+async function watchStatus(nc: NatsConnection, logger: StructuredLogger): Promise<void> {
   try {
     for await (const status of nc.status()) {
       if (status.type === 'disconnect' || status.type === 'error') {
@@ -78,7 +78,7 @@ async function watchStatus(nc: NatsConnection, logger: EventsLogger): Promise<vo
       }
     }
   } catch (error) {
-    logger.warn({ err: describe(error) }, 'NATS status stream ended');
+    logger.warn({ err: messageOf(error) }, 'NATS status stream ended');
   }
 }
 
@@ -86,10 +86,6 @@ async function readSecretFile(path: string, key: string): Promise<Uint8Array> {
   try {
     return await readFile(path);
   } catch (error) {
-    throw new ChorusError(ErrorCode.CONFIG_INVALID, `${key}: cannot read ${path}: ${describe(error)}`, { cause: error, details: { key, path } });
+    throw new ChorusError(ErrorCode.CONFIG_INVALID, `${key}: cannot read ${path}: ${messageOf(error)}`, { cause: error, details: { key, path } });
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -12,7 +12,7 @@ import { planDestinations, selectCandidates, sidecarDestinationFor, type Classif
 import { placeOutput, transferOf, type FileTransfer, type PlacedFile } from './output-placement.js';
 import { comfyFoldersFrom, DownloadOutputSource, LocalOutputSource, readSourceHead, type ComfyFolders, type OutputSource } from './output-source.js';
 import { assertComfyFileType, assertResolvedInside, assertSafeFilename, assertSafeId, assertSafeSubfolder } from './safe-path-guard.js';
-import { hashFile } from './temp-file-writer.js';
+import { hashFile, isTempNameOf } from './temp-file-writer.js';
 import { thumbnailDestinationFor, writeThumbnail, type ThumbnailSettings } from './thumbnail-writer.js';
 
 export interface OutputCollectorOptions {
@@ -189,9 +189,8 @@ export class OutputCollector {
   }
 
   private async removeStaleTemps(directory: string, names: string[]): Promise<void> {
-    const patterns = names.map((name) => new RegExp(`^\\.${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.[0-9a-f]{8}\\.partial$`));
     for (const entry of await this.fs.readdir(directory)) {
-      if (patterns.some((pattern) => pattern.test(entry))) {
+      if (names.some((name) => isTempNameOf(entry, name))) {
         await this.fs.unlink(path.join(directory, entry)).catch(() => undefined);
       }
     }

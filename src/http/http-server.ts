@@ -6,7 +6,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { silentLogger, type Logger } from '../logging/logger.js';
+import { createSilentLogger, type Logger } from '../logging/logger.js';
 import { assertAuthorized } from './bearer-token-guard.js';
 import { addHealthRoutes } from './health-routes.js';
 import { HttpRequestError, sendError, sendOk } from './http-error-envelope.js';
@@ -48,7 +48,7 @@ export interface RunningHttpServer {
 const publicPaths = /^\/(|healthz|[A-Za-z0-9_-]+\.(html|js|css|svg))$/;
 
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
-  const logger = (options.logger ?? silentLogger()).child({ component: 'http' });
+  const logger = (options.logger ?? createSilentLogger()).child({ component: 'http' });
   const startedAt = Date.now();
   const metrics = createServiceMetrics(options.health);
   const diagram = options.machineDefinition === undefined ? architectureDiagram() : diagramFromMachine(options.machineDefinition);

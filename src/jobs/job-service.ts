@@ -16,7 +16,8 @@ import { initialJobRow, type JobRow, type JobStore, type NewJob } from '../contr
 import { finalStates, type JobView } from '../contracts/job-view.js';
 import { systemClock, type Clock } from './clock.js';
 import { createJobActors } from './job-actors.js';
-import { silentJobLogger, type BackendPoolPort, type CharactersPort, type CollectorPort, type JobLogger, type PromptComposerPort, type WorkflowsPort } from './job-runtime-ports.js';
+import { silentLogger, type StructuredLogger } from '../contracts/structured-logger.js';
+import type { BackendPoolPort, CharactersPort, CollectorPort, PromptComposerPort, WorkflowsPort } from './job-runtime-ports.js';
 import { Scheduler } from './scheduler.js';
 import { JobTransitionWriter } from './job-transition-writer.js';
 import { holdsSlot, mayBeGranted, positionOf, samePosition, transitionType, type JobPosition } from './job-state-of.js';
@@ -35,7 +36,7 @@ export interface JobServiceDeps {
   collector: CollectorPort;
   config: ResolvedConfig;
   clock?: Clock;
-  logger?: JobLogger;
+  logger?: StructuredLogger;
   /** Kick for the outbox relay: called after each committed transition. */
   onPersisted?: () => void;
   /** XState inspection observer, passed to every job actor (the web inspector). */
@@ -81,13 +82,13 @@ export class JobService {
   private readonly reconcile = new Set<string>();
   private readonly events = new JobServiceEvents();
   private readonly clock: Clock;
-  private readonly logger: JobLogger;
+  private readonly logger: StructuredLogger;
   private readonly newId: () => string;
   private accepting = true;
 
   constructor(private readonly deps: JobServiceDeps) {
     this.clock = deps.clock ?? systemClock;
-    this.logger = deps.logger ?? silentJobLogger;
+    this.logger = deps.logger ?? silentLogger;
     this.newId = deps.newId ?? randomUUID;
     this.writer = new JobTransitionWriter(this.logger);
     const coordination = deps.coordination;
@@ -298,7 +299,7 @@ export class JobService {
       const progress = snapshot.context.progress;
       if (progress !== null && progress !== job.progress) {
         job.progress = progress;
-        this.events.emit('progress', { jobId: job.id, progress });
+        this.events.emit('progress', { jobId: job.id, conversationId: job.row.conversation_id, progress });
       }
       return;
     }

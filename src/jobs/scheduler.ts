@@ -13,7 +13,8 @@
  */
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import type { Clock } from './clock.js';
-import type { BackendPoolPort, JobLogger } from './job-runtime-ports.js';
+import type { StructuredLogger } from '../contracts/structured-logger.js';
+import type { BackendPoolPort } from './job-runtime-ports.js';
 import type { SlotLedger } from '../contracts/instance-coordination-port.js';
 
 interface Waiter {
@@ -55,7 +56,7 @@ export interface SchedulerOptions {
   /** While jobs wait and no backend is healthy, look again this often (ms). */
   recheckMs?: number;
   /** Slots shared with other instances through the database. */
-  shared?: { ledger: SlotLedger; instanceId: string; pollMs?: number; logger?: JobLogger };
+  shared?: { ledger: SlotLedger; instanceId: string; pollMs?: number; logger?: StructuredLogger };
 }
 
 export class Scheduler {
@@ -121,7 +122,7 @@ export class Scheduler {
   release(jobId: string): void {
     if (!this.forget(jobId)) return;
     const shared = this.options.shared;
-    if (!shared) return this.dispatch();
+    if (!shared) return void this.dispatch();
     void shared.ledger
       .releaseSlot(jobId, shared.instanceId)
       .catch((error: unknown) => this.logShared(error, 'releasing a slot failed; it frees itself when the job ends'))

@@ -73,7 +73,9 @@ export class PromptExecutor {
           if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
           if (gen !== this.generation) throw new ExecutionAborted();
         },
-        setRunningNode: (id) => void (this.runningNode = id),
+        setRunningNode: (id) => {
+          this.runningNode = id;
+        },
       };
       // The flag is cleared when the next prompt starts (execution.py:652).
       this.interruptRequested = false;

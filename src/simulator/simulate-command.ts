@@ -14,18 +14,21 @@ const argsSchema = z.object({
   'node-ms': z.coerce.number().min(0).optional(),
 });
 
+const options = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  'output-dir': { type: 'string' },
+  'step-ms': { type: 'string' },
+  'node-ms': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 const usage = 'usage: chorus-visual simulate [--port 8188] [--host 127.0.0.1] [--output-dir DIR] [--step-ms 5] [--node-ms 1]\n';
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
+  let values: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options }>>['values'];
   try {
-    values = parseArgs({
-      args: argv,
-      options: {
-        port: { type: 'string' }, host: { type: 'string' }, 'output-dir': { type: 'string' },
-        'step-ms': { type: 'string' }, 'node-ms': { type: 'string' }, help: { type: 'boolean', short: 'h' },
-      },
-    }).values;
+    values = parseArgs({ args: argv, options }).values;
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n${usage}`);
     return 2;
