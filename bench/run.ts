@@ -21,6 +21,8 @@ async function runOne(name: BenchName, jobs: number | undefined): Promise<BenchR
       return (await import('./memory-bench.js')).runMemoryBench(sized);
     case 'recovery':
       return (await import('./recovery-bench.js')).runRecoveryBench(sized);
+    case 'affinity':
+      return (await import('./affinity-bench.js')).runAffinityBench(sized);
   }
 }
 
@@ -29,7 +31,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     options = parseBenchOptions(argv);
   } catch (error) {
-    process.stderr.write(`${(error as Error).message}\nusage: tsx bench/run.ts [latency|throughput|utilization|memory|recovery …] [--jobs N] [--json [file]]\n`);
+    process.stderr.write(`${(error as Error).message}\nusage: tsx bench/run.ts [latency|throughput|utilization|memory|recovery|affinity …] [--jobs N] [--json [file]]\n`);
     return 2;
   }
   const machine = { cpus: cpus().length, cpu_model: cpus()[0]?.model ?? 'unknown', node: process.version, loadavg_at_start: loadavg().map((l) => Number(l.toFixed(2))) };

@@ -56,6 +56,28 @@ export interface ComposedJobPrompt {
   apiPrompt: ApiPrompt;
   /** Debug facts (prompt components, injected parameters, LoRAs, LLM exchange…). */
   debug: Record<string, unknown>;
+  /** Model files the graph loads (checkpoint, UNet, CLIP, VAE, LoRAs): the scheduler's affinity key. */
+  models?: string[];
+}
+
+/** Which GPU handoff steps the granted backend asks for (absent or null: handoff off). */
+export interface GpuHandoffPlan {
+  freeLlm: boolean;
+  freeComfy: boolean;
+}
+
+/**
+ * One GPU handoff step as it happened. A failed unload is a warning, never the job's error:
+ * `detail` says why (or why it was skipped: freed already for this burst, backend still busy).
+ */
+export interface GpuHandoffStep {
+  step: 'llm_unload' | 'comfy_free';
+  outcome: 'done' | 'skipped' | 'joined' | 'failed';
+  backend: string;
+  /** When the step started (ms since epoch, our clock) and how long it took. */
+  at: number;
+  ms: number;
+  detail: string | null;
 }
 
 export interface JobContext extends JobMachineInput {
@@ -79,6 +101,10 @@ export interface JobContext extends JobMachineInput {
   error: ErrorData | null;
   /** A cancel that arrived while the outcome of an I/O step was unknown. */
   cancelRequested: boolean;
+  /** GPU handoff asked for by the granted backend, and the steps taken (debug document). */
+  handoff?: GpuHandoffPlan | null;
+  handoffSteps?: GpuHandoffStep[];
+  affinity?: SlotAffinity | null;
 }
 
 /** Events from ComfyUI (via watchPrompt) and from callers. `at` is our clock. */
@@ -91,7 +117,7 @@ export type JobEvent =
   | { type: 'comfy.failed'; at: number; failure: ExecutionFailure }
   | { type: 'comfy.interrupted'; at: number; nodeId: string | null }
   /** ComfyUI forgot the prompt; the watcher picks the id a resubmission will use. */
-  | { type: 'comfy.lost'; nextPromptId: string };
+  | { type: 'comfy.lost'; at: number; nextPromptId: string };
 
 export interface ComposePromptInput {
   jobId: string;
@@ -100,8 +126,25 @@ export interface ComposePromptInput {
 export interface AcquireSlotInput {
   jobId: string;
   priority: number;
+  /** The job's model files, so a backend that holds them may take it first (affinity). */
+  models: string[];
 }
 export interface AcquireSlotOutput {
+  backend: string;
+  handoff?: GpuHandoffPlan | null;
+  affinity?: SlotAffinity | null;
+}
+/** How model affinity granted the slot (debug document). */
+export interface SlotAffinity {
+  /** The backend's last prompt used the same model files: no model swap. */
+  matched: boolean;
+  /** Older waiters this job went ahead of. */
+  wentAhead: number;
+  /** Times younger waiters went ahead of this job (at most `affinity_max_skip`). */
+  passedOver: number;
+}
+export interface GpuHandoffInput {
+  jobId: string;
   backend: string;
 }
 export interface SubmitPromptInput {

@@ -27,6 +27,8 @@ import type {
   CollectOutputsInput,
   ComposePromptInput,
   ComposedJobPrompt,
+  GpuHandoffInput,
+  GpuHandoffStep,
   JobContext,
   JobEvent,
   JobMachineInput,
@@ -54,6 +56,18 @@ function actorErrorOf(event: object): unknown {
   return 'error' in event ? event.error : undefined;
 }
 
+const handoffInput = ({ context }: { context: JobContext }): GpuHandoffInput => ({ jobId: context.jobId, backend: context.backend ?? '' });
+
+/** A handoff actor that threw anyway: recorded as a failed step, the job goes on. */
+const failedHandoffStep = (context: JobContext, step: GpuHandoffStep['step'], error: unknown): GpuHandoffStep => ({
+  step,
+  outcome: 'failed',
+  backend: context.backend ?? '',
+  at: 0,
+  ms: 0,
+  detail: errorDataOf(error, 'INTERNAL').message,
+});
+
 const promptRef = ({ context }: { context: JobContext }): PromptRef => ({
   jobId: context.jobId,
   promptId: context.promptId,
@@ -77,6 +91,8 @@ export const jobMachine = setup({
     cancelQueuedPrompt: mustProvide<void, PromptRef>('cancelQueuedPrompt'),
     interruptPrompt: mustProvide<void, PromptRef>('interruptPrompt'),
     collectOutputs: mustProvide<JobResult, CollectOutputsInput>('collectOutputs'),
+    freeLlm: mustProvide<GpuHandoffStep, GpuHandoffInput>('freeLlm'),
+    freeComfy: mustProvide<GpuHandoffStep, GpuHandoffInput>('freeComfy'),
     waitUntil: mustProvide<void, WaitUntilInput>('waitUntil'),
     waitFor: mustProvide<void, WaitForInput>('waitFor'),
   },
@@ -89,6 +105,9 @@ export const jobMachine = setup({
       return error.code === 'COMFY_UNAVAILABLE' && error.recoverable && context.submitFailures + 1 < context.limits.submitAttempts;
     },
     canResubmit: ({ context }) => context.resubmits < context.limits.maxResubmits,
+    /** GPU handoff: the granted backend wants the LLM unloaded before its prompt is sent. */
+    grantFreesLlm: ({ event }) => (event as { output?: AcquireSlotOutput }).output?.handoff?.freeLlm === true,
+    freesComfy: ({ context }) => context.handoff?.freeComfy === true,
   },
   actions: {
     countAttempt: assign({ attempts: ({ context }) => context.attempts + 1 }),
@@ -122,14 +141,21 @@ export const jobMachine = setup({
         generationTimeoutData(context.limits.hardTimeoutMs ?? context.limits.generationTimeoutMs, context.limits.hardTimeoutMs !== null),
     }),
     recordLost: assign({ error: ({ context }) => comfyLostData(context.resubmits) }),
-    /** The new prompt id is chosen here, in the transition, and persisted before it is sent. */
+    /**
+     * The new prompt id is chosen here, in the transition, and persisted before it is sent.
+     * The job is back in the queue from this instant, so its queue wait starts again here:
+     * the old deadline may have passed long ago (a job older than the limit that meets a
+     * ComfyUI restart would otherwise fail QUEUE_WAIT_TIMEOUT at once).
+     */
     prepareResubmit: assign(({ context, event }) => {
       assertEvent(event, 'comfy.lost');
       return {
         promptId: event.nextPromptId,
+        queueWaitDeadline: event.at + context.limits.queueWaitTimeoutMs,
         resubmits: context.resubmits + 1,
         submitFailures: 0,
         backend: null,
+        handoff: null,
         queuePosition: null,
         startedAt: null,
         generationDeadline: null,
@@ -138,6 +164,19 @@ export const jobMachine = setup({
       };
     }),
     requestCancel: assign({ cancelRequested: true }),
+    recordGrant: assign(({ event }) => {
+      const output = (event as unknown as { output: AcquireSlotOutput }).output;
+      return { backend: output.backend, handoff: output.handoff ?? null, affinity: output.affinity ?? null };
+    }),
+    recordHandoffStep: assign({
+      handoffSteps: ({ context, event }) => [...(context.handoffSteps ?? []), (event as unknown as { output: GpuHandoffStep }).output],
+    }),
+    recordFailedLlmUnload: assign({
+      handoffSteps: ({ context, event }) => [...(context.handoffSteps ?? []), failedHandoffStep(context, 'llm_unload', actorErrorOf(event))],
+    }),
+    recordFailedComfyFree: assign({
+      handoffSteps: ({ context, event }) => [...(context.handoffSteps ?? []), failedHandoffStep(context, 'comfy_free', actorErrorOf(event))],
+    }),
     recordProgress: assign(({ event }) => {
       assertEvent(event, 'comfy.progress');
       return { progress: { value: event.value, max: event.max, node: event.node } };
@@ -162,6 +201,8 @@ export const jobMachine = setup({
     result: null,
     error: null,
     cancelRequested: false,
+    handoff: null,
+    handoffSteps: [],
   }),
   initial: 'queued',
   states: {
@@ -186,9 +227,22 @@ export const jobMachine = setup({
         waiting: {
           invoke: {
             src: 'acquireSlot',
-            input: ({ context }) => ({ jobId: context.jobId, priority: context.request.priority }),
-            onDone: { target: 'submitting', actions: assign({ backend: ({ event }) => event.output.backend }) },
+            input: ({ context }) => ({ jobId: context.jobId, priority: context.request.priority, models: context.composed?.models ?? [] }),
+            onDone: [
+              { guard: 'grantFreesLlm', target: 'freeingLlm', actions: 'recordGrant' },
+              { target: 'submitting', actions: 'recordGrant' },
+            ],
             onError: { target: '#job.failed', actions: 'recordActorError' },
+          },
+        },
+        // GPU handoff: the slot is held; the LLM gives the GPU back before ComfyUI gets the
+        // prompt. A failed unload is a recorded warning: the job is sent all the same.
+        freeingLlm: {
+          invoke: {
+            src: 'freeLlm',
+            input: handoffInput,
+            onDone: { target: 'submitting', actions: 'recordHandoffStep' },
+            onError: { target: 'submitting', actions: 'recordFailedLlmUnload' },
           },
         },
         submitting: {
@@ -395,21 +449,42 @@ export const jobMachine = setup({
     // A cancel here waits for the collector: the files are safe, then the job is cancelled
     // with its result kept (so the delivered files can still be found).
     moving: {
+      initial: 'collecting',
       on: { 'job.cancel': { actions: 'requestCancel' } },
-      invoke: {
-        src: 'collectOutputs',
-        input: ({ context }) => ({
-          ...promptRef({ context }),
-          conversationId: context.request.conversationId,
-          files: context.outputs,
-          composed: context.composed,
-          workflow: context.request.workflow,
-        }),
-        onDone: [
-          { guard: 'cancelRequested', target: 'cancelled', actions: assign({ result: ({ event }) => event.output }) },
-          { target: 'completed', actions: assign({ result: ({ event }) => event.output, error: null }) },
-        ],
-        onError: { target: 'failed', actions: 'recordActorError' },
+      states: {
+        collecting: {
+          invoke: {
+            src: 'collectOutputs',
+            input: ({ context }) => ({
+              ...promptRef({ context }),
+              conversationId: context.request.conversationId,
+              files: context.outputs,
+              composed: context.composed,
+              workflow: context.request.workflow,
+            }),
+            onDone: [
+              { guard: 'freesComfy', target: 'freeingComfy', actions: assign({ result: ({ event }) => event.output }) },
+              { guard: 'cancelRequested', target: '#job.cancelled', actions: assign({ result: ({ event }) => event.output }) },
+              { target: '#job.completed', actions: assign({ result: ({ event }) => event.output, error: null }) },
+            ],
+            onError: { target: '#job.failed', actions: 'recordActorError' },
+          },
+        },
+        // GPU handoff: the files are safe; ComfyUI is asked to free the GPU when the rule says so.
+        freeingComfy: {
+          invoke: {
+            src: 'freeComfy',
+            input: handoffInput,
+            onDone: [
+              { guard: 'cancelRequested', target: '#job.cancelled', actions: 'recordHandoffStep' },
+              { target: '#job.completed', actions: ['recordHandoffStep', assign({ error: null })] },
+            ],
+            onError: [
+              { guard: 'cancelRequested', target: '#job.cancelled', actions: 'recordFailedComfyFree' },
+              { target: '#job.completed', actions: ['recordFailedComfyFree', assign({ error: null })] },
+            ],
+          },
+        },
       },
     },
 

@@ -131,6 +131,9 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
       host: config.http.host,
       port: config.http.port,
       ...(config.http.token ? { token: config.http.token } : {}),
+      allowedOrigins: config.http.allowed_origins,
+      allowedHosts: config.http.allowed_hosts,
+      allowUnauthenticated: config.http.allow_unauthenticated,
       handler: runtime.commands,
       feed: jobFeedFromJobService(runtime.service),
       health: createHealthSources({
@@ -140,6 +143,8 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
         ...(useNats ? { nats: () => ({ connected: transport.isConnected(), kind: transport.kind }) } : {}),
         instanceId,
         ...(runtime.coordination ? { cluster: clusterViewOf(runtime.coordination.coordinator, runtime.coordination.ledger) } : {}),
+        ...(runtime.service.handoff ? { gpuHandoff: () => runtime.service.handoff?.counters() ?? [] } : {}),
+        affinity: () => runtime.service.scheduler.affinityCounters(),
       }),
       dataDir: config.data_dir,
       machineDefinition: jobMachine,

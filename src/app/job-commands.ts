@@ -10,6 +10,7 @@ import { validateWorkflow } from './workflow-validation.js';
 export function createJobCommands(service: JobService, workflows: WorkflowsPort, pool: BackendPoolPort): JobCommandHandler {
   return {
     generate: (cmd) => service.generate(cmd),
+    regenerate: (cmd) => service.regenerate(cmd),
     cancel: (jobId) => service.cancel(jobId),
     get: (jobId, opts) => service.get(jobId, opts),
     list: (cmd) => service.list(cmd),

@@ -102,6 +102,7 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
       dataDir: config.data_dir,
       cleanupComfyOutputs: config.comfyui.file_management.cleanup_comfy_outputs,
       thumbnails: thumbnailSettingsFrom(config.thumbnails),
+      logger,
     });
 
     let jobCoordination: JobCoordination | undefined;

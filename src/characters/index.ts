@@ -1,2 +1,2 @@
-export { CharacterRegistry, type CharacterProblem } from './character-registry.js';
+export { CharacterRegistry, type CharacterProblem, type CharacterChange } from './character-registry.js';
 export { characterSchema, visualIdentitySchema, loraSchema, type Character, type VisualIdentity, type CharacterLora } from './character-schema.js';

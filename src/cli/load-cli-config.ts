@@ -6,9 +6,21 @@
  */
 import { ENV_PREFIX, loadServiceConfig, type ResolvedConfig } from '../config/index.js';
 
-/** `flags` maps config paths in upper snake case (as in CHORUS_VISUAL_*) to values; undefined = not given. */
-export async function loadCliConfig(configPath: string | undefined, flags: Record<string, string | undefined> = {}): Promise<ResolvedConfig> {
+/**
+ * `flags` maps config paths in upper snake case (as in CHORUS_VISUAL_*) to values; undefined = not given.
+ * `flagNames` gives the flag each came from (`HTTP_PORT: '--http-port'`), so an error names it.
+ */
+export async function loadCliConfig(
+  configPath: string | undefined,
+  flags: Record<string, string | undefined> = {},
+  flagNames: Record<string, string> = {},
+): Promise<ResolvedConfig> {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const [key, value] of Object.entries(flags)) if (value !== undefined) env[`${ENV_PREFIX}${key}`] = value;
-  return loadServiceConfig({ env, ...(configPath === undefined ? {} : { path: configPath, required: true }) });
+  const labels: Record<string, string> = {};
+  for (const [key, value] of Object.entries(flags)) {
+    if (value === undefined) continue;
+    env[`${ENV_PREFIX}${key}`] = value;
+    if (flagNames[key]) labels[`${ENV_PREFIX}${key}`] = flagNames[key];
+  }
+  return loadServiceConfig({ env, labels, ...(configPath === undefined ? {} : { path: configPath, required: true }) });
 }

@@ -11,6 +11,9 @@ export type { ApiNode, ApiPrompt, ExecutionFailure, OutputFileRef } from '../con
 /** ComfyUI's raw UI outputs of a prompt, keyed by node id. */
 export type PromptOutputs = Record<string, Record<string, unknown>>;
 
+/** How the end of a prompt was learned: its socket messages, or the /queue + /history fallback. */
+export type OutcomeSource = 'socket' | 'poll';
+
 /** Typed events of one prompt, whether they came from the socket or from polling. */
 export type PromptEvent =
   | { type: 'queued'; promptId: string; position: number }
@@ -20,9 +23,9 @@ export type PromptEvent =
   | { type: 'progress'; promptId: string; node: string | null; value: number; max: number }
   | { type: 'executed'; promptId: string; node: string; output: Record<string, unknown> | null }
   | { type: 'preview'; promptId: string; node: string | null; mediaType: string; bytes: Buffer }
-  | { type: 'succeeded'; promptId: string; outputs: PromptOutputs; files: OutputFileRef[]; at: number }
-  | { type: 'failed'; promptId: string; failure: ExecutionFailure; outputs: PromptOutputs; at: number }
-  | { type: 'interrupted'; promptId: string; nodeId: string | null; at: number }
+  | { type: 'succeeded'; promptId: string; outputs: PromptOutputs; files: OutputFileRef[]; at: number; via?: OutcomeSource }
+  | { type: 'failed'; promptId: string; failure: ExecutionFailure; outputs: PromptOutputs; at: number; via?: OutcomeSource }
+  | { type: 'interrupted'; promptId: string; nodeId: string | null; at: number; via?: OutcomeSource }
   /** In neither /queue nor /history: the server restarted (or was cleared) and forgot it. */
   | { type: 'lost'; promptId: string };
 
@@ -62,6 +65,8 @@ export interface BackendHealth {
   comfyuiVersion?: string;
   queueRemaining?: number;
   checkedAt?: number;
+  /** Times the socket was found deaf (open, but silent about our prompts) and reopened. */
+  socketHeals?: number;
 }
 
 export interface UploadedImage {
@@ -89,6 +94,11 @@ export interface ComfyBackend {
   deleteFromQueue(promptId: string): Promise<void>;
   /** Interrupts this prompt only if it is the running one (never a global interrupt). */
   interrupt(promptId: string): Promise<void>;
+  /**
+   * POST /free {unload_models, free_memory}: acted on by ComfyUI after its running prompt, so
+   * another program (the chat LLM) may have the GPU. Optional: fakes without it are never freed.
+   */
+  freeMemory?(): Promise<void>;
   /** GET /view as a stream. Throws OUTPUT_FILE_NOT_FOUND on 404, COMFY_UNAVAILABLE otherwise. */
   download(file: Pick<OutputFileRef, 'filename' | 'subfolder' | 'type'>): Promise<Readable>;
   uploadImage(bytes: Uint8Array, filename: string, options?: { overwrite?: boolean }): Promise<UploadedImage>;

@@ -65,6 +65,9 @@ export class ComfyBackendClient implements ComfyBackend {
   private checkedAt: number | undefined;
   private lastReportedHealth = '';
   private closed = false;
+  /** Prompts we sent while the socket was open, with the socket connection they were sent on. */
+  private readonly sentOnConnection = new Map<string, number>();
+  private socketHeals = 0;
 
   constructor(config: BackendConfigInput, options: ComfyBackendClientOptions = {}) {
     this.name = config.name;
@@ -119,7 +122,9 @@ export class ComfyBackendClient implements ComfyBackend {
         extra_data: { chorus_job_id: request.jobId },
         ...(request.front ? { front: true } : {}),
       };
+      const connection = this.socket.state === 'open' ? this.socket.connectionNumber : null;
       const response = await this.http.submitPrompt(body);
+      if (connection !== null) this.rememberSent(response.prompt_id, connection);
       // Servers before 0.3.45 ignore our id and pick their own: the returned one is the truth.
       return { promptId: response.prompt_id, number: response.number, nodeErrors: response.node_errors };
     } catch (error) {
@@ -137,6 +142,7 @@ export class ComfyBackendClient implements ComfyBackend {
       pollMaxMs: this.pollMaxMs,
       logger: this.logger,
       onEnd: () => this.forget(watcher),
+      onUnannounced: (seen) => this.healIfDeaf(promptId, seen),
     });
     const set = this.watchers.get(promptId) ?? new Set();
     this.watchers.set(promptId, set);
@@ -166,6 +172,11 @@ export class ComfyBackendClient implements ComfyBackend {
     await this.http.interrupt(promptId);
   }
 
+  /** POST /free: ComfyUI unloads its models and drops its cache once the running prompt ends. */
+  async freeMemory(): Promise<void> {
+    await this.http.free({ unloadModels: true, freeMemory: true });
+  }
+
   download(file: Pick<OutputFileRef, 'filename' | 'subfolder' | 'type'>): Promise<Readable> {
     return this.http.view(file);
   }
@@ -189,6 +200,7 @@ export class ComfyBackendClient implements ComfyBackend {
     if (this.comfyuiVersion !== undefined) health.comfyuiVersion = this.comfyuiVersion;
     if (this.queueRemaining !== undefined) health.queueRemaining = this.queueRemaining;
     if (this.checkedAt !== undefined) health.checkedAt = this.checkedAt;
+    health.socketHeals = this.socketHeals;
     return health;
   }
 
@@ -274,7 +286,34 @@ export class ComfyBackendClient implements ComfyBackend {
   private forget(watcher: PromptWatcher): void {
     const set = this.watchers.get(watcher.promptId);
     set?.delete(watcher);
-    if (set?.size === 0) this.watchers.delete(watcher.promptId);
+    if (set?.size === 0) {
+      this.watchers.delete(watcher.promptId);
+      this.sentOnConnection.delete(watcher.promptId);
+    }
+  }
+
+  private rememberSent(promptId: string, connection: number): void {
+    this.sentOnConnection.set(promptId, connection);
+    // Prompts never watched would pile up; the oldest are the least likely to matter.
+    if (this.sentOnConnection.size > 10_000) this.sentOnConnection.delete(this.sentOnConnection.keys().next().value!);
+  }
+
+  /**
+   * ComfyUI ran a prompt we sent on this very connection, and the socket said nothing: the
+   * server no longer routes our clientId to it (another socket took the id over and closed,
+   * protocol §5.2). Pings still work, so only this notices. A new socket re-registers the id.
+   * Evidence about a prompt sent on an earlier connection proves nothing (messages in a
+   * reconnect gap are lost anyway), which also makes one heal per deaf connection.
+   */
+  private healIfDeaf(promptId: string, seen: 'running' | 'finished'): void {
+    const connection = this.sentOnConnection.get(promptId);
+    if (this.closed || connection === undefined || connection !== this.socket.connectionNumber) return;
+    if (!this.socket.reconnectNow()) return;
+    this.socketHeals += 1;
+    this.logger.warn(
+      { backend: this.name, prompt_id: promptId, seen, heals: this.socketHeals },
+      `ComfyUI socket is deaf: prompt ${seen} without one message on the socket; reopening it`,
+    );
   }
 
   private reportHealth(): void {

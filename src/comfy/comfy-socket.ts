@@ -58,6 +58,8 @@ export class ComfySocket extends EventEmitter<ComfySocketEvents> {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private lastSignOfLifeAt = 0;
+  /** Set by reconnectNow(): the next close reconnects at once instead of backing off. */
+  private reopenAtOnce = false;
 
   constructor(options: ComfySocketOptions) {
     super();
@@ -71,6 +73,27 @@ export class ComfySocket extends EventEmitter<ComfySocketEvents> {
 
   get state(): SocketState {
     return this.currentState;
+  }
+
+  /** Counts opens: tells apart what one connection heard from what the next one did. */
+  get connectionNumber(): number {
+    return this.opens;
+  }
+
+  /**
+   * Closes the open socket and opens a new one with the same clientId as soon as the old one
+   * is gone (in that order: the server's cleanup of the old socket would otherwise remove
+   * the new one's registration). Used when the server stopped routing our messages to us.
+   */
+  reconnectNow(): boolean {
+    const socket = this.socket;
+    if (this.stopped || this.currentState !== 'open' || !socket) return false;
+    this.reopenAtOnce = true;
+    // Not to be trusted from now on: prompts sent meanwhile are followed by polling until the new one opens.
+    this.currentState = 'connecting';
+    socket.close(1000, 'reconnecting: no messages for our prompts');
+    setTimeout(() => socket.terminate(), Math.min(1_000, this.heartbeatTimeoutMs)).unref();
+    return true;
   }
 
   start(): void {
@@ -136,7 +159,7 @@ export class ComfySocket extends EventEmitter<ComfySocketEvents> {
   private onClose(socket: WebSocket, code: number, reason: string): void {
     if (socket !== this.socket) return;
     this.stopHeartbeat();
-    const wasOpen = this.currentState === 'open';
+    const wasOpen = this.currentState === 'open' || this.reopenAtOnce;
     this.currentState = this.stopped ? 'closed' : 'connecting';
     if (wasOpen || this.stopped) this.emit('close', { code, reason });
     else this.emit('attemptFailed', { attempt: this.attempt });
@@ -144,7 +167,8 @@ export class ComfySocket extends EventEmitter<ComfySocketEvents> {
       this.currentState = 'closed';
       return;
     }
-    const delay = backoffDelayMs(this.attempt, this.backoff);
+    const delay = this.reopenAtOnce ? 0 : backoffDelayMs(this.attempt, this.backoff);
+    this.reopenAtOnce = false;
     this.attempt += 1;
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
   }

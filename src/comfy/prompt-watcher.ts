@@ -18,6 +18,11 @@ export interface PromptWatcherDeps {
   logger: StructuredLogger;
   /** Called once, when the watch ends (terminal event or stop). */
   onEnd(): void;
+  /**
+   * Polling saw this prompt running (twice in a row) or finished while the open socket had
+   * said nothing at all about it: the socket may be deaf. The backend decides what to do.
+   */
+  onUnannounced?(seen: 'running' | 'finished'): void;
 }
 
 /** Reads of /history right after `execution_success` can be empty for ~1 ms (§6.7). */
@@ -47,6 +52,10 @@ export class PromptWatcher {
   private busy = false;
   /** `executing {node:null}` arrived while a poll was in flight: finish right after it. */
   private finishRequested = false;
+  /** Any socket message or preview for this prompt (buffered ones included). */
+  private heardFromSocket = false;
+  /** Polls in a row that found it running while the socket had said nothing of it. */
+  private unannouncedRunning = 0;
 
   constructor(
     readonly promptId: string,
@@ -72,6 +81,7 @@ export class PromptWatcher {
 
   handleMessage(message: ComfyWsMessage): void {
     if (this.ended) return;
+    this.heardFromSocket = true;
     this.noteActivity();
     const promptId = this.promptId;
     switch (message.type) {
@@ -94,7 +104,7 @@ export class PromptWatcher {
         this.errorSeen = message.data;
         return void this.settleSoon();
       case 'execution_interrupted':
-        return void this.terminate({ type: 'interrupted', promptId, nodeId: message.data.node_id ?? null, at: message.data.timestamp ?? Date.now() });
+        return void this.terminate({ type: 'interrupted', promptId, nodeId: message.data.node_id ?? null, at: message.data.timestamp ?? Date.now(), via: 'socket' });
       default:
         return;
     }
@@ -102,6 +112,7 @@ export class PromptWatcher {
 
   handlePreview(node: string | null, mediaType: string, bytes: Buffer): void {
     if (this.ended) return;
+    this.heardFromSocket = true;
     this.noteActivity();
     this.emit({ type: 'preview', promptId: this.promptId, node, mediaType, bytes });
   }
@@ -142,7 +153,7 @@ export class PromptWatcher {
     clearTimeout(this.settleTimer);
     try {
       const entry = await this.historyWithRetries();
-      if (entry) return this.terminate(outcomeFromHistory(this.promptId, entry));
+      if (entry) return this.terminate({ ...outcomeFromHistory(this.promptId, entry), via: 'socket' });
       const fromSocket = this.outcomeFromSocket();
       if (fromSocket) return this.terminate(fromSocket);
     } catch (error) {
@@ -173,10 +184,10 @@ export class PromptWatcher {
   private outcomeFromSocket(): TerminalEvent | undefined {
     const at = Date.now();
     if (this.errorSeen) {
-      return { type: 'failed', promptId: this.promptId, failure: failureOf(this.errorSeen), outputs: this.executedOutputs, at };
+      return { type: 'failed', promptId: this.promptId, failure: failureOf(this.errorSeen), outputs: this.executedOutputs, at, via: 'socket' };
     }
     if (this.successSeen) {
-      return { type: 'succeeded', promptId: this.promptId, outputs: this.executedOutputs, files: outputFilesOf(this.executedOutputs), at };
+      return { type: 'succeeded', promptId: this.promptId, outputs: this.executedOutputs, files: outputFilesOf(this.executedOutputs), at, via: 'socket' };
     }
     return undefined;
   }
@@ -219,10 +230,13 @@ export class PromptWatcher {
     if (this.ended) return true;
     if (queue.running.some((entry) => entry[1] === this.promptId)) {
       this.absentChecks = 0;
+      // Twice, so a prompt that starts just as we look (its execution_start in flight) is not taken for silence.
+      if (countAbsent && this.socketSilent() && ++this.unannouncedRunning === 2) this.deps.onUnannounced?.('running');
       const fresh = !this.startedSent;
       this.sendStarted(Date.now());
       return fresh;
     }
+    this.unannouncedRunning = 0;
     const position = queue.pending.findIndex((entry) => entry[1] === this.promptId);
     if (position >= 0) {
       this.absentChecks = 0;
@@ -234,13 +248,19 @@ export class PromptWatcher {
     const entry = await this.deps.fetchHistory(this.promptId);
     if (this.ended) return true;
     if (entry) {
-      this.terminate(outcomeFromHistory(this.promptId, entry));
+      if (countAbsent && this.socketSilent()) this.deps.onUnannounced?.('finished');
+      this.terminate({ ...outcomeFromHistory(this.promptId, entry), via: 'poll' });
       return true;
     }
     if (countAbsent) this.absentChecks += 1;
     // Two looks in a row: neither queued, nor running, nor in history. ComfyUI forgot it.
     if (this.absentChecks >= 2) this.terminate({ type: 'lost', promptId: this.promptId });
     return false;
+  }
+
+  /** The socket is open and has told us nothing of this prompt, though ComfyUI has run it. */
+  private socketSilent(): boolean {
+    return !this.heardFromSocket && this.deps.socketOpen();
   }
 
   private sendStarted(at: number): void {

@@ -57,6 +57,19 @@ export type GenerateCommandInput = z.input<typeof generateCommandSchema>;
 export const jobIdCommandSchema = z.strictObject({ job_id: safeId });
 export type JobIdCommand = z.infer<typeof jobIdCommandSchema>;
 
+/**
+ * A new job from an earlier one's inputs (conversation, character, workflow, request or
+ * finished prompt, negative prompt, parameters), linked to it. No seed: a new random one;
+ * the earlier job's seed: a retry of the same generation.
+ */
+export const regenerateCommandSchema = z.strictObject({
+  job_id: safeId,
+  seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  /** Idempotency key, as for generate. */
+  request_id: safeId.optional(),
+});
+export type RegenerateCommand = z.infer<typeof regenerateCommandSchema>;
+
 export const getCommandSchema = z.strictObject({ job_id: safeId, debug: z.boolean().default(false) });
 export type GetCommand = z.infer<typeof getCommandSchema>;
 
@@ -66,6 +79,8 @@ export const listCommandSchema = z.strictObject({
   state: z.union([jobStateSchema, z.array(jobStateSchema).max(7)]).optional(),
   conversation_id: safeId.optional(),
   character: safeId.optional(),
+  /** Jobs whose id starts with this (the first characters of an id, as people paste them). */
+  id_prefix: z.string().min(1).max(128).regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "-" and "." only').optional(),
   limit: z.number().int().min(1).max(500).default(50),
   offset: z.number().int().min(0).max(1_000_000).default(0),
 });

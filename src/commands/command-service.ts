@@ -7,13 +7,14 @@
  */
 import type { NatsConnection, Service, ServiceMsg } from 'nats';
 import type { z } from 'zod';
-import { ChorusError, ErrorCode, type ErrorCode as ErrorCodeType } from '../errors/index.js';
+import { ChorusError, ErrorCode, publicErrorFor, type ErrorCode as ErrorCodeType } from '../errors/index.js';
 import { silentLogger, type StructuredLogger } from '../contracts/structured-logger.js';
 import {
   generateCommandSchema,
   getCommandSchema,
   jobIdCommandSchema,
   listCommandSchema,
+  regenerateCommandSchema,
   validateCommandSchema,
   workflowsCommandSchema,
 } from './command-schemas.js';
@@ -21,7 +22,7 @@ import { parseCommandPayload, replyError, replyOk, type CommandReply } from './c
 import type { JobCommandHandler } from './job-command-handler.js';
 
 export const SERVICE_NAME = 'chorus-visual';
-export const COMMAND_NAMES = ['generate', 'cancel', 'get', 'list', 'workflows', 'validate'] as const;
+export const COMMAND_NAMES = ['generate', 'regenerate', 'cancel', 'get', 'list', 'workflows', 'validate'] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
 export interface CommandServiceOptions {
@@ -48,6 +49,7 @@ const endpoint = <S extends z.ZodType>(schema: S, run: Endpoint<S>['run']): Endp
 
 const endpoints: Record<CommandName, Endpoint<z.ZodType>> = {
   generate: endpoint(generateCommandSchema, (h, cmd) => h.generate(cmd)),
+  regenerate: endpoint(regenerateCommandSchema, (h, cmd) => h.regenerate(cmd)),
   cancel: endpoint(jobIdCommandSchema, async (h, cmd) => ({ job: await h.cancel(cmd.job_id) })),
   get: endpoint(getCommandSchema, (h, cmd) => h.get(cmd.job_id, { debug: cmd.debug })),
   list: endpoint(listCommandSchema, (h, cmd) => h.list(cmd)),
@@ -102,10 +104,10 @@ export async function handleCommand(name: CommandName, payload: Uint8Array, hand
     const cmd = parseCommandPayload(spec.schema, payload, name);
     return replyOk(await spec.run(handler, cmd));
   } catch (error) {
-    if (error instanceof ChorusError) return replyError(error);
-    // Not ours: a bug. The caller gets a stable code and no internals; the log gets the truth.
-    logger.error({ err: error instanceof Error ? error.stack : String(error), command: name }, 'command failed unexpectedly');
-    return replyError(new ChorusError(ErrorCode.INTERNAL, `${name} failed with an internal error`));
+    // Not ours: a bug. The caller gets a stable code, no internals and a correlation id; the log gets the truth.
+    const { error: reply, correlationId } = publicErrorFor(error, name);
+    if (correlationId !== undefined) logger.error({ err: error instanceof Error ? error.stack : String(error), command: name, correlation_id: correlationId }, 'command failed unexpectedly');
+    return replyError(reply);
   }
 }
 
@@ -145,7 +147,11 @@ export function statusFor(code: ErrorCodeType): number {
     case 'QUEUE_FULL':
     case 'COMFY_UNAVAILABLE':
     case 'STORAGE_UNAVAILABLE':
+    case 'EVENTS_UNAVAILABLE':
       return 503;
+    case 'OWNERSHIP_LOST':
+    case 'REQUEST_ID_CONFLICT':
+      return 409;
     case 'INTERNAL':
       return 500;
     default:

@@ -5,7 +5,7 @@
  */
 import type { JobEventRow } from '../contracts/job-store-port.js';
 import type { JobView } from '../contracts/job-view.js';
-import type { GenerateCommand, ListCommand, ValidateCommand } from './command-schemas.js';
+import type { GenerateCommand, ListCommand, RegenerateCommand, ValidateCommand } from './command-schemas.js';
 
 /** One entry of a job's history as callers see it (the outbox row without internals). */
 export interface JobEventView {
@@ -30,9 +30,12 @@ export interface WorkflowSummary {
 
 export interface JobCommandHandler {
   generate(cmd: GenerateCommand): Promise<{ job: JobView; created: boolean }>;
+  /** A new job from an earlier one's inputs, linked both ways; the same reply as generate. */
+  regenerate(cmd: RegenerateCommand): Promise<{ job: JobView; created: boolean }>;
   cancel(jobId: string): Promise<JobView>;
   get(jobId: string, opts?: { debug?: boolean }): Promise<{ job: JobView; events: JobEventView[]; debug?: Record<string, unknown> }>;
-  list(cmd: ListCommand): Promise<{ jobs: JobView[]; total: number }>;
+  /** `counts`: jobs per state under the same filters except `state` (absent states: none). */
+  list(cmd: ListCommand): Promise<{ jobs: JobView[]; total: number; counts?: Partial<Record<string, number>> }>;
   workflows(): Promise<{ workflows: WorkflowSummary[]; problems: Array<{ file: string; reason: string }> }>;
   validate(cmd: ValidateCommand): Promise<{ ok: boolean; errors: unknown[]; warnings: unknown[] }>;
 }

@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ChorusError, ErrorCode } from '../errors/index.js';
+import { isLoopbackHost } from './loopback-host.js';
 import { serviceConfigSchema, type BackendConfig, type ServiceConfig } from './service-config.schema.js';
 
 export const ENV_PREFIX = 'CHORUS_VISUAL_';
@@ -24,15 +26,56 @@ export function describeIssues(error: z.ZodError): string[] {
   });
 }
 
-export function parseServiceConfig(raw: unknown, source = 'config'): ResolvedConfig {
+/**
+ * Validates a raw config. `overrides` (from applyEnvOverrides' reader) say which keys a
+ * variable or flag set: a bad value there is blamed on that variable, not on the file.
+ */
+export function parseServiceConfig(raw: unknown, source = 'config', overrides: readonly ConfigOverride[] = []): ResolvedConfig {
   const result = serviceConfigSchema.safeParse(raw ?? {});
   if (!result.success) {
-    const lines = describeIssues(result.error);
-    throw new ChorusError(ErrorCode.CONFIG_INVALID, `${source} is invalid: ${lines.join('; ')}`, {
-      details: { source, issues: lines },
+    const carriers = new Set<string>();
+    let fromFile = false;
+    const lines = result.error.issues.map((issue) => {
+      const key = issue.path.length > 0 ? issue.path.join('.') : '(root)';
+      const carrier = overrideFor(overrides, issue.path);
+      if (carrier === undefined) {
+        fromFile = true;
+        return `${key}: ${issue.message}`;
+      }
+      carriers.add(carrier.label);
+      return `${carrier.label} (${key}): ${issue.message}`;
+    });
+    const blamed = fromFile ? `${source} is invalid` : `${[...carriers].join(', ')} ${carriers.size === 1 ? 'is' : 'are'} invalid`;
+    throw new ChorusError(ErrorCode.CONFIG_INVALID, `${blamed}: ${lines.join('; ')}`, {
+      details: { source: fromFile ? source : [...carriers], issues: lines },
     });
   }
+  // No database.url given: the database lives in data_dir, so moving data_dir moves it too.
+  const givenUrl = (raw as { database?: { url?: unknown } } | null | undefined)?.database?.url;
+  if (givenUrl === undefined) result.data.database.url = `sqlite:${join(result.data.data_dir, 'chorus-visual.db')}`;
+  assertHttpExposureIsIntended(result.data, overrides);
   return resolve(result.data);
+}
+
+/**
+ * No token means no authentication, which is only right where no one else can connect:
+ * on any other address the service refuses to start unless told the port is guarded.
+ */
+function assertHttpExposureIsIntended(config: ServiceConfig, overrides: readonly ConfigOverride[]): void {
+  const { http } = config;
+  if (!http.enabled || http.token !== undefined || http.allow_unauthenticated || isLoopbackHost(http.host)) return;
+  const carrier = overrideFor(overrides, ['http', 'host']);
+  const hostKey = carrier ? `${carrier.label} (http.host)` : 'http.host';
+  throw new ChorusError(ErrorCode.CONFIG_INVALID, `${hostKey} is ${http.host}, an address other machines can reach, and http.token is not set`, {
+    details: { host: http.host, ...(carrier ? { variable: carrier.label } : {}) },
+    suggestion:
+      'Set http.token (CHORUS_VISUAL_HTTP_TOKEN), bind http.host to 127.0.0.1, or, when something else guards the port (a firewall, a container published on loopback), set http.allow_unauthenticated: true.',
+  });
+}
+
+/** The override whose key is the issue's key or holds it (a list set by one variable). */
+function overrideFor(overrides: readonly ConfigOverride[], issuePath: readonly PropertyKey[]): ConfigOverride | undefined {
+  return overrides.find((o) => o.path.every((key, i) => String(issuePath[i]) === key));
 }
 
 function resolve(config: ServiceConfig): ResolvedConfig {
@@ -49,8 +92,15 @@ function resolve(config: ServiceConfig): ResolvedConfig {
             request_timeout_ms: 10_000,
             heartbeat_interval_ms: 5_000,
             heartbeat_timeout_ms: 10_000,
+            ...(c.gpu_handoff ? { gpu_handoff: c.gpu_handoff } : {}),
           },
         ];
+  if (c.backends.length > 0 && c.gpu_handoff) {
+    throw new ChorusError(ErrorCode.CONFIG_INVALID, 'comfyui.gpu_handoff is for the single-server form (comfyui.url); with comfyui.backends, set gpu_handoff on each backend', {
+      details: { key: 'comfyui.gpu_handoff' },
+      suggestion: 'Move the gpu_handoff block under the backend that shares its GPU with the LLM.',
+    });
+  }
   const names = new Set<string>();
   for (const b of resolvedBackends) {
     if (names.has(b.name)) {
@@ -63,33 +113,72 @@ function resolve(config: ServiceConfig): ResolvedConfig {
   return { ...config, resolvedBackends, collectMode, localCollectMode };
 }
 
+/** One `CHORUS_VISUAL_*` variable (or a CLI flag passed as one): the key it sets and its value. */
+export interface ConfigOverride {
+  variable: string;
+  /** How the user gave it: the variable's name, or the flag's (`--http-port`). */
+  label: string;
+  path: string[];
+  value: unknown;
+}
+
 /**
- * Applies `CHORUS_VISUAL_*` variables. A variable names a config leaf by its path in upper
+ * Reads `CHORUS_VISUAL_*` variables. A variable names a config leaf by its path in upper
  * snake case (`CHORUS_VISUAL_DATABASE_URL` → `database.url`,
- * `CHORUS_VISUAL_COMFYUI_QUEUE_MAX_QUEUE_SIZE` → `comfyui.queue.max_queue_size`); values are
- * read as YAML scalars, so `8`, `true` and `["nats://a:4222"]` keep their types. Unknown
- * variables are an error: a typo must not be silently ignored.
+ * `CHORUS_VISUAL_COMFYUI_QUEUE_MAX_QUEUE_SIZE` → `comfyui.queue.max_queue_size`). The value
+ * of a text key (tokens, passwords, URLs, names) is taken exactly as given — `abc #def`,
+ * `&x`, `''` are what they say; numbers and booleans are parsed; a list is a JSON/YAML
+ * list (`["nats://a:4222"]`) or, for a list of text, comma-separated. An empty value and an
+ * unknown variable are errors naming the variable: an unset template variable must not
+ * quietly turn a token off, and a typo must not be silently ignored. `labels` renames
+ * variables that came from CLI flags, so errors name the flag.
  */
-export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
-  const leaves = leafPaths(serviceConfigSchema);
-  const byEnvName = new Map(leaves.map((path) => [ENV_PREFIX + path.join('_').toUpperCase(), path]));
-  const out = structuredClone(raw);
-  for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
-    if (name === `${ENV_PREFIX}CONFIG`) continue;
-    const path = byEnvName.get(name);
-    if (!path) {
-      throw new ChorusError(ErrorCode.CONFIG_INVALID, `environment variable ${name} names no config key`, {
-        details: { variable: name },
+export function readEnvOverrides(env: NodeJS.ProcessEnv, labels: Readonly<Record<string, string>> = {}): ConfigOverride[] {
+  const leaves = leafSchemas(serviceConfigSchema);
+  const byEnvName = new Map(leaves.map((leaf) => [ENV_PREFIX + leaf.path.join('_').toUpperCase(), leaf]));
+  const overrides: ConfigOverride[] = [];
+  for (const [variable, value] of Object.entries(env)) {
+    if (!variable.startsWith(ENV_PREFIX) || value === undefined) continue;
+    if (variable === `${ENV_PREFIX}CONFIG`) continue;
+    const label = labels[variable] ?? variable;
+    const leaf = byEnvName.get(variable);
+    if (!leaf) {
+      throw new ChorusError(ErrorCode.CONFIG_INVALID, `environment variable ${variable} names no config key`, {
+        details: { variable },
         suggestion: `Known variables: ${[...byEnvName.keys()].slice(0, 12).join(', ')}, …`,
       });
     }
-    setPath(out, path, parseEnvValue(value));
+    const key = leaf.path.join('.');
+    if (value === '') {
+      throw new ChorusError(ErrorCode.CONFIG_INVALID, `${label} (${key}) is set but empty`, {
+        details: { variable: label, key },
+        suggestion: `Unset ${label} to use the file's value or the default, or give it a value.`,
+      });
+    }
+    overrides.push({ variable, label, path: leaf.path, value: parseEnvValue(value, leaf.schema) });
   }
+  return overrides;
+}
+
+/** Applies `CHORUS_VISUAL_*` variables to a raw config (see readEnvOverrides). */
+export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, labels: Readonly<Record<string, string>> = {}): Record<string, unknown> {
+  return applyOverrides(raw, readEnvOverrides(env, labels));
+}
+
+function applyOverrides(raw: Record<string, unknown>, overrides: readonly ConfigOverride[]): Record<string, unknown> {
+  const out = structuredClone(raw);
+  for (const o of overrides) setPath(out, o.path, o.value);
   return out;
 }
 
-function parseEnvValue(value: string): unknown {
+const isTextSchema = (schema: z.ZodType) => schema instanceof z.ZodString || schema instanceof z.ZodStringFormat || schema instanceof z.ZodEnum;
+
+function parseEnvValue(value: string, schema: z.ZodType): unknown {
+  // Text is literal: parsing it as YAML turned `abc #def` into `abc` and `''` into an empty token.
+  if (isTextSchema(schema)) return value;
+  if (schema instanceof z.ZodArray && isTextSchema(unwrap(schema.element as z.ZodType)) && !value.trimStart().startsWith('[')) {
+    return value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  }
   try {
     return parseYaml(value);
   } catch {
@@ -107,15 +196,15 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
   node[path[path.length - 1]!] = value;
 }
 
-/** Every leaf key path of an object schema (arrays and records count as leaves). */
-function leafPaths(schema: z.ZodType, prefix: string[] = []): string[][] {
+/** Every leaf key of an object schema with its (unwrapped) schema; arrays and records count as leaves. */
+function leafSchemas(schema: z.ZodType, prefix: string[] = []): Array<{ path: string[]; schema: z.ZodType }> {
   const inner = unwrap(schema);
   if (inner instanceof z.ZodObject) {
     return Object.entries(inner.shape as Record<string, z.ZodType>).flatMap(([key, child]) =>
-      leafPaths(child, [...prefix, key]),
+      leafSchemas(child, [...prefix, key]),
     );
   }
-  return [prefix];
+  return [{ path: prefix, schema: inner }];
 }
 
 function unwrap(schema: z.ZodType): z.ZodType {
@@ -132,7 +221,7 @@ function unwrap(schema: z.ZodType): z.ZodType {
  * then `CHORUS_VISUAL_*` overrides, then validation.
  */
 export async function loadServiceConfig(
-  options: { path?: string; env?: NodeJS.ProcessEnv; required?: boolean } = {},
+  options: { path?: string; env?: NodeJS.ProcessEnv; required?: boolean; labels?: Readonly<Record<string, string>> } = {},
 ): Promise<ResolvedConfig> {
   const env = options.env ?? process.env;
   const path = options.path ?? env[`${ENV_PREFIX}CONFIG`] ?? 'config/chorus-visual.yaml';
@@ -159,5 +248,6 @@ export async function loadServiceConfig(
       });
     }
   }
-  return parseServiceConfig(applyEnvOverrides(raw, env), path);
+  const overrides = readEnvOverrides(env, options.labels);
+  return parseServiceConfig(applyOverrides(raw, overrides), path, overrides);
 }

@@ -7,6 +7,43 @@ import { z } from 'zod';
  */
 
 const seconds = z.number().positive();
+/** A credential: an empty one is a mistake (an unset variable in a template), never "no credential". */
+const secret = z.string().min(1, 'must not be empty; leave the key unset instead');
+
+/**
+ * Handing the GPU over between the chat LLM and ComfyUI around each job (docs/gpu-sharing.md).
+ * Absent: off. Present: before a prompt is sent the LLM is asked to unload (`llm`), and after a
+ * job ComfyUI is asked to `POST /free` (`free_comfyui`).
+ */
+export const gpuHandoffSchema = z
+  .strictObject({
+    /** How to free the LLM's memory before this backend runs a prompt. */
+    llm: z.enum(['ollama', 'http', 'none']),
+    ollama: z
+      .strictObject({
+        /** Ollama's own API root; default: `llm.base_url` without its `/v1`, else http://127.0.0.1:11434. */
+        url: z.url({ protocol: /^https?$/ }).optional(),
+        /** `configured`: `models`, else `llm.model`; `loaded`: every model `GET /api/ps` lists. */
+        unload: z.enum(['configured', 'loaded']).default('configured'),
+        models: z.array(z.string().min(1)).optional(),
+      })
+      .prefault({}),
+    /** llama-swap (`POST /unload`), LM Studio, or anything reachable by one HTTP call. */
+    http: z
+      .strictObject({
+        method: z.enum(['GET', 'POST', 'PUT', 'DELETE']).default('POST'),
+        url: z.url({ protocol: /^https?$/ }),
+        body: z.unknown().optional(),
+        headers: z.record(z.string(), z.string()).default({}),
+      })
+      .optional(),
+    /** When to `POST /free` on ComfyUI: after every job, once its queue has drained, or never. */
+    free_comfyui: z.enum(['after_each', 'when_idle', 'never']).default('when_idle'),
+    /** An unload call slower than this is abandoned (a warning; the job goes on). */
+    timeout_ms: z.number().int().positive().default(10_000),
+  })
+  .refine((h) => h.llm !== 'http' || h.http !== undefined, { message: 'llm: http needs an http: {url, method, body} block', path: ['http'] });
+export type GpuHandoffConfig = z.infer<typeof gpuHandoffSchema>;
 
 export const backendSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "-" and "." only'),
@@ -18,6 +55,7 @@ export const backendSchema = z.strictObject({
   request_timeout_ms: z.number().int().positive().default(10_000),
   heartbeat_interval_ms: z.number().int().positive().default(5_000),
   heartbeat_timeout_ms: z.number().int().positive().default(10_000),
+  gpu_handoff: gpuHandoffSchema.optional(),
 });
 export type BackendConfig = z.infer<typeof backendSchema>;
 
@@ -35,6 +73,15 @@ export const serviceConfigSchema = z.strictObject({
       connection_retry_backoff: z.number().min(1).max(60).default(2.0),
       /** How many times a prompt lost by a ComfyUI restart is submitted again. */
       max_resubmits: z.number().int().min(0).max(10).default(2),
+      /**
+       * Model affinity: a free slot prefers a waiting job whose models the backend has loaded,
+       * passing over another job at most this many times (0: strict arrival order)…
+       */
+      affinity_max_skip: z.number().int().min(0).max(100).default(3),
+      /** …and never more than this long after that job's turn first came. */
+      affinity_max_wait_seconds: seconds.default(60),
+      /** GPU handoff for the single-server form (`url`); with `backends`, set it per backend. */
+      gpu_handoff: gpuHandoffSchema.optional(),
       polling: z
         .strictObject({
           initial_interval_seconds: seconds.default(2.0),
@@ -87,7 +134,7 @@ export const serviceConfigSchema = z.strictObject({
   characters_dir: z.string().default('config/characters'),
   database: z
     .strictObject({
-      /** `sqlite:<path>` (default, relative to the working directory) or `postgres://…`. */
+      /** `sqlite:<path>` (relative to the working directory) or `postgres://…`; unset: `sqlite:{data_dir}/chorus-visual.db`. */
       url: z.string().default('sqlite:data/chorus-visual.db'),
     })
     .prefault({}),
@@ -97,8 +144,8 @@ export const serviceConfigSchema = z.strictObject({
       servers: z.array(z.string()).default(['nats://127.0.0.1:4222']),
       name: z.string().default('chorus-visual'),
       user: z.string().optional(),
-      pass: z.string().optional(),
-      token: z.string().optional(),
+      pass: secret.optional(),
+      token: secret.optional(),
       creds_file: z.string().optional(),
       nkey_file: z.string().optional(),
       tls: z
@@ -122,7 +169,7 @@ export const serviceConfigSchema = z.strictObject({
       /** OpenAI-compatible base URL, e.g. http://127.0.0.1:11434/v1 (Ollama). Unset: template prompts. */
       base_url: z.url({ protocol: /^https?$/ }).optional(),
       model: z.string().default('llama3.1'),
-      api_key: z.string().optional(),
+      api_key: secret.optional(),
       timeout_ms: z.number().int().positive().default(30_000),
       retries: z.number().int().min(0).max(5).default(1),
       temperature: z.number().min(0).max(2).default(0.7),
@@ -135,7 +182,14 @@ export const serviceConfigSchema = z.strictObject({
       enabled: z.boolean().default(true),
       host: z.string().default('127.0.0.1'),
       port: z.number().int().min(0).max(65535).default(8787),
-      token: z.string().optional(),
+      /** Unset: no authentication. Empty is refused: it would quietly mean the same. */
+      token: secret.optional(),
+      /** Origins besides the server's own allowed to send requests, e.g. a reverse proxy's `https://visual.example.com`. */
+      allowed_origins: z.array(z.string().regex(/^https?:\/\/[^/?#\s]+$/, 'an origin: scheme://host[:port], no path')).default([]),
+      /** Host names besides loopback and the bound address this server answers to (DNS-rebinding defence). */
+      allowed_hosts: z.array(z.string().regex(/^[A-Za-z0-9.[\]:-]+$/, 'a host name or address, optionally with :port')).default([]),
+      /** Needed to start without a token on an address other than loopback. */
+      allow_unauthenticated: z.boolean().default(false),
     })
     .prefault({}),
   instance_id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).optional(),

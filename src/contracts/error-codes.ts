@@ -21,6 +21,9 @@ export const ErrorCode = {
   CONFIG_INVALID: 'CONFIG_INVALID',
   STORAGE_UNAVAILABLE: 'STORAGE_UNAVAILABLE',
   CHARACTER_NOT_FOUND: 'CHARACTER_NOT_FOUND',
+  OWNERSHIP_LOST: 'OWNERSHIP_LOST',
+  EVENTS_UNAVAILABLE: 'EVENTS_UNAVAILABLE',
+  REQUEST_ID_CONFLICT: 'REQUEST_ID_CONFLICT',
   INTERNAL: 'INTERNAL',
 } as const;
 
@@ -99,6 +102,18 @@ export const errorCatalogue: Record<ErrorCode, { recoverable: boolean; suggestio
   CHARACTER_NOT_FOUND: {
     recoverable: false,
     suggestion: 'Use a character defined in config/characters/*.yaml.',
+  },
+  OWNERSHIP_LOST: {
+    recoverable: true,
+    suggestion: 'Another chorus-visual instance drives this job now; ask any instance for it (its owner field names the one).',
+  },
+  EVENTS_UNAVAILABLE: {
+    recoverable: true,
+    suggestion: 'NATS cannot be reached or refused the event; check nats.servers and nats-server. Events wait in the outbox meanwhile.',
+  },
+  REQUEST_ID_CONFLICT: {
+    recoverable: false,
+    suggestion: 'This request_id was already used in this conversation for a different request (details.job_id); use a new request_id per request.',
   },
   INTERNAL: {
     recoverable: false,

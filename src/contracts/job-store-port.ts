@@ -44,6 +44,8 @@ export interface JobRow {
   updated_at: string;
   /** The instance driving the job when several share the database (absent or null: none). */
   owner_instance?: string | null;
+  /** The job whose inputs made this one (regenerate, retry); absent or null: none. */
+  regenerated_from?: string | null;
 }
 
 export interface JobEventRow {
@@ -105,6 +107,8 @@ export interface JobListFilter {
   states?: JobState[];
   conversationId?: string;
   character?: string;
+  /** Jobs whose id starts with this (a person pasting the first characters of an id). */
+  idPrefix?: string;
   limit?: number;
   offset?: number;
 }
@@ -137,9 +141,13 @@ export interface JobStore extends OutboxStore {
   findByRequestId(requestId: string): Promise<JobRow | undefined>;
   listJobs(filter?: JobListFilter): Promise<JobRow[]>;
   countJobs(filter?: Omit<JobListFilter, 'limit' | 'offset'>): Promise<number>;
+  /** How many jobs are in each state (states with none are absent), under the other filters. */
+  countByState(filter?: Omit<JobListFilter, 'limit' | 'offset' | 'states'>): Promise<Partial<Record<JobState, number>>>;
   /** Every job whose status is not final, oldest first. */
   listUnfinished(): Promise<JobRow[]>;
   listEvents(jobId: string): Promise<JobEventRow[]>;
+  /** For each given job, the ids of the jobs regenerated from it, oldest first (absent: none). */
+  listRegenerations(jobIds: readonly string[]): Promise<Map<string, string[]>>;
   countUnpublished(): Promise<number>;
   close(): Promise<void>;
 }

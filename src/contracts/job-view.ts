@@ -92,6 +92,10 @@ export interface JobView {
   finished_at: string | null;
   completed_at: string | null;
   timings: JobTimings;
+  /** The job whose inputs made this one (regenerate, retry); null: made by a generate. */
+  regenerated_from: string | null;
+  /** Jobs made from this one's inputs, oldest first (as known when the view was made). */
+  regenerations: string[];
   /** The instance driving the job, when several share the work (queries only, not events). */
   owner?: string;
 }

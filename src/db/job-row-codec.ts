@@ -28,6 +28,7 @@ export function toJobRow(record: JobRecord): JobRow {
   const row: Record<string, unknown> = {};
   for (const [column, value] of Object.entries(columns)) row[column] = decodeColumn(column, value, record.id);
   row['owner_instance'] ??= null;
+  row['regenerated_from'] ??= null;
   return row as unknown as JobRow;
 }
 

@@ -2,7 +2,7 @@
  * Queries on `visual_generation_jobs`. Plain functions taking `db` or a transaction first,
  * so the store decides what shares a transaction. Each is one statement.
  */
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { JobListFilter } from '../contracts/job-store-port.js';
 import { JobState, finalStates } from '../contracts/job-view.js';
 import type { DatabaseSchema } from './database-schema.js';
@@ -72,6 +72,8 @@ function filteredJobs(db: Executor, filter: JobWhereFilter) {
   }
   if (filter.conversationId !== undefined) query = query.where('conversation_id', '=', filter.conversationId);
   if (filter.character !== undefined) query = query.where('character', '=', filter.character);
+  // substr, not LIKE: "_" is a wildcard there and is allowed in ids.
+  if (filter.idPrefix !== undefined) query = query.where(sql<string>`substr(id, 1, ${filter.idPrefix.length})`, '=', filter.idPrefix);
   return query;
 }
 
@@ -90,6 +92,15 @@ export async function countJobs(db: Executor, filter: JobWhereFilter = {}): Prom
   return Number(count);
 }
 
+/** Jobs per state under the filter (the inspector's counts). */
+export async function countJobsByState(db: Executor, filter: Omit<JobWhereFilter, 'states'> = {}): Promise<Array<{ status: string; count: number }>> {
+  const rows = await filteredJobs(db, filter)
+    .select(['status', (eb) => eb.fn.countAll<number | string>().as('count')])
+    .groupBy('status')
+    .execute();
+  return rows.map((row) => ({ status: row.status, count: Number(row.count) }));
+}
+
 /** Oldest first: the order jobs are restored and re-queued in after a restart. */
 export async function selectUnfinishedJobs(db: Executor): Promise<JobRecord[]> {
   return db
@@ -99,4 +110,17 @@ export async function selectUnfinishedJobs(db: Executor): Promise<JobRecord[]> {
     .orderBy('created_at', 'asc')
     .orderBy('id', 'asc')
     .execute();
+}
+
+/** (source, regenerated job) pairs for the given sources, oldest regeneration first. */
+export async function selectRegenerations(db: Executor, sourceIds: readonly string[]): Promise<Array<{ id: string; regenerated_from: string }>> {
+  if (sourceIds.length === 0) return [];
+  const rows = await db
+    .selectFrom('visual_generation_jobs')
+    .select(['id', 'regenerated_from'])
+    .where('regenerated_from', 'in', [...sourceIds])
+    .orderBy('created_at', 'asc')
+    .orderBy('id', 'asc')
+    .execute();
+  return rows.flatMap((row) => (row.regenerated_from === null ? [] : [{ id: row.id, regenerated_from: row.regenerated_from }]));
 }

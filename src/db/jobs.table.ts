@@ -41,6 +41,8 @@ export interface JobsTable extends Omit<JobRow, JsonColumn | 'status' | 'seed' |
   owner_instance: string | null;
   /** A cancel received by an instance that does not drive the job, for the owner to act on. */
   cancel_requested_at: string | null;
+  /** The job whose inputs made this one (regenerate / retry); null: made by a generate. */
+  regenerated_from: string | null;
 }
 
 export type JobRecord = Selectable<JobsTable>;

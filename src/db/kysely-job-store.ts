@@ -15,6 +15,7 @@ import type {
   NewJob,
   NewJobEvent,
 } from '../contracts/job-store-port.js';
+import type { JobState } from '../contracts/job-view.js';
 import type { DatabaseSchema } from './database-schema.js';
 import type { DatabaseDialect } from './database-url.js';
 import {
@@ -30,11 +31,13 @@ import { toJobRecordUpdate, toJobRow, toNewJobRecord } from './job-row-codec.js'
 import {
   advanceJob,
   countJobs,
+  countJobsByState,
   countUnfinishedJobs,
   findJobById,
   findJobByRequestId,
   insertJob,
   selectJobs,
+  selectRegenerations,
   selectUnfinishedJobs,
 } from './job.repository.js';
 import { GroupCommitRunner } from './group-commit-runner.js';
@@ -140,12 +143,30 @@ export class KyselyJobStore implements JobStore {
     return this.#read('countJobs', (db) => countJobs(db, filter));
   }
 
+  countByState(filter: Omit<JobListFilter, 'limit' | 'offset' | 'states'> = {}): Promise<Partial<Record<JobState, number>>> {
+    return this.#read('countByState', async (db) => {
+      const counts: Partial<Record<JobState, number>> = {};
+      for (const { status, count } of await countJobsByState(db, filter)) counts[status as JobState] = count;
+      return counts;
+    });
+  }
+
   listUnfinished(): Promise<JobRow[]> {
     return this.#read('listUnfinished', async (db) => (await selectUnfinishedJobs(db)).map(toJobRow));
   }
 
   listEvents(jobId: string): Promise<JobEventRow[]> {
     return this.#read('listEvents', async (db) => (await selectJobEvents(db, jobId)).map(toJobEventRow));
+  }
+
+  listRegenerations(jobIds: readonly string[]): Promise<Map<string, string[]>> {
+    return this.#read('listRegenerations', async (db) => {
+      const bySource = new Map<string, string[]>();
+      for (const { id, regenerated_from } of await selectRegenerations(db, jobIds)) {
+        bySource.set(regenerated_from, [...(bySource.get(regenerated_from) ?? []), id]);
+      }
+      return bySource;
+    });
   }
 
   listUnpublished(limit: number): Promise<JobEventRow[]> {
@@ -204,7 +225,7 @@ function jobNotFound(jobId: string): ChorusError {
 const storageDriverCodes = /^(SQLITE_(FULL|IOERR|READONLY|CANTOPEN|BUSY|LOCKED)|53100|57P0[1-3]|08\d{3}|ECONNREFUSED|ECONNRESET|ETIMEDOUT)/;
 
 /** Driver errors become ChorusErrors (the driver's error stays as `cause`). */
-function asStoreError(operation: string, error: unknown): ChorusError {
+export function asStoreError(operation: string, error: unknown): ChorusError {
   if (isChorusError(error)) return error;
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: unknown } | null)?.code;

@@ -20,7 +20,8 @@ export async function openPostgresDatabase(connectionString: string, poolSize: n
     client.release();
   } catch (error) {
     await pool.end().catch(() => undefined);
-    throw new ChorusError(ErrorCode.INTERNAL, `Cannot connect to PostgreSQL ${describeDatabase(connectionString)}: ${(error as Error).message}`, {
+    // Unreachable or refusing: a condition of the storage (retry later), not a bug.
+    throw new ChorusError(ErrorCode.STORAGE_UNAVAILABLE, `Cannot connect to PostgreSQL ${describeDatabase(connectionString)}: ${(error as Error).message}`, {
       cause: error,
       details: { url: describeDatabase(connectionString) },
       suggestion: 'Check that the server runs and that database.url names a database this user may use.',

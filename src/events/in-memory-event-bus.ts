@@ -38,7 +38,7 @@ export class InMemoryEventBus implements EventTransport {
 
   async publishDurable(subject: string, payload: Uint8Array, msgId: string): Promise<void> {
     if (!this.isConnected()) {
-      throw new ChorusError(ErrorCode.INTERNAL, 'event bus is disconnected', { recoverable: true });
+      throw new ChorusError(ErrorCode.EVENTS_UNAVAILABLE, 'event bus is disconnected', { recoverable: true });
     }
     if (this.seenIds.has(msgId)) return;
     this.seenIds.add(msgId);

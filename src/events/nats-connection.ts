@@ -50,6 +50,9 @@ export async function natsConnectionOptions(config: NatsConfig, options: Connect
   return opts;
 }
 
+/** nats.js codes meaning "reached the server, and it said no to who we are". */
+const natsAuthCodes: ReadonlySet<string> = new Set(['AUTHORIZATION_VIOLATION', 'AUTHENTICATION_EXPIRED', 'AUTHENTICATION_TIMEOUT']);
+
 export async function connectNats(config: NatsConfig, options: ConnectNatsOptions = {}): Promise<NatsConnection> {
   const logger = options.logger ?? silentLogger;
   let nc: NatsConnection;
@@ -57,10 +60,18 @@ export async function connectNats(config: NatsConfig, options: ConnectNatsOption
     nc = await connect(await natsConnectionOptions(config, options));
   } catch (error) {
     if (error instanceof ChorusError) throw error;
-    throw new ChorusError(ErrorCode.CONFIG_INVALID, `cannot connect to NATS (${config.servers.join(', ')}): ${messageOf(error)}`, {
+    const servers = config.servers.join(', ');
+    if (natsAuthCodes.has(String((error as { code?: unknown }).code))) {
+      throw new ChorusError(ErrorCode.CONFIG_INVALID, `NATS (${servers}) refused our credentials: ${messageOf(error)}`, {
+        cause: error,
+        suggestion: 'Fix nats.user/pass, token, creds_file or nkey_file in the config.',
+      });
+    }
+    // Unreachable is a condition of the network or the server, not of the config file.
+    throw new ChorusError(ErrorCode.EVENTS_UNAVAILABLE, `cannot connect to NATS (${servers}): ${messageOf(error)}`, {
       cause: error,
       recoverable: true,
-      suggestion: 'Check nats.servers and the credentials in the config, and that nats-server is running.',
+      suggestion: 'Check that nats-server is running and that nats.servers points at it.',
     });
   }
   logger.info({ server: nc.getServer(), name: config.name }, 'connected to NATS');

@@ -77,7 +77,7 @@ export class NatsEventTransport implements EventTransport {
           this.logger.warn({ err: messageOf(e) }, 'could not recreate the event stream'),
         );
       }
-      throw new ChorusError(ErrorCode.INTERNAL, `event publish failed: ${messageOf(error)}`, { cause: error, recoverable: true, details: { subject, msgId } });
+      throw new ChorusError(ErrorCode.EVENTS_UNAVAILABLE, `event publish failed: ${messageOf(error)}`, { cause: error, recoverable: true, details: { subject, msgId } });
     }
   }
 
@@ -158,7 +158,7 @@ function isNoResponders(error: unknown): boolean {
 }
 
 function notConnected(): ChorusError {
-  return new ChorusError(ErrorCode.INTERNAL, 'NATS is not connected; event kept in the outbox', { recoverable: true });
+  return new ChorusError(ErrorCode.EVENTS_UNAVAILABLE, 'NATS is not connected; event kept in the outbox', { recoverable: true });
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

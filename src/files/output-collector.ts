@@ -30,10 +30,20 @@ export interface OutputCollectorOptions {
   /** Injected in tests to make writes fail (ENOSPC, EACCES); the real one otherwise. */
   fileSystem?: CollectorFileSystem;
   now?: () => number;
+  /** Where failed clean-ups (undo after a failure, removal of ComfyUI's copy) are reported. */
+  logger?: CollectorLogger;
 }
 
-/** What a failed job undoes (newest first) and a finished one completes: placed files, thumbnails. */
-type Undoable = Pick<PlacedFile, 'undo' | 'finish'>;
+/** The slice of a pino logger the collector uses. */
+export interface CollectorLogger {
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+const silentCollectorLogger: CollectorLogger = { warn() {}, error() {} };
+
+/** What a failed job undoes (newest first) and a finished one completes: placed files (named, for the log), thumbnails. */
+type Undoable = Pick<PlacedFile, 'undo' | 'finish'> & { destination?: string };
 type ResultFileWithOrigin = JobResultFile & { animated?: boolean | undefined; key: string; via: FileTransfer; thumbnailSkipped?: string };
 
 /**
@@ -52,6 +62,7 @@ export class OutputCollector {
   private readonly cleanupComfyOutputs: boolean;
   private readonly thumbnails: ThumbnailSettings | undefined;
   private readonly now: () => number;
+  private readonly logger: CollectorLogger;
 
   constructor(options: OutputCollectorOptions) {
     this.dataDir = path.resolve(options.dataDir);
@@ -59,6 +70,7 @@ export class OutputCollector {
     this.cleanupComfyOutputs = options.cleanupComfyOutputs ?? false;
     this.thumbnails = options.thumbnails;
     this.now = options.now ?? Date.now;
+    this.logger = options.logger ?? silentCollectorLogger;
   }
 
   async collect(input: CollectRequest): Promise<JobResult> {
@@ -109,11 +121,20 @@ export class OutputCollector {
       });
     } catch (error) {
       // A failed job keeps its outputs in ComfyUI: undo this run's moves, newest first.
-      for (const placed of placements.reverse()) await placed.undo?.().catch(() => undefined);
+      for (const placed of placements.reverse()) {
+        await placed.undo?.().catch((undoError: unknown) =>
+          // The file stays in our folder and not in ComfyUI's: someone must know where it is.
+          this.logger.error({ job_id: request.jobId, err: undoError, file: placed.destination }, 'putting a moved output back into ComfyUI\'s folder failed'),
+        );
+      }
       throw error;
     }
     // The job's files and sidecar are safe: only now does ComfyUI's copy go (move mode).
-    for (const placed of placements) await placed.finish?.().catch(() => undefined);
+    for (const placed of placements) {
+      await placed.finish?.().catch((finishError: unknown) =>
+        this.logger.warn({ job_id: request.jobId, err: finishError, file: placed.destination }, "removing ComfyUI's copy of a delivered output failed; it stays there"),
+      );
+    }
     if (this.cleanupComfyOutputs) await this.removeLeftovers(sources, skippedTemp, request);
     return {
       files: files.map(({ animated: _animated, key: _key, thumbnailSkipped: _skipped, ...file }) => file),
@@ -200,7 +221,7 @@ export class OutputCollector {
     const { destination, media, ref } = output;
     const mode = source.kind === 'download' ? 'download' : request.mode === 'auto' ? request.localMode : request.mode === 'download' ? 'copy' : request.mode;
     const placed = await placeOutput({ fs: this.fs, mode, signal: request.signal }, source, destination.absolutePath);
-    placements.push(placed);
+    placements.push({ ...placed, destination: destination.absolutePath });
     const file: ResultFileWithOrigin = {
       kind: media.kind,
       path: destination.relativePath,

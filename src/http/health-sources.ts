@@ -18,12 +18,16 @@ export interface HealthSourceParts {
   instanceId: string;
   /** Omit for a single instance (SQLite). */
   cluster?: HealthSources['cluster'];
+  gpuHandoff?: HealthSources['gpuHandoff'];
+  affinity?: HealthSources['affinity'];
 }
 
 export function createHealthSources(parts: HealthSourceParts): HealthSources {
   return {
     instanceId: parts.instanceId,
     ...(parts.cluster ? { cluster: parts.cluster } : {}),
+    ...(parts.gpuHandoff ? { gpuHandoff: parts.gpuHandoff } : {}),
+    ...(parts.affinity ? { affinity: parts.affinity } : {}),
     async database() {
       try {
         await parts.store.countJobs({ states: ['queued'] });

@@ -2,7 +2,8 @@
  * Replies in the same envelope as the NATS request/reply service — `{ok:true, ...data}` or
  * `{ok:false, error:{code,message,details,suggestion}}` — so a client handles both alike.
  */
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { ChorusError, ErrorCode, toChorusError, type ErrorData } from '../errors/index.js';
 
 /** The HTTP status that says the same thing as each stable error code. */
@@ -17,6 +18,9 @@ const statusByCode: Record<ErrorCode, number> = {
   COMFY_UNAVAILABLE: 503,
   COMFY_LOST: 503,
   STORAGE_UNAVAILABLE: 503,
+  EVENTS_UNAVAILABLE: 503,
+  OWNERSHIP_LOST: 409,
+  REQUEST_ID_CONFLICT: 409,
   PROMPT_GENERATION_FAILED: 502,
   EXECUTION_ERROR: 500,
   GENERATION_TIMEOUT: 504,
@@ -74,4 +78,15 @@ export function sendError(res: ServerResponse, thrown: unknown, headers: Record<
   const status = error instanceof HttpRequestError ? error.status : statusForCode(error.code);
   sendJson(res, status, errorEnvelope(error), headers);
   return error;
+}
+
+/** A refused WebSocket upgrade gets a plain HTTP reply in the same envelope; returns its status. */
+export function rejectUpgrade(socket: Duplex, thrown: unknown): number {
+  const error = toChorusError(thrown);
+  const status = error instanceof HttpRequestError ? error.status : statusForCode(error.code);
+  const body = JSON.stringify(errorEnvelope(error));
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+  return status;
 }

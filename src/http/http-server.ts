@@ -6,15 +6,19 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { isLoopbackHost } from '../config/index.js';
+import { causeForLog, ChorusError, ErrorCode, publicErrorFor } from '../errors/index.js';
 import { createSilentLogger, type Logger } from '../logging/logger.js';
 import { assertAuthorized } from './bearer-token-guard.js';
 import { addHealthRoutes } from './health-routes.js';
-import { HttpRequestError, sendError, sendOk } from './http-error-envelope.js';
+import { HttpRequestError, rejectUpgrade, sendError, sendOk } from './http-error-envelope.js';
 import { addJobApiRoutes } from './job-api-routes.js';
-import { attachLiveFeedSocket } from './live-feed-socket.js';
+import { createLiveFeedSocket } from './live-feed-socket.js';
 import { architectureDiagram, diagramFromMachine } from './machine-diagram-model.js';
 import { addOutputFileRoute } from './output-file-route.js';
 import type { HealthSources, JobCommandHandler, JobFeed } from './ports.js';
+import { createRequestGuard } from './request-guard.js';
 import { RouteTable } from './route-table.js';
 import { createServiceMetrics } from './service-metrics.js';
 import { addStaticAssetRoutes } from './static-asset-route.js';
@@ -26,6 +30,12 @@ export interface HttpServerOptions {
   port: number;
   /** When set, every API, metrics and file request must carry it. */
   token?: string;
+  /** Origins besides the server's own that may send requests (`http.allowed_origins`). */
+  allowedOrigins?: readonly string[];
+  /** Host names besides the bound and loopback ones (`http.allowed_hosts`). */
+  allowedHosts?: readonly string[];
+  /** Start without a token on an address other machines can reach (`http.allow_unauthenticated`). */
+  allowUnauthenticated?: boolean;
   handler: JobCommandHandler;
   feed: JobFeed;
   health: HealthSources;
@@ -47,8 +57,25 @@ export interface RunningHttpServer {
 /** Routes anyone may call: the page shell (it holds no data) and liveness. */
 const publicPaths = /^\/(|healthz|[A-Za-z0-9_-]+\.(html|js|css|svg))$/;
 
+/** The request target as logged: never its query string, which may hold `?token=`. */
+function pathOf(req: IncomingMessage): string {
+  const target = req.url ?? '/';
+  const queryAt = target.indexOf('?');
+  return queryAt === -1 ? target : `${target.slice(0, queryAt)}?…`;
+}
+
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
   const logger = (options.logger ?? createSilentLogger()).child({ component: 'http' });
+  const host = options.host ?? '127.0.0.1';
+  const authenticated = options.token !== undefined && options.token !== '';
+  if (!authenticated && !isLoopbackHost(host) && options.allowUnauthenticated !== true) {
+    throw new ChorusError(ErrorCode.CONFIG_INVALID, `http.host is ${host}, an address other machines can reach, and http.token is not set`, {
+      details: { host },
+      suggestion:
+        'Set http.token (CHORUS_VISUAL_HTTP_TOKEN), bind to 127.0.0.1, or, when something else guards the port (a firewall, a container published on loopback), set http.allow_unauthenticated: true.',
+    });
+  }
+  const guard = createRequestGuard({ boundHost: host, allowedOrigins: options.allowedOrigins ?? [], allowedHosts: options.allowedHosts ?? [] });
   const startedAt = Date.now();
   const metrics = createServiceMetrics(options.health);
   const diagram = options.machineDefinition === undefined ? architectureDiagram() : diagramFromMachine(options.machineDefinition);
@@ -72,6 +99,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     const rawPath = queryAt === -1 ? rawTarget : rawTarget.slice(0, queryAt);
     const url = new URL(`http://localhost/${queryAt === -1 ? '' : rawTarget.slice(queryAt)}`);
     if (!rawPath.startsWith('/')) throw new HttpRequestError(400, 'request target must be a path');
+    // Before anything else, on every route (the page and /files too): what a web page could forge.
+    guard.checkRequest(req);
     if (!publicPaths.test(rawPath)) assertAuthorized(options.token, req, url);
     const match = routes.match(req.method ?? 'GET', rawPath);
     if (match.kind === 'not-found') throw new HttpRequestError(404, `no route for ${req.method} ${rawPath}`);
@@ -79,16 +108,24 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       res.setHeader('allow', match.allowed.join(', '));
       throw new HttpRequestError(405, `${req.method} is not allowed on ${rawPath}`, { details: { allowed: match.allowed } });
     }
+    guard.checkBodyType(req);
     await match.handler({ req, res, url, params: match.params });
+  };
+
+  /** One line per failed request; a bug's real cause is logged under the id its caller got. */
+  const logFailure = (req: IncomingMessage, status: number, thrown: unknown, error: ChorusError, correlationId: string | undefined) => {
+    const reason = (error.details as { reason?: unknown } | undefined)?.reason;
+    const fields = { method: req.method, path: pathOf(req), status, code: error.code, ...(typeof reason === 'string' ? { reason } : {}) };
+    if (status >= 500) logger.error({ ...fields, err: causeForLog(thrown), ...(correlationId ? { correlation_id: correlationId } : {}) }, 'request failed');
+    else logger.debug(fields, 'request refused');
   };
 
   const server = createServer((req, res) => {
     res.setHeader('x-content-type-options', 'nosniff');
     handle(req, res).catch((thrown: unknown) => {
-      const error = sendError(res, thrown);
-      const status = res.statusCode;
-      if (status >= 500) logger.error({ err: thrown, method: req.method, path: req.url, code: error.code }, 'request failed');
-      else logger.debug({ method: req.method, path: req.url, status, code: error.code }, 'request refused');
+      const { error, correlationId } = publicErrorFor(thrown, `${req.method} ${pathOf(req).replace(/\?…$/, '')}`);
+      sendError(res, error);
+      logFailure(req, res.statusCode, thrown, error, correlationId);
     });
   });
   server.headersTimeout = 10_000;
@@ -100,15 +137,26 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   });
 
-  const live = attachLiveFeedSocket(server, {
-    feed: options.feed,
-    ...(options.token === undefined ? {} : { token: options.token }),
-    instanceId: options.health.instanceId,
-    logger,
+  const live = createLiveFeedSocket({ feed: options.feed, instanceId: options.health.instanceId, logger });
+  /** WebSocket endpoints by path; every upgrade passes the same guard and token check first. */
+  const upgrades = new Map([['/api/live', live.handleUpgrade]]);
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    try {
+      guard.checkUpgrade(req);
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const endpoint = upgrades.get(url.pathname);
+      if (!endpoint) throw new HttpRequestError(404, `no WebSocket endpoint at ${url.pathname}`);
+      assertAuthorized(options.token, req, url);
+      endpoint(req, socket, head);
+    } catch (thrown) {
+      const { error, correlationId } = publicErrorFor(thrown, 'WebSocket upgrade');
+      const status = rejectUpgrade(socket, error);
+      logFailure(req, status, thrown, error, correlationId);
+    }
   });
   const unsubscribeMetrics = options.feed.subscribe((msg) => metrics.observe(msg));
 
-  const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, host, () => {
@@ -117,8 +165,12 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     });
   });
   const { port } = server.address() as AddressInfo;
+  guard.listening(port);
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  logger.info({ url }, 'http server listening');
+  const allowed = guard.describe();
+  const listening = { url, authentication: authenticated ? 'bearer token' : 'off', allowed_hosts: allowed.hosts, allowed_origins: allowed.origins };
+  if (!authenticated && !isLoopbackHost(host)) logger.warn(listening, 'http server listening on a non-loopback address without authentication (http.allow_unauthenticated)');
+  else logger.info(listening, 'http server listening');
 
   return {
     url,

@@ -8,6 +8,7 @@ import {
   getCommandSchema,
   jobIdCommandSchema,
   listCommandSchema,
+  regenerateCommandSchema,
   validateCommandSchema,
 } from '../commands/command-schemas.js';
 import { describeIssues, invalidCommand } from '../commands/command-replies.js';
@@ -51,8 +52,8 @@ function debugFlag(url: URL): boolean {
 export function addJobApiRoutes(routes: RouteTable, handler: JobCommandHandler, health: HealthSources): void {
   routes.add('GET', '/api/jobs', async ({ res, url }: RouteContext) => {
     const cmd = parseCommand(listCommandSchema, listInputFromQuery(url));
-    const { jobs, total } = await handler.list(cmd);
-    sendOk(res, { jobs, total, limit: cmd.limit, offset: cmd.offset });
+    const { jobs, total, counts } = await handler.list(cmd);
+    sendOk(res, { jobs, total, limit: cmd.limit, offset: cmd.offset, ...(counts === undefined ? {} : { counts }) });
   });
 
   routes.add('POST', '/api/jobs', async ({ req, res }: RouteContext) => {
@@ -65,6 +66,15 @@ export function addJobApiRoutes(routes: RouteTable, handler: JobCommandHandler, 
     const cmd = parseCommand(getCommandSchema, { job_id: params['id'], debug: debugFlag(url) });
     const detail = await handler.get(cmd.job_id, { debug: cmd.debug });
     sendOk(res, { ...detail });
+  });
+
+  routes.add('POST', '/api/jobs/:id/regenerate', async ({ req, res, params }: RouteContext) => {
+    const body = await readJsonBody(req);
+    // The job comes from the path; the body may carry only what the command adds (a seed).
+    const fields = typeof body === 'object' && body !== null && !Array.isArray(body) ? body : { body };
+    const cmd = parseCommand(regenerateCommandSchema, { ...fields, job_id: params['id'] });
+    const { job, created } = await handler.regenerate(cmd);
+    sendOk(res, { job, created }, created ? 201 : 200);
   });
 
   routes.add('POST', '/api/jobs/:id/cancel', async ({ req, res, params }: RouteContext) => {

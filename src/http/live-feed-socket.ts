@@ -3,12 +3,10 @@
  * One feed subscription for all clients. A slow client loses progress ticks first (they
  * are ephemeral anyway) and is dropped if even transitions pile up; it reloads on reconnect.
  */
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from '../logging/logger.js';
-import { assertAuthorized } from './bearer-token-guard.js';
-import { errorEnvelope, HttpRequestError } from './http-error-envelope.js';
 import type { FeedMessage, JobFeed } from './ports.js';
 
 const progressDropBytes = 512 * 1024;
@@ -16,36 +14,14 @@ const disconnectBytes = 8 * 1024 * 1024;
 const pingIntervalMs = 15_000;
 
 export interface LiveFeedSocket {
+  /** Takes over an upgrade the server has already checked (Host, Origin, token). */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   clientCount(): number;
   close(): Promise<void>;
 }
 
-function rejectUpgrade(socket: Duplex, status: number, error: HttpRequestError): void {
-  const body = JSON.stringify(errorEnvelope(error));
-  const reason = status === 401 ? 'Unauthorized' : status === 404 ? 'Not Found' : 'Bad Request';
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
-}
-
-export function attachLiveFeedSocket(server: Server, options: { feed: JobFeed; token?: string; instanceId: string; logger: Logger }): LiveFeedSocket {
+export function createLiveFeedSocket(options: { feed: JobFeed; instanceId: string; logger: Logger }): LiveFeedSocket {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
-
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => socket.destroy());
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname !== '/api/live') {
-      rejectUpgrade(socket, 404, new HttpRequestError(404, `no WebSocket endpoint at ${url.pathname}`));
-      return;
-    }
-    try {
-      assertAuthorized(options.token, req, url);
-    } catch (error) {
-      rejectUpgrade(socket, 401, error as HttpRequestError);
-      return;
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
-  });
 
   const alive = new WeakMap<WebSocket, boolean>();
   wss.on('connection', (ws: WebSocket) => {
@@ -89,6 +65,7 @@ export function attachLiveFeedSocket(server: Server, options: { feed: JobFeed; t
   pinger.unref();
 
   return {
+    handleUpgrade: (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)),
     clientCount: () => wss.clients.size,
     close: () =>
       new Promise<void>((resolve) => {

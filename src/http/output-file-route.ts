@@ -30,28 +30,40 @@ export const mediaTypeByExtension: Readonly<Record<string, string>> = {
 
 const servedRoot = 'conversations';
 
-function refuse(reason: string, rawPath: string): never {
-  throw new HttpRequestError(400, `refused file path: ${reason}`, { details: { path: rawPath } });
+/** Why a path is refused, one code per check, so each check is held by its own test. */
+export type FileRefusal =
+  | 'empty_path'
+  | 'bad_percent_encoding'
+  | 'empty_segment'
+  | 'dot_segment'
+  | 'separator_in_segment'
+  | 'outside_conversations'
+  | 'file_type_not_served'
+  | 'resolves_outside';
+
+function refuse(reason: FileRefusal, explanation: string, rawPath: string): never {
+  throw new HttpRequestError(400, `refused file path: ${explanation}`, { details: { path: rawPath, reason } });
 }
 
 /** Decodes and checks each piece; returns the pieces relative to the data folder. */
 export function safeRelativePieces(rawPath: string): string[] {
-  if (rawPath === '') refuse('empty', rawPath);
+  if (rawPath === '') refuse('empty_path', 'empty', rawPath);
   const pieces = rawPath.split('/').map((raw) => {
     let piece: string;
     try {
       piece = decodeURIComponent(raw);
     } catch {
-      return refuse('bad percent-encoding', rawPath);
+      return refuse('bad_percent_encoding', 'bad percent-encoding', rawPath);
     }
-    if (piece === '' || piece === '.' || piece === '..') refuse('empty, "." or ".." segment', rawPath);
+    if (piece === '') refuse('empty_segment', 'empty segment', rawPath);
+    if (piece === '.' || piece === '..') refuse('dot_segment', '"." or ".." segment', rawPath);
     // An encoded "/" or "\" would let one piece be several; NUL truncates in C land; ":" is a drive on Windows.
-    if (/[/\\\0:]/.test(piece)) refuse('separator or control character inside a segment', rawPath);
+    if (/[/\\\0:]/.test(piece)) refuse('separator_in_segment', 'separator or control character inside a segment', rawPath);
     return piece;
   });
-  if (pieces[0] !== servedRoot) refuse(`only files under ${servedRoot}/ are served`, rawPath);
+  if (pieces[0] !== servedRoot) refuse('outside_conversations', `only files under ${servedRoot}/ are served`, rawPath);
   const extension = path.extname(pieces[pieces.length - 1] ?? '').toLowerCase();
-  if (!(extension in mediaTypeByExtension)) refuse(`file type "${extension}" is not served`, rawPath);
+  if (!(extension in mediaTypeByExtension)) refuse('file_type_not_served', `file type "${extension}" is not served`, rawPath);
   return pieces;
 }
 
@@ -69,7 +81,7 @@ async function openableFile(dataDir: string, pieces: string[], rawPath: string):
     throw notFound();
   }
   // A symlink pointing out of the tree is refused like a `..`.
-  if (!file.startsWith(root + path.sep)) refuse('resolves outside the data folder', rawPath);
+  if (!file.startsWith(root + path.sep)) refuse('resolves_outside', 'resolves outside the served folder', rawPath);
   const info = await stat(file).catch(() => null);
   if (!info?.isFile()) throw notFound();
   return { file, bytes: info.size };

@@ -47,6 +47,25 @@ export interface HealthSources {
    * job, and the slots every instance together holds per backend. Absent with SQLite.
    */
   cluster?(): Promise<ClusterView>;
+  /** GPU handoff steps so far (absent when no backend has `gpu_handoff`). */
+  gpuHandoff?(): GpuHandoffCountView[];
+  /** Slot grants per backend: how many went ahead by model affinity, how many switched models. */
+  affinity?(): AffinityCountView[];
+}
+
+export interface GpuHandoffCountView {
+  backend: string;
+  step: string;
+  outcome: string;
+  count: number;
+  seconds: number;
+}
+
+export interface AffinityCountView {
+  backend: string;
+  grants: number;
+  ahead: number;
+  switches: number;
 }
 
 export interface ClusterView {

@@ -74,6 +74,7 @@ export function createServiceMetrics(health: HealthSources): ServiceMetrics {
     },
   });
   addBackendGauges(registry, health);
+  addHandoffCounters(registry, health);
 
   const transitions = new Counter({
     name: 'chorus_visual_job_transitions_total',
@@ -125,4 +126,57 @@ function addBackendGauges(registry: Registry, health: HealthSources): void {
   perBackend('chorus_visual_backend_capacity', 'Prompts this backend may hold at once', (b) => b.capacity.max_concurrent);
   perBackend('chorus_visual_backend_in_use', 'Slots of this backend held by our jobs', (b) => b.capacity.in_use);
   perBackend('chorus_visual_backend_queue_remaining', "ComfyUI's own queue_remaining", (b) => b.queueRemaining);
+  new Counter({
+    name: 'chorus_visual_backend_socket_heals_total',
+    help: 'Times the ComfyUI socket was found deaf (a prompt of ours ran, the socket said nothing) and reopened',
+    labelNames: ['backend'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const backend of health.backends()) this.inc({ backend: backend.name }, backend.socketHeals ?? 0);
+    },
+  });
+}
+
+/** Read from the GPU handoff and the scheduler at scrape time: they keep the running totals. */
+function addHandoffCounters(registry: Registry, health: HealthSources): void {
+  const handoff = health.gpuHandoff?.bind(health);
+  if (handoff) {
+    new Counter({
+      name: 'chorus_visual_gpu_handoff_steps_total',
+      help: 'GPU handoff steps (llm_unload, comfy_free) by outcome: done, skipped, joined (shared another job\'s unload), failed',
+      labelNames: ['backend', 'step', 'outcome'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const c of handoff()) this.inc({ backend: c.backend, step: c.step, outcome: c.outcome }, c.count);
+      },
+    });
+    new Counter({
+      name: 'chorus_visual_gpu_handoff_seconds_total',
+      help: 'Time spent in GPU handoff steps',
+      labelNames: ['backend', 'step'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const c of handoff()) this.inc({ backend: c.backend, step: c.step }, c.seconds);
+      },
+    });
+  }
+  const affinity = health.affinity?.bind(health);
+  if (!affinity) return;
+  const perBackend = (name: string, help: string, field: 'grants' | 'ahead' | 'switches') =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['backend'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const c of affinity()) this.inc({ backend: c.backend }, c[field]);
+      },
+    });
+  perBackend('chorus_visual_slot_grants_total', 'Backend slots granted to jobs', 'grants');
+  perBackend('chorus_visual_affinity_grants_ahead_total', 'Grants that went ahead of older jobs because the backend held their models', 'ahead');
+  perBackend('chorus_visual_model_switches_total', 'Grants whose model files differ from the previous prompt on that backend (a model swap)', 'switches');
 }

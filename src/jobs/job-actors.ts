@@ -13,6 +13,8 @@ import type {
   CollectOutputsInput,
   ComposePromptInput,
   ComposedJobPrompt,
+  GpuHandoffInput,
+  GpuHandoffStep,
   JobEvent,
   PromptRef,
   SubmitPromptInput,
@@ -24,9 +26,11 @@ import type { JobResult } from '../contracts/job-view.js';
 import { waitUntil, type Clock } from './clock.js';
 import type { StructuredLogger } from '../contracts/structured-logger.js';
 import type { BackendPoolPort, CharactersPort, CollectorPort, PromptComposerPort, WorkflowsPort } from './job-runtime-ports.js';
+import type { WorkflowDefinition } from '../workflows/index.js';
 import type { Scheduler } from './scheduler.js';
 import { composeJobPrompt } from './job-prompt-composition.js';
 import { OutputFolderAdvice } from './output-folder-advice.js';
+import type { GpuHandoff } from './gpu-handoff.js';
 
 export interface JobActorDeps {
   pool: BackendPoolPort;
@@ -35,6 +39,8 @@ export interface JobActorDeps {
   composer: PromptComposerPort;
   collector: CollectorPort;
   scheduler: Scheduler;
+  /** GPU handoff between the LLM and ComfyUI (absent: off everywhere). */
+  handoff?: GpuHandoff;
   config: Pick<ResolvedConfig, 'collectMode' | 'localCollectMode' | 'resolvedBackends' | 'comfyui'>;
   clock: Clock;
   logger: StructuredLogger;
@@ -43,6 +49,8 @@ export interface JobActorDeps {
   /** Jobs restored where ComfyUI may hold their prompt: look before sending or watching. */
   reconcile: Set<string>;
   newPromptId(): string;
+  /** The workflow a job was admitted with, while the service holds it. */
+  admittedWorkflow?(jobId: string): WorkflowDefinition | undefined;
   /** Extra facts for the metadata sidecar (timings so far). */
   metadataFor?(jobId: string): Record<string, unknown>;
 }
@@ -71,21 +79,42 @@ export function machineEventOf(event: PromptEvent, now: number, newPromptId: () 
     case 'interrupted':
       return { type: 'comfy.interrupted', at: now, nodeId: event.nodeId };
     case 'lost':
-      return { type: 'comfy.lost', nextPromptId: newPromptId() };
+      return { type: 'comfy.lost', at: now, nextPromptId: newPromptId() };
     default:
       return null;
   }
+}
+
+/** A handoff step of a job restored into a service whose config turned handoff off since. */
+function offStep(step: GpuHandoffStep['step'], backend: string, at: number): GpuHandoffStep {
+  return { step, outcome: 'skipped', backend, at, ms: 0, detail: 'GPU handoff is off' };
 }
 
 export function createJobActors(deps: JobActorDeps) {
   const { pool, clock } = deps;
   const outputFolderAdvice = new OutputFolderAdvice(deps.logger);
   return {
-    composePrompt: fromPromise<ComposedJobPrompt, ComposePromptInput>(({ input }) => composeJobPrompt(deps, input.request)),
+    composePrompt: fromPromise<ComposedJobPrompt, ComposePromptInput>(async ({ input }) => {
+      const composed = await composeJobPrompt(deps, input.request, deps.admittedWorkflow?.(input.jobId));
+      // The LLM wrote it, so it holds GPU memory again: the next grant unloads it.
+      if (composed.source === 'llm') deps.handoff?.noteLlmUsed();
+      return composed;
+    }),
 
-    acquireSlot: fromPromise<AcquireSlotOutput, AcquireSlotInput>(async ({ input, signal }) => ({
-      backend: await deps.scheduler.acquire(input.jobId, input.priority, signal),
-    })),
+    acquireSlot: fromPromise<AcquireSlotOutput, AcquireSlotInput>(async ({ input, signal }) => {
+      const backend = await deps.scheduler.acquire(input.jobId, input.priority, signal, input.models ?? []);
+      return { backend, handoff: deps.handoff?.planFor(backend) ?? null, affinity: deps.scheduler.takeGrant(input.jobId) ?? null };
+    }),
+
+    freeLlm: fromPromise<GpuHandoffStep, GpuHandoffInput>(async ({ input }) => {
+      if (!deps.handoff) return offStep('llm_unload', input.backend, clock.now());
+      return deps.handoff.freeLlm(input.jobId, input.backend);
+    }),
+
+    freeComfy: fromPromise<GpuHandoffStep, GpuHandoffInput>(async ({ input }) => {
+      if (!deps.handoff) return offStep('comfy_free', input.backend, clock.now());
+      return deps.handoff.freeComfy(input.jobId, input.backend);
+    }),
 
     submitPrompt: fromPromise<SubmitPromptOutput, SubmitPromptInput>(async ({ input }) => {
       await deps.durable(input.jobId);
@@ -95,10 +124,12 @@ export function createJobActors(deps: JobActorDeps) {
         const location = await backend.locate(input.promptId);
         if (location.where !== 'absent') {
           deps.logger.info({ job_id: input.jobId, prompt_id: input.promptId, where: location.where }, 'restored job found in ComfyUI; not sending it again');
+          deps.handoff?.noteComfyUsed(input.backend);
           return { promptId: input.promptId, number: location.where === 'pending' ? location.position : 0 };
         }
       }
       const result = await backend.submit({ promptId: input.promptId, prompt: input.prompt, jobId: input.jobId });
+      deps.handoff?.noteComfyUsed(input.backend);
       return { promptId: result.promptId, number: result.number };
     }),
 

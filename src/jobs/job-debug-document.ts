@@ -25,6 +25,9 @@ export function debugDocumentOf(row: JobRow, view: JobView, events: JobEventRow[
       submitted_at: row.submitted_at,
       backend: row.backend,
     },
+    // GPU handoff steps (unload the LLM, free ComfyUI) with outcome and duration; [] when off.
+    gpu_handoff: debug['gpu_handoff'] ?? [],
+    affinity: debug['affinity'] ?? null,
     resubmits: debug['resubmits'] ?? 0,
     attempts: row.attempts,
     timing: view.timings,

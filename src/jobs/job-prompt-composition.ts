@@ -4,7 +4,7 @@
  */
 import type { ComposedJobPrompt, JobRequest } from '../../machines/job-types.js';
 import type { ResolvedConfig } from '../config/index.js';
-import { injectWorkflow } from '../workflows/index.js';
+import { injectWorkflow, modelFilesOf, type WorkflowDefinition } from '../workflows/index.js';
 import type { Character } from '../characters/index.js';
 import type { CharactersPort, PromptComposerPort, WorkflowsPort } from './job-runtime-ports.js';
 
@@ -15,8 +15,8 @@ export interface CompositionDeps {
   config: Pick<ResolvedConfig, 'comfyui'>;
 }
 
-export async function composeJobPrompt(deps: CompositionDeps, request: JobRequest): Promise<ComposedJobPrompt> {
-  const definition = deps.workflows.get(request.workflow);
+export async function composeJobPrompt(deps: CompositionDeps, request: JobRequest, admitted?: WorkflowDefinition): Promise<ComposedJobPrompt> {
+  const definition = admitted ?? deps.workflows.get(request.workflow);
   const character: Character | null = request.character === null ? null : deps.characters.get(request.character);
   const identity = character?.visual_identity;
 
@@ -78,6 +78,7 @@ export async function composeJobPrompt(deps: CompositionDeps, request: JobReques
     seed: injection.seed,
     source,
     apiPrompt: injection.prompt,
+    models: modelFilesOf(injection.prompt),
     debug: {
       workflow_used: { name: definition.name, type: definition.type, facts: definition.facts },
       prompt_components: components,

@@ -31,9 +31,13 @@ export function patchForTransition(row: JobRow, context: JobContext, from: JobPo
   if (to.state === 'completed') patch.completed_at = nowIso;
   if (to.state === 'completed' || to.state === 'failed' || to.state === 'cancelled') patch.finished_at = nowIso;
   if (to.substate === 'processing.overdue') stamps['overdue_at'] = nowIso;
+  // Files are safe; what follows in `moving` is the GPU handoff, not file moving.
+  if (to.substate === 'moving.freeingComfy') stamps['collected_at'] = nowIso;
 
   const debug: Record<string, unknown> = { ...row.debug, timestamps: stamps, resubmits: context.resubmits };
   if (composed) Object.assign(debug, composed.debug);
+  if (context.handoffSteps && context.handoffSteps.length > 0) debug['gpu_handoff'] = context.handoffSteps;
+  if (context.affinity) debug['affinity'] = context.affinity;
   if (entered && to.state === 'submitted') {
     debug['comfy_submission'] = { prompt_id: context.promptId, queue_position: context.queuePosition, submitted_at: nowIso, backend: context.backend };
   }

@@ -1,27 +1,38 @@
 /** In-process notices of the JobService (CLI progress bar, inspector): typed listeners. */
-import { EventEmitter } from 'node:events';
 import type { JobServiceEventMap } from '../contracts/job-notices.js';
 
 export type { JobProgressNotice, JobServiceEventMap, JobTransitionNotice } from '../contracts/job-notices.js';
 
-export class JobServiceEvents {
-  private readonly emitter = new EventEmitter();
+/** Where a throwing listener is reported. */
+export interface JobServiceEventsLogger {
+  error(obj: object, msg?: string): void;
+}
 
-  constructor() {
-    this.emitter.setMaxListeners(0);
-  }
+type Listener = (notice: never) => void;
+
+export class JobServiceEvents {
+  private readonly listeners = new Map<keyof JobServiceEventMap, Set<Listener>>();
+
+  constructor(private readonly logger: JobServiceEventsLogger = { error() {} }) {}
 
   on<K extends keyof JobServiceEventMap>(name: K, listener: (notice: JobServiceEventMap[K]) => void): () => void {
-    this.emitter.on(name, listener);
-    return () => this.emitter.off(name, listener);
+    const set = this.listeners.get(name) ?? new Set();
+    this.listeners.set(name, set);
+    set.add(listener as Listener);
+    return () => void set.delete(listener as Listener);
   }
 
+  /**
+   * Every listener hears every notice: one that throws is logged and skipped, never allowed
+   * to starve the ones after it or to break the job's persistence chain.
+   */
   emit<K extends keyof JobServiceEventMap>(name: K, notice: JobServiceEventMap[K]): void {
-    // A throwing listener must not break the job's persistence chain.
-    try {
-      this.emitter.emit(name, notice);
-    } catch {
-      /* listeners own their errors */
+    for (const listener of [...(this.listeners.get(name) ?? [])]) {
+      try {
+        (listener as (n: JobServiceEventMap[K]) => void)(notice);
+      } catch (error) {
+        this.logger.error({ err: error, event: name, job_id: notice.jobId }, 'a job notice listener threw; the other listeners still ran');
+      }
     }
   }
 }

@@ -10,22 +10,26 @@ import { jobMachine } from '../../machines/job.js';
 import type { JobMachineInput, JobProgress } from '../../machines/job-types.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { ChorusError, ErrorCode, isOwnershipLost } from '../errors/index.js';
-import type { GenerateCommand, ListCommand } from '../commands/command-schemas.js';
+import type { GenerateCommand, ListCommand, RegenerateCommand } from '../commands/command-schemas.js';
 import { toJobEventView, type JobEventView } from '../commands/job-command-handler.js';
 import { initialJobRow, type JobRow, type JobStore, type NewJob } from '../contracts/job-store-port.js';
-import { finalStates, type JobView } from '../contracts/job-view.js';
+import { finalStates, type JobState, type JobView } from '../contracts/job-view.js';
 import { systemClock, type Clock } from './clock.js';
 import { createJobActors } from './job-actors.js';
 import { silentLogger, type StructuredLogger } from '../contracts/structured-logger.js';
 import type { BackendPoolPort, CharactersPort, CollectorPort, PromptComposerPort, WorkflowsPort } from './job-runtime-ports.js';
 import { Scheduler } from './scheduler.js';
+import { GpuHandoff } from './gpu-handoff.js';
+import { createLlmUnloader, type LlmUnloader } from '../prompts/llm-unloader.js';
 import { JobTransitionWriter } from './job-transition-writer.js';
 import { holdsSlot, mayBeGranted, positionOf, samePosition, transitionType, type JobPosition } from './job-state-of.js';
 import { applyPatch, patchForTransition } from './job-row-patch.js';
 import { jobViewOf } from './job-view-mapper.js';
 import { debugDocumentOf } from './job-debug-document.js';
 import { JobServiceEvents, type JobServiceEventMap } from './job-service-events.js';
+import { regenerationOf } from './regeneration-request.js';
 import type { InstanceCoordinator, SlotLedger } from '../contracts/instance-coordination-port.js';
+import type { WorkflowDefinition } from '../workflows/index.js';
 
 export interface JobServiceDeps {
   store: JobStore;
@@ -70,17 +74,27 @@ interface LiveJob {
   position: JobPosition;
   progress: JobProgress | null;
   detached: boolean;
+  /** Jobs regenerated from this one, so its events' views list them too. */
+  regenerations: string[];
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export class JobService {
   readonly scheduler: Scheduler;
+  /** Present when some backend has `gpu_handoff` set. */
+  readonly handoff: GpuHandoff | undefined;
   private readonly machine;
   private readonly writer: JobTransitionWriter;
   private readonly live = new Map<string, LiveJob>();
+  /**
+   * The workflow each job was admitted with, until it ends: an edit saved meanwhile does
+   * not change the graph of a job already accepted. (After a restart the library's current
+   * version serves a job that had not composed yet; the injected graph itself is persisted.)
+   */
+  private readonly admittedWorkflows = new Map<string, WorkflowDefinition>();
   private readonly reconcile = new Set<string>();
-  private readonly events = new JobServiceEvents();
+  private readonly events: JobServiceEvents;
   private readonly clock: Clock;
   private readonly logger: StructuredLogger;
   private readonly newId: () => string;
@@ -90,10 +104,15 @@ export class JobService {
     this.clock = deps.clock ?? systemClock;
     this.logger = deps.logger ?? silentLogger;
     this.newId = deps.newId ?? randomUUID;
+    this.events = new JobServiceEvents(this.logger);
     this.writer = new JobTransitionWriter(this.logger);
     const coordination = deps.coordination;
+    this.handoff = this.createHandoff();
+    const comfyui = deps.config.comfyui;
     this.scheduler = new Scheduler(deps.pool, {
       clock: this.clock,
+      affinity: { maxSkip: comfyui.affinity_max_skip, maxWaitMs: comfyui.affinity_max_wait_seconds * 1000 },
+      ...(this.handoff ? { onIdle: (backend: string) => this.handoff?.noteIdle(backend) } : {}),
       ...(coordination
         ? { shared: { ledger: coordination.ledger, instanceId: coordination.instanceId, logger: this.logger, ...(coordination.slotPollMs === undefined ? {} : { pollMs: coordination.slotPollMs }) } }
         : {}),
@@ -102,16 +121,32 @@ export class JobService {
       actors: createJobActors({
         ...deps,
         scheduler: this.scheduler,
+        ...(this.handoff ? { handoff: this.handoff } : {}),
         clock: this.clock,
         logger: this.logger,
         durable: (jobId) => this.writer.durable(jobId),
         reconcile: this.reconcile,
         newPromptId: this.newId,
+        admittedWorkflow: (jobId) => this.admittedWorkflows.get(jobId),
         metadataFor: (jobId) => {
           const job = this.live.get(jobId);
           return job ? { conversation_id: job.row.conversation_id, character: job.row.character, created_at: job.row.created_at, timings: jobViewOf(job.row).timings } : {};
         },
       }),
+    });
+  }
+
+  private createHandoff(): GpuHandoff | undefined {
+    const backends = this.deps.config.resolvedBackends;
+    if (!backends.some((b) => b.gpu_handoff)) return undefined;
+    const unloaders = new Map<string, LlmUnloader | null>(backends.map((b) => [b.name, b.gpu_handoff ? createLlmUnloader(b.gpu_handoff, this.deps.config.llm) : null]));
+    return new GpuHandoff({
+      backends,
+      unloaderFor: (backend) => unloaders.get(backend) ?? null,
+      pool: this.deps.pool,
+      busy: (backend) => this.scheduler.inUse(backend) > 0 || this.scheduler.waiting() > 0,
+      clock: this.clock,
+      logger: this.logger,
     });
   }
 
@@ -125,18 +160,32 @@ export class JobService {
   }
 
   async generate(cmd: GenerateCommand): Promise<{ job: JobView; created: boolean }> {
+    return this.admit(cmd, null);
+  }
+
+  /** A new job from an earlier one's inputs, linked to it (`regenerated_from`); same reply as generate. */
+  async regenerate(cmd: RegenerateCommand): Promise<{ job: JobView; created: boolean }> {
+    const source = await this.requireRow(cmd.job_id);
+    const outcome = await this.admit(regenerationOf(source, cmd), source.id);
+    const live = this.live.get(source.id);
+    if (outcome.created && live && !live.regenerations.includes(outcome.job.id)) live.regenerations.push(outcome.job.id);
+    return outcome;
+  }
+
+  private async admit(cmd: GenerateCommand, regeneratedFrom: string | null): Promise<{ job: JobView; created: boolean }> {
     if (!this.accepting) throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, 'chorus-visual is shutting down; send the job again', { recoverable: true });
     if (cmd.request_id !== undefined) {
       const existing = await this.deps.store.findByRequestId(cmd.request_id);
-      if (existing) return { job: this.viewOf(existing), created: false };
+      if (existing) return { job: await this.viewWithLinks(existing), created: false };
     }
     // Unknown names fail here, before anything is persisted.
     const character = cmd.character === undefined ? null : this.deps.characters.get(cmd.character);
     const workflow = cmd.workflow ?? character!.visual_identity.default_workflow;
-    this.deps.workflows.get(workflow);
+    const definition = this.deps.workflows.get(workflow);
 
     const now = this.clock.now();
     const input = this.machineInput(cmd, workflow, now);
+    this.admittedWorkflows.set(input.jobId, definition);
     const actor = createActor(this.machine, { input, ...(this.deps.inspect ? { inspect: this.deps.inspect } : {}) });
     const position = positionOf(actor.getSnapshot().value);
     const newJob: NewJob = {
@@ -159,6 +208,7 @@ export class JobService {
       debug: { request: { user_request: cmd.user_request ?? null, activity: cmd.activity ?? null, strict_llm: cmd.strict_llm }, timestamps: {} },
       created_at: iso(now),
       comfy_prompt_id: input.promptId,
+      regenerated_from: regeneratedFrom,
     };
     const row = initialJobRow(newJob);
     const view = jobViewOf(row);
@@ -167,10 +217,13 @@ export class JobService {
       { type: 'created', from_state: null, to_state: position.substate ?? position.state, data: { job: view }, at: row.created_at },
       { maxQueueSize: this.deps.config.comfyui.queue.max_queue_size },
     );
-    if (!outcome.created) return { job: this.viewOf(outcome.job), created: false };
+    if (!outcome.created) {
+      this.admittedWorkflows.delete(input.jobId);
+      return { job: await this.viewWithLinks(outcome.job), created: false };
+    }
     this.deps.onPersisted?.();
     this.events.emit('transition', { jobId: row.id, seq: 1, type: 'created', from: null, to: position.substate ?? position.state, job: view });
-    this.attach(actor, outcome.job).actor.start();
+    this.attach(actor, outcome.job, []).actor.start();
     return { job: view, created: true };
   }
 
@@ -180,32 +233,42 @@ export class JobService {
       const row = await this.requireRow(jobId);
       // Driven by another instance: leave the request for its owner, which polls for it.
       if (this.deps.coordination && !finalStates.has(row.status)) await this.deps.coordination.coordinator.requestCancel(jobId);
-      return this.viewOf(row);
+      return this.viewWithLinks(row);
     }
     job.actor.send({ type: 'job.cancel' });
-    await this.writer.durable(jobId).catch(() => undefined);
-    return jobViewOf(job.row, job.progress);
+    // "Cancelled" is only an answer once the decision is stored: say so when it is not.
+    await this.writer.durable(jobId).catch((error: unknown) => {
+      if (isOwnershipLost(error)) throw error;
+      throw new ChorusError(ErrorCode.STORAGE_UNAVAILABLE, `The cancel of job ${jobId} could not be stored: ${(error as Error).message}`, {
+        cause: error,
+        details: { job_id: jobId },
+      });
+    });
+    return jobViewOf(job.row, job.progress, job.regenerations);
   }
 
   async get(jobId: string, opts: { debug?: boolean } = {}): Promise<{ job: JobView; events: JobEventView[]; debug?: Record<string, unknown> }> {
     const row = await this.requireRow(jobId);
     const events = await this.deps.store.listEvents(jobId);
-    const job = this.viewOf(row);
+    const job = await this.viewWithLinks(row);
     if (!opts.debug) return { job, events: events.map(toJobEventView) };
     return { job, events: events.map(toJobEventView), debug: debugDocumentOf(row, job, events) };
   }
 
-  async list(cmd: ListCommand): Promise<{ jobs: JobView[]; total: number }> {
-    const filter = {
-      ...(cmd.state === undefined ? {} : { states: Array.isArray(cmd.state) ? cmd.state : [cmd.state] }),
+  async list(cmd: ListCommand): Promise<{ jobs: JobView[]; total: number; counts: Partial<Record<JobState, number>> }> {
+    const others = {
       ...(cmd.conversation_id === undefined ? {} : { conversationId: cmd.conversation_id }),
       ...(cmd.character === undefined ? {} : { character: cmd.character }),
+      ...(cmd.id_prefix === undefined ? {} : { idPrefix: cmd.id_prefix }),
     };
-    const [rows, total] = await Promise.all([
+    const filter = { ...others, ...(cmd.state === undefined ? {} : { states: Array.isArray(cmd.state) ? cmd.state : [cmd.state] }) };
+    const [rows, total, counts] = await Promise.all([
       this.deps.store.listJobs({ ...filter, limit: cmd.limit, offset: cmd.offset }),
       this.deps.store.countJobs(filter),
+      this.deps.store.countByState(others),
     ]);
-    return { jobs: rows.map((row) => this.viewOf(row)), total };
+    const regenerations = await this.deps.store.listRegenerations(rows.map((row) => row.id));
+    return { jobs: rows.map((row) => this.viewOf(row, regenerations.get(row.id))), total, counts };
   }
 
   /**
@@ -229,6 +292,7 @@ export class JobService {
   async adopt(rows: JobRow[]): Promise<number> {
     if (!this.accepting) return 0;
     const restored: LiveJob[] = [];
+    const regenerations = rows.length === 0 ? new Map<string, string[]>() : await this.deps.store.listRegenerations(rows.map((row) => row.id));
     for (const row of rows) {
       if (this.live.has(row.id)) continue;
       if (row.snapshot === null || row.snapshot === undefined) {
@@ -244,7 +308,7 @@ export class JobService {
       // The snapshot carries the context, so no input is needed (xstate's types insist on one).
       const options = { snapshot: row.snapshot, ...(this.deps.inspect ? { inspect: this.deps.inspect } : {}) };
       const actor = createActor(this.machine, options as unknown as { input: JobMachineInput });
-      restored.push(this.attach(actor, row));
+      restored.push(this.attach(actor, row, regenerations.get(row.id) ?? []));
     }
     for (const job of restored) job.actor.start();
     if (restored.length > 0) this.logger.info({ jobs: restored.length }, 'restored unfinished jobs');
@@ -281,8 +345,8 @@ export class JobService {
     this.scheduler.close();
   }
 
-  private attach(actor: JobActor, row: JobRow): LiveJob {
-    const job: LiveJob = { id: row.id, actor, row, position: positionOf(actor.getSnapshot().value), progress: null, detached: false };
+  private attach(actor: JobActor, row: JobRow, regenerations: string[]): LiveJob {
+    const job: LiveJob = { id: row.id, actor, row, position: positionOf(actor.getSnapshot().value), progress: null, detached: false, regenerations };
     this.live.set(row.id, job);
     actor.subscribe({
       next: (snapshot) => this.observe(job, snapshot),
@@ -311,11 +375,16 @@ export class JobService {
     const nowIso = iso(this.clock.now());
     const patch = patchForTransition(job.row, snapshot.context, from, to, nowIso, job.actor.getPersistedSnapshot());
     job.row = applyPatch(job.row, patch, null, nowIso);
-    const view = jobViewOf(job.row, job.progress);
+    const view = jobViewOf(job.row, job.progress, job.regenerations);
     const type = transitionType(from, to);
     const fromName = from.substate ?? from.state;
     const toName = to.substate ?? to.state;
     const final = snapshot.status === 'done';
+    // A job that reached ComfyUI and then failed or was cancelled ran no freeingComfy step.
+    const freedAlready = snapshot.context.handoffSteps?.some((s) => s.step === 'comfy_free') ?? false;
+    if (final && to.state !== 'completed' && !freedAlready && snapshot.context.backend && (from.state === 'submitted' || from.state === 'processing' || from.state === 'moving')) {
+      this.handoff?.afterJobEnded(job.id, snapshot.context.backend).catch(() => undefined);
+    }
     void this.writer.enqueue(job.id, async () => {
       let seq: number;
       try {
@@ -328,6 +397,7 @@ export class JobService {
       this.deps.onPersisted?.();
       this.events.emit('transition', { jobId: job.id, seq, type, from: fromName, to: toName, job: view });
       if (final && this.live.get(job.id) === job) this.live.delete(job.id);
+      if (final) this.admittedWorkflows.delete(job.id);
     });
   }
 
@@ -336,12 +406,15 @@ export class JobService {
     const now = iso(this.clock.now());
     const error = new ChorusError(ErrorCode.INTERNAL, 'the job could not be restored after a restart (no persisted snapshot)').toJSON();
     const failed: JobRow = { ...row, status: 'failed', substate: null, error, finished_at: now };
-    await this.deps.store.recordTransition(
+    const view = jobViewOf(failed);
+    const from = row.substate ?? row.status;
+    const { seq } = await this.deps.store.recordTransition(
       row.id,
       { status: 'failed', substate: null, error, finished_at: now },
-      { type: 'failed', from_state: row.substate ?? row.status, to_state: 'failed', data: { job: jobViewOf(failed) }, at: now },
+      { type: 'failed', from_state: from, to_state: 'failed', data: { job: view }, at: now },
     );
     this.deps.onPersisted?.();
+    this.events.emit('transition', { jobId: row.id, seq, type: 'failed', from, to: 'failed', job: view });
   }
 
   private machineInput(cmd: GenerateCommand, workflow: string, now: number): JobMachineInput {
@@ -375,8 +448,13 @@ export class JobService {
     };
   }
 
-  private viewOf(row: JobRow): JobView {
-    const view = jobViewOf(row, this.live.get(row.id)?.progress ?? null);
+  private async viewWithLinks(row: JobRow): Promise<JobView> {
+    const regenerations = await this.deps.store.listRegenerations([row.id]);
+    return this.viewOf(row, regenerations.get(row.id));
+  }
+
+  private viewOf(row: JobRow, regenerations: readonly string[] = []): JobView {
+    const view = jobViewOf(row, this.live.get(row.id)?.progress ?? null, regenerations);
     // Only where several instances share the work: which one drives the job.
     return typeof row.owner_instance === 'string' ? { ...view, owner: row.owner_instance } : view;
   }

@@ -29,7 +29,7 @@ export function transitionType(from: JobPosition, to: JobPosition): string {
   return transitionName(from.substate ?? from.state, to.substate ?? to.state);
 }
 
-const occupying = new Set(['queued.submitting', 'submitted', 'processing']);
+const occupying = new Set(['queued.freeingLlm', 'queued.submitting', 'submitted', 'processing']);
 
 /** Whether a job in this position holds a scheduler slot (from submission until it leaves ComfyUI). */
 export function holdsSlot(position: JobPosition): boolean {

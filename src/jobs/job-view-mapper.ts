@@ -15,18 +15,24 @@ export function movingAtOf(row: Pick<JobRow, 'debug'>): string | null {
   return stamps?.['moving_at'] ?? null;
 }
 
+/** The moment the files were safe, when a GPU handoff step followed (`moving.freeingComfy`). */
+function collectedAtOf(row: Pick<JobRow, 'debug'>): string | null {
+  const stamps = row.debug['timestamps'] as Record<string, string | undefined> | undefined;
+  return stamps?.['collected_at'] ?? null;
+}
+
 export function timingsOf(row: JobRow): JobTimings {
   const movingAt = movingAtOf(row);
   return {
     queue_wait_ms: ms(row.created_at, row.submitted_at),
     comfy_queue_wait_ms: ms(row.submitted_at, row.started_at ?? movingAt),
     generation_ms: ms(row.started_at, movingAt),
-    file_move_ms: row.status === 'completed' || row.result !== null ? ms(movingAt, row.completed_at ?? row.finished_at) : null,
+    file_move_ms: row.status === 'completed' || row.result !== null ? ms(movingAt, collectedAtOf(row) ?? row.completed_at ?? row.finished_at) : null,
     total_ms: ms(row.created_at, row.finished_at),
   };
 }
 
-export function jobViewOf(row: JobRow, progress: JobProgress | null = null): JobView {
+export function jobViewOf(row: JobRow, progress: JobProgress | null = null, regenerations: readonly string[] = []): JobView {
   return {
     id: row.id,
     state: row.status,
@@ -53,5 +59,7 @@ export function jobViewOf(row: JobRow, progress: JobProgress | null = null): Job
     finished_at: row.finished_at,
     completed_at: row.completed_at,
     timings: timingsOf(row),
+    regenerated_from: row.regenerated_from ?? null,
+    regenerations: [...regenerations],
   };
 }

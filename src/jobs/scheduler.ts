@@ -10,6 +10,12 @@
  * the slot claimed atomically, so `max_concurrent` holds across instances. A slot freed by
  * another instance is noticed by polling while jobs wait (there is no cross-instance wake-up;
  * `pollMs` bounds the delay).
+ *
+ * Model affinity: each backend remembers the model files of the last prompt it was given.
+ * When a slot frees and the oldest waiter of the top priority needs other models, a waiter
+ * of the same priority whose models match may go first (a model swap costs seconds on a
+ * GPU). Bounded: a waiter is passed over at most `maxSkip` times, and never once
+ * `maxWaitMs` have gone by since it was first passed over; priority always wins.
  */
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import type { Clock } from './clock.js';
@@ -20,6 +26,11 @@ import type { SlotLedger } from '../contracts/instance-coordination-port.js';
 interface Waiter {
   jobId: string;
   priority: number;
+  /** The job's model files, sorted and joined: equal keys run without a model swap. */
+  modelsKey: string;
+  /** Times a younger waiter went first, and when that first happened (affinity bound). */
+  passedOver: number;
+  firstPassedAt: number | null;
   resolve(backend: string): void;
   reject(error: unknown): void;
   done: boolean;
@@ -36,6 +47,22 @@ class WaiterQueue {
   putBack(w: Waiter): void {
     if (this.head > 0) this.items[--this.head] = w;
     else this.items.unshift(w);
+  }
+  /** Up to `limit` waiters still waiting, oldest first, with their positions. */
+  peek(limit: number): Array<{ waiter: Waiter; index: number }> {
+    const found: Array<{ waiter: Waiter; index: number }> = [];
+    for (let i = this.head; i < this.items.length && found.length < limit; i++) {
+      const waiter = this.items[i]!;
+      if (!waiter.done) found.push({ waiter, index: i });
+    }
+    return found;
+  }
+  /** Takes the waiter at `index` out, keeping the order of the ones before it (O(distance)). */
+  takeAt(index: number): Waiter | undefined {
+    const waiter = this.items[index]!;
+    for (let i = index; i > this.head; i--) this.items[i] = this.items[i - 1]!;
+    this.items[this.head] = waiter;
+    return this.shift();
   }
   /** The oldest waiter still waiting (cancelled ones are dropped lazily). */
   shift(): Waiter | undefined {
@@ -57,11 +84,39 @@ export interface SchedulerOptions {
   recheckMs?: number;
   /** Slots shared with other instances through the database. */
   shared?: { ledger: SlotLedger; instanceId: string; pollMs?: number; logger?: StructuredLogger };
+  /** Model affinity bounds (`comfyui.affinity_max_skip`, `affinity_max_wait_seconds`); absent or 0: arrival order. */
+  affinity?: { maxSkip: number; maxWaitMs: number };
+  /** A backend has nothing of ours in it and nothing waiting (GPU handoff: a burst ended). */
+  onIdle?(backend: string): void;
+}
+
+/** How far behind the oldest waiter affinity looks for a job whose models match. */
+const AFFINITY_WINDOW = 64;
+
+/** How a slot was granted, kept for the job's debug document until the job reads it. */
+export interface AffinityGrant {
+  /** The job's models were those the backend last ran. */
+  matched: boolean;
+  /** Older waiters this grant went ahead of. */
+  wentAhead: number;
+  /** Times younger waiters went ahead of this job. */
+  passedOver: number;
+}
+
+/** Per backend, for /metrics: grants, those that went ahead of older waiters, model switches. */
+export interface AffinityCount {
+  backend: string;
+  grants: number;
+  ahead: number;
+  switches: number;
 }
 
 export class Scheduler {
   private readonly slots = new Map<string, string>(); // jobId → backend
   private readonly used = new Map<string, number>(); // backend → slots in use
+  private readonly lastModels = new Map<string, string>(); // backend → models key of its last grant
+  private readonly grants = new Map<string, AffinityGrant>(); // jobId → how its slot was granted
+  private readonly affinityCounts = new Map<string, AffinityCount>();
   private readonly queues = new Map<number, WaiterQueue>();
   /** Priorities with a queue, highest first (at most 201 distinct values). */
   private priorities: number[] = [];
@@ -81,10 +136,11 @@ export class Scheduler {
   }
 
   /** Resolves with the backend name once a slot is granted; abort to stop waiting. */
-  acquire(jobId: string, priority: number, signal?: AbortSignal): Promise<string> {
+  acquire(jobId: string, priority: number, signal?: AbortSignal, models: readonly string[] = []): Promise<string> {
     if (this.closed) return Promise.reject(new ChorusError(ErrorCode.INTERNAL, 'the scheduler is stopped'));
     return new Promise<string>((resolve, reject) => {
-      const waiter: Waiter = { jobId, priority, resolve, reject, done: false };
+      const modelsKey = [...models].sort().join('\n');
+      const waiter: Waiter = { jobId, priority, modelsKey, passedOver: 0, firstPassedAt: null, resolve, reject, done: false };
       signal?.addEventListener(
         'abort',
         () => {
@@ -120,13 +176,35 @@ export class Scheduler {
 
   /** Idempotent: a job that holds no slot is ignored. */
   release(jobId: string): void {
-    if (!this.forget(jobId)) return;
+    const backend = this.slots.get(jobId);
+    if (backend === undefined || !this.forget(jobId)) return;
     const shared = this.options.shared;
-    if (!shared) return void this.dispatch();
+    if (!shared) {
+      this.dispatch();
+      return void this.noticeIdle(backend);
+    }
     void shared.ledger
       .releaseSlot(jobId, shared.instanceId)
       .catch((error: unknown) => this.logShared(error, 'releasing a slot failed; it frees itself when the job ends'))
-      .finally(() => this.dispatch());
+      .finally(() => {
+        this.dispatch();
+        this.noticeIdle(backend);
+      });
+  }
+
+  /** How the job's slot was granted (model affinity), once: the entry is dropped when read. */
+  takeGrant(jobId: string): AffinityGrant | undefined {
+    const grant = this.grants.get(jobId);
+    this.grants.delete(jobId);
+    return grant;
+  }
+
+  affinityCounters(): AffinityCount[] {
+    return [...this.affinityCounts.values()].map((c) => ({ ...c }));
+  }
+
+  private noticeIdle(backend: string): void {
+    if (this.inUse(backend) === 0 && this.waitingCount === 0 && !this.closed) this.options.onIdle?.(backend);
   }
 
   /** Drops the job's slot here only (another instance took the job over with its slot). */
@@ -134,6 +212,7 @@ export class Scheduler {
     const backend = this.slots.get(jobId);
     if (backend === undefined) return false;
     this.slots.delete(jobId);
+    this.grants.delete(jobId);
     this.used.set(backend, (this.used.get(backend) ?? 1) - 1);
     return true;
   }
@@ -172,12 +251,61 @@ export class Scheduler {
     return queue;
   }
 
-  private nextWaiter(): Waiter | undefined {
+  /** The next waiter for this backend: the top priority first, then model affinity, then age. */
+  private nextWaiter(backend: string): { waiter: Waiter; ahead: number } | undefined {
     for (const priority of this.priorities) {
-      const waiter = this.queues.get(priority)!.shift();
-      if (waiter) return waiter;
+      const queue = this.queues.get(priority)!;
+      const picked = this.pickByAffinity(queue, backend);
+      if (picked) return picked;
+      const waiter = queue.shift();
+      if (waiter) return { waiter, ahead: 0 };
     }
     return undefined;
+  }
+
+  /**
+   * A waiter whose models the backend holds, if older ones may still be passed over; the
+   * first older one that may not (passed over `maxSkip` times, or for `maxWaitMs`) goes instead.
+   * undefined: arrival order (no affinity, nothing known about the backend, or no match).
+   */
+  private pickByAffinity(queue: WaiterQueue, backend: string): { waiter: Waiter; ahead: number } | undefined {
+    const affinity = this.options.affinity;
+    const loaded = this.lastModels.get(backend);
+    if (!affinity || affinity.maxSkip === 0 || loaded === undefined) return undefined;
+    const now = this.options.clock.now();
+    const candidates = queue.peek(AFFINITY_WINDOW);
+    let chosen = -1;
+    for (let i = 0; i < candidates.length; i++) {
+      const { waiter } = candidates[i]!;
+      if (waiter.modelsKey === loaded) {
+        chosen = i;
+        break;
+      }
+      const mayPass = waiter.passedOver < affinity.maxSkip && (waiter.firstPassedAt === null || now - waiter.firstPassedAt < affinity.maxWaitMs);
+      if (!mayPass) {
+        chosen = i;
+        break;
+      }
+    }
+    if (chosen <= 0) return undefined;
+    for (const { waiter } of candidates.slice(0, chosen)) {
+      waiter.passedOver++;
+      waiter.firstPassedAt ??= now;
+    }
+    const waiter = queue.takeAt(candidates[chosen]!.index);
+    return waiter && { waiter, ahead: chosen };
+  }
+
+  /** Bookkeeping of a grant: the backend's models now, and what affinity did. */
+  private recordGrant(waiter: Waiter, backend: string, wentAhead: number): void {
+    const previous = this.lastModels.get(backend);
+    this.lastModels.set(backend, waiter.modelsKey);
+    this.grants.set(waiter.jobId, { matched: previous === waiter.modelsKey, wentAhead, passedOver: waiter.passedOver });
+    const count = this.affinityCounts.get(backend) ?? { backend, grants: 0, ahead: 0, switches: 0 };
+    count.grants++;
+    if (wentAhead > 0) count.ahead++;
+    if (previous !== undefined && previous !== waiter.modelsKey) count.switches++;
+    this.affinityCounts.set(backend, count);
   }
 
   private dispatch(): void {
@@ -196,11 +324,13 @@ export class Scheduler {
           if (this.pool.list().some((b) => !b.health().healthy)) this.scheduleRecheck();
           return;
         }
-        const waiter = this.nextWaiter();
-        if (!waiter) return;
+        const next = this.nextWaiter(backend.name);
+        if (!next) return;
+        const { waiter } = next;
         waiter.done = true;
         this.waitingCount--;
         this.countSlot(waiter.jobId, backend.name);
+        this.recordGrant(waiter, backend.name, next.ahead);
         waiter.resolve(backend.name);
       }
     } finally {
@@ -230,8 +360,9 @@ export class Scheduler {
             this.scheduleRecheck(shared.pollMs ?? 50);
             break;
           }
-          const waiter = this.nextWaiter();
-          if (!waiter) break;
+          const next = this.nextWaiter(backend.name);
+          if (!next) break;
+          const { waiter } = next;
           const claimed = await shared.ledger.claimSlot(backend.name, waiter.jobId, shared.instanceId, backend.maxConcurrent);
           if (waiter.done) {
             // Cancelled while claiming: give the slot straight back.
@@ -249,6 +380,7 @@ export class Scheduler {
           waiter.done = true;
           this.waitingCount--;
           this.countSlot(waiter.jobId, backend.name);
+          this.recordGrant(waiter, backend.name, next.ahead);
           waiter.resolve(backend.name);
         }
       } while (this.dispatchAgain && !this.closed);

@@ -29,6 +29,16 @@ export function resolveLogLevel(explicit: string | undefined, env: NodeJS.Proces
   return parsed.success ? parsed.data : 'info';
 }
 
+const secretKeys = ['token', 'pass', 'password', 'api_key', 'authorization', 'cookie'];
+const secretLogPaths = [
+  ...secretKeys,
+  ...secretKeys.map((key) => `*.${key}`),
+  ...secretKeys.map((key) => `*.*.${key}`),
+  'headers.authorization',
+  'req.headers.authorization',
+  'req.headers.cookie',
+];
+
 export function createLogger(options: LoggerOptions = {}): Logger {
   const logger = pino(
     {
@@ -36,8 +46,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       level: resolveLogLevel(options.level),
       base: { pid: process.pid, ...options.base },
       timestamp: pino.stdTimeFunctions.isoTime,
-      // Bearer tokens and NATS credentials must never reach a log file.
-      redact: { paths: ['token', 'pass', 'api_key', 'headers.authorization', '*.token', '*.pass', '*.api_key'], censor: '[redacted]' },
+      // Bearer tokens, NATS credentials and API keys must never reach a log file. A backstop:
+      // callers log paths without query strings and URLs through redactUrl.
+      redact: { paths: secretLogPaths, censor: '[redacted]' },
     },
     options.destination,
   );

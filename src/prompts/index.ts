@@ -4,3 +4,4 @@ export { requestChatCompletion, type LlmConfig, type ChatMessage, type ChatReply
 export { cleanLlmReply, type CleanedReply } from './llm-reply-cleaner.js';
 export { buildPromptMessages } from './prompt-messages-builder.js';
 export { buildTemplatePrompt } from './template-prompt-builder.js';
+export { createLlmUnloader, OllamaUnloader, HttpUnloader, ollamaUrlOf, type LlmUnloader, type LlmUnloadResult } from './llm-unloader.js';

@@ -83,6 +83,7 @@ function getHistory(core: SimulatorCore, query: URLSearchParams, res: ServerResp
 export async function handleComfyRoute(
   core: SimulatorCore, req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams, body: Buffer,
   onAccepted: () => void,
+  onFree: () => void = () => {},
 ): Promise<void> {
   const method = req.method ?? 'GET';
   try {
@@ -116,7 +117,9 @@ export async function handleComfyRoute(
     }
     if (path === '/free' && method === 'POST') {
       const json = jsonOrCrash(body);
+      onFree();
       if (isPlainObject(json) && json['free_memory']) core.executor.requestFreeMemory();
+      if (isPlainObject(json) && json['unload_models']) core.executor.requestUnloadModels();
       return replyEmpty(res);
     }
     if (path === '/history' && method === 'GET') return getHistory(core, query, res);

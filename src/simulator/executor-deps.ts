@@ -5,6 +5,7 @@ import type { SocketHub } from './socket-hub.js';
 import type { NodeCatalog } from './node-catalog.js';
 import type { OutputFileNamer } from './output-file-namer.js';
 import type { FaultState, SimulatorTiming } from './simulator-types.js';
+import type { ModelLoad } from './model-memory.js';
 
 export interface ExecutorDeps {
   queue: PromptQueue;
@@ -16,4 +17,5 @@ export interface ExecutorDeps {
   timing: SimulatorTiming;
   faults: FaultState;
   onExecutionStart(promptId: string): void;
+  onModelLoad(load: ModelLoad): void;
 }

@@ -6,6 +6,7 @@
 import type { ExecutorDeps } from './executor-deps.js';
 import { ExecutionCache } from './execution-cache.js';
 import { PromptRun, type RunControl } from './prompt-run.js';
+import { ModelMemory } from './model-memory.js';
 
 export type { ExecutorDeps } from './executor-deps.js';
 
@@ -16,6 +17,7 @@ class ExecutionAborted extends Error {
 
 export class PromptExecutor {
   readonly cache = new ExecutionCache();
+  private readonly models: ModelMemory;
   private interruptRequested = false;
   private freeMemoryRequested = false;
   private generation = 0;
@@ -23,7 +25,9 @@ export class PromptExecutor {
   private runningClientId: string | null = null;
   private runningNode: string | null = null;
 
-  constructor(private readonly deps: ExecutorDeps) {}
+  constructor(private readonly deps: ExecutorDeps) {
+    this.models = new ModelMemory(deps.timing.modelLoadMs);
+  }
 
   start(): void {
     void this.loop(this.generation);
@@ -48,6 +52,11 @@ export class PromptExecutor {
   /** POST /free {free_memory}: acted on between prompts, like the real worker. */
   requestFreeMemory(): void {
     this.freeMemoryRequested = true;
+  }
+
+  /** POST /free {unload_models}: the next prompt loads its models again. */
+  requestUnloadModels(): void {
+    this.models.requestUnload();
   }
 
   /** For the reconnect hello: the node running for this client's prompt, if any. */
@@ -75,6 +84,11 @@ export class PromptExecutor {
         },
         setRunningNode: (id) => {
           this.runningNode = id;
+        },
+        loadModels: async (files) => {
+          const load = this.models.load(files);
+          this.deps.onModelLoad(load);
+          if (load.ms > 0) await control.pause(load.ms);
         },
       };
       // The flag is cleared when the next prompt starts (execution.py:652).

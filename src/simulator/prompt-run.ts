@@ -16,6 +16,7 @@ import { handlerFor } from './node-handler-registry.js';
 import { NodeExecutionError, type NodeRunContext } from './node-run-context.js';
 import { legacyPreviewFrame, metadataPreviewFrame, progressTextFrame } from './binary-frames.js';
 import { samplerPreviewPng } from './sim-image.js';
+import { modelFilesOfGraph } from './model-memory.js';
 
 export class InterruptedAt extends Error {
   constructor(readonly nodeId: string) {
@@ -29,6 +30,8 @@ export interface RunControl {
   /** Waits, then throws if the process "died" meanwhile. */
   pause(ms: number): Promise<void>;
   setRunningNode(id: string | null): void;
+  /** Loads the prompt's model files (a delay when they differ from the previous prompt's). */
+  loadModels(files: string[]): Promise<void>;
 }
 
 const tempLetters = 'abcdefghijklmnopqrstupvxyz';
@@ -63,6 +66,8 @@ export class PromptRun {
     const cachedNodes = Object.keys(this.graph).filter((id) => this.cache.get(this.signatures.get(id) ?? null));
     this.record('execution_cached', { nodes: cachedNodes, prompt_id: this.promptId, timestamp: now() });
     const cached = new Set(cachedNodes);
+    // Loading happens inside the loader nodes on a real server: after execution_start.
+    await this.control.loadModels(modelFilesOfGraph(this.graph));
     const plan = new ExecutionPlan(this.graph, this.entry[4], (id) => cached.has(id), (id) => this.deps.catalog.isOutputNode(this.classOf(id)));
     let status: 'success' | 'error' = 'success';
     try {

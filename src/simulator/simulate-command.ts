@@ -12,6 +12,7 @@ const argsSchema = z.object({
   'output-dir': z.string().optional(),
   'step-ms': z.coerce.number().min(0).optional(),
   'node-ms': z.coerce.number().min(0).optional(),
+  'model-load-ms': z.coerce.number().min(0).optional(),
 });
 
 const options = {
@@ -20,10 +21,22 @@ const options = {
   'output-dir': { type: 'string' },
   'step-ms': { type: 'string' },
   'node-ms': { type: 'string' },
+  'model-load-ms': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const usage = 'usage: chorus-visual simulate [--port 8188] [--host 127.0.0.1] [--output-dir DIR] [--step-ms 5] [--node-ms 1]\n';
+const usage =
+  'usage: chorus-visual simulate [options]\n\n' +
+  'A ComfyUI stand-in speaking the real protocol (HTTP + WebSocket, 0.3.64), for trying chorus-visual without a GPU.\n' +
+  'Its images are flat colour fills of the requested size, its video and audio tiny placeholder files.\n\n' +
+  'options:\n' +
+  '  --port N          port to listen on (default 8188; 0 picks a free one)\n' +
+  '  --host HOST       address to listen on (default 127.0.0.1)\n' +
+  '  --output-dir DIR  where outputs are written (default: a new temporary folder)\n' +
+  '  --step-ms N       time per sampling step (default 5)\n' +
+  '  --node-ms N       time per other node (default 1)\n' +
+  '  --model-load-ms N time to "load" a model not loaded yet (default 0)\n' +
+  '  -h, --help        show this help\n';
 
 export async function run(argv: string[]): Promise<number> {
   let values: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options }>>['values'];
@@ -45,6 +58,8 @@ export async function run(argv: string[]): Promise<number> {
   const args = parsed.data;
   const sim = await startSimulator({
     port: args.port, host: args.host, outputDir: args['output-dir'], stepDelayMs: args['step-ms'], nodeDelayMs: args['node-ms'],
+    // Every model file costs this much to load when a prompt's models differ from the previous one's.
+    ...(args['model-load-ms'] ? { modelLoadMs: { '*': args['model-load-ms'] } } : {}),
   });
   process.stdout.write(`ComfyUI simulator (0.3.64 protocol) listening on ${sim.url}\noutput: ${sim.outputDir}\ninput: ${sim.inputDir}\n`);
   await new Promise<void>((resolve) => {

@@ -41,6 +41,11 @@ export class SimulatorCore {
     this.validator = new PromptValidator(catalog, dirs.input);
     this.executor = new PromptExecutor({
       queue: this.queue, history: this.history, hub: this.hub, catalog, namer, dirs, timing, faults,
+      onModelLoad: (load) => {
+        if (load.files.length === 0) return;
+        this.counter.stats.modelLoads++;
+        this.counter.stats.modelLoadMs += load.ms;
+      },
       onExecutionStart: (promptId) => {
         const stats = this.counter.stats;
         stats.executions[promptId] = (stats.executions[promptId] ?? 0) + 1;

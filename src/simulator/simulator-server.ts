@@ -9,6 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { NodeCatalog } from './node-catalog.js';
 import { OutputFileNamer } from './output-file-namer.js';
+import { RecordingSocket } from './recording-socket.js';
 import { SimulatorCore } from './simulator-core.js';
 import { handleComfyRoute } from './comfy-routes.js';
 import { handleControlRoute } from './control-routes.js';
@@ -66,9 +67,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const timing: SimulatorTiming = {
     stepDelayMs: options.stepDelayMs ?? 5, nodeDelayMs: options.nodeDelayMs ?? 1,
     defaultSteps: options.defaultSteps ?? 4, previews: options.previews ?? true,
+    modelLoadMs: { ...(options.modelLoadMs ?? {}) },
   };
   const faultState = initialFaultState();
-  const stats: SimulatorStats = { executions: {}, totalExecutions: 0, peakQueueDepth: 0, submissions: 0 };
+  const stats: SimulatorStats = { executions: {}, totalExecutions: 0, peakQueueDepth: 0, submissions: 0, modelLoads: 0, modelLoadMs: 0, frees: 0 };
   const counter = { stats };
   const catalog = new NodeCatalog(dirs.input);
   const namer = new OutputFileNamer();
@@ -97,6 +99,14 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     executionDelayMs: (ms) => {
       faultState.executionDelayMs = ms;
     },
+    // A real second client over the network, so the takeover goes through the same
+    // one-socket-per-sid map (and its cleanup on close) as in server.py.
+    async takeOverClientId(clientId) {
+      const intruder = await RecordingSocket.open(handle.url, clientId);
+      await intruder.waitFor((f) => f.kind === 'text' && f.type === 'status');
+      await intruder.close();
+      for (let i = 0; i < 200 && core.hub.isMapped(clientId); i++) await new Promise((r) => setTimeout(r, 5));
+    },
   };
 
   const snapshotStats = (): SimulatorStats => ({ ...stats, executions: { ...stats.executions } });
@@ -117,7 +127,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     }
     if (req.method === 'OPTIONS') return replyEmpty(res, 200); // answered before the origin check [obs T16]
     if (originRejected(req)) return replyEmpty(res, 403);
-    await handleComfyRoute(core, req, res, path, url.searchParams, body, () => stats.submissions++);
+    await handleComfyRoute(core, req, res, path, url.searchParams, body, () => stats.submissions++, () => stats.frees++);
   }
 
   const server = createServer((req, res) => {

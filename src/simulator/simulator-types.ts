@@ -11,6 +11,12 @@ export interface SimulatorOptions {
   defaultSteps?: number; // progress ticks for a sampler-like node without a steps input (default 4)
   /** Binary preview frames on sampler steps (like `--preview-method auto`); default true. */
   previews?: boolean;
+  /**
+   * Model-load delay in ms per model file, `*` for any file not named: paid when a prompt's
+   * model files differ from the previous prompt's on this server (or after `POST /free
+   * {unload_models}`). Default: none, loading is free.
+   */
+  modelLoadMs?: Record<string, number>;
 }
 
 export interface SimulatorStats {
@@ -18,6 +24,9 @@ export interface SimulatorStats {
   totalExecutions: number;
   peakQueueDepth: number; // max(running + pending) ever seen
   submissions: number; // accepted POST /prompt count
+  modelLoads: number; // prompts that had to load at least one model file (model swaps)
+  modelLoadMs: number; // total model-load delay paid
+  frees: number; // POST /free requests
 }
 
 export interface SimulatorFaults {
@@ -30,6 +39,11 @@ export interface SimulatorFaults {
   succeedWithoutOutputs(on: boolean): void;
   failNodeClass(classType: string | null): void;
   executionDelayMs(ms: number): void;
+  /**
+   * Another client opens a socket with this clientId, then closes it (transcript 09): the
+   * server forgets the id, so the original socket stays open but hears nothing again.
+   */
+  takeOverClientId(clientId: string): Promise<void>;
 }
 
 export interface SimulatorHandle {
@@ -75,4 +89,5 @@ export interface SimulatorTiming {
   nodeDelayMs: number;
   defaultSteps: number;
   previews: boolean;
+  modelLoadMs: Record<string, number>;
 }

@@ -84,6 +84,11 @@ export class SocketHub {
     if (ws) this.sendTo(ws, payload);
   }
 
+  /** Whether some socket currently receives the messages of `sid`. */
+  isMapped(sid: string): boolean {
+    return this.bySid.has(sid);
+  }
+
   /** Whether the socket of `sid` negotiated binary event 4 previews. */
   supportsPreviewMetadata(sid: string): boolean {
     const ws = this.bySid.get(sid);

@@ -12,4 +12,5 @@ export { ReferenceImageUploader } from './reference-image-uploader.js';
 export type { LoraSpec } from './character-lora-chain.js';
 export { scanPlaceholders } from './placeholder-scanner.js';
 export { readWorkflowFacts } from './workflow-facts-reader.js';
+export { modelFilesOf } from './model-files-reader.js';
 export { inferWorkflowType } from './workflow-type-inference.js';

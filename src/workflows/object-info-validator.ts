@@ -9,6 +9,7 @@ import type { ApiPrompt } from '../comfy/backend-port.js';
 import { valueKindOf, type PlaceholderValueKind } from './placeholder-tokens.js';
 import { scanPlaceholders } from './placeholder-scanner.js';
 import { inputSpecs, outputTypes, typesCompatible, type InputSpec, type ObjectInfo } from './object-info-spec.js';
+import { gpuCleaningSuggestion, isGpuCleaningNode } from './gpu-cleaning-nodes.js';
 import { isLink, makeReport, type PlaceholderUse, type ValidationIssue, type ValidationReport } from './workflow-definition.js';
 
 export interface ObjectInfoValidationOptions {
@@ -52,7 +53,10 @@ export function validateAgainstObjectInfo(graph: ApiPrompt, objectInfo: ObjectIn
     const info = objectInfo[node.class_type];
     const at = { nodeId, classType: node.class_type };
     if (!info) {
-      errors.push({ ...at, rule: 'unknown_class', message: `class "${node.class_type}" does not exist on this server`, suggestion: suggestionText(suggestNames(node.class_type, classNames)) ?? 'Install the custom node that provides it.' });
+      const suggestion = isGpuCleaningNode(node.class_type)
+        ? gpuCleaningSuggestion
+        : (suggestionText(suggestNames(node.class_type, classNames)) ?? 'Install the custom node that provides it.');
+      errors.push({ ...at, rule: 'unknown_class', message: `class "${node.class_type}" does not exist on this server`, suggestion });
       continue;
     }
     if (info.output_node) hasOutput = true;
@@ -87,7 +91,21 @@ export function validateAgainstObjectInfo(graph: ApiPrompt, objectInfo: ObjectIn
       errors.push({ rule: 'value_not_in_list', nodeId: null, classType: 'LoraLoader', input: 'lora_name', message: `character LoRA "${lora.name}" is not on this server`, suggestion: suggestionText(suggestNames(lora.name, names)) });
     }
   }
+  noteGpuCleaningOnly(errors, warnings);
   return makeReport(errors, warnings, placeholders);
+}
+
+/** When the only missing classes are GPU-cleaning nodes, say so once, with the way out. */
+function noteGpuCleaningOnly(errors: ValidationIssue[], warnings: ValidationIssue[]): void {
+  const unknown = errors.filter((e) => e.rule === 'unknown_class');
+  if (unknown.length === 0 || !unknown.every((e) => e.classType !== undefined && isGpuCleaningNode(e.classType))) return;
+  const names = [...new Set(unknown.map((e) => e.classType))].map((n) => `"${n}"`).join(', ');
+  warnings.push({
+    rule: 'gpu_cleaning_nodes',
+    nodeId: null,
+    message: `the only classes this server lacks are GPU-cleaning custom nodes (${names})`,
+    suggestion: gpuCleaningSuggestion,
+  });
 }
 
 function checkLink(graph: ApiPrompt, objectInfo: ObjectInfo, nodeId: string, classType: string, spec: InputSpec, link: [string, number], errors: ValidationIssue[]): void {

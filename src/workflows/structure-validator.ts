@@ -6,6 +6,7 @@
 import type { ApiPrompt } from '../comfy/backend-port.js';
 import { placeholderTokens, tokenLikePattern } from './placeholder-tokens.js';
 import { scanPlaceholders } from './placeholder-scanner.js';
+import { findMisspeltPlaceholders } from './placeholder-spelling.js';
 import { isLink, makeReport, type ValidationIssue, type ValidationReport, type WorkflowDefinition } from './workflow-definition.js';
 import { inferWorkflowType, isLikelyOutputNode } from './workflow-type-inference.js';
 
@@ -31,8 +32,19 @@ export function validateStructure(input: WorkflowDefinition | ApiPrompt): Valida
           errors.push({ rule: 'link_output_invalid', nodeId, classType: node.class_type, input: inputName, message: `links to output ${index} of node "${source}"; an output index is a whole number from 0` });
         }
       } else if (typeof value === 'string') {
+        const misspelt = findMisspeltPlaceholders(value);
+        for (const { found, intended } of misspelt) {
+          errors.push({
+            rule: 'misspelt_placeholder',
+            nodeId,
+            classType: node.class_type,
+            input: inputName,
+            message: `"${found}" looks like a misspelling of ${intended}; as written it would reach ComfyUI as text`,
+            suggestion: `did you mean "${intended}"?`,
+          });
+        }
         for (const match of value.matchAll(tokenLikePattern)) {
-          if (!placeholderTokens.has(match[0])) {
+          if (!placeholderTokens.has(match[0]) && !misspelt.some((m) => m.found === match[0])) {
             errors.push({
               rule: 'unknown_placeholder',
               nodeId,

@@ -38,11 +38,26 @@ function invalid(message: string, details: Record<string, unknown>, suggestion?:
   return new ChorusError('WORKFLOW_INVALID', message, { details, ...(suggestion ? { suggestion } : {}) });
 }
 
+/** The other keys of ComfyUI's POST /prompt body; anything else means it is not one. */
+const promptBodyKeys = new Set(['prompt', 'client_id', 'extra_data', 'prompt_id', 'number', 'front', 'partial_execution_targets']);
+
+/**
+ * Chorus Engine stores workflows as the `/prompt` body, `{"prompt": {…nodes…}, "client_id"?,
+ * "extra_data"?}`, and unwraps them before sending; so do we. A graph with a node whose id
+ * is "prompt" has `class_type` there and is left alone.
+ */
+function unwrapPromptBody(json: Record<string, unknown>): Record<string, unknown> {
+  const inner = json['prompt'];
+  if (typeof inner !== 'object' || inner === null || Array.isArray(inner) || 'class_type' in inner) return json;
+  if (!Object.keys(json).every((key) => promptBodyKeys.has(key))) return json;
+  return inner as Record<string, unknown>;
+}
+
 export function parseWorkflowJson(name: string, path: string, json: unknown, objectInfo?: ObjectInfo): WorkflowDefinition {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw invalid(`Workflow "${name}" is not a JSON object of nodes.`, { workflow: name });
   }
-  let source = json as Record<string, unknown>;
+  let source = unwrapPromptBody(json as Record<string, unknown>);
   let convertedFromUi = false;
   if (isUiFormat(json)) {
     if (!objectInfo) {

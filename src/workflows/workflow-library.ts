@@ -7,7 +7,9 @@ import { basename, extname, join, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { ChorusError, toChorusError } from '../errors/index.js';
 import type { ObjectInfo } from './object-info-spec.js';
-import type { WorkflowDefinition } from './workflow-definition.js';
+import { suggestNames } from './object-info-validator.js';
+import { validateStructure } from './structure-validator.js';
+import type { ValidationIssue, WorkflowDefinition } from './workflow-definition.js';
 import { parseWorkflowJson } from './workflow-file-parser.js';
 
 export interface WorkflowLibraryOptions {
@@ -18,9 +20,14 @@ export interface WorkflowLibraryOptions {
 export interface WorkflowProblem {
   file: string;
   reason: string;
+  /** Structural errors by rule, when the file parsed but cannot run. */
+  issues?: ValidationIssue[];
 }
 
-export type WorkflowChange = { kind: 'loaded' | 'removed' | 'failed'; name: string; file: string };
+export type WorkflowChange =
+  | { kind: 'loaded' | 'removed'; name: string; file: string }
+  /** `kept`: an earlier good version of the same name still serves. */
+  | { kind: 'failed'; name: string; file: string; reason: string; kept: boolean };
 
 export function workflowNameOf(file: string): string {
   return basename(file, extname(file));
@@ -50,12 +57,22 @@ export class WorkflowLibrary {
     return library;
   }
 
+  /** The last good version of a name; WORKFLOW_INVALID when its file never loaded, WORKFLOW_NOT_FOUND when there is none. */
   get(name: string): WorkflowDefinition {
     const definition = this.definitions.get(workflowNameOf(name));
     if (definition) return definition;
     const failure = this.failures.get(workflowNameOf(name));
-    throw new ChorusError('WORKFLOW_NOT_FOUND', failure ? `Workflow "${name}" failed to load: ${failure.reason}` : `Workflow "${name}" does not exist.`, {
-      details: { workflow: name, available: [...this.definitions.keys()].sort(), ...(failure ? { problem: failure.reason } : {}) },
+    const available = [...this.definitions.keys()].sort();
+    if (failure) {
+      throw new ChorusError('WORKFLOW_INVALID', `Workflow "${name}" failed to load: ${failure.reason}`, {
+        details: { workflow: name, file: failure.file, problem: failure.reason, available },
+        suggestion: `Fix ${failure.file}; \`chorus-visual workflows validate ${workflowNameOf(name)}\` lists every problem. The service picks the file up when it is saved.`,
+      });
+    }
+    const close = suggestNames(workflowNameOf(name), available, 1);
+    throw new ChorusError('WORKFLOW_NOT_FOUND', `Workflow "${name}" does not exist.`, {
+      details: { workflow: name, available },
+      ...(close.length ? { suggestion: `did you mean "${close[0]}"?` } : {}),
     });
   }
 
@@ -115,7 +132,15 @@ export class WorkflowLibrary {
       } catch (error) {
         throw new ChorusError('WORKFLOW_INVALID', `not valid JSON: ${(error as Error).message}`);
       }
-      this.definitions.set(name, parseWorkflowJson(name, path, json, this.options.objectInfo));
+      const definition = parseWorkflowJson(name, path, json, this.options.objectInfo);
+      // A graph that cannot run is refused here, so admission can refuse it too.
+      const report = validateStructure(definition);
+      if (!report.ok) {
+        const reason = report.errors.map((issue) => `${issue.nodeId === null ? '' : `node ${issue.nodeId}: `}${issue.message}`).join('; ');
+        this.failures.set(name, { file: path, reason, issues: report.errors });
+        return { kind: 'failed', name, file: path, reason, kept: this.definitions.has(name) };
+      }
+      this.definitions.set(name, definition);
       this.failures.delete(name);
       return { kind: 'loaded', name, file: path };
     } catch (error) {
@@ -125,7 +150,7 @@ export class WorkflowLibrary {
       const reason = isUi && chorus.suggestion ? `${chorus.message} ${chorus.suggestion}` : chorus.message;
       // The last good version keeps serving: a half-saved edit must not break running characters.
       this.failures.set(name, { file: path, reason });
-      return { kind: 'failed', name, file: path };
+      return { kind: 'failed', name, file: path, reason, kept: this.definitions.has(name) };
     }
   }
 }

@@ -5,7 +5,7 @@
  * service knows nothing about, so the files must come through /view (auto mode).
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NatsTestServer } from '../support/nats-server.js';
@@ -49,6 +49,38 @@ describe('first contact, separate processes, no configuration', () => {
     expect(JSON.parse(shown.stdout).debug.output_files).toEqual([expect.objectContaining({ via: 'download' })]);
   }, 120_000);
 
+  it('jobs list has a header and a workflow column; jobs show takes the short id and reads as a summary whose timings add up', async () => {
+    const env = { CHORUS_VISUAL_COMFYUI_URL: comfyUrl, CHORUS_VISUAL_NATS_ENABLED: 'false' };
+    const generated = await runCli(['generate', '--workflow', 'no_model_test', '--conversation', 'c5', '--prompt', '--json', 'a red fox'], { cwd: folder.dir, env });
+    const id = (JSON.parse(generated.stdout) as { id: string }).id;
+
+    const listed = await runCli(['jobs', 'list', '--conversation', 'c5'], { cwd: folder.dir, env });
+    const [header, row] = listed.stdout.split('\n');
+    expect(header).toMatch(/^JOB\s+STATE\s+CHARACTER\s+WORKFLOW\s+CONVERSATION\s+CREATED\s+ERROR$/);
+    expect(row).toMatch(new RegExp(`^${id.slice(0, 8)}\\s+completed\\s+-\\s+no_model_test\\s+c5\\s`));
+
+    const shown = await runCli(['jobs', 'show', id.slice(0, 8)], { cwd: folder.dir, env });
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(new RegExp(`^job ${id}\n\\s+state\\s+completed\n`));
+    expect(shown.stdout).toMatch(/^\s+image\s+\/.*\.png \(.*512×512, download\)$/m);
+    const timing = /queue (\d+) ms \+ ComfyUI queue (\d+) ms \+ generation (\d+) ms \+ file move (\d+) ms = total (\d+) ms/.exec(shown.stdout);
+    expect(timing).not.toBeNull();
+    const [queue, comfy, generation, move, total] = timing!.slice(1).map(Number);
+    expect(queue! + comfy! + generation! + move!).toBe(total);
+
+    // A finished job: watch shows it and ends at once.
+    const watched = await runCli(['jobs', 'watch', id.slice(0, 6)], { cwd: folder.dir, env });
+    expect(watched.code).toBe(0);
+    expect(watched.stdout).toMatch(/state\s+completed/);
+  }, 180_000);
+
+  it('data_dir also places the default database', async () => {
+    const elsewhere = `${folder.dir}/elsewhere`;
+    const listed = await runCli(['jobs', 'list'], { cwd: folder.dir, env: { CHORUS_VISUAL_DATA_DIR: elsewhere } });
+    expect(listed).toMatchObject({ code: 0, stdout: 'no jobs\n' });
+    await readFile(`${elsewhere}/chorus-visual.db`);
+  }, 60_000);
+
   describe('simulate + serve + a NATS generate', () => {
     let nats: NatsTestServer;
     let serve: CliProcess;
@@ -88,5 +120,104 @@ describe('first contact, separate processes, no configuration', () => {
       const advice = await serve.waitFor(/"comfyui_output_directory":"([^"]+)"/);
       expect(advice[1]).toMatch(/comfy-sim-/);
     }, 60_000);
+
+    it('doctor: a healthy setup passes with secrets redacted; a broken one exits 1 saying what to fix', async () => {
+      const healthy = await runCli(['doctor'], {
+        cwd: folder.dir,
+        env: { CHORUS_VISUAL_COMFYUI_URL: comfyUrl, CHORUS_VISUAL_NATS_SERVERS: `["${nats.url}"]`, CHORUS_VISUAL_LLM_API_KEY: 'sk-very-secret' },
+      });
+      expect(healthy.stdout).not.toContain('sk-very-secret');
+      expect(healthy.stdout).toMatch(/api_key: "\*\*\*"/);
+      expect(healthy.stdout).toMatch(/✓ comfyui default\s+http:\/\/127\.0\.0\.1:\d+: ComfyUI 0\.3\.64; models: \d+ checkpoints, \d+ loras/);
+      // The simulator reports its temp folder, which is on this machine but not the configured one.
+      expect(healthy.stdout).toMatch(/! comfyui default\s+ComfyUI writes to .*comfy-sim-.* auto mode will download/);
+      expect(healthy.stdout).toMatch(/✓ nats\s+.*JetStream available/);
+      expect(healthy.stdout).toMatch(/✓ database\s+/);
+      expect(healthy.stdout).toContain('everything needed is there');
+      expect(healthy.code).toBe(0);
+
+      const broken = await runCli(['doctor'], { cwd: folder.dir, env: { CHORUS_VISUAL_COMFYUI_URL: 'http://127.0.0.1:9', CHORUS_VISUAL_NATS_SERVERS: '["nats://127.0.0.1:9"]' } });
+      expect(broken.code).toBe(1);
+      expect(broken.stdout).toMatch(/✗ comfyui default\s+http:\/\/127\.0\.0\.1:9 does not answer/);
+      expect(broken.stdout).toMatch(/✗ nats\s+cannot connect/);
+      expect(broken.stdout.match(/fix: /g)!.length).toBeGreaterThanOrEqual(2);
+      expect(broken.stdout).toMatch(/2 problems need fixing/);
+    }, 120_000);
+
+    it('jobs watch follows a job live; jobs cancel (by short id) says what it did', async () => {
+      const fault = (ms: number) => fetch(`${comfyUrl}/_sim/fault`, { method: 'POST', body: JSON.stringify({ name: 'executionDelayMs', args: [ms] }) });
+      const env = { CHORUS_VISUAL_COMFYUI_URL: comfyUrl, CHORUS_VISUAL_NATS_SERVERS: `["${nats.url}"]` };
+      await fault(120_000);
+      try {
+        const reply = await client.request('chorus.visual.cmd.generate', JSON.stringify({ workflow: 'no_model_test', conversation_id: 'c4', prompt: 'slow' }), { timeout: 10_000 });
+        const id = reply.json<{ job: { id: string } }>().job.id;
+        const watch = startCli(['jobs', 'watch', id.slice(0, 8)], { cwd: folder.dir, env });
+        // Its first line: it has the job and is following it.
+        await watch.waitFor(/no_model_test: /, 60_000);
+
+        const cancelled = await runCli(['jobs', 'cancel', id.slice(0, 8)], { cwd: folder.dir, env });
+        expect(cancelled.code).toBe(0);
+        expect(cancelled.stdout).toMatch(new RegExp(`^(cancel requested for job ${id} \\(now [a-z.]+\\)|job ${id} cancelled)`));
+
+        await watch.waitFor(/state\s+cancelled/, 60_000);
+        expect(await watch.exited).toBe(1);
+        expect(watch.output()).toMatch(/no_model_test: [a-z.]*cancel/);
+
+        const again = await runCli(['jobs', 'cancel', id], { cwd: folder.dir, env });
+        expect(again.stdout).toMatch(/^job .* (cancelled|had already)/);
+      } finally {
+        await fault(0);
+      }
+    }, 180_000);
+
+    it('a workflow and a character added while serving are used within a second; broken files change nothing else', async () => {
+      const request = async (verb: string, body: object) =>
+        (await client.request(`chorus.visual.cmd.${verb}`, JSON.stringify(body), { timeout: 10_000 })).json<Record<string, any>>();
+      const ended = client.subscribe('chorus.visual.events.c3.*.*');
+      const noModel = JSON.parse(await readFile(`${folder.dir}/workflows/no_model_test.json`, 'utf8')) as Record<string, unknown>;
+
+      // Chorus Engine keeps its workflows in the /prompt body shape; saved while serving.
+      const loaded = serve.waitFor(/"workflow":"chorus_wrapped".*workflow loaded/, 10_000);
+      let wrote = Date.now();
+      await writeFile(`${folder.dir}/workflows/chorus_wrapped.json`, JSON.stringify({ prompt: noModel, client_id: 'chorus-engine' }));
+      await loaded;
+      expect(Date.now() - wrote).toBeLessThan(1_000);
+      const viaWorkflow = await request('generate', { workflow: 'chorus_wrapped', conversation_id: 'c3', prompt: 'a lighthouse' });
+      expect(viaWorkflow.ok).toBe(true);
+
+      const characterLoaded = serve.waitFor(/"character":"mira".*character loaded/, 10_000);
+      wrote = Date.now();
+      await writeFile(`${folder.dir}/config/characters/mira.yaml`, 'id: mira\nname: Mira\nvisual_identity:\n  default_workflow: chorus_wrapped\n  prompt_context: a painter\n');
+      await characterLoaded;
+      expect(Date.now() - wrote).toBeLessThan(1_000);
+      const viaCharacter = await request('generate', { character: 'mira', conversation_id: 'c3', user_request: 'at the easel' });
+      expect(viaCharacter.ok).toBe(true);
+
+      // A broken new file and a broken edit of a good one: reported, and the good version serves on.
+      const brokenNew = serve.waitFor(/"workflow":"typo".*workflow file not loaded/, 10_000);
+      await writeFile(`${folder.dir}/workflows/typo.json`, JSON.stringify({ ...noModel, '1': { class_type: 'PrimitiveString', inputs: { value: 'PROMPT_PLACEHOLDR' } } }));
+      const brokenEdit = serve.waitFor(/"workflow":"chorus_wrapped".*"last_good_kept":true/, 10_000);
+      await writeFile(`${folder.dir}/workflows/chorus_wrapped.json`, '{ "prompt": { half saved');
+      await Promise.all([brokenNew, brokenEdit]);
+
+      const refused = await request('generate', { workflow: 'typo', conversation_id: 'c3', prompt: 'x' });
+      expect(refused).toMatchObject({ ok: false, error: { code: 'WORKFLOW_INVALID' } });
+      expect(refused.error.message).toContain('PROMPT_PLACEHOLDER');
+      const listed = await request('workflows', {});
+      expect(listed.workflows.map((w: { name: string }) => w.name)).toContain('chorus_wrapped');
+      expect(listed.problems.map((p: { file: string }) => p.file.split('/').at(-1)).sort()).toEqual(['chorus_wrapped.json', 'typo.json']);
+      const stillRuns = await request('generate', { character: 'mira', conversation_id: 'c3', user_request: 'again' });
+      expect(stillRuns.ok).toBe(true);
+
+      // Every accepted job finishes.
+      const wanted = new Set([viaWorkflow.job.id, viaCharacter.job.id, stillRuns.job.id]);
+      for await (const message of ended) {
+        const [jobId, state] = message.subject.split('.').slice(-2);
+        if (!wanted.has(jobId!) || !['completed', 'failed', 'cancelled'].includes(state!)) continue;
+        expect(state).toBe('completed');
+        wanted.delete(jobId!);
+        if (wanted.size === 0) break;
+      }
+    }, 90_000);
   });
 });

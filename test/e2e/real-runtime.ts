@@ -16,6 +16,7 @@ import { createJobStore } from '../../src/db/index.js';
 import { OutputCollector, thumbnailSettingsFrom } from '../../src/files/index.js';
 import { createHealthSources, jobFeedFromJobService, startHttpServer, type RunningHttpServer } from '../../src/http/index.js';
 import { JobService } from '../../src/jobs/job-service.js';
+import type { Logger } from '../../src/logging/logger.js';
 import { VisualPromptComposer } from '../../src/prompts/index.js';
 import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.js';
 import { WorkflowLibrary } from '../../src/workflows/index.js';
@@ -30,7 +31,7 @@ export interface RealRuntime {
   close(): Promise<void>;
 }
 
-export async function startRealRuntime(options: { token?: string; stepDelayMs?: number } = {}): Promise<RealRuntime> {
+export async function startRealRuntime(options: { token?: string; stepDelayMs?: number; logger?: Logger } = {}): Promise<RealRuntime> {
   const root = await mkdtemp(path.join(tmpdir(), 'chorus-e2e-'));
   const dataDir = path.join(root, 'data');
   const simulator = await startSimulator({ port: 0, outputDir: path.join(root, 'comfy', 'output'), stepDelayMs: options.stepDelayMs ?? 150 });
@@ -69,6 +70,7 @@ export async function startRealRuntime(options: { token?: string; stepDelayMs?: 
     health: createHealthSources({ store, pool, inUse: (name) => service.scheduler.inUse(name), instanceId: 'e2e' }),
     dataDir,
     machineDefinition: jobMachine,
+    ...(options.logger ? { logger: options.logger } : {}),
   });
   return {
     http,

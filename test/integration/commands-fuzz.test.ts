@@ -17,7 +17,7 @@ import { FakeJobCommandHandler } from '../support/fake-job-command-handler.js';
 import { NatsTestServer } from '../support/nats-server.js';
 
 const PREFIX = 'fuzz.visual';
-const PER_ENDPOINT = 360; // × 6 endpoints = 2,160 payloads
+const PER_ENDPOINT = 360; // × 7 endpoints = 2,520 payloads
 
 /** mulberry32: small, seeded, good enough to pick cases. */
 function rng(seed: number): () => number {
@@ -33,6 +33,7 @@ function rng(seed: number): () => number {
 /** A valid command per endpoint: mutations start from here, so they break exactly one thing. */
 const valid: Record<CommandName, Record<string, unknown>> = {
   generate: { request_id: 'r1', conversation_id: 'c1', character: 'nova', prompt: 'a cat', seed: 3, priority: 1 },
+  regenerate: { job_id: 'job-1', seed: 7, request_id: 'r2' },
   cancel: { job_id: 'job-1' },
   get: { job_id: 'job-1', debug: false },
   list: { conversation_id: 'c1', limit: 10, offset: 0 },
@@ -41,7 +42,7 @@ const valid: Record<CommandName, Record<string, unknown>> = {
 };
 
 /** The id-like field of each endpoint, and values it must refuse. */
-const idField: Partial<Record<CommandName, string>> = { generate: 'conversation_id', cancel: 'job_id', get: 'job_id', list: 'conversation_id', validate: 'workflow' };
+const idField: Partial<Record<CommandName, string>> = { generate: 'conversation_id', regenerate: 'job_id', cancel: 'job_id', get: 'job_id', list: 'conversation_id', validate: 'workflow' };
 const badIds = ['../x', '..', '../../etc/passwd', '/etc/passwd', 'a/b', 'a\\b', 'C:\\x', '.hidden', 'x/../y', 'a..b', '', ' ', 'x y', 'id\n', 'ünï', '%2e%2e%2f', 'x'.repeat(129), 'a;rm -rf /', '$(id)', '\u0000'];
 const wrongTypes: unknown[] = [null, true, false, 0, -1, 1.5, 1e308, [], [1, 2], {}, { $gt: '' }, ['../x']];
 

@@ -75,6 +75,7 @@ describe('NATS command service', () => {
     expect(await send('get', { job_id: 'nope' })).toMatchObject({ ok: false, error: { code: 'JOB_NOT_FOUND' } });
     const internal = await send('get', { job_id: 'explode' });
     expect(internal).toMatchObject({ ok: false, error: { code: 'INTERNAL', message: 'get failed with an internal error' } });
+    expect(internal.error.details.correlation_id).toMatch(/^[0-9a-f-]{36}$/);
     expect(JSON.stringify(internal)).not.toContain('secret');
   });
 

@@ -99,8 +99,10 @@ async function expectRecovered(ctx: Awaited<ReturnType<typeof setup>>, url: stri
   // Exactly one output file, whose bytes match the recorded checksum and the sidecar.
   const dir = join(ctx.dataDir, 'conversations', conversation, 'images');
   const names = (await readdir(dir)).filter((n) => !n.startsWith('.'));
-  const media = names.filter((n) => !n.endsWith('_metadata.json'));
+  const media = names.filter((n) => !n.endsWith('_metadata.json') && !n.includes('.thumb.'));
   expect(media).toEqual([`${id}.png`]);
+  // Its thumbnail, once, as the result lists it (written again by the restarted collector if need be).
+  expect(names.filter((n) => n.includes('.thumb.'))).toEqual([`${id}.thumb.webp`]);
   const bytes = await readFile(join(dir, media[0]!));
   const sha = createHash('sha256').update(bytes).digest('hex');
   expect(final.job.result!.files).toHaveLength(1);

@@ -42,6 +42,30 @@ describe.each(databaseTargets)('JobStore queries and outbox on $name', (target) 
     expect(await store.countJobs({ states: [] })).toBe(0);
   });
 
+  it('finds jobs by id prefix (an "_" is a character, not a wildcard) and counts them per state', async () => {
+    await seedJobs();
+    await store.createJob(newJob({ id: 'job_1a', created_at: '2026-11-25T10:00:05.000Z' }), newEvent(null, 'queued'), roomyQueue);
+    await store.createJob(newJob({ id: 'jobX1b', created_at: '2026-11-25T10:00:06.000Z' }), newEvent(null, 'queued'), roomyQueue);
+    expect((await store.listJobs({ idPrefix: 'job_' })).map((job) => job.id)).toEqual(['job_1a']);
+    expect((await store.listJobs({ idPrefix: 'job' })).map((job) => job.id)).toEqual(['jobX1b', 'job_1a']);
+    expect(await store.countJobs({ idPrefix: 'c' })).toBe(1);
+
+    expect(await store.countByState()).toEqual({ queued: 3, processing: 1, completed: 1, failed: 1, moving: 1 });
+    expect(await store.countByState({ conversationId: 'c2' })).toEqual({ completed: 1, failed: 1 });
+  });
+
+  it('links a regenerated job to its source, and lists each source\'s regenerations oldest first', async () => {
+    await store.createJob(newJob({ id: 'src', created_at: '2026-11-25T10:00:00.000Z' }), newEvent(null, 'queued'), roomyQueue);
+    await store.createJob(newJob({ id: 'r2', regenerated_from: 'src', created_at: '2026-11-25T10:00:02.000Z' }), newEvent(null, 'queued'), roomyQueue);
+    await store.createJob(newJob({ id: 'r1', regenerated_from: 'src', created_at: '2026-11-25T10:00:01.000Z' }), newEvent(null, 'queued'), roomyQueue);
+    await store.createJob(newJob({ id: 'rr', regenerated_from: 'r1', created_at: '2026-11-25T10:00:03.000Z' }), newEvent(null, 'queued'), roomyQueue);
+    expect((await store.getJob('r1'))?.regenerated_from).toBe('src');
+    expect((await store.getJob('src'))?.regenerated_from).toBeNull();
+    const links = await store.listRegenerations(['src', 'r1', 'r2']);
+    expect(Object.fromEntries(links)).toEqual({ src: ['r1', 'r2'], r1: ['rr'] });
+    expect((await store.listRegenerations([])).size).toBe(0);
+  });
+
   it('pages with limit and offset', async () => {
     await seedJobs();
     const ids = async (limit?: number, offset?: number) =>

@@ -4,7 +4,7 @@ import { createJobStore, isUniqueViolation, migrateToLatest, openDatabase, type 
 import { ChorusError } from '../../src/errors/index.js';
 import { createTestDatabaseHome, databaseTargets, newEvent, newJob, roomyQueue } from './db-test-fixtures.js';
 
-const allMigrations = ['2026_11_25_120000_create_jobs', '2026_11_25_120100_create_job_events', '2026_11_26_090000_add_instance_coordination'];
+const allMigrations = ['2026_11_25_120000_create_jobs', '2026_11_25_120100_create_job_events', '2026_11_26_090000_add_instance_coordination', '2026_11_29_080000_add_regenerated_from'];
 
 describe.each(databaseTargets)('database setup on $name', (target) => {
   let home: Awaited<ReturnType<typeof createTestDatabaseHome>>;
@@ -98,12 +98,12 @@ describe('SQLite specifics', () => {
     }
   });
 
-  it('refuses URLs it cannot open with CONFIG_INVALID, never echoing a password', async () => {
+  it('refuses URLs it cannot open (CONFIG_INVALID; an unreachable server STORAGE_UNAVAILABLE), never echoing a password', async () => {
     const cases: Array<[string, string]> = [
       ['mysql://root:hunter2@db/jobs', 'CONFIG_INVALID'],
       ['sqlite:', 'CONFIG_INVALID'],
       // A PostgreSQL server that is not there: a connection failure, still without the password.
-      ['postgres://app:hunter2@127.0.0.1:1/jobs', 'INTERNAL'],
+      ['postgres://app:hunter2@127.0.0.1:1/jobs', 'STORAGE_UNAVAILABLE'],
     ];
     for (const [url, code] of cases) {
       const failure = await openDatabase(url).catch((error: unknown) => error);

@@ -191,13 +191,15 @@ describe('unknown routes, methods and malformed requests', () => {
     expect((await get('/healthz')).status).toBe(200);
   });
 
-  it('turns a handler that throws a plain Error into INTERNAL 500 without crashing', async () => {
+  it('turns a handler that throws a plain Error into INTERNAL 500 without its text, and keeps serving', async () => {
     h.handler.workflows = async () => {
-      throw new TypeError('boom');
+      throw new TypeError('boom at /srv/secret/path');
     };
     const res = await get('/api/workflows');
     expect(res.status).toBe(500);
-    expect(res.json().error).toMatchObject({ code: 'INTERNAL', message: 'boom' });
+    expect(res.json().error).toMatchObject({ code: 'INTERNAL', message: 'GET /api/workflows failed with an internal error' });
+    expect(res.json().error.details.correlation_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(res.body.toString()).not.toContain('boom');
     expect((await get('/api/backends')).status).toBe(200);
   });
 });

@@ -16,6 +16,12 @@ beforeEach(async () => {
   await writeFile(path.join(h.dataDir, 'conversations', 'c1', 'videos', 'clip.webm'), Buffer.from('webm-bytes'));
   await writeFile(path.join(h.dataDir, 'conversations', 'c1', 'notes.txt'), 'not media');
   await writeFile(path.join(h.dataDir, 'chorus-visual.db'), 'SQLite format 3');
+  // Servable types outside conversations/: what a traversal aims at when the type filter
+  // would otherwise refuse it, so each path check below is the only thing in the way.
+  await mkdir(path.join(h.dataDir, 'other'), { recursive: true });
+  await writeFile(path.join(h.dataDir, 'secret.png'), png);
+  await writeFile(path.join(h.dataDir, 'secret.json'), '{"secret":true}');
+  await writeFile(path.join(h.dataDir, 'other', 'x.png'), png);
 });
 afterEach(async () => {
   await h.close();
@@ -46,33 +52,51 @@ describe('GET /files/<path>', () => {
     expect(res.json().error.code).toBe('OUTPUT_FILE_NOT_FOUND');
   });
 
+  // Each case names the one check that must refuse it. The targets are servable types
+  // (.png, .json) that exist, so with that check gone the request would be served or be
+  // refused for another reason — either way this test fails.
   it.each([
-    ['/files/../chorus-visual.db', 'dot-dot'],
-    ['/files/conversations/../chorus-visual.db', 'dot-dot inside'],
-    ['/files/conversations/%2e%2e/chorus-visual.db', 'encoded dot-dot'],
-    ['/files/conversations/c1%2f..%2f..%2fchorus-visual.db', 'encoded slashes'],
-    ['/files/conversations/c1/..%5c..%5cchorus-visual.db', 'encoded backslashes'],
-    ['/files/%2fetc%2fpasswd', 'encoded absolute path'],
-    ['/files//etc/passwd.png', 'double slash absolute'],
-    ['/files/conversations/c1/images/x.png%00.txt', 'NUL byte'],
-    ['/files/conversations/c1/%E0%A4%A', 'broken percent-encoding'],
-    ['/files/chorus-visual.db', 'outside conversations/'],
-    ['/files/conversations/c1/notes.txt', 'not a media type'],
-    ['/files/conversations/./c1/images/job%201.png', 'dot segment'],
-  ])('refuses %s (%s) with a 400 envelope', async (target) => {
+    ['/files/conversations/../secret.png', 'dot_segment'],
+    ['/files/conversations/c1/../../secret.json', 'dot_segment'],
+    ['/files/conversations/%2e%2e/secret.png', 'dot_segment'],
+    ['/files/conversations/./c1/images/job%201.png', 'dot_segment'],
+    ['/files/conversations/c1/..%2f..%2fsecret.png', 'separator_in_segment'],
+    ['/files/conversations/c1/..%5c..%5csecret.json', 'separator_in_segment'],
+    ['/files/conversations/c1/images/x.png%00.png', 'separator_in_segment'],
+    ['/files/conversations/c1/C:secret.png', 'separator_in_segment'],
+    ['/files//etc/passwd.png', 'empty_segment'],
+    ['/files/conversations//secret.png', 'empty_segment'],
+    ['/files/other/x.png', 'outside_conversations'],
+    ['/files/secret.json', 'outside_conversations'],
+    ['/files/conversations/c1/%E0%A4%A.png', 'bad_percent_encoding'],
+    ['/files/conversations/c1/notes.txt', 'file_type_not_served'],
+    ['/files/conversations/c1/images/job%201.PNG.db', 'file_type_not_served'],
+  ])('refuses %s because of %s, with a 400 envelope naming it', async (target, reason) => {
     const res = await get(target);
     expect(res.status).toBe(400);
     const body = res.json();
     expect(body.ok).toBe(false);
     expect(body.error.code).toBe('INVALID_COMMAND');
     expect(body.error.message).toMatch(/refused file path/);
+    expect(body.error.details.reason).toBe(reason);
+    expect(res.body.toString()).not.toMatch(/secret":true|PNG\r\n/);
   });
 
-  it('refuses a symlink that leads out of the data folder', async () => {
-    await symlink(path.join(h.dataDir, 'chorus-visual.db'), path.join(h.dataDir, 'conversations', 'c1', 'images', 'sneaky.png'));
-    const res = await get('/files/conversations/c1/images/sneaky.png');
-    expect(res.status).toBe(400);
-    expect(res.body.toString()).not.toContain('SQLite');
+  it('refuses a symlink that leads out of conversations/ (resolves_outside), for a servable type', async () => {
+    await symlink(path.join(h.dataDir, 'secret.png'), path.join(h.dataDir, 'conversations', 'c1', 'images', 'sneaky.png'));
+    await symlink(path.join(h.dataDir, 'other'), path.join(h.dataDir, 'conversations', 'c1', 'linked'));
+    for (const target of ['/files/conversations/c1/images/sneaky.png', '/files/conversations/c1/linked/x.png']) {
+      const res = await get(target);
+      expect(res.status, target).toBe(400);
+      expect(res.json().error.details.reason, target).toBe('resolves_outside');
+    }
+  });
+
+  it('serves a symlink that stays inside conversations/', async () => {
+    await symlink(path.join(h.dataDir, 'conversations', 'c1', 'images', 'job 1.png'), path.join(h.dataDir, 'conversations', 'c1', 'images', 'alias.png'));
+    const res = await get('/files/conversations/c1/images/alias.png');
+    expect(res.status).toBe(200);
+    expect(res.body.equals(png)).toBe(true);
   });
 
   it('refuses writes', async () => {

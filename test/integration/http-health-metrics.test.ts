@@ -68,6 +68,7 @@ describe('GET /metrics', () => {
     h.health.jobsByState = async () => ({ queued: 3, processing: 1, completed: 7 });
     h.health.outboxPending = async () => 4;
     h.health.backendList[0]!.capacity.in_use = 1;
+    h.health.backendList[0]!.socketHeals = 2;
     const res = await get('/metrics');
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/text\/plain; version=0.0.4/);
@@ -79,6 +80,7 @@ describe('GET /metrics', () => {
     expect(text).toMatch(/chorus_visual_backend_healthy\{backend="local",instance_id="test-instance"\} 1/);
     expect(text).toMatch(/chorus_visual_backend_capacity\{backend="local",instance_id="test-instance"\} 2/);
     expect(text).toMatch(/chorus_visual_backend_in_use\{backend="local",instance_id="test-instance"\} 1/);
+    expect(text).toMatch(/chorus_visual_backend_socket_heals_total\{backend="local",instance_id="test-instance"\} 2/);
     expect(text).toMatch(/chorus_visual_nats_connected\{instance_id="test-instance"\} 1/);
     expect(text).toMatch(/chorus_visual_database_up\{instance_id="test-instance"\} 1/);
   });

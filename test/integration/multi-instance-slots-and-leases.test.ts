@@ -87,6 +87,7 @@ describe.skipIf(postgres === undefined)('slots and leases shared through Postgre
       expect((await store.getJob(kept.id))?.owner_instance).toBe('busy');
       // The quiet instance wakes up: its writes to the job it lost are refused.
       await expect(owned.recordTransition(orphan.id, { status: 'submitted' }, newEvent('queued', 'submitted'))).rejects.toMatchObject({
+        code: 'OWNERSHIP_LOST',
         details: { reason: 'owner_changed', owner: 'survivor' },
       });
     } finally {

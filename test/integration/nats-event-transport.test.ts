@@ -3,6 +3,7 @@
  * when the server has no JetStream, stream creation/update, authentication from config,
  * and progress ticks dropped (not buffered) while disconnected.
  */
+import { createServer, type AddressInfo } from 'node:net';
 import type { Msg, NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NatsEventTransport, OutboxRelay, ProgressPublisher, connectNats, type NatsConfig } from '../../src/events/index.js';
@@ -79,8 +80,19 @@ describe('JetStream stream and connection options', () => {
     await nc.close();
     const refused = await connectNats(config([server.url], { user: 'chorus', pass: 'wrong' })).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(ChorusError);
+    expect(refused).toMatchObject({ code: 'CONFIG_INVALID', recoverable: false });
     const missingCreds = await connectNats(config([server.url], { creds_file: '/nonexistent/x.creds' })).catch((e: unknown) => e);
     expect(missingCreds).toMatchObject({ code: 'CONFIG_INVALID' });
+  });
+
+  it('an unreachable NATS is EVENTS_UNAVAILABLE (recoverable), not a config error', async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const failure = await connectNats(config([`nats://127.0.0.1:${port}`]), { waitOnFirstConnect: false }).catch((e: unknown) => e);
+    expect(failure).toMatchObject({ code: 'EVENTS_UNAVAILABLE', recoverable: true });
+    expect((failure as Error).message).toContain(String(port));
   });
 
   it('creates the stream with configured limits and updates them when the config changes', async () => {
@@ -118,7 +130,7 @@ describe('JetStream stream and connection options', () => {
       await disconnected;
       expect(transport.isConnected()).toBe(false);
       for (let i = 2; i < 50; i++) progress.publish({ id: `j${i}`, conversation_id: 'c' }, { value: i, max: 50, node: null });
-      await expect(transport.publishDurable('dc.events.c.j.queued', new Uint8Array([123, 125]), 'j:1')).rejects.toMatchObject({ recoverable: true });
+      await expect(transport.publishDurable('dc.events.c.j.queued', new Uint8Array([123, 125]), 'j:1')).rejects.toMatchObject({ code: 'EVENTS_UNAVAILABLE', recoverable: true });
 
       const reconnected = (async () => {
         for await (const s of nc.status()) if (s.type === 'reconnect') return;

@@ -99,4 +99,25 @@ describe('simulator socket routing', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(newer.kinds()).toEqual(['status']);
   });
+
+  it('takeOverClientId: another socket opens with our clientId and closes; ours stays open and hears nothing again', async () => {
+    const ours = await open('victim');
+    const id1 = await submit(probe(1), 'victim');
+    await ours.waitForEnd(id1);
+    const heardBefore = ours.frames.length;
+    await sim.faults.takeOverClientId('victim');
+    expect(ours.ws.readyState).toBe(ours.ws.OPEN);
+    const id2 = await submit(probe(1), 'victim');
+    await expect.poll(async () => Object.keys((await (await fetch(`${sim.url}/history/${id2}`)).json()) as object)).toEqual([id2]);
+    // Not even the broadcast status (transcript 09, after A closes): nothing at all.
+    const other = await open('bystander');
+    const id3 = await submit(probe(1), 'bystander');
+    await other.waitForEnd(id3);
+    expect(ours.frames.length).toBe(heardBefore);
+    // A new socket with the same clientId is routed again.
+    await ours.close();
+    const again = await open('victim');
+    const id4 = await submit(probe(1), 'victim');
+    await again.waitForEnd(id4);
+  });
 });

@@ -6,7 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PNG } from 'pngjs';
-import type { GenerateCommand, ListCommand, ValidateCommand } from '../../src/commands/command-schemas.js';
+import type { GenerateCommand, ListCommand, RegenerateCommand, ValidateCommand } from '../../src/commands/command-schemas.js';
 import { ChorusError, ErrorCode, type ErrorData } from '../../src/errors/index.js';
 import type { BackendStatus, FeedMessage, HealthSources, JobCommandHandler, JobFeed, JobEventView } from '../../src/http/ports.js';
 import { finalStates, type JobState, type JobView } from '../../src/contracts/job-view.js';
@@ -62,7 +62,27 @@ export class FakeJobCommandHandler implements JobCommandHandler {
     return (this.options.now?.() ?? new Date()).toISOString();
   }
 
-  async generate(cmd: GenerateCommand): Promise<{ job: JobView; created: boolean }> {
+  async regenerate(cmd: RegenerateCommand): Promise<{ job: JobView; created: boolean }> {
+    const source = this.require(cmd.job_id);
+    const outcome = await this.generate(
+      {
+        conversation_id: source.conversation_id,
+        workflow: source.workflow,
+        prompt: source.prompt ?? 'again',
+        priority: source.priority,
+        strict_llm: false,
+        parameters: {},
+        ...(source.character === null ? {} : { character: source.character }),
+        ...(cmd.seed === undefined ? {} : { seed: cmd.seed }),
+        ...(cmd.request_id === undefined ? {} : { request_id: cmd.request_id }),
+      },
+      source.id,
+    );
+    if (outcome.created) this.jobs.set(source.id, { ...this.require(source.id), regenerations: [...this.require(source.id).regenerations, outcome.job.id] });
+    return outcome;
+  }
+
+  async generate(cmd: GenerateCommand, regeneratedFrom: string | null = null): Promise<{ job: JobView; created: boolean }> {
     const existing = cmd.request_id === undefined ? undefined : this.byRequestId.get(cmd.request_id);
     if (existing) return { job: this.jobs.get(existing)!, created: false };
     if (cmd.character !== undefined && !knownCharacters.has(cmd.character)) {
@@ -103,6 +123,8 @@ export class FakeJobCommandHandler implements JobCommandHandler {
       finished_at: null,
       completed_at: null,
       timings: { queue_wait_ms: null, comfy_queue_wait_ms: null, generation_ms: null, file_move_ms: null, total_ms: null },
+      regenerated_from: regeneratedFrom,
+      regenerations: [],
     };
     this.jobs.set(job.id, job);
     if (cmd.request_id !== undefined) this.byRequestId.set(cmd.request_id, job.id);

@@ -3,7 +3,7 @@
  * tests: generate writes a job (one per request_id), the rest read the store. It records
  * every call so tests can prove what reached the handler (and what did not).
  */
-import type { GenerateCommand, ListCommand, ValidateCommand } from '../../src/commands/command-schemas.js';
+import type { GenerateCommand, ListCommand, RegenerateCommand, ValidateCommand } from '../../src/commands/command-schemas.js';
 import { toJobEventView, type JobCommandHandler } from '../../src/commands/job-command-handler.js';
 import { ChorusError } from '../../src/errors/index.js';
 import type { JobStore } from '../../src/contracts/job-store-port.js';
@@ -16,7 +16,7 @@ export class FakeJobCommandHandler implements JobCommandHandler {
 
   constructor(private readonly store: JobStore) {}
 
-  async generate(cmd: GenerateCommand): Promise<{ job: JobView; created: boolean }> {
+  async generate(cmd: GenerateCommand, regeneratedFrom: string | null = null): Promise<{ job: JobView; created: boolean }> {
     this.calls.push({ command: 'generate', args: cmd });
     if (cmd.workflow === 'missing') throw new ChorusError('WORKFLOW_NOT_FOUND', `no workflow "${cmd.workflow}"`, { details: { workflow: cmd.workflow } });
     const now = new Date().toISOString();
@@ -27,12 +27,22 @@ export class FakeJobCommandHandler implements JobCommandHandler {
         workflow: cmd.workflow ?? 'default', prompt: cmd.prompt ?? null, parameters: cmd.parameters, status: 'queued',
         created_at: now, comfy_prompt_id: null, substate: null, character: cmd.character ?? null,
         negative_prompt: cmd.negative_prompt ?? null, seed: cmd.seed ?? null, prompt_source: cmd.prompt ? 'caller' : null,
-        request_id: cmd.request_id ?? null, priority: cmd.priority, snapshot: null, debug: {},
+        request_id: cmd.request_id ?? null, priority: cmd.priority, snapshot: null, debug: {}, regenerated_from: regeneratedFrom,
       },
       { type: 'created', from_state: null, to_state: 'queued', data: { job: { id, conversation_id: cmd.conversation_id, state: 'queued' } }, at: now },
       { maxQueueSize: 1000 },
     );
     return { job: jobViewOf(outcome.job), created: outcome.created };
+  }
+
+  async regenerate(cmd: RegenerateCommand): Promise<{ job: JobView; created: boolean }> {
+    this.calls.push({ command: 'regenerate', args: cmd });
+    const row = await this.mustGet(cmd.job_id);
+    const again: GenerateCommand = {
+      conversation_id: row.conversation_id, workflow: row.workflow, prompt: row.prompt ?? 'again', priority: row.priority, strict_llm: false, parameters: {},
+      ...(row.character ? { character: row.character } : {}), ...(cmd.seed === undefined ? {} : { seed: cmd.seed }), ...(cmd.request_id ? { request_id: cmd.request_id } : {}),
+    };
+    return this.generate(again, row.id);
   }
 
   async cancel(jobId: string): Promise<JobView> {

@@ -19,7 +19,7 @@ export interface WatchCall {
   send(event: JobEvent): void;
 }
 
-type Name = 'composePrompt' | 'acquireSlot' | 'submitPrompt' | 'cancelQueuedPrompt' | 'interruptPrompt' | 'collectOutputs';
+type Name = 'composePrompt' | 'acquireSlot' | 'submitPrompt' | 'cancelQueuedPrompt' | 'interruptPrompt' | 'collectOutputs' | 'freeLlm' | 'freeComfy';
 
 export const composedFixture: ComposedJobPrompt = {
   prompt: 'a fox sketching',
@@ -99,6 +99,8 @@ export function createMachineHarness(input: JobMachineInput = jobInput(), snapsh
       cancelQueuedPrompt: pending('cancelQueuedPrompt'),
       interruptPrompt: pending('interruptPrompt'),
       collectOutputs: pending('collectOutputs'),
+      freeLlm: pending('freeLlm'),
+      freeComfy: pending('freeComfy'),
       waitUntil,
       waitFor,
       watchPrompt: fromCallback<EventObject, WatchCall['input']>(({ input: w, sendBack }) => {

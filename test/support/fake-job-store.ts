@@ -1,6 +1,6 @@
 /** An in-memory JobStore with the port's semantics (request_id dedupe, QUEUE_FULL, seq per job). */
 import { ChorusError, ErrorCode } from '../../src/errors/index.js';
-import { finalStates } from '../../src/contracts/job-view.js';
+import { finalStates, type JobState } from '../../src/contracts/job-view.js';
 import { initialJobRow, type CreateJobOutcome, type JobEventRow, type JobListFilter, type JobPatch, type JobRow, type JobStore, type NewJob, type NewJobEvent } from '../../src/contracts/job-store-port.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
@@ -44,7 +44,7 @@ export class FakeJobStore implements JobStore {
   }
   private filter(f: JobListFilter = {}) {
     return [...this.rows.values()].filter(
-      (r) => (!f.states || f.states.includes(r.status)) && (!f.conversationId || r.conversation_id === f.conversationId) && (!f.character || r.character === f.character),
+      (r) => (!f.states || f.states.includes(r.status)) && (!f.conversationId || r.conversation_id === f.conversationId) && (!f.character || r.character === f.character) && (!f.idPrefix || r.id.startsWith(f.idPrefix)),
     );
   }
   async listJobs(f: JobListFilter = {}) {
@@ -55,6 +55,19 @@ export class FakeJobStore implements JobStore {
   }
   async listUnfinished() {
     return [...this.rows.values()].filter((r) => !finalStates.has(r.status)).map(clone);
+  }
+  async listRegenerations(jobIds: readonly string[]) {
+    const bySource = new Map<string, string[]>();
+    for (const row of this.rows.values()) {
+      const source = row.regenerated_from;
+      if (source && jobIds.includes(source)) bySource.set(source, [...(bySource.get(source) ?? []), row.id]);
+    }
+    return bySource;
+  }
+  async countByState(f: Omit<JobListFilter, 'limit' | 'offset' | 'states'> = {}) {
+    const counts: Partial<Record<JobState, number>> = {};
+    for (const row of this.filter(f)) counts[row.status] = (counts[row.status] ?? 0) + 1;
+    return counts;
   }
   async listEvents(jobId: string) {
     return this.events.filter((e) => e.job_id === jobId).map(clone);

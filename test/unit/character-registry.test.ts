@@ -1,8 +1,8 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CharacterRegistry } from '../../src/characters/index.js';
+import { CharacterRegistry, type CharacterChange } from '../../src/characters/index.js';
 import { WorkflowLibrary } from '../../src/workflows/index.js';
 
 let dir: string;
@@ -80,5 +80,48 @@ describe('CharacterRegistry', () => {
     await writeFile(join(dir, 'mira.yaml'), valid);
     const registry = await CharacterRegistry.load(dir);
     expect(() => registry.get('zed')).toThrow(expect.objectContaining({ code: 'CHARACTER_NOT_FOUND', details: { character: 'zed', available: ['mira'] } }));
+  });
+
+  it('follows the folder: added, edited, broken (last good kept, reported) and removed files', async () => {
+    await writeFile(join(dir, 'mira.yaml'), valid);
+    const registry = await CharacterRegistry.load(dir);
+    const changes: CharacterChange[] = [];
+    let notify: () => void = () => undefined;
+    await registry.watch((change) => {
+      changes.push(change);
+      notify();
+    });
+    const next = (match: (c: CharacterChange) => boolean) =>
+      new Promise<CharacterChange>((resolve) => {
+        notify = () => {
+          const found = changes.find(match);
+          if (found) resolve(found);
+        };
+      });
+    try {
+      let change = next((c) => c.kind === 'loaded' && c.id === 'sam');
+      await writeFile(join(dir, 'sam.yaml'), valid.replace('id: mira', 'id: sam').replace('name: Mira', 'name: Sam'));
+      await change;
+      expect(registry.get('sam').name).toBe('Sam');
+
+      change = next((c) => c.kind === 'failed');
+      await writeFile(join(dir, 'mira.yaml'), 'id: [half saved\n');
+      expect(await change).toMatchObject({ kind: 'failed', kept: true, reason: expect.stringMatching(/^not valid YAML/) });
+      expect(registry.get('mira').name).toBe('Mira');
+      expect(registry.problems()).toEqual([{ file: join(dir, 'mira.yaml'), reason: expect.stringMatching(/^not valid YAML/) }]);
+
+      change = next((c) => c.kind === 'removed');
+      await unlink(join(dir, 'sam.yaml'));
+      await change;
+      expect(() => registry.get('sam')).toThrow(expect.objectContaining({ code: 'CHARACTER_NOT_FOUND' }));
+    } finally {
+      registry.close();
+    }
+  });
+
+  it('suggests the closest id for a typo', async () => {
+    await writeFile(join(dir, 'mira.yaml'), valid);
+    const registry = await CharacterRegistry.load(dir);
+    expect(() => registry.get('mirra')).toThrow(expect.objectContaining({ code: 'CHARACTER_NOT_FOUND', suggestion: 'did you mean "mira"?' }));
   });
 });

@@ -28,7 +28,7 @@ interface Harness {
   ended: () => number;
 }
 
-function harness(options: { socketOpen?: boolean; pollInitialMs?: number; pollMaxMs?: number } = {}): Harness {
+function harness(options: { socketOpen?: boolean; pollInitialMs?: number; pollMaxMs?: number; unannounced?: string[] } = {}): Harness {
   const events: PromptEvent[] = [];
   const history = { entry: undefined as HistoryEntry | undefined, calls: 0 };
   const queue = { value: { running: [], pending: [] } as QueueSnapshot, calls: 0 };
@@ -48,6 +48,7 @@ function harness(options: { socketOpen?: boolean; pollInitialMs?: number; pollMa
     pollMaxMs: options.pollMaxMs ?? 400,
     logger: silentLogger,
     onEnd: () => (endCount += 1),
+    onUnannounced: (seen) => options.unannounced?.push(seen),
   });
   return { watcher, events, history, queue, socket, ended: () => endCount };
 }
@@ -130,7 +131,7 @@ describe('PromptWatcher', () => {
     const h = harness();
     h.watcher.begin([msg('execution_start')]);
     h.watcher.handleMessage(msg('execution_interrupted', { node_id: '3', timestamp: 9 }));
-    expect(h.events.at(-1)).toEqual({ type: 'interrupted', promptId: id, nodeId: '3', at: 9 });
+    expect(h.events.at(-1)).toEqual({ type: 'interrupted', promptId: id, nodeId: '3', at: 9, via: 'socket' });
     expect(h.ended()).toBe(1);
   });
 
@@ -200,5 +201,57 @@ describe('PromptWatcher', () => {
     await vi.advanceTimersByTimeAsync(2_000);
     expect(h.events).toEqual([]);
     expect(h.ended()).toBe(1);
+  });
+
+  describe('deaf-socket evidence (onUnannounced)', () => {
+    it('reports "finished" when polling finds it in history and the open socket never said a word', async () => {
+      const unannounced: string[] = [];
+      const h = harness({ unannounced });
+      h.watcher.begin([]);
+      await vi.advanceTimersByTimeAsync(1); // the look at start never counts: messages may be in flight
+      expect(unannounced).toEqual([]);
+      h.history.entry = successEntry;
+      await vi.advanceTimersByTimeAsync(400);
+      expect(unannounced).toEqual(['finished']);
+      expect(h.events.at(-1)).toMatchObject({ type: 'succeeded', via: 'poll' });
+    });
+
+    it('reports "running" only on the second poll in a row that finds it running unannounced', async () => {
+      const unannounced: string[] = [];
+      const h = harness({ unannounced, pollInitialMs: 100 });
+      h.watcher.begin([]);
+      await vi.advanceTimersByTimeAsync(1);
+      h.queue.value = { running: [queueEntry(1, id)], pending: [] };
+      const untilLook = async (n: number) => {
+        while (h.queue.calls < n) await vi.advanceTimersByTimeAsync(10);
+      };
+      await untilLook(2);
+      expect(unannounced).toEqual([]);
+      await untilLook(3);
+      expect(unannounced).toEqual(['running']);
+      h.watcher.stop();
+    });
+
+    it('says nothing when the socket spoke about the prompt, or is closed', async () => {
+      const heard: string[] = [];
+      const a = harness({ unannounced: heard });
+      a.watcher.begin([msg('execution_start')]);
+      a.queue.value = { running: [queueEntry(1, id)], pending: [] };
+      await vi.advanceTimersByTimeAsync(1_000);
+      a.history.entry = successEntry;
+      a.queue.value = { running: [], pending: [] };
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(a.events.at(-1)).toMatchObject({ type: 'succeeded', via: 'poll' });
+      const closed: string[] = [];
+      const b = harness({ socketOpen: false, unannounced: closed });
+      b.watcher.begin([]);
+      b.queue.value = { running: [queueEntry(1, id)], pending: [] };
+      await vi.advanceTimersByTimeAsync(1_000);
+      b.history.entry = successEntry;
+      b.queue.value = { running: [], pending: [] };
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(b.events.at(-1)).toMatchObject({ type: 'succeeded' });
+      expect([...heard, ...closed]).toEqual([]);
+    });
   });
 });

@@ -6,7 +6,7 @@ import { parseServiceConfig } from '../../src/config/index.js';
 import { VisualPromptComposer } from '../../src/prompts/index.js';
 import { WorkflowLibrary } from '../../src/workflows/index.js';
 import { JobService } from '../../src/jobs/job-service.js';
-import type { CollectorPort } from '../../src/jobs/job-runtime-ports.js';
+import type { CollectorPort, WorkflowsPort } from '../../src/jobs/job-runtime-ports.js';
 import type { JobTransitionNotice } from '../../src/jobs/job-service-events.js';
 import type { CollectRequest } from '../../src/files/index.js';
 import { FakeComfyBackend } from '../support/fake-comfy-backend.js';
@@ -29,7 +29,13 @@ afterEach(async () => {
   for (const s of services.splice(0)) await s.stop();
 });
 
-function build(opts: { store?: FakeJobStore; backend?: FakeComfyBackend; maxQueue?: number; clock?: SimulatedClock } = {}) {
+function recordingLogger() {
+  const lines: { level: string; obj: Record<string, unknown>; msg: string | undefined }[] = [];
+  const at = (level: string) => (obj: object, msg?: string) => void lines.push({ level, obj: obj as Record<string, unknown>, msg });
+  return { logger: { info: at('info'), warn: at('warn'), error: at('error'), debug: at('debug') }, lines };
+}
+
+function build(opts: { store?: FakeJobStore; backend?: FakeComfyBackend; maxQueue?: number; clock?: SimulatedClock; workflows?: WorkflowsPort; logger?: ReturnType<typeof recordingLogger>['logger'] } = {}) {
   const store = opts.store ?? new FakeJobStore();
   const backend = opts.backend ?? new FakeComfyBackend('gpu0', 2);
   const clock = opts.clock ?? new SimulatedClock();
@@ -40,7 +46,7 @@ function build(opts: { store?: FakeJobStore; backend?: FakeComfyBackend; maxQueu
   const service = new JobService({
     store,
     pool: new BackendPool([backend]),
-    workflows,
+    workflows: opts.workflows ?? workflows,
     characters,
     composer: new VisualPromptComposer(undefined),
     collector,
@@ -48,6 +54,7 @@ function build(opts: { store?: FakeJobStore; backend?: FakeComfyBackend; maxQueu
     clock,
     onPersisted: () => kicks++,
     cancelConfirmMs: 1_000,
+    ...(opts.logger ? { logger: opts.logger } : {}),
   });
   services.push(service);
   const notices: JobTransitionNotice[] = [];
@@ -69,6 +76,20 @@ function build(opts: { store?: FakeJobStore; backend?: FakeComfyBackend; maxQueu
 const generate = { conversation_id: 'c1', character: 'nova', user_request: 'a selfie while sketching', priority: 0, strict_llm: false, parameters: {} };
 
 describe('JobService', () => {
+  it('a job keeps the graph it was admitted with, whatever the library serves after admission', async () => {
+    const admitted = workflows.get('no_model_test');
+    const node = admitted.graph['3']!;
+    const edited = { ...admitted, graph: { ...admitted.graph, '3': { ...node, inputs: { ...node.inputs, color: 123 } } } };
+    let reads = 0;
+    // The first read is admission's; every later one sees the file as saved since.
+    const swapping: WorkflowsPort = { get: () => (reads++ === 0 ? admitted : edited), list: () => [admitted] };
+    const t = build({ workflows: swapping });
+    const { job } = await t.service.generate({ ...generate, character: undefined, workflow: 'no_model_test', prompt: 'a lighthouse' });
+    await t.reached(job.id, 'submitted');
+    expect(t.backend.submits[0]!.prompt['3']!.inputs['color']).toBe(node.inputs['color']);
+    expect(reads).toBe(1);
+  });
+
   it('runs a job end to end, storing the prompt id before it is sent', async () => {
     const t = build();
     const storedAtSubmit: unknown[] = [];
@@ -302,3 +323,54 @@ describe('JobService', () => {
     expect(backend.locates).toEqual([]); // nothing to reconcile: ComfyUI is done with it
   });
 });
+
+describe('JobService errors a caller can branch on', () => {
+  it('a throwing transition listener is logged and the listeners after it still hear every notice', async () => {
+    const { logger, lines } = recordingLogger();
+    const t = build({ logger });
+    t.service.on('transition', () => {
+      throw new Error('listener bug');
+    });
+    const heard: string[] = [];
+    t.service.on('transition', (n) => heard.push(n.to));
+    const { job } = await t.service.generate(generate);
+    await t.reached(job.id, 'submitted');
+    expect(heard.slice(0, 2)).toEqual(['queued.composing', 'queued.waiting']);
+    const logged = lines.filter((l) => l.level === 'error' && /listener threw/.test(l.msg ?? ''));
+    expect(logged.length).toBe(heard.length);
+    expect(logged[0]!.obj).toMatchObject({ event: 'transition', job_id: job.id });
+  });
+
+  it('cancel rejects STORAGE_UNAVAILABLE when the cancel cannot be stored (never answers "cancelled")', async () => {
+    class FullDiskStore extends FakeJobStore {
+      full = false;
+      override async recordTransition(...args: Parameters<FakeJobStore['recordTransition']>) {
+        if (this.full) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+        return super.recordTransition(...args);
+      }
+    }
+    const store = new FullDiskStore();
+    const t = build({ store });
+    const { job } = await t.service.generate(generate);
+    await t.reached(job.id, 'submitted');
+    store.full = true;
+    const outcome = await t.service.cancel(job.id).catch((e: unknown) => e);
+    expect(outcome).toMatchObject({ code: 'STORAGE_UNAVAILABLE', recoverable: true, details: { job_id: job.id } });
+    expect(store.rows.get(job.id)!.status).toBe('submitted');
+  });
+
+  it('a job that cannot be restored is failed and its transition announced', async () => {
+    const store = new FakeJobStore();
+    const first = build({ store });
+    const { job } = await first.service.generate(generate);
+    await first.reached(job.id, 'submitted');
+    await first.service.stop();
+    store.rows.set(job.id, { ...store.rows.get(job.id)!, snapshot: null });
+    const second = build({ store });
+    await second.service.restore();
+    const failed = await second.reached(job.id, 'failed');
+    expect(failed).toMatchObject({ type: 'failed', from: 'submitted.pending', to: 'failed', job: { state: 'failed', error: { code: 'INTERNAL' } } });
+    expect(failed.seq).toBe(store.rows.get(job.id)!.last_seq);
+  });
+});
+

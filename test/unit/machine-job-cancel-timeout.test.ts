@@ -136,7 +136,7 @@ describe('job machine: cancel in every state', () => {
     await toMoving(h);
     h.actor.send({ type: 'job.cancel' });
     await h.flush();
-    expect(h.value()).toBe('moving');
+    expect(h.value()).toEqual({ moving: 'collecting' });
     expect(h.last('collectOutputs').aborted).toBe(false);
     const result = { files: [], metadataPath: 'm.json' };
     h.last('collectOutputs').resolve(result);
@@ -185,7 +185,7 @@ describe('job machine: generation timeout (from execution start)', () => {
     await h.advance(10_000);
     h.activeWatch().send({ type: 'comfy.succeeded', at: h.clock.now(), files });
     await h.flush();
-    expect(h.value()).toBe('moving');
+    expect(h.value()).toEqual({ moving: 'collecting' });
     expect(h.context().error).toBeNull();
   });
 
@@ -210,7 +210,7 @@ describe('job machine: generation timeout (from execution start)', () => {
     await h.advance(15_000);
     h.activeWatch().send({ type: 'comfy.succeeded', at: h.clock.now(), files });
     await h.flush();
-    expect(h.value()).toBe('moving');
+    expect(h.value()).toEqual({ moving: 'collecting' });
   });
 });
 

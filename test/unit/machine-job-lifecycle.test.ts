@@ -35,7 +35,7 @@ describe('job machine: the happy path', () => {
     h.last('composePrompt').resolve(composedFixture);
     await h.flush();
     expect(h.value()).toEqual({ queued: 'waiting' });
-    expect(h.last('acquireSlot').input).toEqual({ jobId: 'job-1', priority: 0 });
+    expect(h.last('acquireSlot').input).toEqual({ jobId: 'job-1', priority: 0, models: [] });
     h.last('acquireSlot').resolve({ backend: 'gpu0' });
     await h.flush();
     expect(h.value()).toEqual({ queued: 'submitting' });
@@ -53,7 +53,7 @@ describe('job machine: the happy path', () => {
     expect(h.context().progress).toEqual({ value: 3, max: 20, node: '3' });
     h.activeWatch().send({ type: 'comfy.succeeded', at: 9_000, files });
     await h.flush();
-    expect(h.value()).toBe('moving');
+    expect(h.value()).toEqual({ moving: 'collecting' });
     expect(h.watches.every((w) => w.stopped)).toBe(true);
     expect(h.last('collectOutputs').input).toMatchObject({ files, conversationId: 'c1', backend: 'gpu0' });
     h.last('collectOutputs').resolve(result);
@@ -68,7 +68,7 @@ describe('job machine: the happy path', () => {
     await toSubmitted(h);
     h.activeWatch().send({ type: 'comfy.succeeded', at: 2_000, files });
     await h.flush();
-    expect(h.value()).toBe('moving');
+    expect(h.value()).toEqual({ moving: 'collecting' });
   });
 
   it('a progress event in submitted means execution started', async () => {
@@ -230,7 +230,7 @@ describe('job machine: a prompt lost by a ComfyUI restart', () => {
   it('is resubmitted under the new prompt id chosen in the transition', async () => {
     const h = createMachineHarness();
     await toProcessing(h);
-    h.activeWatch().send({ type: 'comfy.lost', nextPromptId: 'prompt-2' });
+    h.activeWatch().send({ type: 'comfy.lost', at: h.clock.now(), nextPromptId: 'prompt-2' });
     await h.flush();
     expect(h.value()).toEqual({ queued: 'waiting' });
     expect(h.context()).toMatchObject({ promptId: 'prompt-2', resubmits: 1, backend: null, startedAt: null, generationDeadline: null });
@@ -243,13 +243,13 @@ describe('job machine: a prompt lost by a ComfyUI restart', () => {
   it('fails COMFY_LOST once max_resubmits is used up', async () => {
     const h = createMachineHarness(jobInput({ maxResubmits: 1 }));
     await toSubmitted(h);
-    h.activeWatch().send({ type: 'comfy.lost', nextPromptId: 'prompt-2' });
+    h.activeWatch().send({ type: 'comfy.lost', at: h.clock.now(), nextPromptId: 'prompt-2' });
     await h.flush();
     h.last('acquireSlot').resolve({ backend: 'gpu0' });
     await h.flush();
     h.last('submitPrompt').resolve({ promptId: 'prompt-2', number: 0 });
     await h.flush();
-    h.activeWatch().send({ type: 'comfy.lost', nextPromptId: 'prompt-3' });
+    h.activeWatch().send({ type: 'comfy.lost', at: h.clock.now(), nextPromptId: 'prompt-3' });
     await h.flush();
     expect(h.value()).toBe('failed');
     expect(h.context().error?.code).toBe('COMFY_LOST');

@@ -29,7 +29,7 @@ describe('job machine: restore from a persisted snapshot', () => {
     expect(r.timers.some((t) => t.kind === 'until' && t.at === 11_000 && !t.aborted)).toBe(true);
     r.activeWatch().send({ type: 'comfy.succeeded', at: 8_000, files: [] });
     await r.flush();
-    expect(r.value()).toBe('moving');
+    expect(r.value()).toEqual({ moving: 'collecting' });
     expect(r.last('collectOutputs').input.composed).toEqual(composedFixture);
   });
 
@@ -63,7 +63,7 @@ describe('job machine: restore from a persisted snapshot', () => {
     const saved = persisted(h);
     h.actor.stop();
     const r = createMachineHarness(jobInput(), saved);
-    expect(r.value()).toBe('moving');
+    expect(r.value()).toEqual({ moving: 'collecting' });
     expect(r.last('collectOutputs').input.files).toHaveLength(1);
     r.last('collectOutputs').resolve({ files: [], metadataPath: 'm' });
     await r.flush();

@@ -83,4 +83,22 @@ describe('WorkflowLibrary', () => {
     await change.changed;
     expect(lib.has('fresh')).toBe(false);
   });
+
+  it('loads a workflow stored as a /prompt body ({"prompt": {...}, "client_id"}) as its prompt', async () => {
+    await writeFile(join(dir, 'wrapped.json'), JSON.stringify({ prompt: graph('PROMPT_PLACEHOLDER'), client_id: 'chorus', extra_data: {} }));
+    library = await WorkflowLibrary.load(dir);
+    expect(Object.keys(library.get('wrapped').graph)).toEqual(['1', '2']);
+    expect(library.problems()).toEqual([]);
+  });
+
+  it('keeps out a graph that cannot run, and get() answers WORKFLOW_INVALID for it with the reason', async () => {
+    await writeFile(join(dir, 'typo.json'), JSON.stringify(graph('PROMPT_PLACEHOLDR')));
+    library = await WorkflowLibrary.load(dir);
+    expect(library.list()).toEqual([]);
+    expect(library.problems()).toEqual([
+      expect.objectContaining({ file: join(dir, 'typo.json'), reason: expect.stringContaining('misspelling of PROMPT_PLACEHOLDER'), issues: expect.arrayContaining([expect.objectContaining({ rule: 'misspelt_placeholder' })]) }),
+    ]);
+    expect(() => library!.get('typo')).toThrow(expect.objectContaining({ code: 'WORKFLOW_INVALID', message: expect.stringContaining('PROMPT_PLACEHOLDER') }));
+    expect(() => library!.get('typoo')).toThrow(expect.objectContaining({ code: 'WORKFLOW_NOT_FOUND' }));
+  });
 });

@@ -64,11 +64,22 @@ describe('validateStructure', () => {
     expect(rules(g)).toEqual(['text_placeholder_missing']);
   });
 
-  it('rule unknown_placeholder: a misspelt token would reach ComfyUI', () => {
+  it('rule misspelt_placeholder: a near-miss spelling is named with the token it was meant to be', () => {
     const g = goodGraph();
     g['3']!.inputs.text = 'NEGATIVE_PLACEHOLDR, __CHORUS_NEGATIV__';
-    // NEGATIVE_PLACEHOLDR does not end in _PLACEHOLDER, so only the Chorus spelling is caught…
-    expect(rules(g)).toEqual(['unknown_placeholder']);
+    expect(validateStructure(g).errors.map((e) => [e.rule, e.suggestion])).toEqual([
+      ['misspelt_placeholder', 'did you mean "NEGATIVE_PLACEHOLDER"?'],
+      ['misspelt_placeholder', 'did you mean "__CHORUS_NEGATIVE__"?'],
+    ]);
+    g['3']!.inputs.text = 'PROMPT_PLACEHOLDR';
+    expect(validateStructure(g).errors[0]).toMatchObject({ rule: 'misspelt_placeholder', nodeId: '3', message: expect.stringContaining('PROMPT_PLACEHOLDER') });
+    // Ordinary prompt words and embedded known tokens are not mistaken for one.
+    g['3']!.inputs.text = 'blurry, low_quality, EXTRA_FINGERS, xNEGATIVE_PLACEHOLDER';
+    expect(rules(g)).toEqual([]);
+  });
+
+  it('rule unknown_placeholder: a token-shaped word far from every token would reach ComfyUI', () => {
+    const g = goodGraph();
     g['3']!.inputs.text = 'NEG_PLACEHOLDER';
     expect(validateStructure(g).errors[0]).toMatchObject({ rule: 'unknown_placeholder', nodeId: '3', input: 'text' });
   });

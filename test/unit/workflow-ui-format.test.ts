@@ -97,7 +97,8 @@ describe('UI-format workflows', () => {
       const library = await WorkflowLibrary.load(dir);
       expect(library.list()).toEqual([]);
       expect(library.problems()).toEqual([{ file: join(dir, 'from_ui.json'), reason: expect.stringMatching(/UI format.*Export \(API\)/) }]);
-      expect(() => library.get('from_ui')).toThrow(expect.objectContaining({ code: 'WORKFLOW_NOT_FOUND' }));
+      // Present but unusable: admission answers WORKFLOW_INVALID, not "not found".
+      expect(() => library.get('from_ui')).toThrow(expect.objectContaining({ code: 'WORKFLOW_INVALID' }));
     });
 
     it('is converted when /object_info is at hand', async () => {

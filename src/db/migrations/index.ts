@@ -6,9 +6,11 @@
 import * as createJobs from './2026_11_25_120000_create_jobs.js';
 import * as createJobEvents from './2026_11_25_120100_create_job_events.js';
 import * as addInstanceCoordination from './2026_11_26_090000_add_instance_coordination.js';
+import * as addRegeneratedFrom from './2026_11_29_080000_add_regenerated_from.js';
 
 export const migrationModules = {
   '2026_11_25_120000_create_jobs': createJobs,
   '2026_11_25_120100_create_job_events': createJobEvents,
   '2026_11_26_090000_add_instance_coordination': addInstanceCoordination,
+  '2026_11_29_080000_add_regenerated_from': addRegeneratedFrom,
 } as const;

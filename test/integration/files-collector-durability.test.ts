@@ -1,0 +1,189 @@
+/**
+ * What the collector promises about durability, held through its file-system seam: every
+ * file's bytes are fsynced before the name that makes them ours appears, and the folder of
+ * every rename (and unlink of ComfyUI's copy) is fsynced after it. Skipping any one of those
+ * fsyncs fails a test here. Also: failed clean-ups are logged, never swallowed.
+ */
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { PNG } from 'pngjs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { OutputFileRef } from '../../src/comfy/backend-port.js';
+import { nodeCollectorFileSystem, OutputCollector, type CollectorFileSystem, type CollectRequest } from '../../src/files/index.js';
+
+let root: string;
+let output: string;
+let dataDir: string;
+
+beforeEach(async () => {
+  root = await mkdtemp(path.join(os.tmpdir(), 'files-durability-'));
+  output = path.join(root, 'ComfyUI', 'output');
+  await mkdir(output, { recursive: true });
+  dataDir = path.join(root, 'data');
+});
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+function png(shade: number): Buffer {
+  const image = new PNG({ width: 4, height: 4 });
+  image.data.fill(shade);
+  return PNG.sync.write(image);
+}
+
+async function outputFile(filename: string, shade: number): Promise<OutputFileRef> {
+  await writeFile(path.join(output, filename), png(shade));
+  return { nodeId: '2', key: 'images', filename, subfolder: '', type: 'output' };
+}
+
+type Op =
+  | { op: 'sync-data'; file: string } // fsync of a file's contents (ours while writing, or ComfyUI's)
+  | { op: 'sync-dir'; dir: string }
+  | { op: 'rename'; from: string; to: string }
+  | { op: 'unlink'; file: string };
+
+/** The real file system, recording every sync, rename and unlink in order. */
+function recordingFs(overrides: Partial<CollectorFileSystem> = {}): { fs: CollectorFileSystem; ops: Op[] } {
+  const ops: Op[] = [];
+  const base = { ...nodeCollectorFileSystem, ...overrides };
+  const fs: CollectorFileSystem = {
+    ...base,
+    async createExclusive(file) {
+      const real = await base.createExclusive(file);
+      return {
+        ...real,
+        async sync() {
+          await real.sync();
+          ops.push({ op: 'sync-data', file });
+        },
+      };
+    },
+    async syncFile(file) {
+      await base.syncFile(file);
+      ops.push({ op: 'sync-data', file });
+    },
+    async syncDirectory(dir) {
+      await base.syncDirectory(dir);
+      ops.push({ op: 'sync-dir', dir });
+    },
+    async rename(from, to) {
+      await base.rename(from, to);
+      ops.push({ op: 'rename', from, to });
+    },
+    async unlink(file) {
+      await base.unlink(file);
+      ops.push({ op: 'unlink', file });
+    },
+  };
+  return { fs, ops };
+}
+
+/**
+ * Every rename into the data folder: its source bytes synced before it, its destination
+ * folder synced after it, and — when it took the file out of ComfyUI's folder — that folder too.
+ * Every unlink of ComfyUI's copy is followed by a sync of its folder.
+ */
+function assertDurable(ops: Op[]): void {
+  const renames = ops.flatMap((o, i) => (o.op === 'rename' ? [{ ...o, i }] : []));
+  expect(renames.length).toBeGreaterThan(0);
+  for (const r of renames) {
+    const before = ops.slice(0, r.i);
+    const after = ops.slice(r.i + 1);
+    expect(before, `bytes of ${r.from} fsynced before the rename`).toContainEqual({ op: 'sync-data', file: r.from });
+    expect(after, `folder of ${r.to} fsynced after the rename`).toContainEqual({ op: 'sync-dir', dir: path.dirname(r.to) });
+    if (r.from.startsWith(output)) expect(after, `ComfyUI's folder fsynced after the move`).toContainEqual({ op: 'sync-dir', dir: path.dirname(r.from) });
+  }
+  ops.forEach((o, i) => {
+    if (o.op === 'unlink' && o.file.startsWith(output)) expect(ops.slice(i + 1)).toContainEqual({ op: 'sync-dir', dir: path.dirname(o.file) });
+  });
+}
+
+const request = (files: OutputFileRef[], extra: Partial<CollectRequest> = {}): CollectRequest => ({
+  jobId: 'job1',
+  conversationId: 'conv1',
+  files,
+  mode: 'move',
+  comfyOutputDir: output,
+  metadata: {},
+  ...extra,
+});
+
+describe('OutputCollector durability (fsync of data and folders)', () => {
+  it('move: ComfyUI\'s file is fsynced, renamed, and both folders fsynced; the sidecar likewise', async () => {
+    const { fs, ops } = recordingFs();
+    const files = [await outputFile('m_00001_.png', 1), await outputFile('m_00002_.png', 2)];
+    const result = await new OutputCollector({ dataDir, fileSystem: fs }).collect(request(files));
+    assertDurable(ops);
+    const destinations = ops.flatMap((o) => (o.op === 'rename' ? [o.to] : []));
+    expect(destinations).toEqual([...result.files.map((f) => f.absolutePath), path.join(dataDir, result.metadataPath)]);
+  });
+
+  it('copy: each copy is written to a temp file, fsynced, renamed, its folder fsynced', async () => {
+    const { fs, ops } = recordingFs();
+    await new OutputCollector({ dataDir, fileSystem: fs }).collect(request([await outputFile('c_00001_.png', 3)], { mode: 'copy' }));
+    assertDurable(ops);
+    expect(ops.filter((o) => o.op === 'rename')).toHaveLength(2);
+  });
+
+  it('download: the downloaded bytes are fsynced before they get their name', async () => {
+    const { fs, ops } = recordingFs();
+    const ref: OutputFileRef = { nodeId: '2', key: 'images', filename: 'd_00001_.png', subfolder: '', type: 'output' };
+    await new OutputCollector({ dataDir, fileSystem: fs }).collect(request([ref], { mode: 'download', comfyOutputDir: undefined, download: async () => Readable.from([png(4)]) }));
+    assertDurable(ops);
+  });
+
+  it('move across file systems (EXDEV): copy fsynced before rename; ComfyUI\'s copy unlinked after the sidecar, its folder fsynced', async () => {
+    const exdev = Object.assign(new Error('EXDEV: simulated'), { code: 'EXDEV' });
+    const { fs, ops } = recordingFs({
+      rename: (from, to) => (from.startsWith(output) ? Promise.reject(exdev) : nodeCollectorFileSystem.rename(from, to)),
+    });
+    await new OutputCollector({ dataDir, fileSystem: fs }).collect(request([await outputFile('x_00001_.png', 5)]));
+    assertDurable(ops);
+    const unlinkAt = ops.findIndex((o) => o.op === 'unlink' && o.file.startsWith(output));
+    const sidecarAt = ops.findIndex((o) => o.op === 'rename' && o.to.endsWith('_metadata.json'));
+    expect(unlinkAt).toBeGreaterThan(sidecarAt);
+  });
+});
+
+describe('OutputCollector logs failed clean-ups', () => {
+  function recordingLogger() {
+    const lines: { level: string; obj: Record<string, unknown>; msg?: string }[] = [];
+    const logger = {
+      warn: (obj: object, msg?: string) => void lines.push({ level: 'warn', obj: obj as Record<string, unknown>, ...(msg === undefined ? {} : { msg }) }),
+      error: (obj: object, msg?: string) => void lines.push({ level: 'error', obj: obj as Record<string, unknown>, ...(msg === undefined ? {} : { msg }) }),
+    };
+    return { logger, lines };
+  }
+
+  it('an undo that fails (the file cannot go back to ComfyUI) is logged as an error naming the file', async () => {
+    const { logger, lines } = recordingLogger();
+    const fs: CollectorFileSystem = {
+      ...nodeCollectorFileSystem,
+      async createExclusive(file) {
+        const real = await nodeCollectorFileSystem.createExclusive(file);
+        return file.includes('_metadata.json') ? { ...real, write: () => Promise.reject(Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' })) } : real;
+      },
+      // Putting it back (data → ComfyUI) is refused.
+      rename: (from, to) => (to.startsWith(output) ? Promise.reject(Object.assign(new Error('EACCES'), { code: 'EACCES' })) : nodeCollectorFileSystem.rename(from, to)),
+    };
+    const outcome = await new OutputCollector({ dataDir, fileSystem: fs, logger }).collect(request([await outputFile('u_00001_.png', 6)])).catch((e: unknown) => e);
+    expect(outcome).toMatchObject({ code: 'FILE_MOVE_FAILED' });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 'error', obj: { job_id: 'job1', file: expect.stringContaining(dataDir) } });
+  });
+
+  it("a failed removal of ComfyUI's copy after delivery is logged as a warning; the job still succeeds", async () => {
+    const { logger, lines } = recordingLogger();
+    const fs: CollectorFileSystem = {
+      ...nodeCollectorFileSystem,
+      rename: (from, to) => (from.startsWith(output) ? Promise.reject(Object.assign(new Error('EXDEV'), { code: 'EXDEV' })) : nodeCollectorFileSystem.rename(from, to)),
+      unlink: (file) => (file.startsWith(output) ? Promise.reject(Object.assign(new Error('EBUSY'), { code: 'EBUSY' })) : nodeCollectorFileSystem.unlink(file)),
+    };
+    const result = await new OutputCollector({ dataDir, fileSystem: fs, logger }).collect(request([await outputFile('f_00001_.png', 7)]));
+    expect(result.files).toHaveLength(1);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 'warn', obj: { job_id: 'job1' } });
+  });
+});
