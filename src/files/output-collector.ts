@@ -13,6 +13,7 @@ import { placeOutput, transferOf, type FileTransfer, type PlacedFile } from './o
 import { comfyFoldersFrom, DownloadOutputSource, LocalOutputSource, readSourceHead, type ComfyFolders, type OutputSource } from './output-source.js';
 import { assertComfyFileType, assertResolvedInside, assertSafeFilename, assertSafeId, assertSafeSubfolder } from './safe-path-guard.js';
 import { hashFile, isTempNameOf } from './temp-file-writer.js';
+import { silentLogger, type StructuredLogger } from '../contracts/structured-logger.js';
 import { thumbnailDestinationFor, writeThumbnail, type ThumbnailSettings } from './thumbnail-writer.js';
 
 export interface OutputCollectorOptions {
@@ -31,16 +32,9 @@ export interface OutputCollectorOptions {
   fileSystem?: CollectorFileSystem;
   now?: () => number;
   /** Where failed clean-ups (undo after a failure, removal of ComfyUI's copy) are reported. */
-  logger?: CollectorLogger;
+  logger?: Pick<StructuredLogger, 'warn' | 'error'>;
 }
 
-/** The slice of a pino logger the collector uses. */
-export interface CollectorLogger {
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
-const silentCollectorLogger: CollectorLogger = { warn() {}, error() {} };
 
 /** What a failed job undoes (newest first) and a finished one completes: placed files (named, for the log), thumbnails. */
 type Undoable = Pick<PlacedFile, 'undo' | 'finish'> & { destination?: string };
@@ -62,7 +56,7 @@ export class OutputCollector {
   private readonly cleanupComfyOutputs: boolean;
   private readonly thumbnails: ThumbnailSettings | undefined;
   private readonly now: () => number;
-  private readonly logger: CollectorLogger;
+  private readonly logger: Pick<StructuredLogger, 'warn' | 'error'>;
 
   constructor(options: OutputCollectorOptions) {
     this.dataDir = path.resolve(options.dataDir);
@@ -70,7 +64,7 @@ export class OutputCollector {
     this.cleanupComfyOutputs = options.cleanupComfyOutputs ?? false;
     this.thumbnails = options.thumbnails;
     this.now = options.now ?? Date.now;
-    this.logger = options.logger ?? silentCollectorLogger;
+    this.logger = options.logger ?? silentLogger;
   }
 
   async collect(input: CollectRequest): Promise<JobResult> {

@@ -1,19 +1,16 @@
 /** In-process notices of the JobService (CLI progress bar, inspector): typed listeners. */
 import type { JobServiceEventMap } from '../contracts/job-notices.js';
+import { silentLogger, type StructuredLogger } from '../contracts/structured-logger.js';
 
 export type { JobProgressNotice, JobServiceEventMap, JobTransitionNotice } from '../contracts/job-notices.js';
 
-/** Where a throwing listener is reported. */
-export interface JobServiceEventsLogger {
-  error(obj: object, msg?: string): void;
-}
 
 type Listener = (notice: never) => void;
 
 export class JobServiceEvents {
   private readonly listeners = new Map<keyof JobServiceEventMap, Set<Listener>>();
 
-  constructor(private readonly logger: JobServiceEventsLogger = { error() {} }) {}
+  constructor(private readonly logger: Pick<StructuredLogger, 'error'> = silentLogger) {}
 
   on<K extends keyof JobServiceEventMap>(name: K, listener: (notice: JobServiceEventMap[K]) => void): () => void {
     const set = this.listeners.get(name) ?? new Set();
