@@ -29,6 +29,7 @@ export function toJobRow(record: JobRecord): JobRow {
   for (const [column, value] of Object.entries(columns)) row[column] = decodeColumn(column, value, record.id);
   row['owner_instance'] ??= null;
   row['regenerated_from'] ??= null;
+  row['request_hash'] ??= null;
   return row as unknown as JobRow;
 }
 

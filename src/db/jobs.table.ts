@@ -22,7 +22,7 @@ type JsonColumn = 'parameters' | 'debug' | 'result' | 'error' | 'snapshot';
  * design's block, then ours), so the list is written once; only what is stored differently
  * from how it is read is restated here.
  */
-export interface JobsTable extends Omit<JobRow, JsonColumn | 'status' | 'seed' | 'owner_instance'> {
+export interface JobsTable extends Omit<JobRow, JsonColumn | 'status' | 'seed' | 'owner_instance' | 'request_hash'> {
   /** JSON object. */
   parameters: string;
   /** JSON object. */
@@ -39,6 +39,8 @@ export interface JobsTable extends Omit<JobRow, JsonColumn | 'status' | 'seed' |
   seed: BigIntColumn<null>;
   /** The instance driving the job (several instances on PostgreSQL); null: nobody yet. */
   owner_instance: string | null;
+  /** sha256 of the request's meaningful fields: a reused request_id with another request is a conflict. */
+  request_hash: string | null;
   /** A cancel received by an instance that does not drive the job, for the owner to act on. */
   cancel_requested_at: string | null;
   /** The job whose inputs made this one (regenerate / retry); null: made by a generate. */
