@@ -32,6 +32,16 @@ function timeline(events, job) {
   return h('ol', { class: 'timeline' }, items);
 }
 
+/** GPU handoff steps (docs/gpu-sharing.md): what each did and why, beside their timeline entries. */
+function gpuHandoff(debug) {
+  const steps = debug?.gpu_handoff ?? [];
+  if (steps.length === 0) return null;
+  const names = { llm_unload: 'unload the LLM', comfy_free: 'free ComfyUI' };
+  return h('ul', { class: 'handoff-steps' }, steps.map((s) =>
+    h('li', { class: `handoff-step outcome-${s.outcome}` },
+      h('strong', {}, names[s.step] ?? s.step), ` ${s.outcome} in ${formatDuration(s.ms)}`, s.detail ? h('span', { class: 'subtle' }, ` — ${s.detail}`) : null)));
+}
+
 function timings(t) {
   return renderFacts([
     ['queue wait', formatDuration(t.queue_wait_ms)],
@@ -179,7 +189,7 @@ export function renderJobDetail({ job, events, debug }, diagram, { onClose, onCa
     previewFigure,
     job.error ? section('Error', errorBox(job.error)) : null,
     section('State machine', renderStateDiagram(diagram, job, events)),
-    section('Timeline', timeline(events, job), timings(job.timings)),
+    section('Timeline', timeline(events, job), gpuHandoff(debug), timings(job.timings)),
     section('Prompt',
       h('p', {}, h('span', { class: `pill source-${job.prompt_source ?? 'none'}` }, `source: ${source}`)),
       job.prompt ? h('blockquote', { class: 'prompt' }, job.prompt) : h('p', { class: 'subtle' }, 'The visual prompt has not been written yet.'),
