@@ -7,6 +7,7 @@
 import { connect } from 'nats';
 import { natsConnectionOptions } from '../events/index.js';
 import { commandSubject } from '../commands/command-service.js';
+import { redactUrl } from '../config/index.js';
 import { createJobStore } from '../db/index.js';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import { jobViewOf, type JobState } from '../jobs/index.js';
@@ -97,7 +98,7 @@ async function throughService(
   json: boolean,
 ): Promise<number> {
   const nc = await connect({ ...(await natsConnectionOptions(config.nats, { waitOnFirstConnect: false })), maxReconnectAttempts: 0 }).catch((error: unknown) => {
-    throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, `cannot reach NATS at ${config.nats.servers.join(', ')}: ${(error as Error).message}`, {
+    throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, `cannot reach NATS at ${config.nats.servers.map(redactUrl).join(', ')}: ${(error as Error).message}`, {
       suggestion: `${command} goes through the running service: start NATS and \`chorus-visual serve\`.`,
     });
   });
