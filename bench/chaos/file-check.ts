@@ -6,12 +6,20 @@
  * ComfyUI's copy, and the report says whether anything was left in the data folder.
  */
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
 import { z } from 'zod';
 
 const resultSchema = z.object({
-  files: z.array(z.looseObject({ path: z.string(), sha256: z.string(), bytes: z.number() })),
+  files: z.array(
+    z.looseObject({
+      path: z.string(),
+      sha256: z.string(),
+      bytes: z.number(),
+      /** An image's thumbnail, written beside it with the same durability: a file of the job too. */
+      thumbnail: z.looseObject({ path: z.string(), bytes: z.number() }).nullish(),
+    }),
+  ),
   metadataPath: z.string(),
 });
 const sidecarSchema = z.looseObject({
@@ -72,6 +80,13 @@ async function problemsOf(dataDir: string, job: CompletedJob, claimed: Set<strin
     const actual = await sha256Of(absolute);
     if (actual === undefined) problems.push(`${file.path}: missing on disk`);
     else if (actual !== file.sha256) problems.push(`${file.path}: sha256 on disk differs`);
+    if (file.thumbnail) {
+      const thumbnail = join(dataDir, file.thumbnail.path);
+      claimed.add(thumbnail);
+      const size = await stat(thumbnail).then((s) => s.size, () => undefined);
+      if (size === undefined) problems.push(`${file.thumbnail.path}: thumbnail missing on disk`);
+      else if (size !== file.thumbnail.bytes) problems.push(`${file.thumbnail.path}: thumbnail is ${size} bytes, result says ${file.thumbnail.bytes}`);
+    }
   }
   return problems;
 }

@@ -14,10 +14,19 @@ import { generateCommandSchema } from '../commands/command-schemas.js';
 import { finalStates, type JobView } from '../contracts/index.js';
 import { silentLogger } from '../logging/logger.js';
 import { startSimulator } from '../simulator/index.js';
-import { parseCommandArgs } from './cli-args.js';
+import { parseCommandArgs, type CommandHelp } from './cli-args.js';
 import { createJobProgressDisplay } from './job-progress-display.js';
 
-const usage = 'usage: chorus-visual demo [--data-dir DIR] [--keep] [--http-port N] [--step-ms N]';
+const help: CommandHelp = {
+  usage: 'chorus-visual demo [options]',
+  summary: 'Everything embedded, nothing else needed: the ComfyUI simulator, an in-process event bus and SQLite in a temporary folder. Generates an image for every shipped character plus the model-free image, video and text-to-speech workflows, and prints where each file went with its timing.',
+  options: {
+    'data-dir': 'DIR  keep everything in this folder instead of a temporary one',
+    keep: 'leave the state inspector running afterwards (Ctrl-C ends it)',
+    'http-port': 'N  the inspector port (default: a free one)',
+    'step-ms': 'N  the simulator\'s time per sampling step (default 40)',
+  },
+};
 
 const requests: Record<string, string> = {
   nova: 'send me a selfie of you sketching',
@@ -28,7 +37,7 @@ export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs(
     argv,
     { 'data-dir': { type: 'string' }, keep: { type: 'boolean' }, 'http-port': { type: 'string' }, 'step-ms': { type: 'string' } },
-    usage,
+    help,
   );
   const root = resolve(values['data-dir'] ?? (await mkdtemp(join(tmpdir(), 'chorus-visual-demo-'))));
   const out = process.stdout;

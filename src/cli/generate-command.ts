@@ -11,12 +11,29 @@ import { describeIssues } from '../config/index.js';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import { finalStates, type JobView } from '../contracts/index.js';
 import { silentLogger } from '../logging/logger.js';
-import { parseCommandArgs } from './cli-args.js';
+import { parseCommandArgs, type CommandHelp } from './cli-args.js';
 import { createJobProgressDisplay } from './job-progress-display.js';
 import { loadCliConfig } from './load-cli-config.js';
 
-const usage =
-  'usage: chorus-visual generate (--character ID | --workflow NAME) --conversation ID [--activity TEXT] [--prompt] [--negative TEXT] [--seed N] [--request-id ID] [--config FILE] [--json] "request"';
+const help: CommandHelp = {
+  usage: 'chorus-visual generate (--character ID | --workflow NAME) --conversation ID [options] "request"',
+  summary: 'Runs one job to its end with a progress bar, and prints where its files went (exit 0) or its error (exit 1).',
+  options: {
+    character: 'ID  the character (config/characters/ID.yaml); its default workflow runs unless --workflow is given',
+    workflow: 'NAME  the workflow (workflows/NAME.json)',
+    conversation: 'ID  the conversation; files go to data/conversations/ID/',
+    thread: 'ID  Chorus Engine\'s thread id, recorded on the job',
+    message: 'ID  Chorus Engine\'s message id, recorded on the job',
+    activity: 'TEXT  what the character is doing, for the visual prompt',
+    prompt: 'the request text is the finished visual prompt (no LLM, no template)',
+    negative: 'TEXT  the negative prompt',
+    seed: 'N  a fixed seed (default: random, recorded on the job)',
+    'request-id': 'ID  idempotency key: the same id returns the same job',
+    config: 'FILE  the config file (default config/chorus-visual.yaml)',
+    json: 'print the finished job as JSON instead',
+  },
+  more: 'example:\n  chorus-visual generate --character nova --conversation c1 "send me a selfie of you sketching"',
+};
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs(
@@ -35,7 +52,7 @@ export async function run(argv: string[]): Promise<number> {
       config: { type: 'string' },
       json: { type: 'boolean' },
     },
-    usage,
+    help,
   );
   const text = positionals.join(' ').trim();
   const parsed = generateCommandSchema.safeParse({
@@ -51,7 +68,7 @@ export async function run(argv: string[]): Promise<number> {
     ...(values['request-id'] ? { request_id: values['request-id'] } : {}),
   });
   if (!parsed.success) {
-    throw new ChorusError(ErrorCode.INVALID_COMMAND, describeIssues(parsed.error).join('; '), { suggestion: usage });
+    throw new ChorusError(ErrorCode.INVALID_COMMAND, describeIssues(parsed.error).join('; '), { suggestion: 'see `chorus-visual generate --help`' });
   }
 
   const config = await loadCliConfig(values.config);

@@ -1,102 +1,174 @@
 /**
- * `chorus-visual jobs list | show <id> [--debug] | cancel <id> | regenerate <id> [--seed N]`.
- * list and show read the database directly, so they work whether or not the service runs;
- * cancel and regenerate must reach the process that drives the job, so it goes through the running
- * service's NATS command (an actor is the only thing allowed to move a job).
+ * `chorus-visual jobs list | show <id> | watch <id> | cancel <id> | regenerate <id> [--seed N]`.
+ * list, show and watch read the database directly, so they work whether or not the service
+ * runs; cancel and regenerate must reach the process that drives the jobs, so they go through
+ * the running service's NATS commands (an actor is the only thing allowed to move a job).
+ * Job ids may be given by a unique prefix of 6+ characters.
  */
 import { connect } from 'nats';
+import { stringify as toYaml } from 'yaml';
 import { natsConnectionOptions } from '../events/index.js';
 import { commandSubject } from '../commands/command-service.js';
-import { redactUrl } from '../config/index.js';
+import { redactUrl, type ResolvedConfig } from '../config/index.js';
+import { JobState, type JobView } from '../contracts/index.js';
 import { createJobStore } from '../db/index.js';
 import { ChorusError, ErrorCode } from '../errors/index.js';
-import { jobViewOf, type JobState } from '../jobs/index.js';
+import { jobViewOf } from '../jobs/index.js';
 import { debugDocumentOf } from '../jobs/job-debug-document.js';
 import { toJobEventView } from '../commands/job-command-handler.js';
 import { describeIssues, invalidCommand } from '../commands/command-replies.js';
-import { parseCommandArgs } from './cli-args.js';
+import { regenerateCommandSchema } from '../commands/command-schemas.js';
+import { didYouMean, formatHelp, parseCommandArgs, HelpShown, type CommandHelp } from './cli-args.js';
+import { resolveJobId } from './job-id-resolver.js';
+import { formatJobSummary } from './job-summary-format.js';
+import { watchJob } from './job-watch.js';
 import { loadCliConfig } from './load-cli-config.js';
-import { jobIdCommandSchema, listCommandSchema, regenerateCommandSchema } from '../commands/command-schemas.js';
 
-const usage = 'usage: chorus-visual jobs list [--state S] [--conversation ID] [--limit N] | show <id> [--debug] | cancel <id> | regenerate <id> [--seed N]   [--config FILE] [--json]';
+const configOption = { config: 'FILE  the config file (default config/chorus-visual.yaml); its database is read' };
+
+const helps: Record<string, CommandHelp> = {
+  list: {
+    usage: 'chorus-visual jobs list [options]',
+    summary: 'Lists jobs, newest first, with a header line.',
+    options: {
+      state: `STATE  only jobs in this state (${Object.values(JobState).join(', ')}); comma-separate several`,
+      conversation: 'ID  only this conversation\'s jobs',
+      character: 'ID  only this character\'s jobs',
+      limit: 'N  at most N jobs (default 50)',
+      json: 'print the jobs as JSON',
+      ...configOption,
+    },
+  },
+  show: {
+    usage: 'chorus-visual jobs show <job-id> [options]',
+    summary: 'Shows one job: state, prompt, timings (their parts add up to the total), files, error with its suggestion. The id may be a unique prefix of 6+ characters.',
+    options: { debug: 'also the debug facts: workflow, prompt components, parameters, LoRAs, submission, how each file came, transitions', json: 'print the document as JSON (with --debug: its debug section too)', ...configOption },
+  },
+  watch: {
+    usage: 'chorus-visual jobs watch <job-id> [options]',
+    summary: 'Follows a job live to its end with the progress bar (events from the running service over NATS), then shows it.',
+    options: { json: 'print the final job as JSON', ...configOption },
+  },
+  cancel: {
+    usage: 'chorus-visual jobs cancel <job-id> [options]',
+    summary: 'Asks the running service (over NATS) to cancel a job, and says what it did.',
+    options: { json: 'print the service\'s reply as JSON', ...configOption },
+  },
+  regenerate: {
+    usage: 'chorus-visual jobs regenerate <job-id> [options]',
+    summary: 'Asks the running service (over NATS) for a new job from this job\'s inputs, linked to it.',
+    options: { seed: 'N|random  the new job\'s seed (default: the same seed)', json: 'print the service\'s reply as JSON', ...configOption },
+  },
+};
+
+const overview: CommandHelp = {
+  usage: 'chorus-visual jobs <list|show|watch|cancel|regenerate> [options]',
+  summary: 'Reads the jobs in the database; cancel and regenerate go through the running service.',
+  options: {},
+  more: 'subcommands:\n  list             jobs, newest first\n  show <id>        one job, readable (--json, --debug)\n  watch <id>       follow a job live to its end\n  cancel <id>      cancel a job through the running service\n  regenerate <id>  a new job from its inputs (--seed N), through the running service\n\n`chorus-visual jobs <subcommand> --help` describes its options.',
+};
 
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  const { values, positionals } = parseCommandArgs(
-    rest,
-    {
-      config: { type: 'string' },
-      json: { type: 'boolean' },
-      debug: { type: 'boolean' },
-      state: { type: 'string' },
-      conversation: { type: 'string' },
-      character: { type: 'string' },
-      limit: { type: 'string' },
-      seed: { type: 'string' },
-    },
-    usage,
-  );
-  const config = await loadCliConfig(values.config);
-  if (sub === 'cancel') return throughService(config, 'cancel', jobIdCommandSchema.parse({ job_id: positionals[0] ?? '' }), values.json === true);
-  if (sub === 'regenerate') {
-    const parsed = regenerateCommandSchema.safeParse({
-      job_id: positionals[0] ?? '',
-      ...(values.seed === undefined ? {} : { seed: /^\d+$/.test(values.seed) ? Number(values.seed) : values.seed }),
-    });
-    if (!parsed.success) throw invalidCommand(`jobs regenerate: ${describeIssues(parsed.error.issues).map((i) => `${i.path}: ${i.message}`).join('; ')}`, describeIssues(parsed.error.issues));
-    const cmd = parsed.data;
-    return throughService(config, 'regenerate', cmd, values.json === true);
+  if (sub === '--help' || sub === '-h') {
+    process.stdout.write(formatHelp(overview));
+    throw new HelpShown();
   }
-  if (sub !== 'list' && sub !== 'show') throw new ChorusError(ErrorCode.INVALID_COMMAND, `unknown jobs command "${sub ?? ''}"`, { suggestion: usage });
-
+  const help = sub === undefined ? undefined : helps[sub];
+  if (!help) {
+    throw new ChorusError(ErrorCode.INVALID_COMMAND, sub === undefined ? 'jobs needs a subcommand' : `unknown jobs command "${sub}"`, {
+      suggestion: (sub && didYouMean(sub, Object.keys(helps))) ?? 'use one of: jobs list, jobs show <id>, jobs watch <id>, jobs cancel <id>, jobs regenerate <id>',
+    });
+  }
+  const options = {
+    config: { type: 'string' },
+    json: { type: 'boolean' },
+    ...(sub === 'show' ? { debug: { type: 'boolean' } } : {}),
+    ...(sub === 'regenerate' ? { seed: { type: 'string' } } : {}),
+    ...(sub === 'list' ? { state: { type: 'string' }, conversation: { type: 'string' }, character: { type: 'string' }, limit: { type: 'string' } } : {}),
+  } as const;
+  const { values, positionals } = parseCommandArgs(rest, options as typeof options & Record<string, { type: 'string' | 'boolean' }>, help);
+  const flags = values as Record<string, string | boolean | undefined>;
+  const config = await loadCliConfig(flags['config'] as string | undefined);
   const store = await createJobStore(config.database.url);
   try {
-    if (sub === 'list') {
-      const cmd = listCommandSchema.parse({
-        ...(values.state ? { state: values.state as JobState } : {}),
-        ...(values.conversation ? { conversation_id: values.conversation } : {}),
-        ...(values.character ? { character: values.character } : {}),
-        ...(values.limit ? { limit: Number(values.limit) } : {}),
-      });
-      const rows = await store.listJobs({
-        ...(cmd.state ? { states: Array.isArray(cmd.state) ? cmd.state : [cmd.state] } : {}),
-        ...(cmd.conversation_id ? { conversationId: cmd.conversation_id } : {}),
-        ...(cmd.character ? { character: cmd.character } : {}),
-        limit: cmd.limit,
-        offset: cmd.offset,
-      });
-      const regenerations = await store.listRegenerations(rows.map((row) => row.id));
-      const views = rows.map((row) => jobViewOf(row, null, regenerations.get(row.id)));
-      if (values.json) {
-        process.stdout.write(`${JSON.stringify(views, null, 2)}\n`);
-      } else {
-        for (const v of views) {
-          process.stdout.write(`${v.id}  ${v.state.padEnd(10)} ${(v.character ?? '-').padEnd(10)} ${v.conversation_id.padEnd(20)} ${v.created_at}  ${v.error?.code ?? ''}\n`);
-        }
-        if (views.length === 0) process.stdout.write('no jobs\n');
-      }
-      return 0;
+    if (sub === 'list') return await list(store, flags);
+    const jobId = await resolveJobId(store, positionals[0]);
+    if (sub === 'cancel') return await throughService(config, 'cancel', { job_id: jobId }, flags['json'] === true);
+    if (sub === 'regenerate') {
+      const seed = flags['seed'] as string | undefined;
+      const parsed = regenerateCommandSchema.safeParse({ job_id: jobId, ...(seed === undefined ? {} : { seed: /^\d+$/.test(seed) ? Number(seed) : seed }) });
+      if (!parsed.success) throw invalidCommand(`jobs regenerate: ${describeIssues(parsed.error.issues).map((i) => `${i.path}: ${i.message}`).join('; ')}`, describeIssues(parsed.error.issues));
+      return await throughService(config, 'regenerate', parsed.data, flags['json'] === true);
     }
-    const { job_id } = jobIdCommandSchema.parse({ job_id: positionals[0] ?? '' });
-    const row = await store.getJob(job_id);
-    if (!row) throw new ChorusError(ErrorCode.JOB_NOT_FOUND, `no job with id ${job_id}`);
-    const view = jobViewOf(row, null, (await store.listRegenerations([job_id])).get(job_id));
-    const events = await store.listEvents(job_id);
-    const document = { job: view, events: events.map(toJobEventView), ...(values.debug ? { debug: debugDocumentOf(row, view, events) } : {}) };
-    process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+    if (sub === 'watch') {
+      const job = await watchJob(config, store, jobId);
+      process.stdout.write(flags['json'] ? `${JSON.stringify(job, null, 2)}\n` : formatJobSummary(job, (await store.listEvents(jobId)).length));
+      return job.state === 'completed' ? 0 : 1;
+    }
+    const row = (await store.getJob(jobId))!;
+    const view = jobViewOf(row, null, (await store.listRegenerations([jobId])).get(jobId));
+    const events = await store.listEvents(jobId);
+    const debug = flags['debug'] ? debugDocumentOf(row, view, events) : undefined;
+    if (flags['json']) {
+      process.stdout.write(`${JSON.stringify({ job: view, events: events.map(toJobEventView), ...(debug ? { debug } : {}) }, null, 2)}\n`);
+    } else {
+      process.stdout.write(formatJobSummary(view, events.length));
+      if (debug) process.stdout.write(`\ndebug:\n${toYaml(debug, { indent: 2 }).replace(/^/gm, '  ')}`);
+    }
     return 0;
   } finally {
     await store.close();
   }
 }
 
+function parseStates(text: string): JobState[] {
+  const known = Object.values(JobState) as string[];
+  return text.split(',').map((state) => {
+    const wanted = state.trim();
+    if (known.includes(wanted)) return wanted as JobState;
+    throw new ChorusError(ErrorCode.INVALID_COMMAND, `"${wanted}" is not a job state`, {
+      details: { state: wanted, states: known },
+      suggestion: didYouMean(wanted, known) ?? `states: ${known.join(', ')}`,
+    });
+  });
+}
+
+async function list(store: Awaited<ReturnType<typeof createJobStore>>, flags: Record<string, string | boolean | undefined>): Promise<number> {
+  const limit = flags['limit'] === undefined ? 50 : Number(flags['limit']);
+  if (!Number.isInteger(limit) || limit < 1) throw new ChorusError(ErrorCode.INVALID_COMMAND, '--limit must be a whole number from 1', { suggestion: 'e.g. --limit 20' });
+  const rows = await store.listJobs({
+    ...(typeof flags['state'] === 'string' ? { states: parseStates(flags['state']) } : {}),
+    ...(typeof flags['conversation'] === 'string' ? { conversationId: flags['conversation'] } : {}),
+    ...(typeof flags['character'] === 'string' ? { character: flags['character'] } : {}),
+    limit,
+  });
+  const regenerations = await store.listRegenerations(rows.map((row) => row.id));
+  const views = rows.map((row) => jobViewOf(row, null, regenerations.get(row.id)));
+  if (flags['json']) {
+    process.stdout.write(`${JSON.stringify(views, null, 2)}\n`);
+    return 0;
+  }
+  if (views.length === 0) {
+    process.stdout.write('no jobs\n');
+    return 0;
+  }
+  process.stdout.write(table(views));
+  return 0;
+}
+
+/** Ids shortened to 8 characters, as the inspector shows them; `jobs show` takes them. */
+function table(views: JobView[]): string {
+  const rows = [
+    ['JOB', 'STATE', 'CHARACTER', 'WORKFLOW', 'CONVERSATION', 'CREATED', 'ERROR'],
+    ...views.map((v) => [v.id.slice(0, 8), v.state, v.character ?? '-', v.workflow, v.conversation_id, v.created_at, v.error?.code ?? '']),
+  ];
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n') + '\n';
+}
+
 /** cancel and regenerate move jobs: only the running service (its actors) may do that. */
-async function throughService(
-  config: Awaited<ReturnType<typeof loadCliConfig>>,
-  command: 'cancel' | 'regenerate',
-  payload: Record<string, unknown>,
-  json: boolean,
-): Promise<number> {
+async function throughService(config: ResolvedConfig, command: 'cancel' | 'regenerate', payload: Record<string, unknown>, json: boolean): Promise<number> {
   const nc = await connect({ ...(await natsConnectionOptions(config.nats, { waitOnFirstConnect: false })), maxReconnectAttempts: 0 }).catch((error: unknown) => {
     throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, `cannot reach NATS at ${config.nats.servers.map(redactUrl).join(', ')}: ${(error as Error).message}`, {
       suggestion: `${command} goes through the running service: start NATS and \`chorus-visual serve\`.`,
@@ -111,15 +183,18 @@ async function throughService(
           suggestion: `start \`chorus-visual serve\` (it drives the jobs and performs the ${command}).`,
         });
       });
-    const body = reply.json<{ ok: boolean; job?: { id: string; state: string; regenerated_from?: string | null }; error?: { code: string; message: string } }>();
-    const line = body.ok
-      ? command === 'regenerate'
-        ? `job ${body.job?.id}: ${body.job?.state} (regenerated from ${body.job?.regenerated_from ?? payload['job_id']})\n`
-        : `job ${body.job?.id}: ${body.job?.state}\n`
-      : `error ${body.error?.code}: ${body.error?.message}\n`;
-    process.stdout.write(json ? `${JSON.stringify(body, null, 2)}\n` : line);
+    const body = reply.json<{ ok: boolean; job?: JobView; error?: { code: string; message: string; suggestion?: string } }>();
+    if (json) process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+    else if (!body.ok) throw new ChorusError((body.error?.code ?? 'INTERNAL') as ErrorCode, body.error?.message ?? 'the cancel failed', body.error?.suggestion ? { suggestion: body.error.suggestion } : {});
+    else process.stdout.write(`${command === 'cancel' ? cancelOutcome(body.job!) : `new job ${body.job!.id} (${body.job!.state}), regenerated from ${body.job!.regenerated_from ?? String(payload['job_id'])}`}\n`);
     return body.ok ? 0 : 1;
   } finally {
     await nc.close();
   }
+}
+
+function cancelOutcome(job: JobView): string {
+  if (job.state === 'cancelled') return `job ${job.id} cancelled`;
+  if (job.state === 'completed' || job.state === 'failed') return `job ${job.id} had already ${job.state}; nothing to cancel`;
+  return `cancel requested for job ${job.id} (now ${job.substate ?? job.state}); it ends as cancelled once ComfyUI confirms — \`chorus-visual jobs watch ${job.id.slice(0, 8)}\` follows it`;
 }

@@ -7,11 +7,23 @@ import { startApp } from '../app/chorus-visual-app.js';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import { redactUrl } from '../config/index.js';
 import { createLogger } from '../logging/logger.js';
-import { parseCommandArgs } from './cli-args.js';
+import { parseCommandArgs, type CommandHelp } from './cli-args.js';
 import { watchDefinitions } from './definition-watch.js';
 import { loadCliConfig } from './load-cli-config.js';
 
-const usage = 'usage: chorus-visual serve [--config FILE] [--instance-id ID] [--lease-ttl SECONDS] [--http-port N] [--no-nats] [--inspect [WS_URL]]';
+const help: CommandHelp = {
+  usage: 'chorus-visual serve [options]',
+  summary: 'Runs the service: NATS commands and events, the job actors, every ComfyUI backend, the HTTP API and inspector. Follows workflows/ and config/characters/ while it runs. SIGTERM or Ctrl-C stops it cleanly.',
+  options: {
+    config: 'FILE  the config file (default config/chorus-visual.yaml, or CHORUS_VISUAL_CONFIG)',
+    'instance-id': 'ID  this instance\'s name; a stable one lets a restart take its own jobs back at once',
+    'lease-ttl': 'SECONDS  several instances: how long one may be silent before others take its jobs',
+    'http-port': 'N  the HTTP API and inspector port (0 picks a free one)',
+    'no-nats': 'run without NATS (HTTP API and inspector only)',
+    inspect: 'connect every job actor to Stately\'s inspector',
+    'inspect-url': 'URL  the inspector\'s WebSocket URL (with --inspect)',
+  },
+};
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs(
@@ -25,7 +37,7 @@ export async function run(argv: string[]): Promise<number> {
       inspect: { type: 'boolean' },
       'inspect-url': { type: 'string' },
     },
-    usage,
+    help,
   );
   const config = await loadCliConfig(values.config, {
     INSTANCE_ID: values['instance-id'],
@@ -44,7 +56,7 @@ export async function run(argv: string[]): Promise<number> {
   // Several instances on PostgreSQL: how long one may be silent before others take its jobs.
   const leaseTtlSeconds = values['lease-ttl'] === undefined ? undefined : Number(values['lease-ttl']);
   if (leaseTtlSeconds !== undefined && !(leaseTtlSeconds > 0)) {
-    throw new ChorusError(ErrorCode.INVALID_COMMAND, '--lease-ttl must be a positive number of seconds', { suggestion: usage });
+    throw new ChorusError(ErrorCode.INVALID_COMMAND, '--lease-ttl must be a positive number of seconds', { suggestion: 'give --lease-ttl a number of seconds above 0, e.g. --lease-ttl 10' });
   }
   // A stray rejection in one job's I/O must not take every other job down with the process:
   // it is logged with its stack (a bug to fix), and the jobs keep their persisted states.

@@ -12,12 +12,20 @@ import type { ObjectInfo } from '../workflows/object-info-spec.js';
 import { validateAgainstObjectInfo } from '../workflows/object-info-validator.js';
 import { validateStructure } from '../workflows/structure-validator.js';
 import type { ValidationIssue, WorkflowDefinition } from '../workflows/workflow-definition.js';
-import { WorkflowLibrary } from '../workflows/workflow-library.js';
+import { WorkflowLibrary, workflowNameOf } from '../workflows/workflow-library.js';
 
 const usage =
   'usage: chorus-visual workflows list [--dir DIR]\n' +
-  '       chorus-visual workflows validate [name] [--backend URL] [--dir DIR] [--characters DIR] [--timeout MS]\n' +
-  '  --characters DIR  also check the characters: their default workflows exist, their LoRAs are on the backend\n';
+  '       chorus-visual workflows validate [name] [--backend URL] [--dir DIR] [--characters DIR] [--timeout MS]\n\n' +
+  'list shows each workflow with its type, models and LoRAs, and every file that failed to load.\n' +
+  'validate checks structure (links, output node, placeholders, misspelt tokens, cycles), and with\n' +
+  '--backend also that ComfyUI\'s /object_info (node classes, inputs, models, LoRAs); exit 1 on any error.\n\n' +
+  'options:\n' +
+  '  --dir DIR         the workflows folder (default workflows)\n' +
+  '  --backend URL     a ComfyUI to check against, e.g. http://127.0.0.1:8188\n' +
+  '  --characters DIR  also check the characters: their default workflows exist, their LoRAs are on the backend\n' +
+  '  --timeout MS      how long to wait for the backend (default 10000)\n' +
+  '  -h, --help        show this help\n';
 
 type Out = { write(text: string): unknown };
 
@@ -58,7 +66,15 @@ export async function run(argv: string[], out: Out = process.stdout, err: Out = 
       targets = [library.get(name)];
     } catch (error) {
       const e = error as ChorusError;
-      err.write(`error ${e.code}: ${e.message}\navailable: ${((e.details as { available?: string[] })?.available ?? []).join(', ')}\n`);
+      const problem = library.problems().find((p) => workflowNameOf(p.file) === workflowNameOf(name));
+      if (problem) {
+        out.write(`✗ ${problem.file}\n`);
+        if (problem.issues) for (const issue of problem.issues) out.write(formatIssue('error', issue));
+        else out.write(`    ${problem.reason}\n`);
+        out.write('validation failed\n');
+        return 1;
+      }
+      err.write(`error ${e.code}: ${e.message}\n${e.suggestion ? `suggestion: ${e.suggestion}\n` : ''}available: ${((e.details as { available?: string[] })?.available ?? []).join(', ')}\n`);
       return 1;
     }
   } else {
@@ -69,7 +85,9 @@ export async function run(argv: string[], out: Out = process.stdout, err: Out = 
   if (!name) {
     for (const problem of library.problems()) {
       failed = true;
-      out.write(`✗ ${problem.file}\n    ${problem.reason}\n`);
+      out.write(`✗ ${problem.file}\n`);
+      if (problem.issues) for (const issue of problem.issues) out.write(formatIssue('error', issue));
+      else out.write(`    ${problem.reason}\n`);
     }
   }
   const characterLoras = new Map<string, LoraSpec[]>();

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ChorusError, ErrorCode } from '../errors/index.js';
@@ -49,6 +50,9 @@ export function parseServiceConfig(raw: unknown, source = 'config', overrides: r
       details: { source: fromFile ? source : [...carriers], issues: lines },
     });
   }
+  // No database.url given: the database lives in data_dir, so moving data_dir moves it too.
+  const givenUrl = (raw as { database?: { url?: unknown } } | null | undefined)?.database?.url;
+  if (givenUrl === undefined) result.data.database.url = `sqlite:${join(result.data.data_dir, 'chorus-visual.db')}`;
   assertHttpExposureIsIntended(result.data, overrides);
   return resolve(result.data);
 }

@@ -134,7 +134,7 @@ export const serviceConfigSchema = z.strictObject({
   characters_dir: z.string().default('config/characters'),
   database: z
     .strictObject({
-      /** `sqlite:<path>` (default, relative to the working directory) or `postgres://…`. */
+      /** `sqlite:<path>` (relative to the working directory) or `postgres://…`; unset: `sqlite:{data_dir}/chorus-visual.db`. */
       url: z.string().default('sqlite:data/chorus-visual.db'),
     })
     .prefault({}),

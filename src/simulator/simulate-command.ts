@@ -15,7 +15,18 @@ const argsSchema = z.object({
   'model-load-ms': z.coerce.number().min(0).optional(),
 });
 
-const usage = 'usage: chorus-visual simulate [--port 8188] [--host 127.0.0.1] [--output-dir DIR] [--step-ms 5] [--node-ms 1] [--model-load-ms 0]\n';
+const usage =
+  'usage: chorus-visual simulate [options]\n\n' +
+  'A ComfyUI stand-in speaking the real protocol (HTTP + WebSocket, 0.3.64), for trying chorus-visual without a GPU.\n' +
+  'Its images are flat colour fills of the requested size, its video and audio tiny placeholder files.\n\n' +
+  'options:\n' +
+  '  --port N          port to listen on (default 8188; 0 picks a free one)\n' +
+  '  --host HOST       address to listen on (default 127.0.0.1)\n' +
+  '  --output-dir DIR  where outputs are written (default: a new temporary folder)\n' +
+  '  --step-ms N       time per sampling step (default 5)\n' +
+  '  --node-ms N       time per other node (default 1)\n' +
+  '  --model-load-ms N time to "load" a model not loaded yet (default 0)\n' +
+  '  -h, --help        show this help\n';
 
 export async function run(argv: string[]): Promise<number> {
   let values;

@@ -49,6 +49,38 @@ describe('first contact, separate processes, no configuration', () => {
     expect(JSON.parse(shown.stdout).debug.output_files).toEqual([expect.objectContaining({ via: 'download' })]);
   }, 120_000);
 
+  it('jobs list has a header and a workflow column; jobs show takes the short id and reads as a summary whose timings add up', async () => {
+    const env = { CHORUS_VISUAL_COMFYUI_URL: comfyUrl, CHORUS_VISUAL_NATS_ENABLED: 'false' };
+    const generated = await runCli(['generate', '--workflow', 'no_model_test', '--conversation', 'c5', '--prompt', '--json', 'a red fox'], { cwd: folder.dir, env });
+    const id = (JSON.parse(generated.stdout) as { id: string }).id;
+
+    const listed = await runCli(['jobs', 'list', '--conversation', 'c5'], { cwd: folder.dir, env });
+    const [header, row] = listed.stdout.split('\n');
+    expect(header).toMatch(/^JOB\s+STATE\s+CHARACTER\s+WORKFLOW\s+CONVERSATION\s+CREATED\s+ERROR$/);
+    expect(row).toMatch(new RegExp(`^${id.slice(0, 8)}\\s+completed\\s+-\\s+no_model_test\\s+c5\\s`));
+
+    const shown = await runCli(['jobs', 'show', id.slice(0, 8)], { cwd: folder.dir, env });
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(new RegExp(`^job ${id}\n\\s+state\\s+completed\n`));
+    expect(shown.stdout).toMatch(/^\s+image\s+\/.*\.png \(.*512×512, download\)$/m);
+    const timing = /queue (\d+) ms \+ ComfyUI queue (\d+) ms \+ generation (\d+) ms \+ file move (\d+) ms = total (\d+) ms/.exec(shown.stdout);
+    expect(timing).not.toBeNull();
+    const [queue, comfy, generation, move, total] = timing!.slice(1).map(Number);
+    expect(queue! + comfy! + generation! + move!).toBe(total);
+
+    // A finished job: watch shows it and ends at once.
+    const watched = await runCli(['jobs', 'watch', id.slice(0, 6)], { cwd: folder.dir, env });
+    expect(watched.code).toBe(0);
+    expect(watched.stdout).toMatch(/state\s+completed/);
+  }, 180_000);
+
+  it('data_dir also places the default database', async () => {
+    const elsewhere = `${folder.dir}/elsewhere`;
+    const listed = await runCli(['jobs', 'list'], { cwd: folder.dir, env: { CHORUS_VISUAL_DATA_DIR: elsewhere } });
+    expect(listed).toMatchObject({ code: 0, stdout: 'no jobs\n' });
+    await readFile(`${elsewhere}/chorus-visual.db`);
+  }, 60_000);
+
   describe('simulate + serve + a NATS generate', () => {
     let nats: NatsTestServer;
     let serve: CliProcess;
@@ -88,6 +120,55 @@ describe('first contact, separate processes, no configuration', () => {
       const advice = await serve.waitFor(/"comfyui_output_directory":"([^"]+)"/);
       expect(advice[1]).toMatch(/comfy-sim-/);
     }, 60_000);
+
+    it('doctor: a healthy setup passes with secrets redacted; a broken one exits 1 saying what to fix', async () => {
+      const healthy = await runCli(['doctor'], {
+        cwd: folder.dir,
+        env: { CHORUS_VISUAL_COMFYUI_URL: comfyUrl, CHORUS_VISUAL_NATS_SERVERS: `["${nats.url}"]`, CHORUS_VISUAL_LLM_API_KEY: 'sk-very-secret' },
+      });
+      expect(healthy.stdout).not.toContain('sk-very-secret');
+      expect(healthy.stdout).toMatch(/api_key: "\*\*\*"/);
+      expect(healthy.stdout).toMatch(/✓ comfyui default\s+http:\/\/127\.0\.0\.1:\d+: ComfyUI 0\.3\.64; models: \d+ checkpoints, \d+ loras/);
+      // The simulator reports its temp folder, which is on this machine but not the configured one.
+      expect(healthy.stdout).toMatch(/! comfyui default\s+ComfyUI writes to .*comfy-sim-.* auto mode will download/);
+      expect(healthy.stdout).toMatch(/✓ nats\s+.*JetStream available/);
+      expect(healthy.stdout).toMatch(/✓ database\s+/);
+      expect(healthy.stdout).toContain('everything needed is there');
+      expect(healthy.code).toBe(0);
+
+      const broken = await runCli(['doctor'], { cwd: folder.dir, env: { CHORUS_VISUAL_COMFYUI_URL: 'http://127.0.0.1:9', CHORUS_VISUAL_NATS_SERVERS: '["nats://127.0.0.1:9"]' } });
+      expect(broken.code).toBe(1);
+      expect(broken.stdout).toMatch(/✗ comfyui default\s+http:\/\/127\.0\.0\.1:9 does not answer/);
+      expect(broken.stdout).toMatch(/✗ nats\s+cannot connect/);
+      expect(broken.stdout.match(/fix: /g)!.length).toBeGreaterThanOrEqual(2);
+      expect(broken.stdout).toMatch(/2 problems need fixing/);
+    }, 120_000);
+
+    it('jobs watch follows a job live; jobs cancel (by short id) says what it did', async () => {
+      const fault = (ms: number) => fetch(`${comfyUrl}/_sim/fault`, { method: 'POST', body: JSON.stringify({ name: 'executionDelayMs', args: [ms] }) });
+      const env = { CHORUS_VISUAL_COMFYUI_URL: comfyUrl, CHORUS_VISUAL_NATS_SERVERS: `["${nats.url}"]` };
+      await fault(120_000);
+      try {
+        const reply = await client.request('chorus.visual.cmd.generate', JSON.stringify({ workflow: 'no_model_test', conversation_id: 'c4', prompt: 'slow' }), { timeout: 10_000 });
+        const id = reply.json<{ job: { id: string } }>().job.id;
+        const watch = startCli(['jobs', 'watch', id.slice(0, 8)], { cwd: folder.dir, env });
+        // Its first line: it has the job and is following it.
+        await watch.waitFor(/no_model_test: /, 60_000);
+
+        const cancelled = await runCli(['jobs', 'cancel', id.slice(0, 8)], { cwd: folder.dir, env });
+        expect(cancelled.code).toBe(0);
+        expect(cancelled.stdout).toMatch(new RegExp(`^(cancel requested for job ${id} \\(now [a-z.]+\\)|job ${id} cancelled)`));
+
+        await watch.waitFor(/state\s+cancelled/, 60_000);
+        expect(await watch.exited).toBe(1);
+        expect(watch.output()).toMatch(/no_model_test: [a-z.]*cancel/);
+
+        const again = await runCli(['jobs', 'cancel', id], { cwd: folder.dir, env });
+        expect(again.stdout).toMatch(/^job .* (cancelled|had already)/);
+      } finally {
+        await fault(0);
+      }
+    }, 180_000);
 
     it('a workflow and a character added while serving are used within a second; broken files change nothing else', async () => {
       const request = async (verb: string, body: object) =>

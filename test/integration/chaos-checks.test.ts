@@ -2,10 +2,15 @@
  * The campaign's judges must be able to say "violated": fed a clean history they find
  * nothing, fed a duplicate, a gap, a reordering or a second run they count it.
  */
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkDelivery, deliveryViolations } from '../../bench/chaos/delivery-check.js';
 import type { ReceivedEvent } from '../../bench/chaos/event-recorder.js';
 import { checkExecutions } from '../../bench/chaos/execution-check.js';
+import { checkFiles } from '../../bench/chaos/file-check.js';
 
 const persisted = [
   { jobId: 'a', seq: 1 }, { jobId: 'a', seq: 2 }, { jobId: 'a', seq: 3 },
@@ -63,5 +68,40 @@ describe('execution check', () => {
     const result = checkExecutions(prompts, [{ p1: 1, stray: 1 }]);
     expect(result.unattributedExecutions).toBe(1);
     expect(result.examples.unattributed).toEqual(['stray']);
+  });
+});
+
+describe('file check', () => {
+  /** One completed job on disk: its image, its thumbnail and its sidecar, as the collector writes them. */
+  async function completedJobOnDisk(dataDir: string, jobId: string) {
+    const folder = join(dataDir, 'conversations', 'c1', 'images');
+    await mkdir(folder, { recursive: true });
+    const image = Buffer.from('image bytes');
+    const sha256 = createHash('sha256').update(image).digest('hex');
+    await writeFile(join(folder, `${jobId}.png`), image);
+    await writeFile(join(folder, `${jobId}.thumb.webp`), Buffer.from('thumb'));
+    const file = { path: `conversations/c1/images/${jobId}.png`, sha256, bytes: image.length, thumbnail: { path: `conversations/c1/images/${jobId}.thumb.webp`, bytes: 5 } };
+    await writeFile(join(folder, `${jobId}.json`), JSON.stringify({ job_id: jobId, files: [file] }));
+    return { jobId, result: { files: [file], metadataPath: `conversations/c1/images/${jobId}.json` } };
+  }
+
+  it("counts a thumbnail listed in the result as the job's own file, and a missing or stray one as a problem", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'chaos-files-'));
+    try {
+      const job = await completedJobOnDisk(dataDir, 'job1');
+      const clean = await checkFiles(dataDir, [job], new Set());
+      expect(clean.badJobs).toBe(0);
+      expect(clean.leftovers).toEqual({ ofCompletedJobs: 0, ofFailedJobs: 0, unattributed: 0 });
+
+      await writeFile(join(dataDir, 'conversations', 'c1', 'images', 'job1.extra.webp'), 'stray');
+      expect((await checkFiles(dataDir, [job], new Set())).leftovers.ofCompletedJobs).toBe(1);
+
+      await rm(join(dataDir, 'conversations', 'c1', 'images', 'job1.thumb.webp'));
+      const missing = await checkFiles(dataDir, [job], new Set());
+      expect(missing.badJobs).toBe(1);
+      expect(missing.examples.bad[0]).toContain('thumbnail missing on disk');
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });

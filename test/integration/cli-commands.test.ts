@@ -58,7 +58,7 @@ describe('chorus-visual command line', () => {
     const listed = await cli(['jobs', 'list', '--conversation', 'cli-1', '--json']);
     expect((JSON.parse(listed.stdout) as Array<{ id: string }>).map((j) => j.id)).toEqual([job.id]);
 
-    const shown = await cli(['jobs', 'show', job.id, '--debug']);
+    const shown = await cli(['jobs', 'show', job.id, '--debug', '--json']);
     const document = JSON.parse(shown.stdout) as { debug: Record<string, unknown>; events: Array<{ seq: number }> };
     expect(document.debug).toMatchObject({
       workflow_used: 'nova_portrait',

@@ -207,7 +207,7 @@ describe('regenerate', () => {
     expect(byId.get(first.id)?.regenerations).toEqual([httpId, cliId]);
     expect(byId.get(cliId)?.regenerated_from).toBe(first.id);
     // And the CLI's own reading of the database.
-    const shown = JSON.parse((await cli(['jobs', 'show', first.id])).stdout) as { job: JobView };
+    const shown = JSON.parse((await cli(['jobs', 'show', first.id, '--json'])).stdout) as { job: JobView };
     expect(shown.job.regenerations).toEqual([httpId, cliId]);
   });
 

@@ -52,6 +52,8 @@ export interface CliProcess {
   output(): string;
   /** Resolves with the first output line matching; rejects when the process exits first. */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Resolves with the exit code once the process ends by itself. */
+  exited: Promise<number | null>;
   stop(): Promise<number | null>;
 }
 
@@ -68,6 +70,7 @@ export function startCli(args: string[], options: { cwd: string; env?: Record<st
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   return {
     child,
+    exited,
     output: () => text,
     waitFor(pattern, timeoutMs = 20_000) {
       return new Promise((resolve, reject) => {
