@@ -107,7 +107,7 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
 
     let workflows = overrides.workflows;
     if (!workflows) {
-      const library = await WorkflowLibrary.load(config.workflows_dir);
+      const library = await WorkflowLibrary.load(config.workflows_dir, { maxBytes: config.limits.max_workflow_bytes, maxNodes: config.limits.max_workflow_nodes });
       closers.push(() => library.close());
       workflows = library;
     }
@@ -118,6 +118,7 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
       cleanupComfyOutputs: config.comfyui.file_management.cleanup_comfy_outputs,
       thumbnails: thumbnailSettingsFrom(config.thumbnails),
       logger,
+      maxDownloadBytes: config.comfyui.file_management.max_output_bytes,
     });
 
     let jobCoordination: JobCoordination | undefined;

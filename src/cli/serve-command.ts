@@ -70,6 +70,17 @@ export async function run(argv: string[]): Promise<number> {
     ...(inspector ? { inspect: inspector.inspect as never } : {}),
     ...(leaseTtlSeconds === undefined ? {} : { runtime: { leaseTtlMs: leaseTtlSeconds * 1000 } }),
   });
+  // Listening for the signals before saying "listening": a SIGTERM right after that line must stop it cleanly.
+  const stopRequested = new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      logger.info({ signal }, 'shutting down');
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      resolve();
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
   const stopWatching = await watchDefinitions(app.runtime, logger);
   logger.info(
     {
@@ -86,16 +97,7 @@ export async function run(argv: string[]): Promise<number> {
     'chorus-visual listening',
   );
 
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      logger.info({ signal }, 'shutting down');
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      resolve();
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+  await stopRequested;
   stopWatching();
   await app.stop();
   inspector?.stop();

@@ -16,7 +16,7 @@ const text = (max: number) => z.string().max(max);
 
 export const generateCommandSchema = z
   .strictObject({
-    /** Idempotency key: the same request_id twice creates one job and both replies name it. */
+    /** Idempotency key, unique per conversation: the same request twice makes one job; another request under it is REQUEST_ID_CONFLICT. */
     request_id: safeId.optional(),
     conversation_id: safeId,
     thread_id: safeId.optional(),

@@ -105,6 +105,8 @@ export const serviceConfigSchema = z.strictObject({
            * download force one way.
            */
           mode: z.enum(['auto', 'move', 'copy', 'download']).default('auto'),
+          /** Largest file fetched through /view; counted while streaming, the rest is never written. */
+          max_output_bytes: z.number().int().positive().default(2 * 1024 ** 3),
         })
         .prefault({}),
       defaults: z
@@ -128,6 +130,18 @@ export const serviceConfigSchema = z.strictObject({
       format: z.enum(['webp', 'jpeg', 'png']).default('webp'),
       /** Encoder quality for webp and jpeg. */
       quality: z.number().int().min(1).max(100).default(80),
+    })
+    .prefault({}),
+  /** Bounds on what a caller or a workflow file may ask for, checked before anything is stored. */
+  limits: z
+    .strictObject({
+      max_width: z.number().int().min(16).max(16384).default(4096),
+      max_height: z.number().int().min(16).max(16384).default(4096),
+      max_steps: z.number().int().min(1).max(500).default(150),
+      /** A workflow file larger than this is not loaded. */
+      max_workflow_bytes: z.number().int().positive().default(16 * 1024 ** 2),
+      /** A workflow with more nodes than this is not loaded. */
+      max_workflow_nodes: z.number().int().positive().default(10_000),
     })
     .prefault({}),
   workflows_dir: z.string().default('workflows'),

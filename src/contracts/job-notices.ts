@@ -15,9 +15,20 @@ export interface JobProgressNotice {
   progress: JobProgress;
 }
 
+/** A sampler preview ComfyUI streamed for a running job (throttled; never stored). */
+export interface JobPreviewNotice {
+  jobId: string;
+  /** The node that drew it, when ComfyUI said (metadata previews). */
+  node: string | null;
+  mediaType: string;
+  bytes: Buffer;
+}
+
 export interface JobServiceEventMap {
   /** After the transition is committed (never before). */
   transition: JobTransitionNotice;
   /** Ephemeral ComfyUI progress; not persisted. */
   progress: JobProgressNotice;
+  /** Ephemeral: the latest sampler preview, at most a few per second per job. */
+  preview: JobPreviewNotice;
 }

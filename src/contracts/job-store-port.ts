@@ -30,6 +30,8 @@ export interface JobRow {
   seed: number | null;
   prompt_source: string | null;
   request_id: string | null;
+  /** sha256 of the admitted request's meaningful fields (absent or null on jobs made before it existed). */
+  request_hash?: string | null;
   priority: number;
   backend: string | null;
   submitted_at: string | null;
@@ -129,7 +131,8 @@ export interface JobStore {
   /** Updates columns without an event (snapshot refreshes, progress-free bookkeeping). */
   updateJob(jobId: string, patch: JobPatch): Promise<void>;
   getJob(jobId: string): Promise<JobRow | undefined>;
-  findByRequestId(requestId: string): Promise<JobRow | undefined>;
+  /** request_id is unique per conversation (Chorus Engine's message ids are unique only there). */
+  findByRequestId(conversationId: string, requestId: string): Promise<JobRow | undefined>;
   listJobs(filter?: JobListFilter): Promise<JobRow[]>;
   countJobs(filter?: Omit<JobListFilter, 'limit' | 'offset'>): Promise<number>;
   /** How many jobs are in each state (states with none are absent), under the other filters. */

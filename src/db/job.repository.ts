@@ -24,8 +24,8 @@ export async function findJobById(db: Executor, id: string): Promise<JobRecord |
   return db.selectFrom('visual_generation_jobs').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export async function findJobByRequestId(db: Executor, requestId: string): Promise<JobRecord | undefined> {
-  return db.selectFrom('visual_generation_jobs').selectAll().where('request_id', '=', requestId).executeTakeFirst();
+export async function findJobByRequestId(db: Executor, conversationId: string, requestId: string): Promise<JobRecord | undefined> {
+  return db.selectFrom('visual_generation_jobs').selectAll().where('conversation_id', '=', conversationId).where('request_id', '=', requestId).executeTakeFirst();
 }
 
 export async function countUnfinishedJobs(db: Executor): Promise<number> {

@@ -39,6 +39,8 @@ export interface JobsTable {
   seed: BigIntColumn<null>;
   prompt_source: string | null;
   request_id: string | null;
+  /** sha256 of the request's meaningful fields: a reused request_id with another request is a conflict. */
+  request_hash: string | null;
   priority: number;
   backend: string | null;
   submitted_at: string | null;

@@ -83,7 +83,7 @@ export class KyselyJobStore implements JobStore {
       return await this.#runner.write(async (trx) => {
         // Dedupe first: a caller retrying a request gets its job back even when the queue is full.
         if (job.request_id !== null) {
-          const existing = await findJobByRequestId(trx, job.request_id);
+          const existing = await findJobByRequestId(trx, job.conversation_id, job.request_id);
           if (existing !== undefined) return { job: toJobRow(existing), created: false };
         }
         // PostgreSQL runs admissions side by side: without a lock two could both count
@@ -101,10 +101,10 @@ export class KyselyJobStore implements JobStore {
       });
     } catch (error) {
       // Lost a race with another writer (another process, or PostgreSQL's concurrent
-      // transactions): the unique index on request_id kept it to one job; return that one.
+      // transactions): the unique index on (conversation_id, request_id) kept it to one job; return that one.
       if (job.request_id !== null && isUniqueViolation(error)) {
         const requestId = job.request_id;
-        const existing = await this.#guard('createJob', () => this.#runner.read((db) => findJobByRequestId(db, requestId)));
+        const existing = await this.#guard('createJob', () => this.#runner.read((db) => findJobByRequestId(db, job.conversation_id, requestId)));
         if (existing !== undefined) return { job: toJobRow(existing), created: false };
       }
       throw asStoreError('createJob', error);
@@ -138,9 +138,9 @@ export class KyselyJobStore implements JobStore {
     });
   }
 
-  findByRequestId(requestId: string): Promise<JobRow | undefined> {
+  findByRequestId(conversationId: string, requestId: string): Promise<JobRow | undefined> {
     return this.#read('findByRequestId', async (db) => {
-      const record = await findJobByRequestId(db, requestId);
+      const record = await findJobByRequestId(db, conversationId, requestId);
       return record === undefined ? undefined : toJobRow(record);
     });
   }

@@ -9,6 +9,7 @@ import { imageHeaderBytes, readImageDimensions } from './image-dimensions.js';
 import { classifyMedia, sniffMedia } from './media-types.js';
 import { buildSidecar, writeSidecar, type SkippedOutput } from './metadata-sidecar.js';
 import { planDestinations, selectCandidates, sidecarDestinationFor, type ClassifiedOutput, type PlannedOutput } from './output-plan.js';
+import { assertDownloadedMedia } from './downloaded-media-check.js';
 import { placeOutput, transferOf, type FileTransfer, type PlacedFile } from './output-placement.js';
 import { comfyFoldersFrom, DownloadOutputSource, LocalOutputSource, readSourceHead, type ComfyFolders, type OutputSource } from './output-source.js';
 import { assertComfyFileType, assertResolvedInside, assertSafeFilename, assertSafeId, assertSafeSubfolder } from './safe-path-guard.js';
@@ -32,6 +33,8 @@ export interface OutputCollectorOptions {
   now?: () => number;
   /** Where failed clean-ups (undo after a failure, removal of ComfyUI's copy) are reported. */
   logger?: CollectorLogger;
+  /** `comfyui.file_management.max_output_bytes`: a /view download beyond it fails, nothing kept. */
+  maxDownloadBytes?: number;
 }
 
 /** The slice of a pino logger the collector uses. */
@@ -63,6 +66,7 @@ export class OutputCollector {
   private readonly thumbnails: ThumbnailSettings | undefined;
   private readonly now: () => number;
   private readonly logger: CollectorLogger;
+  private readonly maxDownloadBytes: number;
 
   constructor(options: OutputCollectorOptions) {
     this.dataDir = path.resolve(options.dataDir);
@@ -71,6 +75,7 @@ export class OutputCollector {
     this.thumbnails = options.thumbnails;
     this.now = options.now ?? Date.now;
     this.logger = options.logger ?? silentCollectorLogger;
+    this.maxDownloadBytes = options.maxDownloadBytes ?? 2 * 1024 ** 3;
   }
 
   async collect(input: CollectRequest): Promise<JobResult> {
@@ -148,12 +153,12 @@ export class OutputCollector {
    * host, or just writing elsewhere. Neither found: the local source reports it missing.
    */
   private async sourceFor(request: ParsedCollectRequest, ref: OutputFileRef): Promise<OutputSource> {
-    if (request.mode === 'download') return new DownloadOutputSource(request.download!, ref);
+    if (request.mode === 'download') return new DownloadOutputSource(request.download!, ref, this.maxDownloadBytes);
     const local = request.comfyOutputDir === undefined ? undefined : new LocalOutputSource(this.fs, this.foldersOf(request), ref);
     if (request.mode !== 'auto') return local!;
     if (local !== undefined && (await local.locate()) !== undefined) return local;
     // parseCollectRequest made sure auto has a folder or a download function.
-    return request.download ? new DownloadOutputSource(request.download, ref) : local!;
+    return request.download ? new DownloadOutputSource(request.download, ref, this.maxDownloadBytes) : local!;
   }
 
   private foldersOf(request: ParsedCollectRequest): ComfyFolders {
@@ -222,6 +227,7 @@ export class OutputCollector {
     const { destination, media, ref } = output;
     const mode = source.kind === 'download' ? 'download' : request.mode === 'auto' ? request.localMode : request.mode === 'download' ? 'copy' : request.mode;
     const placed = await placeOutput({ fs: this.fs, mode, signal: request.signal }, source, destination.absolutePath);
+    if (source.kind === 'download' && placed.outcome === 'downloaded') await assertDownloadedMedia(this.fs, destination.absolutePath, media, source.expectedPath);
     placements.push({ ...placed, destination: destination.absolutePath });
     const file: ResultFileWithOrigin = {
       kind: media.kind,

@@ -1,7 +1,7 @@
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { OutputFileRef } from '../comfy/backend-port.js';
-import { isChorusError } from '../errors/index.js';
+import { ChorusError, isChorusError } from '../errors/index.js';
 import type { CollectorFileSystem } from './collector-file-system.js';
 import type { DownloadOutput } from './collect-request.schema.js';
 import { errnoCode } from './collector-errors.js';
@@ -72,6 +72,8 @@ export class DownloadOutputSource {
   constructor(
     private readonly download: DownloadOutput,
     readonly ref: OutputFileRef,
+    /** `comfyui.file_management.max_output_bytes`: counted while streaming. */
+    private readonly maxBytes: number = Number.POSITIVE_INFINITY,
   ) {
     const query = new URLSearchParams({ filename: ref.filename, subfolder: ref.subfolder, type: ref.type });
     this.expectedPath = `/view?${query.toString()}`;
@@ -80,7 +82,8 @@ export class DownloadOutputSource {
   /** The body stream, or undefined on 404; COMFY_UNAVAILABLE and others propagate. */
   async open(): Promise<Readable | undefined> {
     try {
-      return await this.download({ filename: this.ref.filename, subfolder: this.ref.subfolder, type: this.ref.type });
+      const body = await this.download({ filename: this.ref.filename, subfolder: this.ref.subfolder, type: this.ref.type });
+      return Number.isFinite(this.maxBytes) ? Readable.from(capped(body, this.maxBytes, this.expectedPath)) : body;
     } catch (error) {
       if (isChorusError(error) && error.code === 'OUTPUT_FILE_NOT_FOUND') return undefined;
       throw error;
@@ -89,6 +92,29 @@ export class DownloadOutputSource {
 }
 
 export type OutputSource = LocalOutputSource | DownloadOutputSource;
+
+/**
+ * Passes the body through until it exceeds `maxBytes`, then fails with FILE_MOVE_FAILED and
+ * closes the download: a server streaming without end must not fill the data folder (the
+ * temp file is removed by the writer, nothing is kept).
+ */
+async function* capped(body: Readable, maxBytes: number, expectedPath: string): AsyncGenerator<Buffer> {
+  let bytes = 0;
+  try {
+    for await (const chunk of body) {
+      const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+      bytes += buffer.length;
+      if (bytes > maxBytes) {
+        throw new ChorusError('FILE_MOVE_FAILED', `${expectedPath} is larger than comfyui.file_management.max_output_bytes (${maxBytes}); not kept`, {
+          details: { reason: 'too_large', max_output_bytes: maxBytes, expected_path: expectedPath },
+        });
+      }
+      yield buffer;
+    }
+  } finally {
+    body.destroy();
+  }
+}
 
 /** The first bytes of a source (for sniffing unnamed media), or undefined when it is missing. */
 export async function readSourceHead(fs: CollectorFileSystem, source: OutputSource, bytes: number): Promise<Buffer | undefined> {

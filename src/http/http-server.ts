@@ -55,7 +55,7 @@ export interface RunningHttpServer {
 }
 
 /** Routes anyone may call: the page shell (it holds no data) and liveness. */
-const publicPaths = /^\/(|healthz|[A-Za-z0-9_-]+\.(html|js|css|svg))$/;
+const publicPaths = /^\/(|healthz|[A-Za-z0-9_-]+\.(html|js|css|svg|ico))$/;
 
 /** The request target as logged: never its query string, which may hold `?token=`. */
 function pathOf(req: IncomingMessage): string {

@@ -28,9 +28,22 @@ export function jobFeedFromJobService(source: JobNoticeSource, now: () => Date =
           progress: { value: notice.progress.value, max: notice.progress.max, node: notice.progress.node },
         });
       });
+      const offPreview = source.on('preview', (notice) => {
+        // Only images a page can show inline; anything else ComfyUI might stream is skipped.
+        if (!/^image\/(png|jpeg|webp|gif)$/.test(notice.mediaType)) return;
+        listener({
+          type: 'preview',
+          job_id: notice.jobId,
+          conversation_id: conversations.get(notice.jobId) ?? '',
+          node: notice.node,
+          media_type: notice.mediaType,
+          data_url: `data:${notice.mediaType};base64,${notice.bytes.toString('base64')}`,
+        });
+      });
       return () => {
         offTransition();
         offProgress();
+        offPreview();
       };
     },
   };

@@ -1,6 +1,7 @@
 /**
- * WS /api/live: every transition and progress tick, as JSON text frames, for the page.
- * One feed subscription for all clients. A slow client loses progress ticks first (they
+ * WS /api/live: every transition, progress tick and (throttled) sampler preview, as JSON
+ * text frames, for the page. One feed subscription for all clients. A slow client loses
+ * progress ticks and previews first (they
  * are ephemeral anyway) and is dropped if even transitions pile up; it reloads on reconnect.
  */
 import type { IncomingMessage } from 'node:http';
@@ -40,7 +41,8 @@ export function createLiveFeedSocket(options: { feed: JobFeed; instanceId: strin
         ws.terminate();
         continue;
       }
-      if (msg.type === 'progress' && ws.bufferedAmount > progressDropBytes) continue;
+      // Ephemeral ticks and previews are the first to go when a client falls behind.
+      if (msg.type !== 'transition' && ws.bufferedAmount > progressDropBytes) continue;
       ws.send(text);
     }
   };

@@ -23,7 +23,17 @@ export interface FeedProgress {
   progress: { value: number; max: number; node: string | null };
 }
 
-export type FeedMessage = FeedTransition | FeedProgress;
+/** The latest sampler preview of a running job, as a data URL the page can show at once. */
+export interface FeedPreview {
+  type: 'preview';
+  job_id: string;
+  conversation_id: string;
+  node: string | null;
+  media_type: string;
+  data_url: string;
+}
+
+export type FeedMessage = FeedTransition | FeedProgress | FeedPreview;
 
 /** Live transitions and progress ticks; returns the unsubscribe function. */
 export interface JobFeed {

@@ -32,6 +32,8 @@ async function serveAsset(res: import('node:http').ServerResponse, method: strin
 
 export function addStaticAssetRoutes(routes: RouteTable): void {
   routes.add('GET', '/', ({ req, res }) => serveAsset(res, req.method, 'index.html'));
+  // Browsers ask for /favicon.ico whatever the page links to; the SVG answers it.
+  routes.add('GET', '/favicon.ico', ({ req, res }) => serveAsset(res, req.method, 'favicon.svg'));
   for (const name of readdirSync(publicDir)) {
     if (name in typeByExtension || path.extname(name) in typeByExtension) {
       routes.add('GET', `/${name}`, ({ req, res }) => serveAsset(res, req.method, name));

@@ -52,6 +52,8 @@ export interface JobActorDeps {
   admittedWorkflow?(jobId: string): WorkflowDefinition | undefined;
   /** Extra facts for the metadata sidecar (timings so far). */
   metadataFor?(jobId: string): Record<string, unknown>;
+  /** ComfyUI's sampler previews for a job (the machine never sees them: they are not state). */
+  onPreview?(jobId: string, preview: { node: string | null; mediaType: string; bytes: Buffer }): void;
 }
 
 function backendOf(pool: BackendPoolPort, name: string): ComfyBackend {
@@ -137,6 +139,10 @@ export function createJobActors(deps: JobActorDeps) {
       let watch: { stop(): void } | undefined;
       const forward = (event: PromptEvent) => {
         if (stopped) return;
+        if (event.type === 'preview') {
+          deps.onPreview?.(input.jobId, { node: event.node, mediaType: event.mediaType, bytes: event.bytes });
+          return;
+        }
         const machineEvent = machineEventOf(event, clock.now(), deps.newPromptId);
         if (machineEvent) sendBack(machineEvent);
       };

@@ -27,6 +27,9 @@ import { jobViewOf } from './job-view-mapper.js';
 import { debugDocumentOf } from './job-debug-document.js';
 import { JobServiceEvents, type JobServiceEventMap } from './job-service-events.js';
 import { regenerationOf } from './regeneration-request.js';
+import { PreviewThrottle } from './preview-throttle.js';
+import { requestHashOf, sameRequestOrConflict } from './request-fingerprint.js';
+import { assertWithinLimits } from './parameter-limits.js';
 import type { InstanceCoordinator, SlotLedger } from '../contracts/instance-coordination-port.js';
 import type { WorkflowDefinition } from '../workflows/index.js';
 
@@ -46,6 +49,8 @@ export interface JobServiceDeps {
   inspect?: (event: InspectionEvent) => void;
   /** Ids for jobs and prompts (uuid v4 by default). */
   newId?: () => string;
+  /** At most one sampler preview per job per this many ms reaches listeners (default 400). */
+  previewIntervalMs?: number;
   /** How long to wait for ComfyUI to confirm an interrupt (ms). */
   cancelConfirmMs?: number;
   /**
@@ -94,6 +99,7 @@ export class JobService {
   private readonly admittedWorkflows = new Map<string, WorkflowDefinition>();
   private readonly reconcile = new Set<string>();
   private readonly events: JobServiceEvents;
+  private readonly previews: PreviewThrottle;
   private readonly clock: Clock;
   private readonly logger: JobLogger;
   private readonly newId: () => string;
@@ -105,6 +111,7 @@ export class JobService {
     this.newId = deps.newId ?? randomUUID;
     this.events = new JobServiceEvents(this.logger);
     this.writer = new JobTransitionWriter(this.logger);
+    this.previews = new PreviewThrottle(deps.previewIntervalMs ?? 400, (notice) => this.events.emit('preview', notice));
     const coordination = deps.coordination;
     this.handoff = this.createHandoff();
     const comfyui = deps.config.comfyui;
@@ -127,6 +134,9 @@ export class JobService {
         reconcile: this.reconcile,
         newPromptId: this.newId,
         admittedWorkflow: (jobId) => this.admittedWorkflows.get(jobId),
+        onPreview: (jobId, preview) => {
+          if (this.live.get(jobId)?.position.state === 'processing') this.previews.offer({ jobId, ...preview });
+        },
         metadataFor: (jobId) => {
           const job = this.live.get(jobId);
           return job ? { conversation_id: job.row.conversation_id, character: job.row.character, created_at: job.row.created_at, timings: jobViewOf(job.row).timings } : {};
@@ -173,9 +183,11 @@ export class JobService {
 
   private async admit(cmd: GenerateCommand, regeneratedFrom: string | null): Promise<{ job: JobView; created: boolean }> {
     if (!this.accepting) throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, 'chorus-visual is shutting down; send the job again', { recoverable: true });
+    assertWithinLimits(cmd.parameters, this.deps.config.limits);
+    const requestHash = requestHashOf(cmd);
     if (cmd.request_id !== undefined) {
-      const existing = await this.deps.store.findByRequestId(cmd.request_id);
-      if (existing) return { job: await this.viewWithLinks(existing), created: false };
+      const existing = await this.deps.store.findByRequestId(cmd.conversation_id, cmd.request_id);
+      if (existing) return { job: await this.viewWithLinks(sameRequestOrConflict(existing, requestHash)), created: false };
     }
     // Unknown names fail here, before anything is persisted.
     const character = cmd.character === undefined ? null : this.deps.characters.get(cmd.character);
@@ -202,6 +214,7 @@ export class JobService {
       seed: cmd.seed ?? null,
       prompt_source: cmd.prompt === undefined ? null : 'caller',
       request_id: cmd.request_id ?? null,
+      request_hash: cmd.request_id === undefined ? null : requestHash,
       priority: cmd.priority,
       snapshot: actor.getPersistedSnapshot(),
       debug: { request: { user_request: cmd.user_request ?? null, activity: cmd.activity ?? null, strict_llm: cmd.strict_llm }, timestamps: {} },
@@ -218,7 +231,7 @@ export class JobService {
     );
     if (!outcome.created) {
       this.admittedWorkflows.delete(input.jobId);
-      return { job: await this.viewWithLinks(outcome.job), created: false };
+      return { job: await this.viewWithLinks(sameRequestOrConflict(outcome.job, requestHash)), created: false };
     }
     this.deps.onPersisted?.();
     this.events.emit('transition', { jobId: row.id, seq: 1, type: 'created', from: null, to: position.substate ?? position.state, job: view });
@@ -342,6 +355,7 @@ export class JobService {
     await this.writer.drain();
     this.live.clear();
     this.scheduler.close();
+    this.previews.close();
   }
 
   private attach(actor: JobActor, row: JobRow, regenerations: string[]): LiveJob {
@@ -370,6 +384,7 @@ export class JobService {
     job.progress = snapshot.context.progress;
     // Leaving ComfyUI frees the slot; a slot granted while waiting is kept until it is used.
     if (!holdsSlot(to) && (holdsSlot(from) || !mayBeGranted(to))) this.scheduler.release(job.id);
+    if (to.state !== 'processing') this.previews.forget(job.id);
 
     const nowIso = iso(this.clock.now());
     const patch = patchForTransition(job.row, snapshot.context, from, to, nowIso, job.actor.getPersistedSnapshot());

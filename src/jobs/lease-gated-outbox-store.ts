@@ -35,8 +35,8 @@ export class LeaseGatedOutboxStore implements JobStore {
   getJob(jobId: string) {
     return this.store.getJob(jobId);
   }
-  findByRequestId(requestId: string) {
-    return this.store.findByRequestId(requestId);
+  findByRequestId(conversationId: string, requestId: string) {
+    return this.store.findByRequestId(conversationId, requestId);
   }
   listJobs(filter?: JobListFilter) {
     return this.store.listJobs(filter);

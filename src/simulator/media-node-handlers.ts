@@ -1,8 +1,10 @@
 /**
  * Video and audio save nodes, in the shapes recorded in T18: video files under `images` with
  * `animated: [true]`, audio under `audio`. The bytes start with each format's magic so a
- * collector that sniffs content classifies them right; they are not playable media.
+ * collector that sniffs content classifies them right; WebM and FLAC are real playable media,
+ * the other formats only their magic.
  */
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { num, str, type NodeHandler, type NodeRunContext } from './node-run-context.js';
@@ -17,8 +19,10 @@ function le32(n: number): Buffer {
 const magic: Record<string, Buffer> = {
   webp: Buffer.concat([Buffer.from('RIFF'), le32(22), Buffer.from('WEBPVP8X'), le32(10), Buffer.from([0x02, 0, 0, 0, 0x3f, 0, 0, 0x3f, 0, 0])]),
   mp4: Buffer.concat([Buffer.from([0, 0, 0, 0x20]), Buffer.from('ftypisom'), Buffer.from([0, 0, 2, 0]), Buffer.from('isomiso2avc1mp41'), Buffer.from([0, 0, 0, 8]), Buffer.from('free')]),
-  webm: Buffer.from([0x1a, 0x45, 0xdf, 0xa3, 0x9f, 0x42, 0x86, 0x81, 0x01, 0x42, 0xf7, 0x81, 0x01, 0x42, 0xf2, 0x81, 0x04, 0x42, 0xf3, 0x81, 0x08, 0x42, 0x82, 0x84, 0x77, 0x65, 0x62, 0x6d, 0x42, 0x87, 0x81, 0x04, 0x42, 0x85, 0x81, 0x02]),
-  flac: Buffer.concat([Buffer.from('fLaC'), Buffer.from([0x80, 0, 0, 0x22]), Buffer.alloc(34)]),
+  // Real, playable one-second files (made once with ffmpeg, shipped in data/): the model-free
+  // video and speech workflows then deliver something a browser can play, as ComfyUI's would.
+  webm: readFileSync(new URL('./data/sample-video.webm', import.meta.url)),
+  flac: readFileSync(new URL('./data/sample-audio.flac', import.meta.url)),
   mp3: Buffer.concat([Buffer.from('ID3'), Buffer.from([4, 0, 0, 0, 0, 0, 0]), Buffer.from([0xff, 0xfb, 0x90, 0x64]), Buffer.alloc(413)]),
   opus: Buffer.concat([Buffer.from('OggS'), Buffer.alloc(24)]),
 };

@@ -93,27 +93,36 @@ export function validateStructure(input: WorkflowDefinition | ApiPrompt): Valida
   return makeReport(errors, warnings, def.placeholders);
 }
 
+/**
+ * Depth-first search for a cycle with an explicit stack: a long chain (100,000 nodes) must
+ * not overflow the call stack of the process that validates it.
+ */
 function findCycle(graph: ApiPrompt): string[] | null {
   const state = new Map<string, 'visiting' | 'done'>();
-  const stack: string[] = [];
-  const visit = (id: string): string[] | null => {
-    if (state.get(id) === 'done') return null;
-    if (state.get(id) === 'visiting') return [...stack.slice(stack.indexOf(id)), id];
-    state.set(id, 'visiting');
-    stack.push(id);
-    for (const value of Object.values(graph[id]?.inputs ?? {})) {
-      if (isLink(value) && String(value[0]) in graph) {
-        const found = visit(String(value[0]));
-        if (found) return found;
+  const linksOf = (id: string): string[] =>
+    Object.values(graph[id]?.inputs ?? {}).flatMap((value) => (isLink(value) && String(value[0]) in graph ? [String(value[0])] : []));
+  for (const root of Object.keys(graph)) {
+    if (state.has(root)) continue;
+    // Each frame: a node on the current path and the links of it not yet followed.
+    const path: Array<{ id: string; next: string[] }> = [{ id: root, next: linksOf(root) }];
+    state.set(root, 'visiting');
+    while (path.length > 0) {
+      const frame = path[path.length - 1]!;
+      const target = frame.next.pop();
+      if (target === undefined) {
+        state.set(frame.id, 'done');
+        path.pop();
+        continue;
       }
+      const seen = state.get(target);
+      if (seen === 'done') continue;
+      if (seen === 'visiting') {
+        const ids = path.map((f) => f.id);
+        return [...ids.slice(ids.indexOf(target)), target];
+      }
+      state.set(target, 'visiting');
+      path.push({ id: target, next: linksOf(target) });
     }
-    stack.pop();
-    state.set(id, 'done');
-    return null;
-  };
-  for (const id of Object.keys(graph)) {
-    const found = visit(id);
-    if (found) return found;
   }
   return null;
 }

@@ -2,7 +2,7 @@
  * The workflows of one folder, loaded at start and reloaded when a file changes. A broken
  * file is kept out and reported by name and reason; it never takes the others down.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { ChorusError, toChorusError } from '../errors/index.js';
@@ -15,6 +15,10 @@ import { parseWorkflowJson } from './workflow-file-parser.js';
 export interface WorkflowLibraryOptions {
   /** A backend's /object_info, when one is reachable: lets UI-format files be converted. */
   objectInfo?: ObjectInfo;
+  /** Larger files are refused before they are read (`limits.max_workflow_bytes`). */
+  maxBytes?: number;
+  /** Graphs with more nodes are refused (`limits.max_workflow_nodes`). */
+  maxNodes?: number;
 }
 
 export interface WorkflowProblem {
@@ -125,6 +129,9 @@ export class WorkflowLibrary {
   private async loadFile(path: string): Promise<WorkflowChange> {
     const name = workflowNameOf(path);
     try {
+      const { size } = await stat(path);
+      const maxBytes = this.options.maxBytes ?? 16 * 1024 ** 2;
+      if (size > maxBytes) throw new ChorusError('WORKFLOW_INVALID', `the file is ${size} bytes, more than limits.max_workflow_bytes (${maxBytes})`, { details: { bytes: size, max_workflow_bytes: maxBytes } });
       const text = await readFile(path, 'utf8');
       let json: unknown;
       try {
@@ -133,6 +140,9 @@ export class WorkflowLibrary {
         throw new ChorusError('WORKFLOW_INVALID', `not valid JSON: ${(error as Error).message}`);
       }
       const definition = parseWorkflowJson(name, path, json, this.options.objectInfo);
+      const nodes = Object.keys(definition.graph).length;
+      const maxNodes = this.options.maxNodes ?? 10_000;
+      if (nodes > maxNodes) throw new ChorusError('WORKFLOW_INVALID', `the graph has ${nodes} nodes, more than limits.max_workflow_nodes (${maxNodes})`, { details: { nodes, max_workflow_nodes: maxNodes } });
       // A graph that cannot run is refused here, so admission can refuse it too.
       const report = validateStructure(definition);
       if (!report.ok) {

@@ -31,13 +31,15 @@ export interface RealRuntime {
   close(): Promise<void>;
 }
 
-export async function startRealRuntime(options: { token?: string; stepDelayMs?: number; logger?: Logger } = {}): Promise<RealRuntime> {
+export async function startRealRuntime(
+  options: { token?: string; stepDelayMs?: number; logger?: Logger; gpuHandoff?: (simulatorUrl: string) => Record<string, unknown> } = {},
+): Promise<RealRuntime> {
   const root = await mkdtemp(path.join(tmpdir(), 'chorus-e2e-'));
   const dataDir = path.join(root, 'data');
   const simulator = await startSimulator({ port: 0, outputDir: path.join(root, 'comfy', 'output'), stepDelayMs: options.stepDelayMs ?? 150 });
   const config = parseServiceConfig({
     comfyui: {
-      backends: [{ name: 'sim', url: simulator.url, max_concurrent: 2, output_directory: simulator.outputDir }],
+      backends: [{ name: 'sim', url: simulator.url, max_concurrent: 2, output_directory: simulator.outputDir, ...(options.gpuHandoff ? { gpu_handoff: options.gpuHandoff(simulator.url) } : {}) }],
       file_management: { mode: 'move', output_directory: simulator.outputDir },
     },
     data_dir: dataDir,

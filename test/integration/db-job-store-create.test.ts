@@ -35,8 +35,18 @@ describe.each(databaseTargets)('JobStore.createJob on $name', (target) => {
     expect(again.job).toEqual(first.job);
     expect(await store.countJobs()).toBe(1);
     expect(await store.countUnpublished()).toBe(1);
-    expect((await store.findByRequestId('same'))?.id).toBe(first.job.id);
-    expect(await store.findByRequestId('nobody')).toBeUndefined();
+    expect((await store.findByRequestId(first.job.conversation_id, 'same'))?.id).toBe(first.job.id);
+    expect(await store.findByRequestId(first.job.conversation_id, 'nobody')).toBeUndefined();
+  });
+
+  it('request_id is unique per conversation: the same id in another conversation is another job', async () => {
+    const here = await store.createJob(newJob({ conversation_id: 'conv-a', request_id: 'msg-1' }), newEvent(null, 'queued'), roomyQueue);
+    const there = await store.createJob(newJob({ conversation_id: 'conv-b', request_id: 'msg-1' }), newEvent(null, 'queued'), roomyQueue);
+    expect([here.created, there.created]).toEqual([true, true]);
+    expect(there.job.id).not.toBe(here.job.id);
+    expect((await store.findByRequestId('conv-b', 'msg-1'))?.id).toBe(there.job.id);
+    const again = await store.createJob(newJob({ conversation_id: 'conv-a', request_id: 'msg-1', request_hash: 'h' }), newEvent(null, 'queued'), roomyQueue);
+    expect(again).toMatchObject({ created: false, job: { id: here.job.id } });
   });
 
   it('treats jobs without a request_id as distinct', async () => {
@@ -55,7 +65,7 @@ describe.each(databaseTargets)('JobStore.createJob on $name', (target) => {
     await expect(refused).rejects.toMatchObject({ code: 'QUEUE_FULL', details: { max_queue_size: 2, active: 2 } });
     expect(await store.countJobs()).toBe(2);
     expect(await store.countUnpublished()).toBe(2);
-    expect(await store.findByRequestId('third')).toBeUndefined();
+    expect(await store.findByRequestId(a.job.conversation_id, 'third')).toBeUndefined();
 
     // A finished job no longer counts against the limit.
     await store.recordTransition(a.job.id, { status: 'completed' }, newEvent('queued', 'completed'));

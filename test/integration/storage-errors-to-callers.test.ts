@@ -139,4 +139,14 @@ describe('storage conditions reach callers as STORAGE_UNAVAILABLE (503)', () => 
       await sql.raw('pragma max_page_count = 1073741823').execute(database.db);
     }
   });
+
+  it('REQUEST_ID_CONFLICT (same request_id, another request, same conversation) is 409 over HTTP and NATS and names the job', async () => {
+    const first = await viaHttp('/api/jobs', { ...generate, request_id: 'msg-conflict' });
+    const jobId = first.body.job.id as string;
+    expect((await viaNats('generate', { ...generate, request_id: 'msg-conflict' })).body).toMatchObject({ ok: true, created: false, job: { id: jobId } });
+    const overHttp = await viaHttp('/api/jobs', { ...generate, prompt: 'a blue circle', request_id: 'msg-conflict' });
+    expect(overHttp).toMatchObject({ status: 409, body: { error: { code: 'REQUEST_ID_CONFLICT', details: { job_id: jobId } } } });
+    const overNats = await viaNats('generate', { ...generate, prompt: 'a blue circle', request_id: 'msg-conflict' });
+    expect(overNats).toMatchObject({ status: '409', body: { error: { code: 'REQUEST_ID_CONFLICT', details: { job_id: jobId } } } });
+  });
 });

@@ -14,7 +14,7 @@ export class FakeJobStore implements JobStore {
 
   async createJob(job: NewJob, event: NewJobEvent, limits: { maxQueueSize: number }): Promise<CreateJobOutcome> {
     if (job.request_id !== null) {
-      const existing = [...this.rows.values()].find((r) => r.request_id === job.request_id);
+      const existing = [...this.rows.values()].find((r) => r.conversation_id === job.conversation_id && r.request_id === job.request_id);
       if (existing) return { job: clone(existing), created: false };
     }
     const unfinished = [...this.rows.values()].filter((r) => !finalStates.has(r.status)).length;
@@ -43,8 +43,8 @@ export class FakeJobStore implements JobStore {
     const row = this.rows.get(jobId);
     return row ? clone(row) : undefined;
   }
-  async findByRequestId(requestId: string) {
-    return [...this.rows.values()].find((r) => r.request_id === requestId);
+  async findByRequestId(conversationId: string, requestId: string) {
+    return [...this.rows.values()].find((r) => r.conversation_id === conversationId && r.request_id === requestId);
   }
   private filter(f: JobListFilter = {}) {
     return [...this.rows.values()].filter(

@@ -374,3 +374,41 @@ describe('JobService errors a caller can branch on', () => {
   });
 });
 
+
+describe('JobService idempotency: request_id per conversation, bound to the request', () => {
+  it('the same request again returns the same job (created: false), however its JSON was ordered', async () => {
+    const t = build();
+    const first = await t.service.generate({ ...generate, request_id: 'msg-1' });
+    const reordered = { parameters: {}, strict_llm: false, priority: 0, user_request: generate.user_request, character: 'nova', conversation_id: 'c1', request_id: 'msg-1' };
+    const again = await t.service.generate(reordered);
+    expect(again).toMatchObject({ created: false, job: { id: first.job.id } });
+    expect(t.store.rows.size).toBe(1);
+  });
+
+  it('a different request under the same request_id is REQUEST_ID_CONFLICT naming the job it belongs to; nothing is stored', async () => {
+    const t = build();
+    const first = await t.service.generate({ ...generate, request_id: 'dup-1' });
+    const outcome = await t.service.generate({ ...generate, request_id: 'dup-1', user_request: 'something else entirely' }).catch((e: unknown) => e);
+    expect(outcome).toMatchObject({ code: 'REQUEST_ID_CONFLICT', recoverable: false, details: { job_id: first.job.id, request_id: 'dup-1', conversation_id: 'c1' } });
+    expect((outcome as Error).message).toContain(first.job.id);
+    expect(t.store.rows.size).toBe(1);
+  });
+
+  it('the same request_id in another conversation is another job (ids are unique only per conversation)', async () => {
+    const t = build();
+    const here = await t.service.generate({ ...generate, request_id: 'dup-1' });
+    const there = await t.service.generate({ ...generate, conversation_id: 'OTHER', request_id: 'dup-1' });
+    expect(there.created).toBe(true);
+    expect(there.job.id).not.toBe(here.job.id);
+    expect(there.job.conversation_id).toBe('OTHER');
+  });
+});
+
+describe('JobService admission limits', () => {
+  it('a 16384-wide, 500-step request is INVALID_COMMAND naming the limits, and nothing is stored', async () => {
+    const t = build();
+    const outcome = await t.service.generate({ ...generate, parameters: { width: 16384, steps: 500 } }).catch((e: unknown) => e);
+    expect(outcome).toMatchObject({ code: 'INVALID_COMMAND', details: [{ path: 'parameters.width' }, { path: 'parameters.steps' }] });
+    expect(t.store.rows.size).toBe(0);
+  });
+});

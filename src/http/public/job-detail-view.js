@@ -4,11 +4,12 @@
 import { fileUrl } from './api-client.js';
 import { formatClock, formatDuration, h, progressBar, stateBadge } from './dom-builder.js';
 import { renderStateDiagram } from './state-diagram-view.js';
+import { jobHref } from './url-state.js';
 
 const sourceLabels = { llm: 'LLM', template: 'template', caller: 'caller', prompt: 'caller' };
 
 function section(title, ...body) {
-  return h('section', { class: 'detail-section' }, h('h3', {}, title), ...body);
+  return h('section', { class: 'detail-section', 'aria-label': title }, h('h3', {}, title), ...body);
 }
 
 function renderFacts(pairs) {
@@ -29,6 +30,16 @@ function timeline(events, job) {
     );
   });
   return h('ol', { class: 'timeline' }, items);
+}
+
+/** GPU handoff steps (docs/gpu-sharing.md): what each did and why, beside their timeline entries. */
+function gpuHandoff(debug) {
+  const steps = debug?.gpu_handoff ?? [];
+  if (steps.length === 0) return null;
+  const names = { llm_unload: 'unload the LLM', comfy_free: 'free ComfyUI' };
+  return h('ul', { class: 'handoff-steps' }, steps.map((s) =>
+    h('li', { class: `handoff-step outcome-${s.outcome}` },
+      h('strong', {}, names[s.step] ?? s.step), ` ${s.outcome} in ${formatDuration(s.ms)}`, s.detail ? h('span', { class: 'subtle' }, ` — ${s.detail}`) : null)));
 }
 
 function timings(t) {
@@ -115,21 +126,70 @@ function errorBox(error) {
   );
 }
 
-export function renderJobDetail({ job, events, debug }, diagram, { onClose, onCancel }) {
+/** Cancel asks first: a click on the wrong row must not throw away a running generation. */
+function cancelControl(job, onCancel) {
+  const wrap = h('span', { class: 'confirm-cancel' });
+  const ask = h('button', { type: 'button', class: 'danger', onclick: () => wrap.replaceChildren(question) }, 'Cancel job…');
+  const question = h('span', { class: 'confirm', role: 'group', 'aria-label': 'confirm cancel' },
+    h('span', {}, 'Cancel this job?'),
+    h('button', { type: 'button', class: 'danger confirm-yes', onclick: () => { wrap.replaceChildren(h('span', { class: 'subtle' }, 'cancelling…')); onCancel(job.id); } }, 'Yes, cancel it'),
+    h('button', { type: 'button', class: 'confirm-no', onclick: () => { wrap.replaceChildren(ask); ask.focus(); } }, 'Keep it'));
+  wrap.append(ask);
+  return wrap;
+}
+
+function actions(job, { onClose, onCancel, onRegenerate }) {
   const finished = ['completed', 'failed', 'cancelled'].includes(job.state);
+  const retryable = job.state === 'failed' && job.error?.recoverable === true;
+  return h('div', { class: 'detail-actions' },
+    finished ? null : cancelControl(job, onCancel),
+    // Retry = the same inputs and the same seed; regenerate = the same inputs, a new seed.
+    retryable ? h('button', { type: 'button', class: 'primary retry', onclick: () => onRegenerate(job.id, job.seed) }, 'Retry') : null,
+    h('button', { type: 'button', class: 'regenerate', onclick: () => onRegenerate(job.id, null) }, 'Regenerate (new seed)'),
+    h('button', { type: 'button', onclick: onClose, 'aria-label': 'close detail' }, '×'));
+}
+
+function links(job) {
+  if (!job.regenerated_from && !(job.regenerations ?? []).length) return null;
+  const link = (id) => h('a', { href: jobHref(id), class: 'job-link' }, h('code', {}, id));
+  return renderFacts([
+    ['regenerated from', job.regenerated_from ? h('span', { class: 'regenerated-from' }, link(job.regenerated_from)) : null],
+    ['regenerations', (job.regenerations ?? []).length ? h('span', { class: 'regenerations' }, ...job.regenerations.flatMap((id, i) => (i ? [', ', link(id)] : [link(id)]))) : null],
+  ]);
+}
+
+/** The latest sampler preview (kept only in the page, replaced as new ones arrive). */
+export function showPreview(panel, preview) {
+  const figure = panel?.querySelector('.live-preview');
+  if (!figure || !preview) return;
+  const img = figure.querySelector('img');
+  img.src = preview.data_url;
+  img.dataset.node = preview.node ?? '';
+  figure.hidden = false;
+}
+
+export function renderJobDetail({ job, events, debug }, diagram, { onClose, onCancel, onRegenerate, preview }) {
   const source = sourceLabels[job.prompt_source] ?? job.prompt_source ?? 'not written yet';
-  return h('div', { class: 'detail', dataset: { jobId: job.id, state: job.state } },
+  const processing = job.state === 'processing';
+  const previewFigure = processing
+    ? h('figure', { class: 'live-preview', hidden: true }, h('img', { alt: 'latest sampler preview from ComfyUI' }), h('figcaption', { class: 'subtle' }, 'live preview'))
+    : null;
+  const root = h('div', { class: 'detail', dataset: { jobId: job.id, state: job.state } },
     h('div', { class: 'detail-head' },
-      h('h2', {}, 'Job ', h('code', {}, job.id), ' ', stateBadge(job.state, job.substate)),
-      h('div', { class: 'detail-actions' },
-        finished ? null : h('button', { type: 'button', class: 'danger', onclick: () => onCancel(job.id) }, 'Cancel'),
-        h('button', { type: 'button', onclick: onClose, 'aria-label': 'close detail' }, '×')),
+      h('h2', { tabindex: '-1' }, 'Job ', h('code', {}, job.id), ' ', stateBadge(job.state, job.substate)),
+      actions(job, { onClose, onCancel, onRegenerate }),
     ),
-    renderFacts([['conversation', job.conversation_id], ['character', job.character], ['created', new Date(job.created_at).toLocaleString()]]),
-    job.state === 'processing' ? h('div', { class: 'detail-progress' }, progressBar(job.progress, job.state), h('span', { class: 'subtle progress-text' }, job.progress ? `${job.progress.value} / ${job.progress.max}` : '')) : null,
+    renderFacts([['conversation', job.conversation_id], ['character', job.character], ['workflow', job.workflow], ['created', new Date(job.created_at).toLocaleString()]]),
+    links(job),
+    // ComfyUI stops a prompt at its next node boundary or sampler step: a long node without a
+    // progress bar (a model load, a blur) finishes first. The job waits for that confirmation
+    // (up to the service's cancel-confirm time, 10 s by default) before it counts as cancelled.
+    job.substate?.endsWith('.cancelling') ? h('p', { class: 'note cancelling-note', role: 'status' }, 'Cancelling: waiting for ComfyUI to stop this prompt at its next node boundary or sampler step (a long node without progress finishes first).') : null,
+    processing ? h('div', { class: 'detail-progress' }, progressBar(job.progress, job.state), h('span', { class: 'subtle progress-text' }, job.progress ? `${job.progress.value} / ${job.progress.max}` : '')) : null,
+    previewFigure,
     job.error ? section('Error', errorBox(job.error)) : null,
     section('State machine', renderStateDiagram(diagram, job, events)),
-    section('Timeline', timeline(events, job), timings(job.timings)),
+    section('Timeline', timeline(events, job), gpuHandoff(debug), timings(job.timings)),
     section('Prompt',
       h('p', {}, h('span', { class: `pill source-${job.prompt_source ?? 'none'}` }, `source: ${source}`)),
       job.prompt ? h('blockquote', { class: 'prompt' }, job.prompt) : h('p', { class: 'subtle' }, 'The visual prompt has not been written yet.'),
@@ -138,4 +198,6 @@ export function renderJobDetail({ job, events, debug }, diagram, { onClose, onCa
     section('Workflow', workflowFacts(job, debug)),
     section('Outputs', outputs(job)),
   );
+  if (preview) showPreview(root, preview);
+  return root;
 }
