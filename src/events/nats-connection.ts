@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { connect, credsAuthenticator, nkeyAuthenticator, type Authenticator, type ConnectionOptions, type NatsConnection } from 'nats';
-import type { ResolvedConfig } from '../config/index.js';
+import { redactUrl, type ResolvedConfig } from '../config/index.js';
 import { ChorusError, ErrorCode, messageOf } from '../errors/index.js';
 import { silentLogger, type StructuredLogger } from '../contracts/structured-logger.js';
 
@@ -60,7 +60,8 @@ export async function connectNats(config: NatsConfig, options: ConnectNatsOption
     nc = await connect(await natsConnectionOptions(config, options));
   } catch (error) {
     if (error instanceof ChorusError) throw error;
-    const servers = config.servers.join(', ');
+    // Server URLs may carry user:password@; error messages end up in logs and terminals.
+    const servers = config.servers.map(redactUrl).join(', ');
     if (natsAuthCodes.has(String((error as { code?: unknown }).code))) {
       throw new ChorusError(ErrorCode.CONFIG_INVALID, `NATS (${servers}) refused our credentials: ${messageOf(error)}`, {
         cause: error,
