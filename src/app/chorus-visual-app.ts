@@ -13,7 +13,7 @@ import { startCommandService, type CommandService } from '../commands/index.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { InMemoryEventBus, NatsEventTransport, type OutboxRelay, type EventTransport } from '../events/index.js';
 import type { RunningHttpServer } from '../http/index.js';
-import { silentLogger, type Logger } from '../logging/logger.js';
+import { createSilentLogger, type Logger } from '../logging/logger.js';
 import { driverLockPathsFor, StoreDriverLock } from '../db/store-driver-lock.js';
 import { DeferredEventTransport } from './deferred-event-transport.js';
 import { startAppHttpServer } from './app-http-server.js';
@@ -62,7 +62,7 @@ export function defaultInstanceId(): string {
 
 export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
   const { config } = options;
-  const logger = options.logger ?? silentLogger();
+  const logger = options.logger ?? createSilentLogger();
   const instanceId = config.instance_id ?? defaultInstanceId();
   const useNats = (options.bus ?? (config.nats.enabled ? 'nats' : 'memory')) === 'nats';
   const prefix = config.nats.subject_prefix;

@@ -3,9 +3,8 @@
  * transition, and the throttled progress publisher fed by the job service's notices.
  */
 import { finalStates } from '../contracts/index.js';
-import { LeaseGatedOutboxStore } from '../jobs/index.js';
 import type { JobRuntime } from './job-runtime.js';
-import { OutboxRelay, ProgressPublisher, type EventTransport } from '../events/index.js';
+import { LeaseGatedOutboxStore, OutboxRelay, ProgressPublisher, type EventTransport } from '../events/index.js';
 import type { Logger } from '../logging/logger.js';
 
 export interface EventSide {
@@ -36,18 +35,11 @@ export function createEventSide(options: {
     logger: logger.child({ component: 'outbox' }),
   });
   const progress = new ProgressPublisher(transport, prefix, options.progressPerSecond, { source: `chorus-visual/${instanceId}` });
-  const conversations = new Map<string, string>();
   const offTransition = runtime.service.on('transition', (notice) => {
-    if (finalStates.has(notice.job.state)) {
-      conversations.delete(notice.jobId);
-      progress.forget(notice.jobId);
-    } else {
-      conversations.set(notice.jobId, notice.job.conversation_id);
-    }
+    if (finalStates.has(notice.job.state)) progress.forget(notice.jobId);
   });
   const offProgress = runtime.service.on('progress', (notice) => {
-    const conversationId = conversations.get(notice.jobId);
-    if (conversationId) progress.publish({ id: notice.jobId, conversation_id: conversationId }, notice.progress);
+    progress.publish({ id: notice.jobId, conversation_id: notice.conversationId }, notice.progress);
   });
   return {
     relay,

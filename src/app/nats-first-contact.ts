@@ -7,7 +7,7 @@
 import type { NatsConnection } from 'nats';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import { connectNats, type NatsConfig } from '../events/index.js';
-import type { EventsLogger } from '../events/event-transport.js';
+import type { StructuredLogger } from '../contracts/structured-logger.js';
 
 /** nats.js error codes that mean "the server answered and said no". */
 const refusals = new Set(['AUTHORIZATION_VIOLATION', 'AUTHENTICATION_EXPIRED', 'AUTHENTICATION_TIMEOUT', 'ACCOUNT_EXPIRED']);
@@ -18,7 +18,7 @@ export type FirstContact =
   | { kind: 'deferred'; reason: string; later: Promise<NatsConnection> };
 
 export interface FirstContactOptions {
-  logger: EventsLogger;
+  logger: StructuredLogger;
   /** How long the first attempt may take before start goes on without NATS (default 3 s). */
   firstContactMs?: number;
 }

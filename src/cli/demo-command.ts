@@ -12,10 +12,11 @@ import { parseServiceConfig } from '../config/index.js';
 import type { GenerateCommandInput } from '../commands/command-schemas.js';
 import { generateCommandSchema } from '../commands/command-schemas.js';
 import { finalStates, type JobView } from '../contracts/index.js';
-import { silentLogger } from '../logging/logger.js';
+import { createSilentLogger } from '../logging/logger.js';
 import { startSimulator } from '../simulator/index.js';
 import { parseCommandArgs, type CommandHelp } from './cli-args.js';
 import { createJobProgressDisplay } from './job-progress-display.js';
+import { timingLine } from './job-summary-format.js';
 
 const help: CommandHelp = {
   usage: 'chorus-visual demo [options]',
@@ -56,7 +57,7 @@ export async function run(argv: string[]): Promise<number> {
     nats: { enabled: false },
     http: { enabled: true, port: Number(values['http-port'] ?? 0) },
   });
-  const app = await startApp({ config, bus: 'memory', logger: silentLogger(), role: 'demo' });
+  const app = await startApp({ config, bus: 'memory', logger: createSilentLogger(), role: 'demo' });
   out.write(`  database            ${config.database.url}\n`);
   out.write(`  events              in-process bus (subjects as on NATS: chorus.visual.events.>)\n`);
   out.write(`  state inspector     ${app.http?.url ?? '(off)'}/\n\n`);
@@ -120,7 +121,7 @@ export async function run(argv: string[]): Promise<number> {
     for (const file of job.result?.files ?? []) {
       out.write(`    ${file.kind.padEnd(5)} ${file.absolutePath} (${file.mediaType}, ${file.bytes} bytes${file.width ? `, ${file.width}x${file.height}` : ''})\n`);
     }
-    out.write(`    timing: queue ${job.timings.queue_wait_ms} ms, generation ${job.timings.generation_ms} ms, file move ${job.timings.file_move_ms} ms, total ${job.timings.total_ms} ms\n`);
+    out.write(`    timing: ${timingLine(job.timings)}\n`);
   }
   out.write(`\nEvents published: ${[...eventCounts.entries()].map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
   out.write(`Data folder: ${config.data_dir}\n`);

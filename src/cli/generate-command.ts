@@ -12,7 +12,7 @@ import { describeDatabase } from '../db/index.js';
 import { driverLockPathsFor, lockHolderOf, type DriverHolder, type DriverLockPaths } from '../db/store-driver-lock.js';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import { finalStates, type JobView } from '../contracts/index.js';
-import { silentLogger } from '../logging/logger.js';
+import { createSilentLogger } from '../logging/logger.js';
 import { parseCommandArgs, type CommandHelp } from './cli-args.js';
 import { connectToDriver, routeLine } from './driver-client.js';
 import { createJobProgressDisplay } from './job-progress-display.js';
@@ -82,7 +82,7 @@ export async function run(argv: string[]): Promise<number> {
   const json = values.json === true;
   let app: ChorusVisualApp;
   try {
-    app = await startApp({ config, logger: silentLogger(), http: false, commands: false, role: 'generate', runtime: { restore: false } });
+    app = await startApp({ config, logger: createSilentLogger(), http: false, commands: false, role: 'generate', runtime: { restore: false } });
   } catch (error) {
     // A service drives this database: the job is its to run, not a second driver's.
     const holder = lockHolderOf(error);

@@ -11,13 +11,13 @@ import { connect } from 'nats';
 import { stringify as toYaml } from 'yaml';
 import { natsConnectionOptions } from '../events/index.js';
 import { commandSubject } from '../commands/command-service.js';
-import type { ResolvedConfig } from '../config/index.js';
+import { redactUrl, type ResolvedConfig } from '../config/index.js';
 import { JobState, type JobView } from '../contracts/index.js';
 import { createJobStore, describeDatabase } from '../db/index.js';
 import { driverLockPathsFor, lockHolderOf, StoreDriverLock, type DriverHolder, type DriverLockPaths } from '../db/store-driver-lock.js';
 import { startApp } from '../app/chorus-visual-app.js';
 import { finalStates } from '../contracts/index.js';
-import { silentLogger } from '../logging/logger.js';
+import { createSilentLogger } from '../logging/logger.js';
 import { connectToDriver, routeLine } from './driver-client.js';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import { jobViewOf } from '../jobs/index.js';
@@ -209,7 +209,7 @@ async function cancelThroughDriver(config: ResolvedConfig, paths: DriverLockPath
 
 /** No service drives the database: drive this one job here, just long enough to cancel it. */
 async function cancelInProcess(config: ResolvedConfig, jobId: string): Promise<JobView> {
-  const app = await startApp({ config, logger: silentLogger(), http: false, commands: false, role: 'jobs cancel', runtime: { restore: false } });
+  const app = await startApp({ config, logger: createSilentLogger(), http: false, commands: false, role: 'jobs cancel', runtime: { restore: false } });
   process.stderr.write(`route: in this process (no service drives ${describeDatabase(config.database.url)})\n`);
   try {
     const row = await app.runtime.store.getJob(jobId);
@@ -241,7 +241,7 @@ function printCancelled(job: JobView, json: boolean): number {
 async function throughService(config: ResolvedConfig, command: 'cancel' | 'regenerate', payload: Record<string, unknown>, json: boolean): Promise<number> {
   process.stderr.write(`route: NATS ${commandSubject(config.nats.subject_prefix, command)} (the running service's command service)\n`);
   const nc = await connect({ ...(await natsConnectionOptions(config.nats, { waitOnFirstConnect: false })), maxReconnectAttempts: 0 }).catch((error: unknown) => {
-    throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, `cannot reach NATS at ${config.nats.servers.join(', ')}: ${(error as Error).message}`, {
+    throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, `cannot reach NATS at ${config.nats.servers.map(redactUrl).join(', ')}: ${(error as Error).message}`, {
       suggestion: `${command} goes through the running service: start NATS and \`chorus-visual serve\`.`,
     });
   });

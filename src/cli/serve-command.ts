@@ -85,6 +85,17 @@ export async function run(argv: string[]): Promise<number> {
     inspector?.stop();
     throw startFailed(logger, error);
   }
+  // Listening for the signals before saying "listening": a SIGTERM right after that line must stop it cleanly.
+  const stopRequested = new Promise<NodeJS.Signals>((resolve) => {
+    const onSignal = (received: NodeJS.Signals) => {
+      logger.info({ signal: received }, 'shutting down');
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      resolve(received);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
   try {
     stopWatching = await watchDefinitions(app.runtime, logger);
   } catch (error) {
@@ -107,16 +118,7 @@ export async function run(argv: string[]): Promise<number> {
     'chorus-visual listening',
   );
 
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    const onSignal = (received: NodeJS.Signals) => {
-      logger.info({ signal: received }, 'shutting down');
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      resolve(received);
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+  const signal = await stopRequested;
   // A second signal while stopping: the operator insists; the database is consistent at
   // every commit, so leaving now loses nothing that a restart does not recover.
   const insist = (again: NodeJS.Signals) => {

@@ -96,5 +96,11 @@ describe('chorus-visual command line', () => {
     expect(demo.stdout).toMatch(/nova \(nova_portrait\): completed/);
     expect(demo.stdout).toMatch(/alex \(alex_portrait\): completed/);
     for (const kind of ['images', 'videos', 'audio']) expect(demo.stdout).toMatch(new RegExp(`/conversations/demo-conversation/${kind}/`));
+    // The timing line's parts add up to its total.
+    for (const [, ...parts] of demo.stdout.matchAll(/timing: queue (\d+) ms \+ ComfyUI queue (\d+) ms \+ generation (\d+|—) ms \+ file move (\d+) ms = total (\d+) ms/g)) {
+      const [queue, comfy, generation, move, total] = parts.map((p) => (p === '—' ? 0 : Number(p)));
+      expect(queue! + comfy! + generation! + move!).toBe(total);
+    }
+    expect(demo.stdout).toMatch(/timing: queue \d+ ms \+ ComfyUI queue/);
   });
 });
