@@ -28,7 +28,7 @@ export function renderTable(rows: ReadonlyArray<Record<string, Cell>>): string {
   const widths = columns.map((column, i) => Math.max(column.length, ...text.map((cells) => cells[i]!.length)));
   const numeric = columns.map((column) => rows.every((row) => typeof row[column] === 'number' || row[column] == null));
   const line = (cells: string[]) => cells.map((cell, i) => (numeric[i] ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ');
-  return [line(columns), widths.map((w) => '-'.repeat(w)).join('  '), ...text.map(line)].join('\n') + '\n';
+  return `${[line(columns), widths.map((w) => '-'.repeat(w)).join('  '), ...text.map(line)].join('\n')}\n`;
 }
 
 export function renderResult(result: BenchResult): string {

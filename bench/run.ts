@@ -27,7 +27,7 @@ async function runOne(name: BenchName, jobs: number | undefined): Promise<BenchR
 }
 
 async function main(argv: string[]): Promise<number> {
-  let options;
+  let options: ReturnType<typeof parseBenchOptions>;
   try {
     options = parseBenchOptions(argv);
   } catch (error) {

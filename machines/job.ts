@@ -11,7 +11,7 @@
  * Top-level states are exactly the architecture's: queued → submitted → processing →
  * moving → completed | failed | cancelled.
  */
-import { assign, emit, fromCallback, fromPromise, setup, type EventObject } from 'xstate';
+import { assertEvent, assign, emit, fromCallback, fromPromise, setup, type EventObject } from 'xstate';
 import type { JobResult } from '../src/contracts/index.js';
 import {
   comfyLostData,
@@ -46,6 +46,14 @@ function mustProvide<TOut, TIn>(name: string) {
   return fromPromise<TOut, TIn>(async () => {
     throw new Error(`job machine: actor "${name}" was not provided`);
   });
+}
+
+/**
+ * The error of an invoked actor's error event. Those events are XState's own
+ * (`xstate.error.actor.*`), outside the JobEvent union, so they are recognised by shape.
+ */
+function actorErrorOf(event: object): unknown {
+  return 'error' in event ? event.error : undefined;
 }
 
 const handoffInput = ({ context }: { context: JobContext }): GpuHandoffInput => ({ jobId: context.jobId, backend: context.backend ?? '' });
@@ -89,12 +97,11 @@ export const jobMachine = setup({
     waitFor: mustProvide<void, WaitForInput>('waitFor'),
   },
   guards: {
-    hasComposed: ({ context }) => context.composed !== null,
     hasHardTimeout: ({ context }) => context.hardDeadline !== null,
     cancelRequested: ({ context }) => context.cancelRequested,
     /** Only an unreachable ComfyUI is worth trying again; a rejected graph stays rejected. */
     canRetrySubmit: ({ context, event }) => {
-      const error = errorDataOf((event as { error?: unknown }).error, 'INTERNAL');
+      const error = errorDataOf(actorErrorOf(event), 'INTERNAL');
       return error.code === 'COMFY_UNAVAILABLE' && error.recoverable && context.submitFailures + 1 < context.limits.submitAttempts;
     },
     canResubmit: ({ context }) => context.resubmits < context.limits.maxResubmits,
@@ -105,7 +112,8 @@ export const jobMachine = setup({
   actions: {
     countAttempt: assign({ attempts: ({ context }) => context.attempts + 1 }),
     recordStart: assign(({ context, event }) => {
-      const at = (event as { at?: number }).at ?? context.createdAt;
+      assertEvent(event, ['comfy.started', 'comfy.progress']);
+      const { at } = event;
       const { generationTimeoutMs, hardTimeoutMs } = context.limits;
       return {
         startedAt: at,
@@ -114,17 +122,19 @@ export const jobMachine = setup({
         queuePosition: null,
       };
     }),
-    recordOutputs: assign({
-      outputs: ({ event }) => (event as Extract<JobEvent, { type: 'comfy.succeeded' }>).files,
-      progress: null,
+    recordOutputs: assign(({ event }) => {
+      assertEvent(event, 'comfy.succeeded');
+      return { outputs: event.files, progress: null };
     }),
-    recordExecutionError: assign({
-      error: ({ event }) => executionErrorData((event as Extract<JobEvent, { type: 'comfy.failed' }>).failure),
+    recordExecutionError: assign(({ event }) => {
+      assertEvent(event, 'comfy.failed');
+      return { error: executionErrorData(event.failure) };
     }),
-    recordInterruptedElsewhere: assign({
-      error: ({ event }) => interruptedElsewhereData((event as Extract<JobEvent, { type: 'comfy.interrupted' }>).nodeId),
+    recordInterruptedElsewhere: assign(({ event }) => {
+      assertEvent(event, 'comfy.interrupted');
+      return { error: interruptedElsewhereData(event.nodeId) };
     }),
-    recordActorError: assign({ error: ({ event }) => errorDataOf((event as { error?: unknown }).error, 'INTERNAL') }),
+    recordActorError: assign({ error: ({ event }) => errorDataOf(actorErrorOf(event), 'INTERNAL') }),
     recordQueueWaitTimeout: assign({ error: ({ context }) => queueWaitTimeoutData(context.limits.queueWaitTimeoutMs) }),
     recordGenerationTimeout: assign({
       error: ({ context }) =>
@@ -138,10 +148,10 @@ export const jobMachine = setup({
      * ComfyUI restart would otherwise fail QUEUE_WAIT_TIMEOUT at once).
      */
     prepareResubmit: assign(({ context, event }) => {
-      const lost = event as Extract<JobEvent, { type: 'comfy.lost' }>;
+      assertEvent(event, 'comfy.lost');
       return {
-        promptId: lost.nextPromptId,
-        queueWaitDeadline: lost.at + context.limits.queueWaitTimeoutMs,
+        promptId: event.nextPromptId,
+        queueWaitDeadline: event.at + context.limits.queueWaitTimeoutMs,
         resubmits: context.resubmits + 1,
         submitFailures: 0,
         backend: null,
@@ -162,16 +172,14 @@ export const jobMachine = setup({
       handoffSteps: ({ context, event }) => [...(context.handoffSteps ?? []), (event as unknown as { output: GpuHandoffStep }).output],
     }),
     recordFailedLlmUnload: assign({
-      handoffSteps: ({ context, event }) => [...(context.handoffSteps ?? []), failedHandoffStep(context, 'llm_unload', (event as { error?: unknown }).error)],
+      handoffSteps: ({ context, event }) => [...(context.handoffSteps ?? []), failedHandoffStep(context, 'llm_unload', actorErrorOf(event))],
     }),
     recordFailedComfyFree: assign({
-      handoffSteps: ({ context, event }) => [...(context.handoffSteps ?? []), failedHandoffStep(context, 'comfy_free', (event as { error?: unknown }).error)],
+      handoffSteps: ({ context, event }) => [...(context.handoffSteps ?? []), failedHandoffStep(context, 'comfy_free', actorErrorOf(event))],
     }),
-    recordProgress: assign({
-      progress: ({ event }) => {
-        const e = event as Extract<JobEvent, { type: 'comfy.progress' }>;
-        return { value: e.value, max: e.max, node: e.node };
-      },
+    recordProgress: assign(({ event }) => {
+      assertEvent(event, 'comfy.progress');
+      return { progress: { value: event.value, max: event.max, node: event.node } };
     }),
   },
 }).createMachine({

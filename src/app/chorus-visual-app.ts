@@ -10,11 +10,10 @@ import type { InspectionEvent } from 'xstate';
 import { jobMachine } from '../../machines/job.js';
 import { startCommandService, type CommandService } from '../commands/index.js';
 import type { ResolvedConfig } from '../config/index.js';
-import { connectNats, InMemoryEventBus, NatsEventTransport, OutboxRelay, ProgressPublisher, type EventTransport } from '../events/index.js';
+import { connectNats, InMemoryEventBus, LeaseGatedOutboxStore, NatsEventTransport, OutboxRelay, ProgressPublisher, type EventTransport } from '../events/index.js';
 import { createHealthSources, jobFeedFromJobService, startHttpServer, type ClusterView, type RunningHttpServer } from '../http/index.js';
 import { finalStates, type InstanceCoordinator, type SlotLedger } from '../contracts/index.js';
-import { LeaseGatedOutboxStore } from '../jobs/index.js';
-import { silentLogger, type Logger } from '../logging/logger.js';
+import { createSilentLogger, type Logger } from '../logging/logger.js';
 import { DeferredEventTransport } from './deferred-event-transport.js';
 import { createJobRuntime, type JobRuntime, type JobRuntimeOverrides } from './job-runtime.js';
 
@@ -56,7 +55,7 @@ export function defaultInstanceId(): string {
 
 export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
   const { config } = options;
-  const logger = options.logger ?? silentLogger();
+  const logger = options.logger ?? createSilentLogger();
   const instanceId = config.instance_id ?? defaultInstanceId();
   const useNats = (options.bus ?? (config.nats.enabled ? 'nats' : 'memory')) === 'nats';
   const prefix = config.nats.subject_prefix;
@@ -87,18 +86,11 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
   runtime.setOnPersisted(() => relay.kick());
 
   const progress = new ProgressPublisher(transport, prefix, config.nats.progress_per_second, { source: `chorus-visual/${instanceId}` });
-  const conversations = new Map<string, string>();
   const offTransition = runtime.service.on('transition', (notice) => {
-    if (finalStates.has(notice.job.state)) {
-      conversations.delete(notice.jobId);
-      progress.forget(notice.jobId);
-    } else {
-      conversations.set(notice.jobId, notice.job.conversation_id);
-    }
+    if (finalStates.has(notice.job.state)) progress.forget(notice.jobId);
   });
   const offProgress = runtime.service.on('progress', (notice) => {
-    const conversationId = conversations.get(notice.jobId);
-    if (conversationId) progress.publish({ id: notice.jobId, conversation_id: conversationId }, notice.progress);
+    progress.publish({ id: notice.jobId, conversation_id: notice.conversationId }, notice.progress);
   });
 
   let nc: NatsConnection | undefined;

@@ -5,7 +5,7 @@
  */
 import type { InspectionEvent } from 'xstate';
 import type { ComfyBackend } from '../comfy/backend-port.js';
-import { BackendPool, ComfyBackendClient } from '../comfy/index.js';
+import { BackendPool, startBackendPool } from '../comfy/index.js';
 import { CharacterRegistry } from '../characters/index.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { createInstanceCoordinator, createJobStore, KyselyInstanceCoordinator, openDatabase, parseDatabaseUrl } from '../db/index.js';
@@ -17,7 +17,8 @@ import type { InstanceCoordinator, JobStore, SlotLedger } from '../contracts/ind
 import type { Clock } from '../jobs/clock.js';
 import { JobService, type JobCoordination } from '../jobs/job-service.js';
 import { JobLeaseKeeper } from '../jobs/job-lease-keeper.js';
-import { silentJobLogger, type CharactersPort, type CollectorPort, type JobLogger, type PromptComposerPort, type WorkflowsPort } from '../jobs/job-runtime-ports.js';
+import { silentLogger, type StructuredLogger } from '../contracts/structured-logger.js';
+import type { CharactersPort, CollectorPort, PromptComposerPort, WorkflowsPort } from '../jobs/job-runtime-ports.js';
 import { createJobCommands } from './job-commands.js';
 
 export interface JobRuntimeOverrides {
@@ -29,7 +30,7 @@ export interface JobRuntimeOverrides {
   composer?: PromptComposerPort;
   collector?: CollectorPort;
   clock?: Clock;
-  logger?: JobLogger;
+  logger?: StructuredLogger;
   /** Outbox kick after each committed transition (also settable later: `setOnPersisted`). */
   onPersisted?: () => void;
   inspect?: (event: InspectionEvent) => void;
@@ -74,7 +75,7 @@ export interface JobRuntime {
 }
 
 export async function createJobRuntime(config: ResolvedConfig, overrides: JobRuntimeOverrides = {}): Promise<JobRuntime> {
-  const logger = overrides.logger ?? silentJobLogger;
+  const logger = overrides.logger ?? silentLogger;
   const closers: Array<() => Promise<void> | void> = [];
   const closeAll = async () => {
     for (const close of closers.splice(0).reverse()) await close();
@@ -86,23 +87,7 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
     const store: JobStore = overrides.store ?? databaseStore!;
     if (databaseStore) closers.push(() => databaseStore.close());
 
-    const backends =
-      overrides.backends ??
-      (await Promise.all(
-        config.resolvedBackends.map(async (backendConfig) => {
-          const client = new ComfyBackendClient(backendConfig, {
-            pollInitialMs: config.comfyui.polling.initial_interval_seconds * 1000,
-            pollMaxMs: config.comfyui.polling.max_interval_seconds * 1000,
-            logger,
-            // A stable clientId lets a restarted instance hear ComfyUI's messages about the
-            // prompts it sent before the restart (the old socket is gone by then).
-            ...(config.instance_id ? { clientId: `${config.instance_id}-${backendConfig.name}` } : {}),
-          });
-          await client.start();
-          return client;
-        }),
-      ));
-    const pool = new BackendPool(backends);
+    const pool = overrides.backends ? new BackendPool(overrides.backends) : await startBackendPool(config, { logger });
     if (!overrides.backends) closers.push(() => pool.close());
 
     let workflows = overrides.workflows;
@@ -130,14 +115,9 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
     }
 
     let onPersisted = overrides.onPersisted;
+    const parts = { store, pool, workflows, characters, composer, collector, config };
     const service = new JobService({
-      store,
-      pool,
-      workflows,
-      characters,
-      composer,
-      collector,
-      config,
+      ...parts,
       ...(overrides.clock ? { clock: overrides.clock } : {}),
       logger,
       onPersisted: () => onPersisted?.(),
@@ -162,13 +142,7 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
     return {
       service,
       commands: createJobCommands(service, workflows, pool),
-      store,
-      pool,
-      workflows,
-      characters,
-      composer,
-      collector,
-      config,
+      ...parts,
       restored,
       coordination,
       setOnPersisted: (hook) => {

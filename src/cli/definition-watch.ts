@@ -7,11 +7,9 @@
 import { CharacterRegistry } from '../characters/index.js';
 import { WorkflowLibrary } from '../workflows/index.js';
 import type { JobRuntime } from '../app/job-runtime.js';
+import type { StructuredLogger } from '../contracts/structured-logger.js';
 
-interface Logger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
+type Logger = Pick<StructuredLogger, 'info' | 'warn'>;
 
 export async function watchDefinitions(runtime: Pick<JobRuntime, 'workflows' | 'characters'>, logger: Logger): Promise<() => void> {
   for (const problem of runtime.workflows.problems?.() ?? []) logger.warn({ file: problem.file, reason: problem.reason }, 'workflow file not loaded');

@@ -12,7 +12,7 @@ import { parseServiceConfig } from '../config/index.js';
 import type { GenerateCommandInput } from '../commands/command-schemas.js';
 import { generateCommandSchema } from '../commands/command-schemas.js';
 import { finalStates, type JobView } from '../contracts/index.js';
-import { silentLogger } from '../logging/logger.js';
+import { createSilentLogger } from '../logging/logger.js';
 import { startSimulator } from '../simulator/index.js';
 import { parseCommandArgs, type CommandHelp } from './cli-args.js';
 import { createJobProgressDisplay } from './job-progress-display.js';
@@ -57,7 +57,7 @@ export async function run(argv: string[]): Promise<number> {
     nats: { enabled: false },
     http: { enabled: true, port: Number(values['http-port'] ?? 0) },
   });
-  const app = await startApp({ config, bus: 'memory', logger: silentLogger() });
+  const app = await startApp({ config, bus: 'memory', logger: createSilentLogger() });
   out.write(`  database            ${config.database.url}\n`);
   out.write(`  events              in-process bus (subjects as on NATS: chorus.visual.events.>)\n`);
   out.write(`  state inspector     ${app.http?.url ?? '(off)'}/\n\n`);

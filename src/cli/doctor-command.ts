@@ -30,7 +30,7 @@ export function redactConfig(config: ResolvedConfig): Record<string, unknown> {
     if (value === null || typeof value !== 'object') return value;
     return Object.fromEntries(Object.entries(value).map(([key, child]) => [key, secretKeys.has(key) && child !== undefined ? '***' : walk(child)]));
   };
-  const copy = walk(plain) as Record<string, any>;
+  const copy = walk(plain) as { database: { url: unknown } } & Record<string, unknown>;
   copy.database.url = String(copy.database.url).replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
   return copy;
 }

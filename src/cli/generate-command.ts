@@ -10,7 +10,7 @@ import { generateCommandSchema } from '../commands/command-schemas.js';
 import { describeIssues } from '../config/index.js';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import { finalStates, type JobView } from '../contracts/index.js';
-import { silentLogger } from '../logging/logger.js';
+import { createSilentLogger } from '../logging/logger.js';
 import { parseCommandArgs, type CommandHelp } from './cli-args.js';
 import { createJobProgressDisplay } from './job-progress-display.js';
 import { loadCliConfig } from './load-cli-config.js';
@@ -72,7 +72,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const config = await loadCliConfig(values.config);
-  const app = await startApp({ config, logger: silentLogger(), http: false, commands: false, runtime: { restore: false } });
+  const app = await startApp({ config, logger: createSilentLogger(), http: false, commands: false, runtime: { restore: false } });
   const display = values.json ? undefined : createJobProgressDisplay();
   let jobId: string | undefined;
   let resolveFinal: (job: JobView) => void = () => undefined;

@@ -9,7 +9,7 @@ import { connect } from 'nats';
 import { stringify as toYaml } from 'yaml';
 import { natsConnectionOptions } from '../events/index.js';
 import { commandSubject } from '../commands/command-service.js';
-import type { ResolvedConfig } from '../config/index.js';
+import { redactUrl, type ResolvedConfig } from '../config/index.js';
 import { JobState, type JobView } from '../contracts/index.js';
 import { createJobStore } from '../db/index.js';
 import { ChorusError, ErrorCode } from '../errors/index.js';
@@ -170,7 +170,7 @@ function table(views: JobView[]): string {
 /** cancel and regenerate move jobs: only the running service (its actors) may do that. */
 async function throughService(config: ResolvedConfig, command: 'cancel' | 'regenerate', payload: Record<string, unknown>, json: boolean): Promise<number> {
   const nc = await connect({ ...(await natsConnectionOptions(config.nats, { waitOnFirstConnect: false })), maxReconnectAttempts: 0 }).catch((error: unknown) => {
-    throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, `cannot reach NATS at ${config.nats.servers.join(', ')}: ${(error as Error).message}`, {
+    throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, `cannot reach NATS at ${config.nats.servers.map(redactUrl).join(', ')}: ${(error as Error).message}`, {
       suggestion: `${command} goes through the running service: start NATS and \`chorus-visual serve\`.`,
     });
   });

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { CharacterRegistry } from '../characters/index.js';
-import { ChorusError } from '../errors/index.js';
+import type { ChorusError } from '../errors/index.js';
 import type { LoraSpec } from '../workflows/character-lora-chain.js';
 import { fetchObjectInfo } from '../workflows/object-info-fetcher.js';
 import type { ObjectInfo } from '../workflows/object-info-spec.js';
@@ -29,14 +29,18 @@ const usage =
 
 type Out = { write(text: string): unknown };
 
+const options = {
+  dir: { type: 'string', default: 'workflows' },
+  backend: { type: 'string' },
+  characters: { type: 'string' },
+  timeout: { type: 'string', default: '10000' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export async function run(argv: string[], out: Out = process.stdout, err: Out = process.stderr): Promise<number> {
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; options: typeof options }>>;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { dir: { type: 'string', default: 'workflows' }, backend: { type: 'string' }, characters: { type: 'string' }, timeout: { type: 'string', default: '10000' }, help: { type: 'boolean', short: 'h' } },
-    });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options });
   } catch (error) {
     err.write(`${(error as Error).message}\n${usage}`);
     return 2;

@@ -14,7 +14,7 @@ import type {
   UploadedImage,
 } from './backend-port.js';
 import { ComfyHttpClient } from './comfy-http-client.js';
-import { silentLogger, type ComfyLogger } from './comfy-logger.js';
+import { silentLogger, type StructuredLogger } from '../contracts/structured-logger.js';
 import { ComfySocket } from './comfy-socket.js';
 import { outcomeFromHistory } from './history-outcome.js';
 import { PromptMessageBuffer, type PromptMessageBufferOptions } from './prompt-message-buffer.js';
@@ -33,7 +33,7 @@ export interface ComfyBackendClientOptions {
   statsIntervalMs?: number;
   reconnectBackoff?: BackoffPolicy;
   messageBuffer?: PromptMessageBufferOptions;
-  logger?: ComfyLogger;
+  logger?: StructuredLogger;
 }
 
 type BackendConfigInput = Pick<BackendConfig, 'name' | 'url'> & Partial<BackendConfig>;
@@ -48,7 +48,7 @@ export class ComfyBackendClient implements ComfyBackend {
   readonly maxConcurrent: number;
   readonly http: ComfyHttpClient;
   readonly socket: ComfySocket;
-  private readonly logger: ComfyLogger;
+  private readonly logger: StructuredLogger;
   private readonly pollInitialMs: number;
   private readonly pollMaxMs: number;
   private readonly statsIntervalMs: number;
@@ -144,8 +144,8 @@ export class ComfyBackendClient implements ComfyBackend {
       onEnd: () => this.forget(watcher),
       onUnannounced: (seen) => this.healIfDeaf(promptId, seen),
     });
-    let set = this.watchers.get(promptId);
-    if (!set) this.watchers.set(promptId, (set = new Set()));
+    const set = this.watchers.get(promptId) ?? new Set();
+    this.watchers.set(promptId, set);
     set.add(watcher);
     if (this.closed) watcher.stop();
     else watcher.begin(this.buffer.messagesFor(promptId));

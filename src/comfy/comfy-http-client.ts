@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { FormData, Pool } from 'undici';
+import { FormData, Pool, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import { describeNetworkFailure, promptRejectedError, unavailableError, type RequestContext } from './comfy-http-errors.js';
@@ -158,7 +158,7 @@ export class ComfyHttpClient {
   async view(file: FileLocation): Promise<Readable> {
     const query = new URLSearchParams({ filename: file.filename, subfolder: file.subfolder, type: file.type });
     const path = `/view?${query.toString()}`;
-    let response;
+    let response: Dispatcher.ResponseData;
     try {
       response = await this.pool.request({ path: this.basePath + path, method: 'GET' });
     } catch (error) {

@@ -12,4 +12,3 @@ export { PromptMessageBuffer, type PromptMessageBufferOptions } from './prompt-m
 export { backoffDelayMs, type BackoffPolicy } from './reconnect-backoff.js';
 export { outputFilesOf } from './output-files.js';
 export { outcomeFromHistory, outputsOf, failureOf, type TerminalEvent } from './history-outcome.js';
-export { silentLogger, type ComfyLogger } from './comfy-logger.js';

@@ -42,7 +42,7 @@ export class PromptMessageBuffer {
     entry.messages.push({ at, message });
     if (entry.messages.length > this.maxMessagesPerPrompt) {
       const index = entry.messages.findIndex((item) => dispensable.has(item.message.type));
-      entry.messages.splice(index >= 0 ? index : 0, 1);
+      entry.messages.splice(Math.max(index, 0), 1);
     }
     // Re-inserting keeps the Map in least-recently-touched order for eviction.
     this.entries.set(promptId, entry);

@@ -1,6 +1,6 @@
 import type { PromptEvent, PromptOutputs } from './backend-port.js';
 import type { QueueSnapshot } from './comfy-http-client.js';
-import type { ComfyLogger } from './comfy-logger.js';
+import type { StructuredLogger } from '../contracts/structured-logger.js';
 import { failureOf, outcomeFromHistory, type TerminalEvent } from './history-outcome.js';
 import { outputFilesOf } from './output-files.js';
 import type { HistoryEntry } from './protocol/http-schemas.js';
@@ -15,7 +15,7 @@ export interface PromptWatcherDeps {
   pollMaxMs: number;
   /** After `execution_success`/`execution_error`, how long to wait for `executing {node:null}`. */
   settleMs?: number;
-  logger: ComfyLogger;
+  logger: StructuredLogger;
   /** Called once, when the watch ends (terminal event or stop). */
   onEnd(): void;
   /**
@@ -86,25 +86,25 @@ export class PromptWatcher {
     const promptId = this.promptId;
     switch (message.type) {
       case 'execution_start':
-        return this.sendStarted(message.data.timestamp ?? Date.now());
+        return void this.sendStarted(message.data.timestamp ?? Date.now());
       case 'execution_cached':
-        return this.emit({ type: 'cached', promptId, nodes: message.data.nodes });
+        return void this.emit({ type: 'cached', promptId, nodes: message.data.nodes });
       case 'executing':
         if (message.data.node === null) return void this.finish();
-        return this.emit({ type: 'executing', promptId, node: message.data.node });
+        return void this.emit({ type: 'executing', promptId, node: message.data.node });
       case 'progress':
-        return this.emit({ type: 'progress', promptId, node: message.data.node ?? null, value: message.data.value, max: message.data.max });
+        return void this.emit({ type: 'progress', promptId, node: message.data.node ?? null, value: message.data.value, max: message.data.max });
       case 'executed':
         if (message.data.output) this.executedOutputs[message.data.node] = message.data.output;
-        return this.emit({ type: 'executed', promptId, node: message.data.node, output: message.data.output });
+        return void this.emit({ type: 'executed', promptId, node: message.data.node, output: message.data.output });
       case 'execution_success':
         this.successSeen = true;
-        return this.settleSoon();
+        return void this.settleSoon();
       case 'execution_error':
         this.errorSeen = message.data;
-        return this.settleSoon();
+        return void this.settleSoon();
       case 'execution_interrupted':
-        return this.terminate({ type: 'interrupted', promptId, nodeId: message.data.node_id ?? null, at: message.data.timestamp ?? Date.now(), via: 'socket' });
+        return void this.terminate({ type: 'interrupted', promptId, nodeId: message.data.node_id ?? null, at: message.data.timestamp ?? Date.now(), via: 'socket' });
       default:
         return;
     }
@@ -200,7 +200,7 @@ export class PromptWatcher {
 
   private onPollTimer(): void {
     const quietFor = Date.now() - this.lastActivityAt;
-    if (this.deps.socketOpen() && quietFor < this.pollIntervalMs) return this.schedule(this.pollIntervalMs - quietFor);
+    if (this.deps.socketOpen() && quietFor < this.pollIntervalMs) return void this.schedule(this.pollIntervalMs - quietFor);
     void this.check(true);
   }
 

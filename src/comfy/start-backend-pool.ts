@@ -1,10 +1,10 @@
 import type { ResolvedConfig } from '../config/index.js';
 import { BackendPool } from './backend-pool.js';
 import { ComfyBackendClient } from './comfy-backend-client.js';
-import type { ComfyLogger } from './comfy-logger.js';
+import type { StructuredLogger } from '../contracts/structured-logger.js';
 
 export interface StartBackendPoolOptions {
-  logger?: ComfyLogger;
+  logger?: StructuredLogger;
   /** /system_stats period per backend (default 15 s). */
   statsIntervalMs?: number;
 }

@@ -3,6 +3,7 @@
  * validate with these, so a command means the same thing whichever door it came through.
  */
 import { z } from 'zod';
+import { JobState } from '../contracts/job-view.js';
 
 /** Ids become path pieces (data/conversations/{id}/…): nothing that could climb out. */
 export const safeId = z
@@ -72,7 +73,7 @@ export type RegenerateCommand = z.infer<typeof regenerateCommandSchema>;
 export const getCommandSchema = z.strictObject({ job_id: safeId, debug: z.boolean().default(false) });
 export type GetCommand = z.infer<typeof getCommandSchema>;
 
-export const jobStateSchema = z.enum(['queued', 'submitted', 'processing', 'moving', 'completed', 'failed', 'cancelled']);
+export const jobStateSchema = z.enum(JobState);
 
 export const listCommandSchema = z.strictObject({
   state: z.union([jobStateSchema, z.array(jobStateSchema).max(7)]).optional(),

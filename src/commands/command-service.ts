@@ -8,7 +8,7 @@
 import type { NatsConnection, Service, ServiceMsg } from 'nats';
 import type { z } from 'zod';
 import { ChorusError, ErrorCode, publicErrorFor, type ErrorCode as ErrorCodeType } from '../errors/index.js';
-import { silentLogger, type EventsLogger } from '../events/event-transport.js';
+import { silentLogger, type StructuredLogger } from '../contracts/structured-logger.js';
 import {
   generateCommandSchema,
   getCommandSchema,
@@ -32,7 +32,7 @@ export interface CommandServiceOptions {
   queueGroup?: string;
   version: string;
   instanceId?: string;
-  logger?: EventsLogger;
+  logger?: StructuredLogger;
 }
 
 export interface CommandService {
@@ -98,7 +98,7 @@ export async function startCommandService(nc: NatsConnection, handler: JobComman
 }
 
 /** Runs one command and sends its one reply; nothing escapes (it runs detached). */
-export async function handleCommand(name: CommandName, payload: Uint8Array, handler: JobCommandHandler, logger: EventsLogger = silentLogger): Promise<CommandReply> {
+export async function handleCommand(name: CommandName, payload: Uint8Array, handler: JobCommandHandler, logger: StructuredLogger = silentLogger): Promise<CommandReply> {
   const spec = endpoints[name];
   try {
     const cmd = parseCommandPayload(spec.schema, payload, name);
@@ -111,7 +111,7 @@ export async function handleCommand(name: CommandName, payload: Uint8Array, hand
   }
 }
 
-async function answer(name: CommandName, msg: ServiceMsg, handler: JobCommandHandler, logger: EventsLogger): Promise<void> {
+async function answer(name: CommandName, msg: ServiceMsg, handler: JobCommandHandler, logger: StructuredLogger): Promise<void> {
   const reply = await handleCommand(name, msg.data, handler, logger);
   if (!msg.reply) {
     logger.warn({ command: name, ok: reply.ok }, 'command without a reply subject: nobody hears the answer');

@@ -10,3 +10,5 @@ export type * from './job-notices.js';
 export type * from './comfy-prompt.js';
 export type { ErrorData } from './error-data.js';
 export { ErrorCode, errorCatalogue } from './error-codes.js';
+export { entersNewState, topLevelOf, transitionName } from './event-names.js';
+export { silentLogger, type StructuredLogger } from './structured-logger.js';

@@ -12,12 +12,15 @@ export interface JobTransitionNotice {
 
 export interface JobProgressNotice {
   jobId: string;
+  /** Progress events are addressed by conversation, like every event of the job. */
+  conversationId: string;
   progress: JobProgress;
 }
 
 /** A sampler preview ComfyUI streamed for a running job (throttled; never stored). */
 export interface JobPreviewNotice {
   jobId: string;
+  conversationId: string;
   /** The node that drew it, when ComfyUI said (metadata previews). */
   node: string | null;
   mediaType: string;

@@ -115,7 +115,19 @@ export interface JobListFilter {
   offset?: number;
 }
 
-export interface JobStore {
+/**
+ * What the outbox relay reads and writes, and nothing more: the unpublished events in order,
+ * marking them sent, and the job a stray row belongs to. Every JobStore is one; a lease gate
+ * (several instances) is one too, in a few lines.
+ */
+export interface OutboxStore {
+  /** Unpublished events in global order (per job this is seq order). */
+  listUnpublished(limit: number): Promise<JobEventRow[]>;
+  markPublished(eventIds: number[], at: string): Promise<void>;
+  getJob(jobId: string): Promise<JobRow | undefined>;
+}
+
+export interface JobStore extends OutboxStore {
   /**
    * Inserts the job and its first event (seq 1) in one transaction, unless `request_id`
    * names an existing job (then returns it, `created: false`), or unless the number of
@@ -128,9 +140,6 @@ export interface JobStore {
    * transaction. Returns the new seq.
    */
   recordTransition(jobId: string, patch: JobPatch, event: NewJobEvent): Promise<{ seq: number }>;
-  /** Updates columns without an event (snapshot refreshes, progress-free bookkeeping). */
-  updateJob(jobId: string, patch: JobPatch): Promise<void>;
-  getJob(jobId: string): Promise<JobRow | undefined>;
   /** request_id is unique per conversation (Chorus Engine's message ids are unique only there). */
   findByRequestId(conversationId: string, requestId: string): Promise<JobRow | undefined>;
   listJobs(filter?: JobListFilter): Promise<JobRow[]>;
@@ -142,9 +151,6 @@ export interface JobStore {
   listEvents(jobId: string): Promise<JobEventRow[]>;
   /** For each given job, the ids of the jobs regenerated from it, oldest first (absent: none). */
   listRegenerations(jobIds: readonly string[]): Promise<Map<string, string[]>>;
-  /** Outbox: unpublished events in global order (per job this is seq order). */
-  listUnpublished(limit: number): Promise<JobEventRow[]>;
   countUnpublished(): Promise<number>;
-  markPublished(eventIds: number[], at: string): Promise<void>;
   close(): Promise<void>;
 }

@@ -11,7 +11,7 @@ export const JobState = {
   cancelled: 'cancelled',
 } as const;
 export type JobState = (typeof JobState)[keyof typeof JobState];
-export const finalStates: ReadonlySet<JobState> = new Set(['completed', 'failed', 'cancelled']);
+export const finalStates: ReadonlySet<JobState> = new Set([JobState.completed, JobState.failed, JobState.cancelled]);
 
 export type MediaKind = 'image' | 'video' | 'audio';
 

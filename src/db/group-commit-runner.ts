@@ -78,10 +78,10 @@ export class GroupCommitRunner implements TransactionRunner {
       // Fast path: every call straight in the transaction. Calls rarely fail, and most that
       // do (JOB_NOT_FOUND, QUEUE_FULL) fail before writing anything — but "most" is not
       // "all", so any failure rolls the batch back and it runs again with savepoints.
-      const fastPath = await this.#transaction((trx) => runAll(trx, batch, (call) => settle(call.work(trx)), true));
+      const fastPath = await this.#transaction((trx) => runAll(batch, (call) => settle(call.work(trx)), true));
       if (fastPath.committed || batch.length === 1) return finish(batch, fastPath.outcomes);
       // Alone in the batch, a call's rollback is all the isolation it needs; otherwise re-run.
-      const isolated = await this.#transaction((trx) => runAll(trx, batch, (call) => runIsolated(trx, call)), true);
+      const isolated = await this.#transaction((trx) => runAll(batch, (call) => runIsolated(trx, call)), true);
       finish(batch, isolated.outcomes);
     } catch (error) {
       if (error instanceof TransactionEndedByCall) {
@@ -126,7 +126,6 @@ export class GroupCommitRunner implements TransactionRunner {
  * themselves, and any call run after that would write outside it, in autocommit mode.
  */
 async function runAll(
-  trx: ControlledTransaction<DatabaseSchema>,
   batch: QueuedCall[],
   run: (call: QueuedCall) => Promise<Outcome>,
   stopAtFailure = false,

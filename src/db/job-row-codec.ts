@@ -2,113 +2,66 @@
  * Between the stored record (JSON as text, bigint maybe as a string) and the `JobRow` the
  * JobStore contract speaks. Kept apart from the queries so both dialects share it.
  */
-import { ChorusError, ErrorCode, type ErrorData } from '../errors/index.js';
-import type { JobPatch, JobRow, NewJob } from '../contracts/job-store-port.js';
-import { JobState, type JobResult } from '../contracts/job-view.js';
+import { ChorusError, ErrorCode } from '../errors/index.js';
+import { initialJobRow, type JobPatch, type JobRow, type NewJob } from '../contracts/job-store-port.js';
+import { JobState } from '../contracts/job-view.js';
 import type { JobRecord, JobRecordUpdate, NewJobRecord } from './jobs.table.js';
 
 const jobStates: ReadonlySet<string> = new Set(Object.values(JobState));
+
+/**
+ * The columns not stored as they are read: JSON text (objects default to `{}`, the others to
+ * null) and numbers (PostgreSQL returns bigint as a string). Every other column is copied as
+ * it is, so the column list is written once, in the JobRow contract (jobs.table.ts derives
+ * the table from it).
+ */
+const jsonObjectColumns: ReadonlySet<string> = new Set(['parameters', 'debug']);
+const jsonNullableColumns: ReadonlySet<string> = new Set(['result', 'error', 'snapshot']);
+const numberColumns: ReadonlySet<string> = new Set(['priority', 'attempts', 'last_seq']);
 
 export function toJobRow(record: JobRecord): JobRow {
   if (!jobStates.has(record.status)) {
     throw corrupt(record.id, 'status', `unknown state "${record.status}"`);
   }
-  return {
-    id: record.id,
-    conversation_id: record.conversation_id,
-    thread_id: record.thread_id,
-    message_id: record.message_id,
-    workflow: record.workflow,
-    prompt: record.prompt,
-    parameters: parseJsonColumn(record.parameters, record.id, 'parameters') as Record<string, unknown>,
-    status: record.status as JobState,
-    created_at: record.created_at,
-    started_at: record.started_at,
-    completed_at: record.completed_at,
-    comfy_prompt_id: record.comfy_prompt_id,
-    result: parseNullableJsonColumn(record.result, record.id, 'result') as JobResult | null,
-    error: parseNullableJsonColumn(record.error, record.id, 'error') as ErrorData | null,
-    substate: record.substate,
-    character: record.character,
-    negative_prompt: record.negative_prompt,
-    seed: record.seed === null ? null : Number(record.seed),
-    prompt_source: record.prompt_source,
-    request_id: record.request_id,
-    request_hash: record.request_hash ?? null,
-    priority: Number(record.priority),
-    backend: record.backend,
-    submitted_at: record.submitted_at,
-    finished_at: record.finished_at,
-    attempts: Number(record.attempts),
-    snapshot: parseNullableJsonColumn(record.snapshot, record.id, 'snapshot'),
-    debug: parseJsonColumn(record.debug, record.id, 'debug') as Record<string, unknown>,
-    last_seq: Number(record.last_seq),
-    updated_at: record.updated_at,
-    owner_instance: record.owner_instance ?? null,
-    regenerated_from: record.regenerated_from ?? null,
-  };
+  // cancel_requested_at is coordination bookkeeping, not part of the job as callers see it.
+  const { cancel_requested_at: _tableOnly, ...columns } = record;
+  const row: Record<string, unknown> = {};
+  for (const [column, value] of Object.entries(columns)) row[column] = decodeColumn(column, value, record.id);
+  row['owner_instance'] ??= null;
+  row['regenerated_from'] ??= null;
+  row['request_hash'] ??= null;
+  return row as unknown as JobRow;
 }
 
+/** A freshly created job (src/contracts' `initialJobRow`) as the record to insert. */
 export function toNewJobRecord(job: NewJob, updatedAt: string): NewJobRecord {
-  return {
-    id: job.id,
-    conversation_id: job.conversation_id,
-    thread_id: job.thread_id,
-    message_id: job.message_id,
-    workflow: job.workflow,
-    prompt: job.prompt,
-    parameters: JSON.stringify(job.parameters ?? {}),
-    status: job.status,
-    created_at: job.created_at,
-    started_at: null,
-    completed_at: null,
-    comfy_prompt_id: job.comfy_prompt_id,
-    result: null,
-    error: null,
-    substate: job.substate,
-    character: job.character,
-    negative_prompt: job.negative_prompt,
-    seed: checkSeed(job.seed),
-    prompt_source: job.prompt_source,
-    request_id: job.request_id,
-    request_hash: job.request_hash ?? null,
-    priority: job.priority,
-    backend: null,
-    submitted_at: null,
-    finished_at: null,
-    attempts: 0,
-    snapshot: stringifyNullable(job.snapshot),
-    debug: JSON.stringify(job.debug ?? {}),
-    // The creation event is seq 1, written in the same transaction.
-    last_seq: 1,
-    updated_at: updatedAt,
-    regenerated_from: job.regenerated_from ?? null,
-  };
+  const { owner_instance: _ownerIsSetByTheStore, ...row } = initialJobRow(job);
+  return { ...encodeColumns(row), updated_at: updatedAt } as NewJobRecord;
 }
 
 /** Only the keys present in `patch` are written; JSON columns are serialised. */
 export function toJobRecordUpdate(patch: JobPatch): JobRecordUpdate {
-  const update: JobRecordUpdate = {};
-  for (const [key, value] of Object.entries(patch) as [keyof JobPatch, unknown][]) {
+  return encodeColumns(patch) as JobRecordUpdate;
+}
+
+function encodeColumns(columns: object): Record<string, unknown> {
+  const record: Record<string, unknown> = {};
+  for (const [column, value] of Object.entries(columns)) {
     if (value === undefined) continue;
-    switch (key) {
-      case 'parameters':
-      case 'debug':
-        update[key] = JSON.stringify(value ?? {});
-        break;
-      case 'result':
-      case 'error':
-      case 'snapshot':
-        update[key] = stringifyNullable(value);
-        break;
-      case 'seed':
-        update.seed = checkSeed(value as number | null);
-        break;
-      default:
-        (update as Record<string, unknown>)[key] = value;
-    }
+    if (jsonObjectColumns.has(column)) record[column] = JSON.stringify(value ?? {});
+    else if (jsonNullableColumns.has(column)) record[column] = stringifyNullable(value);
+    else if (column === 'seed') record[column] = checkSeed(value as number | null);
+    else record[column] = value;
   }
-  return update;
+  return record;
+}
+
+function decodeColumn(column: string, value: unknown, jobId: string): unknown {
+  if (jsonObjectColumns.has(column)) return parseJsonColumn(value as string, jobId, column);
+  if (jsonNullableColumns.has(column)) return parseNullableJsonColumn(value as string | null, jobId, column);
+  if (column === 'seed') return value === null ? null : Number(value);
+  if (numberColumns.has(column)) return Number(value);
+  return value;
 }
 
 function checkSeed(seed: number | null): number | null {

@@ -61,23 +61,6 @@ export async function advanceJob(
   return row === undefined ? undefined : Number(row.last_seq);
 }
 
-/** Returns whether the job existed (and, with `owner`, is driven by that instance). */
-export async function updateJobColumns(
-  db: Executor,
-  id: string,
-  update: JobRecordUpdate,
-  updatedAt: string,
-  owner?: string,
-): Promise<boolean> {
-  let query = db
-    .updateTable('visual_generation_jobs')
-    .set({ ...update, updated_at: updatedAt })
-    .where('id', '=', id);
-  if (owner !== undefined) query = query.where('owner_instance', '=', owner);
-  const result = await query.executeTakeFirst();
-  return result.numUpdatedRows > 0n;
-}
-
 type JobWhereFilter = Omit<JobListFilter, 'limit' | 'offset'>;
 
 function filteredJobs(db: Executor, filter: JobWhereFilter) {

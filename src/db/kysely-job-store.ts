@@ -39,7 +39,6 @@ import {
   selectJobs,
   selectRegenerations,
   selectUnfinishedJobs,
-  updateJobColumns,
 } from './job.repository.js';
 import { GroupCommitRunner } from './group-commit-runner.js';
 import { TransactionPerCallRunner, type TransactionRunner } from './transaction-runner.js';
@@ -118,15 +117,6 @@ export class KyselyJobStore implements JobStore {
         if (seq === undefined) throw await this.#whyNotUpdated(trx, jobId);
         await insertJobEvent(trx, toNewJobEventRecord(jobId, seq, event));
         return { seq };
-      }),
-    );
-  }
-
-  updateJob(jobId: string, patch: JobPatch): Promise<void> {
-    return this.#guard('updateJob', () =>
-      this.#runner.write(async (trx) => {
-        const found = await updateJobColumns(trx, jobId, toJobRecordUpdate(patch), this.#timestamp(), this.#owner);
-        if (!found) throw await this.#whyNotUpdated(trx, jobId);
       }),
     );
   }

@@ -6,9 +6,9 @@
  * The subject suffix follows the same rule, so subscribers filter on one word either way.
  */
 import { z } from 'zod';
+import { entersNewState, topLevelOf } from '../contracts/event-names.js';
 import type { JobEventRow } from '../contracts/job-store-port.js';
-import type { JobView } from '../contracts/job-view.js';
-import { JobState } from '../contracts/job-view.js';
+import { JobState, type JobView } from '../contracts/job-view.js';
 
 export const CLOUD_EVENT_TYPE_PREFIX = 'chorus.visual.job.';
 
@@ -48,22 +48,13 @@ export const cloudEventSchema = z.object({
 const topLevelStates: ReadonlySet<string> = new Set(Object.values(JobState));
 
 /**
- * The word that names a row's event. States are stored as positions (`queued.waiting`,
- * `processing.overdue`): a row that enters a new top-level state (or creates the job) is
- * named by that state, so `…{job}.queued` … `…{job}.completed` is the lifecycle a
- * subscriber filters on; a move inside one top-level state is named by its row type
- * (`waiting`, `overdue`, `cancelling`).
+ * The word that names a row's event (the rule is src/contracts/event-names.ts): the state a
+ * row enters, or for a move inside one state the type the JobService wrote by the same rule.
+ * The first row (`created`) is published as `queued`.
  */
 export function eventName(row: Pick<JobEventRow, 'type' | 'from_state' | 'to_state'>): string {
   const toTop = topLevelOf(row.to_state);
-  const fromTop = row.from_state === null ? null : topLevelOf(row.from_state);
-  if (topLevelStates.has(toTop) && fromTop !== toTop) return toTop;
-  return row.type;
-}
-
-function topLevelOf(position: string): string {
-  const dot = position.indexOf('.');
-  return dot === -1 ? position : position.slice(0, dot);
+  return topLevelStates.has(toTop) && entersNewState(row.from_state, row.to_state) ? toTop : row.type;
 }
 
 export function eventId(jobId: string, seq: number): string {

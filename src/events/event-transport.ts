@@ -19,17 +19,3 @@ export interface EventTransport {
   isConnected(): boolean;
   close(): Promise<void>;
 }
-
-/** A pino-compatible subset, so the event side logs without depending on pino. */
-export interface EventsLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  debug?(obj: object, msg?: string): void;
-}
-
-export const silentLogger: EventsLogger = {
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};

@@ -6,14 +6,14 @@
  */
 import { readFile } from 'node:fs/promises';
 import { connect, credsAuthenticator, nkeyAuthenticator, type Authenticator, type ConnectionOptions, type NatsConnection } from 'nats';
-import type { ResolvedConfig } from '../config/index.js';
-import { ChorusError, ErrorCode } from '../errors/index.js';
-import { silentLogger, type EventsLogger } from './event-transport.js';
+import { redactUrl, type ResolvedConfig } from '../config/index.js';
+import { ChorusError, ErrorCode, messageOf } from '../errors/index.js';
+import { silentLogger, type StructuredLogger } from '../contracts/structured-logger.js';
 
 export type NatsConfig = ResolvedConfig['nats'];
 
 export interface ConnectNatsOptions {
-  logger?: EventsLogger;
+  logger?: StructuredLogger;
   /** Wait for the first server instead of failing at once (default true: a service starts before NATS). */
   waitOnFirstConnect?: boolean;
   reconnectTimeWaitMs?: number;
@@ -60,15 +60,16 @@ export async function connectNats(config: NatsConfig, options: ConnectNatsOption
     nc = await connect(await natsConnectionOptions(config, options));
   } catch (error) {
     if (error instanceof ChorusError) throw error;
-    const servers = config.servers.join(', ');
+    // Server URLs may carry user:password@; error messages end up in logs and terminals.
+    const servers = config.servers.map(redactUrl).join(', ');
     if (natsAuthCodes.has(String((error as { code?: unknown }).code))) {
-      throw new ChorusError(ErrorCode.CONFIG_INVALID, `NATS (${servers}) refused our credentials: ${describe(error)}`, {
+      throw new ChorusError(ErrorCode.CONFIG_INVALID, `NATS (${servers}) refused our credentials: ${messageOf(error)}`, {
         cause: error,
         suggestion: 'Fix nats.user/pass, token, creds_file or nkey_file in the config.',
       });
     }
     // Unreachable is a condition of the network or the server, not of the config file.
-    throw new ChorusError(ErrorCode.EVENTS_UNAVAILABLE, `cannot connect to NATS (${servers}): ${describe(error)}`, {
+    throw new ChorusError(ErrorCode.EVENTS_UNAVAILABLE, `cannot connect to NATS (${servers}): ${messageOf(error)}`, {
       cause: error,
       recoverable: true,
       suggestion: 'Check that nats-server is running and that nats.servers points at it.',
@@ -79,7 +80,7 @@ export async function connectNats(config: NatsConfig, options: ConnectNatsOption
   return nc;
 }
 
-async function watchStatus(nc: NatsConnection, logger: EventsLogger): Promise<void> {
+async function watchStatus(nc: NatsConnection, logger: StructuredLogger): Promise<void> {
   try {
     for await (const status of nc.status()) {
       if (status.type === 'disconnect' || status.type === 'error') {
@@ -89,7 +90,7 @@ async function watchStatus(nc: NatsConnection, logger: EventsLogger): Promise<vo
       }
     }
   } catch (error) {
-    logger.warn({ err: describe(error) }, 'NATS status stream ended');
+    logger.warn({ err: messageOf(error) }, 'NATS status stream ended');
   }
 }
 
@@ -97,10 +98,6 @@ async function readSecretFile(path: string, key: string): Promise<Uint8Array> {
   try {
     return await readFile(path);
   } catch (error) {
-    throw new ChorusError(ErrorCode.CONFIG_INVALID, `${key}: cannot read ${path}: ${describe(error)}`, { cause: error, details: { key, path } });
+    throw new ChorusError(ErrorCode.CONFIG_INVALID, `${key}: cannot read ${path}: ${messageOf(error)}`, { cause: error, details: { key, path } });
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

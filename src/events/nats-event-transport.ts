@@ -5,9 +5,9 @@
  * plain publishes, confirmed with a flush (delivered to whoever listens now, nothing kept).
  */
 import { DiscardPolicy, RetentionPolicy, StorageType, nanos, type JetStreamClient, type JetStreamManager, type NatsConnection, type StreamConfig } from 'nats';
-import { ChorusError, ErrorCode } from '../errors/index.js';
+import { ChorusError, ErrorCode, messageOf } from '../errors/index.js';
 import type { EventTransport } from './event-transport.js';
-import { silentLogger, type EventsLogger } from './event-transport.js';
+import { silentLogger, type StructuredLogger } from '../contracts/structured-logger.js';
 import { allEventsSubject } from './event-subjects.js';
 
 export interface EventStreamConfig {
@@ -20,7 +20,7 @@ export interface EventStreamConfig {
 }
 
 export interface NatsEventTransportOptions {
-  logger?: EventsLogger;
+  logger?: StructuredLogger;
   /** Use JetStream when the server has it (default true). */
   jetstream?: boolean;
   /** How long to wait for a JetStream ack or a flush. */
@@ -35,7 +35,7 @@ export class NatsEventTransport implements EventTransport {
     private readonly stream: EventStreamConfig,
     private readonly js: JetStreamClient | undefined,
     private readonly jsm: JetStreamManager | undefined,
-    private readonly logger: EventsLogger,
+    private readonly logger: StructuredLogger,
     private readonly publishTimeoutMs: number,
   ) {
     void this.trackConnection();
@@ -52,7 +52,7 @@ export class NatsEventTransport implements EventTransport {
       try {
         jsm = await nc.jetstreamManager();
       } catch (error) {
-        logger.warn({ err: describe(error) }, 'JetStream not available: events are plain NATS publishes (no replay, no dedupe)');
+        logger.warn({ err: messageOf(error) }, 'JetStream not available: events are plain NATS publishes (no replay, no dedupe)');
       }
     }
     if (jsm) await ensureStream(jsm, stream, logger);
@@ -74,10 +74,10 @@ export class NatsEventTransport implements EventTransport {
       // operator, or a server that lost its store). Recreate it; the caller retries.
       if (this.jsm && isNoResponders(error)) {
         await ensureStream(this.jsm, this.stream, this.logger).catch((e: unknown) =>
-          this.logger.warn({ err: describe(e) }, 'could not recreate the event stream'),
+          this.logger.warn({ err: messageOf(e) }, 'could not recreate the event stream'),
         );
       }
-      throw new ChorusError(ErrorCode.EVENTS_UNAVAILABLE, `event publish failed: ${describe(error)}`, { cause: error, recoverable: true, details: { subject, msgId } });
+      throw new ChorusError(ErrorCode.EVENTS_UNAVAILABLE, `event publish failed: ${messageOf(error)}`, { cause: error, recoverable: true, details: { subject, msgId } });
     }
   }
 
@@ -87,7 +87,7 @@ export class NatsEventTransport implements EventTransport {
     try {
       this.nc.publish(subject, payload);
     } catch (error) {
-      this.logger.debug?.({ err: describe(error) }, 'progress publish dropped');
+      this.logger.debug({ err: messageOf(error) }, 'progress publish dropped');
     }
   }
 
@@ -113,7 +113,7 @@ export class NatsEventTransport implements EventTransport {
 }
 
 /** Creates the stream, or updates its subjects/limits if the config changed. */
-export async function ensureStream(jsm: JetStreamManager, stream: EventStreamConfig, logger: EventsLogger = silentLogger): Promise<void> {
+export async function ensureStream(jsm: JetStreamManager, stream: EventStreamConfig, logger: StructuredLogger = silentLogger): Promise<void> {
   const wanted: Partial<StreamConfig> = {
     subjects: [allEventsSubject(stream.prefix)],
     max_age: nanos(stream.max_age_seconds * 1000),
@@ -134,7 +134,7 @@ export async function ensureStream(jsm: JetStreamManager, stream: EventStreamCon
     } catch (error) {
       // An operator may have set limits the server will not change in place: the stream
       // still takes our events, so run with it rather than refuse to start.
-      logger.warn({ stream: stream.name, err: describe(error) }, 'could not update the event stream; using it as it is');
+      logger.warn({ stream: stream.name, err: messageOf(error) }, 'could not update the event stream; using it as it is');
     }
     return;
   }
@@ -167,8 +167,4 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new Error(`no reply from NATS within ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -11,14 +11,16 @@
  * - a crash between publish and mark re-sends the row with the same id (`{job}:{seq}`),
  *   which JetStream drops as a duplicate.
  */
-import type { JobEventRow, JobStore } from '../contracts/job-store-port.js';
+import type { JobEventRow, OutboxStore } from '../contracts/job-store-port.js';
 import { encodeCloudEvent, eventName, toCloudEvent } from './cloud-event.js';
 import { eventSubject } from './event-subjects.js';
-import { silentLogger, type EventsLogger, type EventTransport } from './event-transport.js';
+import { silentLogger, type StructuredLogger } from '../contracts/structured-logger.js';
+import type { EventTransport } from './event-transport.js';
 import { publishInJobLanes } from './job-lane-publisher.js';
+import { messageOf } from '../errors/index.js';
 
 export interface OutboxRelayOptions {
-  store: JobStore;
+  store: OutboxStore;
   transport: EventTransport;
   subjectPrefix: string;
   /** CloudEvents `source`, e.g. `chorus-visual/<instance>`. */
@@ -31,7 +33,7 @@ export interface OutboxRelayOptions {
   maxRetryMs?: number;
   /** Look at the outbox this often even without kick() (rows written by another process). */
   pollMs?: number;
-  logger?: EventsLogger;
+  logger?: StructuredLogger;
 }
 
 type PassOutcome = 'idle' | 'more' | 'failed';
@@ -42,7 +44,7 @@ export class OutboxRelay {
   private readonly retryMs: number;
   private readonly maxRetryMs: number;
   private readonly pollMs: number;
-  private readonly logger: EventsLogger;
+  private readonly logger: StructuredLogger;
   private running = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
@@ -127,7 +129,7 @@ export class OutboxRelay {
     try {
       rows = await store.listUnpublished(this.batchSize);
     } catch (error) {
-      this.logger.error({ err: describe(error) }, 'outbox read failed');
+      this.logger.error({ err: messageOf(error) }, 'outbox read failed');
       return 'failed';
     }
     if (rows.length === 0) return 'idle';
@@ -135,7 +137,7 @@ export class OutboxRelay {
     const first = failures[0];
     if (first) {
       this.logger.warn(
-        { err: describe(first.error), job: first.row.job_id, seq: first.row.seq, failedJobs: failures.length, pending: failures.reduce((n, f) => n + f.pending, 0) },
+        { err: messageOf(first.error), job: first.row.job_id, seq: first.row.seq, failedJobs: failures.length, pending: failures.reduce((n, f) => n + f.pending, 0) },
         'event publish failed; will retry',
       );
     }
@@ -146,7 +148,7 @@ export class OutboxRelay {
         this.publishedCount += done.length;
       } catch (error) {
         // Published but not marked: the next pass re-sends them and the msgId dedupes.
-        this.logger.error({ err: describe(error), events: done.length }, 'marking events published failed');
+        this.logger.error({ err: messageOf(error), events: done.length }, 'marking events published failed');
         return 'failed';
       }
     }
@@ -181,8 +183,4 @@ export class OutboxRelay {
       };
     });
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,10 +1,9 @@
-import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { OutputFileRef } from '../comfy/backend-port.js';
 import type { JobResultFile, JobResultThumbnail } from '../contracts/job-view.js';
 import type { CollectorFileSystem } from './collector-file-system.js';
 import type { CollectMode, FileTransfer } from './output-placement.js';
-import { writeTempFile } from './temp-file-writer.js';
+import { commitTempFile, writeTempFile } from './temp-file-writer.js';
 
 export const sidecarFormat = 'chorus-visual/output-metadata@1';
 
@@ -92,12 +91,5 @@ function thumbnailEntry(thumbnail: JobResultThumbnail): Record<string, unknown> 
 /** Written last, temp + fsync + rename: its presence means the job's files are complete. */
 export async function writeSidecar(fs: CollectorFileSystem, destination: string, document: Record<string, unknown>): Promise<void> {
   const body = Buffer.from(`${JSON.stringify(document, null, 2)}\n`);
-  const written = await writeTempFile(fs, Readable.from([body]), destination);
-  try {
-    await fs.rename(written.tempPath, destination);
-  } catch (error) {
-    await fs.unlink(written.tempPath).catch(() => undefined);
-    throw error;
-  }
-  await fs.syncDirectory(path.dirname(destination));
+  await commitTempFile(fs, await writeTempFile(fs, Readable.from([body]), destination), destination);
 }

@@ -13,7 +13,8 @@ import { assertDownloadedMedia } from './downloaded-media-check.js';
 import { placeOutput, transferOf, type FileTransfer, type PlacedFile } from './output-placement.js';
 import { comfyFoldersFrom, DownloadOutputSource, LocalOutputSource, readSourceHead, type ComfyFolders, type OutputSource } from './output-source.js';
 import { assertComfyFileType, assertResolvedInside, assertSafeFilename, assertSafeId, assertSafeSubfolder } from './safe-path-guard.js';
-import { hashFile } from './temp-file-writer.js';
+import { hashFile, isTempNameOf } from './temp-file-writer.js';
+import { silentLogger, type StructuredLogger } from '../contracts/structured-logger.js';
 import { thumbnailDestinationFor, writeThumbnail, type ThumbnailSettings } from './thumbnail-writer.js';
 
 export interface OutputCollectorOptions {
@@ -32,18 +33,11 @@ export interface OutputCollectorOptions {
   fileSystem?: CollectorFileSystem;
   now?: () => number;
   /** Where failed clean-ups (undo after a failure, removal of ComfyUI's copy) are reported. */
-  logger?: CollectorLogger;
+  logger?: Pick<StructuredLogger, 'warn' | 'error'>;
   /** `comfyui.file_management.max_output_bytes`: a /view download beyond it fails, nothing kept. */
   maxDownloadBytes?: number;
 }
 
-/** The slice of a pino logger the collector uses. */
-export interface CollectorLogger {
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
-const silentCollectorLogger: CollectorLogger = { warn() {}, error() {} };
 
 /** What a failed job undoes (newest first) and a finished one completes: placed files (named, for the log), thumbnails. */
 type Undoable = Pick<PlacedFile, 'undo' | 'finish'> & { destination?: string };
@@ -65,7 +59,7 @@ export class OutputCollector {
   private readonly cleanupComfyOutputs: boolean;
   private readonly thumbnails: ThumbnailSettings | undefined;
   private readonly now: () => number;
-  private readonly logger: CollectorLogger;
+  private readonly logger: Pick<StructuredLogger, 'warn' | 'error'>;
   private readonly maxDownloadBytes: number;
 
   constructor(options: OutputCollectorOptions) {
@@ -74,7 +68,7 @@ export class OutputCollector {
     this.cleanupComfyOutputs = options.cleanupComfyOutputs ?? false;
     this.thumbnails = options.thumbnails;
     this.now = options.now ?? Date.now;
-    this.logger = options.logger ?? silentCollectorLogger;
+    this.logger = options.logger ?? silentLogger;
     this.maxDownloadBytes = options.maxDownloadBytes ?? 2 * 1024 ** 3;
   }
 
@@ -215,9 +209,8 @@ export class OutputCollector {
   }
 
   private async removeStaleTemps(directory: string, names: string[]): Promise<void> {
-    const patterns = names.map((name) => new RegExp(`^\\.${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.[0-9a-f]{8}\\.partial$`));
     for (const entry of await this.fs.readdir(directory)) {
-      if (patterns.some((pattern) => pattern.test(entry))) {
+      if (names.some((name) => isTempNameOf(entry, name))) {
         await this.fs.unlink(path.join(directory, entry)).catch(() => undefined);
       }
     }

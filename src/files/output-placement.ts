@@ -11,7 +11,7 @@ import {
   writeFailedError,
 } from './collector-errors.js';
 import type { OutputSource } from './output-source.js';
-import { hashFile, SourceReadFailure, writeTempFile, type WrittenTempFile } from './temp-file-writer.js';
+import { commitTempFile, hashFile, SourceReadFailure, writeTempFile } from './temp-file-writer.js';
 
 /** How outputs are collected: `auto` picks move (or copy) or download per file. */
 export type CollectMode = 'auto' | 'move' | 'copy' | 'download';
@@ -109,7 +109,7 @@ async function moveLocal(ctx: PlacementContext, real: string, destination: strin
   } catch (error) {
     if (errnoCode(error) !== 'EXDEV') throw error;
     const written = await writeTempFile(fs, fs.readStream(real), destination, ctx.signal);
-    await commitTemp(fs, written, destination);
+    await commitTempFile(fs, written, destination);
     return {
       sha256: written.sha256,
       bytes: written.bytes,
@@ -151,18 +151,8 @@ async function copyStream(
     if (existing.sha256 !== written.sha256) throw destinationConflictError(destination, existing.sha256, written.sha256);
     return { ...existing, outcome: 'already_present' };
   }
-  await commitTemp(ctx.fs, written, destination);
+  await commitTempFile(ctx.fs, written, destination);
   return { sha256: written.sha256, bytes: written.bytes, outcome };
-}
-
-async function commitTemp(fs: CollectorFileSystem, written: WrittenTempFile, destination: string): Promise<void> {
-  try {
-    await fs.rename(written.tempPath, destination);
-  } catch (error) {
-    await fs.unlink(written.tempPath).catch(() => undefined);
-    throw error;
-  }
-  await fs.syncDirectory(path.dirname(destination));
 }
 
 /** One place decides which error code a low-level failure becomes. */

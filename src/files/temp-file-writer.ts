@@ -16,17 +16,38 @@ export interface WrittenTempFile {
   bytes: number;
 }
 
+const tempSuffix = '.partial';
+const tempRandomPattern = /^[0-9a-f]{8}$/;
+
 /**
  * Temp files live beside their destination (same file system, so the final rename is
  * atomic) under a hidden name a later run recognises as debris: `.{name}.{random}.partial`.
  */
 export function tempNameFor(destination: string): string {
-  const suffix = randomBytes(4).toString('hex');
-  return path.join(path.dirname(destination), `.${path.basename(destination)}.${suffix}.partial`);
+  const random = randomBytes(4).toString('hex');
+  return path.join(path.dirname(destination), `.${path.basename(destination)}.${random}${tempSuffix}`);
 }
 
+/** Whether `entry` (a name in a folder) is a temp name `tempNameFor` made for a destination named `destinationBase`. */
 export function isTempNameOf(entry: string, destinationBase: string): boolean {
-  return entry.startsWith(`.${destinationBase}`) && entry.endsWith('.partial');
+  const prefix = `.${destinationBase}.`;
+  if (!entry.startsWith(prefix) || !entry.endsWith(tempSuffix)) return false;
+  return tempRandomPattern.test(entry.slice(prefix.length, -tempSuffix.length));
+}
+
+/**
+ * Renames a written temp file onto its destination, then syncs the folder so the rename
+ * itself is durable: the name appears only with its whole content. A failed rename removes
+ * the temp file.
+ */
+export async function commitTempFile(fs: CollectorFileSystem, written: WrittenTempFile, destination: string): Promise<void> {
+  try {
+    await fs.rename(written.tempPath, destination);
+  } catch (error) {
+    await fs.unlink(written.tempPath).catch(() => undefined);
+    throw error;
+  }
+  await fs.syncDirectory(path.dirname(destination));
 }
 
 /**

@@ -5,7 +5,7 @@ import type { JobResultThumbnail } from '../contracts/job-view.js';
 import type { CollectorFileSystem } from './collector-file-system.js';
 import { writeFailedError } from './collector-errors.js';
 import type { Destination } from './output-plan.js';
-import { writeTempFile } from './temp-file-writer.js';
+import { commitTempFile, writeTempFile } from './temp-file-writer.js';
 
 export const thumbnailFormats = ['webp', 'jpeg', 'png'] as const;
 export type ThumbnailFormat = (typeof thumbnailFormats)[number];
@@ -65,14 +65,7 @@ export async function writeThumbnail(
   }
   const destination = thumbnailDestinationFor(image, settings.format);
   try {
-    const written = await writeTempFile(fs, Readable.from([rendered.data]), destination.absolutePath);
-    try {
-      await fs.rename(written.tempPath, destination.absolutePath);
-    } catch (error) {
-      await fs.unlink(written.tempPath).catch(() => undefined);
-      throw error;
-    }
-    await fs.syncDirectory(destination.directory);
+    await commitTempFile(fs, await writeTempFile(fs, Readable.from([rendered.data]), destination.absolutePath), destination.absolutePath);
   } catch (error) {
     throw writeFailedError(destination.absolutePath, error);
   }

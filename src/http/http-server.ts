@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { isLoopbackHost } from '../config/index.js';
 import { causeForLog, ChorusError, ErrorCode, publicErrorFor } from '../errors/index.js';
-import { silentLogger, type Logger } from '../logging/logger.js';
+import { createSilentLogger, type Logger } from '../logging/logger.js';
 import { assertAuthorized } from './bearer-token-guard.js';
 import { addHealthRoutes } from './health-routes.js';
 import { HttpRequestError, rejectUpgrade, sendError, sendOk } from './http-error-envelope.js';
@@ -65,7 +65,7 @@ function pathOf(req: IncomingMessage): string {
 }
 
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
-  const logger = (options.logger ?? silentLogger()).child({ component: 'http' });
+  const logger = (options.logger ?? createSilentLogger()).child({ component: 'http' });
   const host = options.host ?? '127.0.0.1';
   const authenticated = options.token !== undefined && options.token !== '';
   if (!authenticated && !isLoopbackHost(host) && options.allowUnauthenticated !== true) {

@@ -1,8 +1,4 @@
-/**
- * Adapts the JobService's in-process notices to the JobFeed port the HTTP layer listens
- * to. Progress notices carry only the job id, so the conversation is remembered from the
- * job's transitions (a job always transitions before ComfyUI reports progress for it).
- */
+/** Adapts the JobService's in-process notices to the JobFeed port the HTTP layer listens to. */
 import type { JobServiceEventMap } from '../contracts/index.js';
 import type { FeedMessage, JobFeed } from './ports.js';
 
@@ -12,19 +8,16 @@ export interface JobNoticeSource {
 }
 
 export function jobFeedFromJobService(source: JobNoticeSource, now: () => Date = () => new Date()): JobFeed {
-  const conversations = new Map<string, string>();
   return {
     subscribe(listener: (msg: FeedMessage) => void): () => void {
       const offTransition = source.on('transition', (notice) => {
-        if (['completed', 'failed', 'cancelled'].includes(notice.job.state)) conversations.delete(notice.jobId);
-        else conversations.set(notice.jobId, notice.job.conversation_id);
         listener({ type: 'transition', job: notice.job, seq: notice.seq, from: notice.from, to: notice.to, at: now().toISOString() });
       });
       const offProgress = source.on('progress', (notice) => {
         listener({
           type: 'progress',
           job_id: notice.jobId,
-          conversation_id: conversations.get(notice.jobId) ?? '',
+          conversation_id: notice.conversationId,
           progress: { value: notice.progress.value, max: notice.progress.max, node: notice.progress.node },
         });
       });
@@ -34,7 +27,7 @@ export function jobFeedFromJobService(source: JobNoticeSource, now: () => Date =
         listener({
           type: 'preview',
           job_id: notice.jobId,
-          conversation_id: conversations.get(notice.jobId) ?? '',
+          conversation_id: notice.conversationId,
           node: notice.node,
           media_type: notice.mediaType,
           data_url: `data:${notice.mediaType};base64,${notice.bytes.toString('base64')}`,

@@ -3,7 +3,7 @@
  * transitions between them. Built from the machine's own `toJSON()` when the service
  * passes it (so the drawing follows the code), from the architecture's table otherwise.
  */
-import { JobState } from '../contracts/job-view.js';
+import { finalStates, JobState } from '../contracts/job-view.js';
 
 export interface DiagramEdge {
   from: JobState;
@@ -125,7 +125,7 @@ export function diagramFromMachine(machine: unknown): MachineDiagram {
     }
   }
   if (edges.size === 0) return architectureDiagram();
-  return { states: topLevel, finals: ['completed', 'failed', 'cancelled'], edges: [...edges.values()], source: 'machine' };
+  return { states: topLevel, finals: [...finalStates], edges: [...edges.values()], source: 'machine' };
 }
 
 export function architectureDiagram(): MachineDiagram {
@@ -135,5 +135,5 @@ export function architectureDiagram(): MachineDiagram {
     edge.events.push(event);
     edges.set(`${from}>${to}`, edge);
   }
-  return { states: topLevel, finals: ['completed', 'failed', 'cancelled'], edges: [...edges.values()], source: 'architecture' };
+  return { states: topLevel, finals: [...finalStates], edges: [...edges.values()], source: 'architecture' };
 }

@@ -13,7 +13,8 @@ import type { GpuHandoffPlan, GpuHandoffStep } from '../../machines/job-types.js
 import type { BackendConfig } from '../config/index.js';
 import type { LlmUnloader } from '../prompts/llm-unloader.js';
 import type { Clock } from './clock.js';
-import type { BackendPoolPort, JobLogger } from './job-runtime-ports.js';
+import type { StructuredLogger } from '../contracts/structured-logger.js';
+import type { BackendPoolPort } from './job-runtime-ports.js';
 
 export interface GpuHandoffDeps {
   backends: Pick<BackendConfig, 'name' | 'gpu_handoff'>[];
@@ -23,7 +24,7 @@ export interface GpuHandoffDeps {
   /** Our jobs that hold or wait for a slot on this backend (nothing: it is idle). */
   busy(backend: string): boolean;
   clock: Clock;
-  logger: JobLogger;
+  logger: StructuredLogger;
 }
 
 /** One row of the `/metrics` counters. */

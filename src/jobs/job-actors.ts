@@ -24,7 +24,8 @@ import type {
 } from '../../machines/job-types.js';
 import type { JobResult } from '../contracts/job-view.js';
 import { waitUntil, type Clock } from './clock.js';
-import type { BackendPoolPort, CharactersPort, CollectorPort, JobLogger, PromptComposerPort, WorkflowsPort } from './job-runtime-ports.js';
+import type { StructuredLogger } from '../contracts/structured-logger.js';
+import type { BackendPoolPort, CharactersPort, CollectorPort, PromptComposerPort, WorkflowsPort } from './job-runtime-ports.js';
 import type { WorkflowDefinition } from '../workflows/index.js';
 import type { Scheduler } from './scheduler.js';
 import { composeJobPrompt } from './job-prompt-composition.js';
@@ -42,7 +43,7 @@ export interface JobActorDeps {
   handoff?: GpuHandoff;
   config: Pick<ResolvedConfig, 'collectMode' | 'localCollectMode' | 'resolvedBackends' | 'comfyui'>;
   clock: Clock;
-  logger: JobLogger;
+  logger: StructuredLogger;
   /** Resolves when the job's latest transition is committed. */
   durable(jobId: string): Promise<void>;
   /** Jobs restored where ComfyUI may hold their prompt: look before sending or watching. */

@@ -9,7 +9,7 @@ import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import type { InstanceCoordinator } from '../contracts/instance-coordination-port.js';
 import type { JobRow } from '../contracts/job-store-port.js';
-import { silentJobLogger, type JobLogger } from './job-runtime-ports.js';
+import { silentLogger, type StructuredLogger } from '../contracts/structured-logger.js';
 
 export interface LeaseKeeperTarget {
   adopt(rows: JobRow[]): Promise<number>;
@@ -32,12 +32,12 @@ export interface JobLeaseKeeperOptions {
   /** Jobs taken over per scan, so a survivor is not swamped at once. */
   claimBatch?: number;
   clock?: Clock;
-  logger?: JobLogger;
+  logger?: StructuredLogger;
 }
 
 export class JobLeaseKeeper {
   private readonly clock: Clock;
-  private readonly logger: JobLogger;
+  private readonly logger: StructuredLogger;
   private readonly scanMs: number;
   private readonly heartbeatMs: number;
   private timer: unknown = undefined;
@@ -48,7 +48,7 @@ export class JobLeaseKeeper {
 
   constructor(private readonly options: JobLeaseKeeperOptions) {
     this.clock = options.clock ?? systemClock;
-    this.logger = options.logger ?? silentJobLogger;
+    this.logger = options.logger ?? silentLogger;
     this.scanMs = options.scanMs ?? Math.min(1_000, Math.max(50, options.leaseTtlMs / 4));
     // Four beats per TTL: a busy event loop or a slow pool may delay one or two of them.
     this.heartbeatMs = Math.max(50, options.leaseTtlMs / 4);

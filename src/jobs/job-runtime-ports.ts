@@ -50,13 +50,3 @@ export interface PromptComposerPort {
 export interface CollectorPort {
   collect(request: CollectRequest): Promise<JobResult>;
 }
-
-/** pino's Logger fits; so does a silent object in tests. */
-export interface JobLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  debug(obj: object, msg?: string): void;
-}
-
-export const silentJobLogger: JobLogger = { info() {}, warn() {}, error() {}, debug() {} };

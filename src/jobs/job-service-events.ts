@@ -1,23 +1,20 @@
 /** In-process notices of the JobService (CLI progress bar, inspector): typed listeners. */
 import type { JobServiceEventMap } from '../contracts/job-notices.js';
+import { silentLogger, type StructuredLogger } from '../contracts/structured-logger.js';
 
 export type { JobProgressNotice, JobServiceEventMap, JobTransitionNotice } from '../contracts/job-notices.js';
 
-/** Where a throwing listener is reported. */
-export interface JobServiceEventsLogger {
-  error(obj: object, msg?: string): void;
-}
 
 type Listener = (notice: never) => void;
 
 export class JobServiceEvents {
   private readonly listeners = new Map<keyof JobServiceEventMap, Set<Listener>>();
 
-  constructor(private readonly logger: JobServiceEventsLogger = { error() {} }) {}
+  constructor(private readonly logger: Pick<StructuredLogger, 'error'> = silentLogger) {}
 
   on<K extends keyof JobServiceEventMap>(name: K, listener: (notice: JobServiceEventMap[K]) => void): () => void {
-    let set = this.listeners.get(name);
-    if (!set) this.listeners.set(name, (set = new Set()));
+    const set = this.listeners.get(name) ?? new Set();
+    this.listeners.set(name, set);
     set.add(listener as Listener);
     return () => void set.delete(listener as Listener);
   }

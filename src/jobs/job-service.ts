@@ -16,7 +16,8 @@ import { initialJobRow, type JobRow, type JobStore, type NewJob } from '../contr
 import { finalStates, type JobState, type JobView } from '../contracts/job-view.js';
 import { systemClock, type Clock } from './clock.js';
 import { createJobActors } from './job-actors.js';
-import { silentJobLogger, type BackendPoolPort, type CharactersPort, type CollectorPort, type JobLogger, type PromptComposerPort, type WorkflowsPort } from './job-runtime-ports.js';
+import { silentLogger, type StructuredLogger } from '../contracts/structured-logger.js';
+import type { BackendPoolPort, CharactersPort, CollectorPort, PromptComposerPort, WorkflowsPort } from './job-runtime-ports.js';
 import { Scheduler } from './scheduler.js';
 import { GpuHandoff } from './gpu-handoff.js';
 import { createLlmUnloader, type LlmUnloader } from '../prompts/llm-unloader.js';
@@ -42,7 +43,7 @@ export interface JobServiceDeps {
   collector: CollectorPort;
   config: ResolvedConfig;
   clock?: Clock;
-  logger?: JobLogger;
+  logger?: StructuredLogger;
   /** Kick for the outbox relay: called after each committed transition. */
   onPersisted?: () => void;
   /** XState inspection observer, passed to every job actor (the web inspector). */
@@ -101,13 +102,13 @@ export class JobService {
   private readonly events: JobServiceEvents;
   private readonly previews: PreviewThrottle;
   private readonly clock: Clock;
-  private readonly logger: JobLogger;
+  private readonly logger: StructuredLogger;
   private readonly newId: () => string;
   private accepting = true;
 
   constructor(private readonly deps: JobServiceDeps) {
     this.clock = deps.clock ?? systemClock;
-    this.logger = deps.logger ?? silentJobLogger;
+    this.logger = deps.logger ?? silentLogger;
     this.newId = deps.newId ?? randomUUID;
     this.events = new JobServiceEvents(this.logger);
     this.writer = new JobTransitionWriter(this.logger);
@@ -135,7 +136,8 @@ export class JobService {
         newPromptId: this.newId,
         admittedWorkflow: (jobId) => this.admittedWorkflows.get(jobId),
         onPreview: (jobId, preview) => {
-          if (this.live.get(jobId)?.position.state === 'processing') this.previews.offer({ jobId, ...preview });
+          const job = this.live.get(jobId);
+          if (job?.position.state === 'processing') this.previews.offer({ jobId, conversationId: job.row.conversation_id, ...preview });
         },
         metadataFor: (jobId) => {
           const job = this.live.get(jobId);
@@ -376,7 +378,7 @@ export class JobService {
       const progress = snapshot.context.progress;
       if (progress !== null && progress !== job.progress) {
         job.progress = progress;
-        this.events.emit('progress', { jobId: job.id, progress });
+        this.events.emit('progress', { jobId: job.id, conversationId: job.row.conversation_id, progress });
       }
       return;
     }

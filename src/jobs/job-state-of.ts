@@ -3,6 +3,7 @@
  * column), dotted sub-state, and the transition event's type.
  */
 import type { StateValue } from 'xstate';
+import { transitionName } from '../contracts/event-names.js';
 import type { JobState } from '../contracts/job-view.js';
 
 export interface JobPosition {
@@ -23,15 +24,9 @@ export function samePosition(a: JobPosition, b: JobPosition): boolean {
   return a.state === b.state && a.substate === b.substate;
 }
 
-/**
- * The event type of a transition: the new top-level state when it changed (`submitted`,
- * `completed`…), otherwise the new sub-state's leaf in snake case (`retrying`, `overdue`,
- * `timing_out`, `cancelling`). The first event of every job is `created`.
- */
+/** The event type of a transition (src/contracts/event-names.ts). The first event of every job is `created`. */
 export function transitionType(from: JobPosition, to: JobPosition): string {
-  if (from.state !== to.state) return to.state;
-  const leaf = to.substate?.split('.').pop() ?? to.state;
-  return leaf.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  return transitionName(from.substate ?? from.state, to.substate ?? to.state);
 }
 
 const occupying = new Set(['queued.freeingLlm', 'queued.submitting', 'submitted', 'processing']);

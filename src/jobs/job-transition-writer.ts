@@ -3,13 +3,13 @@
  * that started them is durable (crash-safety rule 1: the prompt id is stored before /prompt
  * is called, the decision to delete before /queue is touched, and so on).
  */
-import type { JobLogger } from './job-runtime-ports.js';
+import type { StructuredLogger } from '../contracts/structured-logger.js';
 
 export class JobTransitionWriter {
   private readonly tails = new Map<string, Promise<void>>();
   private readonly failures = new Map<string, unknown>();
 
-  constructor(private readonly logger: JobLogger) {}
+  constructor(private readonly logger: StructuredLogger) {}
 
   /** Queues `write` after every earlier write of this job. */
   enqueue(jobId: string, write: () => Promise<void>): Promise<void> {

@@ -7,13 +7,13 @@
 import path from 'node:path';
 import { isLoopbackUrl, readSystemStats, reportedOutputFolder } from '../comfy/reported-output-folder.js';
 import type { JobResult } from '../contracts/job-view.js';
-import type { JobLogger } from './job-runtime-ports.js';
+import type { StructuredLogger } from '../contracts/structured-logger.js';
 
 export class OutputFolderAdvice {
   private readonly advised = new Set<string>();
 
   constructor(
-    private readonly logger: JobLogger,
+    private readonly logger: StructuredLogger,
     private readonly readStats: (url: string) => Promise<unknown> = readSystemStats,
   ) {}
 

@@ -19,7 +19,8 @@
  */
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import type { Clock } from './clock.js';
-import type { BackendPoolPort, JobLogger } from './job-runtime-ports.js';
+import type { StructuredLogger } from '../contracts/structured-logger.js';
+import type { BackendPoolPort } from './job-runtime-ports.js';
 import type { SlotLedger } from '../contracts/instance-coordination-port.js';
 
 interface Waiter {
@@ -82,7 +83,7 @@ export interface SchedulerOptions {
   /** While jobs wait and no backend is healthy, look again this often (ms). */
   recheckMs?: number;
   /** Slots shared with other instances through the database. */
-  shared?: { ledger: SlotLedger; instanceId: string; pollMs?: number; logger?: JobLogger };
+  shared?: { ledger: SlotLedger; instanceId: string; pollMs?: number; logger?: StructuredLogger };
   /** Model affinity bounds (`comfyui.affinity_max_skip`, `affinity_max_wait_seconds`); absent or 0: arrival order. */
   affinity?: { maxSkip: number; maxWaitMs: number };
   /** A backend has nothing of ours in it and nothing waiting (GPU handoff: a burst ended). */
@@ -180,7 +181,7 @@ export class Scheduler {
     const shared = this.options.shared;
     if (!shared) {
       this.dispatch();
-      return this.noticeIdle(backend);
+      return void this.noticeIdle(backend);
     }
     void shared.ledger
       .releaseSlot(jobId, shared.instanceId)

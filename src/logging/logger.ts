@@ -56,6 +56,6 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 }
 
 /** A logger that drops everything, for callers that were given none. */
-export function silentLogger(): Logger {
+export function createSilentLogger(): Logger {
   return pino({ level: 'silent' });
 }

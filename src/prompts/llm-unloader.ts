@@ -5,7 +5,7 @@
  * reached by one configured HTTP call. Every failure is thrown with a reason the caller logs
  * as a warning: an LLM that keeps its memory must not stop the job.
  */
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { z } from 'zod';
 import type { GpuHandoffConfig, ServiceConfig } from '../config/index.js';
 
@@ -29,7 +29,7 @@ interface HttpAnswer {
 
 async function call(method: string, url: string, timeoutMs: number, body?: unknown, headers: Record<string, string> = {}): Promise<HttpAnswer> {
   const hasBody = body !== undefined && method !== 'GET';
-  let response;
+  let response: Dispatcher.ResponseData;
   try {
     response = await request(url, {
       method: method as 'GET',

@@ -29,7 +29,7 @@ export class VisualPromptComposer {
     const components = { user: req.userRequest, character_triggers: [...identity.trigger_words], activity: req.activity ?? null };
     const characterNegative = identity.negative_prompt?.trim() || null;
 
-    if (req.prompt && req.prompt.trim()) {
+    if (req.prompt?.trim()) {
       return { prompt: req.prompt, negative: req.negative ?? characterNegative, source: 'caller', components };
     }
     if (!this.llm) {

@@ -45,11 +45,11 @@ function postPrompt(core: SimulatorCore, body: Buffer, res: ServerResponse, onAc
   }
   if (!('prompt' in json)) {
     const error = { type: 'no_prompt', message: 'No prompt provided', details: 'No prompt provided', extra_info: {} };
-    return replyJson(res, 400, { error, node_errors: {} });
+    return void replyJson(res, 400, { error, node_errors: {} });
   }
   const promptId = 'prompt_id' in json ? pyIdString(json['prompt_id']) : randomUUID();
   const targets = Array.isArray(json['partial_execution_targets']) ? json['partial_execution_targets'].map(String) : null;
-  let result;
+  let result: ReturnType<SimulatorCore['validator']['validate']>;
   try {
     result = core.validator.validate(json['prompt'], targets);
   } catch (error) {
@@ -58,7 +58,7 @@ function postPrompt(core: SimulatorCore, body: Buffer, res: ServerResponse, onAc
   }
   const extraData: Record<string, unknown> = isPlainObject(json['extra_data']) ? { ...json['extra_data'] } : {};
   if ('client_id' in json) extraData['client_id'] = json['client_id'];
-  if (!result.ok) return replyJson(res, 400, { error: result.error, node_errors: result.nodeErrors });
+  if (!result.ok) return void replyJson(res, 400, { error: result.error, node_errors: result.nodeErrors });
   const entry: QueueEntry = [number, promptId, json['prompt'] as Record<string, unknown>, extraData, result.outputs];
   core.queue.put(entry);
   onAccepted();
@@ -70,13 +70,13 @@ function idList(value: unknown): string[] {
 }
 
 function getHistory(core: SimulatorCore, query: URLSearchParams, res: ServerResponse): void {
-  const parseInt = (text: string | null): number | null => {
+  const pythonInt = (text: string | null): number | null => {
     if (text === null) return null;
     if (!/^\s*[-+]?\d+\s*$/.test(text)) throw new PythonCrash('int()');
     return Number.parseInt(text, 10);
   };
-  const maxItems = parseInt(query.get('max_items'));
-  const offset = parseInt(query.get('offset')) ?? -1;
+  const maxItems = pythonInt(query.get('max_items'));
+  const offset = pythonInt(query.get('offset')) ?? -1;
   replyJson(res, 200, core.history.list(maxItems, offset));
 }
 

@@ -33,21 +33,21 @@ export interface ControlTarget {
 }
 
 export function handleControlRoute(target: ControlTarget, method: string, path: string, body: Buffer, res: ServerResponse): void {
-  if (path === '/_sim/stats' && method === 'GET') return replyJson(res, 200, target.stats());
+  if (path === '/_sim/stats' && method === 'GET') return void replyJson(res, 200, target.stats());
   if (path === '/_sim/restart' && method === 'POST') {
     res.on('finish', () => void target.restart());
-    return replyEmpty(res);
+    return void replyEmpty(res);
   }
   if (path === '/_sim/fault' && method === 'POST') {
     const parsed = parseJsonBody(body);
     const request = faultRequestSchema.safeParse(parsed.ok ? parsed.value : undefined);
-    if (!request.success) return replyJson(res, 400, { error: request.error.issues.map((i) => i.message).join('; ') });
+    if (!request.success) return void replyJson(res, 400, { error: request.error.issues.map((i) => i.message).join('; ') });
     const { name, args } = request.data;
     const checked = argSchemas[name].safeParse(args);
-    if (!checked.success) return replyJson(res, 400, { error: `bad args for ${name}: ${checked.error.issues.map((i) => i.message).join('; ')}` });
+    if (!checked.success) return void replyJson(res, 400, { error: `bad args for ${name}: ${checked.error.issues.map((i) => i.message).join('; ')}` });
     const call = target.faults[name] as (...a: unknown[]) => void;
     call(...(checked.data as unknown[]));
-    return replyJson(res, 200, { ok: true });
+    return void replyJson(res, 200, { ok: true });
   }
   replyErrorText(res, 404);
 }

@@ -95,7 +95,7 @@ export async function handleUpload(dirs: SimDirs, req: IncomingMessage, body: Bu
   const parts = parseMultipart(body, req.headers['content-type']);
   const field = (name: string) => parts?.find((p) => p.name === name && p.filename === null)?.data.toString('utf8');
   const image = parts?.find((p) => p.name === 'image' && p.filename !== null);
-  if (!parts || !image || !image.filename) return replyEmpty(res, 400);
+  if (!parts || !image?.filename) return replyEmpty(res, 400);
   const requestedType = field('type');
   const uploadType = requestedType === 'temp' || requestedType === 'output' ? requestedType : 'input';
   const uploadDir = dirByType(dirs, uploadType)!;

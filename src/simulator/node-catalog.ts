@@ -65,7 +65,7 @@ export class NodeCatalog {
   }
 
   get(classType: string): NodeClassInfo | undefined {
-    return Object.prototype.hasOwnProperty.call(this.classes, classType) ? this.classes[classType] : undefined;
+    return Object.hasOwn(this.classes, classType) ? this.classes[classType] : undefined;
   }
 
   isOutputNode(classType: string): boolean {

@@ -82,7 +82,9 @@ export class PromptExecutor {
           if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
           if (gen !== this.generation) throw new ExecutionAborted();
         },
-        setRunningNode: (id) => void (this.runningNode = id),
+        setRunningNode: (id) => {
+          this.runningNode = id;
+        },
         loadModels: async (files) => {
           const load = this.models.load(files);
           this.deps.onModelLoad(load);

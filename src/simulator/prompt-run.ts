@@ -166,7 +166,7 @@ export class PromptRun {
   private sendProgress(id: string, value: number, max: number, withPreview: boolean): void {
     const { hub } = this.deps;
     const data = { value, max, prompt_id: this.promptId, node: id };
-    if (!withPreview) return hub.send('progress', data, this.clientId);
+    if (!withPreview) return void hub.send('progress', data, this.clientId);
     if (this.clientId !== null && hub.supportsPreviewMetadata(this.clientId)) {
       const metadata = { node_id: id, prompt_id: this.promptId, display_node_id: id, parent_node_id: null, real_node_id: id, image_type: 'image/png' };
       hub.sendRaw(metadataPreviewFrame(samplerPreviewPng(), metadata), this.clientId);

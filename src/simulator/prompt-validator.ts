@@ -106,8 +106,8 @@ export class PromptValidator {
       // As in the real loop: every invalid node seen so far gains this output as a dependent.
       for (const [nodeId, result] of validated) {
         if (result.valid || result.errors.length === 0) continue;
-        const entry = (nodeErrors[nodeId] ??= { errors: result.errors, dependent_outputs: [], class_type: String(graph[nodeId]?.class_type) });
-        entry.dependent_outputs.push(output);
+        nodeErrors[nodeId] ??= { errors: result.errors, dependent_outputs: [], class_type: String(graph[nodeId]?.class_type) };
+        nodeErrors[nodeId].dependent_outputs.push(output);
       }
     }
     if (good.length === 0) {

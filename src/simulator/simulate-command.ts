@@ -15,6 +15,16 @@ const argsSchema = z.object({
   'model-load-ms': z.coerce.number().min(0).optional(),
 });
 
+const options = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  'output-dir': { type: 'string' },
+  'step-ms': { type: 'string' },
+  'node-ms': { type: 'string' },
+  'model-load-ms': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 const usage =
   'usage: chorus-visual simulate [options]\n\n' +
   'A ComfyUI stand-in speaking the real protocol (HTTP + WebSocket, 0.3.64), for trying chorus-visual without a GPU.\n' +
@@ -29,15 +39,9 @@ const usage =
   '  -h, --help        show this help\n';
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
+  let values: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options }>>['values'];
   try {
-    values = parseArgs({
-      args: argv,
-      options: {
-        port: { type: 'string' }, host: { type: 'string' }, 'output-dir': { type: 'string' },
-        'step-ms': { type: 'string' }, 'node-ms': { type: 'string' }, 'model-load-ms': { type: 'string' }, help: { type: 'boolean', short: 'h' },
-      },
-    }).values;
+    values = parseArgs({ args: argv, options }).values;
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n${usage}`);
     return 2;

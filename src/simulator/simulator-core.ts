@@ -7,7 +7,7 @@ import { PromptQueue } from './prompt-queue.js';
 import { HistoryStore } from './history-store.js';
 import { SocketHub } from './socket-hub.js';
 import { PromptExecutor } from './prompt-executor.js';
-import { OutputFileNamer } from './output-file-namer.js';
+import type { OutputFileNamer } from './output-file-namer.js';
 import type { NodeCatalog } from './node-catalog.js';
 import { PromptValidator } from './prompt-validator.js';
 import type { SimDirs } from './file-routes.js';

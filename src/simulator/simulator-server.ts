@@ -79,7 +79,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const faults: SimulatorFaults = {
     dropSocketsSilently: () => core.hub.muteAll(),
     closeSockets: () => core.hub.terminateAll(),
-    refuseConnections: (on) => void (faultState.refuseConnections = on),
+    refuseConnections: (on) => {
+      faultState.refuseConnections = on;
+    },
     failHttp: (status, paths) => {
       faultState.failHttpStatus = status;
       faultState.failHttpPaths = paths ?? null;
@@ -88,9 +90,15 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       faultState.slowHttpMs = ms;
       faultState.slowHttpPaths = paths ?? null;
     },
-    succeedWithoutOutputs: (on) => void (faultState.succeedWithoutOutputs = on),
-    failNodeClass: (classType) => void (faultState.failNodeClass = classType),
-    executionDelayMs: (ms) => void (faultState.executionDelayMs = ms),
+    succeedWithoutOutputs: (on) => {
+      faultState.succeedWithoutOutputs = on;
+    },
+    failNodeClass: (classType) => {
+      faultState.failNodeClass = classType;
+    },
+    executionDelayMs: (ms) => {
+      faultState.executionDelayMs = ms;
+    },
     // A real second client over the network, so the takeover goes through the same
     // one-socket-per-sid map (and its cleanup on close) as in server.py.
     async takeOverClientId(clientId) {

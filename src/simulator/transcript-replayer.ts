@@ -37,7 +37,7 @@ function learn(recorded: unknown, actual: unknown, map: Map<string, string>): vo
     return;
   }
   if (Array.isArray(recorded) && Array.isArray(actual)) {
-    recorded.forEach((r, i) => learn(r, actual[i], map));
+    for (const [i, r] of recorded.entries()) learn(r, actual[i], map);
     return;
   }
   if (recorded && actual && typeof recorded === 'object' && typeof actual === 'object') {

@@ -198,7 +198,9 @@ describe.skipIf(shouldSkipBrowserTests())('a page from another local origin cann
     runtime.simulator.faults.executionDelayMs(60_000);
     const long = (await api('/api/jobs', { method: 'POST', body: JSON.stringify({ conversation_id: 'conv-page', character: 'nova', user_request: 'slow' }) })).body.job as { id: string };
     await tab.locator(`#jobs-body tr[data-job-id="${long.id}"]`).click();
-    await tab.locator(`#detail .detail[data-job-id="${long.id}"]`).getByRole('button', { name: 'Cancel' }).click();
+    const detail = tab.locator(`#detail .detail[data-job-id="${long.id}"]`);
+    await detail.getByRole('button', { name: 'Cancel job…' }).click();
+    await detail.getByRole('button', { name: 'Yes, cancel it' }).click();
     await tab.waitForSelector(`#jobs-body tr[data-job-id="${long.id}"][data-state="cancelled"]`, { timeout: 15_000 });
     runtime.simulator.faults.executionDelayMs(0);
     expect(pageErrors).toEqual([]);

@@ -63,9 +63,7 @@ describe.skipIf(shouldSkipBrowserTests())('inspector page (fake runtime)', () =>
 
     // Each step waits until the page shows it, so the assertions see every stage.
     const seen: string[] = [];
-    let step = 0;
     const pause = async () => {
-      step += 1;
       const job_ = h.handler.jobs.get(job.id)!;
       if (job_.state === 'processing' && job_.progress) {
         const want = `${job_.progress.value}/${job_.progress.max}`;

@@ -69,7 +69,7 @@ describe.skipIf(shouldSkipBrowserTests())('inspector page (real runtime + ComfyU
     // waitForFunction would eval a string, which the page's CSP forbids: poll from here.
     await expect.poll(() => thumb.evaluate((img) => (img as unknown as { complete: boolean; naturalWidth: number }).naturalWidth)).toBeGreaterThan(0);
     // The service's thumbnail (config default: 256 px WebP) stands in for the full image; the link keeps the original.
-    expect(await thumb.getAttribute('src')).toMatch(new RegExp(`^/files/conversations/conv-e2e/images/.+\\.thumb\\.webp\\?token=e2e-token$`));
+    expect(await thumb.getAttribute('src')).toMatch(/^\/files\/conversations\/conv-e2e\/images\/.+\.thumb\.webp\?token=e2e-token$/);
     expect(await page.locator('#detail figure.thumb-card a').first().getAttribute('href')).toMatch(/\.png\?token=e2e-token$/);
 
     const timeline = await page.locator('#detail .timeline-item strong').allTextContents();

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ComfyBackendClient, type ApiPrompt, type PromptEvent } from '../../src/comfy/index.js';
-import type { ComfyLogger } from '../../src/comfy/comfy-logger.js';
+import type { StructuredLogger } from '../../src/contracts/index.js';
 import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.js';
 
 const terminal = new Set(['succeeded', 'failed', 'interrupted', 'lost']);
@@ -27,7 +27,7 @@ function tinyPrompt(color: number): ApiPrompt {
 function recordingLogger() {
   const lines: { level: string; object: object; message?: string }[] = [];
   const at = (level: string) => (object: object, message?: string) => void lines.push({ level, object, ...(message === undefined ? {} : { message }) });
-  const logger: ComfyLogger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+  const logger: StructuredLogger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
   return { logger, lines };
 }
 

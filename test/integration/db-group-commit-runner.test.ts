@@ -29,7 +29,10 @@ describe('GroupCommitRunner on SQLite', () => {
 
   it('commits calls queued together in one transaction, in order', async () => {
     const runner = new GroupCommitRunner(db);
-    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => runner.write(async (trx) => (await insert(trx, `k${String(i).padStart(2, '0')}`, i), i))));
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => runner.write(async (trx) => {
+      await insert(trx, `k${String(i).padStart(2, '0')}`, i);
+      return i;
+    })));
     expect(results).toEqual(Array.from({ length: 50 }, (_, i) => i));
     expect(count('commit')).toBe(1);
     expect((await rows()).map((row) => row.v)).toEqual(results);

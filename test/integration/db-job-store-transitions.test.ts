@@ -77,7 +77,7 @@ describe.each(databaseTargets)('JobStore transitions on $name', (target) => {
     const error = { code: 'EXECUTION_ERROR' as const, message: 'boom', recoverable: true, details: { node: '3' } };
     await store.recordTransition(job.id, { status: 'failed', error }, newEvent('queued', 'failed'));
     expect((await store.getJob(job.id))?.error).toEqual(error);
-    await store.updateJob(job.id, { error: null });
+    await store.recordTransition(job.id, { status: 'queued', error: null }, newEvent('failed', 'queued'));
     expect((await store.getJob(job.id))?.error).toBeNull();
   });
 
@@ -86,7 +86,6 @@ describe.each(databaseTargets)('JobStore transitions on $name', (target) => {
       code: 'JOB_NOT_FOUND',
       details: { job_id: 'missing' },
     });
-    await expect(store.updateJob('missing', { attempts: 3 })).rejects.toMatchObject({ code: 'JOB_NOT_FOUND' });
     expect(await store.countUnpublished()).toBe(0);
   });
 
@@ -132,21 +131,12 @@ describe.each(databaseTargets)('JobStore transitions on $name', (target) => {
     await store.createJob(job, newEvent(null, 'queued'), roomyQueue);
     const pending = [
       store.recordTransition(job.id, { status: 'submitted' }, newEvent('queued', 'submitted')),
-      store.updateJob(job.id, { attempts: 2 }),
+      store.recordTransition(job.id, { attempts: 2 }, newEvent('submitted', 'submitted')),
     ];
     await store.close();
-    await expect(Promise.all(pending)).resolves.toEqual([{ seq: 2 }, undefined]);
+    await expect(Promise.all(pending)).resolves.toEqual([{ seq: 2 }, { seq: 3 }]);
     const reopened = await home.open();
-    expect(await reopened.getJob(job.id)).toMatchObject({ status: 'submitted', attempts: 2, last_seq: 2 });
-  });
-
-  it('updateJob changes columns without an event or a new seq', async () => {
-    const job = newJob();
-    await store.createJob(job, newEvent(null, 'queued'), roomyQueue);
-    await store.updateJob(job.id, { snapshot: { value: 'queued', context: { refreshed: true } }, debug: { loras: ['a'] } });
-    const row = await store.getJob(job.id);
-    expect(row).toMatchObject({ last_seq: 1, snapshot: { value: 'queued', context: { refreshed: true } }, debug: { loras: ['a'] } });
-    expect(await store.listEvents(job.id)).toHaveLength(1);
+    expect(await reopened.getJob(job.id)).toMatchObject({ status: 'submitted', attempts: 2, last_seq: 3 });
   });
 
   it('round-trips JSON and unicode text exactly', async () => {

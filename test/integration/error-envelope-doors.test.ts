@@ -8,6 +8,7 @@ import { Writable } from 'node:stream';
 import type { NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCommandService, type CommandService } from '../../src/commands/index.js';
+import { parseServiceConfig } from '../../src/config/index.js';
 import { connectNats } from '../../src/events/index.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { FakeJobCommandHandler, FakeJobFeed } from '../support/fake-http-ports.js';
@@ -116,5 +117,15 @@ describe('request logging never writes a query string', () => {
     } finally {
       await h.close();
     }
+  });
+});
+
+describe('configuration in error messages', () => {
+  it('a NATS connection failure names the servers without their credentials', async () => {
+    const config = parseServiceConfig({ nats: { servers: ['nats://chorus:SECRET-IN-URL@127.0.0.1:1'] } }).nats;
+    const error = await connectNats(config, { waitOnFirstConnect: false }).then(() => undefined, (e: unknown) => e as Error);
+    expect(error).toBeInstanceOf(Error);
+    expect(error!.message).toContain('nats://***@127.0.0.1:1');
+    expect(error!.message).not.toContain('SECRET-IN-URL');
   });
 });

@@ -36,8 +36,18 @@ afterEach(async () => {
 function recording(client: ComfyBackend, log: string[]): ComfyBackend {
   return new Proxy(client, {
     get(target, prop) {
-      if (prop === 'submit') return (request: Parameters<ComfyBackend['submit']>[0]) => (log.push('comfy:submit'), target.submit(request));
-      if (prop === 'freeMemory') return () => (log.push('comfy:free'), target.freeMemory!());
+      if (prop === 'submit') {
+        return (request: Parameters<ComfyBackend['submit']>[0]) => {
+          log.push('comfy:submit');
+          return target.submit(request);
+        };
+      }
+      if (prop === 'freeMemory') {
+        return () => {
+          log.push('comfy:free');
+          return target.freeMemory!();
+        };
+      }
       const value = Reflect.get(target, prop, target) as unknown;
       return typeof value === 'function' ? value.bind(target) : value;
     },

@@ -20,7 +20,7 @@ const machine = setup({ actors: {}, guards: { allCached: () => false } }).create
       on: { 'comfy.started': 'processing', 'comfy.rejected': 'failed', 'job.cancel': 'cancelled' },
       always: [{ guard: 'allCached', target: 'moving' }],
     },
-    processing: { on: { 'comfy.succeeded': 'moving', 'comfy.failed': 'failed', 'job.cancel': 'cancelled' }, after: { 60_000: 'failed' } },
+    processing: { on: { 'comfy.succeeded': 'moving', 'comfy.failed': 'failed', 'job.cancel': 'cancelled' }, after: { 60000: 'failed' } },
     moving: { on: { 'files.saved': 'completed', 'files.failed': 'failed' } },
     completed: { type: 'final' },
     failed: { type: 'final' },

@@ -18,9 +18,9 @@ describe('jobFeedFromJobService', () => {
     const off = feed.subscribe((m) => got.push(m));
     const job = await aJob();
     events.emit('transition', { jobId: job.id, seq: 2, type: 'submitted', from: 'queued.waiting', to: 'submitted.pending', job: { ...job, state: 'submitted' } });
-    events.emit('progress', { jobId: job.id, progress: { value: 3, max: 10, node: '5' } });
+    events.emit('progress', { jobId: job.id, conversationId: 'conv-1', progress: { value: 3, max: 10, node: '5' } });
     off();
-    events.emit('progress', { jobId: job.id, progress: { value: 4, max: 10, node: '5' } });
+    events.emit('progress', { jobId: job.id, conversationId: 'conv-1', progress: { value: 4, max: 10, node: '5' } });
     expect(got).toEqual([
       { type: 'transition', job: expect.objectContaining({ id: job.id, state: 'submitted' }), seq: 2, from: 'queued.waiting', to: 'submitted.pending', at: '2026-11-25T12:00:00.000Z' },
       { type: 'progress', job_id: job.id, conversation_id: 'conv-1', progress: { value: 3, max: 10, node: '5' } },

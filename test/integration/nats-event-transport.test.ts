@@ -50,7 +50,9 @@ describe('plain NATS (no JetStream)', () => {
       }));
       const store = {
         listUnpublished: async () => rows.filter((r) => !r.published_at),
-        markPublished: async (ids: number[]) => rows.forEach((r) => ids.includes(r.id) && (r.published_at = 'now')),
+        markPublished: async (ids: number[]) => {
+          for (const r of rows) if (ids.includes(r.id)) r.published_at = 'now';
+        },
       } as unknown as JobStore;
       await new OutboxRelay({ store, transport, subjectPrefix: 'cv', source: 't' }).drain();
       await expect.poll(() => got.length).toBe(3);

@@ -238,9 +238,7 @@ export function gradientPng(width = 96, height = 96): Buffer {
   return PNG.sync.write(png);
 }
 
-export interface LifecycleStep {
-  (): Promise<void>;
-}
+export type LifecycleStep = () => Promise<void>;
 
 /**
  * Drives a job through queued → submitted → processing (progress ticks) → moving →

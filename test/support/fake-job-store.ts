@@ -35,10 +35,6 @@ export class FakeJobStore implements JobStore {
     return { seq };
   }
 
-  async updateJob(jobId: string, patch: JobPatch): Promise<void> {
-    const row = this.rows.get(jobId);
-    if (row) this.rows.set(jobId, { ...row, ...clone(patch) } as JobRow);
-  }
   async getJob(jobId: string) {
     const row = this.rows.get(jobId);
     return row ? clone(row) : undefined;

@@ -3,11 +3,11 @@ import {
   historyResponseSchema,
   parseWsMessage,
   PromptWatcher,
-  silentLogger,
   type HistoryEntry,
   type PromptEvent,
   type QueueSnapshot,
 } from '../../src/comfy/index.js';
+import { silentLogger } from '../../src/contracts/index.js';
 
 const id = 'p-1';
 const msg = (type: string, data: object = {}) => parseWsMessage(JSON.stringify({ type, data: { prompt_id: id, ...data } }));

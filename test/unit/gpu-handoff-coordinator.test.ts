@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { GpuHandoff } from '../../src/jobs/gpu-handoff.js';
 import type { LlmUnloader, LlmUnloadResult } from '../../src/prompts/llm-unloader.js';
-import { silentJobLogger } from '../../src/jobs/job-runtime-ports.js';
+import { silentLogger } from '../../src/contracts/index.js';
 
 function fakeUnloader() {
   const calls: Array<(r: LlmUnloadResult | Error) => void> = [];
@@ -38,7 +38,7 @@ function setup(rule: 'after_each' | 'when_idle' | 'never' = 'when_idle') {
     pool: { get: (name: string) => (name === 'gpu0' ? (comfy as never) : undefined) },
     busy: (b) => busy.has(b),
     clock,
-    logger: silentJobLogger,
+    logger: silentLogger,
   });
   return { handoff, llm, busy, frees, clock, failFreeNext: () => (failFree = true) };
 }

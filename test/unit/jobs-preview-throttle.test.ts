@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { JobPreviewNotice } from '../../src/contracts/job-notices.js';
 import { PreviewThrottle } from '../../src/jobs/preview-throttle.js';
 
-const preview = (jobId: string, n: number): JobPreviewNotice => ({ jobId, node: '3', mediaType: 'image/png', bytes: Buffer.from([n]) });
+const preview = (jobId: string, n: number): JobPreviewNotice => ({ jobId, conversationId: 'c1', node: '3', mediaType: 'image/png', bytes: Buffer.from([n]) });
 
 describe('PreviewThrottle', () => {
   let sent: Array<{ at: number; jobId: string; n: number }>;

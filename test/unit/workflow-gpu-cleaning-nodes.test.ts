@@ -16,7 +16,7 @@ function graphWith(...extra: string[]): ApiPrompt {
     '1': { class_type: 'EmptyImage', inputs: { width: 64, height: 64, batch_size: 1, color: 0 } },
     '9': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'x' } },
   };
-  extra.forEach((classType, i) => (graph[`c${i}`] = { class_type: classType, inputs: { anything: ['1', 0] } }));
+  for (const [i, classType] of extra.entries()) graph[`c${i}`] = { class_type: classType, inputs: { anything: ['1', 0] } };
   return graph;
 }
 
