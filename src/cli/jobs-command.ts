@@ -171,7 +171,7 @@ function table(views: JobView[]): string {
     ...views.map((v) => [v.id.slice(0, 8), v.state, v.character ?? '-', v.workflow, v.conversation_id, v.created_at, v.error?.code ?? '']),
   ];
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n') + '\n';
+  return `${rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n')}\n`;
 }
 
 /** Longest wait for an in-process cancel to reach a final state (ComfyUI may be slow to confirm). */
