@@ -39,9 +39,20 @@ const noStack = (text: string) => expect(text).not.toMatch(/\n\s+at .+\(.+:\d+:\
 describe('chorus-visual --help, --version, typos', () => {
   it('answers --help on every command and subcommand with exit 0, the options described, usage once', async () => {
     const commands = [
-      ['--help'], ['serve', '--help'], ['demo', '--help'], ['generate', '--help'], ['jobs', '--help'], ['jobs', 'list', '--help'],
-      ['jobs', 'show', '--help'], ['jobs', 'watch', '-h'], ['jobs', 'cancel', '--help'], ['workflows', '--help'], ['workflows', 'list', '--help'],
-      ['workflows', 'validate', '--help'], ['simulate', '--help'], ['doctor', '--help'],
+      ['--help'],
+      ['serve', '--help'],
+      ['demo', '--help'],
+      ['generate', '--help'],
+      ['jobs', '--help'],
+      ['jobs', 'list', '--help'],
+      ['jobs', 'show', '--help'],
+      ['jobs', 'watch', '-h'],
+      ['jobs', 'cancel', '--help'],
+      ['workflows', '--help'],
+      ['workflows', 'list', '--help'],
+      ['workflows', 'validate', '--help'],
+      ['simulate', '--help'],
+      ['doctor', '--help'],
     ];
     const results = await runAll(commands);
     results.forEach((result, i) => {
@@ -60,13 +71,22 @@ describe('chorus-visual --help, --version, typos', () => {
   }, 60_000);
 
   it('typos get "did you mean", as a structured error without a stack', async () => {
+    // A generate that reached admission first says which way it went (`route: …`, one line).
     const cases: Array<[string[], RegExp, RegExp]> = [
       [['genrate'], /^error INVALID_COMMAND: unknown command "genrate"/, /suggestion: did you mean "generate"\?/],
       [['generate', '--charactr', 'nova', '--conversation', 'c1', 'hi'], /^error INVALID_COMMAND: Unknown option '--charactr'/, /did you mean "--character"\?/],
       [['jobs', 'lst'], /^error INVALID_COMMAND: unknown jobs command "lst"/, /did you mean "list"\?/],
       [['jobs', 'list', '--state', 'faild'], /^error INVALID_COMMAND: "faild" is not a job state/, /did you mean "failed"\?/],
-      [['generate', '--character', 'novaa', '--conversation', 'c1', 'hi'], /^error CHARACTER_NOT_FOUND: Character "novaa" does not exist/, /did you mean "nova"\?/],
-      [['generate', '--workflow', 'no_model_tst', '--conversation', 'c1', '--prompt', 'x'], /^error WORKFLOW_NOT_FOUND/, /did you mean "no_model_test"\?/],
+      [
+        ['generate', '--character', 'novaa', '--conversation', 'c1', 'hi'],
+        /^(route: .*\n)?error CHARACTER_NOT_FOUND: Character "novaa" does not exist/,
+        /did you mean "nova"\?/,
+      ],
+      [
+        ['generate', '--workflow', 'no_model_tst', '--conversation', 'c1', '--prompt', 'x'],
+        /^(route: .*\n)?error WORKFLOW_NOT_FOUND/,
+        /did you mean "no_model_test"\?/,
+      ],
       [['jobs', 'show', 'f831e'], /^error INVALID_COMMAND: "f831e" is too short/, /at least 6 characters/],
       [['jobs', 'show', 'f831ec54'], /^error JOB_NOT_FOUND: no job with id f831ec54/, /jobs list/],
     ];
