@@ -108,9 +108,20 @@ export async function runAffinityBench(options: AffinityBenchOptions = {}): Prom
   const withinBound = Number(on['max_passed_over']) <= maxSkip;
   return {
     name: 'affinity',
-    setup: { jobs, characters: 2, backends: 1, max_concurrent: 2, model_load_ms: modelLoadMs, affinity_max_skip: maxSkip, affinity_max_wait_seconds: maxWaitSeconds },
+    setup: {
+      jobs,
+      characters: 2,
+      backends: 1,
+      max_concurrent: 2,
+      model_load_ms: modelLoadMs,
+      affinity_max_skip: maxSkip,
+      affinity_max_wait_seconds: maxWaitSeconds,
+    },
     rows: [off, on, { affinity: 'fewer swaps with affinity', swaps: Number((fewer * 100).toFixed(1)) }],
-    target: { description: '≥ 40 % fewer swaps with affinity on, no job passed over more than affinity_max_skip times', met: fewer >= 0.4 && withinBound && off['completed'] === jobs && on['completed'] === jobs },
+    target: {
+      description: '≥ 40 % fewer swaps with affinity on, no job passed over more than affinity_max_skip times',
+      met: fewer >= 0.4 && withinBound && off['completed'] === jobs && on['completed'] === jobs,
+    },
     notes: [
       'swaps: model loads after the first prompt (the simulator loads when a prompt’s model files differ from the previous prompt’s); the last row is the reduction in %',
       'max_passed_over: the most times younger jobs went ahead of one job (each job’s debug document, `affinity.passedOver`)',

@@ -12,7 +12,11 @@ import { formatReport } from './chaos/campaign-report.js';
 
 const argsSchema = z.object({
   seconds: z.coerce.number().positive().max(3_600).default(60),
-  seed: z.coerce.number().int().nonnegative().default(() => Math.floor(Math.random() * 1_000_000)),
+  seed: z.coerce
+    .number()
+    .int()
+    .nonnegative()
+    .default(() => Math.floor(Math.random() * 1_000_000)),
   'settle-seconds': z.coerce.number().positive().default(120),
   'submit-ms': z.coerce.number().positive().default(200),
   json: z.string().optional(),
@@ -22,7 +26,12 @@ const argsSchema = z.object({
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { seconds: { type: 'string' }, seed: { type: 'string' }, 'settle-seconds': { type: 'string' }, 'submit-ms': { type: 'string' }, json: { type: 'string' },
+    options: {
+      seconds: { type: 'string' },
+      seed: { type: 'string' },
+      'settle-seconds': { type: 'string' },
+      'submit-ms': { type: 'string' },
+      json: { type: 'string' },
       'db-on-data-disk': { type: 'boolean' },
       'no-disk-full': { type: 'boolean' },
     },

@@ -9,7 +9,12 @@ import { cloudEventSchema } from '../src/events/index.js';
 import { nowMs } from './bench-environment.js';
 
 const finalWords = new Set(['completed', 'failed', 'cancelled']);
-const jobDataSchema = z.looseObject({ id: z.string(), state: z.string(), comfy_prompt_id: z.string().nullable().optional(), backend: z.string().nullable().optional() });
+const jobDataSchema = z.looseObject({
+  id: z.string(),
+  state: z.string(),
+  comfy_prompt_id: z.string().nullable().optional(),
+  backend: z.string().nullable().optional(),
+});
 
 export interface FinalEventArrival {
   jobId: string;
@@ -40,7 +45,13 @@ export class CompletionSubscriber {
         if (!envelope.success) return;
         const data = jobDataSchema.safeParse(envelope.data.data);
         if (!data.success || this.arrivals.has(data.data.id)) return;
-        this.arrivals.set(data.data.id, { jobId: data.data.id, state: word, promptId: data.data.comfy_prompt_id ?? null, backend: data.data.backend ?? null, at });
+        this.arrivals.set(data.data.id, {
+          jobId: data.data.id,
+          state: word,
+          promptId: data.data.comfy_prompt_id ?? null,
+          backend: data.data.backend ?? null,
+          at,
+        });
         this.settleWaiters();
       },
     });
@@ -48,12 +59,20 @@ export class CompletionSubscriber {
 
   /** Resolves once `count` jobs have ended, or rejects after `timeoutMs`. */
   waitForFinal(count: number, timeoutMs: number): Promise<void> {
-    return this.waitUntil(() => this.arrivals.size >= count, timeoutMs, () => `only ${this.arrivals.size} of ${count} jobs ended within ${timeoutMs} ms`);
+    return this.waitUntil(
+      () => this.arrivals.size >= count,
+      timeoutMs,
+      () => `only ${this.arrivals.size} of ${count} jobs ended within ${timeoutMs} ms`,
+    );
   }
 
   /** Resolves once this job's final event has arrived. */
   waitForJob(jobId: string, timeoutMs: number): Promise<void> {
-    return this.waitUntil(() => this.arrivals.has(jobId), timeoutMs, () => `job ${jobId} did not end within ${timeoutMs} ms`);
+    return this.waitUntil(
+      () => this.arrivals.has(jobId),
+      timeoutMs,
+      () => `job ${jobId} did not end within ${timeoutMs} ms`,
+    );
   }
 
   private waitUntil(ready: () => boolean, timeoutMs: number, describe: () => string): Promise<void> {

@@ -22,7 +22,9 @@ async function main(): Promise<void> {
     started = performance.now();
     await Promise.all(Array.from({ length: count }, (_, i) => js.publish(`probe.${name}.pipelined`, payload, { msgID: `p${i}` })));
     const pipelinedMs = (performance.now() - started) / count;
-    process.stdout.write(`${count} publishes of 1.5 KB with msgID: one ack at a time ${sequentialMs.toFixed(3)} ms each (${Math.round(1000 / sequentialMs)}/s); all in flight ${pipelinedMs.toFixed(3)} ms each (${Math.round(1000 / pipelinedMs)}/s)\n`);
+    process.stdout.write(
+      `${count} publishes of 1.5 KB with msgID: one ack at a time ${sequentialMs.toFixed(3)} ms each (${Math.round(1000 / sequentialMs)}/s); all in flight ${pipelinedMs.toFixed(3)} ms each (${Math.round(1000 / pipelinedMs)}/s)\n`,
+    );
   } finally {
     await jsm.streams.delete(name);
     await nc.close();

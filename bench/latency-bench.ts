@@ -174,7 +174,18 @@ export async function runLatencyBench(options: LatencyBenchOptions = {}): Promis
   const rows = measured.map((m): Record<string, Cell> => {
     const s = summarize(m.latencies);
     const shape = m.path === 'websocket-light' ? light : busy;
-    return { path: m.path, in_flight: shape.backends * shape.inFlightPerBackend, jobs: s.count, failed: m.failed, p50_ms: s.p50, p95_ms: s.p95, p99_ms: s.p99, max_ms: s.max, mean_ms: s.mean, wall_s: m.wallMs / 1000 };
+    return {
+      path: m.path,
+      in_flight: shape.backends * shape.inFlightPerBackend,
+      jobs: s.count,
+      failed: m.failed,
+      p50_ms: s.p50,
+      p95_ms: s.p95,
+      p99_ms: s.p99,
+      max_ms: s.max,
+      mean_ms: s.mean,
+      wall_s: m.wallMs / 1000,
+    };
   });
   const websocket = summarize(measured[0]!.latencies);
   const websocketLight = summarize(measured[3]!.latencies);

@@ -26,7 +26,15 @@ const argsSchema = z.object({
 });
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { jobs: { type: 'string' }, backends: { type: 'string' }, 'in-flight': { type: 'string' }, 'execution-ms': { type: 'string' }, 'closed-loop': { type: 'boolean' } } });
+  const { values } = parseArgs({
+    options: {
+      jobs: { type: 'string' },
+      backends: { type: 'string' },
+      'in-flight': { type: 'string' },
+      'execution-ms': { type: 'string' },
+      'closed-loop': { type: 'boolean' },
+    },
+  });
   const args = argsSchema.parse(values);
   const sims = await startSimulators(args.backends, { stepDelayMs: 0, nodeDelayMs: 0, previews: false });
   for (const sim of sims) sim.faults.executionDelayMs(args['execution-ms']);
@@ -34,7 +42,13 @@ async function main(): Promise<void> {
   const names = uniqueRunNames('stages');
   const nc = await connectBenchNats();
   const subscriber = new CompletionSubscriber(nc, names.subjectPrefix);
-  const config = benchConfig({ dir: dir.path, backends: sims.map((s) => ({ url: s.url, outputDir: s.outputDir })), names, maxConcurrent: args['in-flight'], maxQueueSize: args.jobs + 10 });
+  const config = benchConfig({
+    dir: dir.path,
+    backends: sims.map((s) => ({ url: s.url, outputDir: s.outputDir })),
+    names,
+    maxConcurrent: args['in-flight'],
+    maxQueueSize: args.jobs + 10,
+  });
   const app = await startApp({ config, bus: 'nats', http: false, waitForNats: true });
   const committed = new Map<string, Map<string, number>>();
   app.runtime.service.on('transition', (notice) => {
@@ -70,7 +84,9 @@ async function main(): Promise<void> {
       const s = summarize(samples);
       return { since_execution_success: stage, jobs: s.count, p50_ms: s.p50, p95_ms: s.p95, p99_ms: s.p99, max_ms: s.max };
     });
-    process.stdout.write(`jobs=${args.jobs} backends=${args.backends} in_flight_per_backend=${args['in-flight']} execution_ms=${args['execution-ms']} closed_loop=${args['closed-loop']}\n${renderTable(rows)}`);
+    process.stdout.write(
+      `jobs=${args.jobs} backends=${args.backends} in_flight_per_backend=${args['in-flight']} execution_ms=${args['execution-ms']} closed_loop=${args['closed-loop']}\n${renderTable(rows)}`,
+    );
   } finally {
     subscriber.close();
     await app.stop();

@@ -41,7 +41,8 @@ async function main(): Promise<void> {
     await app.relay.drain();
     const after = settle();
     // For finding what a queued job holds: BENCH_HEAP_SNAPSHOT=1 writes one (Chrome DevTools format).
-    if (process.env['BENCH_HEAP_SNAPSHOT']) process.stderr.write(`heap snapshot: ${writeHeapSnapshot(join(tmpdir(), `chorus-bench-memory-${process.pid}.heapsnapshot`))}\n`);
+    if (process.env['BENCH_HEAP_SNAPSHOT'])
+      process.stderr.write(`heap snapshot: ${writeHeapSnapshot(join(tmpdir(), `chorus-bench-memory-${process.pid}.heapsnapshot`))}\n`);
     const { total } = await app.runtime.service.list(listCommandSchema.parse({ limit: 1, state: 'queued' }));
     const measurement: MemoryMeasurement = {
       jobs,

@@ -43,7 +43,10 @@ export async function runMemoryBench(options: MemoryBenchOptions = {}): Promise<
         admit_jobs_per_s: (m.jobs * 1000) / m.admitMs,
       },
     ],
-    target: { description: '≤ 10 KB per queued job (heap and RSS)', met: heapPerJob <= targetBytesPerJob && rssPerJob <= targetBytesPerJob && m.queued >= m.jobs },
+    target: {
+      description: '≤ 10 KB per queued job (heap and RSS)',
+      met: heapPerJob <= targetBytesPerJob && rssPerJob <= targetBytesPerJob && m.queued >= m.jobs,
+    },
     notes: ['RSS also holds SQLite’s page cache and allocator slack, which the heap figure does not'],
   };
 }

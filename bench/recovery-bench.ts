@@ -22,7 +22,11 @@ const maxConcurrentPerBackend = 64;
 
 /** A backend client that reports each locate() answer: the reconcile step of a restored job. */
 class ReconcileCountingClient extends ComfyBackendClient {
-  constructor(config: ResolvedConfig['resolvedBackends'][number], options: ConstructorParameters<typeof ComfyBackendClient>[1], private readonly onLocated: () => void) {
+  constructor(
+    config: ResolvedConfig['resolvedBackends'][number],
+    options: ConstructorParameters<typeof ComfyBackendClient>[1],
+    private readonly onLocated: () => void,
+  ) {
     super(config, options);
   }
 
@@ -112,7 +116,10 @@ export async function runRecoveryBench(options: RecoveryBenchOptions = {}): Prom
           comfy_executions_started: executions,
         },
       ],
-      target: { description: 'all restored and reconciled in < 2 s', met: restored === jobs && located === withPrompt && totalMs < 2_000 && submissions === withPrompt },
+      target: {
+        description: 'all restored and reconciled in < 2 s',
+        met: restored === jobs && located === withPrompt && totalMs < 2_000 && submissions === withPrompt,
+      },
       notes: [
         'clock starts before the backend clients connect; includes NATS connect, SQLite open, restore() of every actor and one /queue (+ /history) look per job with a prompt',
         'comfy_submissions == jobs_with_comfy_prompt shows nothing was sent twice across the restart',

@@ -32,7 +32,16 @@ export function renderTable(rows: ReadonlyArray<Record<string, Cell>>): string {
 }
 
 export function renderResult(result: BenchResult): string {
-  const setup = Object.entries(result.setup).map(([key, value]) => `${key}=${format(value)}`).join(' ');
+  const setup = Object.entries(result.setup)
+    .map(([key, value]) => `${key}=${format(value)}`)
+    .join(' ');
   const verdict = result.target.met ? 'MET' : 'MISSED';
-  return [`## ${result.name}`, `setup: ${setup}`, renderTable(result.rows), `target: ${result.target.description} → ${verdict}`, ...result.notes.map((note) => `note: ${note}`), ''].join('\n');
+  return [
+    `## ${result.name}`,
+    `setup: ${setup}`,
+    renderTable(result.rows),
+    `target: ${result.target.description} → ${verdict}`,
+    ...result.notes.map((note) => `note: ${note}`),
+    '',
+  ].join('\n');
 }

@@ -31,10 +31,17 @@ async function main(argv: string[]): Promise<number> {
   try {
     options = parseBenchOptions(argv);
   } catch (error) {
-    process.stderr.write(`${(error as Error).message}\nusage: tsx bench/run.ts [latency|throughput|utilization|memory|recovery|affinity …] [--jobs N] [--json [file]]\n`);
+    process.stderr.write(
+      `${(error as Error).message}\nusage: tsx bench/run.ts [latency|throughput|utilization|memory|recovery|affinity …] [--jobs N] [--json [file]]\n`,
+    );
     return 2;
   }
-  const machine = { cpus: cpus().length, cpu_model: cpus()[0]?.model ?? 'unknown', node: process.version, loadavg_at_start: loadavg().map((l) => Number(l.toFixed(2))) };
+  const machine = {
+    cpus: cpus().length,
+    cpu_model: cpus()[0]?.model ?? 'unknown',
+    node: process.version,
+    loadavg_at_start: loadavg().map((l) => Number(l.toFixed(2))),
+  };
   process.stdout.write(`machine: ${machine.cpus} cores (${machine.cpu_model}), node ${machine.node}, load ${machine.loadavg_at_start.join(' ')}\n\n`);
   const results: BenchResult[] = [];
   for (const name of options.names) {

@@ -60,14 +60,18 @@ async function measure(configuration: ScaleConfiguration, jobs: number, nats: Na
       CHORUS_VISUAL_NATS_SERVERS: JSON.stringify([nats.url]),
       CHORUS_VISUAL_NATS_SUBJECT_PREFIX: prefix,
       CHORUS_VISUAL_NATS_STREAM_NAME: `BENCH_SCALE_${index}`,
-      CHORUS_VISUAL_COMFYUI_BACKENDS: JSON.stringify(sims.map((sim, i) => ({ name: `gpu-${i}`, url: sim.url, max_concurrent: MAX_CONCURRENT, output_directory: sim.outputDir }))),
+      CHORUS_VISUAL_COMFYUI_BACKENDS: JSON.stringify(
+        sims.map((sim, i) => ({ name: `gpu-${i}`, url: sim.url, max_concurrent: MAX_CONCURRENT, output_directory: sim.outputDir })),
+      ),
       CHORUS_VISUAL_COMFYUI_QUEUE_MAX_QUEUE_SIZE: String(jobs * 2),
       CHORUS_VISUAL_DATA_DIR: join(dir, 'data'),
       CHORUS_VISUAL_HTTP_ENABLED: 'false',
       CHORUS_VISUAL_LOG_LEVEL: 'warn',
     };
     for (let i = 0; i < configuration.instances; i += 1) {
-      procs.push(startServiceProcess(['serve', '--lease-ttl', '5'], { ...env, CHORUS_VISUAL_LOG_LEVEL: 'info', CHORUS_VISUAL_INSTANCE_ID: `bench-${index}-${i}` }));
+      procs.push(
+        startServiceProcess(['serve', '--lease-ttl', '5'], { ...env, CHORUS_VISUAL_LOG_LEVEL: 'info', CHORUS_VISUAL_INSTANCE_ID: `bench-${index}-${i}` }),
+      );
     }
     await Promise.all(procs.map((proc) => proc.waitForLine(/NATS commands and events ready/, 60_000)));
     const subscriber = new CompletionSubscriber(nc, prefix);
@@ -76,7 +80,9 @@ async function measure(configuration: ScaleConfiguration, jobs: number, nats: Na
     const started = nowMs();
     await Promise.all(
       Array.from({ length: jobs }, (_, i) =>
-        nc.request(`${prefix}.cmd.generate`, JSON.stringify({ conversation_id: `bench-${i % 20}`, workflow: 'no_model_test', prompt: `scale ${i}` }), { timeout: 60_000 }),
+        nc.request(`${prefix}.cmd.generate`, JSON.stringify({ conversation_id: `bench-${i % 20}`, workflow: 'no_model_test', prompt: `scale ${i}` }), {
+          timeout: 60_000,
+        }),
       ),
     );
     await subscriber.waitForFinal(jobs, 300_000);
@@ -112,13 +118,21 @@ async function main(): Promise<void> {
     for (const [index, configuration] of configurations.entries()) {
       const result = await measure(configuration, jobs, nats, root, index);
       results.push(result);
-      console.log(`${result.label.padEnd(26)} ${String(result.jobs).padStart(5)} jobs  ${result.seconds.toFixed(2).padStart(7)} s  ${result.jobsPerSecond.toFixed(2).padStart(7)} jobs/s  peak per backend ${result.peakPerBackend.join('/')}  max runs per prompt ${result.maxExecutionsPerPrompt}`);
+      console.log(
+        `${result.label.padEnd(26)} ${String(result.jobs).padStart(5)} jobs  ${result.seconds.toFixed(2).padStart(7)} s  ${result.jobsPerSecond.toFixed(2).padStart(7)} jobs/s  peak per backend ${result.peakPerBackend.join('/')}  max runs per prompt ${result.maxExecutionsPerPrompt}`,
+      );
     }
   } finally {
     await nats.cleanup();
     await rm(root, { recursive: true, force: true });
   }
-  const report = { benchmark: 'scale-throughput', backends: BACKENDS, maxConcurrent: MAX_CONCURRENT, loadAverage: { start: loadAtStart, end: loadavg()[0] }, results };
+  const report = {
+    benchmark: 'scale-throughput',
+    backends: BACKENDS,
+    maxConcurrent: MAX_CONCURRENT,
+    loadAverage: { start: loadAtStart, end: loadavg()[0] },
+    results,
+  };
   if (values.json) await writeFile(values.json, `${JSON.stringify(report, null, 2)}\n`);
 }
 

@@ -71,7 +71,10 @@ export async function runThroughputBench(options: ThroughputBenchOptions = {}): 
         },
       ],
       target: { description: '≥ 1,000 jobs/s on a 2-core machine', met: jobsPerSecond >= 1000 && completed === jobs },
-      notes: ['service_cpu includes the NATS subscriber (same process); service_cpu_util 1.0 = one core busy', 'jobs admitted in-process (JobService.generate), 8 concurrent submitters'],
+      notes: [
+        'service_cpu includes the NATS subscriber (same process); service_cpu_util 1.0 = one core busy',
+        'jobs admitted in-process (JobService.generate), 8 concurrent submitters',
+      ],
     };
   } finally {
     off();

@@ -13,14 +13,7 @@
  */
 import { assertEvent, assign, emit, fromCallback, fromPromise, setup, type EventObject } from 'xstate';
 import type { JobResult } from '../src/contracts/index.js';
-import {
-  comfyLostData,
-  errorDataOf,
-  executionErrorData,
-  generationTimeoutData,
-  interruptedElsewhereData,
-  queueWaitTimeoutData,
-} from './job-error-data.js';
+import { comfyLostData, errorDataOf, executionErrorData, generationTimeoutData, interruptedElsewhereData, queueWaitTimeoutData } from './job-error-data.js';
 import type {
   AcquireSlotInput,
   AcquireSlotOutput,
@@ -137,8 +130,7 @@ export const jobMachine = setup({
     recordActorError: assign({ error: ({ event }) => errorDataOf(actorErrorOf(event), 'INTERNAL') }),
     recordQueueWaitTimeout: assign({ error: ({ context }) => queueWaitTimeoutData(context.limits.queueWaitTimeoutMs) }),
     recordGenerationTimeout: assign({
-      error: ({ context }) =>
-        generationTimeoutData(context.limits.hardTimeoutMs ?? context.limits.generationTimeoutMs, context.limits.hardTimeoutMs !== null),
+      error: ({ context }) => generationTimeoutData(context.limits.hardTimeoutMs ?? context.limits.generationTimeoutMs, context.limits.hardTimeoutMs !== null),
     }),
     recordLost: assign({ error: ({ context }) => comfyLostData(context.resubmits) }),
     /**

@@ -10,12 +10,18 @@ type CommandModule = { run(argv: string[]): Promise<number> };
 
 const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   serve: { summary: 'run the service (NATS commands + events, HTTP inspector, job actors)', load: () => import('./cli/serve-command.js') },
-  demo: { summary: 'everything embedded: simulator, in-process bus, SQLite; generates images for the shipped characters', load: () => import('./cli/demo-command.js') },
+  demo: {
+    summary: 'everything embedded: simulator, in-process bus, SQLite; generates images for the shipped characters',
+    load: () => import('./cli/demo-command.js'),
+  },
   generate: { summary: 'generate an image for a character and wait for it', load: () => import('./cli/generate-command.js') },
   jobs: { summary: 'jobs list | show <id> | watch <id> | cancel <id>', load: () => import('./cli/jobs-command.js') },
   workflows: { summary: 'workflows list | validate [name] [--backend URL]', load: () => import('./cli/workflows-command.js') },
   simulate: { summary: 'run the ComfyUI simulator (--port 8188)', load: () => import('./simulator/simulate-command.js') },
-  doctor: { summary: 'check the configuration and every dependency (ComfyUI, NATS, database, LLM); says what to fix', load: () => import('./cli/doctor-command.js') },
+  doctor: {
+    summary: 'check the configuration and every dependency (ComfyUI, NATS, database, LLM); says what to fix',
+    load: () => import('./cli/doctor-command.js'),
+  },
 };
 
 function usage(): string {
@@ -57,9 +63,12 @@ function report(error: unknown): number {
   if ((error as Error | null)?.name === 'ZodError' && issues) {
     error = new ChorusError('INVALID_COMMAND', issues.map((i) => `${i.path.map(String).join('.') || 'input'}: ${i.message}`).join('; '));
   }
-  const chorus = error instanceof ChorusError ? error : new ChorusError('INTERNAL', error instanceof Error ? error.message : String(error), {
-    suggestion: 'this is a bug in chorus-visual; please report it with the command you ran',
-  });
+  const chorus =
+    error instanceof ChorusError
+      ? error
+      : new ChorusError('INTERNAL', error instanceof Error ? error.message : String(error), {
+          suggestion: 'this is a bug in chorus-visual; please report it with the command you ran',
+        });
   process.stderr.write(`error ${chorus.code}: ${chorus.message}\n`);
   if (chorus.suggestion) process.stderr.write(`suggestion: ${chorus.suggestion}\n`);
   return 1;

@@ -56,7 +56,13 @@ export function readDatabaseFacts(path: string): DatabaseFacts {
     for (const raw of db.prepare('select id, status, error, result, comfy_prompt_id, seed from visual_generation_jobs').all()) {
       const row = jobRowSchema.parse(raw);
       const error = errorSchema.safeParse(parseJson(row.error));
-      jobs.set(row.id, { id: row.id, status: row.status, errorCode: error.success ? error.data.code : undefined, result: parseJson(row.result), seed: row.seed === null ? undefined : String(row.seed) });
+      jobs.set(row.id, {
+        id: row.id,
+        status: row.status,
+        errorCode: error.success ? error.data.code : undefined,
+        result: parseJson(row.result),
+        seed: row.seed === null ? undefined : String(row.seed),
+      });
       addPrompt(row.id, row.comfy_prompt_id);
     }
     const events: PersistedEvent[] = [];

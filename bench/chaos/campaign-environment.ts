@@ -63,7 +63,9 @@ export async function createEnvironment(options: EnvironmentOptions): Promise<Ca
   }
 }
 
-function serviceConfig(o: EnvironmentOptions & { dataDir: string; databasePath: string; simulator: SimulatorHandle; nats: NatsTestServer }): Record<string, unknown> {
+function serviceConfig(
+  o: EnvironmentOptions & { dataDir: string; databasePath: string; simulator: SimulatorHandle; nats: NatsTestServer },
+): Record<string, unknown> {
   return {
     comfyui: {
       timeout_seconds: 60,

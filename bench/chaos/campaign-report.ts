@@ -18,7 +18,11 @@ export function formatReport(r: CampaignReport): string {
   const lines = [
     `chaos campaign, seed ${r.seed}: faults for ${r.faultWindowSeconds.toFixed(1)} s, settled ${r.settled ? 'yes' : 'NO'} in ${r.settleSeconds.toFixed(1)} s, total ${r.totalSeconds.toFixed(1)} s`,
     `disk full via: ${r.diskFull.method}${r.diskFull.note ? ` (${r.diskFull.note})` : ''}; database ${r.diskFull.databaseOnDataDisk ? 'ON the full disk' : 'on another disk'}`,
-    `injected: ${Object.entries(r.injected).map(([k, n]) => `${k} ${n}`).join(', ')}; NATS restarts by SIGKILL ${r.natsRestartsBySigkill}; service starts ${r.serviceStarts} (spawn to listening: median ${r.serviceStartMs.median} ms, max ${r.serviceStartMs.max} ms)`,
+    `injected: ${Object.entries(r.injected)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(
+        ', ',
+      )}; NATS restarts by SIGKILL ${r.natsRestartsBySigkill}; service starts ${r.serviceStarts} (spawn to listening: median ${r.serviceStartMs.median} ms, max ${r.serviceStartMs.max} ms)`,
     `second serve on the same database: ${r.injected.secondServe} started, ${r.injected.secondServe - r.rivalsNotRefused.length} refused with STORE_LOCKED${r.rivalsNotRefused.length > 0 ? `; NOT refused: ${r.rivalsNotRefused.slice(0, 3).join(' | ')}` : ''}`,
     ...(r.injectorErrors.length > 0 ? [`injector errors (${r.injectorErrors.length}): ${r.injectorErrors.slice(0, 3).join(' | ')}`] : []),
     `submissions: sent ${s.attempted} (not sent while the service was down: ${s.skippedWhileDown}), accepted ${s.accepted} (answered on retry ${s.acceptedOnRetry}), unanswered ${s.unanswered}, still in doubt ${s.stillInDoubt}, refused ${JSON.stringify(s.refused)}`,

@@ -140,13 +140,20 @@ async function runFaultWindow(options: CampaignOptions, submitter: JobSubmitter,
     }
   })();
   const faultLoop = injector.run();
-  const ticker = setInterval(() => log(`t+${Math.round((Date.now() - start) / 1000)}s accepted ${submitter.counts.accepted}, faults ${JSON.stringify(injector.counts)}`), 10_000);
+  const ticker = setInterval(
+    () => log(`t+${Math.round((Date.now() - start) / 1000)}s accepted ${submitter.counts.accepted}, faults ${JSON.stringify(injector.counts)}`),
+    10_000,
+  );
   await new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, options.seconds * 1_000);
-    options.signal?.addEventListener('abort', () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
+    options.signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
   });
   submitting = false;
   injector.stop();
@@ -156,7 +163,12 @@ async function runFaultWindow(options: CampaignOptions, submitter: JobSubmitter,
 }
 
 /** Waits until no request is in doubt, no job is unfinished and the outbox is empty. */
-async function settle(databasePath: string, submitter: JobSubmitter, live: LiveEventRecorder, maxSeconds: number): Promise<{ settled: boolean; settleSeconds: number }> {
+async function settle(
+  databasePath: string,
+  submitter: JobSubmitter,
+  live: LiveEventRecorder,
+  maxSeconds: number,
+): Promise<{ settled: boolean; settleSeconds: number }> {
   const start = Date.now();
   let settled = false;
   while (Date.now() < start + maxSeconds * 1_000) {

@@ -82,7 +82,5 @@ export function checkDelivery(subscriber: string, persisted: PersistedEvent[], r
  * by the CloudEvent id. Its duplicates are counted and reported, not judged.
  */
 export function deliveryViolations(result: DeliveryResult, opts: { requireGapless: boolean; atLeastOnce: boolean }): number {
-  return (
-    result.missing + result.unknown + result.outOfOrderJobs + (opts.atLeastOnce ? 0 : result.duplicated) + (opts.requireGapless ? result.gappedJobs : 0)
-  );
+  return result.missing + result.unknown + result.outOfOrderJobs + (opts.atLeastOnce ? 0 : result.duplicated) + (opts.requireGapless ? result.gappedJobs : 0);
 }

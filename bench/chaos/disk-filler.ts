@@ -31,7 +31,9 @@ export class DataDiskFiller {
       return new DataDiskFiller(directory, 'tmpfs', undefined);
     } catch (error) {
       const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
-      throw new Error(`the disk-full check cannot run: mounting a tmpfs on ${directory} failed (${reason}); run as root, or pass --no-disk-full to run the campaign without it`);
+      throw new Error(
+        `the disk-full check cannot run: mounting a tmpfs on ${directory} failed (${reason}); run as root, or pass --no-disk-full to run the campaign without it`,
+      );
     }
   }
 

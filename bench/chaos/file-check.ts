@@ -44,7 +44,9 @@ export interface FileResult {
 
 async function sha256Of(path: string): Promise<string | undefined> {
   try {
-    return createHash('sha256').update(await readFile(path)).digest('hex');
+    return createHash('sha256')
+      .update(await readFile(path))
+      .digest('hex');
   } catch {
     return undefined;
   }
@@ -83,7 +85,10 @@ async function problemsOf(dataDir: string, job: CompletedJob, claimed: Set<strin
     if (file.thumbnail) {
       const thumbnail = join(dataDir, file.thumbnail.path);
       claimed.add(thumbnail);
-      const size = await stat(thumbnail).then((s) => s.size, () => undefined);
+      const size = await stat(thumbnail).then(
+        (s) => s.size,
+        () => undefined,
+      );
       if (size === undefined) problems.push(`${file.thumbnail.path}: thumbnail missing on disk`);
       else if (size !== file.thumbnail.bytes) problems.push(`${file.thumbnail.path}: thumbnail is ${size} bytes, result says ${file.thumbnail.bytes}`);
     }
@@ -106,7 +111,11 @@ export async function checkFiles(dataDir: string, completed: CompletedJob[], fai
   for (const path of await listFiles(join(dataDir, 'conversations'))) {
     if (claimed.has(path)) continue;
     const name = relative(dataDir, path);
-    const owner = [...completedIds].find((id) => name.includes(id)) ? 'ofCompletedJobs' : [...failedJobIds].find((id) => name.includes(id)) ? 'ofFailedJobs' : 'unattributed';
+    const owner = [...completedIds].find((id) => name.includes(id))
+      ? 'ofCompletedJobs'
+      : [...failedJobIds].find((id) => name.includes(id))
+        ? 'ofFailedJobs'
+        : 'unattributed';
     leftovers[owner]++;
     if (leftoverExamples.length < 5) leftoverExamples.push(`${name} (${owner})`);
   }

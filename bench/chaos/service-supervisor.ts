@@ -95,11 +95,15 @@ export class ServiceSupervisor {
     const line = rival.lines.find((l) => l.includes('"msg":"chorus-visual did not start"'));
     const error = line ? (JSON.parse(line) as { error?: { code?: string; details?: { holder?: { pid?: number } } } }).error : undefined;
     const refused = outcome.code === 1 && error?.code === 'STORE_LOCKED' && error.details?.holder?.pid === holderPid;
-    return refused ? { refused: true } : { refused: false, reason: `exit ${outcome.code}, ${error?.code ?? 'no error line'}, holder pid ${error?.details?.holder?.pid} (running: ${holderPid})` };
+    return refused
+      ? { refused: true }
+      : {
+          refused: false,
+          reason: `exit ${outcome.code}, ${error?.code ?? 'no error line'}, holder pid ${error?.details?.holder?.pid} (running: ${holderPid})`,
+        };
   }
 
   private keepErrors(child: ServiceProcess): void {
     for (const line of child.lines) if (/"level":(5|6)\d/.test(line)) this.errorLines.push(line);
   }
-
 }

@@ -62,11 +62,7 @@ function portRefused(error: unknown, host: string, port: number): unknown {
 
 function clusterViewOf(coordinator: InstanceCoordinator, ledger: SlotLedger): () => Promise<ClusterView> {
   return async () => {
-    const [instances, owners, slots] = await Promise.all([
-      coordinator.listInstances(),
-      coordinator.ownersOfUnfinished(),
-      ledger.slotsInUse(),
-    ]);
+    const [instances, owners, slots] = await Promise.all([coordinator.listInstances(), coordinator.ownersOfUnfinished(), ledger.slotsInUse()]);
     return {
       instances: instances.map(({ id, alive, started_at, heartbeat_at, stopped_at }) => ({ id, alive, started_at, heartbeat_at, stopped_at })),
       owners: Object.fromEntries(owners),

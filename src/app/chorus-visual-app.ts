@@ -57,7 +57,9 @@ export interface ChorusVisualApp {
 }
 
 export function defaultInstanceId(): string {
-  return `${hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 40)}-${process.pid}`;
+  return `${hostname()
+    .replace(/[^A-Za-z0-9_.-]/g, '-')
+    .slice(0, 40)}-${process.pid}`;
 }
 
 export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
@@ -98,7 +100,14 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
     // 3. The HTTP port: taken or refused before any job moves.
     let http: RunningHttpServer | undefined;
     if (options.http ?? config.http.enabled) {
-      const server = await startAppHttpServer({ config, runtime, handler, instanceId, logger, ...(useNats ? { nats: () => ({ connected: transport.isConnected(), kind: transport.kind }) } : {}) });
+      const server = await startAppHttpServer({
+        config,
+        runtime,
+        handler,
+        instanceId,
+        logger,
+        ...(useNats ? { nats: () => ({ connected: transport.isConnected(), kind: transport.kind }) } : {}),
+      });
       http = server;
       started.push({ part: 'http', stop: () => server.close() });
     }
@@ -114,7 +123,12 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
       nc = connection;
       deferred!.attach(await NatsEventTransport.create(connection, { prefix, ...config.nats.stream }, { logger: logger.child({ component: 'events' }) }));
       if (options.commands !== false) {
-        commands = await startCommandService(connection, handler, { prefix, version: SERVICE_VERSION, instanceId, logger: logger.child({ component: 'commands' }) });
+        commands = await startCommandService(connection, handler, {
+          prefix,
+          version: SERVICE_VERSION,
+          instanceId,
+          logger: logger.child({ component: 'commands' }),
+        });
       }
       relay.kick();
       lock?.describe({ nats: { servers: config.nats.servers, subject_prefix: prefix } });
@@ -129,7 +143,10 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
         await attachNats(first.connection);
         started.push({ part: 'nats commands', stop: () => commands?.stop() });
       } else {
-        logger.warn({ servers: config.nats.servers, reason: first.reason }, 'NATS not reachable; serving without it, events stay in the outbox until it answers');
+        logger.warn(
+          { servers: config.nats.servers, reason: first.reason },
+          'NATS not reachable; serving without it, events stay in the outbox until it answers',
+        );
         natsLater = first.later.then(attachNats).catch((error: unknown) => {
           logger.error({ err: error instanceof Error ? error.message : String(error) }, 'NATS connection failed; events stay in the outbox');
         });
@@ -182,7 +199,9 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
     for (const { part, stop } of started.reverse()) {
       await Promise.resolve()
         .then(stop)
-        .catch((stopError: unknown) => logger.warn({ part, err: stopError instanceof Error ? stopError.message : String(stopError) }, 'undoing a failed start'));
+        .catch((stopError: unknown) =>
+          logger.warn({ part, err: stopError instanceof Error ? stopError.message : String(stopError) }, 'undoing a failed start'),
+        );
     }
     throw error;
   }

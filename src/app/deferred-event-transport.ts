@@ -31,9 +31,7 @@ export class DeferredEventTransport implements EventTransport {
   publishDurable(subject: string, payload: Uint8Array, msgId: string): Promise<void> {
     if (!this.target) {
       // Recoverable: the relay keeps the row and tries again with back-off.
-      return Promise.reject(
-        new ChorusError(ErrorCode.EVENTS_UNAVAILABLE, 'not connected to NATS yet; the event stays in the outbox', { recoverable: true }),
-      );
+      return Promise.reject(new ChorusError(ErrorCode.EVENTS_UNAVAILABLE, 'not connected to NATS yet; the event stays in the outbox', { recoverable: true }));
     }
     return this.target.publishDurable(subject, payload, msgId);
   }

@@ -99,19 +99,24 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
 
     let workflows = overrides.workflows;
     if (!workflows) {
-      const library = await WorkflowLibrary.load(config.workflows_dir, { maxBytes: config.limits.max_workflow_bytes, maxNodes: config.limits.max_workflow_nodes });
+      const library = await WorkflowLibrary.load(config.workflows_dir, {
+        maxBytes: config.limits.max_workflow_bytes,
+        maxNodes: config.limits.max_workflow_nodes,
+      });
       closers.push(() => library.close());
       workflows = library;
     }
     const characters = overrides.characters ?? (await CharacterRegistry.load(config.characters_dir, workflows as WorkflowLibrary));
     const composer = overrides.composer ?? new VisualPromptComposer(config.llm);
-    const collector = overrides.collector ?? new OutputCollector({
-      dataDir: config.data_dir,
-      cleanupComfyOutputs: config.comfyui.file_management.cleanup_comfy_outputs,
-      thumbnails: thumbnailSettingsFrom(config.thumbnails),
-      logger,
-      maxDownloadBytes: config.comfyui.file_management.max_output_bytes,
-    });
+    const collector =
+      overrides.collector ??
+      new OutputCollector({
+        dataDir: config.data_dir,
+        cleanupComfyOutputs: config.comfyui.file_management.cleanup_comfy_outputs,
+        thumbnails: thumbnailSettingsFrom(config.thumbnails),
+        logger,
+        maxDownloadBytes: config.comfyui.file_management.max_output_bytes,
+      });
 
     let jobCoordination: JobCoordination | undefined;
     if (shared && databaseStore) {
@@ -139,7 +144,15 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
       const heartbeatDatabase = await openDatabase(config.database.url, { poolSize: 1 });
       closers.push(() => heartbeatDatabase.close());
       const heartbeats = new KyselyInstanceCoordinator(heartbeatDatabase.db, heartbeatDatabase.dialect);
-      const keeper = new JobLeaseKeeper({ instanceId, coordinator, heartbeats, service, leaseTtlMs, ...(overrides.clock ? { clock: overrides.clock } : {}), logger });
+      const keeper = new JobLeaseKeeper({
+        instanceId,
+        coordinator,
+        heartbeats,
+        service,
+        leaseTtlMs,
+        ...(overrides.clock ? { clock: overrides.clock } : {}),
+        logger,
+      });
       coordination = { instanceId, coordinator, ledger, keeper, leaseTtlMs };
       // Alive before claiming anything, so no other instance takes over what this one restores.
       await coordination.keeper.register();
@@ -165,7 +178,9 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
         await coordination?.keeper.stop();
         await service.stop();
         // After the last transition is written: others may take the jobs over at once.
-        await coordination?.keeper.retire().catch((error: unknown) => logger.warn({ err: String(error) }, 'retiring the instance failed; its lease will lapse'));
+        await coordination?.keeper
+          .retire()
+          .catch((error: unknown) => logger.warn({ err: String(error) }, 'retiring the instance failed; its lease will lapse'));
         await closeAll();
       },
     };

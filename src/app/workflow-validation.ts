@@ -11,7 +11,9 @@ export async function validateWorkflow(
   const structure = validateStructure(definition);
   const backend = backendName === undefined ? pool.choose(() => 0) : pool.get(backendName);
   if (backendName !== undefined && !backend) {
-    throw new ChorusError(ErrorCode.INVALID_COMMAND, `No backend named "${backendName}"`, { details: { backend: backendName, known: pool.list().map((b) => b.name) } });
+    throw new ChorusError(ErrorCode.INVALID_COMMAND, `No backend named "${backendName}"`, {
+      details: { backend: backendName, known: pool.list().map((b) => b.name) },
+    });
   }
   if (!backend) return { ok: structure.ok, errors: structure.errors, warnings: structure.warnings, checked_against: null };
   let objectInfo: ObjectInfo;

@@ -59,7 +59,11 @@ export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options'
     const message = (error as Error).message.split('. To specify')[0]!;
     const unknown = /Unknown option '--?([^']+)'/.exec(message)?.[1];
     const close = unknown === undefined ? undefined : didYouMean(unknown, Object.keys(options), '--');
-    const commandName = help.usage.split(' ').slice(0, 3).filter((w) => /^[a-z-]+$/.test(w)).join(' ');
+    const commandName = help.usage
+      .split(' ')
+      .slice(0, 3)
+      .filter((w) => /^[a-z-]+$/.test(w))
+      .join(' ');
     throw new ChorusError(ErrorCode.INVALID_COMMAND, message, {
       suggestion: close ?? `see \`${commandName} --help\``,
     });

@@ -20,12 +20,13 @@ import { timingLine } from './job-summary-format.js';
 
 const help: CommandHelp = {
   usage: 'chorus-visual demo [options]',
-  summary: 'Everything embedded, nothing else needed: the ComfyUI simulator, an in-process event bus and SQLite in a temporary folder. Generates an image for every shipped character plus the model-free image, video and text-to-speech workflows, and prints where each file went with its timing.',
+  summary:
+    'Everything embedded, nothing else needed: the ComfyUI simulator, an in-process event bus and SQLite in a temporary folder. Generates an image for every shipped character plus the model-free image, video and text-to-speech workflows, and prints where each file went with its timing.',
   options: {
     'data-dir': 'DIR  keep everything in this folder instead of a temporary one',
     keep: 'leave the state inspector running afterwards (Ctrl-C ends it)',
     'http-port': 'N  the inspector port (default: a free one)',
-    'step-ms': 'N  the simulator\'s time per sampling step (default 40)',
+    'step-ms': "N  the simulator's time per sampling step (default 40)",
   },
 };
 
@@ -86,7 +87,12 @@ export async function run(argv: string[]): Promise<number> {
   for (const character of app.runtime.characters.list()) {
     commands.push({
       label: `${character.id} (${character.visual_identity.default_workflow})`,
-      command: { conversation_id: 'demo-conversation', character: character.id, user_request: requests[character.id] ?? 'send me a picture of what you are doing', activity: 'a quiet afternoon' },
+      command: {
+        conversation_id: 'demo-conversation',
+        character: character.id,
+        user_request: requests[character.id] ?? 'send me a picture of what you are doing',
+        activity: 'a quiet afternoon',
+      },
     });
   }
   for (const workflow of app.runtime.workflows.list()) {
@@ -119,7 +125,9 @@ export async function run(argv: string[]): Promise<number> {
       continue;
     }
     for (const file of job.result?.files ?? []) {
-      out.write(`    ${file.kind.padEnd(5)} ${file.absolutePath} (${file.mediaType}, ${file.bytes} bytes${file.width ? `, ${file.width}x${file.height}` : ''})\n`);
+      out.write(
+        `    ${file.kind.padEnd(5)} ${file.absolutePath} (${file.mediaType}, ${file.bytes} bytes${file.width ? `, ${file.width}x${file.height}` : ''})\n`,
+      );
     }
     out.write(`    timing: ${timingLine(job.timings)}\n`);
   }

@@ -29,7 +29,10 @@ async function getJson(url: URL, timeoutMs: number, headers: Record<string, stri
 }
 
 async function isDirectory(dir: string): Promise<boolean> {
-  return stat(dir).then((s) => s.isDirectory(), () => false);
+  return stat(dir).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
 }
 
 async function sameFolder(a: string, b: string): Promise<boolean> {
@@ -44,7 +47,14 @@ export async function checkBackend(config: ResolvedConfig, backend: BackendConfi
   try {
     stats = (await getJson(new URL('/system_stats', backend.url), timeout)) as typeof stats;
   } catch (error) {
-    return [{ level: 'fail', subject, message: `${backend.url} does not answer: ${errorText(error)}`, fix: `start ComfyUI there (or \`chorus-visual simulate --port ${new URL(backend.url).port || 8188}\` to try without a GPU), or set comfyui.url / CHORUS_VISUAL_COMFYUI_URL` }];
+    return [
+      {
+        level: 'fail',
+        subject,
+        message: `${backend.url} does not answer: ${errorText(error)}`,
+        fix: `start ComfyUI there (or \`chorus-visual simulate --port ${new URL(backend.url).port || 8188}\` to try without a GPU), or set comfyui.url / CHORUS_VISUAL_COMFYUI_URL`,
+      },
+    ];
   }
   const findings: Finding[] = [];
   const models = await Promise.all(
@@ -53,7 +63,11 @@ export async function checkBackend(config: ResolvedConfig, backend: BackendConfi
       return Array.isArray(names) ? `${names.length} ${folder}` : `${folder} unknown`;
     }),
   );
-  findings.push({ level: 'ok', subject, message: `${backend.url}: ComfyUI ${stats.system?.comfyui_version ?? '(version not reported)'}; models: ${models.join(', ')}` });
+  findings.push({
+    level: 'ok',
+    subject,
+    message: `${backend.url}: ComfyUI ${stats.system?.comfyui_version ?? '(version not reported)'}; models: ${models.join(', ')}`,
+  });
 
   const configured = path.resolve(backend.output_directory ?? config.comfyui.file_management.output_directory);
   const reported = reportedOutputFolder(await readSystemStats(backend.url, timeout));
@@ -62,7 +76,11 @@ export async function checkBackend(config: ResolvedConfig, backend: BackendConfi
   const here = await isDirectory(configured);
   const reportedHere = reported !== undefined && (await isDirectory(reported));
   if (here && (reported === undefined || (await sameFolder(configured, reported)))) {
-    findings.push({ level: 'ok', subject, message: `output folder ${configured} is on this machine: ${mode === 'auto' ? `auto mode will ${local} files found there` : `mode ${mode}`}` });
+    findings.push({
+      level: 'ok',
+      subject,
+      message: `output folder ${configured} is on this machine: ${mode === 'auto' ? `auto mode will ${local} files found there` : `mode ${mode}`}`,
+    });
   } else if (reportedHere) {
     findings.push({
       level: mode === 'move' || mode === 'copy' ? 'fail' : 'warn',
@@ -71,30 +89,55 @@ export async function checkBackend(config: ResolvedConfig, backend: BackendConfi
       fix: `set comfyui.file_management.output_directory (or this backend's output_directory) to ${reported}`,
     });
   } else if (mode === 'move' || mode === 'copy') {
-    findings.push({ level: 'fail', subject, message: `mode ${mode} needs ComfyUI's output folder here, but ${configured} does not exist`, fix: 'set output_directory to ComfyUI\'s output folder, or use file_management.mode auto (the default) or download' });
+    findings.push({
+      level: 'fail',
+      subject,
+      message: `mode ${mode} needs ComfyUI's output folder here, but ${configured} does not exist`,
+      fix: "set output_directory to ComfyUI's output folder, or use file_management.mode auto (the default) or download",
+    });
   } else {
-    findings.push({ level: 'ok', subject, message: `output folder ${configured} is not on this machine: ${mode === 'auto' ? 'auto mode will download files through /view' : `mode ${mode}`}` });
+    findings.push({
+      level: 'ok',
+      subject,
+      message: `output folder ${configured} is not on this machine: ${mode === 'auto' ? 'auto mode will download files through /view' : `mode ${mode}`}`,
+    });
   }
   return findings;
 }
 
 export async function checkNats(config: ResolvedConfig): Promise<Finding[]> {
-  if (!config.nats.enabled) return [{ level: 'warn', subject: 'nats', message: 'disabled (nats.enabled: false): no NATS commands or events; the HTTP API still works' }];
+  if (!config.nats.enabled)
+    return [{ level: 'warn', subject: 'nats', message: 'disabled (nats.enabled: false): no NATS commands or events; the HTTP API still works' }];
   const servers = config.nats.servers.join(', ');
   try {
     const nc = await connect({ ...(await natsConnectionOptions(config.nats, { waitOnFirstConnect: false })), maxReconnectAttempts: 0, timeout: 3_000 });
     try {
-      const jetstream = await (await nc.jetstreamManager()).getAccountInfo().then(() => true, () => false);
+      const jetstream = await (await nc.jetstreamManager()).getAccountInfo().then(
+        () => true,
+        () => false,
+      );
       return [
         jetstream
           ? { level: 'ok', subject: 'nats', message: `${servers}: connected, JetStream available (events kept in stream ${config.nats.stream.name})` }
-          : { level: 'warn', subject: 'nats', message: `${servers}: connected, no JetStream: events are published plainly (a subscriber that is down misses them)`, fix: 'run nats-server with -js to keep events for late subscribers' },
+          : {
+              level: 'warn',
+              subject: 'nats',
+              message: `${servers}: connected, no JetStream: events are published plainly (a subscriber that is down misses them)`,
+              fix: 'run nats-server with -js to keep events for late subscribers',
+            },
       ];
     } finally {
       await nc.close();
     }
   } catch (error) {
-    return [{ level: 'fail', subject: 'nats', message: `cannot connect to ${servers}: ${errorText(error)}`, fix: 'start nats-server (nats-server -js), set nats.servers / CHORUS_VISUAL_NATS_SERVERS, or run without it (nats.enabled: false, serve --no-nats)' }];
+    return [
+      {
+        level: 'fail',
+        subject: 'nats',
+        message: `cannot connect to ${servers}: ${errorText(error)}`,
+        fix: 'start nats-server (nats-server -js), set nats.servers / CHORUS_VISUAL_NATS_SERVERS, or run without it (nats.enabled: false, serve --no-nats)',
+      },
+    ];
   }
 }
 
@@ -108,7 +151,14 @@ export async function checkDatabase(config: ResolvedConfig): Promise<Finding[]> 
       await store.close();
     }
   } catch (error) {
-    return [{ level: 'fail', subject: 'database', message: `${where}: ${errorText(error)}`, fix: 'check database.url (CHORUS_VISUAL_DATABASE_URL); for SQLite, that its folder is writable' }];
+    return [
+      {
+        level: 'fail',
+        subject: 'database',
+        message: `${where}: ${errorText(error)}`,
+        fix: 'check database.url (CHORUS_VISUAL_DATABASE_URL); for SQLite, that its folder is writable',
+      },
+    ];
   }
 }
 
@@ -119,23 +169,47 @@ export async function checkDataDir(config: ResolvedConfig): Promise<Finding[]> {
     await access(dir, constants.W_OK);
     return [{ level: 'ok', subject: 'data_dir', message: `${dir} is writable (conversations/… go there)` }];
   } catch (error) {
-    return [{ level: 'fail', subject: 'data_dir', message: `${dir} cannot be written: ${errorText(error)}`, fix: 'set data_dir (CHORUS_VISUAL_DATA_DIR) to a writable folder' }];
+    return [
+      {
+        level: 'fail',
+        subject: 'data_dir',
+        message: `${dir} cannot be written: ${errorText(error)}`,
+        fix: 'set data_dir (CHORUS_VISUAL_DATA_DIR) to a writable folder',
+      },
+    ];
   }
 }
 
 export async function checkLlm(config: ResolvedConfig): Promise<Finding[]> {
   const base = config.llm.base_url;
-  if (!base) return [{ level: 'ok', subject: 'llm', message: 'not configured: visual prompts come from the template (set llm.base_url for an OpenAI-compatible endpoint)' }];
+  if (!base)
+    return [
+      { level: 'ok', subject: 'llm', message: 'not configured: visual prompts come from the template (set llm.base_url for an OpenAI-compatible endpoint)' },
+    ];
   try {
     const headers: Record<string, string> = config.llm.api_key ? { authorization: `Bearer ${config.llm.api_key}` } : {};
     const body = (await getJson(new URL(`${base.replace(/\/$/, '')}/models`), 5_000, headers)) as { data?: Array<{ id?: string }> };
     const ids = (body.data ?? []).map((m) => m.id).filter((id): id is string => typeof id === 'string');
     if (ids.length > 0 && !ids.includes(config.llm.model)) {
-      return [{ level: 'warn', subject: 'llm', message: `${base} answers, but has no model "${config.llm.model}" (it has: ${ids.slice(0, 8).join(', ')})`, fix: 'set llm.model to one of those' }];
+      return [
+        {
+          level: 'warn',
+          subject: 'llm',
+          message: `${base} answers, but has no model "${config.llm.model}" (it has: ${ids.slice(0, 8).join(', ')})`,
+          fix: 'set llm.model to one of those',
+        },
+      ];
     }
     return [{ level: 'ok', subject: 'llm', message: `${base} answers; model ${config.llm.model}` }];
   } catch (error) {
-    return [{ level: 'warn', subject: 'llm', message: `${base} does not answer (${errorText(error)}): jobs fall back to template prompts`, fix: 'start the LLM server, or fix llm.base_url' }];
+    return [
+      {
+        level: 'warn',
+        subject: 'llm',
+        message: `${base} does not answer (${errorText(error)}): jobs fall back to template prompts`,
+        fix: 'start the LLM server, or fix llm.base_url',
+      },
+    ];
   }
 }
 
@@ -147,13 +221,37 @@ export async function checkDefinitions(config: ResolvedConfig): Promise<Finding[
   } catch (error) {
     return [{ level: 'fail', subject: 'workflows', message: errorText(error), fix: 'set workflows_dir to the folder of workflow files' }];
   }
-  findings.push(library.list().length > 0
-    ? { level: 'ok', subject: 'workflows', message: `${library.list().length} in ${library.dir}: ${library.list().map((d) => d.name).join(', ')}` }
-    : { level: 'fail', subject: 'workflows', message: `none in ${library.dir}`, fix: 'add API-format workflow files (docs/workflows.md)' });
-  for (const problem of library.problems()) findings.push({ level: 'warn', subject: 'workflows', message: `${problem.file}: ${problem.reason}`, fix: '`chorus-visual workflows validate` lists every problem' });
+  findings.push(
+    library.list().length > 0
+      ? {
+          level: 'ok',
+          subject: 'workflows',
+          message: `${library.list().length} in ${library.dir}: ${library
+            .list()
+            .map((d) => d.name)
+            .join(', ')}`,
+        }
+      : { level: 'fail', subject: 'workflows', message: `none in ${library.dir}`, fix: 'add API-format workflow files (docs/workflows.md)' },
+  );
+  for (const problem of library.problems())
+    findings.push({
+      level: 'warn',
+      subject: 'workflows',
+      message: `${problem.file}: ${problem.reason}`,
+      fix: '`chorus-visual workflows validate` lists every problem',
+    });
   try {
     const registry = await CharacterRegistry.load(config.characters_dir, library);
-    findings.push({ level: 'ok', subject: 'characters', message: `${registry.list().length} in ${registry.dir}: ${registry.list().map((c) => c.id).join(', ') || 'none'}` });
+    findings.push({
+      level: 'ok',
+      subject: 'characters',
+      message: `${registry.list().length} in ${registry.dir}: ${
+        registry
+          .list()
+          .map((c) => c.id)
+          .join(', ') || 'none'
+      }`,
+    });
     for (const problem of registry.problems()) findings.push({ level: 'warn', subject: 'characters', message: `${problem.file}: ${problem.reason}` });
   } catch (error) {
     findings.push({ level: 'warn', subject: 'characters', message: errorText(error), fix: 'set characters_dir to the folder of character files' });

@@ -13,7 +13,8 @@ import { loadCliConfig } from './load-cli-config.js';
 
 const help: CommandHelp = {
   usage: 'chorus-visual doctor [options]',
-  summary: 'Checks the effective configuration and every dependency (each ComfyUI backend: version, models, whether its output folder is here and which file mode auto will use; NATS and JetStream; the database; the data folder; the LLM; workflows and characters) and prints what to fix. Exit 1 when something needed is missing.',
+  summary:
+    'Checks the effective configuration and every dependency (each ComfyUI backend: version, models, whether its output folder is here and which file mode auto will use; NATS and JetStream; the database; the data folder; the LLM; workflows and characters) and prints what to fix. Exit 1 when something needed is missing.',
   options: {
     config: 'FILE  the config file (default config/chorus-visual.yaml, or CHORUS_VISUAL_CONFIG)',
     json: 'print the configuration and findings as JSON',
@@ -47,7 +48,13 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(`✗ config  ${error.message}\n    fix: ${error.suggestion ?? 'correct the named key'}\n1 problem needs fixing\n`);
     return 1;
   }
-  const findings: Finding[] = [{ level: 'ok', subject: 'config', message: `${values.config ?? process.env['CHORUS_VISUAL_CONFIG'] ?? 'config/chorus-visual.yaml'} (if present) + CHORUS_VISUAL_* + defaults: valid` }];
+  const findings: Finding[] = [
+    {
+      level: 'ok',
+      subject: 'config',
+      message: `${values.config ?? process.env['CHORUS_VISUAL_CONFIG'] ?? 'config/chorus-visual.yaml'} (if present) + CHORUS_VISUAL_* + defaults: valid`,
+    },
+  ];
   const groups = await Promise.all([
     ...config.resolvedBackends.map((backend) => checkBackend(config, backend)),
     checkNats(config),

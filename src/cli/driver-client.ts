@@ -28,21 +28,30 @@ type Envelope = { ok: true; job: JobView; created?: boolean } | { ok: false; err
 const SERVING_WITHIN_MS = 30_000;
 
 /** A client for the holder of the lock, once it serves; throws STORE_LOCKED when it cannot be reached. */
-export async function connectToDriver(config: ResolvedConfig, paths: DriverLockPaths, holder: DriverHolder): Promise<{ client: DriverClient; holder: DriverHolder }> {
+export async function connectToDriver(
+  config: ResolvedConfig,
+  paths: DriverLockPaths,
+  holder: DriverHolder,
+): Promise<{ client: DriverClient; holder: DriverHolder }> {
   const deadline = Date.now() + SERVING_WITHIN_MS;
   let current: DriverHolder | undefined = holder;
   while (current && current.state !== 'serving' && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 200));
     current = StoreDriverLock.currentHolder(paths);
   }
-  if (!current) throw new ChorusError(ErrorCode.STORE_LOCKED, 'the service that held the job database stopped while this command waited for it', { recoverable: true });
+  if (!current)
+    throw new ChorusError(ErrorCode.STORE_LOCKED, 'the service that held the job database stopped while this command waited for it', { recoverable: true });
   if (current.http_url) return { client: new HttpDriverClient(current.http_url, config.http.token), holder: current };
   if (current.nats) return { client: await NatsDriverClient.connect(config, current.nats.subject_prefix), holder: current };
-  throw new ChorusError(ErrorCode.STORE_LOCKED, `instance ${current.instance_id} (pid ${current.pid} on ${current.host}) drives the job database but serves neither HTTP nor NATS`, {
-    recoverable: true,
-    details: { holder: current },
-    suggestion: 'Send the command to that process another way, or stop it and run this command again.',
-  });
+  throw new ChorusError(
+    ErrorCode.STORE_LOCKED,
+    `instance ${current.instance_id} (pid ${current.pid} on ${current.host}) drives the job database but serves neither HTTP nor NATS`,
+    {
+      recoverable: true,
+      details: { holder: current },
+      suggestion: 'Send the command to that process another way, or stop it and run this command again.',
+    },
+  );
 }
 
 export function routeLine(client: DriverClient, holder: DriverHolder): string {

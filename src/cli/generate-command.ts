@@ -23,13 +23,14 @@ const FOLLOW_INTERVAL_MS = 250;
 
 const help: CommandHelp = {
   usage: 'chorus-visual generate (--character ID | --workflow NAME) --conversation ID [options] "request"',
-  summary: 'Runs one job to its end with a progress bar, and prints where its files went (exit 0) or its error (exit 1). Beside a running serve on the same database the job goes to it (HTTP, else NATS); stderr says which way.',
+  summary:
+    'Runs one job to its end with a progress bar, and prints where its files went (exit 0) or its error (exit 1). Beside a running serve on the same database the job goes to it (HTTP, else NATS); stderr says which way.',
   options: {
     character: 'ID  the character (config/characters/ID.yaml); its default workflow runs unless --workflow is given',
     workflow: 'NAME  the workflow (workflows/NAME.json)',
     conversation: 'ID  the conversation; files go to data/conversations/ID/',
-    thread: 'ID  Chorus Engine\'s thread id, recorded on the job',
-    message: 'ID  Chorus Engine\'s message id, recorded on the job',
+    thread: "ID  Chorus Engine's thread id, recorded on the job",
+    message: "ID  Chorus Engine's message id, recorded on the job",
     activity: 'TEXT  what the character is doing, for the visual prompt',
     prompt: 'the request text is the finished visual prompt (no LLM, no template)',
     negative: 'TEXT  the negative prompt',
@@ -90,7 +91,9 @@ export async function run(argv: string[]): Promise<number> {
     if (!holder || !paths) throw error;
     return report(await generateThroughDriver(config, paths, holder, parsed.data, label, json), json);
   }
-  process.stderr.write(`route: in this process (${app.runtime.coordination ? 'an instance of the shared database' : `no service drives ${describeDatabase(config.database.url)}`})\n`);
+  process.stderr.write(
+    `route: in this process (${app.runtime.coordination ? 'an instance of the shared database' : `no service drives ${describeDatabase(config.database.url)}`})\n`,
+  );
   const display = json ? undefined : createJobProgressDisplay();
   let jobId: string | undefined;
   let resolveFinal: (job: JobView) => void = () => undefined;
@@ -120,7 +123,14 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 /** Sends the job to the running service and follows it there until it ends. */
-async function generateThroughDriver(config: ResolvedConfig, paths: DriverLockPaths, holder: DriverHolder, cmd: GenerateCommand, label: string, json: boolean): Promise<JobView> {
+async function generateThroughDriver(
+  config: ResolvedConfig,
+  paths: DriverLockPaths,
+  holder: DriverHolder,
+  cmd: GenerateCommand,
+  label: string,
+  json: boolean,
+): Promise<JobView> {
   const { client, holder: serving } = await connectToDriver(config, paths, holder);
   process.stderr.write(routeLine(client, serving));
   const display = json ? undefined : createJobProgressDisplay();

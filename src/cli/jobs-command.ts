@@ -39,8 +39,8 @@ const helps: Record<string, CommandHelp> = {
     summary: 'Lists jobs, newest first, with a header line.',
     options: {
       state: `STATE  only jobs in this state (${Object.values(JobState).join(', ')}); comma-separate several`,
-      conversation: 'ID  only this conversation\'s jobs',
-      character: 'ID  only this character\'s jobs',
+      conversation: "ID  only this conversation's jobs",
+      character: "ID  only this character's jobs",
       limit: 'N  at most N jobs (default 50)',
       json: 'print the jobs as JSON',
       ...configOption,
@@ -48,8 +48,13 @@ const helps: Record<string, CommandHelp> = {
   },
   show: {
     usage: 'chorus-visual jobs show <job-id> [options]',
-    summary: 'Shows one job: state, prompt, timings (their parts add up to the total), files, error with its suggestion. The id may be a unique prefix of 6+ characters.',
-    options: { debug: 'also the debug facts: workflow, prompt components, parameters, LoRAs, submission, how each file came, transitions', json: 'print the document as JSON (with --debug: its debug section too)', ...configOption },
+    summary:
+      'Shows one job: state, prompt, timings (their parts add up to the total), files, error with its suggestion. The id may be a unique prefix of 6+ characters.',
+    options: {
+      debug: 'also the debug facts: workflow, prompt components, parameters, LoRAs, submission, how each file came, transitions',
+      json: 'print the document as JSON (with --debug: its debug section too)',
+      ...configOption,
+    },
   },
   watch: {
     usage: 'chorus-visual jobs watch <job-id> [options]',
@@ -58,13 +63,14 @@ const helps: Record<string, CommandHelp> = {
   },
   cancel: {
     usage: 'chorus-visual jobs cancel <job-id> [options]',
-    summary: 'Asks the service that drives the job (the one holding the database\'s driver lock: over HTTP, else NATS) to cancel it; with none running, cancels it in this process. Says which way on stderr.',
-    options: { json: 'print the service\'s reply as JSON', ...configOption },
+    summary:
+      "Asks the service that drives the job (the one holding the database's driver lock: over HTTP, else NATS) to cancel it; with none running, cancels it in this process. Says which way on stderr.",
+    options: { json: "print the service's reply as JSON", ...configOption },
   },
   regenerate: {
     usage: 'chorus-visual jobs regenerate <job-id> [options]',
-    summary: 'Asks the running service (over NATS) for a new job from this job\'s inputs, linked to it.',
-    options: { seed: 'N|random  the new job\'s seed (default: the same seed)', json: 'print the service\'s reply as JSON', ...configOption },
+    summary: "Asks the running service (over NATS) for a new job from this job's inputs, linked to it.",
+    options: { seed: "N|random  the new job's seed (default: the same seed)", json: "print the service's reply as JSON", ...configOption },
   },
 };
 
@@ -84,7 +90,8 @@ export async function run(argv: string[]): Promise<number> {
   const help = sub === undefined ? undefined : helps[sub];
   if (!help) {
     throw new ChorusError(ErrorCode.INVALID_COMMAND, sub === undefined ? 'jobs needs a subcommand' : `unknown jobs command "${sub}"`, {
-      suggestion: (sub && didYouMean(sub, Object.keys(helps))) ?? 'use one of: jobs list, jobs show <id>, jobs watch <id>, jobs cancel <id>, jobs regenerate <id>',
+      suggestion:
+        (sub && didYouMean(sub, Object.keys(helps))) ?? 'use one of: jobs list, jobs show <id>, jobs watch <id>, jobs cancel <id>, jobs regenerate <id>',
     });
   }
   const options = {
@@ -105,7 +112,13 @@ export async function run(argv: string[]): Promise<number> {
     if (sub === 'regenerate') {
       const seed = flags['seed'] as string | undefined;
       const parsed = regenerateCommandSchema.safeParse({ job_id: jobId, ...(seed === undefined ? {} : { seed: /^\d+$/.test(seed) ? Number(seed) : seed }) });
-      if (!parsed.success) throw invalidCommand(`jobs regenerate: ${describeIssues(parsed.error.issues).map((i) => `${i.path}: ${i.message}`).join('; ')}`, describeIssues(parsed.error.issues));
+      if (!parsed.success)
+        throw invalidCommand(
+          `jobs regenerate: ${describeIssues(parsed.error.issues)
+            .map((i) => `${i.path}: ${i.message}`)
+            .join('; ')}`,
+          describeIssues(parsed.error.issues),
+        );
       return await throughService(config, 'regenerate', parsed.data, flags['json'] === true);
     }
     if (sub === 'watch') {
@@ -143,7 +156,8 @@ function parseStates(text: string): JobState[] {
 
 async function list(store: Awaited<ReturnType<typeof createJobStore>>, flags: Record<string, string | boolean | undefined>): Promise<number> {
   const limit = flags['limit'] === undefined ? 50 : Number(flags['limit']);
-  if (!Number.isInteger(limit) || limit < 1) throw new ChorusError(ErrorCode.INVALID_COMMAND, '--limit must be a whole number from 1', { suggestion: 'e.g. --limit 20' });
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new ChorusError(ErrorCode.INVALID_COMMAND, '--limit must be a whole number from 1', { suggestion: 'e.g. --limit 20' });
   const rows = await store.listJobs({
     ...(typeof flags['state'] === 'string' ? { states: parseStates(flags['state']) } : {}),
     ...(typeof flags['conversation'] === 'string' ? { conversationId: flags['conversation'] } : {}),
@@ -171,7 +185,14 @@ function table(views: JobView[]): string {
     ...views.map((v) => [v.id.slice(0, 8), v.state, v.character ?? '-', v.workflow, v.conversation_id, v.created_at, v.error?.code ?? '']),
   ];
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return `${rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n')}\n`;
+  return `${rows
+    .map((row) =>
+      row
+        .map((cell, column) => cell.padEnd(widths[column]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n')}\n`;
 }
 
 /** Longest wait for an in-process cancel to reach a final state (ComfyUI may be slow to confirm). */
@@ -240,11 +261,13 @@ function printCancelled(job: JobView, json: boolean): number {
 /** cancel (on PostgreSQL) and regenerate move jobs: only the running service (its actors) may do that. */
 async function throughService(config: ResolvedConfig, command: 'cancel' | 'regenerate', payload: Record<string, unknown>, json: boolean): Promise<number> {
   process.stderr.write(`route: NATS ${commandSubject(config.nats.subject_prefix, command)} (the running service's command service)\n`);
-  const nc = await connect({ ...(await natsConnectionOptions(config.nats, { waitOnFirstConnect: false })), maxReconnectAttempts: 0 }).catch((error: unknown) => {
-    throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, `cannot reach NATS at ${config.nats.servers.map(redactUrl).join(', ')}: ${(error as Error).message}`, {
-      suggestion: `${command} goes through the running service: start NATS and \`chorus-visual serve\`.`,
-    });
-  });
+  const nc = await connect({ ...(await natsConnectionOptions(config.nats, { waitOnFirstConnect: false })), maxReconnectAttempts: 0 }).catch(
+    (error: unknown) => {
+      throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, `cannot reach NATS at ${config.nats.servers.map(redactUrl).join(', ')}: ${(error as Error).message}`, {
+        suggestion: `${command} goes through the running service: start NATS and \`chorus-visual serve\`.`,
+      });
+    },
+  );
   try {
     const reply = await nc
       .request(commandSubject(config.nats.subject_prefix, command), JSON.stringify(payload), { timeout: 15_000 })
@@ -256,8 +279,16 @@ async function throughService(config: ResolvedConfig, command: 'cancel' | 'regen
       });
     const body = reply.json<{ ok: boolean; job?: JobView; error?: { code: string; message: string; suggestion?: string } }>();
     if (json) process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
-    else if (!body.ok) throw new ChorusError((body.error?.code ?? 'INTERNAL') as ErrorCode, body.error?.message ?? 'the cancel failed', body.error?.suggestion ? { suggestion: body.error.suggestion } : {});
-    else process.stdout.write(`${command === 'cancel' ? cancelOutcome(body.job!) : `new job ${body.job!.id} (${body.job!.state}), regenerated from ${body.job!.regenerated_from ?? String(payload['job_id'])}`}\n`);
+    else if (!body.ok)
+      throw new ChorusError(
+        (body.error?.code ?? 'INTERNAL') as ErrorCode,
+        body.error?.message ?? 'the cancel failed',
+        body.error?.suggestion ? { suggestion: body.error.suggestion } : {},
+      );
+    else
+      process.stdout.write(
+        `${command === 'cancel' ? cancelOutcome(body.job!) : `new job ${body.job!.id} (${body.job!.state}), regenerated from ${body.job!.regenerated_from ?? String(payload['job_id'])}`}\n`,
+      );
     return body.ok ? 0 : 1;
   } finally {
     await nc.close();

@@ -16,15 +16,16 @@ import { loadCliConfig } from './load-cli-config.js';
 
 const help: CommandHelp = {
   usage: 'chorus-visual serve [options]',
-  summary: 'Runs the service: NATS commands and events, the job actors, every ComfyUI backend, the HTTP API and inspector. Follows workflows/ and config/characters/ while it runs. SIGTERM or Ctrl-C stops it cleanly.',
+  summary:
+    'Runs the service: NATS commands and events, the job actors, every ComfyUI backend, the HTTP API and inspector. Follows workflows/ and config/characters/ while it runs. SIGTERM or Ctrl-C stops it cleanly.',
   options: {
     config: 'FILE  the config file (default config/chorus-visual.yaml, or CHORUS_VISUAL_CONFIG)',
-    'instance-id': 'ID  this instance\'s name; a stable one lets a restart take its own jobs back at once',
+    'instance-id': "ID  this instance's name; a stable one lets a restart take its own jobs back at once",
     'lease-ttl': 'SECONDS  several instances: how long one may be silent before others take its jobs',
     'http-port': 'N  the HTTP API and inspector port (0 picks a free one)',
     'no-nats': 'run without NATS (HTTP API and inspector only)',
-    inspect: 'connect every job actor to Stately\'s inspector',
-    'inspect-url': 'URL  the inspector\'s WebSocket URL (with --inspect)',
+    inspect: "connect every job actor to Stately's inspector",
+    'inspect-url': "URL  the inspector's WebSocket URL (with --inspect)",
   },
 };
 
@@ -44,11 +45,15 @@ export async function run(argv: string[]): Promise<number> {
   );
   let config: ResolvedConfig;
   try {
-    config = await loadCliConfig(values.config, {
-      INSTANCE_ID: values['instance-id'],
-      HTTP_PORT: values['http-port'],
-      NATS_ENABLED: values['no-nats'] ? 'false' : undefined,
-    }, { INSTANCE_ID: '--instance-id', HTTP_PORT: '--http-port', NATS_ENABLED: '--no-nats' });
+    config = await loadCliConfig(
+      values.config,
+      {
+        INSTANCE_ID: values['instance-id'],
+        HTTP_PORT: values['http-port'],
+        NATS_ENABLED: values['no-nats'] ? 'false' : undefined,
+      },
+      { INSTANCE_ID: '--instance-id', HTTP_PORT: '--http-port', NATS_ENABLED: '--no-nats' },
+    );
   } catch (error) {
     throw startFailed(createLogger({}), error);
   }
@@ -64,7 +69,9 @@ export async function run(argv: string[]): Promise<number> {
   // Several instances on PostgreSQL: how long one may be silent before others take its jobs.
   const leaseTtlSeconds = values['lease-ttl'] === undefined ? undefined : Number(values['lease-ttl']);
   if (leaseTtlSeconds !== undefined && !(leaseTtlSeconds > 0)) {
-    throw new ChorusError(ErrorCode.INVALID_COMMAND, '--lease-ttl must be a positive number of seconds', { suggestion: 'give --lease-ttl a number of seconds above 0, e.g. --lease-ttl 10' });
+    throw new ChorusError(ErrorCode.INVALID_COMMAND, '--lease-ttl must be a positive number of seconds', {
+      suggestion: 'give --lease-ttl a number of seconds above 0, e.g. --lease-ttl 10',
+    });
   }
   // A stray rejection in one job's I/O must not take every other job down with the process:
   // it is logged with its stack (a bug to fix), and the jobs keep their persisted states.

@@ -19,7 +19,7 @@ const usage =
   '       chorus-visual workflows validate [name] [--backend URL] [--dir DIR] [--characters DIR] [--timeout MS]\n\n' +
   'list shows each workflow with its type, models and LoRAs, and every file that failed to load.\n' +
   'validate checks structure (links, output node, placeholders, misspelt tokens, cycles), and with\n' +
-  '--backend also that ComfyUI\'s /object_info (node classes, inputs, models, LoRAs); exit 1 on any error.\n\n' +
+  "--backend also that ComfyUI's /object_info (node classes, inputs, models, LoRAs); exit 1 on any error.\n\n" +
   'options:\n' +
   '  --dir DIR         the workflows folder (default workflows)\n' +
   '  --backend URL     a ComfyUI to check against, e.g. http://127.0.0.1:8188\n' +
@@ -57,7 +57,9 @@ export async function run(argv: string[], out: Out = process.stdout, err: Out = 
       objectInfo = await fetchObjectInfo(parsed.values.backend, Number(parsed.values.timeout));
     } catch (error) {
       const e = error as ChorusError;
-      err.write(`error ${e.code ?? 'COMFY_UNAVAILABLE'}: ${e.message}\nsuggestion: is ComfyUI running at ${parsed.values.backend}? Leave out --backend for structural checks only.\n`);
+      err.write(
+        `error ${e.code ?? 'COMFY_UNAVAILABLE'}: ${e.message}\nsuggestion: is ComfyUI running at ${parsed.values.backend}? Leave out --backend for structural checks only.\n`,
+      );
       return 1;
     }
   }
@@ -78,7 +80,9 @@ export async function run(argv: string[], out: Out = process.stdout, err: Out = 
         out.write('validation failed\n');
         return 1;
       }
-      err.write(`error ${e.code}: ${e.message}\n${e.suggestion ? `suggestion: ${e.suggestion}\n` : ''}available: ${((e.details as { available?: string[] })?.available ?? []).join(', ')}\n`);
+      err.write(
+        `error ${e.code}: ${e.message}\n${e.suggestion ? `suggestion: ${e.suggestion}\n` : ''}available: ${((e.details as { available?: string[] })?.available ?? []).join(', ')}\n`,
+      );
       return 1;
     }
   } else {
@@ -108,12 +112,16 @@ export async function run(argv: string[], out: Out = process.stdout, err: Out = 
   }
   for (const def of targets) {
     const structure = validateStructure(def);
-    const server = objectInfo ? validateAgainstObjectInfo(def.graph, objectInfo, { placeholders: def.placeholders, characterLoras: characterLoras.get(def.name) ?? [] }) : null;
+    const server = objectInfo
+      ? validateAgainstObjectInfo(def.graph, objectInfo, { placeholders: def.placeholders, characterLoras: characterLoras.get(def.name) ?? [] })
+      : null;
     const errors = [...structure.errors, ...(server?.errors ?? [])];
     const warnings = [...structure.warnings, ...(server?.warnings ?? [])];
     failed ||= errors.length > 0;
     const mark = errors.length ? '✗' : '✓';
-    out.write(`${mark} ${def.name} (${def.type}${def.convertedFromUi ? ', converted from UI format' : ''})${objectInfo ? ` against ${parsed.values.backend}` : ', structure only'}\n`);
+    out.write(
+      `${mark} ${def.name} (${def.type}${def.convertedFromUi ? ', converted from UI format' : ''})${objectInfo ? ` against ${parsed.values.backend}` : ', structure only'}\n`,
+    );
     out.write(`    placeholders: ${def.placeholders.map((p) => `${p.token ?? `metadata:${p.key}`} → node ${p.nodeId}.${p.input}`).join(', ') || 'none'}\n`);
     for (const issue of errors) out.write(formatIssue('error', issue));
     for (const issue of warnings) out.write(formatIssue('warning', issue));
@@ -123,7 +131,10 @@ export async function run(argv: string[], out: Out = process.stdout, err: Out = 
 }
 
 function formatIssue(level: 'error' | 'warning', issue: ValidationIssue): string {
-  const where = issue.nodeId === null ? 'workflow' : `node ${issue.nodeId}${issue.classType ? ` (${issue.classType})` : ''}${issue.input ? `, input "${issue.input}"` : ''}`;
+  const where =
+    issue.nodeId === null
+      ? 'workflow'
+      : `node ${issue.nodeId}${issue.classType ? ` (${issue.classType})` : ''}${issue.input ? `, input "${issue.input}"` : ''}`;
   const suggestion = issue.suggestion ? `\n      suggestion: ${issue.suggestion}` : '';
   return `    ${level} [${issue.rule}] ${where}: ${issue.message}${suggestion}\n`;
 }

@@ -83,11 +83,10 @@ export function describeNode(node: NodeErrorSummary): string {
 /** POST /prompt answered 400: the workflow does not validate on this server. */
 export function promptRejectedError(rejection: PromptRejection, context: RequestContext): ChorusError {
   const nodes = summariseNodeErrors(rejection);
-  const reason = nodes.length > 0
-    ? nodes.map(describeNode).join('; ')
-    : [rejection.error.message, typeof rejection.error.details === 'string' ? rejection.error.details : '']
-        .filter(Boolean)
-        .join(': ');
+  const reason =
+    nodes.length > 0
+      ? nodes.map(describeNode).join('; ')
+      : [rejection.error.message, typeof rejection.error.details === 'string' ? rejection.error.details : ''].filter(Boolean).join(': ');
   return new ChorusError(ErrorCode.WORKFLOW_NODE_ERROR, `ComfyUI ${context.backend} rejected the prompt: ${reason}`, {
     details: {
       error: {

@@ -175,18 +175,21 @@ export class ComfySocket extends EventEmitter<ComfySocketEvents> {
 
   private startHeartbeat(socket: WebSocket): void {
     this.stopHeartbeat();
-    this.heartbeatTimer = setInterval(() => {
-      if (Date.now() - this.lastSignOfLifeAt > this.heartbeatTimeoutMs) {
-        // No pong (nor anything else) for too long: the peer is gone without a FIN.
-        socket.terminate();
-        return;
-      }
-      try {
-        socket.ping();
-      } catch {
-        socket.terminate();
-      }
-    }, Math.min(this.heartbeatIntervalMs, this.heartbeatTimeoutMs));
+    this.heartbeatTimer = setInterval(
+      () => {
+        if (Date.now() - this.lastSignOfLifeAt > this.heartbeatTimeoutMs) {
+          // No pong (nor anything else) for too long: the peer is gone without a FIN.
+          socket.terminate();
+          return;
+        }
+        try {
+          socket.ping();
+        } catch {
+          socket.terminate();
+        }
+      },
+      Math.min(this.heartbeatIntervalMs, this.heartbeatTimeoutMs),
+    );
   }
 
   private stopHeartbeat(): void {

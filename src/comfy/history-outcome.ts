@@ -1,10 +1,6 @@
 import type { PromptEvent, PromptOutputs } from './backend-port.js';
 import type { HistoryEntry } from './protocol/http-schemas.js';
-import {
-  executionErrorDataSchema,
-  executionInterruptedDataSchema,
-  type ExecutionErrorData,
-} from './protocol/ws-message-schemas.js';
+import { executionErrorDataSchema, executionInterruptedDataSchema, type ExecutionErrorData } from './protocol/ws-message-schemas.js';
 import { outputFilesOf } from './output-files.js';
 
 export type TerminalEvent = Extract<PromptEvent, { type: 'succeeded' | 'failed' | 'interrupted' }>;

@@ -1,8 +1,23 @@
 /** The ComfyUI layer: protocol schemas, HTTP client, socket, backend (ComfyBackend) and pool. */
 export * from './backend-port.js';
 export * from './protocol/index.js';
-export { ComfyHttpClient, compareQueueEntries, type ComfyHttpClientOptions, type SubmitPromptBody, type QueueSnapshot, type FileLocation } from './comfy-http-client.js';
-export { promptRejectedError, unavailableError, summariseNodeErrors, describeNode, describeNetworkFailure, type NodeErrorSummary, type RequestContext } from './comfy-http-errors.js';
+export {
+  ComfyHttpClient,
+  compareQueueEntries,
+  type ComfyHttpClientOptions,
+  type SubmitPromptBody,
+  type QueueSnapshot,
+  type FileLocation,
+} from './comfy-http-client.js';
+export {
+  promptRejectedError,
+  unavailableError,
+  summariseNodeErrors,
+  describeNode,
+  describeNetworkFailure,
+  type NodeErrorSummary,
+  type RequestContext,
+} from './comfy-http-errors.js';
 export { ComfySocket, socketUrlOf, type ComfySocketOptions, type ComfySocketEvents, type SocketState } from './comfy-socket.js';
 export { ComfyBackendClient, type ComfyBackendClientOptions } from './comfy-backend-client.js';
 export { BackendPool } from './backend-pool.js';

@@ -27,7 +27,10 @@ export class PromptMessageBuffer {
   private readonly maxPrompts: number;
   private readonly maxMessagesPerPrompt: number;
 
-  constructor(options: PromptMessageBufferOptions = {}, private readonly now: () => number = Date.now) {
+  constructor(
+    options: PromptMessageBufferOptions = {},
+    private readonly now: () => number = Date.now,
+  ) {
     this.maxAgeMs = options.maxAgeMs ?? 120_000;
     this.maxPrompts = options.maxPrompts ?? 256;
     this.maxMessagesPerPrompt = options.maxMessagesPerPrompt ?? 200;

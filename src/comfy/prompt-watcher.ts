@@ -104,7 +104,13 @@ export class PromptWatcher {
         this.errorSeen = message.data;
         return void this.settleSoon();
       case 'execution_interrupted':
-        return void this.terminate({ type: 'interrupted', promptId, nodeId: message.data.node_id ?? null, at: message.data.timestamp ?? Date.now(), via: 'socket' });
+        return void this.terminate({
+          type: 'interrupted',
+          promptId,
+          nodeId: message.data.node_id ?? null,
+          at: message.data.timestamp ?? Date.now(),
+          via: 'socket',
+        });
       default:
         return;
     }

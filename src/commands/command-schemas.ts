@@ -80,7 +80,12 @@ export const listCommandSchema = z.strictObject({
   conversation_id: safeId.optional(),
   character: safeId.optional(),
   /** Jobs whose id starts with this (the first characters of an id, as people paste them). */
-  id_prefix: z.string().min(1).max(128).regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "-" and "." only').optional(),
+  id_prefix: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "-" and "." only')
+    .optional(),
   limit: z.number().int().min(1).max(500).default(50),
   offset: z.number().int().min(0).max(1_000_000).default(0),
 });

@@ -98,7 +98,12 @@ export async function startCommandService(nc: NatsConnection, handler: JobComman
 }
 
 /** Runs one command and sends its one reply; nothing escapes (it runs detached). */
-export async function handleCommand(name: CommandName, payload: Uint8Array, handler: JobCommandHandler, logger: StructuredLogger = silentLogger): Promise<CommandReply> {
+export async function handleCommand(
+  name: CommandName,
+  payload: Uint8Array,
+  handler: JobCommandHandler,
+  logger: StructuredLogger = silentLogger,
+): Promise<CommandReply> {
   const spec = endpoints[name];
   try {
     const cmd = parseCommandPayload(spec.schema, payload, name);
@@ -106,7 +111,8 @@ export async function handleCommand(name: CommandName, payload: Uint8Array, hand
   } catch (error) {
     // Not ours: a bug. The caller gets a stable code, no internals and a correlation id; the log gets the truth.
     const { error: reply, correlationId } = publicErrorFor(error, name);
-    if (correlationId !== undefined) logger.error({ err: error instanceof Error ? error.stack : String(error), command: name, correlation_id: correlationId }, 'command failed unexpectedly');
+    if (correlationId !== undefined)
+      logger.error({ err: error instanceof Error ? error.stack : String(error), command: name, correlation_id: correlationId }, 'command failed unexpectedly');
     return replyError(reply);
   }
 }

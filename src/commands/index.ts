@@ -1,5 +1,15 @@
 export * from './command-schemas.js';
-export { startCommandService, handleCommand, commandSubject, statusFor, SERVICE_NAME, COMMAND_NAMES, type CommandName, type CommandService, type CommandServiceOptions } from './command-service.js';
+export {
+  startCommandService,
+  handleCommand,
+  commandSubject,
+  statusFor,
+  SERVICE_NAME,
+  COMMAND_NAMES,
+  type CommandName,
+  type CommandService,
+  type CommandServiceOptions,
+} from './command-service.js';
 export {
   replyOk,
   replyError,

@@ -1,4 +1,21 @@
-export { serviceConfigSchema, backendSchema, type ServiceConfig, type ServiceConfigInput, type BackendConfig, type GpuHandoffConfig, gpuHandoffSchema } from './service-config.schema.js';
-export { loadServiceConfig, parseServiceConfig, applyEnvOverrides, readEnvOverrides, describeIssues, ENV_PREFIX, type ConfigOverride, type ResolvedConfig } from './load-service-config.js';
+export {
+  serviceConfigSchema,
+  backendSchema,
+  type ServiceConfig,
+  type ServiceConfigInput,
+  type BackendConfig,
+  type GpuHandoffConfig,
+  gpuHandoffSchema,
+} from './service-config.schema.js';
+export {
+  loadServiceConfig,
+  parseServiceConfig,
+  applyEnvOverrides,
+  readEnvOverrides,
+  describeIssues,
+  ENV_PREFIX,
+  type ConfigOverride,
+  type ResolvedConfig,
+} from './load-service-config.js';
 export { redactConfig, redactUrl } from './redact-config.js';
 export { isLoopbackHost } from './loopback-host.js';

@@ -96,10 +96,14 @@ function resolve(config: ServiceConfig): ResolvedConfig {
           },
         ];
   if (c.backends.length > 0 && c.gpu_handoff) {
-    throw new ChorusError(ErrorCode.CONFIG_INVALID, 'comfyui.gpu_handoff is for the single-server form (comfyui.url); with comfyui.backends, set gpu_handoff on each backend', {
-      details: { key: 'comfyui.gpu_handoff' },
-      suggestion: 'Move the gpu_handoff block under the backend that shares its GPU with the LLM.',
-    });
+    throw new ChorusError(
+      ErrorCode.CONFIG_INVALID,
+      'comfyui.gpu_handoff is for the single-server form (comfyui.url); with comfyui.backends, set gpu_handoff on each backend',
+      {
+        details: { key: 'comfyui.gpu_handoff' },
+        suggestion: 'Move the gpu_handoff block under the backend that shares its GPU with the LLM.',
+      },
+    );
   }
   const names = new Set<string>();
   for (const b of resolvedBackends) {
@@ -161,7 +165,11 @@ export function readEnvOverrides(env: NodeJS.ProcessEnv, labels: Readonly<Record
 }
 
 /** Applies `CHORUS_VISUAL_*` variables to a raw config (see readEnvOverrides). */
-export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, labels: Readonly<Record<string, string>> = {}): Record<string, unknown> {
+export function applyEnvOverrides(
+  raw: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+  labels: Readonly<Record<string, string>> = {},
+): Record<string, unknown> {
   return applyOverrides(raw, readEnvOverrides(env, labels));
 }
 
@@ -177,7 +185,10 @@ function parseEnvValue(value: string, schema: z.ZodType): unknown {
   // Text is literal: parsing it as YAML turned `abc #def` into `abc` and `''` into an empty token.
   if (isTextSchema(schema)) return value;
   if (schema instanceof z.ZodArray && isTextSchema(unwrap(schema.element as z.ZodType)) && !value.trimStart().startsWith('[')) {
-    return value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+    return value
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== '');
   }
   try {
     return parseYaml(value);
@@ -200,9 +211,7 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
 function leafSchemas(schema: z.ZodType, prefix: string[] = []): Array<{ path: string[]; schema: z.ZodType }> {
   const inner = unwrap(schema);
   if (inner instanceof z.ZodObject) {
-    return Object.entries(inner.shape as Record<string, z.ZodType>).flatMap(([key, child]) =>
-      leafSchemas(child, [...prefix, key]),
-    );
+    return Object.entries(inner.shape as Record<string, z.ZodType>).flatMap(([key, child]) => leafSchemas(child, [...prefix, key]));
   }
   return [{ path: prefix, schema: inner }];
 }

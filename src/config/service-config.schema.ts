@@ -106,7 +106,11 @@ export const serviceConfigSchema = z.strictObject({
            */
           mode: z.enum(['auto', 'move', 'copy', 'download']).default('auto'),
           /** Largest file fetched through /view; counted while streaming, the rest is never written. */
-          max_output_bytes: z.number().int().positive().default(2 * 1024 ** 3),
+          max_output_bytes: z
+            .number()
+            .int()
+            .positive()
+            .default(2 * 1024 ** 3),
         })
         .prefault({}),
       defaults: z
@@ -139,7 +143,11 @@ export const serviceConfigSchema = z.strictObject({
       max_height: z.number().int().min(16).max(16384).default(4096),
       max_steps: z.number().int().min(1).max(500).default(150),
       /** A workflow file larger than this is not loaded. */
-      max_workflow_bytes: z.number().int().positive().default(16 * 1024 ** 2),
+      max_workflow_bytes: z
+        .number()
+        .int()
+        .positive()
+        .default(16 * 1024 ** 2),
       /** A workflow with more nodes than this is not loaded. */
       max_workflow_nodes: z.number().int().positive().default(10_000),
     })
@@ -162,14 +170,22 @@ export const serviceConfigSchema = z.strictObject({
       token: secret.optional(),
       creds_file: z.string().optional(),
       nkey_file: z.string().optional(),
-      tls: z
-        .strictObject({ ca_file: z.string().optional(), cert_file: z.string().optional(), key_file: z.string().optional() })
-        .optional(),
-      subject_prefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/).default('chorus.visual'),
+      tls: z.strictObject({ ca_file: z.string().optional(), cert_file: z.string().optional(), key_file: z.string().optional() }).optional(),
+      subject_prefix: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/)
+        .default('chorus.visual'),
       stream: z
         .strictObject({
-          name: z.string().regex(/^[A-Za-z0-9_-]+$/).default('CHORUS_VISUAL_EVENTS'),
-          max_age_seconds: z.number().int().positive().default(7 * 24 * 3600),
+          name: z
+            .string()
+            .regex(/^[A-Za-z0-9_-]+$/)
+            .default('CHORUS_VISUAL_EVENTS'),
+          max_age_seconds: z
+            .number()
+            .int()
+            .positive()
+            .default(7 * 24 * 3600),
           max_msgs: z.number().int().positive().default(1_000_000),
           duplicate_window_seconds: z.number().int().positive().default(3600),
         })
@@ -212,7 +228,10 @@ export const serviceConfigSchema = z.strictObject({
       grace_seconds: seconds.max(600).default(10),
     })
     .prefault({}),
-  instance_id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).optional(),
+  instance_id: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+    .optional(),
   log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 

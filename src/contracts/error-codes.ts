@@ -102,7 +102,8 @@ export const errorCatalogue: Record<ErrorCode, { recoverable: boolean; suggestio
   },
   STORE_LOCKED: {
     recoverable: true,
-    suggestion: 'Another process drives this job database (details.holder says which and how to reach it): send commands to it, stop it first, or give this one its own database.url.',
+    suggestion:
+      'Another process drives this job database (details.holder says which and how to reach it): send commands to it, stop it first, or give this one its own database.url.',
   },
   CHARACTER_NOT_FOUND: {
     recoverable: false,

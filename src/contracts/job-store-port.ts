@@ -63,7 +63,21 @@ export interface JobEventRow {
   published_at: string | null;
 }
 
-export type NewJob = Omit<JobRow, 'owner_instance' | 'last_seq' | 'updated_at' | 'started_at' | 'completed_at' | 'submitted_at' | 'finished_at' | 'result' | 'error' | 'attempts' | 'comfy_prompt_id' | 'backend'> & {
+export type NewJob = Omit<
+  JobRow,
+  | 'owner_instance'
+  | 'last_seq'
+  | 'updated_at'
+  | 'started_at'
+  | 'completed_at'
+  | 'submitted_at'
+  | 'finished_at'
+  | 'result'
+  | 'error'
+  | 'attempts'
+  | 'comfy_prompt_id'
+  | 'backend'
+> & {
   comfy_prompt_id: string | null;
 };
 

@@ -13,7 +13,11 @@ type Executor = Kysely<DatabaseSchema>;
 export async function insertSlotRows(db: Executor, backend: string, count: number): Promise<void> {
   if (count <= 0) return;
   const rows = Array.from({ length: count }, (_, slot) => ({ backend, slot, job_id: null, instance_id: null, claimed_at: null }));
-  await db.insertInto('backend_slots').values(rows).onConflict((oc) => oc.columns(['backend', 'slot']).doNothing()).execute();
+  await db
+    .insertInto('backend_slots')
+    .values(rows)
+    .onConflict((oc) => oc.columns(['backend', 'slot']).doNothing())
+    .execute();
 }
 
 /** Slots held by an unfinished job, per backend. */
@@ -40,7 +44,11 @@ export async function findFreeSlot(db: Executor, dialect: DatabaseDialect, backe
         eb('s.job_id', 'is', null),
         eb.not(
           eb.exists(
-            eb.selectFrom('visual_generation_jobs as j').select(sql.lit(1).as('one')).whereRef('j.id', '=', 's.job_id').where('j.status', 'in', unfinishedJobStates),
+            eb
+              .selectFrom('visual_generation_jobs as j')
+              .select(sql.lit(1).as('one'))
+              .whereRef('j.id', '=', 's.job_id')
+              .where('j.status', 'in', unfinishedJobStates),
           ),
         ),
       ]),

@@ -7,9 +7,7 @@ import { ChorusError, ErrorCode } from '../errors/index.js';
 
 export type DatabaseDialect = 'sqlite' | 'postgres';
 
-export type DatabaseTarget =
-  | { dialect: 'sqlite'; /** Absolute path, or `:memory:`. */ file: string }
-  | { dialect: 'postgres'; connectionString: string };
+export type DatabaseTarget = { dialect: 'sqlite' /** Absolute path, or `:memory:`. */; file: string } | { dialect: 'postgres'; connectionString: string };
 
 export const inMemorySqlite = ':memory:';
 

@@ -109,13 +109,20 @@ export class GroupCommitRunner implements TransactionRunner {
       const outcomes = await body(trx);
       if (!commitFailures && outcomes.some((outcome) => !outcome.ok)) {
         // A rollback refused with "no transaction is active" means SQLite already rolled back.
-        await trx.rollback().execute().catch(() => undefined);
+        await trx
+          .rollback()
+          .execute()
+          .catch(() => undefined);
         return { committed: false, outcomes };
       }
       await trx.commit().execute();
       return { committed: true, outcomes };
     } catch (error) {
-      if (!trx.isCommitted && !trx.isRolledBack) await trx.rollback().execute().catch(() => undefined);
+      if (!trx.isCommitted && !trx.isRolledBack)
+        await trx
+          .rollback()
+          .execute()
+          .catch(() => undefined);
       throw error;
     }
   }
@@ -125,11 +132,7 @@ export class GroupCommitRunner implements TransactionRunner {
  * `stopAtFailure` on the fast path: some SQLite errors (disk full, I/O) end the transaction
  * themselves, and any call run after that would write outside it, in autocommit mode.
  */
-async function runAll(
-  batch: QueuedCall[],
-  run: (call: QueuedCall) => Promise<Outcome>,
-  stopAtFailure = false,
-): Promise<Outcome[]> {
+async function runAll(batch: QueuedCall[], run: (call: QueuedCall) => Promise<Outcome>, stopAtFailure = false): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
   for (const call of batch) {
     const outcome = await run(call);

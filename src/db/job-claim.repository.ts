@@ -31,13 +31,7 @@ export async function claimOrphanedJobs(
         eb('j.owner_instance', 'is', null),
         ...(includeOwn ? [eb('j.owner_instance', '=', owner)] : []),
         eb.not(
-          eb.exists(
-            eb
-              .selectFrom('service_instances as i')
-              .select('i.id')
-              .whereRef('i.id', '=', 'j.owner_instance')
-              .where('i.lease_expires_at', '>', now),
-          ),
+          eb.exists(eb.selectFrom('service_instances as i').select('i.id').whereRef('i.id', '=', 'j.owner_instance').where('i.lease_expires_at', '>', now)),
         ),
       ]),
     )
@@ -47,12 +41,7 @@ export async function claimOrphanedJobs(
   if (dialect === 'postgres') candidates = candidates.forUpdate().skipLocked();
   const ids = (await candidates.execute()).map((row) => row.id);
   if (ids.length === 0) return [];
-  const claimed = await db
-    .updateTable('visual_generation_jobs')
-    .set({ owner_instance: owner })
-    .where('id', 'in', ids)
-    .returningAll()
-    .execute();
+  const claimed = await db.updateTable('visual_generation_jobs').set({ owner_instance: owner }).where('id', 'in', ids).returningAll().execute();
   return claimed.sort((a, b) => (a.created_at === b.created_at ? a.id.localeCompare(b.id) : a.created_at.localeCompare(b.created_at)));
 }
 
@@ -88,9 +77,5 @@ export async function takeCancelRequestsOf(db: Executor, owner: string): Promise
 }
 
 export async function selectOwnersOfUnfinished(db: Executor): Promise<Array<{ id: string; owner_instance: string | null }>> {
-  return db
-    .selectFrom('visual_generation_jobs')
-    .select(['id', 'owner_instance'])
-    .where('status', 'in', unfinishedJobStates)
-    .execute();
+  return db.selectFrom('visual_generation_jobs').select(['id', 'owner_instance']).where('status', 'in', unfinishedJobStates).execute();
 }

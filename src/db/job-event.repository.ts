@@ -57,13 +57,7 @@ export async function selectJobEvents(db: Executor, jobId: string): Promise<JobE
 
 /** Global id order, which is also seq order within each job (ids only grow). */
 export async function selectUnpublishedEvents(db: Executor, limit: number): Promise<JobEventRecord[]> {
-  return db
-    .selectFrom('job_events')
-    .selectAll()
-    .where('published_at', 'is', null)
-    .orderBy('id', 'asc')
-    .limit(limit)
-    .execute();
+  return db.selectFrom('job_events').selectAll().where('published_at', 'is', null).orderBy('id', 'asc').limit(limit).execute();
 }
 
 export async function countUnpublishedEvents(db: Executor): Promise<number> {
@@ -79,11 +73,6 @@ export async function countUnpublishedEvents(db: Executor): Promise<number> {
 export async function markEventsPublished(db: Executor, ids: readonly number[], at: string): Promise<void> {
   for (let start = 0; start < ids.length; start += idsPerStatement) {
     const chunk = ids.slice(start, start + idsPerStatement);
-    await db
-      .updateTable('job_events')
-      .set({ published_at: at })
-      .where('id', 'in', chunk)
-      .where('published_at', 'is', null)
-      .execute();
+    await db.updateTable('job_events').set({ published_at: at }).where('id', 'in', chunk).where('published_at', 'is', null).execute();
   }
 }

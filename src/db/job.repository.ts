@@ -25,7 +25,12 @@ export async function findJobById(db: Executor, id: string): Promise<JobRecord |
 }
 
 export async function findJobByRequestId(db: Executor, conversationId: string, requestId: string): Promise<JobRecord | undefined> {
-  return db.selectFrom('visual_generation_jobs').selectAll().where('conversation_id', '=', conversationId).where('request_id', '=', requestId).executeTakeFirst();
+  return db
+    .selectFrom('visual_generation_jobs')
+    .selectAll()
+    .where('conversation_id', '=', conversationId)
+    .where('request_id', '=', requestId)
+    .executeTakeFirst();
 }
 
 export async function countUnfinishedJobs(db: Executor): Promise<number> {
@@ -41,13 +46,7 @@ export async function countUnfinishedJobs(db: Executor): Promise<number> {
  * Applies `update` and takes the next event seq in one statement (UPDATE … RETURNING, which
  * SQLite ≥ 3.35 and PostgreSQL both have). Undefined when the job does not exist.
  */
-export async function advanceJob(
-  db: Executor,
-  id: string,
-  update: JobRecordUpdate,
-  updatedAt: string,
-  owner?: string,
-): Promise<number | undefined> {
+export async function advanceJob(db: Executor, id: string, update: JobRecordUpdate, updatedAt: string, owner?: string): Promise<number | undefined> {
   let query = db
     .updateTable('visual_generation_jobs')
     .set(update)
@@ -55,9 +54,7 @@ export async function advanceJob(
     .where('id', '=', id);
   // Fenced: with several instances only the job's owner may advance it.
   if (owner !== undefined) query = query.where('owner_instance', '=', owner);
-  const row = await query
-    .returning('last_seq')
-    .executeTakeFirst();
+  const row = await query.returning('last_seq').executeTakeFirst();
   return row === undefined ? undefined : Number(row.last_seq);
 }
 

@@ -8,11 +8,7 @@ import type { ColumnType, Insertable, Selectable, Updateable } from 'kysely';
 import type { JobRow } from '../contracts/job-store-port.js';
 
 /** PostgreSQL returns `bigint` as a string; SQLite returns a number. Writes are numbers. */
-type BigIntColumn<Nullable extends null = never> = ColumnType<
-  number | string | Nullable,
-  number | Nullable,
-  number | Nullable
->;
+type BigIntColumn<Nullable extends null = never> = ColumnType<number | string | Nullable, number | Nullable, number | Nullable>;
 
 /** Columns stored as JSON text: the object ones default to `{}`, the others may be null. */
 type JsonColumn = 'parameters' | 'debug' | 'result' | 'error' | 'snapshot';

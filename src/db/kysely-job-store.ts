@@ -5,16 +5,7 @@
  */
 import type { Kysely } from 'kysely';
 import { ChorusError, ErrorCode, isChorusError, ownershipLost } from '../errors/index.js';
-import type {
-  CreateJobOutcome,
-  JobEventRow,
-  JobListFilter,
-  JobPatch,
-  JobRow,
-  JobStore,
-  NewJob,
-  NewJobEvent,
-} from '../contracts/job-store-port.js';
+import type { CreateJobOutcome, JobEventRow, JobListFilter, JobPatch, JobRow, JobStore, NewJob, NewJobEvent } from '../contracts/job-store-port.js';
 import type { JobState } from '../contracts/job-view.js';
 import type { DatabaseSchema } from './database-schema.js';
 import type { DatabaseDialect } from './database-url.js';
@@ -170,9 +161,7 @@ export class KyselyJobStore implements JobStore {
   }
 
   listUnpublished(limit: number): Promise<JobEventRow[]> {
-    return this.#read('listUnpublished', async (db) =>
-      (await selectUnpublishedEvents(db, Math.max(0, Math.trunc(limit)))).map(toJobEventRow),
-    );
+    return this.#read('listUnpublished', async (db) => (await selectUnpublishedEvents(db, Math.max(0, Math.trunc(limit)))).map(toJobEventRow));
   }
 
   countUnpublished(): Promise<number> {

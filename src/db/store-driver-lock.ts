@@ -181,7 +181,9 @@ export function lockHolderOf(error: unknown): DriverHolder | undefined {
 function storeLocked(paths: DriverLockPaths, holder: DriverHolder | null): ChorusError {
   const database = paths.lockFile.slice(0, -'.driver-lock'.length);
   const who = holder ? `${holder.command} instance ${holder.instance_id} (pid ${holder.pid} on ${holder.host})` : 'another process (it left no holder file)';
-  const reach = holder ? [holder.http_url ? `HTTP ${holder.http_url}` : null, holder.nats ? `NATS ${holder.nats.subject_prefix}.cmd.*` : null].filter(Boolean).join(', ') : '';
+  const reach = holder
+    ? [holder.http_url ? `HTTP ${holder.http_url}` : null, holder.nats ? `NATS ${holder.nats.subject_prefix}.cmd.*` : null].filter(Boolean).join(', ')
+    : '';
   return new ChorusError(ErrorCode.STORE_LOCKED, `the job database ${database} is driven by ${who}${reach ? `; reach it at ${reach}` : ''}`, {
     recoverable: true,
     details: { database, lock_file: paths.lockFile, holder },

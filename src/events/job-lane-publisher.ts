@@ -36,11 +36,7 @@ export function jobLanes(rows: readonly JobEventRow[]): JobEventRow[][] {
  * At most `maxInFlight` publishes run at a time (one per lane). Lanes are started in the
  * order of their first row, so with light load the oldest job still goes first.
  */
-export async function publishInJobLanes(
-  rows: readonly JobEventRow[],
-  publish: (row: JobEventRow) => Promise<void>,
-  maxInFlight: number,
-): Promise<LaneOutcome> {
+export async function publishInJobLanes(rows: readonly JobEventRow[], publish: (row: JobEventRow) => Promise<void>, maxInFlight: number): Promise<LaneOutcome> {
   const lanes = jobLanes(rows);
   const outcome: LaneOutcome = { published: [], failures: [] };
   let next = 0;

@@ -77,7 +77,11 @@ export class NatsEventTransport implements EventTransport {
           this.logger.warn({ err: messageOf(e) }, 'could not recreate the event stream'),
         );
       }
-      throw new ChorusError(ErrorCode.EVENTS_UNAVAILABLE, `event publish failed: ${messageOf(error)}`, { cause: error, recoverable: true, details: { subject, msgId } });
+      throw new ChorusError(ErrorCode.EVENTS_UNAVAILABLE, `event publish failed: ${messageOf(error)}`, {
+        cause: error,
+        recoverable: true,
+        details: { subject, msgId },
+      });
     }
   }
 

@@ -137,7 +137,13 @@ export class OutboxRelay {
     const first = failures[0];
     if (first) {
       this.logger.warn(
-        { err: messageOf(first.error), job: first.row.job_id, seq: first.row.seq, failedJobs: failures.length, pending: failures.reduce((n, f) => n + f.pending, 0) },
+        {
+          err: messageOf(first.error),
+          job: first.row.job_id,
+          seq: first.row.seq,
+          failedJobs: failures.length,
+          pending: failures.reduce((n, f) => n + f.pending, 0),
+        },
         'event publish failed; will retry',
       );
     }

@@ -53,7 +53,7 @@ export function destinationConflictError(destination: string, existingSha256: st
   return new ChorusError('FILE_MOVE_FAILED', `${destination} already exists with different content`, {
     recoverable: false,
     details: { reason: 'destination_conflict', destination, existing_sha256: existingSha256, new_sha256: newSha256 },
-    suggestion: 'Move the existing file aside (or delete it) and collect the job again; ComfyUI\'s file was left in place.',
+    suggestion: "Move the existing file aside (or delete it) and collect the job again; ComfyUI's file was left in place.",
   });
 }
 

@@ -16,7 +16,11 @@ export async function assertDownloadedMedia(fs: CollectorFileSystem, file: strin
   if (matches) return;
   await fs.unlink(file).catch(() => undefined);
   await fs.syncDirectory(path.dirname(file));
-  throw new ChorusError('FILE_MOVE_FAILED', `${expectedPath} was reported as ${expected.mediaType} but its bytes are ${found?.mediaType ?? 'not a known media type'}; not kept`, {
-    details: { reason: 'media_type_mismatch', expected: expected.mediaType, found: found?.mediaType ?? null, source: expectedPath },
-  });
+  throw new ChorusError(
+    'FILE_MOVE_FAILED',
+    `${expectedPath} was reported as ${expected.mediaType} but its bytes are ${found?.mediaType ?? 'not a known media type'}; not kept`,
+    {
+      details: { reason: 'media_type_mismatch', expected: expected.mediaType, found: found?.mediaType ?? null, source: expectedPath },
+    },
+  );
 }

@@ -38,7 +38,6 @@ export interface OutputCollectorOptions {
   maxDownloadBytes?: number;
 }
 
-
 /** What a failed job undoes (newest first) and a finished one completes: placed files (named, for the log), thumbnails. */
 type Undoable = Pick<PlacedFile, 'undo' | 'finish'> & { destination?: string };
 type ResultFileWithOrigin = JobResultFile & { animated?: boolean | undefined; key: string; via: FileTransfer; thumbnailSkipped?: string };
@@ -123,16 +122,21 @@ export class OutputCollector {
       for (const placed of placements.reverse()) {
         await placed.undo?.().catch((undoError: unknown) =>
           // The file stays in our folder and not in ComfyUI's: someone must know where it is.
-          this.logger.error({ job_id: request.jobId, err: undoError, file: placed.destination }, 'putting a moved output back into ComfyUI\'s folder failed'),
+          this.logger.error({ job_id: request.jobId, err: undoError, file: placed.destination }, "putting a moved output back into ComfyUI's folder failed"),
         );
       }
       throw error;
     }
     // The job's files and sidecar are safe: only now does ComfyUI's copy go (move mode).
     for (const placed of placements) {
-      await placed.finish?.().catch((finishError: unknown) =>
-        this.logger.warn({ job_id: request.jobId, err: finishError, file: placed.destination }, "removing ComfyUI's copy of a delivered output failed; it stays there"),
-      );
+      await placed
+        .finish?.()
+        .catch((finishError: unknown) =>
+          this.logger.warn(
+            { job_id: request.jobId, err: finishError, file: placed.destination },
+            "removing ComfyUI's copy of a delivered output failed; it stays there",
+          ),
+        );
     }
     if (this.cleanupComfyOutputs) await this.removeLeftovers(sources, skippedTemp, request);
     return {
@@ -160,11 +164,7 @@ export class OutputCollector {
   }
 
   /** By extension; by magic bytes only for names whose extension says nothing. */
-  private async classify(
-    candidates: OutputFileRef[],
-    sources: Map<OutputFileRef, OutputSource>,
-    skipped: SkippedOutput[],
-  ): Promise<ClassifiedOutput[]> {
+  private async classify(candidates: OutputFileRef[], sources: Map<OutputFileRef, OutputSource>, skipped: SkippedOutput[]): Promise<ClassifiedOutput[]> {
     const classified: ClassifiedOutput[] = [];
     for (const ref of candidates) {
       let media = classifyMedia(ref.filename);
@@ -220,7 +220,8 @@ export class OutputCollector {
     const { destination, media, ref } = output;
     const mode = source.kind === 'download' ? 'download' : request.mode === 'auto' ? request.localMode : request.mode === 'download' ? 'copy' : request.mode;
     const placed = await placeOutput({ fs: this.fs, mode, signal: request.signal }, source, destination.absolutePath);
-    if (source.kind === 'download' && placed.outcome === 'downloaded') await assertDownloadedMedia(this.fs, destination.absolutePath, media, source.expectedPath);
+    if (source.kind === 'download' && placed.outcome === 'downloaded')
+      await assertDownloadedMedia(this.fs, destination.absolutePath, media, source.expectedPath);
     placements.push({ ...placed, destination: destination.absolutePath });
     const file: ResultFileWithOrigin = {
       kind: media.kind,

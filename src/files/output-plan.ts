@@ -63,8 +63,7 @@ function fileIdentity(ref: OutputFileRef): string {
   return `${ref.type}\u0000${ref.subfolder}\u0000${ref.filename}`;
 }
 
-const byNodeThenKey = (a: OutputFileRef, b: OutputFileRef): number =>
-  a.nodeId.localeCompare(b.nodeId, 'en', { numeric: true }) || a.key.localeCompare(b.key);
+const byNodeThenKey = (a: OutputFileRef, b: OutputFileRef): number => a.nodeId.localeCompare(b.nodeId, 'en', { numeric: true }) || a.key.localeCompare(b.key);
 
 export interface CandidateSelection {
   candidates: OutputFileRef[];
@@ -97,12 +96,7 @@ export interface ClassifiedOutput {
   media: MediaClass;
 }
 
-export function planDestinations(
-  dataDir: string,
-  conversationId: string,
-  jobId: string,
-  outputs: readonly ClassifiedOutput[],
-): PlannedOutput[] {
+export function planDestinations(dataDir: string, conversationId: string, jobId: string, outputs: readonly ClassifiedOutput[]): PlannedOutput[] {
   const numbered = outputs.length > 1;
   return outputs.map(({ ref, media }, position) => {
     // Keep the file's own extension when it is one we know; name sniffed files canonically.

@@ -40,9 +40,7 @@ interface RenderedThumbnail {
   info: { width: number; height: number };
 }
 
-export type ThumbnailOutcome =
-  | { written: true; thumbnail: JobResultThumbnail; undo: () => Promise<void> }
-  | { written: false; reason: string };
+export type ThumbnailOutcome = { written: true; thumbnail: JobResultThumbnail; undo: () => Promise<void> } | { written: false; reason: string };
 
 /**
  * Renders the thumbnail of a delivered image and writes it like the image itself: temp
@@ -52,11 +50,7 @@ export type ThumbnailOutcome =
  * An image the decoder cannot read gets no thumbnail (`written: false`) instead of failing
  * a job whose file is already safe; a failed write is FILE_MOVE_FAILED like any other write.
  */
-export async function writeThumbnail(
-  fs: CollectorFileSystem,
-  image: Destination,
-  settings: ThumbnailSettings,
-): Promise<ThumbnailOutcome> {
+export async function writeThumbnail(fs: CollectorFileSystem, image: Destination, settings: ThumbnailSettings): Promise<ThumbnailOutcome> {
   let rendered: RenderedThumbnail;
   try {
     rendered = await render(image.absolutePath, settings);

@@ -169,7 +169,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   const allowed = guard.describe();
   const listening = { url, authentication: authenticated ? 'bearer token' : 'off', allowed_hosts: allowed.hosts, allowed_origins: allowed.origins };
-  if (!authenticated && !isLoopbackHost(host)) logger.warn(listening, 'http server listening on a non-loopback address without authentication (http.allow_unauthenticated)');
+  if (!authenticated && !isLoopbackHost(host))
+    logger.warn(listening, 'http server listening on a non-loopback address without authentication (http.allow_unauthenticated)');
   else logger.info(listening, 'http server listening');
 
   return {

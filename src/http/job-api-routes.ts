@@ -98,9 +98,9 @@ export function addJobApiRoutes(routes: RouteTable, handler: JobCommandHandler, 
 
   routes.add('GET', '/api/backends', async ({ res }: RouteContext) => {
     const cluster = health.cluster ? await health.cluster() : undefined;
-    const backends = health.backends().map((b) =>
-      cluster ? { ...b, capacity: { ...b.capacity, in_use_all_instances: cluster.slots_in_use[b.name] ?? 0 } } : b,
-    );
+    const backends = health
+      .backends()
+      .map((b) => (cluster ? { ...b, capacity: { ...b.capacity, in_use_all_instances: cluster.slots_in_use[b.name] ?? 0 } } : b));
     sendOk(res, { instance_id: health.instanceId, backends, ...(cluster ? { cluster } : {}) });
   });
 }

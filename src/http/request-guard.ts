@@ -121,7 +121,7 @@ export function createRequestGuard(options: RequestGuardOptions): RequestGuard {
     if (origin !== null && (origins.has(origin) || originMatchesHost(origin, host))) return true;
     throw new HttpRequestError(403, `requests from the origin "${header}" are not allowed`, {
       details: { origin: header, reason: 'origin_not_allowed' },
-      suggestion: 'Open the inspector on this server\'s own address, or add the origin to http.allowed_origins.',
+      suggestion: "Open the inspector on this server's own address, or add the origin to http.allowed_origins.",
     });
   };
 
@@ -140,7 +140,7 @@ export function createRequestGuard(options: RequestGuardOptions): RequestGuard {
       if (navigation) return;
       throw new HttpRequestError(403, `cross-site requests are not allowed (Sec-Fetch-Site: ${site})`, {
         details: { sec_fetch_site: site, sec_fetch_mode: req.headers['sec-fetch-mode'] ?? null, reason: 'cross_site_request' },
-        suggestion: 'Call the API from the inspector\'s own origin or from a program, not from another web page.',
+        suggestion: "Call the API from the inspector's own origin or from a program, not from another web page.",
       });
     },
     checkUpgrade(req) {
@@ -151,10 +151,14 @@ export function createRequestGuard(options: RequestGuardOptions): RequestGuard {
       const declared = req.headers['content-type'] ?? '';
       const mediaType = declared.split(';')[0]!.trim().toLowerCase();
       if (jsonType.test(mediaType)) return;
-      throw new HttpRequestError(415, declared === '' ? 'the request has no Content-Type; expected application/json' : `expected application/json, got ${declared}`, {
-        details: { content_type: declared || null, reason: 'not_json' },
-        suggestion: 'Send the body as JSON with "Content-Type: application/json" (an empty command is {}).',
-      });
+      throw new HttpRequestError(
+        415,
+        declared === '' ? 'the request has no Content-Type; expected application/json' : `expected application/json, got ${declared}`,
+        {
+          details: { content_type: declared || null, reason: 'not_json' },
+          suggestion: 'Send the body as JSON with "Content-Type: application/json" (an empty command is {}).',
+        },
+      );
     },
     describe: () => ({ hosts: [...hosts], origins: [...origins] }),
   };

@@ -144,7 +144,7 @@ function addHandoffCounters(registry: Registry, health: HealthSources): void {
   if (handoff) {
     new Counter({
       name: 'chorus_visual_gpu_handoff_steps_total',
-      help: 'GPU handoff steps (llm_unload, comfy_free) by outcome: done, skipped, joined (shared another job\'s unload), failed',
+      help: "GPU handoff steps (llm_unload, comfy_free) by outcome: done, skipped, joined (shared another job's unload), failed",
       labelNames: ['backend', 'step', 'outcome'],
       registers: [registry],
       collect() {

@@ -77,7 +77,16 @@ export class GpuHandoff {
   freeLlm(jobId: string, backend: string): Promise<GpuHandoffStep> {
     const at = this.deps.clock.now();
     const inFlight = this.unloading.get(backend);
-    if (inFlight) return inFlight.then((step) => this.finish(jobId, { ...step, outcome: 'joined', at, ms: this.deps.clock.now() - at, detail: `shared the unload another job started (${step.outcome})` }));
+    if (inFlight)
+      return inFlight.then((step) =>
+        this.finish(jobId, {
+          ...step,
+          outcome: 'joined',
+          at,
+          ms: this.deps.clock.now() - at,
+          detail: `shared the unload another job started (${step.outcome})`,
+        }),
+      );
     const unloader = this.deps.unloaderFor(backend);
     if (!unloader) return Promise.resolve(this.finish(jobId, this.step('llm_unload', backend, at, 'skipped', 'gpu_handoff.llm is none')));
     if (this.llmFreed.has(backend)) {

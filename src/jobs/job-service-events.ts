@@ -4,7 +4,6 @@ import { silentLogger, type StructuredLogger } from '../contracts/structured-log
 
 export type { JobProgressNotice, JobServiceEventMap, JobTransitionNotice } from '../contracts/job-notices.js';
 
-
 type Listener = (notice: never) => void;
 
 export class JobServiceEvents {

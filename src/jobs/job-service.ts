@@ -121,7 +121,14 @@ export class JobService {
       affinity: { maxSkip: comfyui.affinity_max_skip, maxWaitMs: comfyui.affinity_max_wait_seconds * 1000 },
       ...(this.handoff ? { onIdle: (backend: string) => this.handoff?.noteIdle(backend) } : {}),
       ...(coordination
-        ? { shared: { ledger: coordination.ledger, instanceId: coordination.instanceId, logger: this.logger, ...(coordination.slotPollMs === undefined ? {} : { pollMs: coordination.slotPollMs }) } }
+        ? {
+            shared: {
+              ledger: coordination.ledger,
+              instanceId: coordination.instanceId,
+              logger: this.logger,
+              ...(coordination.slotPollMs === undefined ? {} : { pollMs: coordination.slotPollMs }),
+            },
+          }
         : {}),
     });
     this.machine = jobMachine.provide({
@@ -141,7 +148,9 @@ export class JobService {
         },
         metadataFor: (jobId) => {
           const job = this.live.get(jobId);
-          return job ? { conversation_id: job.row.conversation_id, character: job.row.character, created_at: job.row.created_at, timings: jobViewOf(job.row).timings } : {};
+          return job
+            ? { conversation_id: job.row.conversation_id, character: job.row.character, created_at: job.row.created_at, timings: jobViewOf(job.row).timings }
+            : {};
         },
       }),
     });
@@ -150,7 +159,9 @@ export class JobService {
   private createHandoff(): GpuHandoff | undefined {
     const backends = this.deps.config.resolvedBackends;
     if (!backends.some((b) => b.gpu_handoff)) return undefined;
-    const unloaders = new Map<string, LlmUnloader | null>(backends.map((b) => [b.name, b.gpu_handoff ? createLlmUnloader(b.gpu_handoff, this.deps.config.llm) : null]));
+    const unloaders = new Map<string, LlmUnloader | null>(
+      backends.map((b) => [b.name, b.gpu_handoff ? createLlmUnloader(b.gpu_handoff, this.deps.config.llm) : null]),
+    );
     return new GpuHandoff({
       backends,
       unloaderFor: (backend) => unloaders.get(backend) ?? null,
@@ -398,7 +409,13 @@ export class JobService {
     const final = snapshot.status === 'done';
     // A job that reached ComfyUI and then failed or was cancelled ran no freeingComfy step.
     const freedAlready = snapshot.context.handoffSteps?.some((s) => s.step === 'comfy_free') ?? false;
-    if (final && to.state !== 'completed' && !freedAlready && snapshot.context.backend && (from.state === 'submitted' || from.state === 'processing' || from.state === 'moving')) {
+    if (
+      final &&
+      to.state !== 'completed' &&
+      !freedAlready &&
+      snapshot.context.backend &&
+      (from.state === 'submitted' || from.state === 'processing' || from.state === 'moving')
+    ) {
       this.handoff?.afterJobEnded(job.id, snapshot.context.backend).catch(() => undefined);
     }
     void this.writer.enqueue(job.id, async () => {

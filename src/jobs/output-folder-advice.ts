@@ -32,7 +32,7 @@ export class OutputFolderAdvice {
         },
         reported
           ? `ComfyUI on this machine writes to ${reported}, not under the configured output folder: files are downloaded through /view; set comfyui.file_management.output_directory (or the backend's output_directory) to ${reported} to move them instead`
-          : 'ComfyUI runs on this machine but its files are not under the configured output folder: they are downloaded through /view; set comfyui.file_management.output_directory (or the backend\'s output_directory) to ComfyUI\'s output folder to move them instead',
+          : "ComfyUI runs on this machine but its files are not under the configured output folder: they are downloaded through /view; set comfyui.file_management.output_directory (or the backend's output_directory) to ComfyUI's output folder to move them instead",
       );
     });
   }

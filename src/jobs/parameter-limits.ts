@@ -18,5 +18,6 @@ export function assertWithinLimits(parameters: GenerateCommand['parameters'], li
   const issues = checks.flatMap(([field, value, max, key]) =>
     value !== undefined && value > max ? [{ path: `parameters.${field}`, message: `${value} is more than ${key} (${max})`, limit: max }] : [],
   );
-  if (issues.length > 0) throw invalidCommand(`the generate command asks for more than this service allows: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, issues);
+  if (issues.length > 0)
+    throw invalidCommand(`the generate command asks for more than this service allows: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, issues);
 }

@@ -31,10 +31,13 @@ export class PreviewThrottle {
     }
     slot.waiting = preview;
     if (slot.timer === null) {
-      slot.timer = setTimeout(() => {
-        slot.timer = null;
-        if (slot.waiting) this.flush(slot, slot.waiting);
-      }, Math.max(0, due));
+      slot.timer = setTimeout(
+        () => {
+          slot.timer = null;
+          if (slot.waiting) this.flush(slot, slot.waiting);
+        },
+        Math.max(0, due),
+      );
       slot.timer.unref();
     }
   }

@@ -13,7 +13,9 @@ import type { JobRow } from '../contracts/job-store-port.js';
 function canonical(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(canonical);
   if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return Object.fromEntries(entries.map(([k, v]) => [k, canonical(v)]));
   }
   return value;
@@ -21,7 +23,9 @@ function canonical(value: unknown): unknown {
 
 export function requestHashOf(cmd: GenerateCommand): string {
   const { request_id: _requestId, ...meaningful } = cmd;
-  return createHash('sha256').update(JSON.stringify(canonical(meaningful))).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(meaningful)))
+    .digest('hex');
 }
 
 /** The job a request_id already names, or REQUEST_ID_CONFLICT when it was made for another request. */

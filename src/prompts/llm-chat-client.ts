@@ -17,9 +17,7 @@ export interface ChatMessage {
 
 const completionSchema = z.looseObject({
   model: z.string().optional(),
-  choices: z
-    .array(z.looseObject({ message: z.looseObject({ content: z.string().nullable() }) }))
-    .min(1),
+  choices: z.array(z.looseObject({ message: z.looseObject({ content: z.string().nullable() }) })).min(1),
 });
 
 export interface ChatReply {

@@ -41,7 +41,12 @@ function tidy(text: string, cleaning: string[]): string {
   if (unquoted !== out) cleaning.push('removed wrapping quotes');
   out = unquoted;
   if (/[\r\n]/.test(out)) {
-    out = out.split(/\r?\n+/).map((l) => l.trim()).filter(Boolean).join(', ').replace(/,\s*,/g, ',');
+    out = out
+      .split(/\r?\n+/)
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .join(', ')
+      .replace(/,\s*,/g, ',');
     cleaning.push('joined line breaks');
   }
   const squeezed = out.replace(/\s{2,}/g, ' ');

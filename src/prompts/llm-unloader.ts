@@ -20,7 +20,12 @@ export interface LlmUnloader {
   unload(): Promise<LlmUnloadResult>;
 }
 
-const psSchema = z.looseObject({ models: z.array(z.looseObject({ name: z.string(), model: z.string().optional() })).nullable().default([]) });
+const psSchema = z.looseObject({
+  models: z
+    .array(z.looseObject({ name: z.string(), model: z.string().optional() }))
+    .nullable()
+    .default([]),
+});
 
 interface HttpAnswer {
   status: number;

@@ -10,7 +10,12 @@ const qualityTags = 'high quality, detailed, sharp focus';
 function phrases(text: string | null | undefined): string[] {
   return (text ?? '')
     .split(/[\n,;]+/)
-    .map((p) => p.replace(/\s+/g, ' ').trim().replace(/[.!?]+$/, ''))
+    .map((p) =>
+      p
+        .replace(/\s+/g, ' ')
+        .trim()
+        .replace(/[.!?]+$/, ''),
+    )
     .filter(Boolean);
 }
 
@@ -18,7 +23,13 @@ export function buildTemplatePrompt(req: PromptRequest, maxChars: number): { pro
   const identity = req.character.visual_identity;
   const seen = new Set<string>();
   const parts: string[] = [];
-  for (const phrase of [...identity.trigger_words, ...phrases(req.userRequest), ...phrases(req.activity), ...phrases(identity.prompt_context), ...phrases(qualityTags)]) {
+  for (const phrase of [
+    ...identity.trigger_words,
+    ...phrases(req.userRequest),
+    ...phrases(req.activity),
+    ...phrases(identity.prompt_context),
+    ...phrases(qualityTags),
+  ]) {
     const key = phrase.toLowerCase();
     if (seen.has(key)) continue;
     seen.add(key);

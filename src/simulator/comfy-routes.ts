@@ -18,12 +18,21 @@ class PythonCrash extends Error {}
 
 const systemStats = {
   system: {
-    os: 'posix', ram_total: 25276026880, ram_free: 24430882816, comfyui_version: '0.3.64',
-    required_frontend_version: '1.27.10', installed_templates_version: null, required_templates_version: '0.1.95',
-    python_version: '3.11.2 (main, Apr 28 2025, 14:11:48) [GCC 12.2.0]', pytorch_version: '1.13.0a0',
-    embedded_python: false, argv: ['main.py', '--cpu', '--listen', '127.0.0.1', '--port', '8188'],
+    os: 'posix',
+    ram_total: 25276026880,
+    ram_free: 24430882816,
+    comfyui_version: '0.3.64',
+    required_frontend_version: '1.27.10',
+    installed_templates_version: null,
+    required_templates_version: '0.1.95',
+    python_version: '3.11.2 (main, Apr 28 2025, 14:11:48) [GCC 12.2.0]',
+    pytorch_version: '1.13.0a0',
+    embedded_python: false,
+    argv: ['main.py', '--cpu', '--listen', '127.0.0.1', '--port', '8188'],
   },
-  devices: [{ name: 'cpu', type: 'cpu', index: null, vram_total: 25276026880, vram_free: 24430882816, torch_vram_total: 25276026880, torch_vram_free: 24430882816 }],
+  devices: [
+    { name: 'cpu', type: 'cpu', index: null, vram_total: 25276026880, vram_free: 24430882816, torch_vram_total: 25276026880, torch_vram_free: 24430882816 },
+  ],
 };
 
 function jsonOrCrash(body: Buffer): unknown {
@@ -81,7 +90,12 @@ function getHistory(core: SimulatorCore, query: URLSearchParams, res: ServerResp
 }
 
 export async function handleComfyRoute(
-  core: SimulatorCore, req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams, body: Buffer,
+  core: SimulatorCore,
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  query: URLSearchParams,
+  body: Buffer,
   onAccepted: () => void,
   onFree: () => void = () => {},
 ): Promise<void> {
@@ -157,7 +171,20 @@ export async function handleComfyRoute(
       res.writeHead(200, { 'Content-Type': 'text/html', Server: 'Python/3.11 aiohttp/3.8.4' });
       return void res.end('<!doctype html><title>ComfyUI (simulated)</title><p>ComfyUI 0.3.64 protocol simulator</p>\n');
     }
-    const knownPaths = ['/prompt', '/queue', '/interrupt', '/free', '/history', '/view', '/upload/image', '/object_info', '/system_stats', '/features', '/embeddings', '/models'];
+    const knownPaths = [
+      '/prompt',
+      '/queue',
+      '/interrupt',
+      '/free',
+      '/history',
+      '/view',
+      '/upload/image',
+      '/object_info',
+      '/system_stats',
+      '/features',
+      '/embeddings',
+      '/models',
+    ];
     return replyErrorText(res, knownPaths.includes(path) ? 405 : 404);
   } catch (error) {
     if (error instanceof PythonCrash) return replyErrorText(res, 500);

@@ -9,8 +9,14 @@ import { parseJsonBody, replyEmpty, replyErrorText, replyJson } from './http-rep
 
 const faultRequestSchema = z.object({
   name: z.enum([
-    'dropSocketsSilently', 'closeSockets', 'refuseConnections', 'failHttp', 'slowHttp',
-    'succeedWithoutOutputs', 'failNodeClass', 'executionDelayMs',
+    'dropSocketsSilently',
+    'closeSockets',
+    'refuseConnections',
+    'failHttp',
+    'slowHttp',
+    'succeedWithoutOutputs',
+    'failNodeClass',
+    'executionDelayMs',
   ]),
   args: z.array(z.unknown()).default([]),
 });

@@ -8,7 +8,10 @@ import { join } from 'node:path';
 import type { NodeCatalog } from './node-catalog.js';
 import type { ApiPromptGraph } from './prompt-validator.js';
 
-export interface CachedNode { outputs: unknown[]; ui: Record<string, unknown> | null }
+export interface CachedNode {
+  outputs: unknown[];
+  ui: Record<string, unknown> | null;
+}
 
 export class ExecutionCache {
   private entries = new Map<string, CachedNode>();

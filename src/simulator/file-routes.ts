@@ -12,13 +12,30 @@ import { PNG } from 'pngjs';
 import { replyBytes, replyEmpty, replyJson } from './http-reply.js';
 import { parseMultipart } from './multipart-form-parser.js';
 
-export interface SimDirs { output: string; input: string; temp: string }
+export interface SimDirs {
+  output: string;
+  input: string;
+  temp: string;
+}
 
 const mediaTypes: Record<string, string> = {
-  '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.webp': 'image/webp', '.gif': 'image/gif',
-  '.mp4': 'video/mp4', '.webm': 'video/webm', '.mov': 'video/quicktime', '.flac': 'audio/flac', '.mp3': 'audio/mpeg',
-  '.wav': 'audio/x-wav', '.opus': 'audio/ogg', '.ogg': 'audio/ogg', '.json': 'application/json', '.txt': 'text/plain',
-  '.svg': 'image/svg+xml', '.glb': 'model/gltf-binary',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.webp': 'image/webp',
+  '.gif': 'image/gif',
+  '.mp4': 'video/mp4',
+  '.webm': 'video/webm',
+  '.mov': 'video/quicktime',
+  '.flac': 'audio/flac',
+  '.mp3': 'audio/mpeg',
+  '.wav': 'audio/x-wav',
+  '.opus': 'audio/ogg',
+  '.ogg': 'audio/ogg',
+  '.json': 'application/json',
+  '.txt': 'text/plain',
+  '.svg': 'image/svg+xml',
+  '.glb': 'model/gltf-binary',
 };
 
 export function contentTypeFor(filename: string): string {
@@ -33,7 +50,8 @@ function dirByType(dirs: SimDirs, type: string | null): string | null {
 }
 
 function inside(base: string, path: string): boolean {
-  const b = resolve(base), p = resolve(path);
+  const b = resolve(base),
+    p = resolve(path);
   return p === b || p.startsWith(b + sep);
 }
 
@@ -78,9 +96,11 @@ export async function handleView(dirs: SimDirs, query: URLSearchParams, res: Ser
   let type = contentTypeFor(name);
   if (['text/html', 'text/javascript', 'text/css', 'application/xhtml+xml'].includes(type)) type = 'application/octet-stream';
   replyBytes(res, bytes, {
-    'Content-Disposition': disposition, 'Content-Type': type,
+    'Content-Disposition': disposition,
+    'Content-Type': type,
     Etag: `"${BigInt(Math.floor(info.mtimeMs * 1e6)).toString(16)}-${info.size.toString(16)}"`,
-    'Last-Modified': info.mtime.toUTCString(), 'Accept-Ranges': 'bytes',
+    'Last-Modified': info.mtime.toUTCString(),
+    'Accept-Ranges': 'bytes',
   });
 }
 

@@ -88,7 +88,9 @@ export const imageNodeHandlers: Record<string, NodeHandler> = {
   async GetImageSize(ctx) {
     const batch = imageInput(ctx, 'image');
     const first = batch.frames[0];
-    const width = first?.width ?? 0, height = first?.height ?? 0, count = batch.frames.length;
+    const width = first?.width ?? 0,
+      height = first?.height ?? 0,
+      count = batch.frames.length;
     ctx.sendText(`width: ${width}, height: ${height}\n batch size: ${count}`);
     return { outputs: [width, height, count], ui: null };
   },

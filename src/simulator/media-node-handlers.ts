@@ -18,7 +18,14 @@ function le32(n: number): Buffer {
 
 const magic: Record<string, Buffer> = {
   webp: Buffer.concat([Buffer.from('RIFF'), le32(22), Buffer.from('WEBPVP8X'), le32(10), Buffer.from([0x02, 0, 0, 0, 0x3f, 0, 0, 0x3f, 0, 0])]),
-  mp4: Buffer.concat([Buffer.from([0, 0, 0, 0x20]), Buffer.from('ftypisom'), Buffer.from([0, 0, 2, 0]), Buffer.from('isomiso2avc1mp41'), Buffer.from([0, 0, 0, 8]), Buffer.from('free')]),
+  mp4: Buffer.concat([
+    Buffer.from([0, 0, 0, 0x20]),
+    Buffer.from('ftypisom'),
+    Buffer.from([0, 0, 2, 0]),
+    Buffer.from('isomiso2avc1mp41'),
+    Buffer.from([0, 0, 0, 8]),
+    Buffer.from('free'),
+  ]),
   // Real, playable one-second files (made once with ffmpeg, shipped in data/): the model-free
   // video and speech workflows then deliver something a browser can play, as ComfyUI's would.
   webm: readFileSync(new URL('./data/sample-video.webm', import.meta.url)),
@@ -60,6 +67,16 @@ export const mediaNodeHandlers: Record<string, NodeHandler> = {
     return { outputs: [{ type: 'VIDEO', frames, fps: num(ctx.inputs['fps'], 30) }], ui: null };
   },
   async EmptyAudio(ctx) {
-    return { outputs: [{ type: 'AUDIO', duration: num(ctx.inputs['duration'], 60), sample_rate: num(ctx.inputs['sample_rate'], 44100), channels: num(ctx.inputs['channels'], 2) }], ui: null };
+    return {
+      outputs: [
+        {
+          type: 'AUDIO',
+          duration: num(ctx.inputs['duration'], 60),
+          sample_rate: num(ctx.inputs['sample_rate'], 44100),
+          channels: num(ctx.inputs['channels'], 2),
+        },
+      ],
+      ui: null,
+    };
   },
 };

@@ -6,7 +6,13 @@
 import { solidBatch } from './sim-image.js';
 import { num, str, type NodeHandler, type NodeRunContext } from './node-run-context.js';
 
-interface LatentValue { type: 'LATENT'; width: number; height: number; batch: number; fingerprint: string }
+interface LatentValue {
+  type: 'LATENT';
+  width: number;
+  height: number;
+  batch: number;
+  fingerprint: string;
+}
 
 function fnv1a(text: string): number {
   let hash = 0x811c9dc5;
@@ -30,8 +36,11 @@ async function sample(ctx: NodeRunContext, steps: number, latentInput: unknown):
 
 function emptyLatent(ctx: NodeRunContext): { outputs: unknown[]; ui: null } {
   const latent: LatentValue = {
-    type: 'LATENT', width: num(ctx.inputs['width'], 512), height: num(ctx.inputs['height'], 512),
-    batch: num(ctx.inputs['batch_size'], 1), fingerprint: '',
+    type: 'LATENT',
+    width: num(ctx.inputs['width'], 512),
+    height: num(ctx.inputs['height'], 512),
+    batch: num(ctx.inputs['batch_size'], 1),
+    fingerprint: '',
   };
   return { outputs: [latent], ui: null };
 }
@@ -45,7 +54,14 @@ function stepsOf(value: unknown, fallback: number): number {
 export const modelNodeHandlers: Record<string, NodeHandler> = {
   async CheckpointLoaderSimple(ctx) {
     const name = str(ctx.inputs['ckpt_name'], '');
-    return { outputs: [{ type: 'MODEL', name }, { type: 'CLIP', name }, { type: 'VAE', name }], ui: null };
+    return {
+      outputs: [
+        { type: 'MODEL', name },
+        { type: 'CLIP', name },
+        { type: 'VAE', name },
+      ],
+      ui: null,
+    };
   },
   async CLIPTextEncode(ctx) {
     return { outputs: [{ type: 'CONDITIONING', text: str(ctx.inputs['text'], '') }], ui: null };

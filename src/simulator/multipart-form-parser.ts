@@ -2,7 +2,11 @@
  * Just enough multipart/form-data for POST /upload/image: named fields, and a file part's
  * filename and bytes. Bodies are small (uploads of input images), so it works on one Buffer.
  */
-export interface FormPart { name: string; filename: string | null; data: Buffer }
+export interface FormPart {
+  name: string;
+  filename: string | null;
+  data: Buffer;
+}
 
 export function parseMultipart(body: Buffer, contentType: string | undefined): FormPart[] | null {
   const match = /boundary=(?:"([^"]+)"|([^;]+))/i.exec(contentType ?? '');

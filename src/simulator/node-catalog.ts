@@ -48,9 +48,15 @@ const protocolProbeProgress: NodeClassInfo = {
     },
   },
   input_order: { required: ['image', 'steps', 'delay', 'send_preview'] },
-  output: ['IMAGE'], output_is_list: [false], output_name: ['IMAGE'], name: 'ProtocolProbeProgress',
-  display_name: 'ProtocolProbeProgress', description: '', python_module: 'custom_nodes.protocol_probe',
-  category: 'testing', output_node: false,
+  output: ['IMAGE'],
+  output_is_list: [false],
+  output_name: ['IMAGE'],
+  name: 'ProtocolProbeProgress',
+  display_name: 'ProtocolProbeProgress',
+  description: '',
+  python_module: 'custom_nodes.protocol_probe',
+  category: 'testing',
+  output_node: false,
 };
 
 export class NodeCatalog {
@@ -90,10 +96,7 @@ export class NodeCatalog {
   /** Body of GET /object_info (parsed once; LoadImage patched with the current input files). */
   fullJson(): string {
     const files = JSON.stringify(this.inputFiles());
-    return this.serialized.replace(
-      /("LoadImage":\{"input":\{"required":\{"image":\[)\[[^\]]*\]/,
-      (_m, head: string) => `${head}${files}`,
-    );
+    return this.serialized.replace(/("LoadImage":\{"input":\{"required":\{"image":\[)\[[^\]]*\]/, (_m, head: string) => `${head}${files}`);
   }
 
   classJson(classType: string): string {

@@ -32,7 +32,11 @@ export type NodeHandler = (ctx: NodeRunContext) => Promise<NodeResult>;
 
 /** A failure inside a node, reported as execution_error with these fields. */
 export class NodeExecutionError extends Error {
-  constructor(readonly exceptionType: string, readonly exceptionMessage: string, readonly traceback: string[] = []) {
+  constructor(
+    readonly exceptionType: string,
+    readonly exceptionMessage: string,
+    readonly traceback: string[] = [],
+  ) {
     super(exceptionMessage);
   }
 }

@@ -6,7 +6,11 @@
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join, posix, resolve, sep } from 'node:path';
 
-export interface SaveTarget { folder: string; subfolder: string; baseName: string }
+export interface SaveTarget {
+  folder: string;
+  subfolder: string;
+  baseName: string;
+}
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -51,7 +51,12 @@ export class PromptRun {
   private extraDelayMs: number;
   private currentNode = '';
 
-  constructor(private readonly entry: QueueEntry, private readonly deps: ExecutorDeps, private readonly cache: ExecutionCache, private readonly control: RunControl) {
+  constructor(
+    private readonly entry: QueueEntry,
+    private readonly deps: ExecutorDeps,
+    private readonly cache: ExecutionCache,
+    private readonly control: RunControl,
+  ) {
     this.promptId = entry[1];
     this.graph = entry[2] as ApiPromptGraph;
     this.clientId = typeof entry[3]['client_id'] === 'string' ? entry[3]['client_id'] : null;
@@ -68,7 +73,12 @@ export class PromptRun {
     const cached = new Set(cachedNodes);
     // Loading happens inside the loader nodes on a real server: after execution_start.
     await this.control.loadModels(modelFilesOfGraph(this.graph));
-    const plan = new ExecutionPlan(this.graph, this.entry[4], (id) => cached.has(id), (id) => this.deps.catalog.isOutputNode(this.classOf(id)));
+    const plan = new ExecutionPlan(
+      this.graph,
+      this.entry[4],
+      (id) => cached.has(id),
+      (id) => this.deps.catalog.isOutputNode(this.classOf(id)),
+    );
     let status: 'success' | 'error' = 'success';
     try {
       for (let id = plan.next(); id !== null; id = plan.next()) {
@@ -141,8 +151,14 @@ export class PromptRun {
     let finalMax = 1;
     const signature = this.signatures.get(id) ?? null;
     const ctx: NodeRunContext = {
-      nodeId: id, classType, signature: signature ?? `${id}:${Date.now()}`, inputs: this.resolveInputs(id),
-      dirs: this.deps.dirs, namer: this.deps.namer, defaultSteps: timing.defaultSteps, tempSuffix: this.tempSuffix,
+      nodeId: id,
+      classType,
+      signature: signature ?? `${id}:${Date.now()}`,
+      inputs: this.resolveInputs(id),
+      dirs: this.deps.dirs,
+      namer: this.deps.namer,
+      defaultSteps: timing.defaultSteps,
+      tempSuffix: this.tempSuffix,
       tick: async (value, max, withPreview = timing.previews) => {
         await this.control.pause(timing.stepDelayMs);
         if (this.control.interrupted()) throw new InterruptedAt(id);
@@ -187,8 +203,13 @@ export class PromptRun {
     }
     const failure = error instanceof NodeExecutionError ? error : new NodeExecutionError('Exception', String((error as Error)?.message ?? error));
     this.record('execution_error', {
-      ...base, exception_message: failure.exceptionMessage, exception_type: failure.exceptionType, traceback: failure.traceback,
-      current_inputs: this.currentInputs(failedId), current_outputs: Object.keys(this.graph), timestamp: Date.now(),
+      ...base,
+      exception_message: failure.exceptionMessage,
+      exception_type: failure.exceptionType,
+      traceback: failure.traceback,
+      current_inputs: this.currentInputs(failedId),
+      current_outputs: Object.keys(this.graph),
+      timestamp: Date.now(),
     });
   }
 

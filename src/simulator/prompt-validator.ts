@@ -9,8 +9,17 @@ import { join, normalize } from 'node:path';
 import type { NodeCatalog, InputSpec } from './node-catalog.js';
 import { pyStr, pyRepr } from './python-format.js';
 
-export interface ComfyError { type: string; message: string; details: string; extra_info: Record<string, unknown> }
-export interface NodeErrorEntry { errors: ComfyError[]; dependent_outputs: string[]; class_type: string }
+export interface ComfyError {
+  type: string;
+  message: string;
+  details: string;
+  extra_info: Record<string, unknown>;
+}
+export interface NodeErrorEntry {
+  errors: ComfyError[];
+  dependent_outputs: string[];
+  class_type: string;
+}
 export type ApiNode = { class_type?: unknown; inputs?: Record<string, unknown>; [key: string]: unknown };
 export type ApiPromptGraph = Record<string, ApiNode>;
 
@@ -22,14 +31,19 @@ export type ValidationResult =
 export class UnhandledValidationCrash extends Error {}
 
 class PythonException extends Error {
-  constructor(readonly pyType: string, readonly pyDetails: string, readonly traceback: string[]) {
+  constructor(
+    readonly pyType: string,
+    readonly pyDetails: string,
+    readonly traceback: string[],
+  ) {
     super(pyDetails);
   }
 }
 
 type Verdict = { valid: boolean; errors: ComfyError[] };
 
-const tracebackHead = '  File "/opt/ComfyUI/execution.py", line 1010, in validate_prompt\n    m = await validate_inputs(prompt_id, prompt, o, validated)\n        ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n';
+const tracebackHead =
+  '  File "/opt/ComfyUI/execution.py", line 1010, in validate_prompt\n    m = await validate_inputs(prompt_id, prompt, o, validated)\n        ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n';
 
 function promptLevelError(type: string, message: string, details: string): ValidationResult {
   return { ok: false, error: { type, message, details, extra_info: {} }, nodeErrors: {} };
@@ -66,12 +80,16 @@ function typesMatch(received: unknown, expected: unknown): boolean {
   if (received === '*' || expected === '*') return true;
   if (typeof received !== 'string' || typeof expected !== 'string') return received === expected || Array.isArray(expected);
   if (received === expected) return true;
-  const a = received.split(','), b = expected.split(',');
+  const a = received.split(','),
+    b = expected.split(',');
   return a.some((t) => b.includes(t));
 }
 
 export class PromptValidator {
-  constructor(private readonly catalog: NodeCatalog, private readonly inputDir: string) {}
+  constructor(
+    private readonly catalog: NodeCatalog,
+    private readonly inputDir: string,
+  ) {}
 
   validate(prompt: unknown, partialTargets: string[] | null): ValidationResult {
     if (typeof prompt !== 'object' || prompt === null || Array.isArray(prompt)) throw new UnhandledValidationCrash('prompt is not a dict');
@@ -79,9 +97,11 @@ export class PromptValidator {
     const outputs: string[] = [];
     for (const [id, node] of Object.entries(graph)) {
       if (typeof node !== 'object' || node === null) throw new UnhandledValidationCrash(`node ${id} is not a dict`);
-      if (!('class_type' in node)) return promptLevelError('invalid_prompt', 'Cannot execute because a node is missing the class_type property.', `Node ID '#${id}'`);
+      if (!('class_type' in node))
+        return promptLevelError('invalid_prompt', 'Cannot execute because a node is missing the class_type property.', `Node ID '#${id}'`);
       const classType = String(node.class_type);
-      if (!this.catalog.get(classType)) return promptLevelError('invalid_prompt', `Cannot execute because node ${classType} does not exist.`, `Node ID '#${id}'`);
+      if (!this.catalog.get(classType))
+        return promptLevelError('invalid_prompt', `Cannot execute because node ${classType} does not exist.`, `Node ID '#${id}'`);
       if (this.catalog.isOutputNode(classType) && (partialTargets === null || partialTargets.includes(id))) outputs.push(id);
     }
     if (outputs.length === 0) return promptLevelError('prompt_no_outputs', 'Prompt has no outputs', '');
@@ -112,7 +132,11 @@ export class PromptValidator {
     }
     if (good.length === 0) {
       const details = outputErrors.map((e) => `${e.message}: ${e.details}`).join('\n');
-      return { ok: false, error: { type: 'prompt_outputs_failed_validation', message: 'Prompt outputs failed validation', details, extra_info: {} }, nodeErrors };
+      return {
+        ok: false,
+        error: { type: 'prompt_outputs_failed_validation', message: 'Prompt outputs failed validation', details, extra_info: {} },
+        nodeErrors,
+      };
     }
     return { ok: true, outputs: good, nodeErrors };
   }
@@ -129,26 +153,40 @@ export class PromptValidator {
     if (!info) throw new PythonException('KeyError', pyRepr(classType), []);
     const errors: ComfyError[] = [];
     let valid = true;
-    const sections: Array<[string, Record<string, InputSpec> | undefined]> = [['required', info.input.required], ['optional', info.input.optional]];
+    const sections: Array<[string, Record<string, InputSpec> | undefined]> = [
+      ['required', info.input.required],
+      ['optional', info.input.optional],
+    ];
     for (const [category, section] of sections) {
       for (const [name, spec] of Object.entries(section ?? {})) {
         const inputType = spec[0];
         const options = spec[1] ?? {};
         const config = [inputType, options];
         if (!(name in inputs)) {
-          if (category === 'required') errors.push({ type: 'required_input_missing', message: 'Required input is missing', details: name, extra_info: { input_name: name } });
+          if (category === 'required')
+            errors.push({ type: 'required_input_missing', message: 'Required input is missing', details: name, extra_info: { input_name: name } });
           continue;
         }
         let value = inputs[name];
         if (Array.isArray(value)) {
           if (value.length !== 2) {
-            errors.push({ type: 'bad_linked_input', message: 'Bad linked input, must be a length-2 list of [node_id, slot_index]', details: name, extra_info: { input_name: name, input_config: config, received_value: value } });
+            errors.push({
+              type: 'bad_linked_input',
+              message: 'Bad linked input, must be a length-2 list of [node_id, slot_index]',
+              details: name,
+              extra_info: { input_name: name, input_config: config, received_value: value },
+            });
             continue;
           }
           const receivedType = this.linkedType(graph, value);
           if (!typesMatch(receivedType, inputType)) {
             const details = `${name}, received_type(${pyStr(receivedType)}) mismatch input_type(${pyStr(inputType)})`;
-            errors.push({ type: 'return_type_mismatch', message: 'Return type mismatch between linked nodes', details, extra_info: { input_name: name, input_config: config, received_type: receivedType, linked_node: value } });
+            errors.push({
+              type: 'return_type_mismatch',
+              message: 'Return type mismatch between linked nodes',
+              details,
+              extra_info: { input_name: name, input_config: config, received_type: receivedType, linked_node: value },
+            });
             continue;
           }
           const upstream = String(value[0]);
@@ -157,7 +195,14 @@ export class PromptValidator {
           } catch (error) {
             valid = false;
             const reason = exceptionReason('exception_during_inner_validation', 'Exception when validating inner node', error);
-            reason.extra_info = { input_name: name, input_config: config, exception_message: reason.details, exception_type: reason.extra_info['exception_type'], traceback: reason.extra_info['traceback'], linked_node: value };
+            reason.extra_info = {
+              input_name: name,
+              input_config: config,
+              exception_message: reason.details,
+              exception_type: reason.extra_info['exception_type'],
+              traceback: reason.extra_info['traceback'],
+              linked_node: value,
+            };
             validated.set(upstream, { valid: false, errors: [reason] });
           }
           continue;
@@ -171,29 +216,55 @@ export class PromptValidator {
           inputs[name] = value;
         } catch (error) {
           const message = (error as Error).message;
-          errors.push({ type: 'invalid_input_type', message: `Failed to convert an input value to a ${pyStr(inputType)} value`, details: `${name}, ${pyStr(value)}, ${message}`, extra_info: { input_name: name, input_config: config, received_value: value, exception_message: message } });
+          errors.push({
+            type: 'invalid_input_type',
+            message: `Failed to convert an input value to a ${pyStr(inputType)} value`,
+            details: `${name}, ${pyStr(value)}, ${message}`,
+            extra_info: { input_name: name, input_config: config, received_value: value, exception_message: message },
+          });
           continue;
         }
         if (classType === 'LoadImage' && name === 'image') continue; // checked by its VALIDATE_INPUTS below
-        const min = options['min'], max = options['max'];
+        const min = options['min'],
+          max = options['max'];
         if (typeof min === 'number' && typeof value === 'number' && value < min) {
-          errors.push({ type: 'value_smaller_than_min', message: `Value ${pyNum(value, inputType)} smaller than min of ${pyNum(min, inputType)}`, details: name, extra_info: { input_name: name, input_config: config, received_value: value } });
+          errors.push({
+            type: 'value_smaller_than_min',
+            message: `Value ${pyNum(value, inputType)} smaller than min of ${pyNum(min, inputType)}`,
+            details: name,
+            extra_info: { input_name: name, input_config: config, received_value: value },
+          });
           continue;
         }
         if (typeof max === 'number' && typeof value === 'number' && value > max) {
-          errors.push({ type: 'value_bigger_than_max', message: `Value ${pyNum(value, inputType)} bigger than max of ${pyNum(max, inputType)}`, details: name, extra_info: { input_name: name, input_config: config, received_value: value } });
+          errors.push({
+            type: 'value_bigger_than_max',
+            message: `Value ${pyNum(value, inputType)} bigger than max of ${pyNum(max, inputType)}`,
+            details: name,
+            extra_info: { input_name: name, input_config: config, received_value: value },
+          });
           continue;
         }
-        const combo = Array.isArray(inputType) ? inputType : inputType === 'COMBO' ? (options['options'] as unknown[] | undefined) ?? [] : null;
+        const combo = Array.isArray(inputType) ? inputType : inputType === 'COMBO' ? ((options['options'] as unknown[] | undefined) ?? []) : null;
         if (combo && !combo.includes(value)) {
           const long = combo.length > 20;
           const listInfo = long ? `(list of length ${combo.length})` : pyRepr(combo);
-          errors.push({ type: 'value_not_in_list', message: 'Value not in list', details: `${name}: ${pyRepr(value)} not in ${listInfo}`, extra_info: { input_name: name, input_config: long ? null : config, received_value: value } });
+          errors.push({
+            type: 'value_not_in_list',
+            message: 'Value not in list',
+            details: `${name}: ${pyRepr(value)} not in ${listInfo}`,
+            extra_info: { input_name: name, input_config: long ? null : config, received_value: value },
+          });
         }
       }
     }
     if (classType === 'LoadImage' && typeof inputs['image'] === 'string' && !this.inputImageExists(inputs['image'])) {
-      errors.push({ type: 'custom_validation_failed', message: 'Custom validation failed for node', details: `image - Invalid image file: ${inputs['image']}`, extra_info: { input_name: 'image' } });
+      errors.push({
+        type: 'custom_validation_failed',
+        message: 'Custom validation failed for node',
+        details: `image - Invalid image file: ${inputs['image']}`,
+        extra_info: { input_name: 'image' },
+      });
     }
     const verdict: Verdict = errors.length > 0 || !valid ? { valid: false, errors } : { valid: true, errors: [] };
     validated.set(id, verdict);
@@ -204,12 +275,19 @@ export class PromptValidator {
     const sourceId = link[0];
     const source = typeof sourceId === 'string' ? graph[sourceId] : undefined;
     if (!source || typeof sourceId !== 'string') {
-      throw new PythonException('KeyError', pyRepr(sourceId), [tracebackHead, '  File "/opt/ComfyUI/execution.py", line 788, in validate_inputs\n    o_class_type = prompt[o_id][\'class_type\']\n                   ~~~~~~^^^^^^\n']);
+      throw new PythonException('KeyError', pyRepr(sourceId), [
+        tracebackHead,
+        '  File "/opt/ComfyUI/execution.py", line 788, in validate_inputs\n    o_class_type = prompt[o_id][\'class_type\']\n                   ~~~~~~^^^^^^\n',
+      ]);
     }
     const returnTypes = this.catalog.returnTypes(String(source.class_type));
     const index = link[1];
-    const tb = [tracebackHead, '  File "/opt/ComfyUI/execution.py", line 790, in validate_inputs\n    received_type = r[val[1]]\n                    ~^^^^^^^^\n'];
-    if (typeof index !== 'number' || !Number.isInteger(index)) throw new PythonException('TypeError', `tuple indices must be integers or slices, not ${pyTypeName(index) === 'string' ? 'str' : pyTypeName(index)}`, tb);
+    const tb = [
+      tracebackHead,
+      '  File "/opt/ComfyUI/execution.py", line 790, in validate_inputs\n    received_type = r[val[1]]\n                    ~^^^^^^^^\n',
+    ];
+    if (typeof index !== 'number' || !Number.isInteger(index))
+      throw new PythonException('TypeError', `tuple indices must be integers or slices, not ${pyTypeName(index) === 'string' ? 'str' : pyTypeName(index)}`, tb);
     const resolved = index < 0 ? returnTypes.length + index : index;
     if (resolved < 0 || resolved >= returnTypes.length) throw new PythonException('IndexError', 'tuple index out of range', tb);
     return returnTypes[resolved];

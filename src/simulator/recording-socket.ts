@@ -4,9 +4,7 @@
  */
 import WebSocket from 'ws';
 
-export type RecordedFrame =
-  | { kind: 'text'; type: string; data: Record<string, unknown> }
-  | { kind: 'binary'; event: number; bytes: Buffer };
+export type RecordedFrame = { kind: 'text'; type: string; data: Record<string, unknown> } | { kind: 'binary'; event: number; bytes: Buffer };
 
 export class RecordingSocket {
   readonly frames: RecordedFrame[] = [];

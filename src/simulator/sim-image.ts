@@ -10,7 +10,10 @@ export type SimFrame =
   | { kind: 'solid'; width: number; height: number; color: number } // 0xRRGGBB
   | { kind: 'pixels'; width: number; height: number; rgba: Buffer };
 
-export interface SimImageBatch { type: 'IMAGE'; frames: SimFrame[] }
+export interface SimImageBatch {
+  type: 'IMAGE';
+  frames: SimFrame[];
+}
 
 export function solidBatch(width: number, height: number, count: number, color: number): SimImageBatch {
   const frame: SimFrame = { kind: 'solid', width, height, color: color & 0xffffff };
@@ -23,9 +26,14 @@ export function isImageBatch(value: unknown): value is SimImageBatch {
 
 function solidRgba(width: number, height: number, color: number): Buffer {
   const rgba = Buffer.allocUnsafe(width * height * 4);
-  const r = (color >> 16) & 255, g = (color >> 8) & 255, b = color & 255;
+  const r = (color >> 16) & 255,
+    g = (color >> 8) & 255,
+    b = color & 255;
   for (let i = 0; i < rgba.length; i += 4) {
-    rgba[i] = r; rgba[i + 1] = g; rgba[i + 2] = b; rgba[i + 3] = 255;
+    rgba[i] = r;
+    rgba[i + 1] = g;
+    rgba[i + 2] = b;
+    rgba[i + 3] = 255;
   }
   return rgba;
 }
@@ -65,7 +73,9 @@ export function invertFrame(frame: SimFrame): SimFrame {
   if (frame.kind === 'solid') return { ...frame, color: ~frame.color & 0xffffff };
   const rgba = Buffer.from(frame.rgba);
   for (let i = 0; i < rgba.length; i += 4) {
-    rgba[i] = 255 - rgba[i]!; rgba[i + 1] = 255 - rgba[i + 1]!; rgba[i + 2] = 255 - rgba[i + 2]!;
+    rgba[i] = 255 - rgba[i]!;
+    rgba[i + 1] = 255 - rgba[i + 1]!;
+    rgba[i + 2] = 255 - rgba[i + 2]!;
   }
   return { ...frame, rgba };
 }

@@ -57,7 +57,11 @@ export async function run(argv: string[]): Promise<number> {
   }
   const args = parsed.data;
   const sim = await startSimulator({
-    port: args.port, host: args.host, outputDir: args['output-dir'], stepDelayMs: args['step-ms'], nodeDelayMs: args['node-ms'],
+    port: args.port,
+    host: args.host,
+    outputDir: args['output-dir'],
+    stepDelayMs: args['step-ms'],
+    nodeDelayMs: args['node-ms'],
     // Every model file costs this much to load when a prompt's models differ from the previous one's.
     ...(args['model-load-ms'] ? { modelLoadMs: { '*': args['model-load-ms'] } } : {}),
   });

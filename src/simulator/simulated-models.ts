@@ -7,12 +7,7 @@ export const simulatedModels = {
   diffusion_models: ['flux1-dev.safetensors'],
   text_encoders: ['clip_l.safetensors', 't5xxl_fp8_e4m3fn.safetensors', 'clip_g.safetensors'],
   vae: ['ae.safetensors', 'sdxl_vae.safetensors'],
-  loras: [
-    'nova_style_flux.safetensors',
-    'nova_style_sdxl.safetensors',
-    'alex_style_sdxl.safetensors',
-    'detail_tweaker_xl.safetensors',
-  ],
+  loras: ['nova_style_flux.safetensors', 'nova_style_sdxl.safetensors', 'alex_style_sdxl.safetensors', 'detail_tweaker_xl.safetensors'],
 } as const;
 
 /** Combo input name -> the model list it offers (ComfyUI's folder_paths lookups). */
@@ -28,15 +23,35 @@ export const modelListByInputName: Record<string, readonly string[]> = {
 
 /** GET /models as recorded (T12); folders not listed in simulatedModels are empty. */
 export const modelFolderNames = [
-  'checkpoints', 'configs', 'loras', 'vae', 'text_encoders', 'diffusion_models', 'clip_vision',
-  'style_models', 'embeddings', 'diffusers', 'vae_approx', 'controlnet', 'gligen', 'upscale_models',
-  'custom_nodes', 'hypernetworks', 'photomaker', 'classifiers', 'model_patches', 'audio_encoders',
+  'checkpoints',
+  'configs',
+  'loras',
+  'vae',
+  'text_encoders',
+  'diffusion_models',
+  'clip_vision',
+  'style_models',
+  'embeddings',
+  'diffusers',
+  'vae_approx',
+  'controlnet',
+  'gligen',
+  'upscale_models',
+  'custom_nodes',
+  'hypernetworks',
+  'photomaker',
+  'classifiers',
+  'model_patches',
+  'audio_encoders',
 ];
 
 export function modelsInFolder(folder: string): string[] | null {
   if (!modelFolderNames.includes(folder)) return null;
   const aliases: Record<string, keyof typeof simulatedModels> = {
-    checkpoints: 'checkpoints', loras: 'loras', vae: 'vae', text_encoders: 'text_encoders',
+    checkpoints: 'checkpoints',
+    loras: 'loras',
+    vae: 'vae',
+    text_encoders: 'text_encoders',
     diffusion_models: 'diffusion_models',
   };
   const key = aliases[folder];

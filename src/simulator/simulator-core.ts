@@ -40,7 +40,14 @@ export class SimulatorCore {
     });
     this.validator = new PromptValidator(catalog, dirs.input);
     this.executor = new PromptExecutor({
-      queue: this.queue, history: this.history, hub: this.hub, catalog, namer, dirs, timing, faults,
+      queue: this.queue,
+      history: this.history,
+      hub: this.hub,
+      catalog,
+      namer,
+      dirs,
+      timing,
+      faults,
       onModelLoad: (load) => {
         if (load.files.length === 0) return;
         this.counter.stats.modelLoads++;

@@ -14,7 +14,14 @@ import { SimulatorCore } from './simulator-core.js';
 import { handleComfyRoute } from './comfy-routes.js';
 import { handleControlRoute } from './control-routes.js';
 import { replyEmpty, replyErrorText } from './http-reply.js';
-import { initialFaultState, type SimulatorFaults, type SimulatorHandle, type SimulatorOptions, type SimulatorStats, type SimulatorTiming } from './simulator-types.js';
+import {
+  initialFaultState,
+  type SimulatorFaults,
+  type SimulatorHandle,
+  type SimulatorOptions,
+  type SimulatorStats,
+  type SimulatorTiming,
+} from './simulator-types.js';
 
 const loopbackHosts = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
@@ -65,8 +72,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   mkdirSync(dirs.input, { recursive: true });
   wipeTemp();
   const timing: SimulatorTiming = {
-    stepDelayMs: options.stepDelayMs ?? 5, nodeDelayMs: options.nodeDelayMs ?? 1,
-    defaultSteps: options.defaultSteps ?? 4, previews: options.previews ?? true,
+    stepDelayMs: options.stepDelayMs ?? 5,
+    nodeDelayMs: options.nodeDelayMs ?? 1,
+    defaultSteps: options.defaultSteps ?? 4,
+    previews: options.previews ?? true,
     modelLoadMs: { ...(options.modelLoadMs ?? {}) },
   };
   const faultState = initialFaultState();
@@ -127,7 +136,16 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     }
     if (req.method === 'OPTIONS') return replyEmpty(res, 200); // answered before the origin check [obs T16]
     if (originRejected(req)) return replyEmpty(res, 403);
-    await handleComfyRoute(core, req, res, path, url.searchParams, body, () => stats.submissions++, () => stats.frees++);
+    await handleComfyRoute(
+      core,
+      req,
+      res,
+      path,
+      url.searchParams,
+      body,
+      () => stats.submissions++,
+      () => stats.frees++,
+    );
   }
 
   const server = createServer((req, res) => {
@@ -154,7 +172,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
 
   const handle: SimulatorHandle = {
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    port, outputDir: dirs.output, inputDir: dirs.input, faults,
+    port,
+    outputDir: dirs.output,
+    inputDir: dirs.input,
+    faults,
     stats: snapshotStats,
     async restart() {
       core.kill();

@@ -11,7 +11,11 @@ import { WebSocketServer, type WebSocket } from 'ws';
 
 export const serverFeatureFlags = { supports_preview_metadata: true, max_upload_size: 104857600 };
 
-interface SocketState { sid: string; supportsPreviewMetadata: boolean; muted: boolean }
+interface SocketState {
+  sid: string;
+  supportsPreviewMetadata: boolean;
+  muted: boolean;
+}
 
 export interface HelloSource {
   queueRemaining(): number;

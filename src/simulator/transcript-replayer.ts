@@ -41,7 +41,8 @@ function learn(recorded: unknown, actual: unknown, map: Map<string, string>): vo
     return;
   }
   if (recorded && actual && typeof recorded === 'object' && typeof actual === 'object') {
-    const r = recorded as Record<string, unknown>, a = actual as Record<string, unknown>;
+    const r = recorded as Record<string, unknown>,
+      a = actual as Record<string, unknown>;
     const actualIds = Object.keys(a).filter(looksLikeId);
     const recordedIds = Object.keys(r).filter(looksLikeId);
     for (const key of Object.keys(r)) {
@@ -79,7 +80,7 @@ async function waitFor(check: () => boolean, timeoutMs: number): Promise<void> {
 
 function helloSid(events: TranscriptEvent[], conn: string): string {
   const hello = events.find((e) => e.dir === 'ws-in' && e['conn'] === conn);
-  return String(((hello?.['msg'] as { data?: { sid?: unknown } } | undefined)?.data?.sid) ?? '');
+  return String((hello?.['msg'] as { data?: { sid?: unknown } } | undefined)?.data?.sid ?? '');
 }
 
 export interface ReplayOptions {
@@ -104,7 +105,10 @@ function kindSequence(messages: Received[], collapse: boolean): string {
 }
 
 export async function replayTranscript(file: string, baseUrl: string, options: ReplayOptions = {}): Promise<string[]> {
-  const events = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as TranscriptEvent);
+  const events = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as TranscriptEvent);
   const timeout = options.waitTimeoutMs ?? 3000;
   const mismatches: string[] = [];
   const mapping = new Map<string, string>();
@@ -114,8 +118,7 @@ export async function replayTranscript(file: string, baseUrl: string, options: R
   const expectedSoFar = new Map<string, number>();
   const wsBase = baseUrl.replace(/^http/, 'ws');
 
-  const syncSockets = () =>
-    waitFor(() => [...expectedSoFar].every(([conn, n]) => (actual.get(conn)?.length ?? 0) >= n), timeout);
+  const syncSockets = () => waitFor(() => [...expectedSoFar].every(([conn, n]) => (actual.get(conn)?.length ?? 0) >= n), timeout);
 
   for (let index = 0; index < events.length; index++) {
     const event = events[index]!;
@@ -134,10 +137,17 @@ export async function replayTranscript(file: string, baseUrl: string, options: R
       actual.set(conn, received);
       ws.on('message', (data, isBinary) => {
         const buffer = data as Buffer;
-        received.push(isBinary ? { kind: `binary:${buffer.readUInt32BE(0)}`, data: null } : (({ type, data: d }) => ({ kind: type, data: d }))(JSON.parse(buffer.toString()) as { type: string; data: unknown }));
+        received.push(
+          isBinary
+            ? { kind: `binary:${buffer.readUInt32BE(0)}`, data: null }
+            : (({ type, data: d }) => ({ kind: type, data: d }))(JSON.parse(buffer.toString()) as { type: string; data: unknown }),
+        );
       });
       sockets.set(conn, ws);
-      await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+      await new Promise((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+      });
     } else if (event.dir === 'ws-out') {
       sockets.get(conn)?.send(substitute(JSON.stringify(event['msg']), mapping));
     } else if (event.dir === 'ws-close-by-client') {
@@ -167,23 +177,26 @@ export async function replayTranscript(file: string, baseUrl: string, options: R
         body = raw;
       }
       const res = await fetch(baseUrl + path, { method, headers, body: method === 'GET' ? undefined : body });
-      if (process.env["REPLAY_DEBUG"]) console.log(method, path, typeof body === "string" ? body.slice(0, 400) : "", res.status);
+      if (process.env['REPLAY_DEBUG']) console.log(method, path, typeof body === 'string' ? body.slice(0, 400) : '', res.status);
       const bytes = Buffer.from(await res.arrayBuffer());
       if (!recordedRes) continue;
       const label = `${method} ${String(event['path'])}`;
       if (res.status !== recordedRes['status']) mismatches.push(`${label}: status ${res.status} != recorded ${String(recordedRes['status'])}`);
       const contentType = res.headers.get('content-type');
-      if (contentType !== recordedRes['content_type']) mismatches.push(`${label}: content-type ${contentType} != recorded ${String(recordedRes['content_type'])}`);
+      if (contentType !== recordedRes['content_type'])
+        mismatches.push(`${label}: content-type ${contentType} != recorded ${String(recordedRes['content_type'])}`);
       const recordedBody = recordedRes['body'];
       if (typeof recordedBody === 'object' && recordedBody !== null && ('_binary' in recordedBody || '_truncated' in recordedBody)) continue;
       if (recordedBody === '<omitted>') continue;
       if (typeof recordedBody === 'string') {
-        if (bytes.toString('utf8') !== recordedBody) mismatches.push(`${label}: body ${JSON.stringify(bytes.toString('utf8'))} != recorded ${JSON.stringify(recordedBody)}`);
+        if (bytes.toString('utf8') !== recordedBody)
+          mismatches.push(`${label}: body ${JSON.stringify(bytes.toString('utf8'))} != recorded ${JSON.stringify(recordedBody)}`);
         continue;
       }
       const actualBody: unknown = JSON.parse(bytes.toString('utf8'));
       learn(recordedBody, actualBody, mapping);
-      const a = JSON.stringify(shapeOf(actualBody)), r = JSON.stringify(shapeOf(recordedBody));
+      const a = JSON.stringify(shapeOf(actualBody)),
+        r = JSON.stringify(shapeOf(recordedBody));
       if (a !== r) mismatches.push(`${label}: body shape\n  actual   ${a}\n  recorded ${r}`);
     }
   }
@@ -199,7 +212,8 @@ export async function replayTranscript(file: string, baseUrl: string, options: R
     }
     if (options.collapseProgress) continue;
     want.forEach((m, i) => {
-      const a = JSON.stringify(shapeOf(got[i]!.data)), r = JSON.stringify(shapeOf(m.data));
+      const a = JSON.stringify(shapeOf(got[i]!.data)),
+        r = JSON.stringify(shapeOf(m.data));
       if (a !== r) mismatches.push(`socket ${conn} message ${i} (${m.kind}): fields\n  actual   ${a}\n  recorded ${r}`);
     });
   }

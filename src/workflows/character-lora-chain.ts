@@ -59,7 +59,11 @@ export function insertCharacterLoras(graph: ApiPrompt, loras: LoraSpec[]): LoraS
       };
       clipOut = [id, 1];
     } else {
-      graph[id] = { class_type: 'LoraLoaderModelOnly', inputs: { model: modelOut, lora_name: lora.name, strength_model: lora.strength }, _meta: { title: `Character LoRA ${lora.name}` } };
+      graph[id] = {
+        class_type: 'LoraLoaderModelOnly',
+        inputs: { model: modelOut, lora_name: lora.name, strength_model: lora.strength },
+        _meta: { title: `Character LoRA ${lora.name}` },
+      };
     }
     modelOut = [id, 0];
     inserted.push(lora);

@@ -27,7 +27,10 @@ export function suggestNames(wanted: string, options: string[], max = 3): string
     .sort((a, b) => a.d - b.d);
   // Only names about as close as the best one: a list of far guesses hides the right one.
   const best = ranked[0]?.d ?? 0;
-  return ranked.filter((r) => r.d <= best + 1).slice(0, max).map((r) => r.option);
+  return ranked
+    .filter((r) => r.d <= best + 1)
+    .slice(0, max)
+    .map((r) => r.option);
 }
 
 function suggestionText(names: string[]): string | undefined {
@@ -71,7 +74,12 @@ export function validateAgainstObjectInfo(graph: ApiPrompt, objectInfo: ObjectIn
         // A token inside longer text stays text, whatever value fills it.
         const kind = placeholder.kind === 'embedded' ? 'text' : valueKindOf[placeholder.key];
         if (!kindAccepts[kind](spec)) {
-          errors.push({ ...at, rule: 'placeholder_type_mismatch', input: spec.name, message: `${placeholder.token ?? placeholder.key} fills a ${kind} value but "${spec.name}" takes ${spec.type}` });
+          errors.push({
+            ...at,
+            rule: 'placeholder_type_mismatch',
+            input: spec.name,
+            message: `${placeholder.token ?? placeholder.key} fills a ${kind} value but "${spec.name}" takes ${spec.type}`,
+          });
         }
         continue;
       }
@@ -88,7 +96,14 @@ export function validateAgainstObjectInfo(graph: ApiPrompt, objectInfo: ObjectIn
   for (const lora of options.characterLoras ?? []) {
     if (loraOptions && !loraOptions.includes(lora.name)) {
       const names = loraOptions.filter((o): o is string => typeof o === 'string');
-      errors.push({ rule: 'value_not_in_list', nodeId: null, classType: 'LoraLoader', input: 'lora_name', message: `character LoRA "${lora.name}" is not on this server`, suggestion: suggestionText(suggestNames(lora.name, names)) });
+      errors.push({
+        rule: 'value_not_in_list',
+        nodeId: null,
+        classType: 'LoraLoader',
+        input: 'lora_name',
+        message: `character LoRA "${lora.name}" is not on this server`,
+        suggestion: suggestionText(suggestNames(lora.name, names)),
+      });
     }
   }
   noteGpuCleaningOnly(errors, warnings);
@@ -108,16 +123,36 @@ function noteGpuCleaningOnly(errors: ValidationIssue[], warnings: ValidationIssu
   });
 }
 
-function checkLink(graph: ApiPrompt, objectInfo: ObjectInfo, nodeId: string, classType: string, spec: InputSpec, link: [string, number], errors: ValidationIssue[]): void {
+function checkLink(
+  graph: ApiPrompt,
+  objectInfo: ObjectInfo,
+  nodeId: string,
+  classType: string,
+  spec: InputSpec,
+  link: [string, number],
+  errors: ValidationIssue[],
+): void {
   const source = graph[String(link[0])];
   const sourceInfo = source && objectInfo[source.class_type];
   if (!source || !sourceInfo) return; // reported by the structural check / unknown_class
   const outputs = outputTypes(sourceInfo);
   const received = outputs[link[1]];
   if (received === undefined) {
-    errors.push({ nodeId, classType, rule: 'link_output_invalid', input: spec.name, message: `links to output ${link[1]} of node "${link[0]}" (${source.class_type}), which has ${outputs.length} output(s)` });
+    errors.push({
+      nodeId,
+      classType,
+      rule: 'link_output_invalid',
+      input: spec.name,
+      message: `links to output ${link[1]} of node "${link[0]}" (${source.class_type}), which has ${outputs.length} output(s)`,
+    });
   } else if (!typesCompatible(received, spec.type)) {
-    errors.push({ nodeId, classType, rule: 'return_type_mismatch', input: spec.name, message: `receives ${received} from node "${link[0]}" but takes ${spec.type}` });
+    errors.push({
+      nodeId,
+      classType,
+      rule: 'return_type_mismatch',
+      input: spec.name,
+      message: `receives ${received} from node "${link[0]}" but takes ${spec.type}`,
+    });
   }
 }
 
@@ -126,7 +161,13 @@ function checkWidgetValue(spec: InputSpec, value: unknown, at: { nodeId: string;
     if (!spec.options.includes(value)) {
       const names = spec.options.filter((o): o is string => typeof o === 'string');
       const shown = names.length > 8 ? `${names.slice(0, 8).join(', ')}, … (${names.length})` : names.join(', ') || 'none installed';
-      errors.push({ ...at, rule: 'value_not_in_list', input: spec.name, message: `"${String(value)}" is not available (server has: ${shown})`, suggestion: suggestionText(suggestNames(String(value), names)) });
+      errors.push({
+        ...at,
+        rule: 'value_not_in_list',
+        input: spec.name,
+        message: `"${String(value)}" is not available (server has: ${shown})`,
+        suggestion: suggestionText(suggestNames(String(value), names)),
+      });
     }
     return;
   }
@@ -137,7 +178,9 @@ function checkWidgetValue(spec: InputSpec, value: unknown, at: { nodeId: string;
       return;
     }
     const { min, max } = spec.config as { min?: number; max?: number };
-    if (typeof min === 'number' && n < min) errors.push({ ...at, rule: 'value_smaller_than_min', input: spec.name, message: `${n} is smaller than the minimum ${min}` });
-    if (typeof max === 'number' && n > max) errors.push({ ...at, rule: 'value_bigger_than_max', input: spec.name, message: `${n} is bigger than the maximum ${max}` });
+    if (typeof min === 'number' && n < min)
+      errors.push({ ...at, rule: 'value_smaller_than_min', input: spec.name, message: `${n} is smaller than the minimum ${min}` });
+    if (typeof max === 'number' && n > max)
+      errors.push({ ...at, rule: 'value_bigger_than_max', input: spec.name, message: `${n} is bigger than the maximum ${max}` });
   }
 }

@@ -27,9 +27,21 @@ export function validateStructure(input: WorkflowDefinition | ApiPrompt): Valida
       if (isLink(value)) {
         const [source, index] = value;
         if (!(String(source) in graph)) {
-          errors.push({ rule: 'link_target_missing', nodeId, classType: node.class_type, input: inputName, message: `links to node "${source}", which does not exist` });
+          errors.push({
+            rule: 'link_target_missing',
+            nodeId,
+            classType: node.class_type,
+            input: inputName,
+            message: `links to node "${source}", which does not exist`,
+          });
         } else if (!Number.isInteger(index) || index < 0) {
-          errors.push({ rule: 'link_output_invalid', nodeId, classType: node.class_type, input: inputName, message: `links to output ${index} of node "${source}"; an output index is a whole number from 0` });
+          errors.push({
+            rule: 'link_output_invalid',
+            nodeId,
+            classType: node.class_type,
+            input: inputName,
+            message: `links to output ${index} of node "${source}"; an output index is a whole number from 0`,
+          });
         }
       } else if (typeof value === 'string') {
         const misspelt = findMisspeltPlaceholders(value);
@@ -60,14 +72,25 @@ export function validateStructure(input: WorkflowDefinition | ApiPrompt): Valida
   }
 
   if (!Object.values(graph).some((n) => isLikelyOutputNode(n.class_type))) {
-    errors.push({ rule: 'no_output_node', nodeId: null, message: 'the workflow has no output node (SaveImage, SaveAnimatedWEBP, SaveAudio, PreviewAny…)', suggestion: 'Connect a SaveImage (or another save node) at the end of the graph.' });
+    errors.push({
+      rule: 'no_output_node',
+      nodeId: null,
+      message: 'the workflow has no output node (SaveImage, SaveAnimatedWEBP, SaveAudio, PreviewAny…)',
+      suggestion: 'Connect a SaveImage (or another save node) at the end of the graph.',
+    });
   }
 
   const keys = new Set(def.placeholders.map((p) => p.key));
   if (def.type === 'audio') {
-    if (!keys.has('text')) errors.push({ rule: 'text_placeholder_missing', nodeId: null, message: 'an audio workflow needs __CHORUS_TEXT__ where the text to speak goes' });
+    if (!keys.has('text'))
+      errors.push({ rule: 'text_placeholder_missing', nodeId: null, message: 'an audio workflow needs __CHORUS_TEXT__ where the text to speak goes' });
   } else if (!keys.has('prompt')) {
-    errors.push({ rule: 'prompt_placeholder_missing', nodeId: null, message: `an ${def.type} workflow needs PROMPT_PLACEHOLDER (or __CHORUS_PROMPT__) in its positive prompt`, suggestion: 'Put PROMPT_PLACEHOLDER as the text of the positive CLIPTextEncode.' });
+    errors.push({
+      rule: 'prompt_placeholder_missing',
+      nodeId: null,
+      message: `an ${def.type} workflow needs PROMPT_PLACEHOLDER (or __CHORUS_PROMPT__) in its positive prompt`,
+      suggestion: 'Put PROMPT_PLACEHOLDER as the text of the positive CLIPTextEncode.',
+    });
   }
   if (def.type !== 'audio' && !keys.has('seed')) {
     warnings.push({ rule: 'seed_fixed', nodeId: null, message: 'no seed placeholder: every run uses the seed saved in the file' });
@@ -75,14 +98,22 @@ export function validateStructure(input: WorkflowDefinition | ApiPrompt): Valida
 
   const meta = def.metadata;
   if (meta) {
-    const fields = [['prompt_node_id', 'prompt'], ['negative_prompt_node_id', 'negative'], ['seed_node_id', 'seed']] as const;
+    const fields = [
+      ['prompt_node_id', 'prompt'],
+      ['negative_prompt_node_id', 'negative'],
+      ['seed_node_id', 'seed'],
+    ] as const;
     for (const [field, key] of fields) {
       const id = meta[field];
       if (id === undefined) continue;
       if (!(String(id) in graph)) {
         errors.push({ rule: 'metadata_node_missing', nodeId: String(id), message: `metadata.${field} names node "${id}", which does not exist` });
       } else if (!def.placeholders.some((p) => p.key === key)) {
-        errors.push({ rule: 'metadata_node_unusable', nodeId: String(id), message: `metadata.${field} names node "${id}", which has no plain ${key} input to fill` });
+        errors.push({
+          rule: 'metadata_node_unusable',
+          nodeId: String(id),
+          message: `metadata.${field} names node "${id}", which has no plain ${key} input to fill`,
+        });
       }
     }
   }

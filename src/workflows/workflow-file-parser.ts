@@ -78,7 +78,11 @@ export function parseWorkflowJson(name: string, path: string, json: unknown, obj
     }
     const node = apiNodeSchema.safeParse(value);
     if (!node.success) {
-      throw invalid(`Workflow "${name}": "${key}" is not a node with class_type and inputs.`, { workflow: name, nodeId: key, problem: z.prettifyError(node.error) });
+      throw invalid(`Workflow "${name}": "${key}" is not a node with class_type and inputs.`, {
+        workflow: name,
+        nodeId: key,
+        problem: z.prettifyError(node.error),
+      });
     }
     graph[key] = node.data;
   }

@@ -145,9 +145,13 @@ function refuseLeftoverTokens(template: ApiPrompt, touched: Set<string>): void {
       const written = touched.has(`${nodeId}\u0000${input}`);
       for (const match of value.matchAll(tokenLikePattern)) {
         if (written && placeholderTokens.has(match[0])) continue;
-        throw new ChorusError('WORKFLOW_INVALID', `Node ${nodeId} (${node.class_type}), input "${input}" still holds ${match[0]}; chorus-visual does not fill it.`, {
-          details: { nodeId, input, placeholder: match[0] },
-        });
+        throw new ChorusError(
+          'WORKFLOW_INVALID',
+          `Node ${nodeId} (${node.class_type}), input "${input}" still holds ${match[0]}; chorus-visual does not fill it.`,
+          {
+            details: { nodeId, input, placeholder: match[0] },
+          },
+        );
       }
     }
   }

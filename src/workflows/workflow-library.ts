@@ -131,7 +131,10 @@ export class WorkflowLibrary {
     try {
       const { size } = await stat(path);
       const maxBytes = this.options.maxBytes ?? 16 * 1024 ** 2;
-      if (size > maxBytes) throw new ChorusError('WORKFLOW_INVALID', `the file is ${size} bytes, more than limits.max_workflow_bytes (${maxBytes})`, { details: { bytes: size, max_workflow_bytes: maxBytes } });
+      if (size > maxBytes)
+        throw new ChorusError('WORKFLOW_INVALID', `the file is ${size} bytes, more than limits.max_workflow_bytes (${maxBytes})`, {
+          details: { bytes: size, max_workflow_bytes: maxBytes },
+        });
       const text = await readFile(path, 'utf8');
       let json: unknown;
       try {
@@ -142,7 +145,10 @@ export class WorkflowLibrary {
       const definition = parseWorkflowJson(name, path, json, this.options.objectInfo);
       const nodes = Object.keys(definition.graph).length;
       const maxNodes = this.options.maxNodes ?? 10_000;
-      if (nodes > maxNodes) throw new ChorusError('WORKFLOW_INVALID', `the graph has ${nodes} nodes, more than limits.max_workflow_nodes (${maxNodes})`, { details: { nodes, max_workflow_nodes: maxNodes } });
+      if (nodes > maxNodes)
+        throw new ChorusError('WORKFLOW_INVALID', `the graph has ${nodes} nodes, more than limits.max_workflow_nodes (${maxNodes})`, {
+          details: { nodes, max_workflow_nodes: maxNodes },
+        });
       // A graph that cannot run is refused here, so admission can refuse it too.
       const report = validateStructure(definition);
       if (!report.ok) {

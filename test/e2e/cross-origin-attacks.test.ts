@@ -102,10 +102,7 @@ describe.skipIf(shouldSkipBrowserTests())('a page from another local origin cann
         done();
       },
     });
-    [runtime, browser] = await Promise.all([
-      startRealRuntime({ stepDelayMs: 100, logger: createLogger({ level: 'debug', destination }) }),
-      launchChromium(),
-    ]);
+    [runtime, browser] = await Promise.all([startRealRuntime({ stepDelayMs: 100, logger: createLogger({ level: 'debug', destination }) }), launchChromium()]);
     attacker = createServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
       res.end(page);
@@ -126,14 +123,20 @@ describe.skipIf(shouldSkipBrowserTests())('a page from another local origin cann
 
   it('refuses every attempt, from a same-site and a cross-site origin: nothing created, cancelled or read', async () => {
     // A finished job with a file to aim the <img> at, and a long one for the cancel attempts.
-    const done = await api('/api/jobs', { method: 'POST', body: JSON.stringify({ conversation_id: 'conv-own', workflow: 'no_model_test', prompt: 'a lighthouse' }) });
+    const done = await api('/api/jobs', {
+      method: 'POST',
+      body: JSON.stringify({ conversation_id: 'conv-own', workflow: 'no_model_test', prompt: 'a lighthouse' }),
+    });
     expect(done.status).toBe(201);
     await expect.poll(async () => (await api(`/api/jobs/${done.body.job.id}`)).body.job.state, { timeout: 20_000 }).toBe('completed');
     const filePath = (await api(`/api/jobs/${done.body.job.id}`)).body.job.result.files[0].path as string;
     // The simulator holds the run (not interruptibly) for 12 s, so the job is alive
     // throughout the attack (a few seconds) and the simulator is free soon after.
     runtime.simulator.faults.executionDelayMs(12_000);
-    const long = await api('/api/jobs', { method: 'POST', body: JSON.stringify({ conversation_id: 'conv-own', character: 'nova', user_request: 'a long one' }) });
+    const long = await api('/api/jobs', {
+      method: 'POST',
+      body: JSON.stringify({ conversation_id: 'conv-own', character: 'nova', user_request: 'a long one' }),
+    });
     expect(long.status).toBe(201);
     const jobId = long.body.job.id as string;
 
@@ -149,20 +152,27 @@ describe.skipIf(shouldSkipBrowserTests())('a page from another local origin cann
       // Nothing read: the live feed never opened, the CORS read failed, the no-cors read is
       // opaque and empty, the output file did not load.
       expect(steps['ws'], origin).not.toContain('open');
-      expect((steps['ws'] as string[]).some((e) => e.startsWith('message')), origin).toBe(false);
+      expect(
+        (steps['ws'] as string[]).some((e) => e.startsWith('message')),
+        origin,
+      ).toBe(false);
       expect(steps['corsRead'], origin).toBe('error');
       expect(steps['noCorsRead'], origin).toBe('opaque:0');
       expect(steps['img'], origin).toBe('error');
 
       // Every attempt reached the server and was refused there (not by the browser).
       const refused = () => logLines.slice(before).filter((l) => l['msg'] === 'request refused');
-      const count = (method: string, path: RegExp, status: number) => refused().filter((l) => l['method'] === method && path.test(l['path']) && l['status'] === status).length;
+      const count = (method: string, path: RegExp, status: number) =>
+        refused().filter((l) => l['method'] === method && path.test(l['path']) && l['status'] === status).length;
       await expect.poll(() => count('POST', /^\/api\/jobs$/, 403), { timeout: 10_000 }).toBe(4); // fetch ×2, beacon, form
       await expect.poll(() => count('POST', /^\/api\/jobs\/[^/]+\/cancel$/, 403), { timeout: 10_000 }).toBe(3); // fetch, beacon, form
       expect(count('GET', /^\/api\/live$/, 403), origin).toBe(1);
       expect(count('GET', /^\/api\/jobs$/, 403), origin).toBe(2);
       expect(count('GET', /^\/files\//, 403), origin).toBe(1);
-      expect(refused().every((l) => ['origin_not_allowed', 'cross_site_request'].includes(l['reason'])), origin).toBe(true);
+      expect(
+        refused().every((l) => ['origin_not_allowed', 'cross_site_request'].includes(l['reason'])),
+        origin,
+      ).toBe(true);
     }
 
     // Nothing created, nothing cancelled.
@@ -196,7 +206,8 @@ describe.skipIf(shouldSkipBrowserTests())('a page from another local origin cann
 
     // A job held by the simulator, cancelled through the page's own button (a same-origin POST with JSON).
     runtime.simulator.faults.executionDelayMs(60_000);
-    const long = (await api('/api/jobs', { method: 'POST', body: JSON.stringify({ conversation_id: 'conv-page', character: 'nova', user_request: 'slow' }) })).body.job as { id: string };
+    const long = (await api('/api/jobs', { method: 'POST', body: JSON.stringify({ conversation_id: 'conv-page', character: 'nova', user_request: 'slow' }) }))
+      .body.job as { id: string };
     await tab.locator(`#jobs-body tr[data-job-id="${long.id}"]`).click();
     const detail = tab.locator(`#detail .detail[data-job-id="${long.id}"]`);
     await detail.getByRole('button', { name: 'Cancel job…' }).click();

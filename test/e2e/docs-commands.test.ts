@@ -19,7 +19,10 @@ const bin = join(repoRoot, 'bin', 'chorus-visual.js');
 const elsewhere: Array<[RegExp, string]> = [
   [/^npm ci && npm run demo$/, 'demo: test/integration/cli-commands.test.ts runs `chorus-visual demo`; npm ci needs the network'],
   [/^npm test$/, 'the test suite itself'],
-  [/^CHORUS_VISUAL_DATABASE_URL=postgres:\/\/chorus:secret@db:5432\/chorus /, 'needs hosts db and nats-1..3; several instances on PostgreSQL: test/integration/multi-instance-*.test.ts'],
+  [
+    /^CHORUS_VISUAL_DATABASE_URL=postgres:\/\/chorus:secret@db:5432\/chorus /,
+    'needs hosts db and nats-1..3; several instances on PostgreSQL: test/integration/multi-instance-*.test.ts',
+  ],
 ];
 
 interface DocCommand {
@@ -120,17 +123,25 @@ describe('the commands in README.md and docs/', () => {
       expect((await sh('npx chorus-visual jobs watch <job-id>', fill)).code).toBe(0);
       expect((await sh('npx chorus-visual workflows list')).stdout).toMatch(/^no_model_test\s+image/m);
       expect((await sh('chorus-visual workflows list')).code).toBe(0);
-      expect((await sh('npx chorus-visual workflows validate [name] --backend http://127.0.0.1:8188', { '[name]': 'no_model_test', 'http://127.0.0.1:8188': comfy })).stdout).toMatch(/✓ no_model_test .* against/);
+      expect(
+        (await sh('npx chorus-visual workflows validate [name] --backend http://127.0.0.1:8188', { '[name]': 'no_model_test', 'http://127.0.0.1:8188': comfy }))
+          .stdout,
+      ).toMatch(/✓ no_model_test .* against/);
       // docs/workflows.md's own workflow: made as the page says, from a shipped one.
       await cp(join(folder.dir, 'workflows', 'generic_portrait.json'), join(folder.dir, 'workflows', 'mira_portrait.json'));
       expect((await sh('chorus-visual workflows validate mira_portrait')).stdout).toMatch(/✓ mira_portrait \(image\), structure only/);
-      expect((await sh('chorus-visual workflows validate mira_portrait --backend http://127.0.0.1:8188', { 'http://127.0.0.1:8188': comfy })).stdout).toMatch(/mira_portrait \(image\) against/);
+      expect((await sh('chorus-visual workflows validate mira_portrait --backend http://127.0.0.1:8188', { 'http://127.0.0.1:8188': comfy })).stdout).toMatch(
+        /mira_portrait \(image\) against/,
+      );
       expect((await sh('npx chorus-visual doctor')).stdout).toMatch(/everything needed is there/);
 
       const serve = await background('npx chorus-visual serve', /chorus-visual listening/);
       expect(await serve.stop()).toBe(0);
       await writeFile(join(folder.dir, 'my.yaml'), `comfyui:\n  url: "${comfy}"\n`);
-      const instance = await background('npx chorus-visual serve --config my.yaml --instance-id gpu-box-1', /"instance_id":"gpu-box-1".*chorus-visual listening/);
+      const instance = await background(
+        'npx chorus-visual serve --config my.yaml --instance-id gpu-box-1',
+        /"instance_id":"gpu-box-1".*chorus-visual listening/,
+      );
       try {
         expect((await sh('npx chorus-visual jobs cancel <job-id>', fill)).stdout).toMatch(/had already completed; nothing to cancel/);
         expect((await sh('npx chorus-visual jobs regenerate <job-id> [--seed N]', { ...fill, '--seed N': '--seed 7' })).stdout).toMatch(/regenerated from/);

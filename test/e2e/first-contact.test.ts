@@ -29,19 +29,30 @@ afterAll(async () => {
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 describe('first contact, separate processes, no configuration', () => {
-  it('simulate + generate: the character\'s image arrives, downloaded through /view', async () => {
+  it("simulate + generate: the character's image arrives, downloaded through /view", async () => {
     // The only setting: where the simulator listens (any free port, so tests never collide).
     const env = { CHORUS_VISUAL_COMFYUI_URL: comfyUrl, CHORUS_VISUAL_NATS_ENABLED: 'false' };
-    const generated = await runCli(['generate', '--character', 'nova', '--conversation', 'c1', '--json', 'send me a selfie of you sketching'], { cwd: folder.dir, env });
+    const generated = await runCli(['generate', '--character', 'nova', '--conversation', 'c1', '--json', 'send me a selfie of you sketching'], {
+      cwd: folder.dir,
+      env,
+    });
     expect(generated.stderr).not.toMatch(/OUTPUT_FILE_NOT_FOUND/);
     expect(generated.code).toBe(0);
-    const job = JSON.parse(generated.stdout) as { id: string; state: string; result: { metadataPath: string; files: Array<{ absolutePath: string; sha256: string; via: string }> } };
+    const job = JSON.parse(generated.stdout) as {
+      id: string;
+      state: string;
+      result: { metadataPath: string; files: Array<{ absolutePath: string; sha256: string; via: string }> };
+    };
     expect(job.state).toBe('completed');
     expect(job.result.files[0]!.absolutePath.startsWith(folder.dir)).toBe(true);
     expect(job.result.files[0]!.via).toBe('download');
     expect(sha256(await readFile(job.result.files[0]!.absolutePath))).toBe(job.result.files[0]!.sha256);
 
-    const sidecar = JSON.parse(await readFile(`${folder.dir}/data/${job.result.metadataPath}`, 'utf8')) as { collect_mode: string; files: Array<{ via: string }>; timings: { total_ms: number } };
+    const sidecar = JSON.parse(await readFile(`${folder.dir}/data/${job.result.metadataPath}`, 'utf8')) as {
+      collect_mode: string;
+      files: Array<{ via: string }>;
+      timings: { total_ms: number };
+    };
     expect(sidecar).toMatchObject({ collect_mode: 'auto', files: [{ via: 'download' }] });
     expect(sidecar.timings.total_ms).toEqual(expect.any(Number));
 
@@ -51,7 +62,10 @@ describe('first contact, separate processes, no configuration', () => {
 
   it('jobs list has a header and a workflow column; jobs show takes the short id and reads as a summary whose timings add up', async () => {
     const env = { CHORUS_VISUAL_COMFYUI_URL: comfyUrl, CHORUS_VISUAL_NATS_ENABLED: 'false' };
-    const generated = await runCli(['generate', '--workflow', 'no_model_test', '--conversation', 'c5', '--prompt', '--json', 'a red fox'], { cwd: folder.dir, env });
+    const generated = await runCli(['generate', '--workflow', 'no_model_test', '--conversation', 'c5', '--prompt', '--json', 'a red fox'], {
+      cwd: folder.dir,
+      env,
+    });
     const id = (JSON.parse(generated.stdout) as { id: string }).id;
 
     const listed = await runCli(['jobs', 'list', '--conversation', 'c5'], { cwd: folder.dir, env });
@@ -88,7 +102,10 @@ describe('first contact, separate processes, no configuration', () => {
 
     beforeAll(async () => {
       nats = await NatsTestServer.start();
-      serve = startCli(['serve', '--http-port', '0'], { cwd: folder.dir, env: { CHORUS_VISUAL_COMFYUI_URL: comfyUrl, CHORUS_VISUAL_NATS_SERVERS: `["${nats.url}"]` } });
+      serve = startCli(['serve', '--http-port', '0'], {
+        cwd: folder.dir,
+        env: { CHORUS_VISUAL_COMFYUI_URL: comfyUrl, CHORUS_VISUAL_NATS_SERVERS: `["${nats.url}"]` },
+      });
       await serve.waitFor(/chorus-visual listening/, 60_000);
       client = await connect({ servers: nats.url });
     }, 90_000);
@@ -99,9 +116,13 @@ describe('first contact, separate processes, no configuration', () => {
       await nats?.cleanup();
     }, 60_000);
 
-    it('completes the job with its file, and says once that ComfyUI\'s folder is elsewhere', async () => {
+    it("completes the job with its file, and says once that ComfyUI's folder is elsewhere", async () => {
       const events = client.subscribe('chorus.visual.events.c2.>');
-      const reply = await client.request('chorus.visual.cmd.generate', JSON.stringify({ character: 'nova', conversation_id: 'c2', user_request: 'a selfie at the beach' }), { timeout: 10_000 });
+      const reply = await client.request(
+        'chorus.visual.cmd.generate',
+        JSON.stringify({ character: 'nova', conversation_id: 'c2', user_request: 'a selfie at the beach' }),
+        { timeout: 10_000 },
+      );
       const body = reply.json<{ ok: boolean; job: { id: string } }>();
       expect(body.ok).toBe(true);
       let last = '';
@@ -136,7 +157,10 @@ describe('first contact, separate processes, no configuration', () => {
       expect(healthy.stdout).toContain('everything needed is there');
       expect(healthy.code).toBe(0);
 
-      const broken = await runCli(['doctor'], { cwd: folder.dir, env: { CHORUS_VISUAL_COMFYUI_URL: 'http://127.0.0.1:9', CHORUS_VISUAL_NATS_SERVERS: '["nats://127.0.0.1:9"]' } });
+      const broken = await runCli(['doctor'], {
+        cwd: folder.dir,
+        env: { CHORUS_VISUAL_COMFYUI_URL: 'http://127.0.0.1:9', CHORUS_VISUAL_NATS_SERVERS: '["nats://127.0.0.1:9"]' },
+      });
       expect(broken.code).toBe(1);
       expect(broken.stdout).toMatch(/✗ comfyui default\s+http:\/\/127\.0\.0\.1:9 does not answer/);
       expect(broken.stdout).toMatch(/✗ nats\s+cannot connect/);
@@ -161,7 +185,10 @@ describe('first contact, separate processes, no configuration', () => {
 
       const characterLoaded = serve.waitFor(/"character":"mira".*character loaded/, 10_000);
       wrote = Date.now();
-      await writeFile(`${folder.dir}/config/characters/mira.yaml`, 'id: mira\nname: Mira\nvisual_identity:\n  default_workflow: chorus_wrapped\n  prompt_context: a painter\n');
+      await writeFile(
+        `${folder.dir}/config/characters/mira.yaml`,
+        'id: mira\nname: Mira\nvisual_identity:\n  default_workflow: chorus_wrapped\n  prompt_context: a painter\n',
+      );
       await characterLoaded;
       expect(Date.now() - wrote).toBeLessThan(1_000);
       const viaCharacter = await request('generate', { character: 'mira', conversation_id: 'c3', user_request: 'at the easel' });
@@ -169,7 +196,10 @@ describe('first contact, separate processes, no configuration', () => {
 
       // A broken new file and a broken edit of a good one: reported, and the good version serves on.
       const brokenNew = serve.waitFor(/"workflow":"typo".*workflow file not loaded/, 10_000);
-      await writeFile(`${folder.dir}/workflows/typo.json`, JSON.stringify({ ...noModel, '1': { class_type: 'PrimitiveString', inputs: { value: 'PROMPT_PLACEHOLDR' } } }));
+      await writeFile(
+        `${folder.dir}/workflows/typo.json`,
+        JSON.stringify({ ...noModel, '1': { class_type: 'PrimitiveString', inputs: { value: 'PROMPT_PLACEHOLDR' } } }),
+      );
       const brokenEdit = serve.waitFor(/"workflow":"chorus_wrapped".*"last_good_kept":true/, 10_000);
       await writeFile(`${folder.dir}/workflows/chorus_wrapped.json`, '{ "prompt": { half saved');
       await Promise.all([brokenNew, brokenEdit]);
@@ -201,7 +231,9 @@ describe('first contact, separate processes, no configuration', () => {
       // cut short by the interrupt, so this test runs last in the block.
       await fault(45_000);
       try {
-        const reply = await client.request('chorus.visual.cmd.generate', JSON.stringify({ workflow: 'no_model_test', conversation_id: 'c4', prompt: 'slow' }), { timeout: 10_000 });
+        const reply = await client.request('chorus.visual.cmd.generate', JSON.stringify({ workflow: 'no_model_test', conversation_id: 'c4', prompt: 'slow' }), {
+          timeout: 10_000,
+        });
         const id = reply.json<{ job: { id: string } }>().job.id;
         const watch = startCli(['jobs', 'watch', id.slice(0, 8)], { cwd: folder.dir, env });
         // Its first line: it has the job and is following it.

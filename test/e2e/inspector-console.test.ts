@@ -121,7 +121,8 @@ describe.skipIf(shouldSkipBrowserTests())('inspector console (real runtime + Com
     await page.waitForSelector(`#detail .detail[data-job-id="${job.id}"][data-state="completed"]`);
     expect(await page.locator('#detail .live-preview').count()).toBe(0);
     // Nothing of it is stored: the job's files are its outputs only.
-    const files = ((await (await fetch(`${runtime.http.url}/api/jobs/${job.id}`)).json()) as { job: { result: { files: Array<{ path: string }> } } }).job.result.files;
+    const files = ((await (await fetch(`${runtime.http.url}/api/jobs/${job.id}`)).json()) as { job: { result: { files: Array<{ path: string }> } } }).job.result
+      .files;
     expect(files.map((f) => f.path)).toEqual([expect.stringMatching(/conversations\/previews\/images\/[^/]+\.png$/)]);
   });
 
@@ -200,11 +201,19 @@ describe.skipIf(shouldSkipBrowserTests())('inspector console (real runtime + Com
   });
 
   it('shows the gallery of a conversation with playable video and audio, each linked to its job', async () => {
-    const jobs = await Promise.all(['no_model_test', 'no_model_video_test', 'no_model_tts_test'].map((workflow) => generate({ conversation_id: 'gallery-1', workflow, prompt: `gallery ${workflow}` })));
+    const jobs = await Promise.all(
+      ['no_model_test', 'no_model_video_test', 'no_model_tts_test'].map((workflow) =>
+        generate({ conversation_id: 'gallery-1', workflow, prompt: `gallery ${workflow}` }),
+      ),
+    );
     for (const job of jobs) expect((await finished(job.id)).state).toBe('completed');
     await page.goto(`${runtime.http.url}/#/gallery?conversation=gallery-1`);
     await page.waitForSelector('#gallery-view .gallery-card');
-    expect((await page.locator('#gallery-view .gallery-card').evaluateAll((cards: any[]) => cards.map((c) => c.dataset.kind))).sort()).toEqual(['audio', 'image', 'video']);
+    expect((await page.locator('#gallery-view .gallery-card').evaluateAll((cards: any[]) => cards.map((c) => c.dataset.kind))).sort()).toEqual([
+      'audio',
+      'image',
+      'video',
+    ]);
     const img = page.locator('#gallery-view .gallery-card.kind-image img');
     await expect.poll(() => img.evaluate((el: any) => el.naturalWidth)).toBeGreaterThan(0);
     for (const kind of ['video', 'audio']) {
@@ -277,7 +286,10 @@ describe.skipIf(shouldSkipBrowserTests())('inspector console (real runtime + Com
       for (const [name, hash, ready] of views) {
         await page.goto(`${runtime.http.url}/${hash}`);
         await page.waitForSelector(ready);
-        const overflow = await page.evaluate(() => { const root = (globalThis as any).document.documentElement; return root.scrollWidth - root.clientWidth; });
+        const overflow = await page.evaluate(() => {
+          const root = (globalThis as any).document.documentElement;
+          return root.scrollWidth - root.clientWidth;
+        });
         expect(overflow, `${name} at ${width} px overflows by ${overflow} px`).toBeLessThanOrEqual(0);
         await page.evaluate(axeSource);
         const { violations, passed } = (await page.evaluate(async () => {

@@ -95,8 +95,20 @@ describe.skipIf(shouldSkipBrowserTests())('inspector page (fake runtime)', () =>
   });
 
   it('shows a failed job with its error code and suggestion, and filters by state', async () => {
-    const { job } = await h.handler.generate({ conversation_id: 'conv-7', character: 'sage', prompt: 'a lighthouse', priority: 0, strict_llm: false, parameters: {} });
-    h.handler.fail(job.id, { code: 'WORKFLOW_NODE_ERROR', message: 'CheckpointLoaderSimple: ckpt_name "missing.safetensors" not in list', recoverable: false, suggestion: 'Check that all models and LoRAs exist in ComfyUI.' });
+    const { job } = await h.handler.generate({
+      conversation_id: 'conv-7',
+      character: 'sage',
+      prompt: 'a lighthouse',
+      priority: 0,
+      strict_llm: false,
+      parameters: {},
+    });
+    h.handler.fail(job.id, {
+      code: 'WORKFLOW_NODE_ERROR',
+      message: 'CheckpointLoaderSimple: ckpt_name "missing.safetensors" not in list',
+      recoverable: false,
+      suggestion: 'Check that all models and LoRAs exist in ComfyUI.',
+    });
     const row = page.locator(`#jobs-body tr[data-job-id="${job.id}"][data-state="failed"]`);
     await row.waitFor();
     await row.click();

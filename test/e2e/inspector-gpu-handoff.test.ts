@@ -19,7 +19,11 @@ describe.skipIf(shouldSkipBrowserTests())('inspector: GPU handoff on the timelin
 
   beforeAll(async () => {
     [runtime, browser] = await Promise.all([
-      startRealRuntime({ token: 'e2e-token', stepDelayMs: 20, gpuHandoff: (url) => ({ llm: 'http', http: { method: 'GET', url: `${url}/system_stats` }, free_comfyui: 'after_each' }) }),
+      startRealRuntime({
+        token: 'e2e-token',
+        stepDelayMs: 20,
+        gpuHandoff: (url) => ({ llm: 'http', http: { method: 'GET', url: `${url}/system_stats` }, free_comfyui: 'after_each' }),
+      }),
       launchChromium(),
     ]);
     page = await browser.context.newPage();
@@ -51,10 +55,12 @@ describe.skipIf(shouldSkipBrowserTests())('inspector: GPU handoff on the timelin
     // The entry that enters freeingLlm shows how long the unload took (until the next entry).
     const spent = await page.locator('#detail .timeline-item', { hasText: 'queued.freeingLlm' }).first().locator('.timeline-spent').textContent();
     expect(spent).toMatch(/\d/);
-    await expect.poll(() => page.locator('#detail .handoff-step').allTextContents(), { timeout: 10_000 }).toEqual([
-      expect.stringMatching(/^unload the LLM done in .+ — GET .*\/system_stats answered HTTP 200$/),
-      expect.stringMatching(/^free ComfyUI done in .+ — POST \/free/),
-    ]);
+    await expect
+      .poll(() => page.locator('#detail .handoff-step').allTextContents(), { timeout: 10_000 })
+      .toEqual([
+        expect.stringMatching(/^unload the LLM done in .+ — GET .*\/system_stats answered HTTP 200$/),
+        expect.stringMatching(/^free ComfyUI done in .+ — POST \/free/),
+      ]);
     await mkdir('test-artifacts', { recursive: true });
     await page.screenshot({ path: 'test-artifacts/inspector-gpu-handoff.png', fullPage: true });
     expect(pageErrors).toEqual([]);

@@ -39,7 +39,15 @@ export async function startRealRuntime(
   const simulator = await startSimulator({ port: 0, outputDir: path.join(root, 'comfy', 'output'), stepDelayMs: options.stepDelayMs ?? 150 });
   const config = parseServiceConfig({
     comfyui: {
-      backends: [{ name: 'sim', url: simulator.url, max_concurrent: 2, output_directory: simulator.outputDir, ...(options.gpuHandoff ? { gpu_handoff: options.gpuHandoff(simulator.url) } : {}) }],
+      backends: [
+        {
+          name: 'sim',
+          url: simulator.url,
+          max_concurrent: 2,
+          output_directory: simulator.outputDir,
+          ...(options.gpuHandoff ? { gpu_handoff: options.gpuHandoff(simulator.url) } : {}),
+        },
+      ],
       file_management: { mode: 'move', output_directory: simulator.outputDir },
     },
     data_dir: dataDir,

@@ -13,8 +13,11 @@ import { checkExecutions } from '../../bench/chaos/execution-check.js';
 import { checkFiles } from '../../bench/chaos/file-check.js';
 
 const persisted = [
-  { jobId: 'a', seq: 1 }, { jobId: 'a', seq: 2 }, { jobId: 'a', seq: 3 },
-  { jobId: 'b', seq: 1 }, { jobId: 'b', seq: 2 },
+  { jobId: 'a', seq: 1 },
+  { jobId: 'a', seq: 2 },
+  { jobId: 'a', seq: 3 },
+  { jobId: 'b', seq: 1 },
+  { jobId: 'b', seq: 2 },
 ];
 const ev = (jobId: string, seq: number): ReceivedEvent => ({ eventId: `${jobId}:${seq}`, jobId, seq, state: undefined });
 
@@ -49,7 +52,10 @@ describe('delivery check', () => {
 });
 
 describe('execution check', () => {
-  const prompts = new Map([['job1', new Set(['p1', 'p1b'])], ['job2', new Set(['p2'])]]);
+  const prompts = new Map([
+    ['job1', new Set(['p1', 'p1b'])],
+    ['job2', new Set(['p2'])],
+  ]);
 
   it('allows a job to run again after a simulator restart', () => {
     // epoch 1: p1 ran; restart; epoch 2: the resubmitted p1b ran, p2 ran.
@@ -80,7 +86,12 @@ describe('file check', () => {
     const sha256 = createHash('sha256').update(image).digest('hex');
     await writeFile(join(folder, `${jobId}.png`), image);
     await writeFile(join(folder, `${jobId}.thumb.webp`), Buffer.from('thumb'));
-    const file = { path: `conversations/c1/images/${jobId}.png`, sha256, bytes: image.length, thumbnail: { path: `conversations/c1/images/${jobId}.thumb.webp`, bytes: 5 } };
+    const file = {
+      path: `conversations/c1/images/${jobId}.png`,
+      sha256,
+      bytes: image.length,
+      thumbnail: { path: `conversations/c1/images/${jobId}.thumb.webp`, bytes: 5 },
+    };
     await writeFile(join(folder, `${jobId}.json`), JSON.stringify({ job_id: jobId, files: [file] }));
     return { jobId, result: { files: [file], metadataPath: `conversations/c1/images/${jobId}.json` } };
   }

@@ -50,7 +50,12 @@ describe('chorus-visual command line', () => {
   it('generate --json runs a character job to its file; jobs list and show --debug read it back', async () => {
     const generated = await cli(['generate', '--character', 'nova', '--conversation', 'cli-1', '--json', 'send me a selfie of you sketching']);
     expect(generated.code).toBe(0);
-    const job = JSON.parse(generated.stdout) as { id: string; state: string; character: string; result: { files: Array<{ absolutePath: string; sha256: string }> } };
+    const job = JSON.parse(generated.stdout) as {
+      id: string;
+      state: string;
+      character: string;
+      result: { files: Array<{ absolutePath: string; sha256: string }> };
+    };
     expect(job).toMatchObject({ state: 'completed', character: 'nova' });
     const bytes = await readFile(job.result.files[0]!.absolutePath);
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(job.result.files[0]!.sha256);
@@ -97,7 +102,9 @@ describe('chorus-visual command line', () => {
     expect(demo.stdout).toMatch(/alex \(alex_portrait\): completed/);
     for (const kind of ['images', 'videos', 'audio']) expect(demo.stdout).toMatch(new RegExp(`/conversations/demo-conversation/${kind}/`));
     // The timing line's parts add up to its total.
-    for (const [, ...parts] of demo.stdout.matchAll(/timing: queue (\d+) ms \+ ComfyUI queue (\d+) ms \+ generation (\d+|—) ms \+ file move (\d+) ms = total (\d+) ms/g)) {
+    for (const [, ...parts] of demo.stdout.matchAll(
+      /timing: queue (\d+) ms \+ ComfyUI queue (\d+) ms \+ generation (\d+|—) ms \+ file move (\d+) ms = total (\d+) ms/g,
+    )) {
       const [queue, comfy, generation, move, total] = parts.map((p) => (p === '—' ? 0 : Number(p)));
       expect(queue! + comfy! + generation! + move!).toBe(total);
     }

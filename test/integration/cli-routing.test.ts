@@ -37,7 +37,11 @@ afterEach(async () => {
 
 async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: repoRoot, env: { ...process.env, ...env }, timeout: 90_000 });
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+      timeout: 90_000,
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -93,20 +97,37 @@ describe('generate and jobs cancel beside a running service', { timeout: 180_000
     expect((JSON.parse(shown.stdout) as { job: { state: string } }).job.state).toBe('completed');
 
     sim.faults.executionDelayMs(20_000);
-    const slow = (await (await fetch(`${service.http}/api/jobs`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ conversation_id: 'c-routed', workflow: 'no_model_test', prompt: 'to be cancelled' }),
-    })).json()) as { job: { id: string } };
-    await expect.poll(async () => ((await (await fetch(`${service.http}/api/jobs/${slow.job.id}`)).json()) as { job: { state: string } }).job.state, { timeout: 20_000, interval: 50 }).toBe('processing');
+    const slow = (await (
+      await fetch(`${service.http}/api/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ conversation_id: 'c-routed', workflow: 'no_model_test', prompt: 'to be cancelled' }),
+      })
+    ).json()) as { job: { id: string } };
+    await expect
+      .poll(async () => ((await (await fetch(`${service.http}/api/jobs/${slow.job.id}`)).json()) as { job: { state: string } }).job.state, {
+        timeout: 20_000,
+        interval: 50,
+      })
+      .toBe('processing');
     const cancelled = await cli(['jobs', 'cancel', slow.job.id], env);
     expect(cancelled.code, cancelled.stderr).toBe(0);
     expect(cancelled.stderr).toContain(`over HTTP ${service.http}`);
-    await expect.poll(async () => ((await (await fetch(`${service.http}/api/jobs/${slow.job.id}`)).json()) as { job: { state: string } }).job.state, { timeout: 20_000, interval: 50 }).toBe('cancelled');
+    await expect
+      .poll(async () => ((await (await fetch(`${service.http}/api/jobs/${slow.job.id}`)).json()) as { job: { state: string } }).job.state, {
+        timeout: 20_000,
+        interval: 50,
+      })
+      .toBe('cancelled');
   });
 
   it('go through its NATS command service when it serves no HTTP', async () => {
-    const { env } = await environment({ CHORUS_VISUAL_NATS_ENABLED: 'true', CHORUS_VISUAL_NATS_SERVERS: JSON.stringify([nats.url]), CHORUS_VISUAL_NATS_SUBJECT_PREFIX: 'routed', CHORUS_VISUAL_HTTP_ENABLED: 'false' });
+    const { env } = await environment({
+      CHORUS_VISUAL_NATS_ENABLED: 'true',
+      CHORUS_VISUAL_NATS_SERVERS: JSON.stringify([nats.url]),
+      CHORUS_VISUAL_NATS_SUBJECT_PREFIX: 'routed',
+      CHORUS_VISUAL_HTTP_ENABLED: 'false',
+    });
     const service = await serve(env, 'nats-driver');
     expect(service.http).toBeNull();
 

@@ -28,7 +28,10 @@ async function deadPort(): Promise<number> {
 }
 
 async function failure(promise: Promise<unknown>): Promise<ChorusError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(ChorusError);
   return error as ChorusError;
 }

@@ -60,7 +60,8 @@ async function run(backend: ComfyBackendClient, color: number): Promise<{ events
   return { events, end };
 }
 
-const heals = (lines: { level: string; object: object; message?: string }[]) => lines.filter((l) => l.level === 'warn' && /socket is deaf/.test(l.message ?? ''));
+const heals = (lines: { level: string; object: object; message?: string }[]) =>
+  lines.filter((l) => l.level === 'warn' && /socket is deaf/.test(l.message ?? ''));
 
 describe('self-healing ComfyUI socket', () => {
   it('after a clientId takeover: the first prompt is found by polling and heals the socket; the next one is followed over the socket', async () => {

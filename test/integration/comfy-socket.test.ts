@@ -42,7 +42,7 @@ async function runPromptFor(sim: SimulatorHandle, clientId: string): Promise<str
 }
 
 describe('ComfySocket against the simulator', () => {
-  it('opens with our clientId, negotiates feature flags and receives this client\'s prompt messages', async () => {
+  it("opens with our clientId, negotiates feature flags and receives this client's prompt messages", async () => {
     const { sim, socket } = await setup({ heartbeatIntervalMs: 1_000, heartbeatTimeoutMs: 2_000 });
     const hello = nextMessage(socket, (message) => message.type === 'status');
     const flags = nextMessage(socket, (message) => message.type === 'feature_flags');

@@ -42,8 +42,36 @@ const valid: Record<CommandName, Record<string, unknown>> = {
 };
 
 /** The id-like field of each endpoint, and values it must refuse. */
-const idField: Partial<Record<CommandName, string>> = { generate: 'conversation_id', regenerate: 'job_id', cancel: 'job_id', get: 'job_id', list: 'conversation_id', validate: 'workflow' };
-const badIds = ['../x', '..', '../../etc/passwd', '/etc/passwd', 'a/b', 'a\\b', 'C:\\x', '.hidden', 'x/../y', 'a..b', '', ' ', 'x y', 'id\n', 'ünï', '%2e%2e%2f', 'x'.repeat(129), 'a;rm -rf /', '$(id)', '\u0000'];
+const idField: Partial<Record<CommandName, string>> = {
+  generate: 'conversation_id',
+  regenerate: 'job_id',
+  cancel: 'job_id',
+  get: 'job_id',
+  list: 'conversation_id',
+  validate: 'workflow',
+};
+const badIds = [
+  '../x',
+  '..',
+  '../../etc/passwd',
+  '/etc/passwd',
+  'a/b',
+  'a\\b',
+  'C:\\x',
+  '.hidden',
+  'x/../y',
+  'a..b',
+  '',
+  ' ',
+  'x y',
+  'id\n',
+  'ünï',
+  '%2e%2e%2f',
+  'x'.repeat(129),
+  'a;rm -rf /',
+  '$(id)',
+  '\u0000',
+];
 const wrongTypes: unknown[] = [null, true, false, 0, -1, 1.5, 1e308, [], [1, 2], {}, { $gt: '' }, ['../x']];
 
 function payloadFor(command: CommandName, r: () => number): Uint8Array | string {
@@ -52,7 +80,20 @@ function payloadFor(command: CommandName, r: () => number): Uint8Array | string 
   const keys = Object.keys(base);
   switch (Math.floor(r() * 12)) {
     case 0: // bad JSON
-      return pick(['', '{', '}', '{"a":', 'nul', 'undefined', "{'a':1}", '{"a":1,}', '[1,2', '\u0000', '{"job_id":"x"} trailing', JSON.stringify(base).slice(0, -1)]);
+      return pick([
+        '',
+        '{',
+        '}',
+        '{"a":',
+        'nul',
+        'undefined',
+        "{'a':1}",
+        '{"a":1,}',
+        '[1,2',
+        '\u0000',
+        '{"job_id":"x"} trailing',
+        JSON.stringify(base).slice(0, -1),
+      ]);
     case 1: // not an object
       return JSON.stringify(pick([null, 0, 42, -3.5, true, 'string', [], [base], ['job_id', 'x']]));
     case 2: // unknown field (strict schemas refuse it, however harmless)
@@ -61,16 +102,19 @@ function payloadFor(command: CommandName, r: () => number): Uint8Array | string 
       return `{"__proto__":{"polluted":true},${JSON.stringify(base).slice(1)}`.replace(',}', '}');
     case 4: // wrong type in a known field
       if (keys.length === 0) return JSON.stringify({ unexpected: pick(wrongTypes) });
-    {
-      const key = pick(keys);
-      return JSON.stringify({ ...base, [key]: pick(wrongTypes.filter((v) => typeof v !== typeof base[key])) });
-    }
+      {
+        const key = pick(keys);
+        return JSON.stringify({ ...base, [key]: pick(wrongTypes.filter((v) => typeof v !== typeof base[key])) });
+      }
     case 5: // path-like or malformed id
       if (!idField[command]) return JSON.stringify({ workflow: pick(badIds) });
       return JSON.stringify({ ...base, [idField[command]!]: pick(badIds) });
     case 6: // huge string: over the size limit, or a huge field under it
-      return r() < 0.5 ? JSON.stringify({ ...base, prompt: 'x'.repeat(300 * 1024) }) : JSON.stringify({ ...base, [idField[command] ?? 'big']: 'y'.repeat(100 * 1024) });
-    case 7: { // deep nesting, as the whole payload or inside a field
+      return r() < 0.5
+        ? JSON.stringify({ ...base, prompt: 'x'.repeat(300 * 1024) })
+        : JSON.stringify({ ...base, [idField[command] ?? 'big']: 'y'.repeat(100 * 1024) });
+    case 7: {
+      // deep nesting, as the whole payload or inside a field
       const depth = 5_000 + Math.floor(r() * 20_000);
       if (r() < 0.5) return '['.repeat(depth) + ']'.repeat(depth);
       return `{"${idField[command] ?? 'nested'}":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}}`;
@@ -83,7 +127,21 @@ function payloadFor(command: CommandName, r: () => number): Uint8Array | string 
       if (command === 'list' || command === 'workflows' || r() < 0.5) return JSON.stringify(Object.fromEntries([...keys, 'x'].map((k) => [k, null])));
       return JSON.stringify(Object.fromEntries(Object.entries(base).filter(([k]) => k !== idField[command])));
     default: // out-of-range numbers and enum values
-      return JSON.stringify({ ...base, ...pick<Record<string, unknown>>([{ limit: 0 }, { limit: 10_000 }, { offset: -1 }, { seed: -1 }, { priority: 1000 }, { state: 'exploded' }, { debug: 'yes' }, { strict_llm: 1 }, { parameters: { steps: 0 } }]) , ...(command === 'workflows' ? { x: 1 } : {}) });
+      return JSON.stringify({
+        ...base,
+        ...pick<Record<string, unknown>>([
+          { limit: 0 },
+          { limit: 10_000 },
+          { offset: -1 },
+          { seed: -1 },
+          { priority: 1000 },
+          { state: 'exploded' },
+          { debug: 'yes' },
+          { strict_llm: 1 },
+          { parameters: { steps: 0 } },
+        ]),
+        ...(command === 'workflows' ? { x: 1 } : {}),
+      });
   }
 }
 
@@ -104,7 +162,14 @@ describe('command fuzz', () => {
     server = await NatsTestServer.start({ jetstream: false });
     dir = await mkdtemp(join(tmpdir(), 'chorus-fuzz-'));
     store = await createJobStore(`sqlite:${join(dir, 'jobs.db')}`);
-    const cfg = { enabled: true, servers: [server.url], name: 'fuzz', subject_prefix: PREFIX, stream: { name: 'S', max_age_seconds: 60, max_msgs: 10, duplicate_window_seconds: 60 }, progress_per_second: 4 };
+    const cfg = {
+      enabled: true,
+      servers: [server.url],
+      name: 'fuzz',
+      subject_prefix: PREFIX,
+      stream: { name: 'S', max_age_seconds: 60, max_msgs: 10, duplicate_window_seconds: 60 },
+      progress_per_second: 4,
+    };
     nc = await connectNats(cfg);
     client = await connectNats({ ...cfg, name: 'fuzz-client' });
     handler = new FakeJobCommandHandler(store);

@@ -28,7 +28,14 @@ describe('NATS command service', () => {
     server = await NatsTestServer.start();
     dir = await mkdtemp(join(tmpdir(), 'chorus-cmd-'));
     store = await createJobStore(`sqlite:${join(dir, 'jobs.db')}`);
-    const cfg = { enabled: true, servers: [server.url], name: 'cmd-test', subject_prefix: PREFIX, stream: { name: 'S', max_age_seconds: 60, max_msgs: 10, duplicate_window_seconds: 60 }, progress_per_second: 4 };
+    const cfg = {
+      enabled: true,
+      servers: [server.url],
+      name: 'cmd-test',
+      subject_prefix: PREFIX,
+      stream: { name: 'S', max_age_seconds: 60, max_msgs: 10, duplicate_window_seconds: 60 },
+      progress_per_second: 4,
+    };
     nc = await connectNats(cfg);
     client = await connectNats({ ...cfg, name: 'cmd-client' });
     handler = new FakeJobCommandHandler(store);
@@ -44,7 +51,9 @@ describe('NATS command service', () => {
   });
 
   async function send(command: string, body: unknown): Promise<Record<string, any>> {
-    const msg = await client.request(`${PREFIX}.cmd.${command}`, new TextEncoder().encode(typeof body === 'string' ? body : JSON.stringify(body)), { timeout: 5_000 });
+    const msg = await client.request(`${PREFIX}.cmd.${command}`, new TextEncoder().encode(typeof body === 'string' ? body : JSON.stringify(body)), {
+      timeout: 5_000,
+    });
     const reply = JSON.parse(new TextDecoder().decode(msg.data));
     commandReplySchema.parse(reply);
     return reply;
@@ -62,7 +71,9 @@ describe('NATS command service', () => {
   it('generate refuses invalid commands and passes handler errors through', async () => {
     const missing = await send('generate', { conversation_id: 'c' });
     expect(missing).toMatchObject({ ok: false, error: { code: 'INVALID_COMMAND', recoverable: false } });
-    expect(missing.error.details).toEqual(expect.arrayContaining([expect.objectContaining({ path: 'character' }), expect.objectContaining({ path: 'user_request' })]));
+    expect(missing.error.details).toEqual(
+      expect.arrayContaining([expect.objectContaining({ path: 'character' }), expect.objectContaining({ path: 'user_request' })]),
+    );
     expect(missing.error.suggestion).toBeTruthy();
     const unknownWorkflow = await send('generate', { conversation_id: 'c', workflow: 'missing', prompt: 'x' });
     expect(unknownWorkflow).toMatchObject({ ok: false, error: { code: 'WORKFLOW_NOT_FOUND', details: { workflow: 'missing' } } });

@@ -116,7 +116,7 @@ async function expectRecovered(ctx: Awaited<ReturnType<typeof setup>>, url: stri
   try {
     const dupes = db.prepare('select job_id, seq, count(*) as n from job_events group by job_id, seq having count(*) > 1').all();
     expect(dupes).toEqual([]);
-    const states = db.prepare("select status from visual_generation_jobs where id = ?").get(id) as { status: string };
+    const states = db.prepare('select status from visual_generation_jobs where id = ?').get(id) as { status: string };
     expect(states.status).toBe('completed');
   } finally {
     db.close();

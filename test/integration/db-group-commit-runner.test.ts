@@ -29,10 +29,14 @@ describe('GroupCommitRunner on SQLite', () => {
 
   it('commits calls queued together in one transaction, in order', async () => {
     const runner = new GroupCommitRunner(db);
-    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => runner.write(async (trx) => {
-      await insert(trx, `k${String(i).padStart(2, '0')}`, i);
-      return i;
-    })));
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        runner.write(async (trx) => {
+          await insert(trx, `k${String(i).padStart(2, '0')}`, i);
+          return i;
+        }),
+      ),
+    );
     expect(results).toEqual(Array.from({ length: 50 }, (_, i) => i));
     expect(count('commit')).toBe(1);
     expect((await rows()).map((row) => row.v)).toEqual(results);
@@ -124,10 +128,11 @@ describe('GroupCommitRunner on SQLite', () => {
       const writes = await new Promise<Array<Promise<unknown>>>((resolve) => {
         const started: Array<Promise<unknown>> = [];
         // Twenty immediates run back to back in one check phase, microtasks between them.
-        for (let i = 0; i < 20; i++) setImmediate(() => {
-          started.push(insertVia(runner, i));
-          if (started.length === 20) resolve(started);
-        });
+        for (let i = 0; i < 20; i++)
+          setImmediate(() => {
+            started.push(insertVia(runner, i));
+            if (started.length === 20) resolve(started);
+          });
       });
       await Promise.all(writes);
       expect(commits()).toBe(1);

@@ -25,7 +25,7 @@ describe.each(databaseTargets)('instance coordination on $name', (target) => {
     await home.cleanup();
   });
 
-  it('leaves a live owner its jobs and hands a lapsed owner\'s jobs to one claimer', async () => {
+  it("leaves a live owner its jobs and hands a lapsed owner's jobs to one claimer", async () => {
     await coordinator.heartbeat('a', 10_000);
     await coordinator.heartbeat('b', 10_000);
     const job = newJob();
@@ -56,7 +56,7 @@ describe.each(databaseTargets)('instance coordination on $name', (target) => {
     expect((await storeA.listEvents(job.id)).map((event) => event.seq)).toEqual([1, 2]);
   });
 
-  it('retire gives unfinished jobs back at once and frees the instance\'s leases', async () => {
+  it("retire gives unfinished jobs back at once and frees the instance's leases", async () => {
     await coordinator.heartbeat('a', 60_000);
     const open = newJob();
     const done = newJob();
@@ -88,7 +88,7 @@ describe.each(databaseTargets)('instance coordination on $name', (target) => {
     expect((await coordinator.claimJobs('a', 10, { includeOwn: true })).map((row) => row.id)).toEqual([job.id]);
   });
 
-  it('holds max_concurrent across claimers; a final job\'s slot counts as free', async () => {
+  it("holds max_concurrent across claimers; a final job's slot counts as free", async () => {
     await coordinator.defineSlots([{ name: 'gpu', maxConcurrent: 2 }]);
     await coordinator.defineSlots([{ name: 'gpu', maxConcurrent: 2 }]); // every instance does it
     const jobs = [newJob(), newJob(), newJob(), newJob()];

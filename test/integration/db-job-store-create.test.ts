@@ -74,9 +74,7 @@ describe.each(databaseTargets)('JobStore.createJob on $name', (target) => {
   });
 
   it('admits exactly up to the limit when many creates arrive at once', async () => {
-    const outcomes = await Promise.allSettled(
-      Array.from({ length: 8 }, () => store.createJob(newJob(), newEvent(null, 'queued'), { maxQueueSize: 5 })),
-    );
+    const outcomes = await Promise.allSettled(Array.from({ length: 8 }, () => store.createJob(newJob(), newEvent(null, 'queued'), { maxQueueSize: 5 })));
     expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(5);
     const refused = outcomes.filter((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
     expect(refused.map((outcome) => (outcome.reason as { code: string }).code)).toEqual(['QUEUE_FULL', 'QUEUE_FULL', 'QUEUE_FULL']);

@@ -23,7 +23,11 @@ describe.each(databaseTargets)('JobStore queries and outbox on $name', (target) 
       { id: 'e', conversation_id: 'c1', character: 'nova', status: 'moving', created_at: '2026-11-25T10:00:04.000Z' },
     ] as const;
     for (const spec of specs) {
-      await store.createJob(newJob({ id: spec.id, conversation_id: spec.conversation_id, character: spec.character, created_at: spec.created_at }), newEvent(null, 'queued'), roomyQueue);
+      await store.createJob(
+        newJob({ id: spec.id, conversation_id: spec.conversation_id, character: spec.character, created_at: spec.created_at }),
+        newEvent(null, 'queued'),
+        roomyQueue,
+      );
       if (spec.status !== 'queued') await store.recordTransition(spec.id, { status: spec.status }, newEvent('queued', spec.status));
     }
   }
@@ -54,7 +58,7 @@ describe.each(databaseTargets)('JobStore queries and outbox on $name', (target) 
     expect(await store.countByState({ conversationId: 'c2' })).toEqual({ completed: 1, failed: 1 });
   });
 
-  it('links a regenerated job to its source, and lists each source\'s regenerations oldest first', async () => {
+  it("links a regenerated job to its source, and lists each source's regenerations oldest first", async () => {
     await store.createJob(newJob({ id: 'src', created_at: '2026-11-25T10:00:00.000Z' }), newEvent(null, 'queued'), roomyQueue);
     await store.createJob(newJob({ id: 'r2', regenerated_from: 'src', created_at: '2026-11-25T10:00:02.000Z' }), newEvent(null, 'queued'), roomyQueue);
     await store.createJob(newJob({ id: 'r1', regenerated_from: 'src', created_at: '2026-11-25T10:00:01.000Z' }), newEvent(null, 'queued'), roomyQueue);
@@ -110,12 +114,22 @@ describe.each(databaseTargets)('JobStore queries and outbox on $name', (target) 
     await store.createJob(job, newEvent(null, 'queued'), roomyQueue);
     // Written directly in one statement: this test is about markPublished, not about transitions.
     const rows = Array.from({ length: 1_199 }, (_, i) => ({
-      job_id: job.id, seq: i + 2, type: 'bulk', from_state: null, to_state: 'queued', data: '{}', at: 'x', published_at: null,
+      job_id: job.id,
+      seq: i + 2,
+      type: 'bulk',
+      from_state: null,
+      to_state: 'queued',
+      data: '{}',
+      at: 'x',
+      published_at: null,
     }));
     await store.database.db.insertInto('job_events').values(rows).execute();
     const events = await store.listUnpublished(5_000);
     expect(events).toHaveLength(1_200);
-    await store.markPublished(events.map((event) => event.id), new Date().toISOString());
+    await store.markPublished(
+      events.map((event) => event.id),
+      new Date().toISOString(),
+    );
     expect(await store.countUnpublished()).toBe(0);
   });
 
@@ -131,9 +145,7 @@ describe.each(databaseTargets)('JobStore queries and outbox on $name', (target) 
     expect(await reopened.listJobs()).toEqual(jobsBefore);
     const publishedId = unpublishedBefore[0]?.id;
     expect(await Promise.all(jobsBefore.map((job) => reopened.listEvents(job.id)))).toEqual(
-      eventsBefore.map((events) =>
-        events.map((event) => (event.id === publishedId ? { ...event, published_at: '2026-11-25T12:00:00.000Z' } : event)),
-      ),
+      eventsBefore.map((events) => events.map((event) => (event.id === publishedId ? { ...event, published_at: '2026-11-25T12:00:00.000Z' } : event))),
     );
     expect(await reopened.countUnpublished()).toBe(unpublishedBefore.length - 1);
     // New events continue after the old ones in the outbox order.

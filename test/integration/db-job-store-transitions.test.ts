@@ -117,9 +117,7 @@ describe.each(databaseTargets)('JobStore transitions on $name', (target) => {
       .execute();
 
     // Issued together, so on SQLite they share one group commit.
-    const outcomes = await Promise.allSettled(
-      [a, b, c].map((job) => store.recordTransition(job.id, { status: 'submitted' }, newEvent('queued', 'submitted'))),
-    );
+    const outcomes = await Promise.allSettled([a, b, c].map((job) => store.recordTransition(job.id, { status: 'submitted' }, newEvent('queued', 'submitted'))));
     expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect((await store.getJob(a.id))?.status).toBe('submitted');
     expect(await store.getJob(b.id)).toMatchObject({ status: 'queued', last_seq: 1 });

@@ -5,7 +5,13 @@ import { createMigrator } from '../../src/db/migrate.js';
 import { ChorusError } from '../../src/errors/index.js';
 import { createTestDatabaseHome, databaseTargets, newEvent, newJob, roomyQueue } from './db-test-fixtures.js';
 
-const allMigrations = ['2026_11_25_120000_create_jobs', '2026_11_25_120100_create_job_events', '2026_11_26_090000_add_instance_coordination', '2026_11_29_080000_add_regenerated_from', '2026_11_29_090000_request_id_per_conversation'];
+const allMigrations = [
+  '2026_11_25_120000_create_jobs',
+  '2026_11_25_120100_create_job_events',
+  '2026_11_26_090000_add_instance_coordination',
+  '2026_11_29_080000_add_regenerated_from',
+  '2026_11_29_090000_request_id_per_conversation',
+];
 
 describe.each(databaseTargets)('database setup on $name', (target) => {
   let home: Awaited<ReturnType<typeof createTestDatabaseHome>>;
@@ -69,20 +75,44 @@ describe.each(databaseTargets)('database setup on $name', (target) => {
     database = await openDatabase(home.url);
     const before = await (await createMigrator(database.db)).migrateTo('2026_11_29_080000_add_regenerated_from');
     expect(before.error).toBeUndefined();
-    await database.db.insertInto('visual_generation_jobs').values({ ...rowDefaults, id: 'old', conversation_id: 'a', request_id: 'msg-1' }).execute();
-    await database.db.insertInto('job_events').values({ job_id: 'old', seq: 1, type: 'created', from_state: null, to_state: 'queued', data: '{}', at: 'x', published_at: null }).execute();
+    await database.db
+      .insertInto('visual_generation_jobs')
+      .values({ ...rowDefaults, id: 'old', conversation_id: 'a', request_id: 'msg-1' })
+      .execute();
+    await database.db
+      .insertInto('job_events')
+      .values({ job_id: 'old', seq: 1, type: 'created', from_state: null, to_state: 'queued', data: '{}', at: 'x', published_at: null })
+      .execute();
     // Before: one request_id in the whole database.
-    const globalClash = await database.db.insertInto('visual_generation_jobs').values({ ...rowDefaults, id: 'clash', conversation_id: 'b', request_id: 'msg-1' }).execute().catch((e: unknown) => e);
+    const globalClash = await database.db
+      .insertInto('visual_generation_jobs')
+      .values({ ...rowDefaults, id: 'clash', conversation_id: 'b', request_id: 'msg-1' })
+      .execute()
+      .catch((e: unknown) => e);
     expect(isUniqueViolation(globalClash)).toBe(true);
 
     expect(await migrateToLatest(database.db)).toEqual(['2026_11_29_090000_request_id_per_conversation']);
     expect(await database.db.selectFrom('job_events').select('job_id').where('job_id', '=', 'old').execute()).toHaveLength(1);
-    expect((await database.db.selectFrom('visual_generation_jobs').select(['id', 'request_hash']).where('id', '=', 'old').executeTakeFirst())).toEqual({ id: 'old', request_hash: null });
-    await database.db.insertInto('visual_generation_jobs').values({ ...rowDefaults, id: 'other-conversation', conversation_id: 'b', request_id: 'msg-1' }).execute();
-    const sameConversation = await database.db.insertInto('visual_generation_jobs').values({ ...rowDefaults, id: 'dup', conversation_id: 'a', request_id: 'msg-1' }).execute().catch((e: unknown) => e);
+    expect(await database.db.selectFrom('visual_generation_jobs').select(['id', 'request_hash']).where('id', '=', 'old').executeTakeFirst()).toEqual({
+      id: 'old',
+      request_hash: null,
+    });
+    await database.db
+      .insertInto('visual_generation_jobs')
+      .values({ ...rowDefaults, id: 'other-conversation', conversation_id: 'b', request_id: 'msg-1' })
+      .execute();
+    const sameConversation = await database.db
+      .insertInto('visual_generation_jobs')
+      .values({ ...rowDefaults, id: 'dup', conversation_id: 'a', request_id: 'msg-1' })
+      .execute()
+      .catch((e: unknown) => e);
     expect(isUniqueViolation(sameConversation)).toBe(true);
     // The foreign key still holds after the rebuild.
-    const orphan = await database.db.insertInto('job_events').values({ job_id: 'nobody', seq: 1, type: 't', from_state: null, to_state: 'queued', data: '{}', at: 'x', published_at: null }).execute().catch((e: unknown) => e);
+    const orphan = await database.db
+      .insertInto('job_events')
+      .values({ job_id: 'nobody', seq: 1, type: 't', from_state: null, to_state: 'queued', data: '{}', at: 'x', published_at: null })
+      .execute()
+      .catch((e: unknown) => e);
     expect(String(orphan)).toMatch(/FOREIGN KEY|foreign key/);
   });
 });

@@ -42,7 +42,13 @@ describe('the driver lock', () => {
     }
     expect(refusal).toBeInstanceOf(ChorusError);
     expect((refusal as ChorusError).code).toBe('STORE_LOCKED');
-    expect(lockHolderOf(refusal)).toMatchObject({ instance_id: 'one', pid: process.pid, host: hostname(), state: 'serving', http_url: 'http://127.0.0.1:1234' });
+    expect(lockHolderOf(refusal)).toMatchObject({
+      instance_id: 'one',
+      pid: process.pid,
+      host: hostname(),
+      state: 'serving',
+      http_url: 'http://127.0.0.1:1234',
+    });
     expect(StoreDriverLock.currentHolder(paths)).toMatchObject({ instance_id: 'one' });
 
     lock.release();

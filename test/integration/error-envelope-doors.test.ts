@@ -43,7 +43,14 @@ describe('internal errors: the same envelope over NATS and HTTP, the cause only 
 
   beforeAll(async () => {
     nats = await NatsTestServer.start({ jetstream: false });
-    const cfg = { enabled: true, servers: [nats.url], name: 'doors', subject_prefix: 'doors', stream: { name: 'S', max_age_seconds: 60, max_msgs: 10, duplicate_window_seconds: 60 }, progress_per_second: 4 };
+    const cfg = {
+      enabled: true,
+      servers: [nats.url],
+      name: 'doors',
+      subject_prefix: 'doors',
+      stream: { name: 'S', max_age_seconds: 60, max_msgs: 10, duplicate_window_seconds: 60 },
+      progress_per_second: 4,
+    };
     nc = await connectNats(cfg);
     const natsHandler = new FakeJobCommandHandler(new FakeJobFeed());
     natsHandler.list = async () => {
@@ -107,7 +114,9 @@ describe('request logging never writes a query string', () => {
         throw new Error('boom');
       };
       expect((await rawRequest(h.server.port, 'GET', '/api/jobs?token=right-token-value')).status).toBe(500);
-      expect((await rawRequest(h.server.port, 'GET', '/files/x.png?token=wrong-token-value', { headers: { authorization: 'Bearer wrong-token-value' } })).status).toBe(401);
+      expect(
+        (await rawRequest(h.server.port, 'GET', '/files/x.png?token=wrong-token-value', { headers: { authorization: 'Bearer wrong-token-value' } })).status,
+      ).toBe(401);
       const refused = log.lines.filter((l) => l['msg'] === 'request refused');
       expect(refused.map((l) => l['path'])).toEqual(['/api/jobs?…', '/files/x.png?…']);
       expect(log.lines.find((l) => l['msg'] === 'request failed')?.['path']).toBe('/api/jobs?…');
@@ -123,7 +132,10 @@ describe('request logging never writes a query string', () => {
 describe('configuration in error messages', () => {
   it('a NATS connection failure names the servers without their credentials', async () => {
     const config = parseServiceConfig({ nats: { servers: ['nats://chorus:SECRET-IN-URL@127.0.0.1:1'] } }).nats;
-    const error = await connectNats(config, { waitOnFirstConnect: false }).then(() => undefined, (e: unknown) => e as Error);
+    const error = await connectNats(config, { waitOnFirstConnect: false }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
     expect(error).toBeInstanceOf(Error);
     expect(error!.message).toContain('nats://***@127.0.0.1:1');
     expect(error!.message).not.toContain('SECRET-IN-URL');

@@ -29,7 +29,14 @@ describe('generate over NATS, events back over NATS', () => {
     server = await NatsTestServer.start();
     dir = await mkdtemp(join(tmpdir(), 'chorus-flow-'));
     store = await createJobStore(`sqlite:${join(dir, 'jobs.db')}`);
-    const cfg = { enabled: true, servers: [server.url], name: 'flow', subject_prefix: PREFIX, stream: { name: 'S', max_age_seconds: 60, max_msgs: 10, duplicate_window_seconds: 60 }, progress_per_second: 4 };
+    const cfg = {
+      enabled: true,
+      servers: [server.url],
+      name: 'flow',
+      subject_prefix: PREFIX,
+      stream: { name: 'S', max_age_seconds: 60, max_msgs: 10, duplicate_window_seconds: 60 },
+      progress_per_second: 4,
+    };
     nc = await connectNats(cfg);
     engine = await connectNats({ ...cfg, name: 'chorus-engine' });
     const transport = await NatsEventTransport.create(nc, { prefix: PREFIX, name: 'FLOW', max_age_seconds: 600, max_msgs: 1000, duplicate_window_seconds: 60 });
@@ -58,7 +65,11 @@ describe('generate over NATS, events back over NATS', () => {
     await engine.flush();
 
     // A string payload, exactly as the documented client sends it.
-    const reply = await engine.request(`${PREFIX}.cmd.generate`, JSON.stringify({ request_id: 'm-7', conversation_id: 'conv-7', character: 'nova', user_request: 'the lighthouse' }), { timeout: 5_000 });
+    const reply = await engine.request(
+      `${PREFIX}.cmd.generate`,
+      JSON.stringify({ request_id: 'm-7', conversation_id: 'conv-7', character: 'nova', user_request: 'the lighthouse' }),
+      { timeout: 5_000 },
+    );
     const body = reply.json<{ ok: boolean; job: { id: string } }>();
     expect(body.ok).toBe(true);
     const jobId = body.job.id;

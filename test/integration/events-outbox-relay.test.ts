@@ -19,9 +19,25 @@ const lifecycle: JobState[] = ['queued', 'submitted', 'processing', 'moving', 'c
 
 function newJob(id: string, conversation: string): NewJob {
   return {
-    id, conversation_id: conversation, thread_id: null, message_id: null, workflow: 'wf', prompt: 'a cat', parameters: {},
-    status: 'queued', created_at: new Date().toISOString(), comfy_prompt_id: null, substate: null, character: null,
-    negative_prompt: null, seed: 1, prompt_source: 'caller', request_id: null, priority: 0, snapshot: null, debug: {},
+    id,
+    conversation_id: conversation,
+    thread_id: null,
+    message_id: null,
+    workflow: 'wf',
+    prompt: 'a cat',
+    parameters: {},
+    status: 'queued',
+    created_at: new Date().toISOString(),
+    comfy_prompt_id: null,
+    substate: null,
+    character: null,
+    negative_prompt: null,
+    seed: 1,
+    prompt_source: 'caller',
+    request_id: null,
+    priority: 0,
+    snapshot: null,
+    debug: {},
   };
 }
 
@@ -30,16 +46,29 @@ function jobData(id: string, conversation: string, state: JobState) {
 }
 
 async function createJob(store: DatabaseJobStore, id: string, conversation: string): Promise<void> {
-  await store.createJob(newJob(id, conversation), { type: 'created', from_state: null, to_state: 'queued', data: jobData(id, conversation, 'queued'), at: new Date().toISOString() }, { maxQueueSize: 10_000 });
+  await store.createJob(
+    newJob(id, conversation),
+    { type: 'created', from_state: null, to_state: 'queued', data: jobData(id, conversation, 'queued'), at: new Date().toISOString() },
+    { maxQueueSize: 10_000 },
+  );
 }
 
 async function advance(store: DatabaseJobStore, id: string, conversation: string, from: JobState, to: JobState): Promise<void> {
-  await store.recordTransition(id, { status: to }, { type: to, from_state: from, to_state: to, data: jobData(id, conversation, to), at: new Date().toISOString() });
+  await store.recordTransition(
+    id,
+    { status: to },
+    { type: to, from_state: from, to_state: to, data: jobData(id, conversation, to), at: new Date().toISOString() },
+  );
 }
 
 /** Every message of the stream for a subject filter, in stream order, via an ordered consumer. */
-async function replay(nc: NatsConnection, stream: string, filter: string, expected: number): Promise<Array<{ subject: string; id: string; seq: number; state: string }>> {
-  const consumer = await nc.jetstream().consumers.get(stream, { filterSubjects: filter }) // one subject: nats-server 2.9 has no multi-filter;
+async function replay(
+  nc: NatsConnection,
+  stream: string,
+  filter: string,
+  expected: number,
+): Promise<Array<{ subject: string; id: string; seq: number; state: string }>> {
+  const consumer = await nc.jetstream().consumers.get(stream, { filterSubjects: filter }); // one subject: nats-server 2.9 has no multi-filter;
   const out: Array<{ subject: string; id: string; seq: number; state: string }> = [];
   while (out.length < expected) {
     const batch = await consumer.fetch({ max_messages: expected - out.length, expires: 2_000 });
@@ -162,5 +191,12 @@ describe('OutboxRelay over NATS JetStream', () => {
 });
 
 function natsDefaults() {
-  return { enabled: true, servers: [], name: 'chorus-visual-test', subject_prefix: PREFIX, stream: { name: 'X', max_age_seconds: 60, max_msgs: 10, duplicate_window_seconds: 60 }, progress_per_second: 4 };
+  return {
+    enabled: true,
+    servers: [],
+    name: 'chorus-visual-test',
+    subject_prefix: PREFIX,
+    stream: { name: 'X', max_age_seconds: 60, max_msgs: 10, duplicate_window_seconds: 60 },
+    progress_per_second: 4,
+  };
 }

@@ -111,7 +111,7 @@ const request = (files: OutputFileRef[], extra: Partial<CollectRequest> = {}): C
 });
 
 describe('OutputCollector durability (fsync of data and folders)', () => {
-  it('move: ComfyUI\'s file is fsynced, renamed, and both folders fsynced; the sidecar likewise', async () => {
+  it("move: ComfyUI's file is fsynced, renamed, and both folders fsynced; the sidecar likewise", async () => {
     const { fs, ops } = recordingFs();
     const files = [await outputFile('m_00001_.png', 1), await outputFile('m_00002_.png', 2)];
     const result = await new OutputCollector({ dataDir, fileSystem: fs }).collect(request(files));
@@ -130,11 +130,13 @@ describe('OutputCollector durability (fsync of data and folders)', () => {
   it('download: the downloaded bytes are fsynced before they get their name', async () => {
     const { fs, ops } = recordingFs();
     const ref: OutputFileRef = { nodeId: '2', key: 'images', filename: 'd_00001_.png', subfolder: '', type: 'output' };
-    await new OutputCollector({ dataDir, fileSystem: fs }).collect(request([ref], { mode: 'download', comfyOutputDir: undefined, download: async () => Readable.from([png(4)]) }));
+    await new OutputCollector({ dataDir, fileSystem: fs }).collect(
+      request([ref], { mode: 'download', comfyOutputDir: undefined, download: async () => Readable.from([png(4)]) }),
+    );
     assertDurable(ops);
   });
 
-  it('move across file systems (EXDEV): copy fsynced before rename; ComfyUI\'s copy unlinked after the sidecar, its folder fsynced', async () => {
+  it("move across file systems (EXDEV): copy fsynced before rename; ComfyUI's copy unlinked after the sidecar, its folder fsynced", async () => {
     const exdev = Object.assign(new Error('EXDEV: simulated'), { code: 'EXDEV' });
     const { fs, ops } = recordingFs({
       rename: (from, to) => (from.startsWith(output) ? Promise.reject(exdev) : nodeCollectorFileSystem.rename(from, to)),
@@ -166,9 +168,12 @@ describe('OutputCollector logs failed clean-ups', () => {
         return file.includes('_metadata.json') ? { ...real, write: () => Promise.reject(Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' })) } : real;
       },
       // Putting it back (data → ComfyUI) is refused.
-      rename: (from, to) => (to.startsWith(output) ? Promise.reject(Object.assign(new Error('EACCES'), { code: 'EACCES' })) : nodeCollectorFileSystem.rename(from, to)),
+      rename: (from, to) =>
+        to.startsWith(output) ? Promise.reject(Object.assign(new Error('EACCES'), { code: 'EACCES' })) : nodeCollectorFileSystem.rename(from, to),
     };
-    const outcome = await new OutputCollector({ dataDir, fileSystem: fs, logger }).collect(request([await outputFile('u_00001_.png', 6)])).catch((e: unknown) => e);
+    const outcome = await new OutputCollector({ dataDir, fileSystem: fs, logger })
+      .collect(request([await outputFile('u_00001_.png', 6)]))
+      .catch((e: unknown) => e);
     expect(outcome).toMatchObject({ code: 'FILE_MOVE_FAILED' });
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ level: 'error', obj: { job_id: 'job1', file: expect.stringContaining(dataDir) } });
@@ -178,7 +183,8 @@ describe('OutputCollector logs failed clean-ups', () => {
     const { logger, lines } = recordingLogger();
     const fs: CollectorFileSystem = {
       ...nodeCollectorFileSystem,
-      rename: (from, to) => (from.startsWith(output) ? Promise.reject(Object.assign(new Error('EXDEV'), { code: 'EXDEV' })) : nodeCollectorFileSystem.rename(from, to)),
+      rename: (from, to) =>
+        from.startsWith(output) ? Promise.reject(Object.assign(new Error('EXDEV'), { code: 'EXDEV' })) : nodeCollectorFileSystem.rename(from, to),
       unlink: (file) => (file.startsWith(output) ? Promise.reject(Object.assign(new Error('EBUSY'), { code: 'EBUSY' })) : nodeCollectorFileSystem.unlink(file)),
     };
     const result = await new OutputCollector({ dataDir, fileSystem: fs, logger }).collect(request([await outputFile('f_00001_.png', 7)]));

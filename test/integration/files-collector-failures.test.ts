@@ -35,15 +35,20 @@ async function outputFile(filename: string, bytes = png(4, 4)): Promise<OutputFi
 }
 
 const errno = (code: string) => Object.assign(new Error(`${code}: simulated`), { code });
-const exists = (file: string) => stat(file).then(() => true, () => false);
+const exists = (file: string) =>
+  stat(file).then(
+    () => true,
+    () => false,
+  );
 
 /** The real file system with some operations replaced: how tests fill the disk as root. */
 const faultyFs = (overrides: Partial<CollectorFileSystem>): CollectorFileSystem => ({ ...nodeCollectorFileSystem, ...overrides });
 
 async function failure(collector: OutputCollector, request: Partial<CollectRequest> & Pick<CollectRequest, 'files'>): Promise<ChorusError> {
-  const outcome = await collector
-    .collect({ jobId: 'job1', conversationId: 'conv1', mode: 'move', comfyOutputDir: output, metadata: {}, ...request })
-    .then(() => undefined, (error: unknown) => error);
+  const outcome = await collector.collect({ jobId: 'job1', conversationId: 'conv1', mode: 'move', comfyOutputDir: output, metadata: {}, ...request }).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
   expect(outcome).toBeInstanceOf(ChorusError);
   return outcome as ChorusError;
 }
@@ -99,7 +104,7 @@ describe('OutputCollector failures', () => {
     expect(await exists(path.join(output, 'fine_00001_.png'))).toBe(true);
   });
 
-  it('refuses a symlink in ComfyUI\'s folder that leads outside it', async () => {
+  it("refuses a symlink in ComfyUI's folder that leads outside it", async () => {
     const outside = path.join(root, 'private');
     await mkdir(outside);
     await writeFile(path.join(outside, 'secret.png'), png(2, 2));
@@ -122,7 +127,7 @@ describe('OutputCollector failures', () => {
     expect(await exists(path.join(output, 'a_00001_.png'))).toBe(true);
   });
 
-  it('FILE_MOVE_FAILED on a full disk; ComfyUI\'s file stays and no temp file is left (copy across file systems)', async () => {
+  it("FILE_MOVE_FAILED on a full disk; ComfyUI's file stays and no temp file is left (copy across file systems)", async () => {
     const bytes = png(16, 16);
     const ref = await outputFile('full_00001_.png', bytes);
     const fileSystem = faultyFs({
@@ -147,7 +152,14 @@ describe('OutputCollector failures', () => {
     const fileSystem = faultyFs({
       rename: (from, to) => (from.startsWith(output) ? Promise.reject(errno('EXDEV')) : nodeCollectorFileSystem.rename(from, to)),
     });
-    const result = await new OutputCollector({ dataDir, fileSystem }).collect({ jobId: 'x1', conversationId: 'c', files: [ref], mode: 'move', comfyOutputDir: output, metadata: {} });
+    const result = await new OutputCollector({ dataDir, fileSystem }).collect({
+      jobId: 'x1',
+      conversationId: 'c',
+      files: [ref],
+      mode: 'move',
+      comfyOutputDir: output,
+      metadata: {},
+    });
     expect((await readFile(result.files[0]!.absolutePath)).equals(bytes)).toBe(true);
     expect(await exists(path.join(output, 'xdev_00001_.png'))).toBe(false);
   });
@@ -172,11 +184,11 @@ describe('OutputCollector failures', () => {
     const ref = await outputFile('c_00001_.png', png(4, 4, 1));
     const images = path.join(dataDir, 'conversations', 'conv1', 'images');
     await mkdir(images, { recursive: true });
-    await writeFile(path.join(images, 'job1.png'), 'someone else\'s file');
+    await writeFile(path.join(images, 'job1.png'), "someone else's file");
     const error = await failure(new OutputCollector({ dataDir }), { files: [ref] });
     expect(error.details).toMatchObject({ reason: 'destination_conflict' });
     expect(error.recoverable).toBe(false);
-    expect(await readFile(path.join(images, 'job1.png'), 'utf8')).toBe('someone else\'s file');
+    expect(await readFile(path.join(images, 'job1.png'), 'utf8')).toBe("someone else's file");
     expect(await exists(path.join(output, 'c_00001_.png'))).toBe(true);
   });
 
@@ -207,7 +219,14 @@ describe('OutputCollector failures', () => {
     expect(await exists(path.join(output, 'e_00001_.png'))).toBe(true);
     expect(await exists(path.join(output, 'e_00002_.png'))).toBe(true);
 
-    const result = await new OutputCollector({ dataDir }).collect({ jobId: 'job1', conversationId: 'conv1', files, mode: 'move', comfyOutputDir: output, metadata: {} });
+    const result = await new OutputCollector({ dataDir }).collect({
+      jobId: 'job1',
+      conversationId: 'conv1',
+      files,
+      mode: 'move',
+      comfyOutputDir: output,
+      metadata: {},
+    });
     expect(result.files).toHaveLength(2);
     expect(await listTree(dataDir)).toEqual([path.join(images, 'job1_1.png'), path.join(images, 'job1_2.png'), path.join(images, 'job1_metadata.json')]);
   });
@@ -228,7 +247,7 @@ describe('OutputCollector failures', () => {
     expect(await listTree(dataDir)).toEqual([]);
   });
 
-  it('moving across file systems removes ComfyUI\'s copies only after the sidecar is written', async () => {
+  it("moving across file systems removes ComfyUI's copies only after the sidecar is written", async () => {
     const files = [await outputFile('h_00001_.png', png(6, 6, 1)), await outputFile('h_00002_.png', png(6, 6, 2))];
     const fileSystem = faultyFs({
       rename: (from, to) => (from.startsWith(output) ? Promise.reject(errno('EXDEV')) : nodeCollectorFileSystem.rename(from, to)),

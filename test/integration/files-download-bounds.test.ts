@@ -24,14 +24,23 @@ afterEach(async () => {
 
 async function listTree(dir: string): Promise<string[]> {
   try {
-    return (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name)));
+    return (await readdir(dir, { recursive: true, withFileTypes: true }))
+      .filter((e) => e.isFile())
+      .map((e) => path.relative(dir, path.join(e.parentPath, e.name)));
   } catch {
     return [];
   }
 }
 
 const ref = (filename: string): OutputFileRef => ({ nodeId: '2', key: 'images', filename, subfolder: '', type: 'output' });
-const request = (files: OutputFileRef[], download: CollectRequest['download']): CollectRequest => ({ jobId: 'job1', conversationId: 'conv1', files, mode: 'download', download, metadata: {} });
+const request = (files: OutputFileRef[], download: CollectRequest['download']): CollectRequest => ({
+  jobId: 'job1',
+  conversationId: 'conv1',
+  files,
+  mode: 'download',
+  download,
+  metadata: {},
+});
 
 function png(): Buffer {
   const image = new PNG({ width: 8, height: 8 });

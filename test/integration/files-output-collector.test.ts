@@ -42,7 +42,11 @@ async function comfyFile(ref: Omit<OutputFileRef, 'key'> & { key?: string }, byt
   return { key: 'images', ...ref };
 }
 
-const exists = (file: string) => stat(file).then(() => true, () => false);
+const exists = (file: string) =>
+  stat(file).then(
+    () => true,
+    () => false,
+  );
 
 const metadata = {
   workflow: 'nova_selfie',
@@ -183,7 +187,14 @@ describe('OutputCollector, move mode', () => {
     await rm(path.join(comfy.output, 'b_00001_.png'));
     await writeFile(path.join(images, '.j6_2.png.0badf00d.partial'), two.subarray(0, 10));
 
-    const result = await new OutputCollector({ dataDir }).collect({ jobId: 'j6', conversationId: 'c6', files, mode: 'move', comfyOutputDir: comfy.output, metadata });
+    const result = await new OutputCollector({ dataDir }).collect({
+      jobId: 'j6',
+      conversationId: 'c6',
+      files,
+      mode: 'move',
+      comfyOutputDir: comfy.output,
+      metadata,
+    });
 
     expect(result.files.map((f) => f.sha256)).toEqual([sha256(one), sha256(two)]);
     expect((await readdir(images)).sort()).toEqual(['j6_1.png', 'j6_2.png', 'j6_metadata.json']);
@@ -192,7 +203,14 @@ describe('OutputCollector, move mode', () => {
 
   it('never moves ComfyUI input files, even in move mode', async () => {
     const ref = await comfyFile({ nodeId: '1', filename: 'upload.png', subfolder: '', type: 'input' }, png(2, 2));
-    await new OutputCollector({ dataDir }).collect({ jobId: 'j7', conversationId: 'c7', files: [ref], mode: 'move', comfyOutputDir: comfy.output, metadata: {} });
+    await new OutputCollector({ dataDir }).collect({
+      jobId: 'j7',
+      conversationId: 'c7',
+      files: [ref],
+      mode: 'move',
+      comfyOutputDir: comfy.output,
+      metadata: {},
+    });
     expect(await exists(path.join(comfy.input, 'upload.png'))).toBe(true);
     expect(await exists(path.join(dataDir, 'conversations/c7/images/j7.png'))).toBe(true);
   });
@@ -200,7 +218,14 @@ describe('OutputCollector, move mode', () => {
   it('classifies an extensionless file by its magic bytes', async () => {
     const ref = await comfyFile({ nodeId: '2', filename: 'custom_output_0001', subfolder: '', type: 'output' }, png(5, 7));
     const text = await comfyFile({ nodeId: '3', filename: 'caption_0001.txt', subfolder: '', type: 'output', key: 'text' }, Buffer.from('hello'));
-    const result = await new OutputCollector({ dataDir }).collect({ jobId: 'j8', conversationId: 'c8', files: [ref, text], mode: 'copy', comfyOutputDir: comfy.output, metadata: {} });
+    const result = await new OutputCollector({ dataDir }).collect({
+      jobId: 'j8',
+      conversationId: 'c8',
+      files: [ref, text],
+      mode: 'copy',
+      comfyOutputDir: comfy.output,
+      metadata: {},
+    });
     expect(result.files).toMatchObject([{ path: 'conversations/c8/images/j8.png', mediaType: 'image/png', width: 5, height: 7 }]);
   });
 });
@@ -227,11 +252,13 @@ describe('OutputCollector, download mode', () => {
     download = (file) =>
       new Promise<Readable>((resolve, reject) => {
         const query = new URLSearchParams({ filename: file.filename, subfolder: file.subfolder, type: file.type });
-        http.get(`http://127.0.0.1:${port}/view?${query}`, (res) => {
-          if (res.statusCode === 200) return resolve(res);
-          res.resume();
-          reject(new ChorusError(res.statusCode === 404 ? 'OUTPUT_FILE_NOT_FOUND' : 'COMFY_UNAVAILABLE', `GET /view ${res.statusCode}`));
-        }).on('error', reject);
+        http
+          .get(`http://127.0.0.1:${port}/view?${query}`, (res) => {
+            if (res.statusCode === 200) return resolve(res);
+            res.resume();
+            reject(new ChorusError(res.statusCode === 404 ? 'OUTPUT_FILE_NOT_FOUND' : 'COMFY_UNAVAILABLE', `GET /view ${res.statusCode}`));
+          })
+          .on('error', reject);
       });
   });
 
@@ -242,7 +269,7 @@ describe('OutputCollector, download mode', () => {
     await closed;
   });
 
-  it('streams every output over HTTP into place and leaves ComfyUI\'s files alone', async () => {
+  it("streams every output over HTTP into place and leaves ComfyUI's files alone", async () => {
     const image = png(12, 9);
     const webm = Buffer.concat([Buffer.from([0x1a, 0x45, 0xdf, 0xa3]), Buffer.from('....webm'), Buffer.alloc(300_000, 1)]);
     const files = [
@@ -291,7 +318,13 @@ describe('OutputCollector, download mode', () => {
     await writeFile(path.join(configured, 'here_00001_.png'), here);
 
     const result = await new OutputCollector({ dataDir }).collect({
-      jobId: 'a1', conversationId: 'ca', files, mode: 'auto', comfyOutputDir: configured, download, metadata: { ...metadata, created_at: new Date(Date.now() - 5_000).toISOString() },
+      jobId: 'a1',
+      conversationId: 'ca',
+      files,
+      mode: 'auto',
+      comfyOutputDir: configured,
+      download,
+      metadata: { ...metadata, created_at: new Date(Date.now() - 5_000).toISOString() },
     });
 
     expect(result.files.map((f) => [f.path, f.via, f.sha256])).toEqual([
@@ -309,10 +342,26 @@ describe('OutputCollector, download mode', () => {
   it('auto with no output folder at all downloads everything; with localMode copy it leaves local files in place', async () => {
     const bytes = png(5, 5);
     const ref = await comfyFile({ nodeId: '2', filename: 'c_00001_.png', subfolder: '', type: 'output' }, bytes);
-    const downloaded = await new OutputCollector({ dataDir }).collect({ jobId: 'a2', conversationId: 'ca', files: [ref], mode: 'auto', download, metadata: {} });
+    const downloaded = await new OutputCollector({ dataDir }).collect({
+      jobId: 'a2',
+      conversationId: 'ca',
+      files: [ref],
+      mode: 'auto',
+      download,
+      metadata: {},
+    });
     expect(downloaded.files[0]!.via).toBe('download');
 
-    const copied = await new OutputCollector({ dataDir }).collect({ jobId: 'a3', conversationId: 'ca', files: [ref], mode: 'auto', localMode: 'copy', comfyOutputDir: comfy.output, download, metadata: {} });
+    const copied = await new OutputCollector({ dataDir }).collect({
+      jobId: 'a3',
+      conversationId: 'ca',
+      files: [ref],
+      mode: 'auto',
+      localMode: 'copy',
+      comfyOutputDir: comfy.output,
+      download,
+      metadata: {},
+    });
     expect(copied.files[0]!.via).toBe('copy');
     expect(await exists(path.join(comfy.output, 'c_00001_.png'))).toBe(true);
   });

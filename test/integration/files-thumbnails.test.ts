@@ -30,7 +30,11 @@ afterEach(async () => {
 });
 
 const webp256: ThumbnailSettings = { maxSize: 256, format: 'webp', quality: 80 };
-const exists = (file: string) => stat(file).then(() => true, () => false);
+const exists = (file: string) =>
+  stat(file).then(
+    () => true,
+    () => false,
+  );
 
 /** A PNG with a left/right colour split, so a thumbnail that is not the picture would show. */
 function png(width: number, height: number): Buffer {
@@ -78,7 +82,13 @@ describe('thumbnails', () => {
     expect(pixel(225)[2]).toBeGreaterThan(200);
 
     const sidecar = JSON.parse(await readFile(path.join(dataDir, result.metadataPath), 'utf8'));
-    expect(sidecar.files[0].thumbnail).toEqual({ path: 'conversations/conv1/images/job1.thumb.webp', media_type: 'image/webp', width: 256, height: 128, bytes: bytes.length });
+    expect(sidecar.files[0].thumbnail).toEqual({
+      path: 'conversations/conv1/images/job1.thumb.webp',
+      media_type: 'image/webp',
+      width: 256,
+      height: 128,
+      bytes: bytes.length,
+    });
     expect((await readdir(images)).sort()).toEqual(['job1.png', 'job1.thumb.webp', 'job1_metadata.json']);
   });
 
@@ -86,7 +96,11 @@ describe('thumbnails', () => {
     const small = await collect(new OutputCollector({ dataDir, thumbnails: webp256 }), [await outputFile('small.png', png(37, 21))], 'small');
     expect(small.files[0]!.thumbnail).toMatchObject({ width: 37, height: 21 });
 
-    const jpeg = await collect(new OutputCollector({ dataDir, thumbnails: { maxSize: 64, format: 'jpeg', quality: 70 } }), [await outputFile('tall.png', png(100, 400))], 'tall');
+    const jpeg = await collect(
+      new OutputCollector({ dataDir, thumbnails: { maxSize: 64, format: 'jpeg', quality: 70 } }),
+      [await outputFile('tall.png', png(100, 400))],
+      'tall',
+    );
     expect(jpeg.files[0]!.thumbnail).toMatchObject({ path: 'conversations/conv1/images/tall.thumb.jpg', mediaType: 'image/jpeg', width: 16, height: 64 });
     expect((await sharp(jpeg.files[0]!.thumbnail!.absolutePath).metadata()).format).toBe('jpeg');
   });
@@ -124,7 +138,13 @@ describe('thumbnails', () => {
       ...nodeCollectorFileSystem,
       async createExclusive(file) {
         const handle = await nodeCollectorFileSystem.createExclusive(file);
-        return { ...handle, sync: async () => { calls.push(`fsync ${path.basename(file)}`); await handle.sync(); } };
+        return {
+          ...handle,
+          sync: async () => {
+            calls.push(`fsync ${path.basename(file)}`);
+            await handle.sync();
+          },
+        };
       },
       async rename(from, to) {
         calls.push(`rename ${path.basename(from)} -> ${path.basename(to)}`);
@@ -152,7 +172,9 @@ describe('thumbnails', () => {
       },
     };
     const bytes = png(300, 200);
-    const outcome = await collect(new OutputCollector({ dataDir, thumbnails: webp256, fileSystem: full }), [await outputFile('c.png', bytes)]).catch((e: unknown) => e);
+    const outcome = await collect(new OutputCollector({ dataDir, thumbnails: webp256, fileSystem: full }), [await outputFile('c.png', bytes)]).catch(
+      (e: unknown) => e,
+    );
     expect(outcome).toBeInstanceOf(ChorusError);
     expect((outcome as ChorusError).code).toBe('FILE_MOVE_FAILED');
     expect((outcome as ChorusError).details).toMatchObject({ reason: 'write_failed', errno: 'ENOSPC' });

@@ -65,7 +65,9 @@ async function rig(opts: { handoff?: Record<string, unknown> | ((ollamaUrl: stri
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const config: ResolvedConfig = parseServiceConfig({
     comfyui: {
-      backends: [{ name: 'sim', url: sim.url, max_concurrent: opts.maxConcurrent ?? 1, output_directory: sim.outputDir, ...(handoff ? { gpu_handoff: handoff } : {}) }],
+      backends: [
+        { name: 'sim', url: sim.url, max_concurrent: opts.maxConcurrent ?? 1, output_directory: sim.outputDir, ...(handoff ? { gpu_handoff: handoff } : {}) },
+      ],
       timeout_seconds: 30,
     },
     llm: { base_url: `${ollama.url}/v1`, model: 'llama3.1', timeout_ms: 5_000 },
@@ -96,13 +98,30 @@ async function finished(service: JobService, jobId: string): Promise<JobView> {
   });
 }
 
-const composed = { conversation_id: 'c1', character: 'nova', user_request: 'reading by the window', priority: 0, strict_llm: false, parameters: { width: 64, height: 64 } };
-const callerPrompt = (i: number) => ({ conversation_id: 'c1', workflow: 'nova_portrait', prompt: `a lighthouse, take ${i}`, priority: 0, strict_llm: false, parameters: { width: 64, height: 64 } });
+const composed = {
+  conversation_id: 'c1',
+  character: 'nova',
+  user_request: 'reading by the window',
+  priority: 0,
+  strict_llm: false,
+  parameters: { width: 64, height: 64 },
+};
+const callerPrompt = (i: number) => ({
+  conversation_id: 'c1',
+  workflow: 'nova_portrait',
+  prompt: `a lighthouse, take ${i}`,
+  priority: 0,
+  strict_llm: false,
+  parameters: { width: 64, height: 64 },
+});
 const handoffOn = { llm: 'ollama', free_comfyui: 'after_each' };
 
 async function debugOf(service: JobService, jobId: string) {
   const { debug, events } = await service.get(jobId, { debug: true });
-  return { steps: (debug?.['gpu_handoff'] ?? []) as Array<{ step: string; outcome: string; ms: number; detail: string | null }>, events: events.map((e) => e.type) };
+  return {
+    steps: (debug?.['gpu_handoff'] ?? []) as Array<{ step: string; outcome: string; ms: number; detail: string | null }>,
+    events: events.map((e) => e.type),
+  };
 }
 
 describe('GPU handoff with the simulator and a fake Ollama', () => {
@@ -153,7 +172,11 @@ describe('GPU handoff with the simulator and a fake Ollama', () => {
     expect((await finished(runtime.service, job.id)).state).toBe('completed');
     expect(log).toEqual(['ollama:ps', 'comfy:submit']);
     expect(ollama.calls.map((c) => `${c.method} ${c.path}`)).toEqual(['GET /api/ps']);
-    expect((await debugOf(runtime.service, job.id)).steps[0]).toMatchObject({ step: 'llm_unload', outcome: 'done', detail: expect.stringContaining('answered HTTP 200') });
+    expect((await debugOf(runtime.service, job.id)).steps[0]).toMatchObject({
+      step: 'llm_unload',
+      outcome: 'done',
+      detail: expect.stringContaining('answered HTTP 200'),
+    });
   });
 
   it('llm: http to a server that refuses the connection: a failed step with the reason, the job completes', async () => {

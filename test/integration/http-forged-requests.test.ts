@@ -80,7 +80,7 @@ describe('a foreign Origin is refused (403) on every route', () => {
     }
   });
 
-  it('accepts the server\'s own origin, as 127.0.0.1, localhost or [::1], and requests without Origin', async () => {
+  it("accepts the server's own origin, as 127.0.0.1, localhost or [::1], and requests without Origin", async () => {
     const port = h.server.port;
     expect((await send('POST', '/api/jobs', { ...jsonHeaders, origin: own() }, generate)).status).toBe(201);
     expect((await send('POST', '/api/jobs', { ...jsonHeaders, host: `localhost:${port}`, origin: `http://localhost:${port}` }, generate)).status).toBe(201);
@@ -205,7 +205,7 @@ describe('WebSocket /api/live', () => {
 });
 
 describe('binding', () => {
-  it('binds to loopback by default: the server is not reachable on this machine\'s other addresses', async () => {
+  it("binds to loopback by default: the server is not reachable on this machine's other addresses", async () => {
     expect(h.server.url).toBe(`http://127.0.0.1:${h.server.port}`);
     const others = Object.values(networkInterfaces())
       .flatMap((list) => list ?? [])
@@ -226,7 +226,10 @@ describe('binding', () => {
 
   it('refuses to start on a non-loopback address without a token, unless told it is guarded', async () => {
     const ports = { handler: new FakeJobCommandHandler(new FakeJobFeed()), feed: new FakeJobFeed(), health: fakeHealthSources(), dataDir: h.dataDir, port: 0 };
-    await expect(startHttpServer({ ...ports, host: '0.0.0.0' })).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringMatching(/http\.token is not set/) });
+    await expect(startHttpServer({ ...ports, host: '0.0.0.0' })).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.stringMatching(/http\.token is not set/),
+    });
     const guarded = await startHttpServer({ ...ports, host: '0.0.0.0', allowUnauthenticated: true });
     await guarded.close();
     const withToken = await startHttpServer({ ...ports, host: '0.0.0.0', token: 't' });

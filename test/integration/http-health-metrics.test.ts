@@ -39,11 +39,7 @@ describe('GET /readyz', () => {
     expect(res.status).toBe(503);
     const body = res.json();
     expect(body.ready).toBe(false);
-    expect(body.reasons).toEqual([
-      'database does not answer',
-      'NATS (core) is not connected',
-      'backend local is unhealthy: ECONNREFUSED',
-    ]);
+    expect(body.reasons).toEqual(['database does not answer', 'NATS (core) is not connected', 'backend local is unhealthy: ECONNREFUSED']);
     expect(body.checks.backends[0]).toMatchObject({ name: 'local', healthy: false, last_error: 'ECONNREFUSED' });
   });
 
@@ -90,7 +86,9 @@ describe('GET /metrics', () => {
     await runFakeLifecycle(h.handler, job.id, h.dataDir, async () => {}, 2);
     const text = (await get('/metrics')).body.toString();
     for (const phase of ['queue_wait', 'generation', 'file_move', 'total']) {
-      expect(text).toMatch(new RegExp(`chorus_visual_job_phase_duration_seconds_count\\{instance_id="test-instance",phase="${phase}",outcome="completed"\\} 1`));
+      expect(text).toMatch(
+        new RegExp(`chorus_visual_job_phase_duration_seconds_count\\{instance_id="test-instance",phase="${phase}",outcome="completed"\\} 1`),
+      );
     }
     // queue_wait was 5 ms: it lands in the first bucket.
     expect(text).toMatch(/chorus_visual_job_phase_duration_seconds_bucket\{le="0.1",instance_id="test-instance",phase="queue_wait",outcome="completed"\} 1/);

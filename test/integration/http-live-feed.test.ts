@@ -15,7 +15,10 @@ afterEach(async () => {
 });
 
 /** Opens the feed and collects messages; resolves once the hello arrived. */
-async function openFeed(query = '?token=tok', headers: Record<string, string> = {}): Promise<{ ws: WebSocket; messages: any[]; waitFor(pred: (m: any) => boolean): Promise<any> }> {
+async function openFeed(
+  query = '?token=tok',
+  headers: Record<string, string> = {},
+): Promise<{ ws: WebSocket; messages: any[]; waitFor(pred: (m: any) => boolean): Promise<any> }> {
   const ws = new WebSocket(`${h.server.url.replace('http', 'ws')}/api/live${query}`, { headers });
   sockets.push(ws);
   const messages: any[] = [];
@@ -23,10 +26,11 @@ async function openFeed(query = '?token=tok', headers: Record<string, string> = 
   ws.on('message', (data) => {
     const msg = JSON.parse(data.toString());
     messages.push(msg);
-    for (const w of [...waiters]) if (w.pred(msg)) {
-      waiters.splice(waiters.indexOf(w), 1);
-      w.resolve(msg);
-    }
+    for (const w of [...waiters])
+      if (w.pred(msg)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(msg);
+      }
   });
   const waitFor = (pred: (m: any) => boolean) => {
     const found = messages.find(pred);

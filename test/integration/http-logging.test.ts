@@ -19,11 +19,18 @@ describe('structured logs', () => {
     const { lines, destination } = captured();
     const logger = createLogger({ level: 'debug', base: { instance_id: 'i1' }, destination });
     logger.child({ job_id: 'job-1' }).info({ token: 'abc', nats: { pass: 'pw' } }, 'job submitted');
-    logger.info({ config: { http: { token: 't2' }, llm: { api_key: 'k2' } }, req: { headers: { authorization: 'Bearer t3', cookie: 'c' } }, password: 'p' }, 'nested');
+    logger.info(
+      { config: { http: { token: 't2' }, llm: { api_key: 'k2' } }, req: { headers: { authorization: 'Bearer t3', cookie: 'c' } }, password: 'p' },
+      'nested',
+    );
     logger.debug('detail');
     logger.trace('hidden');
     expect(lines).toHaveLength(3);
-    expect(lines[1]).toMatchObject({ config: { http: { token: '[redacted]' }, llm: { api_key: '[redacted]' } }, req: { headers: { authorization: '[redacted]', cookie: '[redacted]' } }, password: '[redacted]' });
+    expect(lines[1]).toMatchObject({
+      config: { http: { token: '[redacted]' }, llm: { api_key: '[redacted]' } },
+      req: { headers: { authorization: '[redacted]', cookie: '[redacted]' } },
+      password: '[redacted]',
+    });
     expect(lines[0]).toMatchObject({ msg: 'job submitted', job_id: 'job-1', instance_id: 'i1', token: '[redacted]', nats: { pass: '[redacted]' }, level: 30 });
     expect(String(lines[0]!['time'])).toMatch(/^\d{4}-\d\d-\d\dT/);
   });

@@ -17,12 +17,26 @@ describe('jobFeedFromJobService', () => {
     const got: FeedMessage[] = [];
     const off = feed.subscribe((m) => got.push(m));
     const job = await aJob();
-    events.emit('transition', { jobId: job.id, seq: 2, type: 'submitted', from: 'queued.waiting', to: 'submitted.pending', job: { ...job, state: 'submitted' } });
+    events.emit('transition', {
+      jobId: job.id,
+      seq: 2,
+      type: 'submitted',
+      from: 'queued.waiting',
+      to: 'submitted.pending',
+      job: { ...job, state: 'submitted' },
+    });
     events.emit('progress', { jobId: job.id, conversationId: 'conv-1', progress: { value: 3, max: 10, node: '5' } });
     off();
     events.emit('progress', { jobId: job.id, conversationId: 'conv-1', progress: { value: 4, max: 10, node: '5' } });
     expect(got).toEqual([
-      { type: 'transition', job: expect.objectContaining({ id: job.id, state: 'submitted' }), seq: 2, from: 'queued.waiting', to: 'submitted.pending', at: '2026-11-25T12:00:00.000Z' },
+      {
+        type: 'transition',
+        job: expect.objectContaining({ id: job.id, state: 'submitted' }),
+        seq: 2,
+        from: 'queued.waiting',
+        to: 'submitted.pending',
+        at: '2026-11-25T12:00:00.000Z',
+      },
       { type: 'progress', job_id: job.id, conversation_id: 'conv-1', progress: { value: 3, max: 10, node: '5' } },
     ]);
   });
@@ -30,7 +44,12 @@ describe('jobFeedFromJobService', () => {
 
 describe('createHealthSources', () => {
   const backend = (name: string, healthy: boolean): ComfyBackend =>
-    ({ name, url: `http://${name}`, maxConcurrent: 3, health: (): BackendHealth => ({ name, url: `http://${name}`, healthy, socket: healthy ? 'open' : 'closed' }) }) as unknown as ComfyBackend;
+    ({
+      name,
+      url: `http://${name}`,
+      maxConcurrent: 3,
+      health: (): BackendHealth => ({ name, url: `http://${name}`, healthy, socket: healthy ? 'open' : 'closed' }),
+    }) as unknown as ComfyBackend;
 
   it('counts jobs per state and the outbox from the store, capacity from the pool and scheduler', async () => {
     const counts: Record<string, number> = { queued: 2, completed: 5 };
@@ -68,6 +87,10 @@ describe('createHealthSources', () => {
       instanceId: 'i-1',
     });
     expect(await health.database()).toBe(false);
-    expect((await checkReadiness(health)).reasons).toEqual(['database does not answer', 'NATS (jetstream) is not connected', 'no ComfyUI backend is configured']);
+    expect((await checkReadiness(health)).reasons).toEqual([
+      'database does not answer',
+      'NATS (jetstream) is not connected',
+      'no ComfyUI backend is configured',
+    ]);
   });
 });

@@ -30,7 +30,11 @@ describe('createStatelyInspector', () => {
     );
 
     inspector = createStatelyInspector(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
-    const machine = setup({}).createMachine({ id: 'job', initial: 'queued', states: { queued: { on: { 'job.cancel': 'cancelled' } }, cancelled: { type: 'final' } } });
+    const machine = setup({}).createMachine({
+      id: 'job',
+      initial: 'queued',
+      states: { queued: { on: { 'job.cancel': 'cancelled' } }, cancelled: { type: 'final' } },
+    });
     const actor = createActor(machine, { inspect: inspector.inspect });
     actor.start();
     actor.send({ type: 'job.cancel' });

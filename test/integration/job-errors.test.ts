@@ -41,10 +41,27 @@ async function runtimeWith(comfyui: Record<string, unknown> = {}): Promise<JobRu
     join(workflows, 'missing_lora.json'),
     JSON.stringify({
       '1': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: 'sd_xl_base_1.0.safetensors' } },
-      '2': { class_type: 'LoraLoader', inputs: { model: ['1', 0], clip: ['1', 1], lora_name: 'no_such_lora.safetensors', strength_model: 1, strength_clip: 1 } },
+      '2': {
+        class_type: 'LoraLoader',
+        inputs: { model: ['1', 0], clip: ['1', 1], lora_name: 'no_such_lora.safetensors', strength_model: 1, strength_clip: 1 },
+      },
       '3': { class_type: 'CLIPTextEncode', inputs: { text: 'PROMPT_PLACEHOLDER', clip: ['2', 1] } },
       '4': { class_type: 'EmptyLatentImage', inputs: { width: 64, height: 64, batch_size: 1 } },
-      '5': { class_type: 'KSampler', inputs: { model: ['2', 0], positive: ['3', 0], negative: ['3', 0], latent_image: ['4', 0], seed: 1, steps: 2, cfg: 1, sampler_name: 'euler', scheduler: 'normal', denoise: 1 } },
+      '5': {
+        class_type: 'KSampler',
+        inputs: {
+          model: ['2', 0],
+          positive: ['3', 0],
+          negative: ['3', 0],
+          latent_image: ['4', 0],
+          seed: 1,
+          steps: 2,
+          cfg: 1,
+          sampler_name: 'euler',
+          scheduler: 'normal',
+          denoise: 1,
+        },
+      },
       '6': { class_type: 'VAEDecode', inputs: { samples: ['5', 0], vae: ['1', 2] } },
       '7': { class_type: 'SaveImage', inputs: { images: ['6', 0], filename_prefix: 'bad' } },
     }),
@@ -77,7 +94,12 @@ async function runToEnd(runtime: JobRuntime, command: GenerateCommandInput): Pro
   }
 }
 
-const simple = (extra: Partial<GenerateCommandInput> = {}): GenerateCommandInput => ({ conversation_id: 'c-err', workflow: 'no_model_test', prompt: 'a red square', ...extra });
+const simple = (extra: Partial<GenerateCommandInput> = {}): GenerateCommandInput => ({
+  conversation_id: 'c-err',
+  workflow: 'no_model_test',
+  prompt: 'a red square',
+  ...extra,
+});
 
 describe('error codes a caller sees', () => {
   it('every code has a catalogue entry: recoverability and a suggestion', () => {
@@ -98,7 +120,9 @@ describe('error codes a caller sees', () => {
 
   it('CHARACTER_NOT_FOUND for an unknown character', async () => {
     const runtime = await runtimeWith();
-    const error = await runtime.service.generate(generateCommandSchema.parse({ conversation_id: 'c', character: 'zed', user_request: 'hi' })).catch((e: unknown) => e);
+    const error = await runtime.service
+      .generate(generateCommandSchema.parse({ conversation_id: 'c', character: 'zed', user_request: 'hi' }))
+      .catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'CHARACTER_NOT_FOUND' });
     expect((error as Error).message).toMatch(/zed/);
   });

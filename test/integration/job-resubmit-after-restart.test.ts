@@ -58,7 +58,9 @@ function transitionTo(jobId: string, states: string[]): Promise<JobTransitionNot
 describe('resubmission after the queue-wait limit (simulator restart)', () => {
   it('a job lost by a ComfyUI restart 2 s into a 3 s prompt, with a 1 s queue-wait limit, is resubmitted and completes', async () => {
     sim.faults.executionDelayMs(3_000);
-    const { job } = await runtime.service.generate(generateCommandSchema.parse({ conversation_id: 'c-resubmit', workflow: 'no_model_test', prompt: 'a red square' }));
+    const { job } = await runtime.service.generate(
+      generateCommandSchema.parse({ conversation_id: 'c-resubmit', workflow: 'no_model_test', prompt: 'a red square' }),
+    );
     const processing = transitionTo(job.id, ['processing', 'failed']);
     const ended = transitionTo(job.id, ['completed', 'failed', 'cancelled']);
     expect((await processing).job.state).toBe('processing');

@@ -67,7 +67,14 @@ async function reach(service: JobService, jobId: string, state: JobState | strin
   });
 }
 
-const request = { conversation_id: 'conv-1', character: 'nova', user_request: 'a selfie while sketching', priority: 0, strict_llm: false, parameters: { width: 64, height: 64 } };
+const request = {
+  conversation_id: 'conv-1',
+  character: 'nova',
+  user_request: 'a selfie while sketching',
+  priority: 0,
+  strict_llm: false,
+  parameters: { width: 64, height: 64 },
+};
 
 describe('job runtime with the simulator and SQLite', () => {
   it('runs a job end to end: one execution, one file with its checksum, ordered events', async () => {

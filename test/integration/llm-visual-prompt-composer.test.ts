@@ -98,7 +98,12 @@ describe('VisualPromptComposer against an OpenAI-compatible server', () => {
   });
 
   it('uses the caller prompt as it is, without asking the LLM', async () => {
-    const result = await new VisualPromptComposer(llmConfig()).compose({ userRequest: 'x', character: nova, prompt: 'exactly "this"\nprompt', negative: 'nothing' });
+    const result = await new VisualPromptComposer(llmConfig()).compose({
+      userRequest: 'x',
+      character: nova,
+      prompt: 'exactly "this"\nprompt',
+      negative: 'nothing',
+    });
     expect(result).toMatchObject({ source: 'caller', prompt: 'exactly "this"\nprompt', negative: 'nothing' });
     expect(server.requests).toHaveLength(0);
   });

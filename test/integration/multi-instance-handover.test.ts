@@ -63,10 +63,13 @@ describe('two instances sharing PostgreSQL', () => {
   async function waitForState(app: ChorusVisualApp, id: string, states: string[]): Promise<JobView> {
     let job: JobView | undefined;
     await expect
-      .poll(async () => {
-        job = (await app.runtime.service.get(id)).job;
-        return states.includes(job.state);
-      }, { timeout: 15_000, interval: 25 })
+      .poll(
+        async () => {
+          job = (await app.runtime.service.get(id)).job;
+          return states.includes(job.state);
+        },
+        { timeout: 15_000, interval: 25 },
+      )
       .toBe(true);
     return job!;
   }
@@ -115,7 +118,12 @@ describe('two instances sharing PostgreSQL', () => {
       cluster: { instances: Array<{ id: string; alive: boolean }>; owners: Record<string, string> };
     };
     expect(body.instance_id).toBe('inst-a');
-    expect(body.cluster.instances.filter((i) => i.alive).map((i) => i.id).sort()).toEqual(['inst-a', 'inst-b']);
+    expect(
+      body.cluster.instances
+        .filter((i) => i.alive)
+        .map((i) => i.id)
+        .sort(),
+    ).toEqual(['inst-a', 'inst-b']);
     expect(body.cluster.owners[running.id]).toBe('inst-b');
     expect(body.backends[0]!.capacity).toMatchObject({ in_use: 0, in_use_all_instances: 1 });
     sim.faults.executionDelayMs(0);

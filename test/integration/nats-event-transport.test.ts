@@ -45,8 +45,15 @@ describe('plain NATS (no JetStream)', () => {
       const transport = await NatsEventTransport.create(nc, { prefix: 'cv', name: 'CV', max_age_seconds: 60, max_msgs: 10, duplicate_window_seconds: 60 });
       expect(transport.kind).toBe('nats');
       const rows: JobEventRow[] = ['queued', 'submitted', 'processing'].map((state, i) => ({
-        id: i + 1, job_id: 'j1', seq: i + 1, type: state, from_state: null, to_state: state,
-        data: { job: { id: 'j1', conversation_id: 'c1', state } }, at: new Date().toISOString(), published_at: null,
+        id: i + 1,
+        job_id: 'j1',
+        seq: i + 1,
+        type: state,
+        from_state: null,
+        to_state: state,
+        data: { job: { id: 'j1', conversation_id: 'c1', state } },
+        at: new Date().toISOString(),
+        published_at: null,
       }));
       const store = {
         listUnpublished: async () => rows.filter((r) => !r.published_at),
@@ -130,7 +137,10 @@ describe('JetStream stream and connection options', () => {
       await disconnected;
       expect(transport.isConnected()).toBe(false);
       for (let i = 2; i < 50; i++) progress.publish({ id: `j${i}`, conversation_id: 'c' }, { value: i, max: 50, node: null });
-      await expect(transport.publishDurable('dc.events.c.j.queued', new Uint8Array([123, 125]), 'j:1')).rejects.toMatchObject({ code: 'EVENTS_UNAVAILABLE', recoverable: true });
+      await expect(transport.publishDurable('dc.events.c.j.queued', new Uint8Array([123, 125]), 'j:1')).rejects.toMatchObject({
+        code: 'EVENTS_UNAVAILABLE',
+        recoverable: true,
+      });
 
       const reconnected = (async () => {
         for await (const s of nc.status()) if (s.type === 'reconnect') return;

@@ -99,7 +99,9 @@ describe('chorus-visual over NATS, end to end', () => {
     const events = await replay(jobId, 'completed');
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
     expect(events.map((e) => e.id)).toEqual(events.map((_, i) => `${jobId}:${i + 1}`));
-    const lifecycle = events.map((e) => e.type.replace('chorus.visual.job.', '')).filter((t) => ['queued', 'submitted', 'processing', 'moving', 'completed'].includes(t));
+    const lifecycle = events
+      .map((e) => e.type.replace('chorus.visual.job.', ''))
+      .filter((t) => ['queued', 'submitted', 'processing', 'moving', 'completed'].includes(t));
     expect(lifecycle).toEqual(['queued', 'submitted', 'processing', 'moving', 'completed']);
     expect(events.at(-1)!.subject).toBe(`${PREFIX}.events.conv-e2e.${jobId}.completed`);
     await expect.poll(() => live.at(-1), { timeout: 5_000 }).toBe('chorus.visual.job.completed');
@@ -143,11 +145,17 @@ describe('chorus-visual over NATS, end to end', () => {
     const ids: string[] = [];
     for (let i = 0; i < 8; i += 1) {
       // Work keeps arriving through the service's other interfaces while NATS is away.
-      const { job } = await app.runtime.service.generate(generateCommandSchema.parse({ conversation_id: 'conv-outage', workflow: 'no_model_test', prompt: `outage ${i}` }));
+      const { job } = await app.runtime.service.generate(
+        generateCommandSchema.parse({ conversation_id: 'conv-outage', workflow: 'no_model_test', prompt: `outage ${i}` }),
+      );
       ids.push(job.id);
       if (i === 2) await nats.stop();
     }
-    await expect.poll(async () => (await app.runtime.service.list({ conversation_id: 'conv-outage', limit: 50, offset: 0 })).jobs.every((j) => j.state === 'completed'), { timeout: 20_000 }).toBe(true);
+    await expect
+      .poll(async () => (await app.runtime.service.list({ conversation_id: 'conv-outage', limit: 50, offset: 0 })).jobs.every((j) => j.state === 'completed'), {
+        timeout: 20_000,
+      })
+      .toBe(true);
     expect(app.transport.isConnected()).toBe(false);
     expect(await app.runtime.store.countUnpublished()).toBeGreaterThan(0);
     await nats.restart();

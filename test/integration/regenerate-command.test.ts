@@ -221,7 +221,10 @@ describe('regenerate', () => {
     const before = (await request('list', { conversation_id: 'regen-3' }))['total'];
     expect(await request('regenerate', { job_id: 'no-such-job' })).toMatchObject({ ok: false, error: { code: 'JOB_NOT_FOUND' } });
     expect(await request('regenerate', { job_id: first.id, seed: -1 })).toMatchObject({ ok: false, error: { code: 'INVALID_COMMAND' } });
-    expect(await request('regenerate', { job_id: first.id, prompt: 'not a regenerate field' })).toMatchObject({ ok: false, error: { code: 'INVALID_COMMAND' } });
+    expect(await request('regenerate', { job_id: first.id, prompt: 'not a regenerate field' })).toMatchObject({
+      ok: false,
+      error: { code: 'INVALID_COMMAND' },
+    });
     const httpBad = await fetch(`${httpUrl}/api/jobs/${first.id}/regenerate`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -41,7 +41,14 @@ describe('three instances on PostgreSQL with one SIGKILLed mid-run', () => {
 
   afterAll(async () => {
     if (process.env.SCALE_TEST_DEBUG) {
-      for (const proc of procs) console.log(proc.lines.filter((line) => /"level":(40|60)|taking over|listening|restored/.test(line)).slice(0, 40).map((line) => line.slice(0, 300)).join('\n'));
+      for (const proc of procs)
+        console.log(
+          proc.lines
+            .filter((line) => /"level":(40|60)|taking over|listening|restored/.test(line))
+            .slice(0, 40)
+            .map((line) => line.slice(0, 300))
+            .join('\n'),
+        );
     }
     if (process.env.SCALE_TEST_DEBUG && schema) {
       const db = new pg.Client({ connectionString: schema.url });
@@ -105,12 +112,18 @@ describe('three instances on PostgreSQL with one SIGKILLed mid-run', () => {
         'select owner_instance, count(*) as n from visual_generation_jobs group by owner_instance order by n desc',
       );
       expect(owners.rows.length).toBeGreaterThan(1);
-      const countDone = async () => Number((await db.query<{ n: string }>("select count(*) as n from visual_generation_jobs where status = 'completed'")).rows[0]!.n);
+      const countDone = async () =>
+        Number((await db.query<{ n: string }>("select count(*) as n from visual_generation_jobs where status = 'completed'")).rows[0]!.n);
       await expect.poll(countDone, { timeout: 30_000, interval: 50 }).toBeGreaterThanOrEqual(JOBS / 5);
       const victimId = owners.rows[0]!.owner_instance;
       const victim = procs[['inst-one', 'inst-two', 'inst-three'].indexOf(victimId)]!;
       const unfinishedOfVictim = Number(
-        (await db.query<{ n: string }>("select count(*) as n from visual_generation_jobs where owner_instance = $1 and status not in ('completed','failed','cancelled')", [victimId])).rows[0]!.n,
+        (
+          await db.query<{ n: string }>(
+            "select count(*) as n from visual_generation_jobs where owner_instance = $1 and status not in ('completed','failed','cancelled')",
+            [victimId],
+          )
+        ).rows[0]!.n,
       );
       expect(unfinishedOfVictim).toBeGreaterThan(0);
       await victim.kill('SIGKILL');
@@ -132,7 +145,10 @@ describe('three instances on PostgreSQL with one SIGKILLed mid-run', () => {
 
       // Every persisted event reached JetStream once, in seq order per job.
       await expect
-        .poll(async () => Number((await db.query<{ n: string }>('select count(*) as n from job_events where published_at is null')).rows[0]!.n), { timeout: 20_000, interval: 100 })
+        .poll(async () => Number((await db.query<{ n: string }>('select count(*) as n from job_events where published_at is null')).rows[0]!.n), {
+          timeout: 20_000,
+          interval: 100,
+        })
         .toBe(0);
       const expected = await db.query<{ job_id: string; seq: number }>('select job_id, seq from job_events order by job_id, seq');
       const delivered = await readDurableEvents(client, STREAM);

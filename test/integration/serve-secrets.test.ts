@@ -69,7 +69,12 @@ interface NatsAuthCase {
 }
 
 describe.each<NatsAuthCase>([
-  { auth: 'user and password', natsArgs: ['--user', 'chorus', '--pass', natsPass], natsEnv: { CHORUS_VISUAL_NATS_USER: 'chorus', CHORUS_VISUAL_NATS_PASS: natsPass }, client: { user: 'chorus', pass: natsPass } },
+  {
+    auth: 'user and password',
+    natsArgs: ['--user', 'chorus', '--pass', natsPass],
+    natsEnv: { CHORUS_VISUAL_NATS_USER: 'chorus', CHORUS_VISUAL_NATS_PASS: natsPass },
+    client: { user: 'chorus', pass: natsPass },
+  },
   { auth: 'token', natsArgs: ['--auth', natsToken], natsEnv: { CHORUS_VISUAL_NATS_TOKEN: natsToken }, client: { token: natsToken } },
 ])('a run that used every secret (NATS $auth)', ({ natsArgs, natsEnv, client }) => {
   it('takes the secrets literally, uses each, and leaves none in its logs or API answers', async () => {
@@ -118,7 +123,11 @@ describe.each<NatsAuthCase>([
     // NATS: the service is connected with its credentials; a client with them gets the job.
     const nc = await connect({ servers: nats.url, ...client });
     cleanups.push(() => nc.close());
-    const reply = JSON.parse(new TextDecoder().decode((await nc.request('chorus.visual.cmd.get', new TextEncoder().encode(JSON.stringify({ job_id: jobId, debug: true })), { timeout: 5_000 })).data));
+    const reply = JSON.parse(
+      new TextDecoder().decode(
+        (await nc.request('chorus.visual.cmd.get', new TextEncoder().encode(JSON.stringify({ job_id: jobId, debug: true })), { timeout: 5_000 })).data,
+      ),
+    );
     expect(reply).toMatchObject({ ok: true, job: { id: jobId, state: 'completed' } });
     answers.push(JSON.stringify(reply));
 
@@ -143,7 +152,10 @@ describe.each<NatsAuthCase>([
     const log = proc.lines.join('\n');
     for (const word of secretWords) {
       expect(log.includes(word), `${word} in the log`).toBe(false);
-      expect(answers.some((a) => a.includes(word)), `${word} in an API answer`).toBe(false);
+      expect(
+        answers.some((a) => a.includes(word)),
+        `${word} in an API answer`,
+      ).toBe(false);
     }
     // The refusals were logged (at debug), by path only.
     expect(log).toContain('"msg":"request refused"');
@@ -169,7 +181,9 @@ describe('serve refuses a configuration that would open the door by accident', (
     const proc = serve({ ...(await baseEnv(await tempRoot())), CHORUS_VISUAL_NATS_ENABLED: 'false', CHORUS_VISUAL_HTTP_HOST: '0.0.0.0' });
     expect(await exitCode(proc)).toBe(1);
     const output = proc.lines.join('\n');
-    expect(output).toMatch(/error CONFIG_INVALID: CHORUS_VISUAL_HTTP_HOST \(http\.host\) is 0\.0\.0\.0, an address other machines can reach, and http\.token is not set/);
+    expect(output).toMatch(
+      /error CONFIG_INVALID: CHORUS_VISUAL_HTTP_HOST \(http\.host\) is 0\.0\.0\.0, an address other machines can reach, and http\.token is not set/,
+    );
     expect(output).toMatch(/suggestion: .*http\.allow_unauthenticated/);
   }, 60_000);
 

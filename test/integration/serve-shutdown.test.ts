@@ -41,19 +41,31 @@ it('SIGTERM: exit 0 with the job persisted mid-flight, and a restart completes i
 
   const first = await start();
   sim.faults.executionDelayMs(1_500);
-  const created = (await (await fetch(`${first.url}/api/jobs`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ conversation_id: 'c-term', workflow: 'no_model_test', prompt: 'graceful' }),
-  })).json()) as { job: { id: string } };
-  await expect.poll(async () => ((await (await fetch(`${first.url}/api/jobs/${created.job.id}`)).json()) as { job: { state: string } }).job.state, { timeout: 10_000, interval: 25 }).toBe('processing');
+  const created = (await (
+    await fetch(`${first.url}/api/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ conversation_id: 'c-term', workflow: 'no_model_test', prompt: 'graceful' }),
+    })
+  ).json()) as { job: { id: string } };
+  await expect
+    .poll(async () => ((await (await fetch(`${first.url}/api/jobs/${created.job.id}`)).json()) as { job: { state: string } }).job.state, {
+      timeout: 10_000,
+      interval: 25,
+    })
+    .toBe('processing');
 
   expect(await first.proc.kill('SIGTERM')).toBe(0);
   expect(first.proc.lines.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
   await expect(fetch(`${first.url}/healthz`)).rejects.toThrow();
 
   const second = await start();
-  await expect.poll(async () => ((await (await fetch(`${second.url}/api/jobs/${created.job.id}`)).json()) as { job: { state: string } }).job.state, { timeout: 15_000, interval: 50 }).toBe('completed');
+  await expect
+    .poll(async () => ((await (await fetch(`${second.url}/api/jobs/${created.job.id}`)).json()) as { job: { state: string } }).job.state, {
+      timeout: 15_000,
+      interval: 50,
+    })
+    .toBe('completed');
   const job = ((await (await fetch(`${second.url}/api/jobs/${created.job.id}`)).json()) as { job: { comfy_prompt_id: string } }).job;
   expect(sim.stats().executions[job.comfy_prompt_id]).toBe(1);
   expect(await second.proc.kill('SIGTERM')).toBe(0);
@@ -84,12 +96,19 @@ describe('stop always ends', { timeout: 120_000 }, () => {
   }
 
   async function generate(url: string, conversation: string): Promise<string> {
-    const created = (await (await fetch(`${url}/api/jobs`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ conversation_id: conversation, workflow: 'no_model_test', prompt: 'stop test' }),
-    })).json()) as { job: { id: string } };
-    await expect.poll(async () => ((await (await fetch(`${url}/api/jobs/${created.job.id}`)).json()) as { job: { state: string } }).job.state, { timeout: 20_000, interval: 50 }).toBe('completed');
+    const created = (await (
+      await fetch(`${url}/api/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ conversation_id: conversation, workflow: 'no_model_test', prompt: 'stop test' }),
+      })
+    ).json()) as { job: { id: string } };
+    await expect
+      .poll(async () => ((await (await fetch(`${url}/api/jobs/${created.job.id}`)).json()) as { job: { state: string } }).job.state, {
+        timeout: 20_000,
+        interval: 50,
+      })
+      .toBe('completed');
     return created.job.id;
   }
 

@@ -76,7 +76,10 @@ interface StartError {
  * Waits for a serve that must fail: exit code 1, within the bound, never "listening", one
  * structured error line. Returns the error and the instances that answered pings meanwhile.
  */
-async function expectRefusedStart(proc: ServiceProcess, pingWith: ConnectionOptions = { servers: nats.url }): Promise<{ error: StartError; responders: string[] }> {
+async function expectRefusedStart(
+  proc: ServiceProcess,
+  pingWith: ConnectionOptions = { servers: nats.url },
+): Promise<{ error: StartError; responders: string[] }> {
   const responders = pingRespondersUntil(pingWith, proc.exited);
   const code = await Promise.race([proc.exited, new Promise((resolve) => setTimeout(() => resolve('still running'), EXIT_WITHIN_MS))]);
   expect(code, proc.lines.slice(-20).join('\n')).toBe(1);
@@ -144,7 +147,12 @@ describe('a start that fails ends at once and touches nothing', { timeout: 120_0
     const submissionsBefore = sim.stats().submissions;
 
     const proc = spawnServe(
-      serviceEnv(job, { CHORUS_VISUAL_NATS_SERVERS: JSON.stringify([authNats.url]), CHORUS_VISUAL_NATS_USER: 'chorus', CHORUS_VISUAL_NATS_PASS: 'wrong-pass', CHORUS_VISUAL_HTTP_PORT: String(port) }),
+      serviceEnv(job, {
+        CHORUS_VISUAL_NATS_SERVERS: JSON.stringify([authNats.url]),
+        CHORUS_VISUAL_NATS_USER: 'chorus',
+        CHORUS_VISUAL_NATS_PASS: 'wrong-pass',
+        CHORUS_VISUAL_HTTP_PORT: String(port),
+      }),
     );
     const { error, responders } = await expectRefusedStart(proc, { servers: authNats.url, user: 'chorus', pass: 'right-pass' });
 
@@ -182,15 +190,20 @@ describe('NATS unreachable is not a start failure', { timeout: 120_000 }, () => 
     expect(proc.lines.some((l) => l.includes('NATS not reachable'))).toBe(true);
     expect(listening.restored).toBe(1);
 
-    const created = (await (await fetch(`${listening.http}/api/jobs`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ conversation_id: 'c-no-nats', workflow: 'no_model_test', prompt: 'no broker needed' }),
-    })).json()) as { ok: boolean; job: { id: string } };
+    const created = (await (
+      await fetch(`${listening.http}/api/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ conversation_id: 'c-no-nats', workflow: 'no_model_test', prompt: 'no broker needed' }),
+      })
+    ).json()) as { ok: boolean; job: { id: string } };
     expect(created.ok).toBe(true);
     for (const id of [created.job.id, job.jobId]) {
       await expect
-        .poll(async () => ((await (await fetch(`${listening.http}/api/jobs/${id}`)).json()) as { job: { state: string } }).job.state, { timeout: 30_000, interval: 50 })
+        .poll(async () => ((await (await fetch(`${listening.http}/api/jobs/${id}`)).json()) as { job: { state: string } }).job.state, {
+          timeout: 30_000,
+          interval: 50,
+        })
         .toBe('completed');
     }
     expect(await proc.kill('SIGTERM')).toBe(0);

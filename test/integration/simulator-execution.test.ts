@@ -39,8 +39,17 @@ describe('simulator execution', () => {
   it('sends the recorded success order and stores the history entry before the end marker', async () => {
     const { promptId, messages, entry } = await run(simple(0xff0000));
     expect(messages.map((m) => m.type)).toEqual([
-      'execution_start', 'execution_cached', 'progress_state', 'executing', 'progress_state', 'progress_state',
-      'executing', 'executed', 'progress_state', 'execution_success', 'executing',
+      'execution_start',
+      'execution_cached',
+      'progress_state',
+      'executing',
+      'progress_state',
+      'progress_state',
+      'executing',
+      'executed',
+      'progress_state',
+      'execution_success',
+      'executing',
     ]);
     const kinds = socket.kinds();
     expect(kinds.slice(-3)).toEqual(['execution_success', 'status', 'executing']);
@@ -85,7 +94,10 @@ describe('simulator execution', () => {
       '4': { class_type: 'PreviewImage', inputs: { images: ['1', 0] } },
     });
     expect(messages.filter((m) => m.type === 'executing' && m.data['node'] !== null).map((m) => m.data['node'])).toEqual(['1', '4', '2', '3']);
-    expect(entry.outputs['3'].images.map((i: any) => [i.filename, i.subfolder])).toEqual([['b__00001_.png', 'a'], ['b__00002_.png', 'a']]);
+    expect(entry.outputs['3'].images.map((i: any) => [i.filename, i.subfolder])).toEqual([
+      ['b__00001_.png', 'a'],
+      ['b__00002_.png', 'a'],
+    ]);
     expect(entry.outputs['4'].images[0].filename).toMatch(/^ComfyUI_temp_[a-z]{5}_00001_\.png$/);
     const inverted = PNG.sync.read(await readFile(join(sim.outputDir, 'a', 'b__00001_.png')));
     expect([...inverted.data.subarray(0, 3)]).toEqual([255, 255, 254]);
@@ -97,18 +109,43 @@ describe('simulator execution', () => {
       '2': { class_type: 'CLIPTextEncode', inputs: { text: 'a cat', clip: ['1', 1] } },
       '3': { class_type: 'CLIPTextEncode', inputs: { text: '', clip: ['1', 1] } },
       '4': { class_type: 'EmptyLatentImage', inputs: { width: 64, height: 96, batch_size: 1 } },
-      '5': { class_type: 'KSampler', inputs: { model: ['1', 0], seed: 42, steps: 3, cfg: 7, sampler_name: 'euler', scheduler: 'normal', positive: ['2', 0], negative: ['3', 0], latent_image: ['4', 0], denoise: 1 } },
+      '5': {
+        class_type: 'KSampler',
+        inputs: {
+          model: ['1', 0],
+          seed: 42,
+          steps: 3,
+          cfg: 7,
+          sampler_name: 'euler',
+          scheduler: 'normal',
+          positive: ['2', 0],
+          negative: ['3', 0],
+          latent_image: ['4', 0],
+          denoise: 1,
+        },
+      },
       '6': { class_type: 'VAEDecode', inputs: { samples: ['5', 0], vae: ['1', 2] } },
       '7': { class_type: 'SaveImage', inputs: { images: ['6', 0], filename_prefix: 'model' } },
     });
-    expect(messages.filter((m) => m.type === 'progress').map((m) => [m.data['value'], m.data['max'], m.data['node']])).toEqual([[1, 3, '5'], [2, 3, '5'], [3, 3, '5']]);
+    expect(messages.filter((m) => m.type === 'progress').map((m) => [m.data['value'], m.data['max'], m.data['node']])).toEqual([
+      [1, 3, '5'],
+      [2, 3, '5'],
+      [3, 3, '5'],
+    ]);
     expect(socket.frames.filter((f) => f.kind === 'binary' && f.event === 1)).toHaveLength(3);
     const png = PNG.sync.read(await readFile(join(sim.outputDir, entry.outputs['7'].images[0].filename)));
     expect([png.width, png.height]).toEqual([64, 96]);
   });
 
   it('reports a runtime error with the recorded fields and keeps finished outputs', async () => {
-    await fetch(`${sim.url}/upload/image`, { method: 'POST', body: (() => { const f = new FormData(); f.append('image', new Blob(['nope']), 'broken.png'); return f; })() });
+    await fetch(`${sim.url}/upload/image`, {
+      method: 'POST',
+      body: (() => {
+        const f = new FormData();
+        f.append('image', new Blob(['nope']), 'broken.png');
+        return f;
+      })(),
+    });
     const { messages, entry } = await run({
       '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 1, color: 0 } },
       '2': { class_type: 'PreviewImage', inputs: { images: ['1', 0] } },
@@ -116,8 +153,26 @@ describe('simulator execution', () => {
       '4': { class_type: 'SaveImage', inputs: { images: ['3', 0], filename_prefix: 'never' } },
     });
     const error = messages.find((m) => m.type === 'execution_error')!;
-    expect(Object.keys(error.data).sort()).toEqual(['current_inputs', 'current_outputs', 'exception_message', 'exception_type', 'executed', 'node_id', 'node_type', 'prompt_id', 'timestamp', 'traceback'].sort());
-    expect(error.data).toMatchObject({ node_id: '3', node_type: 'LoadImage', exception_type: 'PIL.UnidentifiedImageError', current_inputs: { image: ['broken.png'] } });
+    expect(Object.keys(error.data).sort()).toEqual(
+      [
+        'current_inputs',
+        'current_outputs',
+        'exception_message',
+        'exception_type',
+        'executed',
+        'node_id',
+        'node_type',
+        'prompt_id',
+        'timestamp',
+        'traceback',
+      ].sort(),
+    );
+    expect(error.data).toMatchObject({
+      node_id: '3',
+      node_type: 'LoadImage',
+      exception_type: 'PIL.UnidentifiedImageError',
+      current_inputs: { image: ['broken.png'] },
+    });
     expect(messages.some((m) => m.type === 'execution_success')).toBe(false);
     expect(entry.status.status_str).toBe('error');
     expect(Object.keys(entry.outputs)).toEqual(['2']);
@@ -137,7 +192,11 @@ describe('simulator execution', () => {
     expect(audio.entry.outputs['2']).toEqual({ audio: [{ filename: 'voice_00001_.mp3', subfolder: 'audio', type: 'output' }] });
     const res = await fetch(`${sim.url}/view?filename=voice_00001_.mp3&subfolder=audio&type=output`);
     expect(res.headers.get('content-type')).toBe('audio/mpeg');
-    expect(Buffer.from(await res.arrayBuffer()).subarray(0, 3).toString()).toBe('ID3');
+    expect(
+      Buffer.from(await res.arrayBuffer())
+        .subarray(0, 3)
+        .toString(),
+    ).toBe('ID3');
     const mp4 = await readFile(join(sim.outputDir, 'video', 'clip_00001_.mp4'));
     expect(mp4.subarray(4, 8).toString()).toBe('ftyp');
   });
@@ -159,11 +218,17 @@ describe('simulator execution', () => {
     const negotiated = await RecordingSocket.open(sim.url, 'neo');
     negotiated.ws.send(JSON.stringify({ type: 'feature_flags', data: { supports_preview_metadata: true } }));
     await negotiated.waitFor((f) => f.kind === 'text' && f.type === 'feature_flags');
-    const res = await fetch(`${sim.url}/prompt`, { method: 'POST', body: JSON.stringify({ client_id: 'neo', prompt: {
-      '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 1, color: 0 } },
-      '2': { class_type: 'ProtocolProbeProgress', inputs: { image: ['1', 0], steps: 2, delay: 0, send_preview: true } },
-      '3': { class_type: 'SaveImage', inputs: { images: ['2', 0], filename_prefix: 'probe' } },
-    } }) });
+    const res = await fetch(`${sim.url}/prompt`, {
+      method: 'POST',
+      body: JSON.stringify({
+        client_id: 'neo',
+        prompt: {
+          '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 1, color: 0 } },
+          '2': { class_type: 'ProtocolProbeProgress', inputs: { image: ['1', 0], steps: 2, delay: 0, send_preview: true } },
+          '3': { class_type: 'SaveImage', inputs: { images: ['2', 0], filename_prefix: 'probe' } },
+        },
+      }),
+    });
     const { prompt_id } = (await res.json()) as { prompt_id: string };
     await negotiated.waitForEnd(prompt_id);
     const kinds = negotiated.kinds();

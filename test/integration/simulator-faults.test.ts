@@ -58,7 +58,11 @@ describe('simulator faults', () => {
   it('failHttp: answers the status with aiohttp text on chosen paths only, then recovers', async () => {
     sim.faults.failHttp(500, ['/history']);
     const failed = await fetch(`${sim.url}/api/history`);
-    expect([failed.status, failed.headers.get('content-type'), await failed.text()]).toEqual([500, 'text/plain; charset=utf-8', '500 Internal Server Error\n\nServer got itself in trouble']);
+    expect([failed.status, failed.headers.get('content-type'), await failed.text()]).toEqual([
+      500,
+      'text/plain; charset=utf-8',
+      '500 Internal Server Error\n\nServer got itself in trouble',
+    ]);
     expect((await fetch(`${sim.url}/queue`)).status).toBe(200);
     sim.faults.failHttp(503);
     expect((await fetch(`${sim.url}/queue`)).status).toBe(503);
@@ -131,6 +135,12 @@ describe('simulator faults', () => {
     const closed = new Promise((resolve) => socket.ws.once('close', resolve));
     expect((await post('/_sim/restart')).status).toBe(200);
     await closed;
-    await expect.poll(async () => fetch(`${sim.url}/history`).then((r) => r.json()).catch(() => null)).toEqual({});
+    await expect
+      .poll(async () =>
+        fetch(`${sim.url}/history`)
+          .then((r) => r.json())
+          .catch(() => null),
+      )
+      .toEqual({});
   });
 });

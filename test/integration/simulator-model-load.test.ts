@@ -23,7 +23,21 @@ const graph = (ckpt: string, seed: number) => ({
   '1': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: ckpt } },
   '2': { class_type: 'CLIPTextEncode', inputs: { text: 'x', clip: ['1', 1] } },
   '3': { class_type: 'EmptyLatentImage', inputs: { width: 16, height: 16, batch_size: 1 } },
-  '4': { class_type: 'KSampler', inputs: { model: ['1', 0], seed, steps: 1, cfg: 1, sampler_name: 'euler', scheduler: 'normal', positive: ['2', 0], negative: ['2', 0], latent_image: ['3', 0], denoise: 1 } },
+  '4': {
+    class_type: 'KSampler',
+    inputs: {
+      model: ['1', 0],
+      seed,
+      steps: 1,
+      cfg: 1,
+      sampler_name: 'euler',
+      scheduler: 'normal',
+      positive: ['2', 0],
+      negative: ['2', 0],
+      latent_image: ['3', 0],
+      denoise: 1,
+    },
+  },
   '5': { class_type: 'VAEDecode', inputs: { samples: ['4', 0], vae: ['1', 2] } },
   '6': { class_type: 'SaveImage', inputs: { images: ['5', 0], filename_prefix: 'm' } },
 });
@@ -33,7 +47,10 @@ async function run(ckpt: string, seed: number): Promise<number> {
   const res = await fetch(`${sim.url}/prompt`, { method: 'POST', body: JSON.stringify({ prompt: graph(ckpt, seed), client_id: 'client-m' }) });
   const { prompt_id: promptId } = (await res.json()) as { prompt_id: string };
   await socket.waitForEnd(promptId);
-  const history = (await (await fetch(`${sim.url}/history/${promptId}`)).json()) as Record<string, { status: { messages: Array<[string, { timestamp: number }]> } }>;
+  const history = (await (await fetch(`${sim.url}/history/${promptId}`)).json()) as Record<
+    string,
+    { status: { messages: Array<[string, { timestamp: number }]> } }
+  >;
   const messages = history[promptId]!.status.messages;
   const started = messages.find(([type]) => type === 'execution_start')![1].timestamp;
   const ended = messages.find(([type]) => type === 'execution_success')![1].timestamp;

@@ -86,7 +86,10 @@ describe('simulator queue, interrupt and restart', () => {
     expect(explicit.number).toBe(2.5);
     const from = socket.frames.length;
     await socket.waitFor((f) => f.kind === 'text' && f.type === 'status' && (f.data['status'] as any).exec_info.queue_remaining === 0, 5000, from);
-    const starts = socket.texts().filter((m) => m.type === 'execution_start').map((m) => m.data['prompt_id']);
+    const starts = socket
+      .texts()
+      .filter((m) => m.type === 'execution_start')
+      .map((m) => m.data['prompt_id']);
     // heap order: number first (front = -3, then 1, 2, 2.5, 4)
     expect(starts).toEqual([blocker.prompt_id, front.prompt_id, 'same-id', 'same-id', explicit.prompt_id, '12345']);
     expect(sim.stats().executions['same-id']).toBe(2);
@@ -127,7 +130,7 @@ describe('simulator queue, interrupt and restart', () => {
     const after = (await (await post('/prompt', { prompt: slow(1, 44), client_id: 'q' })).json()) as { number: number; prompt_id: string };
     expect(after.number).toBe(0);
     await fresh.waitForEnd(after.prompt_id);
-    expect(((await history(after.prompt_id)).outputs['3'].images[0].filename)).toBe('slow_00002_.png');
+    expect((await history(after.prompt_id)).outputs['3'].images[0].filename).toBe('slow_00002_.png');
     expect(sim.stats().executions[running.prompt_id]).toBe(1);
     await fresh.close();
   });

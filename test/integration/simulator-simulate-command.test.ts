@@ -10,7 +10,10 @@ const root = join(import.meta.dirname, '..', '..');
 describe('chorus-visual simulate', () => {
   it('serves ComfyUI on the given port with the given output dir and stops on SIGTERM', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sim-cli-'));
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'simulate', '--port', '0', '--output-dir', join(dir, 'output'), '--step-ms', '0'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'simulate', '--port', '0', '--output-dir', join(dir, 'output'), '--step-ms', '0'], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     try {
       let out = '';
       const url = await new Promise<string>((resolve, reject) => {
@@ -23,10 +26,16 @@ describe('chorus-visual simulate', () => {
       });
       expect(((await (await fetch(`${url}/system_stats`)).json()) as any).system.comfyui_version).toBe('0.3.64');
       const socket = await RecordingSocket.open(url, 'cli', '/api/ws');
-      const res = await fetch(`${url}/prompt`, { method: 'POST', body: JSON.stringify({ client_id: 'cli', prompt: {
-        '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 1, color: 0 } },
-        '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'cli' } },
-      } }) });
+      const res = await fetch(`${url}/prompt`, {
+        method: 'POST',
+        body: JSON.stringify({
+          client_id: 'cli',
+          prompt: {
+            '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 1, color: 0 } },
+            '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'cli' } },
+          },
+        }),
+      });
       await socket.waitForEnd(((await res.json()) as { prompt_id: string }).prompt_id, 10000);
       expect(existsSync(join(dir, 'output', 'cli_00001_.png'))).toBe(true);
       await socket.close();

@@ -9,8 +9,15 @@ const transcripts = join(import.meta.dirname, '..', 'fixtures', 'comfyui-transcr
 // Scenarios whose outcome does not hinge on how long a real node takes (04, 11, 16 interrupt or
 // inspect the queue while a 14-second blur runs; 13-15 are measurements).
 const scenarios = [
-  '01-simple-success', '02-cached-rerun', '03-chain-preview-batch', '05-validation-errors', '06-runtime-error',
-  '07-feature-flags-and-binary-frames', '09-multi-client-routing', '12-object-info-and-misc', '18-media-outputs',
+  '01-simple-success',
+  '02-cached-rerun',
+  '03-chain-preview-batch',
+  '05-validation-errors',
+  '06-runtime-error',
+  '07-feature-flags-and-binary-frames',
+  '09-multi-client-routing',
+  '12-object-info-and-misc',
+  '18-media-outputs',
 ];
 
 /** Known, deliberate differences: /view?preview=jpeg is served as PNG (no JPEG encoder here). */

@@ -8,7 +8,15 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sql, type KyselyPlugin, type PluginTransformQueryArgs, type PluginTransformResultArgs, type QueryResult, type RootOperationNode, type UnknownRow } from 'kysely';
+import {
+  sql,
+  type KyselyPlugin,
+  type PluginTransformQueryArgs,
+  type PluginTransformResultArgs,
+  type QueryResult,
+  type RootOperationNode,
+  type UnknownRow,
+} from 'kysely';
 import type { NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCommandService, type CommandService } from '../../src/commands/index.js';
@@ -22,7 +30,17 @@ import { rawRequest, startHttpHarness, type HttpHarness } from '../support/http-
 import { NatsTestServer } from '../support/nats-server.js';
 
 /** Driver codes of storage conditions: SQLite full, read-only, I/O; PostgreSQL disk full, shutdown, connection lost. */
-const storageCodes = ['SQLITE_FULL', 'SQLITE_READONLY', 'SQLITE_IOERR_WRITE', 'SQLITE_IOERR_FSYNC', 'SQLITE_CANTOPEN', '53100', '57P01', '08006', 'ECONNREFUSED'];
+const storageCodes = [
+  'SQLITE_FULL',
+  'SQLITE_READONLY',
+  'SQLITE_IOERR_WRITE',
+  'SQLITE_IOERR_FSYNC',
+  'SQLITE_CANTOPEN',
+  '53100',
+  '57P01',
+  '08006',
+  'ECONNREFUSED',
+];
 
 class RefuseWrites implements KyselyPlugin {
   code: string | null = null;
@@ -56,7 +74,14 @@ beforeAll(async () => {
   runtime = await createJobRuntime(config, { store, backends: [new FakeComfyBackend('local', 1)], restore: false });
   http = await startHttpHarness({ handler: runtime.commands });
   nats = await NatsTestServer.start();
-  const natsConfig = { enabled: true, servers: [nats.url], name: 'storage-test', subject_prefix: PREFIX, stream: { name: 'S', max_age_seconds: 60, max_msgs: 10, duplicate_window_seconds: 60 }, progress_per_second: 4 };
+  const natsConfig = {
+    enabled: true,
+    servers: [nats.url],
+    name: 'storage-test',
+    subject_prefix: PREFIX,
+    stream: { name: 'S', max_age_seconds: 60, max_msgs: 10, duplicate_window_seconds: 60 },
+    progress_per_second: 4,
+  };
   nc = await connectNats(natsConfig);
   client = await connectNats({ ...natsConfig, name: 'storage-client' });
   commands = await startCommandService(nc, runtime.commands, { prefix: PREFIX, version: '0.0.0', instanceId: 'storage-test' });
@@ -86,8 +111,14 @@ async function viaNats(command: string, body: unknown) {
 
 describe('storage conditions reach callers as STORAGE_UNAVAILABLE (503)', () => {
   it('the store maps each storage driver code to STORAGE_UNAVAILABLE and anything else to INTERNAL', () => {
-    for (const code of storageCodes) expect(asStoreError('write', Object.assign(new Error(code), { code }))).toMatchObject({ code: 'STORAGE_UNAVAILABLE', recoverable: true, details: { driver_code: code } });
-    for (const code of ['SQLITE_CONSTRAINT_CHECK', '42P01', undefined]) expect(asStoreError('write', Object.assign(new Error('x'), { code })).code).toBe('INTERNAL');
+    for (const code of storageCodes)
+      expect(asStoreError('write', Object.assign(new Error(code), { code }))).toMatchObject({
+        code: 'STORAGE_UNAVAILABLE',
+        recoverable: true,
+        details: { driver_code: code },
+      });
+    for (const code of ['SQLITE_CONSTRAINT_CHECK', '42P01', undefined])
+      expect(asStoreError('write', Object.assign(new Error('x'), { code })).code).toBe('INTERNAL');
   });
 
   for (const code of storageCodes) {
@@ -125,7 +156,10 @@ describe('storage conditions reach callers as STORAGE_UNAVAILABLE (503)', () => 
     await sql`pragma query_only = 1`.execute(database.db);
     try {
       const readOnly = await viaHttp('/api/jobs', generate);
-      expect(readOnly).toMatchObject({ status: 503, body: { error: { code: 'STORAGE_UNAVAILABLE', details: { driver_code: expect.stringMatching(/^SQLITE_READONLY/) } } } });
+      expect(readOnly).toMatchObject({
+        status: 503,
+        body: { error: { code: 'STORAGE_UNAVAILABLE', details: { driver_code: expect.stringMatching(/^SQLITE_READONLY/) } } },
+      });
     } finally {
       await sql`pragma query_only = 0`.execute(database.db);
     }
@@ -133,7 +167,8 @@ describe('storage conditions reach callers as STORAGE_UNAVAILABLE (503)', () => 
     await sql.raw(`pragma max_page_count = ${pages.rows[0]!.page_count}`).execute(database.db);
     try {
       let full: { status: number; body: any } | undefined;
-      for (let i = 0; i < 50 && full?.status !== 503; i += 1) full = await viaNats('generate', { ...generate, prompt: 'x'.repeat(4_000) }).then((r) => ({ status: Number(r.status ?? 200), body: r.body }));
+      for (let i = 0; i < 50 && full?.status !== 503; i += 1)
+        full = await viaNats('generate', { ...generate, prompt: 'x'.repeat(4_000) }).then((r) => ({ status: Number(r.status ?? 200), body: r.body }));
       expect(full).toMatchObject({ status: 503, body: { error: { code: 'STORAGE_UNAVAILABLE', details: { driver_code: 'SQLITE_FULL' } } } });
     } finally {
       await sql.raw('pragma max_page_count = 1073741823').execute(database.db);

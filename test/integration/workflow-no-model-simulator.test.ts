@@ -20,7 +20,11 @@ afterAll(async () => {
 });
 
 async function runToHistory(prompt: unknown): Promise<Record<string, any>> {
-  const posted = await request(`${simulator.url}/prompt`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt }) });
+  const posted = await request(`${simulator.url}/prompt`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ prompt }),
+  });
   const reply = (await posted.body.json()) as { prompt_id?: string };
   expect(posted.statusCode, JSON.stringify(reply)).toBe(200);
   // /history is the simplest completion signal without a socket; the simulator finishes in milliseconds.
@@ -36,7 +40,9 @@ async function runToHistory(prompt: unknown): Promise<Record<string, any>> {
 
 function files(entry: Record<string, any>): string[] {
   return Object.values(entry.outputs as Record<string, Record<string, unknown>>).flatMap((out) =>
-    Object.values(out).flatMap((list) => (Array.isArray(list) ? list.filter((f) => f && typeof f === 'object' && 'filename' in f).map((f) => f.filename as string) : [])),
+    Object.values(out).flatMap((list) =>
+      Array.isArray(list) ? list.filter((f) => f && typeof f === 'object' && 'filename' in f).map((f) => f.filename as string) : [],
+    ),
   );
 }
 

@@ -10,7 +10,12 @@ const shipped = new URL('../../workflows', import.meta.url).pathname;
 
 function capture() {
   let text = '';
-  return { write: (s: string) => (text += s), get text() { return text; } };
+  return {
+    write: (s: string) => (text += s),
+    get text() {
+      return text;
+    },
+  };
 }
 
 async function runCommand(argv: string[]) {
@@ -63,7 +68,10 @@ describe('chorus-visual workflows validate --backend <simulator>', () => {
   it('with --characters, checks character LoRAs on the backend and default workflows', async () => {
     const chars = join(dir, 'characters');
     await mkdir(chars);
-    await writeFile(join(chars, 'mira.yaml'), 'id: mira\nname: Mira\nvisual_identity:\n  default_workflow: generic_portrait\n  prompt_context: red hair\n  loras: [{ name: detail_tweaker.safetensors, strength: 0.5 }]\n');
+    await writeFile(
+      join(chars, 'mira.yaml'),
+      'id: mira\nname: Mira\nvisual_identity:\n  default_workflow: generic_portrait\n  prompt_context: red hair\n  loras: [{ name: detail_tweaker.safetensors, strength: 0.5 }]\n',
+    );
     await writeFile(join(chars, 'lost.yaml'), 'id: lost\nname: Lost\nvisual_identity:\n  default_workflow: no_such_workflow\n  prompt_context: x\n');
     const { code, out } = await runCommand(['validate', '--dir', dir, '--characters', chars, '--backend', simulator.url]);
     expect(code).toBe(1);

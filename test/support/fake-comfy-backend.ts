@@ -50,7 +50,8 @@ export class FakeComfyBackend implements ComfyBackend {
   /** Plays an event to the prompt's watchers. */
   play(event: PromptEvent): void {
     if (event.type === 'started') this.locations.set(event.promptId, { where: 'running' });
-    if (event.type === 'succeeded' || event.type === 'failed' || event.type === 'interrupted') this.locations.set(event.promptId, { where: 'history', outcome: event });
+    if (event.type === 'succeeded' || event.type === 'failed' || event.type === 'interrupted')
+      this.locations.set(event.promptId, { where: 'history', outcome: event });
     for (const w of [...(this.watchers.get(event.promptId) ?? [])]) w(event);
   }
   async locate(promptId: string): Promise<PromptLocation> {

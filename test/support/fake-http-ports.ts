@@ -27,7 +27,15 @@ export class FakeJobFeed implements JobFeed {
 
 export function fakeHealthSources(overrides: Partial<HealthSources> = {}): HealthSources & { backendList: BackendStatus[] } {
   const backendList: BackendStatus[] = [
-    { name: 'local', url: 'http://127.0.0.1:8188', healthy: true, socket: 'open', comfyuiVersion: '0.3.64', queueRemaining: 0, capacity: { max_concurrent: 2, in_use: 0 } },
+    {
+      name: 'local',
+      url: 'http://127.0.0.1:8188',
+      healthy: true,
+      socket: 'open',
+      comfyuiVersion: '0.3.64',
+      queueRemaining: 0,
+      capacity: { max_concurrent: 2, in_use: 0 },
+    },
   ];
   return {
     backendList,
@@ -254,7 +262,12 @@ export async function runFakeLifecycle(
 ): Promise<JobView> {
   const start = Date.now();
   const created = handler.jobs.get(jobId)!;
-  handler.transition(jobId, 'queued', { prompt: created.prompt ?? 'silver-haired woman walking at dusk, soft light', prompt_source: created.prompt_source ?? 'template' }, 'queued.waiting');
+  handler.transition(
+    jobId,
+    'queued',
+    { prompt: created.prompt ?? 'silver-haired woman walking at dusk, soft light', prompt_source: created.prompt_source ?? 'template' },
+    'queued.waiting',
+  );
   await pause();
   handler.transition(jobId, 'submitted', { backend: 'local', comfy_prompt_id: `p-${jobId}`, submitted_at: new Date().toISOString(), attempts: 1 });
   await pause();

@@ -23,11 +23,26 @@ export class FakeJobCommandHandler implements JobCommandHandler {
     const id = `job-${process.pid}-${this.nextId++}`;
     const outcome = await this.store.createJob(
       {
-        id, conversation_id: cmd.conversation_id, thread_id: cmd.thread_id ?? null, message_id: cmd.message_id ?? null,
-        workflow: cmd.workflow ?? 'default', prompt: cmd.prompt ?? null, parameters: cmd.parameters, status: 'queued',
-        created_at: now, comfy_prompt_id: null, substate: null, character: cmd.character ?? null,
-        negative_prompt: cmd.negative_prompt ?? null, seed: cmd.seed ?? null, prompt_source: cmd.prompt ? 'caller' : null,
-        request_id: cmd.request_id ?? null, priority: cmd.priority, snapshot: null, debug: {}, regenerated_from: regeneratedFrom,
+        id,
+        conversation_id: cmd.conversation_id,
+        thread_id: cmd.thread_id ?? null,
+        message_id: cmd.message_id ?? null,
+        workflow: cmd.workflow ?? 'default',
+        prompt: cmd.prompt ?? null,
+        parameters: cmd.parameters,
+        status: 'queued',
+        created_at: now,
+        comfy_prompt_id: null,
+        substate: null,
+        character: cmd.character ?? null,
+        negative_prompt: cmd.negative_prompt ?? null,
+        seed: cmd.seed ?? null,
+        prompt_source: cmd.prompt ? 'caller' : null,
+        request_id: cmd.request_id ?? null,
+        priority: cmd.priority,
+        snapshot: null,
+        debug: {},
+        regenerated_from: regeneratedFrom,
       },
       { type: 'created', from_state: null, to_state: 'queued', data: { job: { id, conversation_id: cmd.conversation_id, state: 'queued' } }, at: now },
       { maxQueueSize: 1000 },
@@ -39,8 +54,15 @@ export class FakeJobCommandHandler implements JobCommandHandler {
     this.calls.push({ command: 'regenerate', args: cmd });
     const row = await this.mustGet(cmd.job_id);
     const again: GenerateCommand = {
-      conversation_id: row.conversation_id, workflow: row.workflow, prompt: row.prompt ?? 'again', priority: row.priority, strict_llm: false, parameters: {},
-      ...(row.character ? { character: row.character } : {}), ...(cmd.seed === undefined ? {} : { seed: cmd.seed }), ...(cmd.request_id ? { request_id: cmd.request_id } : {}),
+      conversation_id: row.conversation_id,
+      workflow: row.workflow,
+      prompt: row.prompt ?? 'again',
+      priority: row.priority,
+      strict_llm: false,
+      parameters: {},
+      ...(row.character ? { character: row.character } : {}),
+      ...(cmd.seed === undefined ? {} : { seed: cmd.seed }),
+      ...(cmd.request_id ? { request_id: cmd.request_id } : {}),
     };
     return this.generate(again, row.id);
   }
@@ -50,7 +72,11 @@ export class FakeJobCommandHandler implements JobCommandHandler {
     const row = await this.mustGet(jobId);
     const at = new Date().toISOString();
     const view = { ...jobViewOf(row), state: 'cancelled' as const, finished_at: at };
-    await this.store.recordTransition(jobId, { status: 'cancelled', finished_at: at }, { type: 'cancelled', from_state: row.status, to_state: 'cancelled', data: { job: view }, at });
+    await this.store.recordTransition(
+      jobId,
+      { status: 'cancelled', finished_at: at },
+      { type: 'cancelled', from_state: row.status, to_state: 'cancelled', data: { job: view }, at },
+    );
     return jobViewOf(await this.mustGet(jobId));
   }
 

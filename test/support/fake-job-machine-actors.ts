@@ -69,14 +69,15 @@ export function createMachineHarness(input: JobMachineInput = jobInput(), snapsh
   const timers: { kind: 'until' | 'for'; at: number; aborted: boolean }[] = [];
 
   const pending = <TIn, TOut>(name: Name) =>
-    fromPromise<TOut, TIn>(({ input: callInput, signal }) =>
-      new Promise<TOut>((resolve, reject) => {
-        const call: PendingCall<TIn, TOut> = { input: callInput, aborted: false, resolve, reject };
-        signal.addEventListener('abort', () => (call.aborted = true));
-        const list = calls.get(name) ?? [];
-        list.push(call as PendingCall);
-        calls.set(name, list);
-      }),
+    fromPromise<TOut, TIn>(
+      ({ input: callInput, signal }) =>
+        new Promise<TOut>((resolve, reject) => {
+          const call: PendingCall<TIn, TOut> = { input: callInput, aborted: false, resolve, reject };
+          signal.addEventListener('abort', () => (call.aborted = true));
+          const list = calls.get(name) ?? [];
+          list.push(call as PendingCall);
+          calls.set(name, list);
+        }),
     );
   const arm = (kind: 'until' | 'for', at: number, signal: AbortSignal) =>
     new Promise<void>((resolve) => {

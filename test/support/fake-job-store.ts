@@ -1,7 +1,17 @@
 /** An in-memory JobStore with the port's semantics (request_id dedupe, QUEUE_FULL, seq per job). */
 import { ChorusError, ErrorCode } from '../../src/errors/index.js';
 import { finalStates, type JobState } from '../../src/contracts/job-view.js';
-import { initialJobRow, type CreateJobOutcome, type JobEventRow, type JobListFilter, type JobPatch, type JobRow, type JobStore, type NewJob, type NewJobEvent } from '../../src/contracts/job-store-port.js';
+import {
+  initialJobRow,
+  type CreateJobOutcome,
+  type JobEventRow,
+  type JobListFilter,
+  type JobPatch,
+  type JobRow,
+  type JobStore,
+  type NewJob,
+  type NewJobEvent,
+} from '../../src/contracts/job-store-port.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
 
@@ -44,11 +54,17 @@ export class FakeJobStore implements JobStore {
   }
   private filter(f: JobListFilter = {}) {
     return [...this.rows.values()].filter(
-      (r) => (!f.states || f.states.includes(r.status)) && (!f.conversationId || r.conversation_id === f.conversationId) && (!f.character || r.character === f.character) && (!f.idPrefix || r.id.startsWith(f.idPrefix)),
+      (r) =>
+        (!f.states || f.states.includes(r.status)) &&
+        (!f.conversationId || r.conversation_id === f.conversationId) &&
+        (!f.character || r.character === f.character) &&
+        (!f.idPrefix || r.id.startsWith(f.idPrefix)),
     );
   }
   async listJobs(f: JobListFilter = {}) {
-    return this.filter(f).slice(f.offset ?? 0, (f.offset ?? 0) + (f.limit ?? 50)).map(clone);
+    return this.filter(f)
+      .slice(f.offset ?? 0, (f.offset ?? 0) + (f.limit ?? 50))
+      .map(clone);
   }
   async countJobs(f: JobListFilter = {}) {
     return this.filter(f).length;

@@ -40,7 +40,12 @@ export async function startFakeOllamaServer(log: string[] = []): Promise<FakeOll
     if (req.method === 'POST' && path === '/v1/chat/completions') {
       log.push('ollama:chat');
       loaded.add(body.model);
-      return reply(res, 200, { id: 'c1', object: 'chat.completion', model: body.model, choices: [{ index: 0, message: { role: 'assistant', content: 'a quiet portrait by the window' }, finish_reason: 'stop' }] });
+      return reply(res, 200, {
+        id: 'c1',
+        object: 'chat.completion',
+        model: body.model,
+        choices: [{ index: 0, message: { role: 'assistant', content: 'a quiet portrait by the window' }, finish_reason: 'stop' }],
+      });
     }
     if (req.method === 'GET' && path === '/api/ps') {
       log.push('ollama:ps');

@@ -6,10 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type FakeAnswer =
-  | { content: string; model?: string; delayMs?: number }
-  | { status: number; body: string; delayMs?: number }
-  | { hang: true };
+export type FakeAnswer = { content: string; model?: string; delayMs?: number } | { status: number; body: string; delayMs?: number } | { hang: true };
 
 export interface FakeOpenAiServer {
   baseUrl: string;

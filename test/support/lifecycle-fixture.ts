@@ -31,7 +31,9 @@ export async function databaseWithUnfinishedJob(root: string): Promise<Unfinishe
   });
   const app = await startApp({ config, bus: 'memory', http: false });
   try {
-    const { job } = await app.runtime.service.generate(generateCommandSchema.parse({ conversation_id: 'c-untouched', workflow: 'no_model_test', prompt: 'must not run' }));
+    const { job } = await app.runtime.service.generate(
+      generateCommandSchema.parse({ conversation_id: 'c-untouched', workflow: 'no_model_test', prompt: 'must not run' }),
+    );
     return { databasePath, jobId: job.id };
   } finally {
     await app.stop();

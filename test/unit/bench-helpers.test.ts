@@ -7,7 +7,11 @@ import { busyShare } from '../../bench/simulator-finish-times.js';
 
 describe('benchmark options', () => {
   it('runs every benchmark by default and reads --jobs', () => {
-    expect(parseBenchOptions([])).toEqual({ names: ['latency', 'throughput', 'utilization', 'memory', 'recovery', 'affinity'], jobs: undefined, json: undefined });
+    expect(parseBenchOptions([])).toEqual({
+      names: ['latency', 'throughput', 'utilization', 'memory', 'recovery', 'affinity'],
+      jobs: undefined,
+      json: undefined,
+    });
     expect(parseBenchOptions(['latency', '--jobs', '500'])).toEqual({ names: ['latency'], jobs: 500, json: undefined });
     expect(parseBenchOptions(['--jobs=20', 'memory']).jobs).toBe(20);
   });

@@ -41,7 +41,9 @@ describe('workflow file limits', () => {
       expect(library.list().map((d) => d.name)).toEqual(['small']);
       expect(library.problems()).toEqual([expect.objectContaining({ reason: expect.stringMatching(/max_workflow_bytes \(400000\)/) })]);
       const byNodes = await WorkflowLibrary.load(dir, { maxNodes: 1_000, maxBytes: 16 * 1024 ** 2 });
-      expect(byNodes.problems()).toEqual([expect.objectContaining({ reason: expect.stringMatching(/20002 nodes, more than limits.max_workflow_nodes \(1000\)/) })]);
+      expect(byNodes.problems()).toEqual([
+        expect.objectContaining({ reason: expect.stringMatching(/20002 nodes, more than limits.max_workflow_nodes \(1000\)/) }),
+      ]);
       expect(() => byNodes.get('huge')).toThrow(expect.objectContaining({ code: 'WORKFLOW_INVALID' }));
       library.close();
       byNodes.close();

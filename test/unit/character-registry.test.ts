@@ -55,7 +55,10 @@ describe('CharacterRegistry', () => {
     await writeFile(join(dir, 'mira.yaml'), valid);
     await writeFile(join(dir, 'bad_yaml.yaml'), 'id: [unclosed\n');
     await writeFile(join(dir, 'no_visual.yaml'), 'id: novis\nname: No Visual\n');
-    await writeFile(join(dir, 'bad_fields.yaml'), 'id: Bad Id\nname: ""\nvisual_identity:\n  default_workflow: x\n  prompt_context: y\n  trigger_words: nope\n');
+    await writeFile(
+      join(dir, 'bad_fields.yaml'),
+      'id: Bad Id\nname: ""\nvisual_identity:\n  default_workflow: x\n  prompt_context: y\n  trigger_words: nope\n',
+    );
     await writeFile(join(dir, 'dup.yaml'), valid);
     const registry = await CharacterRegistry.load(dir);
     expect(registry.list().map((c) => c.id)).toEqual(['mira']);
@@ -73,7 +76,9 @@ describe('CharacterRegistry', () => {
     await writeFile(join(dir, 'mira.yaml'), valid);
     const registry = await CharacterRegistry.load(dir, { has: (name: string) => name === 'other' });
     expect(registry.get('mira').name).toBe('Mira');
-    expect(registry.problems()).toEqual([{ file: join(dir, 'mira.yaml'), reason: 'visual_identity.default_workflow "generic_portrait" is not in the workflow library' }]);
+    expect(registry.problems()).toEqual([
+      { file: join(dir, 'mira.yaml'), reason: 'visual_identity.default_workflow "generic_portrait" is not in the workflow library' },
+    ]);
   });
 
   it('throws CHARACTER_NOT_FOUND with the known ids', async () => {

@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PromptMessageBuffer, parseWsMessage } from '../../src/comfy/index.js';
 
-const message = (type: string, promptId: string, extra: object = {}) =>
-  parseWsMessage(JSON.stringify({ type, data: { prompt_id: promptId, ...extra } }));
+const message = (type: string, promptId: string, extra: object = {}) => parseWsMessage(JSON.stringify({ type, data: { prompt_id: promptId, ...extra } }));
 
 describe('PromptMessageBuffer', () => {
   it('returns the messages of one prompt in arrival order', () => {

@@ -1,12 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import {
-  historyResponseSchema,
-  parseWsMessage,
-  PromptWatcher,
-  type HistoryEntry,
-  type PromptEvent,
-  type QueueSnapshot,
-} from '../../src/comfy/index.js';
+import { historyResponseSchema, parseWsMessage, PromptWatcher, type HistoryEntry, type PromptEvent, type QueueSnapshot } from '../../src/comfy/index.js';
 import { silentLogger } from '../../src/contracts/index.js';
 
 const id = 'p-1';
@@ -71,7 +64,8 @@ describe('PromptWatcher', () => {
       msg('executed', { node: '2', output: { images: [{ filename: 'out_00001_.png', subfolder: '', type: 'output' }] } }),
       msg('execution_success', { timestamp: 777 }),
       msg('executing', { node: null }),
-    ]) h.watcher.handleMessage(m);
+    ])
+      h.watcher.handleMessage(m);
     await vi.advanceTimersByTimeAsync(1);
     expect(types(h.events)).toEqual(['started', 'cached', 'executing', 'progress', 'executed', 'succeeded']);
     expect(h.events[0]).toMatchObject({ at: 111 });

@@ -81,7 +81,9 @@ describe('HTTP response schemas against the recordings', () => {
   });
 
   it('parses every history answer (one, all, empty) and queue answer', () => {
-    const histories = responses('GET', /^\/(api\/)?history/).map((line) => line.body).filter((body) => !isTruncated(body));
+    const histories = responses('GET', /^\/(api\/)?history/)
+      .map((line) => line.body)
+      .filter((body) => !isTruncated(body));
     expect(histories.length).toBeGreaterThan(20);
     for (const body of histories) expect(historyResponseSchema.safeParse(body).success, JSON.stringify(body).slice(0, 200)).toBe(true);
     const queues = responses('GET', /^\/(api\/)?queue$/).map((line) => line.body);

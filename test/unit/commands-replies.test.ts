@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { generateCommandSchema, handleCommand, MAX_COMMAND_BYTES, parseCommandPayload, replyError, replyOk, type JobCommandHandler } from '../../src/commands/index.js';
+import {
+  generateCommandSchema,
+  handleCommand,
+  MAX_COMMAND_BYTES,
+  parseCommandPayload,
+  replyError,
+  replyOk,
+  type JobCommandHandler,
+} from '../../src/commands/index.js';
 import { ChorusError } from '../../src/errors/index.js';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -72,6 +80,9 @@ describe('handleCommand', () => {
   });
 
   it('passes ChorusErrors through', async () => {
-    expect(await handleCommand('cancel', bytes('{"job_id":"j1"}'), failing)).toMatchObject({ ok: false, error: { code: 'JOB_NOT_FOUND', message: 'no job j1' } });
+    expect(await handleCommand('cancel', bytes('{"job_id":"j1"}'), failing)).toMatchObject({
+      ok: false,
+      error: { code: 'JOB_NOT_FOUND', message: 'no job j1' },
+    });
   });
 });

@@ -138,6 +138,13 @@ describe('loadServiceConfig: file, variables and flags', () => {
   it('binds to loopback by default, with no token and no extra hosts or origins', async () => {
     const config = await loadServiceConfig({ path: 'config/chorus-visual.yaml', env: {} });
     expect(config.http.host).toBe('127.0.0.1');
-    expect(parseServiceConfig({}).http).toEqual({ enabled: true, host: '127.0.0.1', port: 8787, allowed_origins: [], allowed_hosts: [], allow_unauthenticated: false });
+    expect(parseServiceConfig({}).http).toEqual({
+      enabled: true,
+      host: '127.0.0.1',
+      port: 8787,
+      allowed_origins: [],
+      allowed_hosts: [],
+      allow_unauthenticated: false,
+    });
   });
 });

@@ -13,15 +13,20 @@ describe('config: gpu_handoff and model affinity', () => {
 
   it('on a backend: free_comfyui defaults to when_idle, ollama to the configured model', () => {
     const config = parseServiceConfig({ comfyui: { backends: [{ name: 'gpu0', url: 'http://127.0.0.1:8188', gpu_handoff: { llm: 'ollama' } }] } });
-    expect(config.resolvedBackends[0]?.gpu_handoff).toMatchObject({ llm: 'ollama', free_comfyui: 'when_idle', ollama: { unload: 'configured' }, timeout_ms: 10_000 });
+    expect(config.resolvedBackends[0]?.gpu_handoff).toMatchObject({
+      llm: 'ollama',
+      free_comfyui: 'when_idle',
+      ollama: { unload: 'configured' },
+      timeout_ms: 10_000,
+    });
   });
 
   it('the single-server form takes comfyui.gpu_handoff; with backends it is refused', () => {
     const single = parseServiceConfig({ comfyui: { gpu_handoff: { llm: 'none', free_comfyui: 'after_each' } } });
     expect(single.resolvedBackends[0]?.gpu_handoff).toMatchObject({ llm: 'none', free_comfyui: 'after_each' });
-    expect(() =>
-      parseServiceConfig({ comfyui: { gpu_handoff: { llm: 'none' }, backends: [{ name: 'gpu0', url: 'http://127.0.0.1:8188' }] } }),
-    ).toThrow(/set gpu_handoff on each backend/);
+    expect(() => parseServiceConfig({ comfyui: { gpu_handoff: { llm: 'none' }, backends: [{ name: 'gpu0', url: 'http://127.0.0.1:8188' }] } })).toThrow(
+      /set gpu_handoff on each backend/,
+    );
   });
 
   it('llm: http needs its http block; unknown values and keys are named', () => {

@@ -51,6 +51,8 @@ describe('a non-loopback bind address needs a token or allow_unauthenticated', (
 
   it('names the variable that set the address', () => {
     const env = { CHORUS_VISUAL_HTTP_HOST: '0.0.0.0' };
-    expect(() => parseServiceConfig({ http: { host: '0.0.0.0' } }, 'config', readEnvOverrides(env))).toThrow(/^CHORUS_VISUAL_HTTP_HOST \(http\.host\) is 0\.0\.0\.0/);
+    expect(() => parseServiceConfig({ http: { host: '0.0.0.0' } }, 'config', readEnvOverrides(env))).toThrow(
+      /^CHORUS_VISUAL_HTTP_HOST \(http\.host\) is 0\.0\.0\.0/,
+    );
   });
 });

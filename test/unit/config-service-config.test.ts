@@ -70,7 +70,15 @@ describe('service config', () => {
 
   it('refuses two backends with one name', () => {
     expectConfigError(
-      () => parseServiceConfig({ comfyui: { backends: [{ name: 'a', url: 'http://a:1' }, { name: 'a', url: 'http://b:1' }] } }),
+      () =>
+        parseServiceConfig({
+          comfyui: {
+            backends: [
+              { name: 'a', url: 'http://a:1' },
+              { name: 'a', url: 'http://b:1' },
+            ],
+          },
+        }),
       /used twice/,
     );
   });

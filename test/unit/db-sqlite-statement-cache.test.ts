@@ -27,7 +27,7 @@ describe('SqliteStatementCache', () => {
     expect(prepared).toEqual(['select 1', 'select 2']);
   });
 
-  it('turns Kysely\'s plain begin into begin immediate', () => {
+  it("turns Kysely's plain begin into begin immediate", () => {
     const { database, prepared } = recordingDatabase();
     const cache = new SqliteStatementCache(database);
     cache.prepare('begin');

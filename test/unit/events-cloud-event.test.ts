@@ -28,12 +28,23 @@ describe('toCloudEvent', () => {
       time: '2026-11-25T12:00:00.000Z',
       datacontenttype: 'application/json',
     });
-    expect(event.data).toMatchObject({ id: 'job-1', conversation_id: 'c1', state: 'processing', prompt: 'a cat', seq: 3, from_state: 'submitted', event: 'processing' });
+    expect(event.data).toMatchObject({
+      id: 'job-1',
+      conversation_id: 'c1',
+      state: 'processing',
+      prompt: 'a cat',
+      seq: 3,
+      from_state: 'submitted',
+      event: 'processing',
+    });
     expect(event.data.details).toBeUndefined();
   });
 
   it('names in-state events by their type and keeps extra row data as details', () => {
-    const event = toCloudEvent(row({ type: 'overdue', from_state: 'processing', to_state: 'processing', data: { job: { id: 'job-1' }, elapsed_ms: 301000 } }), 's');
+    const event = toCloudEvent(
+      row({ type: 'overdue', from_state: 'processing', to_state: 'processing', data: { job: { id: 'job-1' }, elapsed_ms: 301000 } }),
+      's',
+    );
     expect(event.type).toBe('chorus.visual.job.overdue');
     expect(event.data.details).toEqual({ elapsed_ms: 301000 });
   });

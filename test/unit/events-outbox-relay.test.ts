@@ -7,7 +7,17 @@ class OutboxOnlyStore {
   rows: JobEventRow[] = [];
   private nextId = 1;
   add(jobId: string, seq: number, state: string): void {
-    this.rows.push({ id: this.nextId++, job_id: jobId, seq, type: state, from_state: null, to_state: state, data: { job: { id: jobId, conversation_id: 'c1' } }, at: new Date().toISOString(), published_at: null });
+    this.rows.push({
+      id: this.nextId++,
+      job_id: jobId,
+      seq,
+      type: state,
+      from_state: null,
+      to_state: state,
+      data: { job: { id: jobId, conversation_id: 'c1' } },
+      at: new Date().toISOString(),
+      published_at: null,
+    });
   }
   async listUnpublished(limit: number): Promise<JobEventRow[]> {
     return this.rows.filter((r) => r.published_at === null).slice(0, limit);
@@ -27,7 +37,10 @@ class OutboxOnlyStore {
 class FlakyTransport implements EventTransport {
   readonly kind = 'memory' as const;
   private calls = 0;
-  constructor(private readonly inner: InMemoryEventBus, private readonly failOn: Set<number>) {}
+  constructor(
+    private readonly inner: InMemoryEventBus,
+    private readonly failOn: Set<number>,
+  ) {}
   async publishDurable(subject: string, payload: Uint8Array, msgId: string): Promise<void> {
     this.calls++;
     if (this.failOn.has(this.calls)) throw new Error(`injected failure on publish ${this.calls}`);
@@ -136,7 +149,12 @@ describe('OutboxRelay', () => {
     expect(ids(got).filter((id) => id?.startsWith('c:'))).toEqual(['c:1', 'c:2', 'c:3', 'c:4']);
     expect(transport.maxInFlight).toBe(2);
     expect(transport.sameJobOverlap).toBe(false);
-    expect(store.rows.filter((r) => r.published_at).map((r) => `${r.job_id}:${r.seq}`).sort()).toEqual(['a:1', 'b:1', 'b:2', 'b:3', 'b:4', 'c:1', 'c:2', 'c:3', 'c:4']);
+    expect(
+      store.rows
+        .filter((r) => r.published_at)
+        .map((r) => `${r.job_id}:${r.seq}`)
+        .sort(),
+    ).toEqual(['a:1', 'b:1', 'b:2', 'b:3', 'b:4', 'c:1', 'c:2', 'c:3', 'c:4']);
     // The retry resumes job a at its failed row, in order, and re-sends nothing else.
     await relay.drain();
     expect(ids(got).filter((id) => id?.startsWith('a:'))).toEqual(['a:1', 'a:2', 'a:3', 'a:4']);
@@ -152,7 +170,10 @@ class SlowTransport implements EventTransport {
   maxInFlight = 0;
   sameJobOverlap = false;
   private readonly inFlight = new Set<string>();
-  constructor(private readonly inner: InMemoryEventBus, private readonly failOnce: Set<string>) {}
+  constructor(
+    private readonly inner: InMemoryEventBus,
+    private readonly failOnce: Set<string>,
+  ) {}
   async publishDurable(subject: string, payload: Uint8Array, msgId: string): Promise<void> {
     const job = msgId.split(':')[0]!;
     if (this.inFlight.has(job)) this.sameJobOverlap = true;

@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ChorusError } from '../../src/errors/index.js';
-import {
-  assertComfyFileType,
-  assertResolvedInside,
-  assertSafeFilename,
-  assertSafeId,
-  assertSafeSubfolder,
-} from '../../src/files/safe-path-guard.js';
+import { assertComfyFileType, assertResolvedInside, assertSafeFilename, assertSafeId, assertSafeSubfolder } from '../../src/files/safe-path-guard.js';
 
 function refusal(action: () => void): ChorusError {
   try {

@@ -12,7 +12,14 @@ describe('temp names', () => {
   });
 
   it('leaves names that only look alike', () => {
-    for (const entry of ['job.png', '.job.png.partial', '.job.png.1234567.partial', '.job.png.123456789.partial', '.job.png.ABCDEF12.partial', '.job.png.x.12345678.partial']) {
+    for (const entry of [
+      'job.png',
+      '.job.png.partial',
+      '.job.png.1234567.partial',
+      '.job.png.123456789.partial',
+      '.job.png.ABCDEF12.partial',
+      '.job.png.x.12345678.partial',
+    ]) {
       expect(isTempNameOf(entry, 'job.png')).toBe(false);
     }
   });

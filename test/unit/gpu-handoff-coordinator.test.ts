@@ -13,8 +13,7 @@ function fakeUnloader() {
   const calls: Array<(r: LlmUnloadResult | Error) => void> = [];
   const unloader: LlmUnloader = {
     describe: 'fake llm',
-    unload: () =>
-      new Promise<LlmUnloadResult>((resolve, reject) => calls.push((r) => (r instanceof Error ? reject(r) : resolve(r)))),
+    unload: () => new Promise<LlmUnloadResult>((resolve, reject) => calls.push((r) => (r instanceof Error ? reject(r) : resolve(r)))),
   };
   return { unloader, calls };
 }

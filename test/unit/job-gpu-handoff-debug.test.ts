@@ -16,11 +16,35 @@ import type { JobRow } from '../../src/contracts/job-store-port.js';
 import { jobInput } from '../support/fake-job-machine-actors.js';
 
 const row: JobRow = {
-  id: 'job-1', conversation_id: 'c1', thread_id: null, message_id: null, workflow: 'wf', prompt: null, parameters: {},
-  status: 'moving', created_at: '2026-01-01T00:00:00.000Z', started_at: '2026-01-01T00:00:02.000Z', completed_at: null, comfy_prompt_id: 'prompt-1',
-  result: null, error: null, substate: 'moving.collecting', character: null, negative_prompt: null, seed: null, prompt_source: null,
-  request_id: null, priority: 0, backend: 'gpu0', submitted_at: '2026-01-01T00:00:01.000Z', finished_at: null, attempts: 1, snapshot: null,
-  debug: { timestamps: { moving_at: '2026-01-01T00:00:05.000Z' } }, last_seq: 6, updated_at: '2026-01-01T00:00:05.000Z',
+  id: 'job-1',
+  conversation_id: 'c1',
+  thread_id: null,
+  message_id: null,
+  workflow: 'wf',
+  prompt: null,
+  parameters: {},
+  status: 'moving',
+  created_at: '2026-01-01T00:00:00.000Z',
+  started_at: '2026-01-01T00:00:02.000Z',
+  completed_at: null,
+  comfy_prompt_id: 'prompt-1',
+  result: null,
+  error: null,
+  substate: 'moving.collecting',
+  character: null,
+  negative_prompt: null,
+  seed: null,
+  prompt_source: null,
+  request_id: null,
+  priority: 0,
+  backend: 'gpu0',
+  submitted_at: '2026-01-01T00:00:01.000Z',
+  finished_at: null,
+  attempts: 1,
+  snapshot: null,
+  debug: { timestamps: { moving_at: '2026-01-01T00:00:05.000Z' } },
+  last_seq: 6,
+  updated_at: '2026-01-01T00:00:05.000Z',
 };
 
 const steps: GpuHandoffStep[] = [
@@ -33,9 +57,23 @@ describe('GPU handoff in the jobs row', () => {
     const [initial] = initialTransition(jobMachine, jobInput());
     const result = { files: [], metadataPath: 'm.json' };
     const context = { ...initial.context, backend: 'gpu0', result, handoffSteps: steps.slice(0, 1), affinity: { matched: true, wentAhead: 2, passedOver: 0 } };
-    const toFreeing = patchForTransition(row, context, positionOf({ moving: 'collecting' }), positionOf({ moving: 'freeingComfy' }), '2026-01-01T00:00:06.000Z', {});
+    const toFreeing = patchForTransition(
+      row,
+      context,
+      positionOf({ moving: 'collecting' }),
+      positionOf({ moving: 'freeingComfy' }),
+      '2026-01-01T00:00:06.000Z',
+      {},
+    );
     const freeing = applyPatch(row, toFreeing, null, '2026-01-01T00:00:06.000Z');
-    const toDone = patchForTransition(freeing, { ...context, handoffSteps: steps }, positionOf({ moving: 'freeingComfy' }), positionOf('completed'), '2026-01-01T00:00:07.500Z', {});
+    const toDone = patchForTransition(
+      freeing,
+      { ...context, handoffSteps: steps },
+      positionOf({ moving: 'freeingComfy' }),
+      positionOf('completed'),
+      '2026-01-01T00:00:07.500Z',
+      {},
+    );
     const done = applyPatch(freeing, toDone, null, '2026-01-01T00:00:07.500Z');
     expect(timingsOf(done).file_move_ms).toBe(1_000);
     expect(timingsOf(done).total_ms).toBe(7_500);

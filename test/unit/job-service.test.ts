@@ -35,7 +35,16 @@ function recordingLogger() {
   return { logger: { info: at('info'), warn: at('warn'), error: at('error'), debug: at('debug') }, lines };
 }
 
-function build(opts: { store?: FakeJobStore; backend?: FakeComfyBackend; maxQueue?: number; clock?: SimulatedClock; workflows?: WorkflowsPort; logger?: ReturnType<typeof recordingLogger>['logger'] } = {}) {
+function build(
+  opts: {
+    store?: FakeJobStore;
+    backend?: FakeComfyBackend;
+    maxQueue?: number;
+    clock?: SimulatedClock;
+    workflows?: WorkflowsPort;
+    logger?: ReturnType<typeof recordingLogger>['logger'];
+  } = {},
+) {
   const store = opts.store ?? new FakeJobStore();
   const backend = opts.backend ?? new FakeComfyBackend('gpu0', 2);
   const clock = opts.clock ?? new SimulatedClock();
@@ -163,7 +172,13 @@ describe('JobService', () => {
     await t.reached(a.job.id, 'submitted');
     await t.reached(b.job.id, 'queued.waiting');
     expect(t.backend.submits).toHaveLength(1);
-    t.backend.play({ type: 'failed', promptId: a.job.comfy_prompt_id!, failure: { nodeId: '3', nodeType: 'KSampler', exceptionType: 'E', exceptionMessage: 'boom' }, outputs: {}, at: 0 });
+    t.backend.play({
+      type: 'failed',
+      promptId: a.job.comfy_prompt_id!,
+      failure: { nodeId: '3', nodeType: 'KSampler', exceptionType: 'E', exceptionMessage: 'boom' },
+      outputs: {},
+      at: 0,
+    });
     const failed = await t.reached(a.job.id, 'failed');
     expect(failed.job.error?.code).toBe('EXECUTION_ERROR');
     await t.reached(b.job.id, 'submitted');
@@ -288,8 +303,13 @@ describe('JobService', () => {
     const seen: string[] = [];
     const config = parseServiceConfig({});
     const service = new JobService({
-      store, pool: new BackendPool([new FakeComfyBackend('gpu0')]), workflows, characters,
-      composer: new VisualPromptComposer(undefined), collector: new RecordingCollector(), config,
+      store,
+      pool: new BackendPool([new FakeComfyBackend('gpu0')]),
+      workflows,
+      characters,
+      composer: new VisualPromptComposer(undefined),
+      collector: new RecordingCollector(),
+      config,
       inspect: (e) => seen.push(e.type),
     });
     services.push(service);
@@ -374,12 +394,19 @@ describe('JobService errors a caller can branch on', () => {
   });
 });
 
-
 describe('JobService idempotency: request_id per conversation, bound to the request', () => {
   it('the same request again returns the same job (created: false), however its JSON was ordered', async () => {
     const t = build();
     const first = await t.service.generate({ ...generate, request_id: 'msg-1' });
-    const reordered = { parameters: {}, strict_llm: false, priority: 0, user_request: generate.user_request, character: 'nova', conversation_id: 'c1', request_id: 'msg-1' };
+    const reordered = {
+      parameters: {},
+      strict_llm: false,
+      priority: 0,
+      user_request: generate.user_request,
+      character: 'nova',
+      conversation_id: 'c1',
+      request_id: 'msg-1',
+    };
     const again = await t.service.generate(reordered);
     expect(again).toMatchObject({ created: false, job: { id: first.job.id } });
     expect(t.store.rows.size).toBe(1);
@@ -389,7 +416,11 @@ describe('JobService idempotency: request_id per conversation, bound to the requ
     const t = build();
     const first = await t.service.generate({ ...generate, request_id: 'dup-1' });
     const outcome = await t.service.generate({ ...generate, request_id: 'dup-1', user_request: 'something else entirely' }).catch((e: unknown) => e);
-    expect(outcome).toMatchObject({ code: 'REQUEST_ID_CONFLICT', recoverable: false, details: { job_id: first.job.id, request_id: 'dup-1', conversation_id: 'c1' } });
+    expect(outcome).toMatchObject({
+      code: 'REQUEST_ID_CONFLICT',
+      recoverable: false,
+      details: { job_id: first.job.id, request_id: 'dup-1', conversation_id: 'c1' },
+    });
     expect((outcome as Error).message).toContain(first.job.id);
     expect(t.store.rows.size).toBe(1);
   });

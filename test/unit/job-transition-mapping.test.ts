@@ -8,11 +8,35 @@ import type { JobRow } from '../../src/contracts/job-store-port.js';
 import { composedFixture, jobInput } from '../support/fake-job-machine-actors.js';
 
 const row: JobRow = {
-  id: 'job-1', conversation_id: 'c1', thread_id: null, message_id: null, workflow: 'wf', prompt: null, parameters: {},
-  status: 'queued', created_at: '2026-01-01T00:00:00.000Z', started_at: null, completed_at: null, comfy_prompt_id: 'p1',
-  result: null, error: null, substate: 'queued.composing', character: null, negative_prompt: null, seed: null, prompt_source: null,
-  request_id: null, priority: 0, backend: null, submitted_at: null, finished_at: null, attempts: 0, snapshot: null, debug: {},
-  last_seq: 1, updated_at: '2026-01-01T00:00:00.000Z',
+  id: 'job-1',
+  conversation_id: 'c1',
+  thread_id: null,
+  message_id: null,
+  workflow: 'wf',
+  prompt: null,
+  parameters: {},
+  status: 'queued',
+  created_at: '2026-01-01T00:00:00.000Z',
+  started_at: null,
+  completed_at: null,
+  comfy_prompt_id: 'p1',
+  result: null,
+  error: null,
+  substate: 'queued.composing',
+  character: null,
+  negative_prompt: null,
+  seed: null,
+  prompt_source: null,
+  request_id: null,
+  priority: 0,
+  backend: null,
+  submitted_at: null,
+  finished_at: null,
+  attempts: 0,
+  snapshot: null,
+  debug: {},
+  last_seq: 1,
+  updated_at: '2026-01-01T00:00:00.000Z',
 };
 
 describe('job positions and transition names', () => {
@@ -43,10 +67,20 @@ describe('row patches and timings', () => {
   it('stamps the state entered and copies the composed prompt and debug facts', () => {
     const [snapshot] = initialTransition(jobMachine, jobInput());
     const context = { ...snapshot.context, composed: { ...composedFixture, debug: { loras_applied: ['x'] } }, backend: 'gpu0', attempts: 1, queuePosition: 4 };
-    const patch = patchForTransition(row, context, positionOf({ queued: 'submitting' }), positionOf({ submitted: 'pending' }), '2026-01-01T00:00:02.000Z', { s: 1 });
+    const patch = patchForTransition(row, context, positionOf({ queued: 'submitting' }), positionOf({ submitted: 'pending' }), '2026-01-01T00:00:02.000Z', {
+      s: 1,
+    });
     expect(patch).toMatchObject({
-      status: 'submitted', substate: 'submitted.pending', submitted_at: '2026-01-01T00:00:02.000Z', backend: 'gpu0', attempts: 1,
-      prompt: 'a fox sketching', negative_prompt: 'blurry', seed: 42, prompt_source: 'template', snapshot: { s: 1 },
+      status: 'submitted',
+      substate: 'submitted.pending',
+      submitted_at: '2026-01-01T00:00:02.000Z',
+      backend: 'gpu0',
+      attempts: 1,
+      prompt: 'a fox sketching',
+      negative_prompt: 'blurry',
+      seed: 42,
+      prompt_source: 'template',
+      snapshot: { s: 1 },
     });
     expect(patch.debug).toMatchObject({ loras_applied: ['x'], comfy_submission: { prompt_id: 'prompt-1', queue_position: 4 } });
     expect(patch.finished_at).toBeUndefined();
@@ -54,9 +88,13 @@ describe('row patches and timings', () => {
 
   it('computes every timing from the stamps', () => {
     const done: JobRow = {
-      ...row, status: 'completed', result: { files: [], metadataPath: 'm' },
-      submitted_at: '2026-01-01T00:00:01.000Z', started_at: '2026-01-01T00:00:03.000Z',
-      completed_at: '2026-01-01T00:00:10.500Z', finished_at: '2026-01-01T00:00:10.500Z',
+      ...row,
+      status: 'completed',
+      result: { files: [], metadataPath: 'm' },
+      submitted_at: '2026-01-01T00:00:01.000Z',
+      started_at: '2026-01-01T00:00:03.000Z',
+      completed_at: '2026-01-01T00:00:10.500Z',
+      finished_at: '2026-01-01T00:00:10.500Z',
       debug: { timestamps: { moving_at: '2026-01-01T00:00:10.000Z' } },
     };
     expect(timingsOf(done)).toEqual({ queue_wait_ms: 1_000, comfy_queue_wait_ms: 2_000, generation_ms: 7_000, file_move_ms: 500, total_ms: 10_500 });

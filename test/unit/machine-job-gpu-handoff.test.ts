@@ -11,7 +11,14 @@ const files = [{ nodeId: '9', key: 'images', filename: 'a.png', subfolder: '', t
 const result = { files: [], metadataPath: 'm.json' };
 const on = { freeLlm: true, freeComfy: true };
 
-const step = (s: Partial<GpuHandoffStep> & Pick<GpuHandoffStep, 'step'>): GpuHandoffStep => ({ outcome: 'done', backend: 'gpu0', at: 2_000, ms: 120, detail: 'ok', ...s });
+const step = (s: Partial<GpuHandoffStep> & Pick<GpuHandoffStep, 'step'>): GpuHandoffStep => ({
+  outcome: 'done',
+  backend: 'gpu0',
+  at: 2_000,
+  ms: 120,
+  detail: 'ok',
+  ...s,
+});
 
 async function toMoving(h: MachineHarness, handoff: typeof on | null): Promise<void> {
   h.last('composePrompt').resolve({ ...composedFixture, models: ['a.safetensors'] });

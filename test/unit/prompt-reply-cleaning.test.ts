@@ -6,7 +6,12 @@ const opts = { maxChars: 200, triggerWords: ['nova_character'] };
 
 describe('cleanLlmReply', () => {
   it('leaves a clean reply alone', () => {
-    expect(cleanLlmReply('nova_character, reading, lamp light', opts)).toEqual({ prompt: 'nova_character, reading, lamp light', negative: null, reasoning: null, cleaning: [] });
+    expect(cleanLlmReply('nova_character, reading, lamp light', opts)).toEqual({
+      prompt: 'nova_character, reading, lamp light',
+      negative: null,
+      reasoning: null,
+      cleaning: [],
+    });
   });
 
   it('removes fences, prefixes, quotes and line breaks, and says so', () => {
@@ -45,7 +50,12 @@ describe('cleanLlmReply', () => {
 const nova = characterSchema.parse({
   id: 'nova',
   name: 'Nova',
-  visual_identity: { default_workflow: 'nova_portrait', prompt_context: 'silver hair, hazel eyes.\nBlue sweater', trigger_words: ['nova_character'], negative_prompt: 'blurry' },
+  visual_identity: {
+    default_workflow: 'nova_portrait',
+    prompt_context: 'silver hair, hazel eyes.\nBlue sweater',
+    trigger_words: ['nova_character'],
+    negative_prompt: 'blurry',
+  },
 });
 
 describe('template prompt', () => {
@@ -68,6 +78,8 @@ describe('LLM messages', () => {
     const [system, user] = buildPromptMessages({ userRequest: 'a selfie', activity: 'hiking', character: nova });
     expect(system!.role).toBe('system');
     expect(system!.content).toContain('"prompt"');
-    expect(user!.content).toBe('Character: Nova\nAppearance: silver hair, hazel eyes.\nBlue sweater\nTrigger words (must appear): nova_character\nCurrent activity: hiking\nRequest: a selfie');
+    expect(user!.content).toBe(
+      'Character: Nova\nAppearance: silver hair, hazel eyes.\nBlue sweater\nTrigger words (must appear): nova_character\nCurrent activity: hiking\nRequest: a selfie',
+    );
   });
 });

@@ -40,14 +40,25 @@ async function runQueue(scheduler: Scheduler, first: readonly string[], queue: A
 describe('Scheduler: model affinity', () => {
   it('runs the jobs whose models are loaded first, then the others', async () => {
     const { scheduler } = setup({ maxSkip: 3, maxWaitMs: 60_000 });
-    const order = await runQueue(scheduler, A, [['b1', B], ['a1', A], ['b2', B], ['a2', A]]);
+    const order = await runQueue(scheduler, A, [
+      ['b1', B],
+      ['a1', A],
+      ['b2', B],
+      ['a2', A],
+    ]);
     expect(order).toEqual(['a1', 'a2', 'b1', 'b2']);
     expect(scheduler.affinityCounters()).toEqual([{ backend: 'gpu0', grants: 5, ahead: 2, switches: 1 }]);
   });
 
   it('passes a waiter over at most maxSkip times', async () => {
     const { scheduler } = setup({ maxSkip: 2, maxWaitMs: 60_000 });
-    const order = await runQueue(scheduler, A, [['b1', B], ['a1', A], ['a2', A], ['a3', A], ['a4', A]]);
+    const order = await runQueue(scheduler, A, [
+      ['b1', B],
+      ['a1', A],
+      ['a2', A],
+      ['a3', A],
+      ['a4', A],
+    ]);
     // b1 is passed over by a1 and a2, then it is its turn whatever the models.
     expect(order).toEqual(['a1', 'a2', 'b1', 'a3', 'a4']);
   });
@@ -56,7 +67,12 @@ describe('Scheduler: model affinity', () => {
     const { clock, scheduler } = setup({ maxSkip: 10, maxWaitMs: 5_000 });
     await scheduler.acquire('first', 0, undefined, A);
     const order: string[] = [];
-    for (const [id, models] of [['b1', B], ['a1', A], ['a2', A]] as const) void scheduler.acquire(id, 0, undefined, models).then(() => order.push(id));
+    for (const [id, models] of [
+      ['b1', B],
+      ['a1', A],
+      ['a2', A],
+    ] as const)
+      void scheduler.acquire(id, 0, undefined, models).then(() => order.push(id));
     await tick();
     scheduler.release('first');
     await tick();
@@ -72,14 +88,23 @@ describe('Scheduler: model affinity', () => {
 
   it('priority wins over affinity', async () => {
     const { scheduler } = setup({ maxSkip: 3, maxWaitMs: 60_000 });
-    const order = await runQueue(scheduler, A, [['a-low', A, 0], ['b-high', B, 5], ['a-low2', A, 0]]);
+    const order = await runQueue(scheduler, A, [
+      ['a-low', A, 0],
+      ['b-high', B, 5],
+      ['a-low2', A, 0],
+    ]);
     expect(order).toEqual(['b-high', 'a-low', 'a-low2']);
   });
 
   it('maxSkip 0 (or no affinity) keeps arrival order', async () => {
     for (const affinity of [{ maxSkip: 0, maxWaitMs: 60_000 }, undefined]) {
       const { scheduler } = setup(affinity);
-      const order = await runQueue(scheduler, A, [['b1', B], ['a1', A], ['b2', B], ['a2', A]]);
+      const order = await runQueue(scheduler, A, [
+        ['b1', B],
+        ['a1', A],
+        ['b2', B],
+        ['a2', A],
+      ]);
       expect(order).toEqual(['b1', 'a1', 'b2', 'a2']);
     }
   });

@@ -39,7 +39,13 @@ describe('Scheduler', () => {
     const { scheduler } = setup(new FakeComfyBackend('gpu0', 1));
     await scheduler.acquire('busy', 0);
     const order: string[] = [];
-    for (const [id, p] of [['low1', -1], ['mid1', 0], ['high', 5], ['mid2', 0]] as const) void scheduler.acquire(id, p).then(() => order.push(id));
+    for (const [id, p] of [
+      ['low1', -1],
+      ['mid1', 0],
+      ['high', 5],
+      ['mid2', 0],
+    ] as const)
+      void scheduler.acquire(id, p).then(() => order.push(id));
     for (const holder of ['busy', 'high', 'mid1', 'mid2']) {
       scheduler.release(holder);
       await new Promise((r) => setImmediate(r));

@@ -9,7 +9,14 @@ describe('PromptQueue (Python heapq semantics)', () => {
     let changes = 0;
     const queue = new PromptQueue(() => changes++);
     // T11: 46, 47, 48 queued, then front (-49) and number 2.5 → raw heap [-49, 2.5, 48, 47, 46]
-    for (const [n, id] of [[46, 'a'], [47, 'b'], [48, 'c'], [-49, 'd'], [2.5, 'e']] as const) queue.put(entry(n, id));
+    for (const [n, id] of [
+      [46, 'a'],
+      [47, 'b'],
+      [48, 'c'],
+      [-49, 'd'],
+      [2.5, 'e'],
+    ] as const)
+      queue.put(entry(n, id));
     expect(queue.pendingRaw().map((e) => e[0])).toEqual([-49, 2.5, 48, 47, 46]);
     const order: number[] = [];
     for (let e = queue.take(); e; e = queue.take()) {
@@ -23,10 +30,21 @@ describe('PromptQueue (Python heapq semantics)', () => {
 
   it('deletes only the first pending entry with an id and keeps heap order', () => {
     const queue = new PromptQueue(() => undefined);
-    for (const [n, id] of [[1, 'x'], [2, 'dup'], [3, 'dup'], [4, 'y']] as const) queue.put(entry(n, id));
+    for (const [n, id] of [
+      [1, 'x'],
+      [2, 'dup'],
+      [3, 'dup'],
+      [4, 'y'],
+    ] as const)
+      queue.put(entry(n, id));
     expect(queue.deletePending('dup')).toBe(true);
     expect(queue.deletePending('unknown')).toBe(false);
-    expect(queue.pendingRaw().filter((e) => e[1] === 'dup').map((e) => e[0])).toEqual([3]);
+    expect(
+      queue
+        .pendingRaw()
+        .filter((e) => e[1] === 'dup')
+        .map((e) => e[0]),
+    ).toEqual([3]);
     const first = queue.take()?.[0];
     queue.finishRunning();
     expect([first, queue.take()?.[0]]).toEqual([1, 3]);

@@ -22,7 +22,8 @@ function graphWith(...extra: string[]): ApiPrompt {
 
 describe('GPU-cleaning custom nodes in validation', () => {
   it('knows the common ones and leaves ordinary classes alone', () => {
-    for (const name of ['easy cleanGpuUsed', 'easy clearCacheAll', 'LayerUtility: PurgeVRAM', 'Unload Ollama Model', 'FL_UnloadAllModels']) expect(isGpuCleaningNode(name)).toBe(true);
+    for (const name of ['easy cleanGpuUsed', 'easy clearCacheAll', 'LayerUtility: PurgeVRAM', 'Unload Ollama Model', 'FL_UnloadAllModels'])
+      expect(isGpuCleaningNode(name)).toBe(true);
     for (const name of ['KSampler', 'CLIPTextEncode', 'LoraLoader', 'ImageBlur', 'easy showAnything']) expect(isGpuCleaningNode(name)).toBe(false);
   });
 

@@ -5,11 +5,28 @@ import { injectWorkflow, MAX_SEED, parseWorkflowJson, type WorkflowDefinition } 
 function sdxl(tokens: { prompt: string; negative: string; seed: string }): ApiPrompt {
   return {
     '1': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: 'sd_xl_base_1.0.safetensors' } },
-    '2': { class_type: 'LoraLoader', inputs: { model: ['1', 0], clip: ['1', 1], lora_name: 'alex_style_sdxl.safetensors', strength_model: 0.7, strength_clip: 0.7 } },
+    '2': {
+      class_type: 'LoraLoader',
+      inputs: { model: ['1', 0], clip: ['1', 1], lora_name: 'alex_style_sdxl.safetensors', strength_model: 0.7, strength_clip: 0.7 },
+    },
     '3': { class_type: 'CLIPTextEncode', inputs: { text: tokens.prompt, clip: ['2', 1] } },
     '4': { class_type: 'CLIPTextEncode', inputs: { text: tokens.negative, clip: ['2', 1] } },
     '5': { class_type: 'EmptyLatentImage', inputs: { width: 'WIDTH_PLACEHOLDER', height: 'HEIGHT_PLACEHOLDER', batch_size: 1 } },
-    '6': { class_type: 'KSampler', inputs: { model: ['2', 0], seed: tokens.seed, steps: 'STEPS_PLACEHOLDER', cfg: 'CFG_PLACEHOLDER', sampler_name: 'euler', scheduler: 'normal', positive: ['3', 0], negative: ['4', 0], latent_image: ['5', 0], denoise: 1 } },
+    '6': {
+      class_type: 'KSampler',
+      inputs: {
+        model: ['2', 0],
+        seed: tokens.seed,
+        steps: 'STEPS_PLACEHOLDER',
+        cfg: 'CFG_PLACEHOLDER',
+        sampler_name: 'euler',
+        scheduler: 'normal',
+        positive: ['3', 0],
+        negative: ['4', 0],
+        latent_image: ['5', 0],
+        denoise: 1,
+      },
+    },
     '7': { class_type: 'VAEDecode', inputs: { samples: ['6', 0], vae: ['1', 2] } },
     '8': { class_type: 'SaveImage', inputs: { images: ['7', 0], filename_prefix: 'chorus/img_SEED_PLACEHOLDER' } },
   };
@@ -48,15 +65,17 @@ describe('injectWorkflow', () => {
 
   it('keeps hostile prompt text intact: quotes, backslashes, newlines, unicode', () => {
     const hostile = 'she said "hi" \\ C:\\path\\n\nnew line\t{"json": [1,2]} ünïcødé 🌸 日本語 \u0000 </script>';
-    const result = injectWorkflow(ours, { prompt: hostile, negative: "it's \"fine\"", seed: 1 }, { defaults: sizes });
+    const result = injectWorkflow(ours, { prompt: hostile, negative: 'it\'s "fine"', seed: 1 }, { defaults: sizes });
     expect(inputs(result, '3').text).toBe(hostile);
-    expect(inputs(result, '4').text).toBe("it's \"fine\"");
+    expect(inputs(result, '4').text).toBe('it\'s "fine"');
     expect(JSON.parse(JSON.stringify(result.prompt))['3'].inputs.text).toBe(hostile);
   });
 
   it('does not re-inject or refuse a prompt that itself contains placeholder text', () => {
     const sneaky = 'a sign reading PROMPT_PLACEHOLDER and __CHORUS_SEED__ and NEGATIVE_PLACEHOLDER';
-    const embedded = parseWorkflowJson('e', '/e.json', { ...sdxl({ prompt: 'masterpiece, PROMPT_PLACEHOLDER, NEGATIVE_PLACEHOLDER', negative: 'NEGATIVE_PLACEHOLDER', seed: 'SEED_PLACEHOLDER' }) });
+    const embedded = parseWorkflowJson('e', '/e.json', {
+      ...sdxl({ prompt: 'masterpiece, PROMPT_PLACEHOLDER, NEGATIVE_PLACEHOLDER', negative: 'NEGATIVE_PLACEHOLDER', seed: 'SEED_PLACEHOLDER' }),
+    });
     const result = injectWorkflow(embedded, { prompt: sneaky, negative: 'blur', seed: 5 }, { defaults: sizes });
     expect(inputs(result, '3').text).toBe(`masterpiece, ${sneaky}, blur`);
     const exact = injectWorkflow(ours, { prompt: sneaky, seed: 5 }, { defaults: sizes });
@@ -81,18 +100,24 @@ describe('injectWorkflow', () => {
   });
 
   it('refuses with WORKFLOW_INVALID naming node and input when a value is missing', () => {
-    expect(() => injectWorkflow(ours, { seed: 1 }, { defaults: sizes })).toThrow(expect.objectContaining({ code: 'WORKFLOW_INVALID', details: { nodeId: '3', input: 'text', placeholder: 'PROMPT_PLACEHOLDER' } }));
+    expect(() => injectWorkflow(ours, { seed: 1 }, { defaults: sizes })).toThrow(
+      expect.objectContaining({ code: 'WORKFLOW_INVALID', details: { nodeId: '3', input: 'text', placeholder: 'PROMPT_PLACEHOLDER' } }),
+    );
     expect(() => injectWorkflow(ours, { prompt: 'x' })).toThrow(/WIDTH_PLACEHOLDER in node 5, input "width"/);
   });
 
   it('refuses a graph still holding a token nobody fills', () => {
     const odd = parseWorkflowJson('odd', '/odd.json', { ...sdxl({ prompt: 'PROMPT_PLACEHOLDER', negative: 'NEG_PLACEHOLDER', seed: '1' }) });
-    expect(() => injectWorkflow(odd, { prompt: 'x' }, { defaults: sizes })).toThrow(expect.objectContaining({ code: 'WORKFLOW_INVALID', details: expect.objectContaining({ nodeId: '4', input: 'text' }) }));
+    expect(() => injectWorkflow(odd, { prompt: 'x' }, { defaults: sizes })).toThrow(
+      expect.objectContaining({ code: 'WORKFLOW_INVALID', details: expect.objectContaining({ nodeId: '4', input: 'text' }) }),
+    );
   });
 
   it('refuses a misspelt token even inside text it fills', () => {
     const odd = parseWorkflowJson('odd2', '/odd2.json', { ...sdxl({ prompt: 'PROMPT_PLACEHOLDER, STYLE_PLACEHOLDER', negative: 'x', seed: '1' }) });
-    expect(() => injectWorkflow(odd, { prompt: 'x' }, { defaults: sizes })).toThrow(expect.objectContaining({ details: { nodeId: '3', input: 'text', placeholder: 'STYLE_PLACEHOLDER' } }));
+    expect(() => injectWorkflow(odd, { prompt: 'x' }, { defaults: sizes })).toThrow(
+      expect.objectContaining({ details: { nodeId: '3', input: 'text', placeholder: 'STYLE_PLACEHOLDER' } }),
+    );
   });
 
   it('reports overrides the workflow has no placeholder for, and never mutates the library graph', () => {
@@ -105,7 +130,21 @@ describe('injectWorkflow', () => {
   it('fills the Chorus Engine metadata-block nodes when there are no tokens', () => {
     const legacy = parseWorkflowJson('legacy', '/l.json', {
       ...sdxl({ prompt: 'old', negative: 'old neg', seed: '1' }),
-      '6': { class_type: 'KSampler', inputs: { model: ['2', 0], seed: 9, steps: 20, cfg: 7, sampler_name: 'euler', scheduler: 'normal', positive: ['3', 0], negative: ['4', 0], latent_image: ['5', 0], denoise: 1 } },
+      '6': {
+        class_type: 'KSampler',
+        inputs: {
+          model: ['2', 0],
+          seed: 9,
+          steps: 20,
+          cfg: 7,
+          sampler_name: 'euler',
+          scheduler: 'normal',
+          positive: ['3', 0],
+          negative: ['4', 0],
+          latent_image: ['5', 0],
+          denoise: 1,
+        },
+      },
       '5': { class_type: 'EmptyLatentImage', inputs: { width: 512, height: 512, batch_size: 1 } },
       '8': { class_type: 'SaveImage', inputs: { images: ['7', 0], filename_prefix: 'x' } },
       metadata: { prompt_node_id: '3', negative_prompt_node_id: '4', seed_node_id: '6' },
@@ -126,7 +165,17 @@ describe('injectWorkflow', () => {
   });
 
   it('inserts character LoRAs after the checkpoint and rewires every MODEL/CLIP consumer', () => {
-    const result = injectWorkflow(ours, { prompt: 'x', seed: 1 }, { defaults: sizes, characterLoras: [{ name: 'detail_tweaker_xl.safetensors', strength: 0.4 }, { name: 'alex_style_sdxl.safetensors', strength: 1 }] });
+    const result = injectWorkflow(
+      ours,
+      { prompt: 'x', seed: 1 },
+      {
+        defaults: sizes,
+        characterLoras: [
+          { name: 'detail_tweaker_xl.safetensors', strength: 0.4 },
+          { name: 'alex_style_sdxl.safetensors', strength: 1 },
+        ],
+      },
+    );
     const chain = inputs(result, 'chorus_lora_1');
     expect(chain).toMatchObject({ model: ['1', 0], clip: ['1', 1], lora_name: 'detail_tweaker_xl.safetensors', strength_model: 0.4 });
     // The workflow's own LoRA now reads from the chain; the checkpoint's VAE output is untouched.

@@ -96,7 +96,11 @@ describe('WorkflowLibrary', () => {
     library = await WorkflowLibrary.load(dir);
     expect(library.list()).toEqual([]);
     expect(library.problems()).toEqual([
-      expect.objectContaining({ file: join(dir, 'typo.json'), reason: expect.stringContaining('misspelling of PROMPT_PLACEHOLDER'), issues: expect.arrayContaining([expect.objectContaining({ rule: 'misspelt_placeholder' })]) }),
+      expect.objectContaining({
+        file: join(dir, 'typo.json'),
+        reason: expect.stringContaining('misspelling of PROMPT_PLACEHOLDER'),
+        issues: expect.arrayContaining([expect.objectContaining({ rule: 'misspelt_placeholder' })]),
+      }),
     ]);
     expect(() => library!.get('typo')).toThrow(expect.objectContaining({ code: 'WORKFLOW_INVALID', message: expect.stringContaining('PROMPT_PLACEHOLDER') }));
     expect(() => library!.get('typoo')).toThrow(expect.objectContaining({ code: 'WORKFLOW_NOT_FOUND' }));

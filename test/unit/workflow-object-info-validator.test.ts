@@ -1,7 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { ApiPrompt } from '../../src/comfy/backend-port.js';
-import { injectWorkflow, objectInfoSchema, suggestNames, validateAgainstObjectInfo, validateStructure, WorkflowLibrary, type ObjectInfo } from '../../src/workflows/index.js';
+import {
+  injectWorkflow,
+  objectInfoSchema,
+  suggestNames,
+  validateAgainstObjectInfo,
+  validateStructure,
+  WorkflowLibrary,
+  type ObjectInfo,
+} from '../../src/workflows/index.js';
 
 /** The recorded 0.3.64 object_info with the model names the simulator serves filled in. */
 function filledObjectInfo(): ObjectInfo {
@@ -13,7 +21,12 @@ function filledObjectInfo(): ObjectInfo {
   fill('DualCLIPLoader', 'clip_name1', clips);
   fill('DualCLIPLoader', 'clip_name2', clips);
   fill('VAELoader', 'vae_name', ['ae.safetensors', 'sdxl_vae.safetensors']);
-  fill('LoraLoader', 'lora_name', ['nova_style_flux.safetensors', 'nova_style_sdxl.safetensors', 'alex_style_sdxl.safetensors', 'detail_tweaker_xl.safetensors']);
+  fill('LoraLoader', 'lora_name', [
+    'nova_style_flux.safetensors',
+    'nova_style_sdxl.safetensors',
+    'alex_style_sdxl.safetensors',
+    'detail_tweaker_xl.safetensors',
+  ]);
   return objectInfoSchema.parse(info);
 }
 
@@ -22,10 +35,27 @@ const objectInfo = filledObjectInfo();
 function goodGraph(): ApiPrompt {
   return {
     '1': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: 'sd_xl_base_1.0.safetensors' } },
-    '2': { class_type: 'LoraLoader', inputs: { model: ['1', 0], clip: ['1', 1], lora_name: 'alex_style_sdxl.safetensors', strength_model: 0.7, strength_clip: 0.7 } },
+    '2': {
+      class_type: 'LoraLoader',
+      inputs: { model: ['1', 0], clip: ['1', 1], lora_name: 'alex_style_sdxl.safetensors', strength_model: 0.7, strength_clip: 0.7 },
+    },
     '3': { class_type: 'CLIPTextEncode', inputs: { text: 'PROMPT_PLACEHOLDER', clip: ['2', 1] } },
     '4': { class_type: 'EmptyLatentImage', inputs: { width: 'WIDTH_PLACEHOLDER', height: 1024, batch_size: 1 } },
-    '5': { class_type: 'KSampler', inputs: { model: ['2', 0], seed: 'SEED_PLACEHOLDER', steps: 20, cfg: 'CFG_PLACEHOLDER', sampler_name: 'euler', scheduler: 'normal', positive: ['3', 0], negative: ['3', 0], latent_image: ['4', 0], denoise: 1 } },
+    '5': {
+      class_type: 'KSampler',
+      inputs: {
+        model: ['2', 0],
+        seed: 'SEED_PLACEHOLDER',
+        steps: 20,
+        cfg: 'CFG_PLACEHOLDER',
+        sampler_name: 'euler',
+        scheduler: 'normal',
+        positive: ['3', 0],
+        negative: ['3', 0],
+        latent_image: ['4', 0],
+        denoise: 1,
+      },
+    },
     '6': { class_type: 'VAEDecode', inputs: { samples: ['5', 0], vae: ['1', 2] } },
     '7': { class_type: 'SaveImage', inputs: { images: ['6', 0], filename_prefix: 'chorus/x_SEED_PLACEHOLDER' } },
   };
@@ -67,12 +97,18 @@ describe('validateAgainstObjectInfo', () => {
     g['5']!.inputs.sampler_name = 'eulr';
     g['1']!.inputs.ckpt_name = 'sdxl_base.safetensors';
     const errors = check(g).errors;
-    expect(errors.map((e) => [e.nodeId, e.input])).toEqual([['1', 'ckpt_name'], ['5', 'sampler_name']]);
+    expect(errors.map((e) => [e.nodeId, e.input])).toEqual([
+      ['1', 'ckpt_name'],
+      ['5', 'sampler_name'],
+    ]);
     expect(errors[1]!.suggestion).toContain('"euler"');
   });
 
   it('reads V3 combos ("COMBO" with options)', () => {
-    const g: ApiPrompt = { '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 1, color: 0 } }, '2': { class_type: 'SaveWEBM', inputs: { images: ['1', 0], filename_prefix: 'PROMPT_PLACEHOLDER', codec: 'h264', fps: 24, crf: 32 } } };
+    const g: ApiPrompt = {
+      '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 1, color: 0 } },
+      '2': { class_type: 'SaveWEBM', inputs: { images: ['1', 0], filename_prefix: 'PROMPT_PLACEHOLDER', codec: 'h264', fps: 24, crf: 32 } },
+    };
     expect(check(g).errors).toEqual([expect.objectContaining({ rule: 'value_not_in_list', input: 'codec' })]);
   });
 
@@ -104,7 +140,7 @@ describe('validateAgainstObjectInfo', () => {
     expect(check(g).errors).toEqual([expect.objectContaining({ rule: 'placeholder_type_mismatch', nodeId: '3', input: 'text' })]);
   });
 
-  it('rule no_output_node (by the server\'s output_node flag)', () => {
+  it("rule no_output_node (by the server's output_node flag)", () => {
     const g = goodGraph();
     g['7']!.class_type = 'ImageInvert';
     g['7']!.inputs = { image: ['6', 0] };
@@ -129,7 +165,10 @@ describe('shipped workflows', () => {
     expect(names).toEqual(expect.arrayContaining(['nova_portrait', 'alex_portrait', 'generic_portrait', 'no_model_test']));
     for (const def of library.list()) {
       expect({ name: def.name, errors: validateStructure(def).errors }).toEqual({ name: def.name, errors: [] });
-      expect({ name: def.name, errors: validateAgainstObjectInfo(def.graph, objectInfo, { placeholders: def.placeholders }).errors }).toEqual({ name: def.name, errors: [] });
+      expect({ name: def.name, errors: validateAgainstObjectInfo(def.graph, objectInfo, { placeholders: def.placeholders }).errors }).toEqual({
+        name: def.name,
+        errors: [],
+      });
       const injected = injectWorkflow(def, { prompt: 'a portrait', text: 'hello there' });
       expect({ name: def.name, errors: validateAgainstObjectInfo(injected.prompt, objectInfo).errors }).toEqual({ name: def.name, errors: [] });
     }

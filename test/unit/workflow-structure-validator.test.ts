@@ -9,7 +9,21 @@ function goodGraph(): ApiPrompt {
     '2': { class_type: 'CLIPTextEncode', inputs: { text: 'PROMPT_PLACEHOLDER', clip: ['1', 1] } },
     '3': { class_type: 'CLIPTextEncode', inputs: { text: 'NEGATIVE_PLACEHOLDER', clip: ['1', 1] } },
     '4': { class_type: 'EmptyLatentImage', inputs: { width: 512, height: 512, batch_size: 1 } },
-    '5': { class_type: 'KSampler', inputs: { model: ['1', 0], seed: 'SEED_PLACEHOLDER', steps: 20, cfg: 7, sampler_name: 'euler', scheduler: 'normal', positive: ['2', 0], negative: ['3', 0], latent_image: ['4', 0], denoise: 1 } },
+    '5': {
+      class_type: 'KSampler',
+      inputs: {
+        model: ['1', 0],
+        seed: 'SEED_PLACEHOLDER',
+        steps: 20,
+        cfg: 7,
+        sampler_name: 'euler',
+        scheduler: 'normal',
+        positive: ['2', 0],
+        negative: ['3', 0],
+        latent_image: ['4', 0],
+        denoise: 1,
+      },
+    },
     '6': { class_type: 'VAEDecode', inputs: { samples: ['5', 0], vae: ['1', 2] } },
     '7': { class_type: 'SaveImage', inputs: { images: ['6', 0], filename_prefix: 'x' } },
   };

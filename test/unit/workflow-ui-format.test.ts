@@ -16,7 +16,18 @@ const uiWorkflow = {
   last_node_id: 12,
   last_link_id: 11,
   nodes: [
-    { id: 4, type: 'CheckpointLoaderSimple', mode: 0, inputs: [], outputs: [{ name: 'MODEL', type: 'MODEL', links: [1] }, { name: 'CLIP', type: 'CLIP', links: [2, 3] }, { name: 'VAE', type: 'VAE', links: [8] }], widgets_values: ['sd_xl_base_1.0.safetensors'] },
+    {
+      id: 4,
+      type: 'CheckpointLoaderSimple',
+      mode: 0,
+      inputs: [],
+      outputs: [
+        { name: 'MODEL', type: 'MODEL', links: [1] },
+        { name: 'CLIP', type: 'CLIP', links: [2, 3] },
+        { name: 'VAE', type: 'VAE', links: [8] },
+      ],
+      widgets_values: ['sd_xl_base_1.0.safetensors'],
+    },
     { id: 6, type: 'CLIPTextEncode', mode: 0, title: 'Positive', inputs: [{ name: 'clip', type: 'CLIP', link: 2 }], widgets_values: ['PROMPT_PLACEHOLDER'] },
     { id: 7, type: 'CLIPTextEncode', mode: 0, inputs: [{ name: 'clip', type: 'CLIP', link: 3 }], widgets_values: ['NEGATIVE_PLACEHOLDER'] },
     { id: 5, type: 'EmptyLatentImage', mode: 0, inputs: [], widgets_values: [768, 1024, 1] },
@@ -33,7 +44,15 @@ const uiWorkflow = {
       // seed, its "control after generate" value, steps, cfg, sampler, scheduler, denoise
       widgets_values: [156680208700286, 'randomize', 20, 8, 'euler', 'normal', 1],
     },
-    { id: 8, type: 'VAEDecode', mode: 0, inputs: [{ name: 'samples', type: 'LATENT', link: 7 }, { name: 'vae', type: 'VAE', link: 8 }] },
+    {
+      id: 8,
+      type: 'VAEDecode',
+      mode: 0,
+      inputs: [
+        { name: 'samples', type: 'LATENT', link: 7 },
+        { name: 'vae', type: 'VAE', link: 8 },
+      ],
+    },
     { id: 10, type: 'Reroute', mode: 0, inputs: [{ name: '', type: '*', link: 9 }] },
     { id: 11, type: 'ImageInvert', mode: 4, inputs: [{ name: 'image', type: 'IMAGE', link: 10 }] },
     { id: 9, type: 'SaveImage', mode: 0, inputs: [{ name: 'images', type: 'IMAGE', link: 11 }], widgets_values: ['ComfyUI'] },
@@ -70,7 +89,18 @@ describe('UI-format workflows', () => {
     expect(Object.keys(api).sort()).toEqual(['3', '4', '5', '6', '7', '8', '9']);
     expect(api['3']).toEqual({
       class_type: 'KSampler',
-      inputs: { model: ['4', 0], seed: 156680208700286, steps: 20, cfg: 8, sampler_name: 'euler', scheduler: 'normal', positive: ['6', 0], negative: ['7', 0], latent_image: ['5', 0], denoise: 1 },
+      inputs: {
+        model: ['4', 0],
+        seed: 156680208700286,
+        steps: 20,
+        cfg: 8,
+        sampler_name: 'euler',
+        scheduler: 'normal',
+        positive: ['6', 0],
+        negative: ['7', 0],
+        latent_image: ['5', 0],
+        denoise: 1,
+      },
     });
     expect(api['6']).toEqual({ class_type: 'CLIPTextEncode', inputs: { text: 'PROMPT_PLACEHOLDER', clip: ['4', 1] }, _meta: { title: 'Positive' } });
     expect(api['5']!.inputs).toEqual({ width: 768, height: 1024, batch_size: 1 });
@@ -80,7 +110,9 @@ describe('UI-format workflows', () => {
 
   it('refuses a class the server does not have', () => {
     const broken = { ...uiWorkflow, nodes: [...uiWorkflow.nodes, { id: 20, type: 'MysteryNode', mode: 0, inputs: [] }] };
-    expect(() => convertUiToApi(broken, objectInfo)).toThrow(expect.objectContaining({ code: 'WORKFLOW_INVALID', details: { nodeId: '20', classType: 'MysteryNode' } }));
+    expect(() => convertUiToApi(broken, objectInfo)).toThrow(
+      expect.objectContaining({ code: 'WORKFLOW_INVALID', details: { nodeId: '20', classType: 'MysteryNode' } }),
+    );
   });
 
   describe('in the library', () => {

@@ -43,7 +43,10 @@ export const promptRejectionSchema = z.looseObject({
     // Very old servers answered a bare string.
     z.string().transform((message) => ({ type: 'unknown', message, details: '', extra_info: {} })),
   ]),
-  node_errors: z.record(z.string(), nodeErrorSchema).nullish().transform((value) => value ?? {}),
+  node_errors: z
+    .record(z.string(), nodeErrorSchema)
+    .nullish()
+    .transform((value) => value ?? {}),
 });
 export type PromptRejection = z.infer<typeof promptRejectionSchema>;
 
@@ -54,7 +57,10 @@ export const queueEntrySchema = z
     z.union([z.string(), z.number()]).transform(String),
     looseRecord,
     looseRecord.nullish().transform((value) => value ?? {}),
-    z.array(z.string()).nullish().transform((value) => value ?? []),
+    z
+      .array(z.string())
+      .nullish()
+      .transform((value) => value ?? []),
   ])
   .rest(z.unknown());
 export type QueueEntry = z.infer<typeof queueEntrySchema>;
@@ -67,8 +73,14 @@ export const queueResponseSchema = z.looseObject({
 /** One UI output file: `{filename, subfolder, type}` under any key of a node's output. */
 export const outputFileSchema = z.looseObject({
   filename: z.string(),
-  subfolder: z.string().nullish().transform((value) => value ?? ''),
-  type: z.string().nullish().transform((value) => value ?? 'output'),
+  subfolder: z
+    .string()
+    .nullish()
+    .transform((value) => value ?? ''),
+  type: z
+    .string()
+    .nullish()
+    .transform((value) => value ?? 'output'),
 });
 
 export const historyStatusSchema = z.looseObject({
@@ -113,8 +125,14 @@ export type SystemStats = z.infer<typeof systemStatsSchema>;
 
 export const uploadResponseSchema = z.looseObject({
   name: z.string(),
-  subfolder: z.string().nullish().transform((value) => value ?? ''),
-  type: z.string().nullish().transform((value) => value ?? 'input'),
+  subfolder: z
+    .string()
+    .nullish()
+    .transform((value) => value ?? ''),
+  type: z
+    .string()
+    .nullish()
+    .transform((value) => value ?? 'input'),
 });
 
 /** /object_info is consumed by workflow validation; here we only insist on an object per class. */

@@ -11,9 +11,7 @@ const nodeId = z.union([z.string(), z.number()]).transform(String);
 const timestamp = z.number().nullish();
 
 export const statusDataSchema = z.looseObject({
-  status: z
-    .looseObject({ exec_info: z.looseObject({ queue_remaining: z.number().nullish() }).nullish() })
-    .nullish(),
+  status: z.looseObject({ exec_info: z.looseObject({ queue_remaining: z.number().nullish() }).nullish() }).nullish(),
   sid: z.string().nullish(),
 });
 
@@ -21,7 +19,10 @@ export const executionStartDataSchema = z.looseObject({ prompt_id: promptId.opti
 
 export const executionCachedDataSchema = z.looseObject({
   prompt_id: promptId.optional(),
-  nodes: z.array(nodeId).nullish().transform((value) => value ?? []),
+  nodes: z
+    .array(nodeId)
+    .nullish()
+    .transform((value) => value ?? []),
   timestamp,
 });
 

@@ -44,20 +44,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('updated_at', 'text', (col) => col.notNull())
     .execute();
 
-  await db.schema.createIndex('visual_generation_jobs_status_idx')
-    .ifNotExists().on('visual_generation_jobs').column('status').execute();
-  await db.schema
-    .createIndex('visual_generation_jobs_conversation_id_idx')
-    .ifNotExists()
-    .on('visual_generation_jobs')
-    .column('conversation_id')
-    .execute();
-  await db.schema
-    .createIndex('visual_generation_jobs_created_at_idx')
-    .ifNotExists()
-    .on('visual_generation_jobs')
-    .column('created_at')
-    .execute();
+  await db.schema.createIndex('visual_generation_jobs_status_idx').ifNotExists().on('visual_generation_jobs').column('status').execute();
+  await db.schema.createIndex('visual_generation_jobs_conversation_id_idx').ifNotExists().on('visual_generation_jobs').column('conversation_id').execute();
+  await db.schema.createIndex('visual_generation_jobs_created_at_idx').ifNotExists().on('visual_generation_jobs').column('created_at').execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

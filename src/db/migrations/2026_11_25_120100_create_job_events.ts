@@ -29,13 +29,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute();
 
   // Partial: the relay only ever looks for unpublished rows, which are few once it keeps up.
-  await db.schema
-    .createIndex('job_events_unpublished_idx')
-    .ifNotExists()
-    .on('job_events')
-    .column('id')
-    .where(sql.ref('published_at'), 'is', null)
-    .execute();
+  await db.schema.createIndex('job_events_unpublished_idx').ifNotExists().on('job_events').column('id').where(sql.ref('published_at'), 'is', null).execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

@@ -24,12 +24,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     const { rows } = await sql<{ name: string }>`select name from pragma_table_info('visual_generation_jobs') where name = ${column}`.execute(db);
     if (rows.length === 0) await db.schema.alterTable('visual_generation_jobs').addColumn(column, 'text').execute();
   }
-  await db.schema
-    .createIndex('visual_generation_jobs_owner_instance_idx')
-    .ifNotExists()
-    .on('visual_generation_jobs')
-    .column('owner_instance')
-    .execute();
+  await db.schema.createIndex('visual_generation_jobs_owner_instance_idx').ifNotExists().on('visual_generation_jobs').column('owner_instance').execute();
 
   await db.schema
     .createTable('service_instances')

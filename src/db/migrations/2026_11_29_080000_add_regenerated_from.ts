@@ -13,12 +13,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     const { rows } = await sql<{ name: string }>`select name from pragma_table_info('visual_generation_jobs') where name = 'regenerated_from'`.execute(db);
     if (rows.length === 0) await db.schema.alterTable('visual_generation_jobs').addColumn('regenerated_from', 'text').execute();
   }
-  await db.schema
-    .createIndex('visual_generation_jobs_regenerated_from_idx')
-    .ifNotExists()
-    .on('visual_generation_jobs')
-    .column('regenerated_from')
-    .execute();
+  await db.schema.createIndex('visual_generation_jobs_regenerated_from_idx').ifNotExists().on('visual_generation_jobs').column('regenerated_from').execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

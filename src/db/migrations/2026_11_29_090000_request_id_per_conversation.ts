@@ -22,7 +22,13 @@ export async function up(db: Kysely<any>): Promise<void> {
     const { rows } = await sql<{ name: string }>`select name from pragma_table_info('visual_generation_jobs') where name = 'request_hash'`.execute(db);
     if (rows.length === 0) await db.schema.alterTable(table).addColumn('request_hash', 'text').execute();
   }
-  await db.schema.createIndex('visual_generation_jobs_conversation_request_idx').ifNotExists().unique().on(table).columns(['conversation_id', 'request_id']).execute();
+  await db.schema
+    .createIndex('visual_generation_jobs_conversation_request_idx')
+    .ifNotExists()
+    .unique()
+    .on(table)
+    .columns(['conversation_id', 'request_id'])
+    .execute();
 }
 
 async function rebuildSqliteWithoutGlobalUnique(db: Kysely<any>): Promise<void> {
@@ -34,7 +40,9 @@ async function rebuildSqliteWithoutGlobalUnique(db: Kysely<any>): Promise<void> 
   try {
     await db.transaction().execute(async (trx) => {
       await sql.raw(`drop table if exists "${rebuilt}"`).execute(trx);
-      const newSql = createSql.replace(/"request_id" text unique/i, '"request_id" text').replace(/^create table (if not exists )?"?visual_generation_jobs"?/i, `create table "${rebuilt}"`);
+      const newSql = createSql
+        .replace(/"request_id" text unique/i, '"request_id" text')
+        .replace(/^create table (if not exists )?"?visual_generation_jobs"?/i, `create table "${rebuilt}"`);
       await sql.raw(newSql).execute(trx);
       await sql.raw(`insert into "${rebuilt}" select * from "${table}"`).execute(trx);
       await sql.raw(`drop table "${table}"`).execute(trx);

@@ -33,10 +33,12 @@ function listQuery() {
 
 function matchesFilters(job) {
   const { filters } = view.route;
-  return (!filters.state || filters.state === job.state)
-    && (!filters.q || job.id.startsWith(filters.q))
-    && (!filters.conversation || filters.conversation === job.conversation_id)
-    && (!filters.character || filters.character === job.character);
+  return (
+    (!filters.state || filters.state === job.state) &&
+    (!filters.q || job.id.startsWith(filters.q)) &&
+    (!filters.conversation || filters.conversation === job.conversation_id) &&
+    (!filters.character || filters.character === job.character)
+  );
 }
 
 async function loadJobs() {
@@ -59,7 +61,15 @@ async function loadJobs() {
 function jobRow(job) {
   const shortId = job.id.length > 14 ? `${job.id.slice(0, 12)}…` : job.id;
   const selected = job.id === view.route.jobId;
-  return h('tr', { dataset: { jobId: job.id, state: job.state }, class: selected ? 'selected' : '', onclick: (e) => { if (!e.target.closest('a')) go({ ...view.route, jobId: job.id }); } },
+  return h(
+    'tr',
+    {
+      dataset: { jobId: job.id, state: job.state },
+      class: selected ? 'selected' : '',
+      onclick: (e) => {
+        if (!e.target.closest('a')) go({ ...view.route, jobId: job.id });
+      },
+    },
     h('td', {}, h('a', { href: routeWithJob(job.id), class: 'job-link', title: job.id, 'aria-current': selected ? 'true' : null }, h('code', {}, shortId))),
     h('td', { class: 'cell-state' }, stateBadge(job.state, job.substate)),
     h('td', { class: 'col-character' }, job.character ?? h('span', { class: 'subtle' }, '—')),
@@ -83,13 +93,23 @@ function routeWithJob(jobId) {
 function renderCounts() {
   const { filters } = view.route;
   const all = Object.values(view.counts).reduce((a, b) => a + b, 0);
-  const item = (state, count, label) => h('li', {},
-    h('a', {
-      href: `#/jobs?${new URLSearchParams({ ...withoutKey(filters, 'state'), ...(state ? { state } : {}) })}`.replace(/\?$/, ''),
-      class: `state-count ${state ? `state-${state}` : 'state-all'}`,
-      dataset: { state: state ?? 'all', count: String(count) },
-      'aria-current': (filters.state ?? null) === state ? 'true' : null,
-    }, h('span', { class: 'state-count-label' }, label), ' ', h('strong', {}, String(count))));
+  const item = (state, count, label) =>
+    h(
+      'li',
+      {},
+      h(
+        'a',
+        {
+          href: `#/jobs?${new URLSearchParams({ ...withoutKey(filters, 'state'), ...(state ? { state } : {}) })}`.replace(/\?$/, ''),
+          class: `state-count ${state ? `state-${state}` : 'state-all'}`,
+          dataset: { state: state ?? 'all', count: String(count) },
+          'aria-current': (filters.state ?? null) === state ? 'true' : null,
+        },
+        h('span', { class: 'state-count-label' }, label),
+        ' ',
+        h('strong', {}, String(count)),
+      ),
+    );
   $('state-counts').replaceChildren(item(null, all, 'all'), ...states.map((s) => item(s, view.counts[s] ?? 0, s)));
 }
 
@@ -133,26 +153,53 @@ function refreshBackendsSoon() {
 function instancesCard(cluster, self) {
   const driving = new Map();
   for (const owner of Object.values(cluster.owners)) driving.set(owner, (driving.get(owner) ?? 0) + 1);
-  return h('div', { class: 'backend instances' },
+  return h(
+    'div',
+    { class: 'backend instances' },
     h('div', { class: 'backend-head' }, h('strong', {}, 'instances')),
-    h('dl', { class: 'facts compact' },
-      ...cluster.instances.filter((i) => i.alive || driving.has(i.id)).flatMap((i) => [
-        h('dt', {}, `${i.id}${i.id === self ? ' (this page)' : ''}`),
-        h('dd', {}, `${i.alive ? 'alive' : 'lease lapsed'} · drives ${driving.get(i.id) ?? 0} job(s)`),
-      ])),
+    h(
+      'dl',
+      { class: 'facts compact' },
+      ...cluster.instances
+        .filter((i) => i.alive || driving.has(i.id))
+        .flatMap((i) => [
+          h('dt', {}, `${i.id}${i.id === self ? ' (this page)' : ''}`),
+          h('dd', {}, `${i.alive ? 'alive' : 'lease lapsed'} · drives ${driving.get(i.id) ?? 0} job(s)`),
+        ]),
+    ),
   );
 }
 
 function backendCard(b) {
   const { max_concurrent: max, in_use: used } = b.capacity;
-  return h('div', { class: `backend ${b.healthy ? 'healthy' : 'unhealthy'}`, dataset: { backend: b.name } },
-    h('div', { class: 'backend-head' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), h('strong', {}, b.name), h('span', { class: 'subtle' }, b.healthy ? 'healthy' : 'unhealthy')),
+  return h(
+    'div',
+    { class: `backend ${b.healthy ? 'healthy' : 'unhealthy'}`, dataset: { backend: b.name } },
+    h(
+      'div',
+      { class: 'backend-head' },
+      h('span', { class: 'dot', 'aria-hidden': 'true' }),
+      h('strong', {}, b.name),
+      h('span', { class: 'subtle' }, b.healthy ? 'healthy' : 'unhealthy'),
+    ),
     h('div', { class: 'subtle small backend-url' }, b.url),
-    h('dl', { class: 'facts compact' },
-      h('dt', {}, 'slots'), h('dd', { class: 'slots', dataset: { inUse: String(b.capacity.in_use_all_instances ?? used) } }, b.capacity.in_use_all_instances === undefined ? `${used} / ${max} in use` : `${b.capacity.in_use_all_instances} / ${max} in use (${used} by this instance)`),
-      h('dt', {}, 'ComfyUI queue'), h('dd', {}, b.queueRemaining ?? '–'),
-      h('dt', {}, 'socket'), h('dd', {}, b.socket),
-      b.comfyuiVersion ? [h('dt', {}, 'version'), h('dd', {}, b.comfyuiVersion)] : null),
+    h(
+      'dl',
+      { class: 'facts compact' },
+      h('dt', {}, 'slots'),
+      h(
+        'dd',
+        { class: 'slots', dataset: { inUse: String(b.capacity.in_use_all_instances ?? used) } },
+        b.capacity.in_use_all_instances === undefined
+          ? `${used} / ${max} in use`
+          : `${b.capacity.in_use_all_instances} / ${max} in use (${used} by this instance)`,
+      ),
+      h('dt', {}, 'ComfyUI queue'),
+      h('dd', {}, b.queueRemaining ?? '–'),
+      h('dt', {}, 'socket'),
+      h('dd', {}, b.socket),
+      b.comfyuiVersion ? [h('dt', {}, 'version'), h('dd', {}, b.comfyuiVersion)] : null,
+    ),
     b.lastError ? h('p', { class: 'backend-error' }, b.lastError) : null,
   );
 }
@@ -170,7 +217,14 @@ async function loadDetail() {
     if (view.route.jobId !== jobId) return;
     const wasOpen = view.detail?.job.id === jobId;
     view.detail = detail;
-    panel.replaceChildren(renderJobDetail(detail, view.diagram, { onClose: closeDetail, onCancel: cancelJob, onRegenerate: regenerateJob, preview: view.previews.get(jobId) ?? null }));
+    panel.replaceChildren(
+      renderJobDetail(detail, view.diagram, {
+        onClose: closeDetail,
+        onCancel: cancelJob,
+        onRegenerate: regenerateJob,
+        preview: view.previews.get(jobId) ?? null,
+      }),
+    );
     panel.hidden = false;
     // A job opened by a link or a click: bring it into view and give it the focus.
     if (!wasOpen) {
@@ -233,7 +287,7 @@ function onTransition(msg) {
   renderJobs();
   if (to !== 'processing') view.previews.delete(job.id);
   const shown = view.detail?.job;
-  if (job.id === view.route.jobId || (shown && (job.regenerated_from === shown.id))) loadDetail();
+  if (job.id === view.route.jobId || (shown && job.regenerated_from === shown.id)) loadDetail();
   // Any move between top-level states may take or free a backend slot (`submitted.pending`,
   // `moving`, …): the panel follows at once instead of waiting for its 10 s poll.
   if (from !== to) refreshBackendsSoon();
@@ -241,9 +295,11 @@ function onTransition(msg) {
 
 function matchesOtherFilters(job) {
   const { filters } = view.route;
-  return (!filters.q || job.id.startsWith(filters.q))
-    && (!filters.conversation || filters.conversation === job.conversation_id)
-    && (!filters.character || filters.character === job.character);
+  return (
+    (!filters.q || job.id.startsWith(filters.q)) &&
+    (!filters.conversation || filters.conversation === job.conversation_id) &&
+    (!filters.character || filters.character === job.character)
+  );
 }
 
 function onProgress(msg) {

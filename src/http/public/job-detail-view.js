@@ -14,7 +14,11 @@ function section(title, ...body) {
 
 function renderFacts(pairs) {
   const rows = pairs.filter(([, v]) => v !== undefined && v !== null && v !== '');
-  return h('dl', { class: 'facts' }, rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v instanceof Node ? v : String(v))]));
+  return h(
+    'dl',
+    { class: 'facts' },
+    rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v instanceof Node ? v : String(v))]),
+  );
 }
 
 function timeline(events, job) {
@@ -22,7 +26,9 @@ function timeline(events, job) {
     const next = events[i + 1];
     const until = next ? Date.parse(next.at) : job.finished_at ? null : Date.now();
     const spent = until === null ? null : until - Date.parse(event.at);
-    return h('li', { class: `timeline-item state-${String(event.to_state).split('.')[0]}` },
+    return h(
+      'li',
+      { class: `timeline-item state-${String(event.to_state).split('.')[0]}` },
       h('span', { class: 'timeline-time' }, formatClock(event.at)),
       h('span', { class: 'timeline-move' }, event.from_state ? `${event.from_state} → ` : '', h('strong', {}, event.to_state)),
       h('span', { class: 'timeline-type subtle' }, event.type),
@@ -37,9 +43,19 @@ function gpuHandoff(debug) {
   const steps = debug?.gpu_handoff ?? [];
   if (steps.length === 0) return null;
   const names = { llm_unload: 'unload the LLM', comfy_free: 'free ComfyUI' };
-  return h('ul', { class: 'handoff-steps' }, steps.map((s) =>
-    h('li', { class: `handoff-step outcome-${s.outcome}` },
-      h('strong', {}, names[s.step] ?? s.step), ` ${s.outcome} in ${formatDuration(s.ms)}`, s.detail ? h('span', { class: 'subtle' }, ` — ${s.detail}`) : null)));
+  return h(
+    'ul',
+    { class: 'handoff-steps' },
+    steps.map((s) =>
+      h(
+        'li',
+        { class: `handoff-step outcome-${s.outcome}` },
+        h('strong', {}, names[s.step] ?? s.step),
+        ` ${s.outcome} in ${formatDuration(s.ms)}`,
+        s.detail ? h('span', { class: 'subtle' }, ` — ${s.detail}`) : null,
+      ),
+    ),
+  );
 }
 
 function timings(t) {
@@ -57,13 +73,15 @@ function workflowFacts(job, debug) {
   const used = debug?.workflow ?? {};
   const facts = used.facts ?? {};
   const checkpoints = Array.isArray(facts.checkpoints) && facts.checkpoints.length ? facts.checkpoints.join(', ') : null;
-  const loras = debug?.loras_applied?.length ? debug.loras_applied : facts.loras ?? [];
+  const loras = debug?.loras_applied?.length ? debug.loras_applied : (facts.loras ?? []);
   const loraText = loras.length
     ? loras.map((l) => `${l.name}${l.strength !== null && l.strength !== undefined ? ` (${l.strength})` : ''}${l.source ? ` · ${l.source}` : ''}`).join(', ')
     : 'none';
   const params = debug?.parameters_injected;
   const sampler = facts.sampler ? [facts.sampler.name, facts.sampler.scheduler].filter((v) => typeof v === 'string').join(' / ') : null;
-  return h('div', {},
+  return h(
+    'div',
+    {},
     renderFacts([
       ['workflow', used.type ? `${job.workflow} (${used.type})` : job.workflow],
       ['checkpoint', checkpoints ?? 'none in the graph'],
@@ -74,7 +92,15 @@ function workflowFacts(job, debug) {
       ['ComfyUI prompt', job.comfy_prompt_id],
       ['seed', job.seed],
       ['attempts', job.attempts],
-      ['parameters', params ? Object.entries(params).filter(([k, v]) => !['prompt', 'negative'].includes(k) && v !== null && v !== undefined && typeof v !== 'object').map(([k, v]) => `${k}=${String(v).slice(0, 40)}`).join('  ') : undefined],
+      [
+        'parameters',
+        params
+          ? Object.entries(params)
+              .filter(([k, v]) => !['prompt', 'negative'].includes(k) && v !== null && v !== undefined && typeof v !== 'object')
+              .map(([k, v]) => `${k}=${String(v).slice(0, 40)}`)
+              .join('  ')
+          : undefined,
+      ],
     ]),
     debug ? h('details', { class: 'raw' }, h('summary', {}, 'all debug facts'), h('pre', {}, JSON.stringify(debug, null, 2))) : null,
   );
@@ -96,19 +122,39 @@ function promptComponents(debug) {
 function outputs(job) {
   const files = job.result?.files ?? [];
   if (files.length === 0) {
-    const text = job.state === 'completed' ? 'No files recorded.' : ['failed', 'cancelled'].includes(job.state) ? `None: the job ${job.state} before any file was saved.` : 'No outputs yet.';
+    const text =
+      job.state === 'completed'
+        ? 'No files recorded.'
+        : ['failed', 'cancelled'].includes(job.state)
+          ? `None: the job ${job.state} before any file was saved.`
+          : 'No outputs yet.';
     return h('p', { class: 'subtle' }, text);
   }
-  return h('div', { class: 'thumbs' }, files.map((f) => {
-    const src = fileUrl(f.path);
-    const media = f.kind === 'video' ? h('video', { src, controls: true, preload: 'metadata' })
-      : f.kind === 'audio' ? h('audio', { src, controls: true, preload: 'none' })
-      // The small copy the service wrote beside the image, when there is one; the link opens the original.
-      : h('img', { src: f.thumbnail ? fileUrl(f.thumbnail.path) : src, alt: f.path, class: 'thumb', loading: 'lazy' });
-    return h('figure', { class: 'thumb-card' },
-      h('a', { href: src, target: '_blank', rel: 'noopener' }, media),
-      h('figcaption', {}, f.path.split('/').pop(), h('span', { class: 'subtle' }, ` ${f.width && f.height ? `${f.width}×${f.height} · ` : ''}${formatBytes(f.bytes)}`)));
-  }));
+  return h(
+    'div',
+    { class: 'thumbs' },
+    files.map((f) => {
+      const src = fileUrl(f.path);
+      const media =
+        f.kind === 'video'
+          ? h('video', { src, controls: true, preload: 'metadata' })
+          : f.kind === 'audio'
+            ? h('audio', { src, controls: true, preload: 'none' })
+            : // The small copy the service wrote beside the image, when there is one; the link opens the original.
+              h('img', { src: f.thumbnail ? fileUrl(f.thumbnail.path) : src, alt: f.path, class: 'thumb', loading: 'lazy' });
+      return h(
+        'figure',
+        { class: 'thumb-card' },
+        h('a', { href: src, target: '_blank', rel: 'noopener' }, media),
+        h(
+          'figcaption',
+          {},
+          f.path.split('/').pop(),
+          h('span', { class: 'subtle' }, ` ${f.width && f.height ? `${f.width}×${f.height} · ` : ''}${formatBytes(f.bytes)}`),
+        ),
+      );
+    }),
+  );
 }
 
 function formatBytes(bytes) {
@@ -118,7 +164,9 @@ function formatBytes(bytes) {
 }
 
 function errorBox(error) {
-  return h('div', { class: 'error-box' },
+  return h(
+    'div',
+    { class: 'error-box' },
     h('div', {}, h('code', { class: 'error-code' }, error.code), ' ', error.recoverable ? h('span', { class: 'pill' }, 'recoverable') : null),
     h('p', { class: 'error-message' }, error.message),
     error.suggestion ? h('p', { class: 'suggestion' }, h('strong', {}, 'What to do: '), error.suggestion) : null,
@@ -130,10 +178,35 @@ function errorBox(error) {
 function cancelControl(job, onCancel) {
   const wrap = h('span', { class: 'confirm-cancel' });
   const ask = h('button', { type: 'button', class: 'danger', onclick: () => wrap.replaceChildren(question) }, 'Cancel job…');
-  const question = h('span', { class: 'confirm', role: 'group', 'aria-label': 'confirm cancel' },
+  const question = h(
+    'span',
+    { class: 'confirm', role: 'group', 'aria-label': 'confirm cancel' },
     h('span', {}, 'Cancel this job?'),
-    h('button', { type: 'button', class: 'danger confirm-yes', onclick: () => { wrap.replaceChildren(h('span', { class: 'subtle' }, 'cancelling…')); onCancel(job.id); } }, 'Yes, cancel it'),
-    h('button', { type: 'button', class: 'confirm-no', onclick: () => { wrap.replaceChildren(ask); ask.focus(); } }, 'Keep it'));
+    h(
+      'button',
+      {
+        type: 'button',
+        class: 'danger confirm-yes',
+        onclick: () => {
+          wrap.replaceChildren(h('span', { class: 'subtle' }, 'cancelling…'));
+          onCancel(job.id);
+        },
+      },
+      'Yes, cancel it',
+    ),
+    h(
+      'button',
+      {
+        type: 'button',
+        class: 'confirm-no',
+        onclick: () => {
+          wrap.replaceChildren(ask);
+          ask.focus();
+        },
+      },
+      'Keep it',
+    ),
+  );
   wrap.append(ask);
   return wrap;
 }
@@ -141,12 +214,15 @@ function cancelControl(job, onCancel) {
 function actions(job, { onClose, onCancel, onRegenerate }) {
   const finished = ['completed', 'failed', 'cancelled'].includes(job.state);
   const retryable = job.state === 'failed' && job.error?.recoverable === true;
-  return h('div', { class: 'detail-actions' },
+  return h(
+    'div',
+    { class: 'detail-actions' },
     finished ? null : cancelControl(job, onCancel),
     // Retry = the same inputs and the same seed; regenerate = the same inputs, a new seed.
     retryable ? h('button', { type: 'button', class: 'primary retry', onclick: () => onRegenerate(job.id, job.seed) }, 'Retry') : null,
     h('button', { type: 'button', class: 'regenerate', onclick: () => onRegenerate(job.id, null) }, 'Regenerate (new seed)'),
-    h('button', { type: 'button', onclick: onClose, 'aria-label': 'close detail' }, '×'));
+    h('button', { type: 'button', onclick: onClose, 'aria-label': 'close detail' }, '×'),
+  );
 }
 
 function links(job) {
@@ -154,7 +230,12 @@ function links(job) {
   const link = (id) => h('a', { href: jobHref(id), class: 'job-link' }, h('code', {}, id));
   return renderFacts([
     ['regenerated from', job.regenerated_from ? h('span', { class: 'regenerated-from' }, link(job.regenerated_from)) : null],
-    ['regenerations', (job.regenerations ?? []).length ? h('span', { class: 'regenerations' }, ...job.regenerations.flatMap((id, i) => (i ? [', ', link(id)] : [link(id)]))) : null],
+    [
+      'regenerations',
+      (job.regenerations ?? []).length
+        ? h('span', { class: 'regenerations' }, ...job.regenerations.flatMap((id, i) => (i ? [', ', link(id)] : [link(id)])))
+        : null,
+    ],
   ]);
 }
 
@@ -172,29 +253,58 @@ export function renderJobDetail({ job, events, debug }, diagram, { onClose, onCa
   const source = sourceLabels[job.prompt_source] ?? job.prompt_source ?? 'not written yet';
   const processing = job.state === 'processing';
   const previewFigure = processing
-    ? h('figure', { class: 'live-preview', hidden: true }, h('img', { alt: 'latest sampler preview from ComfyUI' }), h('figcaption', { class: 'subtle' }, 'live preview'))
+    ? h(
+        'figure',
+        { class: 'live-preview', hidden: true },
+        h('img', { alt: 'latest sampler preview from ComfyUI' }),
+        h('figcaption', { class: 'subtle' }, 'live preview'),
+      )
     : null;
-  const root = h('div', { class: 'detail', dataset: { jobId: job.id, state: job.state } },
-    h('div', { class: 'detail-head' },
+  const root = h(
+    'div',
+    { class: 'detail', dataset: { jobId: job.id, state: job.state } },
+    h(
+      'div',
+      { class: 'detail-head' },
       h('h2', { tabindex: '-1' }, 'Job ', h('code', {}, job.id), ' ', stateBadge(job.state, job.substate)),
       actions(job, { onClose, onCancel, onRegenerate }),
     ),
-    renderFacts([['conversation', job.conversation_id], ['character', job.character], ['workflow', job.workflow], ['created', new Date(job.created_at).toLocaleString()]]),
+    renderFacts([
+      ['conversation', job.conversation_id],
+      ['character', job.character],
+      ['workflow', job.workflow],
+      ['created', new Date(job.created_at).toLocaleString()],
+    ]),
     links(job),
     // ComfyUI stops a prompt at its next node boundary or sampler step: a long node without a
     // progress bar (a model load, a blur) finishes first. The job waits for that confirmation
     // (up to the service's cancel-confirm time, 10 s by default) before it counts as cancelled.
-    job.substate?.endsWith('.cancelling') ? h('p', { class: 'note cancelling-note', role: 'status' }, 'Cancelling: waiting for ComfyUI to stop this prompt at its next node boundary or sampler step (a long node without progress finishes first).') : null,
-    processing ? h('div', { class: 'detail-progress' }, progressBar(job.progress, job.state), h('span', { class: 'subtle progress-text' }, job.progress ? `${job.progress.value} / ${job.progress.max}` : '')) : null,
+    job.substate?.endsWith('.cancelling')
+      ? h(
+          'p',
+          { class: 'note cancelling-note', role: 'status' },
+          'Cancelling: waiting for ComfyUI to stop this prompt at its next node boundary or sampler step (a long node without progress finishes first).',
+        )
+      : null,
+    processing
+      ? h(
+          'div',
+          { class: 'detail-progress' },
+          progressBar(job.progress, job.state),
+          h('span', { class: 'subtle progress-text' }, job.progress ? `${job.progress.value} / ${job.progress.max}` : ''),
+        )
+      : null,
     previewFigure,
     job.error ? section('Error', errorBox(job.error)) : null,
     section('State machine', renderStateDiagram(diagram, job, events)),
     section('Timeline', timeline(events, job), gpuHandoff(debug), timings(job.timings)),
-    section('Prompt',
+    section(
+      'Prompt',
       h('p', {}, h('span', { class: `pill source-${job.prompt_source ?? 'none'}` }, `source: ${source}`)),
       job.prompt ? h('blockquote', { class: 'prompt' }, job.prompt) : h('p', { class: 'subtle' }, 'The visual prompt has not been written yet.'),
       job.negative_prompt ? h('p', { class: 'negative' }, h('strong', {}, 'negative: '), job.negative_prompt) : null,
-      promptComponents(debug)),
+      promptComponents(debug),
+    ),
     section('Workflow', workflowFacts(job, debug)),
     section('Outputs', outputs(job)),
   );

@@ -55,19 +55,36 @@ export function renderStateDiagram(diagram, job, events) {
 
   const svg = s('svg', { viewBox: '0 -20 768 260', class: 'state-diagram', role: 'img', 'aria-label': `job machine, current state ${job.state}` });
   svg.append(
-    s('defs', {},
-      s('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' },
-        s('path', { d: 'M 0 0 L 10 5 L 0 10 z', class: 'arrow-head' })),
-      s('marker', { id: 'arrow-taken', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' },
-        s('path', { d: 'M 0 0 L 10 5 L 0 10 z', class: 'arrow-head taken' }))),
+    s(
+      'defs',
+      {},
+      s(
+        'marker',
+        { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' },
+        s('path', { d: 'M 0 0 L 10 5 L 0 10 z', class: 'arrow-head' }),
+      ),
+      s(
+        'marker',
+        { id: 'arrow-taken', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' },
+        s('path', { d: 'M 0 0 L 10 5 L 0 10 z', class: 'arrow-head taken' }),
+      ),
+    ),
   );
 
   for (const edge of diagram.edges) {
     if (!positions[edge.from] || !positions[edge.to]) continue;
     const wasTaken = taken.has(`${edge.from}>${edge.to}`);
     svg.append(
-      s('path', { d: edgePath(edge.from, edge.to), class: `edge${wasTaken ? ' taken' : ''}`, 'marker-end': `url(#${wasTaken ? 'arrow-taken' : 'arrow'})`, 'data-edge': `${edge.from}>${edge.to}` },
-        s('title', {}, `${edge.from} → ${edge.to}: ${edge.events.join(', ')}`)),
+      s(
+        'path',
+        {
+          d: edgePath(edge.from, edge.to),
+          class: `edge${wasTaken ? ' taken' : ''}`,
+          'marker-end': `url(#${wasTaken ? 'arrow-taken' : 'arrow'})`,
+          'data-edge': `${edge.from}>${edge.to}`,
+        },
+        s('title', {}, `${edge.from} → ${edge.to}: ${edge.events.join(', ')}`),
+      ),
     );
   }
 
@@ -76,7 +93,9 @@ export function renderStateDiagram(diagram, job, events) {
     if (!pos) continue;
     const current = state === job.state;
     const classes = ['node', `state-${state}`, current ? 'current' : '', visited.has(state) ? 'visited' : '', diagram.finals.includes(state) ? 'final' : ''];
-    const group = s('g', { class: classes.filter(Boolean).join(' '), 'data-state': state, transform: `translate(${pos[0] - nodeW / 2} ${pos[1] - nodeH / 2})` },
+    const group = s(
+      'g',
+      { class: classes.filter(Boolean).join(' '), 'data-state': state, transform: `translate(${pos[0] - nodeW / 2} ${pos[1] - nodeH / 2})` },
       s('rect', { width: nodeW, height: nodeH, rx: 10 }),
       diagram.finals.includes(state) ? s('rect', { x: 3, y: 3, width: nodeW - 6, height: nodeH - 6, rx: 8, class: 'final-ring' }) : null,
       s('text', { x: nodeW / 2, y: nodeH / 2 + 5, 'text-anchor': 'middle' }, state),

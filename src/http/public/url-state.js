@@ -9,13 +9,16 @@ export function parseRoute(hash = location.hash) {
   const raw = hash.replace(/^#/, '') || '/jobs';
   const [path, query = ''] = raw.split('?');
   const params = new URLSearchParams(query);
-  const parts = path.split('/').filter(Boolean).map((p) => {
-    try {
-      return decodeURIComponent(p);
-    } catch {
-      return p;
-    }
-  });
+  const parts = path
+    .split('/')
+    .filter(Boolean)
+    .map((p) => {
+      try {
+        return decodeURIComponent(p);
+      } catch {
+        return p;
+      }
+    });
   const view = ['gallery', 'new'].includes(parts[0]) ? parts[0] : 'jobs';
   const filters = {};
   for (const key of filterKeys) {
