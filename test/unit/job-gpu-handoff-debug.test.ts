@@ -12,40 +12,20 @@ import { applyPatch, patchForTransition } from '../../src/jobs/job-row-patch.js'
 import { timingsOf } from '../../src/jobs/job-view-mapper.js';
 import { debugDocumentOf } from '../../src/jobs/job-debug-document.js';
 import { jobViewOf } from '../../src/jobs/job-view-mapper.js';
-import type { JobRow } from '../../src/contracts/job-store-port.js';
+import { jobRowFixture } from '../support/job-row-fixture.js';
 import { jobInput } from '../support/fake-job-machine-actors.js';
 
-const row: JobRow = {
-  id: 'job-1',
-  conversation_id: 'c1',
-  thread_id: null,
-  message_id: null,
-  workflow: 'wf',
-  prompt: null,
-  parameters: {},
+const row = jobRowFixture({
   status: 'moving',
-  created_at: '2026-01-01T00:00:00.000Z',
   started_at: '2026-01-01T00:00:02.000Z',
-  completed_at: null,
-  comfy_prompt_id: 'prompt-1',
-  result: null,
-  error: null,
   substate: 'moving.collecting',
-  character: null,
-  negative_prompt: null,
-  seed: null,
-  prompt_source: null,
-  request_id: null,
-  priority: 0,
   backend: 'gpu0',
   submitted_at: '2026-01-01T00:00:01.000Z',
-  finished_at: null,
   attempts: 1,
-  snapshot: null,
   debug: { timestamps: { moving_at: '2026-01-01T00:00:05.000Z' } },
   last_seq: 6,
   updated_at: '2026-01-01T00:00:05.000Z',
-};
+});
 
 const steps: GpuHandoffStep[] = [
   { step: 'llm_unload', outcome: 'done', backend: 'gpu0', at: 1, ms: 400, detail: 'ollama unloaded llama3.1' },

@@ -4,40 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { jobMachine } from '../../machines/job.js';
 import { positionOf } from '../../src/jobs/job-state-of.js';
 import { applyPatch, patchForTransition } from '../../src/jobs/job-row-patch.js';
-import type { JobRow } from '../../src/contracts/job-store-port.js';
+import { jobRowFixture } from '../support/job-row-fixture.js';
 import { composedFixture, jobInput } from '../support/fake-job-machine-actors.js';
 
-const row: JobRow = {
-  id: 'job-1',
-  conversation_id: 'c1',
-  thread_id: null,
-  message_id: null,
-  workflow: 'wf',
-  prompt: null,
-  parameters: {},
-  status: 'queued',
-  created_at: '2026-01-01T00:00:00.000Z',
-  started_at: null,
-  completed_at: null,
-  comfy_prompt_id: 'prompt-1',
-  result: null,
-  error: null,
-  substate: 'queued.composing',
-  character: null,
-  negative_prompt: null,
-  seed: null,
-  prompt_source: null,
-  request_id: null,
-  priority: 0,
-  backend: null,
-  submitted_at: null,
-  finished_at: null,
-  attempts: 0,
-  snapshot: null,
-  debug: {},
-  last_seq: 1,
-  updated_at: '2026-01-01T00:00:00.000Z',
-};
+const row = jobRowFixture();
 
 describe('patchForTransition writes only what moved', () => {
   const [initial] = initialTransition(jobMachine, jobInput());

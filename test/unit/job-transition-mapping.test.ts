@@ -5,39 +5,10 @@ import { holdsSlot, mayBeGranted, positionOf, transitionType } from '../../src/j
 import { patchForTransition } from '../../src/jobs/job-row-patch.js';
 import { jobViewOf, timingsOf } from '../../src/jobs/job-view-mapper.js';
 import type { JobRow } from '../../src/contracts/job-store-port.js';
+import { jobRowFixture } from '../support/job-row-fixture.js';
 import { composedFixture, jobInput } from '../support/fake-job-machine-actors.js';
 
-const row: JobRow = {
-  id: 'job-1',
-  conversation_id: 'c1',
-  thread_id: null,
-  message_id: null,
-  workflow: 'wf',
-  prompt: null,
-  parameters: {},
-  status: 'queued',
-  created_at: '2026-01-01T00:00:00.000Z',
-  started_at: null,
-  completed_at: null,
-  comfy_prompt_id: 'p1',
-  result: null,
-  error: null,
-  substate: 'queued.composing',
-  character: null,
-  negative_prompt: null,
-  seed: null,
-  prompt_source: null,
-  request_id: null,
-  priority: 0,
-  backend: null,
-  submitted_at: null,
-  finished_at: null,
-  attempts: 0,
-  snapshot: null,
-  debug: {},
-  last_seq: 1,
-  updated_at: '2026-01-01T00:00:00.000Z',
-};
+const row = jobRowFixture({ comfy_prompt_id: 'p1' });
 
 describe('job positions and transition names', () => {
   it('reads nested state values as state + dotted substate', () => {
