@@ -23,6 +23,9 @@ async function runOne(name: BenchName, jobs: number | undefined): Promise<BenchR
       return (await import('./recovery-bench.js')).runRecoveryBench(sized);
     case 'affinity':
       return (await import('./affinity-bench.js')).runAffinityBench(sized);
+    case 'startup':
+      // --jobs N: launches per launcher and database.
+      return (await import('./startup-bench.js')).runStartupBench(jobs === undefined ? {} : { launches: jobs });
   }
 }
 
@@ -32,7 +35,7 @@ async function main(argv: string[]): Promise<number> {
     options = parseBenchOptions(argv);
   } catch (error) {
     process.stderr.write(
-      `${(error as Error).message}\nusage: tsx bench/run.ts [latency|throughput|utilization|memory|recovery|affinity …] [--jobs N] [--json [file]]\n`,
+      `${(error as Error).message}\nusage: tsx bench/run.ts [latency|throughput|utilization|memory|recovery|affinity|startup …] [--jobs N] [--json [file]]\n`,
     );
     return 2;
   }
