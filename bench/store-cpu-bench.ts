@@ -8,7 +8,7 @@
  *
  *   npx tsx bench/store-cpu-bench.ts [--jobs 2000] [--window 256] [--db sqlite|postgres|both] [--rounds 1]
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
 import type { JobPatch, JobStore, NewJob, NewJobEvent } from '../src/contracts/job-store-port.js';
 import { createJobStore } from '../src/db/index.js';
-import { createPostgresSchema } from '../test/integration/db-test-fixtures.js';
+import { createPostgresSchema, testPostgresUrl } from '../test/integration/db-test-fixtures.js';
 
 /** Counts every statement run (better-sqlite3 `run`/`all`/`get`) and PostgreSQL round trip (`pg.Client#query`). */
 function installCounters(): { sqlite: () => number; postgres: () => number } {
@@ -173,13 +173,36 @@ interface StoreCpuResult {
   jobsPerSecond: number;
   cpuMsPerJob: number;
   statementsPerJob: number;
+  /** PostgreSQL: CPU of the server processes serving this store's connections. */
+  serverCpuMsPerJob?: number;
   eventsMarked: number;
+}
+
+/** CPU (user + system, ms) of the PostgreSQL backends whose application_name is `name` (same host). */
+async function serverCpuMs(adminUrl: string, name: string): Promise<number> {
+  const pg = createRequire(import.meta.url)('pg') as typeof import('pg');
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ pid: number }>('select pid from pg_stat_activity where application_name = $1', [name]);
+    let total = 0;
+    for (const { pid } of rows) {
+      const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /, '').split(' ');
+      total += ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+    }
+    return total;
+  } finally {
+    await client.end();
+  }
 }
 
 async function measure(dialect: 'sqlite' | 'postgres', jobs: number, window: number): Promise<StoreCpuResult> {
   const dir = await mkdtemp(join(tmpdir(), 'cv-store-cpu-'));
   const schema = dialect === 'postgres' ? await createPostgresSchema() : undefined;
-  const store = await createJobStore(schema ? schema.url : `sqlite:${join(dir, 'jobs.db')}`, schema ? { ownerInstance: 'bench' } : {});
+  const applicationName = `store-cpu-bench-${process.pid}`;
+  const url = schema ? `${schema.url}&application_name=${applicationName}` : `sqlite:${join(dir, 'jobs.db')}`;
+  const store = await createJobStore(url, schema ? { ownerInstance: 'bench' } : {});
+  const serverCpu = () => (schema ? serverCpuMs(testPostgresUrl, applicationName) : Promise.resolve(0));
   const run = Date.now().toString(36);
   try {
     // Warm-up (JIT, statement caches), not measured.
@@ -190,6 +213,7 @@ async function measure(dialect: 'sqlite' | 'postgres', jobs: number, window: num
     const relay = startRelay(store);
     const count = dialect === 'postgres' ? counters.postgres : counters.sqlite;
     const statementsBefore = count();
+    const serverBefore = await serverCpu();
     const cpuBefore = process.cpuUsage();
     const started = performance.now();
     let next = 0;
@@ -205,6 +229,7 @@ async function measure(dialect: 'sqlite' | 'postgres', jobs: number, window: num
     const wallMs = performance.now() - started;
     const cpu = process.cpuUsage(cpuBefore);
     const statements = count() - statementsBefore;
+    const serverMs = (await serverCpu()) - serverBefore;
     const eventsMarked = await relay.stop();
     return {
       dialect,
@@ -214,6 +239,7 @@ async function measure(dialect: 'sqlite' | 'postgres', jobs: number, window: num
       jobsPerSecond: Math.round((jobs * 1000) / wallMs),
       cpuMsPerJob: Math.round(((cpu.user + cpu.system) / 1000 / jobs) * 1000) / 1000,
       statementsPerJob: Math.round((statements / jobs) * 100) / 100,
+      ...(schema ? { serverCpuMsPerJob: Math.round((serverMs / jobs) * 1000) / 1000 } : {}),
       eventsMarked,
     };
   } finally {
@@ -243,7 +269,7 @@ async function main(): Promise<void> {
       const result = await measure(dialect, Number(values.jobs), Number(values.window));
       const unit = dialect === 'postgres' ? 'round trips' : 'statements';
       console.log(
-        `${dialect.padEnd(9)} ${result.jobs} jobs, ${result.window} in flight: ${result.wallMs} ms, ${result.jobsPerSecond} jobs/s, ${result.cpuMsPerJob.toFixed(3)} CPU ms/job, ${result.statementsPerJob} ${unit}/job (${result.eventsMarked} events marked)`,
+        `${dialect.padEnd(9)} ${result.jobs} jobs, ${result.window} in flight: ${result.wallMs} ms, ${result.jobsPerSecond} jobs/s, ${result.cpuMsPerJob.toFixed(3)} CPU ms/job, ${result.statementsPerJob} ${unit}/job${result.serverCpuMsPerJob === undefined ? '' : `, server CPU ${result.serverCpuMsPerJob.toFixed(3)} ms/job`} (${result.eventsMarked} events marked)`,
       );
     }
   }

@@ -9,7 +9,16 @@ import type { InstanceCoordinator, InstanceInfo, SlotLedger } from '../contracts
 import type { JobRow } from '../contracts/job-store-port.js';
 import type { DatabaseSchema } from './database-schema.js';
 import type { DatabaseDialect } from './database-url.js';
-import { countHeldSlots, findFreeSlot, freeAllSlotsOfJob, freeSlotsOf, holdSlot, insertSlotRows, moveSlotsTo } from './backend-slot.repository.js';
+import {
+  claimSlotInOneStatement,
+  countHeldSlots,
+  findFreeSlot,
+  freeAllSlotsOfJob,
+  freeSlotsOf,
+  holdSlot,
+  insertSlotRows,
+  moveSlotsTo,
+} from './backend-slot.repository.js';
 import { dropLease, dropLeasesOf, renewInstance, selectInstances, stopInstance, takeLease } from './instance.repository.js';
 import { claimOrphanedJobs, disownJobs, markCancelRequested, selectOwnersOfUnfinished, takeCancelRequestsOf } from './job-claim.repository.js';
 import { toJobRow } from './job-row-codec.js';
@@ -84,6 +93,7 @@ export class KyselyInstanceCoordinator implements InstanceCoordinator, SlotLedge
 
   async claimSlot(backend: string, jobId: string, instanceId: string, maxConcurrent: number): Promise<boolean> {
     const now = iso(this.#now());
+    if (this.#dialect === 'postgres') return claimSlotInOneStatement(this.#db, backend, maxConcurrent, jobId, instanceId, now);
     return this.#db.transaction().execute(async (trx) => {
       // A job holds at most one slot: a resubmission (or a taken-over job that had a slot
       // granted but unused) gives its old one back first.

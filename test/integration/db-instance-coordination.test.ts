@@ -118,6 +118,28 @@ describe.each(databaseTargets)('instance coordination on $name', (target) => {
     expect(await coordinator.claimSlot('gpu', holder.id, 'a', 2)).toBe(false);
   });
 
+  it('a job claiming again gives its old slots back first: it may take its own slot, never holds two', async () => {
+    await coordinator.defineSlots([
+      { name: 'gpu', maxConcurrent: 2 },
+      { name: 'cpu', maxConcurrent: 1 },
+    ]);
+    const [resubmitted, neighbour, waiting] = [newJob(), newJob(), newJob()];
+    for (const job of [resubmitted, neighbour, waiting]) await storeA.createJob(job, newEvent(null, 'queued'), roomyQueue);
+    expect(await coordinator.claimSlot('gpu', resubmitted.id, 'a', 2)).toBe(true);
+    expect(await coordinator.claimSlot('gpu', neighbour.id, 'a', 2)).toBe(true);
+    // gpu is full, but one of its slots is the claimer's own: it gets it again.
+    expect(await coordinator.claimSlot('gpu', resubmitted.id, 'a', 2)).toBe(true);
+    expect((await coordinator.slotsInUse()).get('gpu')).toBe(2);
+    expect(await coordinator.claimSlot('gpu', waiting.id, 'a', 2)).toBe(false);
+    // Moving to another backend frees the gpu slot for the job that waited.
+    expect(await coordinator.claimSlot('cpu', resubmitted.id, 'a', 1)).toBe(true);
+    expect(Object.fromEntries(await coordinator.slotsInUse())).toEqual({ gpu: 1, cpu: 1 });
+    expect(await coordinator.claimSlot('gpu', waiting.id, 'a', 2)).toBe(true);
+    // No free slot on cpu: the failed claim still gives the job's gpu slot back.
+    expect(await coordinator.claimSlot('cpu', neighbour.id, 'a', 1)).toBe(false);
+    expect(Object.fromEntries(await coordinator.slotsInUse())).toEqual({ gpu: 1, cpu: 1 });
+  });
+
   it('passes a cancel request to the owner once', async () => {
     await coordinator.heartbeat('a', 60_000);
     const job = newJob();
