@@ -20,6 +20,7 @@ import { silentLogger, type StructuredLogger } from '../contracts/structured-log
 import type { BackendPoolPort, CharactersPort, CollectorPort, PromptComposerPort, WorkflowsPort } from './job-runtime-ports.js';
 import { Scheduler } from './scheduler.js';
 import { ParkedDeadlines } from './parked-deadlines.js';
+import { snapshotWithGraph, snapshotWithoutGraph } from './snapshot-graph.js';
 import { GpuHandoff } from './gpu-handoff.js';
 import { createLlmUnloader, type LlmUnloader } from '../prompts/llm-unloader.js';
 import { JobTransitionWriter } from './job-transition-writer.js';
@@ -253,7 +254,7 @@ export class JobService {
       request_id: cmd.request_id ?? null,
       request_hash: cmd.request_id === undefined ? null : requestHash,
       priority: cmd.priority,
-      snapshot: actor.getPersistedSnapshot(),
+      snapshot: snapshotWithoutGraph(actor.getPersistedSnapshot()),
       debug: { request: { user_request: cmd.user_request ?? null, activity: cmd.activity ?? null, strict_llm: cmd.strict_llm }, timestamps: {} },
       created_at: iso(now),
       comfy_prompt_id: input.promptId,
@@ -453,7 +454,7 @@ export class JobService {
 
   private actorFromRow(row: JobRow): JobActor {
     // The snapshot carries the context, so no input is needed (xstate's types insist on one).
-    const options = { snapshot: row.snapshot, ...(this.deps.inspect ? { inspect: this.deps.inspect } : {}) };
+    const options = { snapshot: snapshotWithGraph(row.snapshot, row.comfy_graph), ...(this.deps.inspect ? { inspect: this.deps.inspect } : {}) };
     return createActor(this.machine, options as unknown as { input: JobMachineInput });
   }
 
@@ -516,7 +517,7 @@ export class JobService {
     if (to.state !== 'processing') this.previews.forget(job.id);
 
     const nowIso = iso(this.clock.now());
-    const patch = patchForTransition(job.row, snapshot.context, from, to, nowIso, job.actor.getPersistedSnapshot());
+    const patch = patchForTransition(job.row, snapshot.context, from, to, nowIso, snapshotWithoutGraph(job.actor.getPersistedSnapshot()));
     job.row = applyPatch(job.row, patch, null, nowIso);
     const view = jobViewOf(job.row, job.progress, job.regenerations);
     const type = transitionType(from, to);

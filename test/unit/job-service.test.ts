@@ -118,6 +118,10 @@ describe('JobService', () => {
     expect(t.backend.submits[0]).toMatchObject({ promptId: job.comfy_prompt_id, jobId: job.id });
     expect(submitted.job).toMatchObject({ backend: 'gpu0', attempts: 1, prompt_source: 'template' });
     expect(JSON.stringify(t.backend.submits[0]!.prompt)).not.toContain('PLACEHOLDER');
+    // The graph is stored once in its own column; the snapshot every transition rewrites leaves it out.
+    const stored = t.store.rows.get(job.id)!;
+    expect(stored.comfy_graph).toEqual(t.backend.submits[0]!.prompt);
+    expect(JSON.stringify(stored.snapshot)).not.toContain('"apiPrompt"');
 
     const promptId = job.comfy_prompt_id!;
     t.clock.increment(2_000);
@@ -452,7 +456,13 @@ describe('JobService: a job waiting for a slot is a row, not an actor', () => {
     for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
   };
   const fail = (t: ReturnType<typeof build>, promptId: string) =>
-    t.backend.play({ type: 'failed', promptId, failure: { nodeId: '3', nodeType: 'KSampler', exceptionType: 'E', exceptionMessage: 'boom' }, outputs: {}, at: 0 });
+    t.backend.play({
+      type: 'failed',
+      promptId,
+      failure: { nodeId: '3', nodeType: 'KSampler', exceptionType: 'E', exceptionMessage: 'boom' },
+      outputs: {},
+      at: 0,
+    });
 
   it('parks waiting jobs once the wait is stored, and revives them by priority when a slot frees', async () => {
     const t = build({ backend: new FakeComfyBackend('gpu0', 1) });
