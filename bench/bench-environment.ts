@@ -38,7 +38,8 @@ export async function createBenchDir(label: string): Promise<BenchDir> {
 /** A backend as the config sees it: where it listens and where its files land. */
 export interface BenchBackendTarget {
   url: string;
-  outputDir: string;
+  /** Absent: a ComfyUI whose folder this machine cannot see (collect through /view). */
+  outputDir?: string | undefined;
 }
 
 export async function startSimulators(count: number, options: SimulatorOptions): Promise<SimulatorHandle[]> {
@@ -55,6 +56,10 @@ export interface BenchConfigOptions {
   polling?: { initial: number; max: number };
   /** Long heartbeats keep a silently dead socket "open", so only polling can notice completion. */
   heartbeatMs?: { interval: number; timeout: number };
+  /** `comfyui.file_management.mode`; default: the shipped `auto`. */
+  collectMode?: 'auto' | 'move' | 'download';
+  /** A thumbnail beside every image (the shipped default: true). */
+  thumbnails?: boolean;
 }
 
 export function benchConfig(options: BenchConfigOptions): ResolvedConfig {
@@ -65,13 +70,15 @@ export function benchConfig(options: BenchConfigOptions): ResolvedConfig {
         name: `sim${i}`,
         url: backend.url,
         max_concurrent: options.maxConcurrent,
-        output_directory: backend.outputDir,
+        ...(backend.outputDir === undefined ? {} : { output_directory: backend.outputDir }),
         ...(options.heartbeatMs ? { heartbeat_interval_ms: options.heartbeatMs.interval, heartbeat_timeout_ms: options.heartbeatMs.timeout } : {}),
       })),
       queue: { max_concurrent_jobs: options.maxConcurrent, max_queue_size: options.maxQueueSize },
+      ...(options.collectMode ? { file_management: { mode: options.collectMode } } : {}),
       ...(options.polling ? { polling: { initial_interval_seconds: options.polling.initial, max_interval_seconds: options.polling.max } } : {}),
     },
     data_dir: join(dir, 'data'),
+    ...(options.thumbnails === undefined ? {} : { thumbnails: { enabled: options.thumbnails } }),
     workflows_dir: join(repoRoot, 'workflows'),
     characters_dir: join(repoRoot, 'config', 'characters'),
     database: { url: `sqlite:${join(dir, 'jobs.db')}` },

@@ -1,11 +1,12 @@
 /**
- * Command-line options shared by every benchmark: `run.ts [name] [--jobs N] [--json [file]]`.
+ * Command-line options shared by every benchmark: `run.ts [name] [--jobs N] [--json [file]]`,
+ * and for `latency` alone `--light`, `--comfy-url URL` and `--output-dir DIR`.
  * `--json` takes an optional file (a following `--flag` or nothing means "print to stdout"),
  * which `node:util` parseArgs cannot express, hence the small hand-rolled reader.
  */
 import { z } from 'zod';
 
-export const benchNames = ['latency', 'throughput', 'utilization', 'memory', 'recovery', 'affinity'] as const;
+export const benchNames = ['latency', 'throughput', 'utilization', 'memory', 'recovery', 'affinity', 'startup'] as const;
 export type BenchName = (typeof benchNames)[number];
 
 export interface BenchOptions {
@@ -14,19 +15,38 @@ export interface BenchOptions {
   jobs: number | undefined;
   /** undefined: no JSON; '-': JSON on stdout; otherwise a file path. */
   json: string | undefined;
+  /** latency: measure against this ComfyUI (http/https base URL) instead of a simulator. */
+  comfyUrl: string | undefined;
+  /** latency: that ComfyUI's output folder on this machine. */
+  outputDir: string | undefined;
+  /** latency: only the light-load side-by-side rows (implied by comfyUrl). */
+  light: boolean;
 }
 
 const optionsSchema = z.strictObject({
   names: z.array(z.enum(benchNames)),
   jobs: z.coerce.number().int().min(1).max(1_000_000).optional(),
   json: z.string().min(1).optional(),
+  comfyUrl: z.url({ protocol: /^https?$/ }).optional(),
+  outputDir: z.string().min(1).optional(),
+  light: z.boolean().default(false),
 });
 
+/** Options that take a value and belong to the latency benchmark. */
+const latencyValueOptions = { '--comfy-url': 'comfyUrl', '--output-dir': 'outputDir' } as const;
+
 export function parseBenchOptions(argv: readonly string[]): BenchOptions {
-  const raw: { names: string[]; jobs?: string; json?: string } = { names: [] };
+  const raw: { names: string[]; jobs?: string; json?: string; comfyUrl?: string; outputDir?: string; light?: boolean } = { names: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (arg === '--jobs') {
+    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    if (flag in latencyValueOptions) {
+      const value = inline ?? argv[++i];
+      if (value === undefined || value.startsWith('--')) throw new Error(`${flag} needs a value`);
+      raw[latencyValueOptions[flag as keyof typeof latencyValueOptions]] = value;
+    } else if (arg === '--light') {
+      raw.light = true;
+    } else if (arg === '--jobs') {
       const value = argv[++i];
       if (value === undefined) throw new Error('--jobs needs a number');
       raw.jobs = value;
@@ -50,6 +70,11 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
   }
   const parsed = optionsSchema.safeParse(raw);
   if (!parsed.success) throw new Error(`bad benchmark options: ${z.prettifyError(parsed.error)}`);
+  const { comfyUrl, outputDir, light } = parsed.data;
   const names = parsed.data.names.length > 0 ? parsed.data.names : [...benchNames];
-  return { names, jobs: parsed.data.jobs, json: parsed.data.json };
+  if ((comfyUrl !== undefined || outputDir !== undefined || light) && (names.length !== 1 || names[0] !== 'latency')) {
+    throw new Error('--comfy-url, --output-dir and --light belong to the latency benchmark: name it alone (run.ts latency …)');
+  }
+  if (outputDir !== undefined && comfyUrl === undefined) throw new Error('--output-dir is the output folder of the ComfyUI named by --comfy-url');
+  return { names, jobs: parsed.data.jobs, json: parsed.data.json, comfyUrl, outputDir, light };
 }

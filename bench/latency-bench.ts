@@ -1,9 +1,16 @@
 /**
- * Benchmark 1 — completion latency: from the simulator's `execution_success` to the job's
+ * Benchmark 1 — completion latency: from ComfyUI's `execution_success` to the job's
  * `completed` event at a NATS subscriber (history read, file move, two persisted
- * transitions and the outbox relay included). Three paths, each on fresh simulators:
+ * transitions and the outbox relay included).
+ *
+ * Light load, the number the target is about (side-by-side-latency.ts): chorus-visual and
+ * a bare client (its own socket, POST /prompt, end marker, GET /history — nothing stored)
+ * alternated one prompt at a time on the same ComfyUI — by default a simulator in a child
+ * process, or any ComfyUI with `--comfy-url` (`--output-dir` its output folder, so the
+ * service moves files as in production). `--light` (implied by `--comfy-url`) runs only this.
+ *
+ * Busy and degraded paths, on fresh in-process simulators (they need the simulator's faults):
  *   websocket — the normal path, 8 simulators × 16 prompts in flight (busy);
- *   websocket-light — the normal path, 2 simulators, a closed loop of 2 jobs (no backlog);
  *   fallback  — every simulator socket muted right after connecting (`dropSocketsSilently`)
  *               with heartbeats set to an hour, so the client keeps a socket it believes is
  *               open but that never speaks again: only the prompt watcher's /queue + /history
@@ -16,16 +23,26 @@ import { join } from 'node:path';
 import { startApp } from '../src/app/chorus-visual-app.js';
 import type { SimulatorHandle } from '../src/simulator/index.js';
 import { benchConfig, benchJob, connectBenchNats, createBenchDir, deleteRunStream, nowMs, startSimulators, uniqueRunNames } from './bench-environment.js';
+import { startChildSimulator } from './child-simulator.js';
 import { CompletionSubscriber } from './completion-subscriber.js';
-import { summarize } from './latency-stats.js';
+import { compareWithReference, referenceGapLimitMs, summarize, withinReferenceGap, type LatencySummary } from './latency-stats.js';
 import { baselineGraph, runBaselineJob } from './original-design-poller.js';
 import type { BenchResult, Cell } from './result-table.js';
+import { measureSideBySide, type ComfyTarget, type SideBySideSamples } from './side-by-side-latency.js';
 import { finishTimesOfAll } from './simulator-finish-times.js';
 
 export interface LatencyBenchOptions {
   jobs?: number;
   /** Jobs for the two polling paths (default: the same as `jobs`). */
   pollingJobs?: number;
+  /** Prompts per method side by side (default: `jobs` when given, else 200). */
+  sideBySideJobs?: number;
+  /** Measure side by side against this ComfyUI instead of a simulator (implies `light`). */
+  comfyUrl?: string;
+  /** That ComfyUI's output folder on this machine; without it the service downloads through /view. */
+  outputDir?: string;
+  /** Only the side-by-side light-load rows. */
+  light?: boolean;
 }
 
 const backends = 8;
@@ -33,16 +50,16 @@ const inFlightPerBackend = 16;
 /** Each prompt runs ~50 ms, so finishes are spread over the polling phase, as in real use. */
 const executionMs = 50;
 
-type PathName = 'websocket' | 'websocket-light' | 'fallback' | 'baseline';
+type PathName = 'websocket' | 'fallback' | 'baseline';
 
-/** How many simulators and prompts in flight each: the same busy shape for every path… */
+/** How many simulators and prompts in flight each: the same busy shape for every path. */
 interface LoadShape {
   backends: number;
   inFlightPerBackend: number;
 }
 const busy: LoadShape = { backends, inFlightPerBackend };
-/** …and a light one (one prompt at a time on each of two simulators) for the WebSocket path alone. */
-const light: LoadShape = { backends: 2, inFlightPerBackend: 1 };
+/** The simulator the side-by-side rows run against by default: ComfyUI-like node times (ms). */
+const sideBySideSimulator = { stepMs: 0, nodeMs: 1 };
 
 interface PathMeasurement {
   path: PathName;
@@ -72,8 +89,8 @@ function latenciesOf(subscriber: CompletionSubscriber, finishTimes: Map<string, 
   return { latencies, failed };
 }
 
-async function measureService(path: 'websocket' | 'websocket-light' | 'fallback', jobs: number): Promise<PathMeasurement> {
-  const shape = path === 'websocket-light' ? light : busy;
+async function measureService(path: 'websocket' | 'fallback', jobs: number): Promise<PathMeasurement> {
+  const shape = busy;
   return withSimulators(shape, async (sims) => {
     const dir = await createBenchDir(`latency-${path}`);
     const names = uniqueRunNames(`lat_${path}`);
@@ -91,20 +108,7 @@ async function measureService(path: 'websocket' | 'websocket-light' | 'fallback'
     try {
       if (path === 'fallback') for (const sim of sims) sim.faults.dropSocketsSilently();
       const startedAt = nowMs();
-      if (path === 'websocket-light') {
-        // A closed loop: each worker admits its next job only when the last one's event arrived,
-        // so no backlog (ours or ComfyUI's) sits in front of the job being measured.
-        let next = 0;
-        const worker = async () => {
-          for (let i = next++; i < jobs; i = next++) {
-            const { job } = await app.runtime.service.generate(benchJob(i));
-            await subscriber.waitForJob(job.id, 60_000);
-          }
-        };
-        await Promise.all(Array.from({ length: light.backends * light.inFlightPerBackend }, worker));
-      } else {
-        for (let i = 0; i < jobs; i++) await app.runtime.service.generate(benchJob(i));
-      }
+      for (let i = 0; i < jobs; i++) await app.runtime.service.generate(benchJob(i));
       await subscriber.waitForFinal(jobs, 600_000);
       const wallMs = nowMs() - startedAt;
       const finishTimes = await finishTimesOfAll(sims.map((sim) => sim.url));
@@ -162,47 +166,84 @@ async function measureBaseline(jobs: number): Promise<PathMeasurement> {
   });
 }
 
+/** Side by side against the given ComfyUI, or a simulator started in a child process for the run. */
+async function measureAgainst(options: LatencyBenchOptions, pairs: number): Promise<{ samples: SideBySideSamples; target: string }> {
+  if (options.comfyUrl !== undefined) {
+    const target: ComfyTarget = { url: options.comfyUrl.replace(/\/+$/, ''), outputDir: options.outputDir };
+    return { samples: await measureSideBySide(target, pairs), target: target.url };
+  }
+  const sim = await startChildSimulator(sideBySideSimulator);
+  try {
+    return { samples: await measureSideBySide({ url: sim.url, outputDir: sim.outputDir }, pairs), target: 'simulator (child process)' };
+  } finally {
+    await sim.stop();
+  }
+}
+
+function summaryCells(s: LatencySummary): Record<string, Cell> {
+  return { jobs: s.count, p50_ms: s.p50, p95_ms: s.p95, p99_ms: s.p99, max_ms: s.max, mean_ms: s.mean };
+}
+
 export async function runLatencyBench(options: LatencyBenchOptions = {}): Promise<BenchResult> {
+  const lightOnly = options.light === true || options.comfyUrl !== undefined;
   const jobs = options.jobs ?? 500;
   const pollingJobs = options.pollingJobs ?? jobs;
-  const measured = [
-    await measureService('websocket', jobs),
-    await measureService('fallback', pollingJobs),
-    await measureBaseline(pollingJobs),
-    await measureService('websocket-light', jobs),
+  const pairs = options.sideBySideJobs ?? options.jobs ?? 200;
+  const measured = lightOnly
+    ? []
+    : [await measureService('websocket', jobs), await measureService('fallback', pollingJobs), await measureBaseline(pollingJobs)];
+  const side = await measureAgainst(options, pairs);
+  const comparison = compareWithReference(side.samples.bare, side.samples.chorus);
+  const sideRows: Array<Record<string, Cell>> = [
+    {
+      path: 'bare client (side by side)',
+      in_flight: 1,
+      failed: side.samples.bareFailed,
+      ...summaryCells(comparison.reference),
+      wall_s: side.samples.wallMs / 1000,
+    },
+    {
+      path: 'chorus-visual (side by side)',
+      in_flight: 1,
+      failed: side.samples.chorusFailed,
+      ...summaryCells(comparison.candidate),
+      wall_s: side.samples.wallMs / 1000,
+    },
+    { path: 'chorus − bare', in_flight: null, failed: null, jobs: null, p50_ms: comparison.gap.p50, p95_ms: comparison.gap.p95, p99_ms: comparison.gap.p99 },
   ];
-  const rows = measured.map((m): Record<string, Cell> => {
+  const busyRows = measured.map((m): Record<string, Cell> => {
     const s = summarize(m.latencies);
-    const shape = m.path === 'websocket-light' ? light : busy;
-    return {
-      path: m.path,
-      in_flight: shape.backends * shape.inFlightPerBackend,
-      jobs: s.count,
-      failed: m.failed,
-      p50_ms: s.p50,
-      p95_ms: s.p95,
-      p99_ms: s.p99,
-      max_ms: s.max,
-      mean_ms: s.mean,
-      wall_s: m.wallMs / 1000,
-    };
+    return { path: m.path, in_flight: busy.backends * busy.inFlightPerBackend, failed: m.failed, ...summaryCells(s), wall_s: m.wallMs / 1000 };
   });
-  const websocket = summarize(measured[0]!.latencies);
-  const websocketLight = summarize(measured[3]!.latencies);
+  const failures = side.samples.bareFailed + side.samples.chorusFailed;
   return {
     name: 'latency',
-    setup: { backends, in_flight_per_backend: inFlightPerBackend, execution_ms: executionMs, jobs, polling_jobs: pollingJobs },
-    rows,
+    setup: {
+      comfyui: side.target,
+      collect_mode: side.samples.collectMode,
+      side_by_side_jobs: pairs,
+      warmup_pairs: side.samples.warmupPairs,
+      ...(lightOnly ? {} : { backends, in_flight_per_backend: inFlightPerBackend, execution_ms: executionMs, jobs, polling_jobs: pollingJobs }),
+    },
+    rows: [...busyRows, ...sideRows],
     target: {
-      description: 'p99 ≤ 20 ms on the WebSocket path (busy and light load)',
-      met: websocket.p99 <= 20 && websocketLight.p99 <= 20 && measured[0]!.failed === 0 && measured[3]!.failed === 0,
+      description: `side by side, one in flight: chorus-visual within ${referenceGapLimitMs.p50} ms of the bare client at p50 and ${referenceGapLimitMs.p99} ms at p99, no failure`,
+      met: withinReferenceGap(comparison) && failures === 0,
     },
     notes: [
-      'latency = NATS arrival (subscriber, performance clock) − simulator execution_success timestamp (Date.now(), same process)',
-      'fallback: sockets muted after connect, heartbeat 1 h, service polling at the shipped 2 s → 10 s',
-      'websocket-light: 2 simulators, a closed loop of 2 workers (next job admitted when the last one’s completed event arrived): no backlog in front of the measured job',
-      'websocket / fallback: all jobs admitted up front, so their admission events and the busy pool queue in the outbox ahead of completions',
-      'baseline: POST /prompt, GET /history/{id} at 2 s (5 s after 30 s, 10 s after 60 s), rename files, core-NATS publish',
+      'side by side: bare client and chorus-visual alternated one prompt at a time (pairs in ABBA order) on the same ComfyUI, closed loop, one in flight; unique prompt text and seed per prompt, so the cache never answers',
+      'bare client: own WebSocket (/ws?clientId=), POST /prompt, wait for executing {node: null} of its prompt, GET /history/{id}; latency = entry parsed − its execution_success timestamp',
+      'chorus-visual: latency = completed CloudEvent at a NATS subscriber − the execution_success timestamp of its prompt (read from /history afterwards)',
+      'clock: ComfyUI stamps execution_success with its wall clock, truncated to the ms (so both rows carry +0…1 ms alike); the arrivals use this process’s wall clock — the same clock only when ComfyUI runs on this host',
+      `warm-up: the first ${side.samples.warmupPairs} pairs are run and not counted (connections, the service's first /object_info read)`,
+      ...(lightOnly
+        ? []
+        : [
+            'busy rows: latency = NATS arrival − simulator execution_success timestamp (in-process simulators, same clock); reported, not judged',
+            'fallback: sockets muted after connect, heartbeat 1 h, service polling at the shipped 2 s → 10 s',
+            'websocket / fallback: all jobs admitted up front, so their admission events and the busy pool queue in the outbox ahead of completions',
+            'baseline: POST /prompt, GET /history/{id} at 2 s (5 s after 30 s, 10 s after 60 s), rename files, core-NATS publish',
+          ]),
     ],
   };
 }

@@ -2,17 +2,22 @@
  * `npm run bench` runs every benchmark with sizes that finish in a few minutes;
  * `npx tsx bench/run.ts latency --jobs 500 --json out.json` runs one. Each prints its
  * table; `--json [file]` also writes the results (stdout when no file is given).
+ * `npx tsx bench/run.ts latency --comfy-url http://127.0.0.1:8188 --output-dir ~/ComfyUI/output`
+ * measures chorus-visual beside a bare client on a real ComfyUI (see latency-bench.ts).
  */
 import { writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
-import { parseBenchOptions, type BenchName } from './bench-options.js';
+import { parseBenchOptions, type BenchName, type BenchOptions } from './bench-options.js';
 import { renderResult, type BenchResult } from './result-table.js';
 
-async function runOne(name: BenchName, jobs: number | undefined): Promise<BenchResult> {
+async function runOne(name: BenchName, options: BenchOptions): Promise<BenchResult> {
+  const { jobs } = options;
   const sized = jobs === undefined ? {} : { jobs };
   switch (name) {
-    case 'latency':
-      return (await import('./latency-bench.js')).runLatencyBench(sized);
+    case 'latency': {
+      const { comfyUrl, outputDir, light } = options;
+      return (await import('./latency-bench.js')).runLatencyBench({ ...sized, comfyUrl, outputDir, light });
+    }
     case 'throughput':
       return (await import('./throughput-bench.js')).runThroughputBench(sized);
     case 'utilization':
@@ -23,6 +28,9 @@ async function runOne(name: BenchName, jobs: number | undefined): Promise<BenchR
       return (await import('./recovery-bench.js')).runRecoveryBench(sized);
     case 'affinity':
       return (await import('./affinity-bench.js')).runAffinityBench(sized);
+    case 'startup':
+      // --jobs N: launches per launcher and database.
+      return (await import('./startup-bench.js')).runStartupBench(jobs === undefined ? {} : { launches: jobs });
   }
 }
 
@@ -32,7 +40,8 @@ async function main(argv: string[]): Promise<number> {
     options = parseBenchOptions(argv);
   } catch (error) {
     process.stderr.write(
-      `${(error as Error).message}\nusage: tsx bench/run.ts [latency|throughput|utilization|memory|recovery|affinity …] [--jobs N] [--json [file]]\n`,
+      `${(error as Error).message}\nusage: tsx bench/run.ts [latency|throughput|utilization|memory|recovery|affinity|startup …] [--jobs N] [--json [file]]\n` +
+        '       tsx bench/run.ts latency [--light] [--comfy-url URL [--output-dir DIR]]   (side by side with a bare client; against a real ComfyUI)\n',
     );
     return 2;
   }
@@ -45,7 +54,7 @@ async function main(argv: string[]): Promise<number> {
   process.stdout.write(`machine: ${machine.cpus} cores (${machine.cpu_model}), node ${machine.node}, load ${machine.loadavg_at_start.join(' ')}\n\n`);
   const results: BenchResult[] = [];
   for (const name of options.names) {
-    const result = await runOne(name, options.jobs);
+    const result = await runOne(name, options);
     results.push(result);
     process.stdout.write(`${renderResult(result)}\n`);
   }
