@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 
-export const benchNames = ['latency', 'throughput', 'utilization', 'memory', 'recovery', 'affinity'] as const;
+export const benchNames = ['latency', 'throughput', 'utilization', 'memory', 'recovery', 'affinity', 'startup'] as const;
 export type BenchName = (typeof benchNames)[number];
 
 export interface BenchOptions {

@@ -28,6 +28,9 @@ async function runOne(name: BenchName, options: BenchOptions): Promise<BenchResu
       return (await import('./recovery-bench.js')).runRecoveryBench(sized);
     case 'affinity':
       return (await import('./affinity-bench.js')).runAffinityBench(sized);
+    case 'startup':
+      // --jobs N: launches per launcher and database.
+      return (await import('./startup-bench.js')).runStartupBench(jobs === undefined ? {} : { launches: jobs });
   }
 }
 
@@ -37,7 +40,7 @@ async function main(argv: string[]): Promise<number> {
     options = parseBenchOptions(argv);
   } catch (error) {
     process.stderr.write(
-      `${(error as Error).message}\nusage: tsx bench/run.ts [latency|throughput|utilization|memory|recovery|affinity …] [--jobs N] [--json [file]]\n` +
+      `${(error as Error).message}\nusage: tsx bench/run.ts [latency|throughput|utilization|memory|recovery|affinity|startup …] [--jobs N] [--json [file]]\n` +
         '       tsx bench/run.ts latency [--light] [--comfy-url URL [--output-dir DIR]]   (side by side with a bare client; against a real ComfyUI)\n',
     );
     return 2;

@@ -1,15 +1,13 @@
 /**
  * Queries on `job_events`, the job history and NATS outbox. Plain functions taking `db` or
  * a transaction first; the codec between records and `JobEventRow` lives here because it
- * is a few lines.
+ * is a few lines. The relay's read and mark and the transitions' inserts are in
+ * job-statements.ts, compiled once.
  */
 import type { JobEventRow, NewJobEvent } from '../contracts/job-store-port.js';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import type { JobEventRecord, NewJobEventRecord } from './job-events.table.js';
 import type { Executor } from './job.repository.js';
-
-/** Keeps each statement well under SQLite's bound-parameter limit. */
-const idsPerStatement = 500;
 
 export function toNewJobEventRecord(jobId: string, seq: number, event: NewJobEvent): NewJobEventRecord {
   return {
@@ -47,17 +45,8 @@ export function toJobEventRow(record: JobEventRecord): JobEventRow {
   };
 }
 
-export async function insertJobEvent(db: Executor, record: NewJobEventRecord): Promise<void> {
-  await db.insertInto('job_events').values(record).execute();
-}
-
 export async function selectJobEvents(db: Executor, jobId: string): Promise<JobEventRecord[]> {
   return db.selectFrom('job_events').selectAll().where('job_id', '=', jobId).orderBy('seq', 'asc').execute();
-}
-
-/** Global id order, which is also seq order within each job (ids only grow). */
-export async function selectUnpublishedEvents(db: Executor, limit: number): Promise<JobEventRecord[]> {
-  return db.selectFrom('job_events').selectAll().where('published_at', 'is', null).orderBy('id', 'asc').limit(limit).execute();
 }
 
 export async function countUnpublishedEvents(db: Executor): Promise<number> {
@@ -67,12 +56,4 @@ export async function countUnpublishedEvents(db: Executor): Promise<number> {
     .where('published_at', 'is', null)
     .executeTakeFirstOrThrow();
   return Number(count);
-}
-
-/** Already-published rows keep their first `published_at`. */
-export async function markEventsPublished(db: Executor, ids: readonly number[], at: string): Promise<void> {
-  for (let start = 0; start < ids.length; start += idsPerStatement) {
-    const chunk = ids.slice(start, start + idsPerStatement);
-    await db.updateTable('job_events').set({ published_at: at }).where('id', 'in', chunk).where('published_at', 'is', null).execute();
-  }
 }

@@ -1,12 +1,13 @@
 /**
  * Queries on `visual_generation_jobs`. Plain functions taking `db` or a transaction first,
- * so the store decides what shares a transaction. Each is one statement.
+ * so the store decides what shares a transaction. Each is one statement. The ones every job
+ * runs (admission, transitions) are in job-statements.ts, compiled once.
  */
 import { sql, type Kysely } from 'kysely';
 import type { JobListFilter } from '../contracts/job-store-port.js';
 import { JobState, finalStates } from '../contracts/job-view.js';
 import type { DatabaseSchema } from './database-schema.js';
-import type { JobRecord, JobRecordUpdate, NewJobRecord } from './jobs.table.js';
+import type { JobRecord } from './jobs.table.js';
 
 /** A Kysely instance or a transaction on it (a Transaction is a Kysely). */
 export type Executor = Kysely<DatabaseSchema>;
@@ -16,46 +17,8 @@ const unfinishedStatuses = Object.values(JobState).filter((state) => !finalState
 /** SQLite refuses OFFSET without LIMIT; this stands for "no limit" on both dialects. */
 const noLimit = Number.MAX_SAFE_INTEGER;
 
-export async function insertJob(db: Executor, record: NewJobRecord): Promise<JobRecord> {
-  return db.insertInto('visual_generation_jobs').values(record).returningAll().executeTakeFirstOrThrow();
-}
-
 export async function findJobById(db: Executor, id: string): Promise<JobRecord | undefined> {
   return db.selectFrom('visual_generation_jobs').selectAll().where('id', '=', id).executeTakeFirst();
-}
-
-export async function findJobByRequestId(db: Executor, conversationId: string, requestId: string): Promise<JobRecord | undefined> {
-  return db
-    .selectFrom('visual_generation_jobs')
-    .selectAll()
-    .where('conversation_id', '=', conversationId)
-    .where('request_id', '=', requestId)
-    .executeTakeFirst();
-}
-
-export async function countUnfinishedJobs(db: Executor): Promise<number> {
-  const { count } = await db
-    .selectFrom('visual_generation_jobs')
-    .select((eb) => eb.fn.countAll<number | string>().as('count'))
-    .where('status', 'in', unfinishedStatuses)
-    .executeTakeFirstOrThrow();
-  return Number(count);
-}
-
-/**
- * Applies `update` and takes the next event seq in one statement (UPDATE … RETURNING, which
- * SQLite ≥ 3.35 and PostgreSQL both have). Undefined when the job does not exist.
- */
-export async function advanceJob(db: Executor, id: string, update: JobRecordUpdate, updatedAt: string, owner?: string): Promise<number | undefined> {
-  let query = db
-    .updateTable('visual_generation_jobs')
-    .set(update)
-    .set((eb) => ({ last_seq: eb('last_seq', '+', 1), updated_at: updatedAt }))
-    .where('id', '=', id);
-  // Fenced: with several instances only the job's owner may advance it.
-  if (owner !== undefined) query = query.where('owner_instance', '=', owner);
-  const row = await query.returning('last_seq').executeTakeFirst();
-  return row === undefined ? undefined : Number(row.last_seq);
 }
 
 type JobWhereFilter = Omit<JobListFilter, 'limit' | 'offset'>;

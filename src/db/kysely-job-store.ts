@@ -9,30 +9,12 @@ import type { CreateJobOutcome, JobEventRow, JobListFilter, JobPatch, JobRow, Jo
 import type { JobState } from '../contracts/job-view.js';
 import type { DatabaseSchema } from './database-schema.js';
 import type { DatabaseDialect } from './database-url.js';
-import {
-  countUnpublishedEvents,
-  insertJobEvent,
-  markEventsPublished,
-  selectJobEvents,
-  selectUnpublishedEvents,
-  toJobEventRow,
-  toNewJobEventRecord,
-} from './job-event.repository.js';
+import { countUnpublishedEvents, selectJobEvents, toJobEventRow, toNewJobEventRecord } from './job-event.repository.js';
 import { toJobRecordUpdate, toJobRow, toNewJobRecord } from './job-row-codec.js';
-import {
-  advanceJob,
-  countJobs,
-  countJobsByState,
-  countUnfinishedJobs,
-  findJobById,
-  findJobByRequestId,
-  insertJob,
-  selectJobs,
-  selectRegenerations,
-  selectUnfinishedJobs,
-} from './job.repository.js';
+import { countJobs, countJobsByState, findJobById, selectJobs, selectRegenerations, selectUnfinishedJobs } from './job.repository.js';
+import { JobStatements } from './job-statements.js';
 import { GroupCommitRunner } from './group-commit-runner.js';
-import { TransactionPerCallRunner, type TransactionRunner } from './transaction-runner.js';
+import type { TransactionRunner } from './transaction-runner.js';
 import { isUniqueViolation } from './unique-violation.js';
 import { lockAdmission } from './admission-lock.js';
 
@@ -41,7 +23,7 @@ export interface KyselyJobStoreOptions {
   now?: () => Date;
   /** What `close()` does; by default it destroys the Kysely instance (closing the database). */
   close?: () => Promise<void>;
-  /** How transactions are made; by default group commit on SQLite, one per call elsewhere. */
+  /** How transactions are made; by default group commit (GroupCommitRunner) on both dialects. */
   runner?: TransactionRunner;
   /**
    * Several instances share the database: jobs this store creates are owned by this
@@ -58,35 +40,43 @@ export class KyselyJobStore implements JobStore {
   readonly #close: () => Promise<void>;
   readonly #runner: TransactionRunner;
   readonly #owner: string | undefined;
+  readonly #statements: JobStatements;
 
   constructor(db: Kysely<DatabaseSchema>, dialect: DatabaseDialect, options: KyselyJobStoreOptions = {}) {
     this.db = db;
     this.dialect = dialect;
-    this.#runner = options.runner ?? (dialect === 'sqlite' ? new GroupCommitRunner(db) : new TransactionPerCallRunner(db));
+    // PostgreSQL too: one transaction per call cost it a BEGIN and a COMMIT round trip per
+    // transition, and one pooled connection per call in flight; batched, they are shared.
+    this.#runner = options.runner ?? new GroupCommitRunner(db);
+    this.#statements = new JobStatements(db, dialect);
     this.#now = options.now ?? (() => new Date());
     this.#close = options.close ?? (() => db.destroy());
     this.#owner = options.ownerInstance;
   }
 
   async createJob(job: NewJob, event: NewJobEvent, limits: { maxQueueSize: number }): Promise<CreateJobOutcome> {
+    const statements = this.#statements;
     try {
       return await this.#runner.write(async (trx) => {
         // Dedupe first: a caller retrying a request gets its job back even when the queue is full.
         if (job.request_id !== null) {
-          const existing = await findJobByRequestId(trx, job.conversation_id, job.request_id);
+          const existing = await statements.findJobByRequestId(trx, job.conversation_id, job.request_id);
           if (existing !== undefined) return { job: toJobRow(existing), created: false };
         }
         // PostgreSQL runs admissions side by side: without a lock two could both count
         // max-1 and both insert. The transaction-scoped advisory lock serialises just this.
         if (this.dialect === 'postgres') await lockAdmission(trx);
-        const active = await countUnfinishedJobs(trx);
+        const active = await statements.countUnfinishedJobs(trx);
         if (active >= limits.maxQueueSize) {
           throw new ChorusError(ErrorCode.QUEUE_FULL, `The job queue is full (${active} unfinished jobs, limit ${limits.maxQueueSize})`, {
             details: { max_queue_size: limits.maxQueueSize, active },
           });
         }
-        const record = await insertJob(trx, { ...toNewJobRecord(job, this.#timestamp()), owner_instance: this.#owner ?? null });
-        await insertJobEvent(trx, toNewJobEventRecord(job.id, 1, event));
+        const record = await statements.insertJob(
+          trx,
+          { ...toNewJobRecord(job, this.#timestamp()), owner_instance: this.#owner ?? null },
+          toNewJobEventRecord(job.id, 1, event),
+        );
         return { job: toJobRow(record), created: true };
       });
     } catch (error) {
@@ -94,7 +84,7 @@ export class KyselyJobStore implements JobStore {
       // transactions): the unique index on (conversation_id, request_id) kept it to one job; return that one.
       if (job.request_id !== null && isUniqueViolation(error)) {
         const requestId = job.request_id;
-        const existing = await this.#guard('createJob', () => this.#runner.read((db) => findJobByRequestId(db, job.conversation_id, requestId)));
+        const existing = await this.#guard('createJob', () => this.#runner.read((db) => statements.findJobByRequestId(db, job.conversation_id, requestId)));
         if (existing !== undefined) return { job: toJobRow(existing), created: false };
       }
       throw asStoreError('createJob', error);
@@ -102,14 +92,18 @@ export class KyselyJobStore implements JobStore {
   }
 
   recordTransition(jobId: string, patch: JobPatch, event: NewJobEvent): Promise<{ seq: number }> {
-    return this.#guard('recordTransition', () =>
-      this.#runner.write(async (trx) => {
-        const seq = await advanceJob(trx, jobId, toJobRecordUpdate(patch), this.#timestamp(), this.#owner);
+    return this.#guard('recordTransition', () => {
+      // Encoded once, outside `work`: the runner may run it twice (savepoint fallback).
+      const update = toJobRecordUpdate(patch);
+      const updatedAt = this.#timestamp();
+      // seq 0 stands in until the UPDATE returns the job's next one.
+      const record = toNewJobEventRecord(jobId, 0, event);
+      return this.#runner.write(async (trx) => {
+        const seq = await this.#statements.advanceJob(trx, jobId, update, updatedAt, this.#owner, record);
         if (seq === undefined) throw await this.#whyNotUpdated(trx, jobId);
-        await insertJobEvent(trx, toNewJobEventRecord(jobId, seq, event));
         return { seq };
-      }),
-    );
+      });
+    });
   }
 
   getJob(jobId: string): Promise<JobRow | undefined> {
@@ -121,7 +115,7 @@ export class KyselyJobStore implements JobStore {
 
   findByRequestId(conversationId: string, requestId: string): Promise<JobRow | undefined> {
     return this.#read('findByRequestId', async (db) => {
-      const record = await findJobByRequestId(db, conversationId, requestId);
+      const record = await this.#statements.findJobByRequestId(db, conversationId, requestId);
       return record === undefined ? undefined : toJobRow(record);
     });
   }
@@ -161,7 +155,8 @@ export class KyselyJobStore implements JobStore {
   }
 
   listUnpublished(limit: number): Promise<JobEventRow[]> {
-    return this.#read('listUnpublished', async (db) => (await selectUnpublishedEvents(db, Math.max(0, Math.trunc(limit)))).map(toJobEventRow));
+    const rows = Math.max(0, Math.trunc(limit));
+    return this.#read('listUnpublished', async (db) => (await this.#statements.selectUnpublishedEvents(db, rows)).map(toJobEventRow));
   }
 
   countUnpublished(): Promise<number> {
@@ -170,7 +165,7 @@ export class KyselyJobStore implements JobStore {
 
   markPublished(eventIds: number[], at: string): Promise<void> {
     if (eventIds.length === 0) return Promise.resolve();
-    return this.#guard('markPublished', () => this.#runner.write((trx) => markEventsPublished(trx, eventIds, at)));
+    return this.#guard('markPublished', () => this.#runner.write((trx) => this.#statements.markEventsPublished(trx, eventIds, at)));
   }
 
   /** Lets queued calls finish, then closes. */

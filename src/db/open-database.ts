@@ -8,7 +8,6 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
-import { openPostgresDatabase } from './open-postgres-database.js';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import type { DatabaseSchema } from './database-schema.js';
 import { describeDatabase, inMemorySqlite, parseDatabaseUrl, type DatabaseDialect } from './database-url.js';
@@ -31,7 +30,11 @@ export interface OpenDatabaseOptions {
 
 export async function openDatabase(url: string, options: OpenDatabaseOptions = {}): Promise<Database> {
   const target = parseDatabaseUrl(url);
-  if (target.dialect === 'postgres') return openPostgresDatabase(target.connectionString, options.poolSize ?? 10);
+  if (target.dialect === 'postgres') {
+    // Loaded only here: a SQLite service never pays for loading `pg` at start.
+    const { openPostgresDatabase } = await import('./open-postgres-database.js');
+    return openPostgresDatabase(target.connectionString, options.poolSize ?? 10);
+  }
   const handle = openSqliteFile(target.file, options.busyTimeoutMs ?? 5_000);
   const db = new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: new SqliteStatementCache(handle) }) });
   let closed = false;

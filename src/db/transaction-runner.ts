@@ -1,7 +1,7 @@
 /**
- * How the store gets a transaction. PostgreSQL (a pool of connections) gives every call its
- * own; SQLite (one connection, commits cost a WAL write each) shares one among the calls
- * that queued up meanwhile — see GroupCommitRunner.
+ * How the store gets a transaction. Both dialects share one among the calls that queued up
+ * meanwhile (GroupCommitRunner): on SQLite a commit costs a WAL write, on PostgreSQL a
+ * transaction per call cost a BEGIN and a COMMIT round trip each (BENCHMARKS.md §6).
  */
 import type { Kysely } from 'kysely';
 import type { DatabaseSchema } from './database-schema.js';
@@ -19,33 +19,4 @@ export interface TransactionRunner {
   read<T>(work: (db: StoreExecutor) => Promise<T>): Promise<T>;
   /** Settles once every call made so far has settled. */
   whenIdle(): Promise<void>;
-}
-
-export class TransactionPerCallRunner implements TransactionRunner {
-  readonly #db: StoreExecutor;
-  /** Calls not settled yet: close() must not end the pool under them. */
-  readonly #inFlight = new Set<Promise<unknown>>();
-
-  constructor(db: StoreExecutor) {
-    this.#db = db;
-  }
-
-  write<T>(work: (trx: StoreExecutor) => Promise<T>): Promise<T> {
-    return this.#track(this.#db.transaction().execute(work));
-  }
-
-  read<T>(work: (db: StoreExecutor) => Promise<T>): Promise<T> {
-    return this.#track(work(this.#db));
-  }
-
-  async whenIdle(): Promise<void> {
-    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
-  }
-
-  #track<T>(call: Promise<T>): Promise<T> {
-    this.#inFlight.add(call);
-    const forget = () => this.#inFlight.delete(call);
-    call.then(forget, forget);
-    return call;
-  }
 }

@@ -1,6 +1,5 @@
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import sharp from 'sharp';
 import type { JobResultThumbnail } from '../contracts/job-view.js';
 import type { CollectorFileSystem } from './collector-file-system.js';
 import { writeFailedError } from './collector-errors.js';
@@ -122,7 +121,9 @@ export class PendingThumbnail {
   }
 }
 
-function render(source: Buffer | string, settings: ThumbnailSettings): Promise<RenderedThumbnail> {
+async function render(source: Buffer | string, settings: ThumbnailSettings): Promise<RenderedThumbnail> {
+  // Loaded at the first thumbnail, not at start: sharp (libvips) is the heaviest module the service has.
+  const { default: sharp } = await import('sharp');
   // rotate() with no angle applies the EXIF orientation, so a phone-style JPEG is upright.
   const pipeline = sharp(source).rotate().resize({
     width: settings.maxSize,

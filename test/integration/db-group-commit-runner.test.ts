@@ -1,10 +1,12 @@
 import { readFile } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DatabaseSchema } from '../../src/db/index.js';
 import { GroupCommitRunner } from '../../src/db/group-commit-runner.js';
 import { SqliteStatementCache } from '../../src/db/sqlite-statement-cache.js';
+import { createPostgresSchema, testPostgresUrl } from './db-test-fixtures.js';
 
 describe('GroupCommitRunner on SQLite', () => {
   let db: Kysely<DatabaseSchema>;
@@ -150,5 +152,66 @@ describe('GroupCommitRunner on SQLite', () => {
       await Promise.all(writes);
       expect(commits()).toBeLessThan(20);
     });
+  });
+});
+
+// PostgreSQL batches too (issue 16): there a failing statement aborts the whole transaction,
+// so every later statement in it would fail — the runner must stop, roll back and re-run the
+// batch with savepoints, and the neighbours of the failing call must still commit.
+describe.skipIf(testPostgresUrl === 'off')('GroupCommitRunner on PostgreSQL', () => {
+  let db: Kysely<DatabaseSchema>;
+  let schema: Awaited<ReturnType<typeof createPostgresSchema>>;
+  let executed: string[];
+
+  beforeEach(async () => {
+    executed = [];
+    schema = await createPostgresSchema();
+    db = new Kysely<DatabaseSchema>({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: schema.url, max: 3 }) }),
+      log: (event) => void executed.push(event.query.sql),
+    });
+    await sql`create table t (k text primary key, v integer not null)`.execute(db);
+    executed = [];
+  });
+  afterEach(async () => {
+    await db.destroy();
+    await schema.drop();
+  });
+
+  const insert = (trx: Kysely<any>, k: string, v: number) => sql`insert into t (k, v) values (${k}, ${v})`.execute(trx);
+  const rows = async () => (await sql<{ k: string; v: number }>`select k, v from t order by k`.execute(db)).rows;
+  const count = (statement: string) => executed.filter((text) => text.trim().toLowerCase() === statement).length;
+
+  it('commits calls queued together in one transaction, in order', async () => {
+    const runner = new GroupCommitRunner(db);
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        runner.write(async (trx) => {
+          await insert(trx, `k${String(i).padStart(2, '0')}`, i);
+          return i;
+        }),
+      ),
+    );
+    expect(results).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    expect(count('commit')).toBe(1);
+    expect((await rows()).map((row) => row.v)).toEqual(results);
+  });
+
+  it('undoes only the call whose statement failed (which aborts the transaction) and commits its neighbours', async () => {
+    const runner = new GroupCommitRunner(db);
+    await insert(db, 'taken', 0);
+    const outcomes = await Promise.allSettled([
+      runner.write((trx) => insert(trx, 'a', 1)),
+      runner.write(async (trx) => {
+        await insert(trx, 'b', 2);
+        await insert(trx, 'taken', 2); // unique violation: PostgreSQL aborts the transaction here
+      }),
+      runner.write((trx) => insert(trx, 'c', 3)),
+    ]);
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((outcomes[1] as PromiseRejectedResult).reason).toMatchObject({ code: '23505' });
+    expect((await rows()).map((row) => row.k)).toEqual(['a', 'c', 'taken']);
+    expect(count('rollback')).toBe(1);
+    expect(executed.some((text) => text.startsWith('rollback to'))).toBe(true);
   });
 });

@@ -62,8 +62,13 @@ export interface CliProcess {
   stop(): Promise<number | null>;
 }
 
-export function startCli(args: string[], options: { cwd: string; env?: Record<string, string> }): CliProcess {
-  const child = spawn(process.execPath, [bin, ...args], { cwd: options.cwd, env: cleanEnv(options.env ?? {}), stdio: ['ignore', 'pipe', 'pipe'] });
+/** `options.bin`: another copy of bin/chorus-visual.js (an image's file set); default the repository's. */
+export function startCli(args: string[], options: { cwd: string; env?: Record<string, string>; bin?: string }): CliProcess {
+  const child = spawn(process.execPath, [options.bin ?? bin, ...args], {
+    cwd: options.cwd,
+    env: cleanEnv(options.env ?? {}),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let text = '';
   const listeners = new Set<() => void>();
   const onData = (chunk: Buffer) => {

@@ -10,7 +10,7 @@ import { busyShare } from '../../bench/simulator-finish-times.js';
 describe('benchmark options', () => {
   it('runs every benchmark by default and reads --jobs', () => {
     expect(parseBenchOptions([])).toEqual({
-      names: ['latency', 'throughput', 'utilization', 'memory', 'recovery', 'affinity'],
+      names: ['latency', 'throughput', 'utilization', 'memory', 'recovery', 'affinity', 'startup'],
       jobs: undefined,
       json: undefined,
       light: false,

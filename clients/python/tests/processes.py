@@ -83,7 +83,7 @@ def start_nats(store_dir: Path, *, jetstream: bool = True) -> tuple[LoggedProces
 
 
 def node_cli(*args: str) -> list[str]:
-    """`chorus-visual <args>` from the repository's sources, as `npm run` does (tsx)."""
+    """`chorus-visual <args>` from the repository's sources through tsx (npm scripts run the compiled dist/)."""
     return ["node", "--import", "tsx", "src/cli.ts", *args]
 
 
