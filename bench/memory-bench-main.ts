@@ -39,6 +39,8 @@ async function main(): Promise<void> {
     const admitMs = performance.now() - startedAt;
     // The warm-up job is queued too; the measurement counts only the jobs admitted after it.
     await app.relay.drain();
+    // A waiting job parks (its actor stops) once its wait is stored: let the last ones do so.
+    for (let i = 0; i < 200 && app.runtime.service.parkedCount() < jobs + 1; i++) await new Promise((r) => setTimeout(r, 10));
     const after = settle();
     // For finding what a queued job holds: BENCH_HEAP_SNAPSHOT=1 writes one (Chrome DevTools format).
     if (process.env['BENCH_HEAP_SNAPSHOT'])
@@ -47,6 +49,8 @@ async function main(): Promise<void> {
     const measurement: MemoryMeasurement = {
       jobs,
       queued: total - 1,
+      liveActors: app.runtime.service.activeCount(),
+      parked: app.runtime.service.parkedCount(),
       heapBeforeBytes: before.heapUsed,
       heapAfterBytes: after.heapUsed,
       rssBeforeBytes: before.rss,

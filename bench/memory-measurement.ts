@@ -5,6 +5,9 @@ import { z } from 'zod';
 export const memoryMeasurementSchema = z.strictObject({
   jobs: z.number().int(),
   queued: z.number().int(),
+  /** Jobs with a live XState actor, and jobs waiting as a row plus a scheduler entry. */
+  liveActors: z.number().int(),
+  parked: z.number().int(),
   heapBeforeBytes: z.number(),
   heapAfterBytes: z.number(),
   rssBeforeBytes: z.number(),

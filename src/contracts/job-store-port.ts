@@ -48,6 +48,13 @@ export interface JobRow {
   owner_instance?: string | null;
   /** The job whose inputs made this one (regenerate, retry); absent or null: none. */
   regenerated_from?: string | null;
+  /**
+   * The composed ComfyUI graph, written once when the prompt is composed and kept out of
+   * `snapshot` (which every transition rewrites); a restore puts it back into the snapshot.
+   * Absent or null: not composed yet, or a job stored before the column existed (its
+   * snapshot still holds the graph).
+   */
+  comfy_graph?: Record<string, unknown> | null;
 }
 
 export interface JobEventRow {

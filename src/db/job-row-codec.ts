@@ -16,7 +16,7 @@ const jobStates: ReadonlySet<string> = new Set(Object.values(JobState));
  * the table from it).
  */
 const jsonObjectColumns: ReadonlySet<string> = new Set(['parameters', 'debug']);
-const jsonNullableColumns: ReadonlySet<string> = new Set(['result', 'error', 'snapshot']);
+const jsonNullableColumns: ReadonlySet<string> = new Set(['result', 'error', 'snapshot', 'comfy_graph']);
 const numberColumns: ReadonlySet<string> = new Set(['priority', 'attempts', 'last_seq']);
 
 export function toJobRow(record: JobRecord): JobRow {
@@ -29,6 +29,7 @@ export function toJobRow(record: JobRecord): JobRow {
   for (const [column, value] of Object.entries(columns)) row[column] = decodeColumn(column, value, record.id);
   row['owner_instance'] ??= null;
   row['regenerated_from'] ??= null;
+  row['comfy_graph'] ??= null;
   row['request_hash'] ??= null;
   return row as unknown as JobRow;
 }

@@ -11,7 +11,7 @@ import type { JobRow } from '../contracts/job-store-port.js';
 type BigIntColumn<Nullable extends null = never> = ColumnType<number | string | Nullable, number | Nullable, number | Nullable>;
 
 /** Columns stored as JSON text: the object ones default to `{}`, the others may be null. */
-type JsonColumn = 'parameters' | 'debug' | 'result' | 'error' | 'snapshot';
+type JsonColumn = 'parameters' | 'debug' | 'result' | 'error' | 'snapshot' | 'comfy_graph';
 
 /**
  * The columns are the JobRow contract's (src/contracts/job-store-port.ts: the original
@@ -41,6 +41,8 @@ export interface JobsTable extends Omit<JobRow, JsonColumn | 'status' | 'seed' |
   cancel_requested_at: string | null;
   /** The job whose inputs made this one (regenerate / retry); null: made by a generate. */
   regenerated_from: string | null;
+  /** JSON (the composed ComfyUI graph, written once) or null. */
+  comfy_graph: string | null;
 }
 
 export type JobRecord = Selectable<JobsTable>;

@@ -35,6 +35,9 @@ export async function natsConnectionOptions(config: NatsConfig, options: Connect
     maxReconnectAttempts: -1,
     reconnectTimeWait: options.reconnectTimeWaitMs ?? 1_000,
     waitOnFirstConnect: options.waitOnFirstConnect ?? true,
+    // nats.js otherwise builds an Error (a stack capture) for every request, JetStream
+    // publishes included, only to improve a timeout's trace: ~0.6 ms of CPU per job.
+    noAsyncTraces: true,
   };
   if (config.user !== undefined) opts.user = config.user;
   if (config.pass !== undefined) opts.pass = config.pass;

@@ -19,6 +19,8 @@ export interface FileFacts {
   isDirectory(): boolean;
   isSymbolicLink(): boolean;
   size: number;
+  /** Last modification, ms since the epoch (how old a leftover temp file is). */
+  mtimeMs: number;
 }
 
 export interface CollectorFileSystem {
@@ -53,7 +55,8 @@ export const nodeCollectorFileSystem: CollectorFileSystem = {
   lstat: (file) => fs.lstat(file),
   realpath: (file) => fs.realpath(file),
   readdir: (dir) => fs.readdir(dir),
-  readStream: (file) => createReadStream(file),
+  // 1 MiB reads: an output of a few hundred KB is one read, not one per 64 KB.
+  readStream: (file) => createReadStream(file, { highWaterMark: 1 << 20 }),
   async readHead(file, bytes) {
     const handle = await fs.open(file, 'r');
     try {

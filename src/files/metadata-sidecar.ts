@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import type { OutputFileRef } from '../comfy/backend-port.js';
 import type { JobResultFile, JobResultThumbnail } from '../contracts/job-view.js';
 import type { CollectorFileSystem } from './collector-file-system.js';
+import type { PendingDirectorySyncs } from './directory-syncs.js';
 import type { CollectMode, FileTransfer } from './output-placement.js';
 import { commitTempFile, writeTempFile } from './temp-file-writer.js';
 
@@ -88,8 +89,16 @@ function thumbnailEntry(thumbnail: JobResultThumbnail): Record<string, unknown> 
   return { path: relativePath, media_type: mediaType, width, height, bytes };
 }
 
-/** Written last, temp + fsync + rename: its presence means the job's files are complete. */
-export async function writeSidecar(fs: CollectorFileSystem, destination: string, document: Record<string, unknown>): Promise<void> {
+/**
+ * Written last, temp + fsync + rename: its presence means the job's files are complete. Its
+ * folder goes into `syncs` with the files' folders, fsynced once after this last rename.
+ */
+export async function writeSidecar(
+  fs: CollectorFileSystem,
+  destination: string,
+  document: Record<string, unknown>,
+  syncs: PendingDirectorySyncs,
+): Promise<void> {
   const body = Buffer.from(`${JSON.stringify(document, null, 2)}\n`);
-  await commitTempFile(fs, await writeTempFile(fs, Readable.from([body]), destination), destination);
+  await commitTempFile(fs, await writeTempFile(fs, Readable.from([body]), destination), destination, syncs);
 }

@@ -13,9 +13,12 @@ import { assertDownloadedMedia } from './downloaded-media-check.js';
 import { placeOutput, transferOf, type FileTransfer, type PlacedFile } from './output-placement.js';
 import { comfyFoldersFrom, DownloadOutputSource, LocalOutputSource, readSourceHead, type ComfyFolders, type OutputSource } from './output-source.js';
 import { assertComfyFileType, assertResolvedInside, assertSafeFilename, assertSafeId, assertSafeSubfolder } from './safe-path-guard.js';
-import { hashFile, isTempNameOf } from './temp-file-writer.js';
+import { hashFile, isTempName, isTempNameOf } from './temp-file-writer.js';
 import { silentLogger, type StructuredLogger } from '../contracts/structured-logger.js';
-import { thumbnailDestinationFor, writeThumbnail, type ThumbnailSettings } from './thumbnail-writer.js';
+import { PendingThumbnail, thumbnailDestinationFor, type ThumbnailSettings } from './thumbnail-writer.js';
+import { PendingDirectorySyncs } from './directory-syncs.js';
+import { RootRealpaths } from './realpath-cache.js';
+import { errnoCode } from './collector-errors.js';
 
 export interface OutputCollectorOptions {
   dataDir: string;
@@ -37,6 +40,16 @@ export interface OutputCollectorOptions {
   /** `comfyui.file_management.max_output_bytes`: a /view download beyond it fails, nothing kept. */
   maxDownloadBytes?: number;
 }
+
+/**
+ * An image's bytes up to this size stay in memory after the one read that hashes them, for
+ * its dimensions and its thumbnail (a 1024² PNG is 1–3 MB); larger ones are read again.
+ */
+const keepImageBytesUpTo = 32 * 1024 ** 2;
+/** A temp file nobody has written to for this long is a crashed run's debris, whoever made it. */
+const staleTempAgeMs = 60 * 60 * 1000;
+/** Folders remembered as swept; past this many the memory starts over (a sweep more, no harm). */
+const sweptFoldersLimit = 10_000;
 
 /** What a failed job undoes (newest first) and a finished one completes: placed files (named, for the log), thumbnails. */
 type Undoable = Pick<PlacedFile, 'undo' | 'finish'> & { destination?: string };
@@ -60,6 +73,9 @@ export class OutputCollector {
   private readonly now: () => number;
   private readonly logger: Pick<StructuredLogger, 'warn' | 'error'>;
   private readonly maxDownloadBytes: number;
+  private readonly roots: RootRealpaths;
+  /** Folders whose leftover temp files this process already removed (see sweepOnce). */
+  private readonly sweptFolders = new Set<string>();
 
   constructor(options: OutputCollectorOptions) {
     this.dataDir = path.resolve(options.dataDir);
@@ -69,6 +85,7 @@ export class OutputCollector {
     this.now = options.now ?? Date.now;
     this.logger = options.logger ?? silentLogger;
     this.maxDownloadBytes = options.maxDownloadBytes ?? 2 * 1024 ** 3;
+    this.roots = new RootRealpaths(this.fs);
   }
 
   async collect(input: CollectRequest): Promise<JobResult> {
@@ -97,10 +114,15 @@ export class OutputCollector {
 
     const files: ResultFileWithOrigin[] = [];
     const placements: Undoable[] = [];
+    // Every folder a rename touched, fsynced once after the sidecar's rename (the last one)
+    // and before collect() returns: the job is not reported complete before its files are
+    // durable. Until then a crash (or power loss) leaves the job `moving`, and it is collected
+    // again — the sidecar's presence is only relied on once collect() has returned.
+    const syncs = new PendingDirectorySyncs();
     try {
       for (const output of planned) {
         if (request.signal?.aborted) throw abortedError(request.signal.reason);
-        files.push(await this.placeOne(request, output, sources.get(output.ref)!, placements));
+        files.push(await this.placeOne(request, output, sources.get(output.ref)!, placements, syncs));
       }
       if (request.signal?.aborted) throw abortedError(request.signal.reason);
 
@@ -114,8 +136,11 @@ export class OutputCollector {
         fileMoveMs: Math.max(0, this.now() - started),
         collectedAt: new Date(this.now()),
       });
-      await writeSidecar(this.fs, sidecar.absolutePath, document).catch((error: unknown) => {
+      await writeSidecar(this.fs, sidecar.absolutePath, document, syncs).catch((error: unknown) => {
         throw isChorusError(error) ? error : writeFailedError(sidecar.absolutePath, error);
+      });
+      await syncs.flush(this.fs).catch((error: unknown) => {
+        throw writeFailedError(sidecar.directory, error);
       });
     } catch (error) {
       // A failed job keeps its outputs in ComfyUI: undo this run's moves, newest first.
@@ -152,7 +177,7 @@ export class OutputCollector {
    */
   private async sourceFor(request: ParsedCollectRequest, ref: OutputFileRef): Promise<OutputSource> {
     if (request.mode === 'download') return new DownloadOutputSource(request.download!, ref, this.maxDownloadBytes);
-    const local = request.comfyOutputDir === undefined ? undefined : new LocalOutputSource(this.fs, this.foldersOf(request), ref);
+    const local = request.comfyOutputDir === undefined ? undefined : new LocalOutputSource(this.fs, this.foldersOf(request), ref, this.roots);
     if (request.mode !== 'auto') return local!;
     if (local !== undefined && (await local.locate()) !== undefined) return local;
     // parseCollectRequest made sure auto has a folder or a download function.
@@ -184,8 +209,9 @@ export class OutputCollector {
 
   /**
    * Creates the destination folders, proves they resolve inside the data folder (a
-   * symlinked conversation folder could point anywhere), and removes this job's temp
-   * debris from a run that crashed mid-write.
+   * symlinked conversation folder could point anywhere), and removes temp debris from a run
+   * that crashed mid-write. The data folder's real path is resolved once per process; each
+   * destination folder's on every job (one lookup, which also says whether it must be made).
    */
   private async prepareDirectories(planned: PlannedOutput[], sidecarName: string): Promise<void> {
     const namesByDirectory = new Map<string, string[]>();
@@ -196,32 +222,87 @@ export class OutputCollector {
     }
     namesByDirectory.get(planned[0]!.destination.directory)!.push(sidecarName);
     try {
-      await this.fs.mkdirp(this.dataDir);
-      const realData = await this.fs.realpath(this.dataDir);
-      for (const [directory, names] of namesByDirectory) {
-        await this.fs.mkdirp(directory);
-        assertResolvedInside('destination', realData, await this.fs.realpath(directory));
-        await this.removeStaleTemps(directory, names);
-      }
+      const realData = await this.roots.of(this.dataDir, true);
+      await Promise.all(
+        [...namesByDirectory].map(async ([directory, names]) => {
+          assertResolvedInside('destination', realData, await this.madeDirectory(directory));
+          await this.sweepOnce(directory, names);
+        }),
+      );
     } catch (error) {
       throw isChorusError(error) ? error : writeFailedError(planned[0]!.destination.directory, error);
     }
   }
 
-  private async removeStaleTemps(directory: string, names: string[]): Promise<void> {
+  /** The folder's real path, creating it (and its parents) when it is missing. */
+  private async madeDirectory(directory: string): Promise<string> {
+    try {
+      return await this.fs.realpath(directory);
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT') throw error;
+      await this.fs.mkdirp(directory);
+      return this.fs.realpath(directory);
+    }
+  }
+
+  /**
+   * Temp files are debris only after a crash (a failed write removes its own), so a folder is
+   * listed once per process, not on every job: on the first visit, this job's leftovers go
+   * (a job restored after a crash is collected again soon after the start) and so does any
+   * temp file untouched for an hour — another job's or another instance's, long dead: a live
+   * writer keeps its file's mtime fresh, so a running instance's temp file is never taken.
+   */
+  private async sweepOnce(directory: string, names: string[]): Promise<void> {
+    if (this.sweptFolders.has(directory)) return;
+    if (this.sweptFolders.size >= sweptFoldersLimit) this.sweptFolders.clear();
+    this.sweptFolders.add(directory);
+    const staleBefore = this.now() - staleTempAgeMs;
     for (const entry of await this.fs.readdir(directory)) {
-      if (names.some((name) => isTempNameOf(entry, name))) {
-        await this.fs.unlink(path.join(directory, entry)).catch(() => undefined);
+      if (!isTempName(entry)) continue;
+      const file = path.join(directory, entry);
+      const ours = names.some((name) => isTempNameOf(entry, name));
+      const facts = ours ? undefined : await this.fs.lstat(file).catch(() => undefined);
+      if (ours || (facts !== undefined && facts.mtimeMs < staleBefore)) {
+        await this.fs.unlink(file).catch(() => undefined);
       }
     }
   }
 
-  private async placeOne(request: ParsedCollectRequest, output: PlannedOutput, source: OutputSource, placements: Undoable[]): Promise<ResultFileWithOrigin> {
+  private async placeOne(
+    request: ParsedCollectRequest,
+    output: PlannedOutput,
+    source: OutputSource,
+    placements: Undoable[],
+    syncs: PendingDirectorySyncs,
+  ): Promise<ResultFileWithOrigin> {
     const { destination, media, ref } = output;
     const mode = source.kind === 'download' ? 'download' : request.mode === 'auto' ? request.localMode : request.mode === 'download' ? 'copy' : request.mode;
-    const placed = await placeOutput({ fs: this.fs, mode, signal: request.signal }, source, destination.absolutePath);
-    if (source.kind === 'download' && placed.outcome === 'downloaded')
-      await assertDownloadedMedia(this.fs, destination.absolutePath, media, source.expectedPath);
+    const image = media.kind === 'image';
+    // The thumbnail starts from the image's bytes as soon as they are read, so sharp works
+    // while the image is fsynced and renamed; it is renamed itself only after the image.
+    let thumbnail: PendingThumbnail | undefined;
+    const startThumbnail = (content: Buffer) => {
+      if (this.thumbnails && source.kind === 'local') thumbnail = new PendingThumbnail(this.fs, destination, this.thumbnails, content);
+    };
+    let placed: PlacedFile;
+    try {
+      placed = await placeOutput(
+        {
+          fs: this.fs,
+          mode,
+          signal: request.signal,
+          directorySyncs: syncs,
+          ...(image ? { keepContentUpTo: keepImageBytesUpTo, onContent: startThumbnail } : {}),
+        },
+        source,
+        destination.absolutePath,
+      );
+      if (source.kind === 'download' && placed.outcome === 'downloaded')
+        await assertDownloadedMedia(this.fs, destination.absolutePath, media, source.expectedPath);
+    } catch (error) {
+      await thumbnail?.discard();
+      throw error;
+    }
     placements.push({ ...placed, destination: destination.absolutePath });
     const file: ResultFileWithOrigin = {
       kind: media.kind,
@@ -235,12 +316,15 @@ export class OutputCollector {
       key: ref.key,
       via: transferOf(placed.outcome),
     };
-    if (media.kind === 'image') {
-      const head = await this.fs.readHead(destination.absolutePath, imageHeaderBytes).catch(() => undefined);
-      const size = head ? readImageDimensions(head) : undefined;
+    if (image) {
+      const head = placed.content ?? (await this.fs.readHead(destination.absolutePath, imageHeaderBytes).catch(() => undefined));
+      const size = head ? readImageDimensions(head.subarray(0, imageHeaderBytes)) : undefined;
       if (size) Object.assign(file, size);
       if (this.thumbnails) {
-        const outcome = await writeThumbnail(this.fs, destination, this.thumbnails);
+        // A download is checked (magic bytes) before anything renders it; a file too large to
+        // keep in memory is rendered from its new place.
+        thumbnail ??= new PendingThumbnail(this.fs, destination, this.thumbnails, placed.content ?? destination.absolutePath);
+        const outcome = await thumbnail.commit(syncs);
         if (outcome.written) {
           file.thumbnail = outcome.thumbnail;
           placements.push({ undo: outcome.undo });

@@ -10,8 +10,9 @@ import {
   unsafePathError,
   writeFailedError,
 } from './collector-errors.js';
+import type { PendingDirectorySyncs } from './directory-syncs.js';
 import type { OutputSource } from './output-source.js';
-import { commitTempFile, hashFile, SourceReadFailure, writeTempFile } from './temp-file-writer.js';
+import { commitTempFile, hashFile, SourceReadFailure, writeTempFile, type HashedBytes } from './temp-file-writer.js';
 
 /** How outputs are collected: `auto` picks move (or copy) or download per file. */
 export type CollectMode = 'auto' | 'move' | 'copy' | 'download';
@@ -30,6 +31,8 @@ export interface PlacedFile {
   finish?: () => Promise<void>;
   /** Puts ComfyUI's file back where it was if the job fails after this file was renamed. */
   undo?: () => Promise<void>;
+  /** The file's bytes, when they fit `keepContentUpTo` (read once for the hash anyway). */
+  content?: Buffer;
 }
 
 interface PlacementContext {
@@ -37,6 +40,15 @@ interface PlacementContext {
   /** For a local source: move or copy; a download source is always downloaded. */
   mode: 'move' | 'copy' | 'download';
   signal?: AbortSignal | undefined;
+  /** The folders this placement's renames touched; the caller fsyncs them after its last rename. */
+  directorySyncs: PendingDirectorySyncs;
+  /** Keep the bytes of a file this small in memory (PlacedFile.content, onContent). */
+  keepContentUpTo?: number;
+  /**
+   * Called with the file's bytes as soon as they are known and checked, before the fsync and
+   * rename that make them ours — so work on them (the thumbnail) overlaps that wait.
+   */
+  onContent?: (content: Buffer) => void;
 }
 
 /**
@@ -58,28 +70,36 @@ export function transferOf(outcome: PlacedFile['outcome']): FileTransfer {
 }
 
 async function placeOrThrow(ctx: PlacementContext, source: OutputSource, destination: string): Promise<PlacedFile> {
-  const existing = await inspectDestination(ctx.fs, destination);
   if (source.kind === 'local') {
-    const real = await source.locate();
-    if (real === undefined) return alreadyPresentOrMissing(existing, source);
+    // Independent lookups: side by side rather than one after the other.
+    const [existing, real] = await Promise.all([inspectDestination(ctx, destination), source.locate()]);
+    if (real === undefined) return alreadyPresentOrMissing(ctx, existing, source);
     if (ctx.mode === 'move' && source.movable) return moveLocal(ctx, real, destination, existing);
     return copyStream(ctx, ctx.fs.readStream(real), destination, existing, 'copied');
   }
+  const existing = await inspectDestination(ctx, destination);
   const stream = await source.open();
-  if (stream === undefined) return alreadyPresentOrMissing(existing, source);
+  if (stream === undefined) return alreadyPresentOrMissing(ctx, existing, source);
   return copyStream(ctx, stream, destination, existing, 'downloaded');
 }
 
-type Existing = { sha256: string; bytes: number } | undefined;
+type Existing = HashedBytes | undefined;
 
 /** The source is gone: fine if an earlier run already delivered it (crash after the rename). */
-function alreadyPresentOrMissing(existing: Existing, source: OutputSource): PlacedFile {
-  if (existing) return { ...existing, outcome: 'already_present' };
+function alreadyPresentOrMissing(ctx: PlacementContext, existing: Existing, source: OutputSource): PlacedFile {
+  if (existing) return alreadyPresent(ctx, existing);
   const { filename, subfolder, type, nodeId } = source.ref;
   throw outputMissingError(source.expectedPath, { filename, subfolder, type, node_id: nodeId });
 }
 
-async function inspectDestination(fs: CollectorFileSystem, destination: string): Promise<Existing> {
+/** An earlier run's file is the one we would place: its bytes are the result. */
+function alreadyPresent(ctx: PlacementContext, existing: HashedBytes, finish?: () => Promise<void>): PlacedFile {
+  if (existing.content) ctx.onContent?.(existing.content);
+  return { ...existing, outcome: 'already_present', ...(finish ? { finish } : {}) };
+}
+
+async function inspectDestination(ctx: PlacementContext, destination: string): Promise<Existing> {
+  const { fs } = ctx;
   try {
     const facts = await fs.lstat(destination);
     if (!facts.isFile()) throw unsafePathError('destination', destination, 'exists and is not a regular file');
@@ -88,7 +108,7 @@ async function inspectDestination(fs: CollectorFileSystem, destination: string):
     throw error;
   }
   try {
-    return await hashFile(fs, destination);
+    return await hashFile(fs, destination, ctx.keepContentUpTo);
   } catch (error) {
     throw readFailedError(destination, error instanceof SourceReadFailure ? error.reason : error);
   }
@@ -96,12 +116,14 @@ async function inspectDestination(fs: CollectorFileSystem, destination: string):
 
 async function moveLocal(ctx: PlacementContext, real: string, destination: string, existing: Existing): Promise<PlacedFile> {
   const { fs } = ctx;
-  const { sha256, bytes } = await hashFile(fs, real);
+  const hashed = await hashFile(fs, real, existing ? 0 : ctx.keepContentUpTo);
+  const { sha256, bytes } = hashed;
   if (existing) {
     if (existing.sha256 !== sha256) throw destinationConflictError(destination, existing.sha256, sha256);
     // A crash between copy and unlink (EXDEV path): finish the move with the job.
-    return { ...existing, outcome: 'already_present', finish: () => removeSource(fs, real) };
+    return alreadyPresent(ctx, existing, () => removeSource(fs, real));
   }
+  if (hashed.content) ctx.onContent?.(hashed.content);
   // ComfyUI does not fsync what it saves; do it before the name becomes ours.
   await fs.syncFile(real);
   try {
@@ -109,21 +131,24 @@ async function moveLocal(ctx: PlacementContext, real: string, destination: strin
   } catch (error) {
     if (errnoCode(error) !== 'EXDEV') throw error;
     const written = await writeTempFile(fs, fs.readStream(real), destination, ctx.signal);
-    await commitTempFile(fs, written, destination);
+    await commitTempFile(fs, written, destination, ctx.directorySyncs);
     return {
       sha256: written.sha256,
       bytes: written.bytes,
       outcome: 'moved',
       finish: () => removeSource(fs, real),
       undo: () => fs.unlink(destination),
+      ...(hashed.content ? { content: hashed.content } : {}),
     };
   }
-  await fs.syncDirectory(path.dirname(destination));
-  await fs.syncDirectory(path.dirname(real));
+  // Both folders changed: the caller fsyncs them after the job's last rename.
+  ctx.directorySyncs.add(path.dirname(destination));
+  ctx.directorySyncs.add(path.dirname(real));
   return {
     sha256,
     bytes,
     outcome: 'moved',
+    ...(hashed.content ? { content: hashed.content } : {}),
     undo: async () => {
       await fs.rename(destination, real);
       await fs.syncDirectory(path.dirname(real));
@@ -145,14 +170,15 @@ async function copyStream(
   existing: Existing,
   outcome: 'copied' | 'downloaded',
 ): Promise<PlacedFile> {
-  const written = await writeTempFile(ctx.fs, stream, destination, ctx.signal);
+  const written = await writeTempFile(ctx.fs, stream, destination, ctx.signal, existing ? 0 : ctx.keepContentUpTo);
   if (existing) {
     await ctx.fs.unlink(written.tempPath).catch(() => undefined);
     if (existing.sha256 !== written.sha256) throw destinationConflictError(destination, existing.sha256, written.sha256);
-    return { ...existing, outcome: 'already_present' };
+    return alreadyPresent(ctx, existing);
   }
-  await commitTempFile(ctx.fs, written, destination);
-  return { sha256: written.sha256, bytes: written.bytes, outcome };
+  if (written.content) ctx.onContent?.(written.content);
+  await commitTempFile(ctx.fs, written, destination, ctx.directorySyncs);
+  return { sha256: written.sha256, bytes: written.bytes, outcome, ...(written.content ? { content: written.content } : {}) };
 }
 
 /** One place decides which error code a low-level failure becomes. */

@@ -5,6 +5,7 @@ import { ChorusError, isChorusError } from '../errors/index.js';
 import type { CollectorFileSystem } from './collector-file-system.js';
 import type { DownloadOutput } from './collect-request.schema.js';
 import { errnoCode } from './collector-errors.js';
+import type { RootRealpaths } from './realpath-cache.js';
 import { assertResolvedInside, isInside } from './safe-path-guard.js';
 import { unsafePathError } from './collector-errors.js';
 
@@ -24,16 +25,19 @@ export function comfyFoldersFrom(outputDir: string, tempDir?: string, inputDir?:
   };
 }
 
-/** A ComfyUI file on this machine. */
+/** A ComfyUI file on this machine, as one collection sees it. */
 export class LocalOutputSource {
   readonly kind = 'local';
   readonly expectedPath: string;
   private readonly base: string;
+  private located: Promise<string | undefined> | undefined;
 
   constructor(
     private readonly fs: CollectorFileSystem,
     folders: ComfyFolders,
     readonly ref: OutputFileRef,
+    /** Real paths of ComfyUI's folders, resolved once per process; absent: every time. */
+    private readonly roots?: RootRealpaths,
   ) {
     this.base = folders[ref.type as keyof ComfyFolders];
     this.expectedPath = path.join(this.base, ...ref.subfolder.split('/').filter(Boolean), ref.filename);
@@ -46,11 +50,19 @@ export class LocalOutputSource {
     return this.ref.type !== 'input';
   }
 
-  /** The file's real path, or undefined when it is not there. Refuses symlinks leading out. */
-  async locate(): Promise<string | undefined> {
+  /**
+   * The file's real path, or undefined when it is not there. Refuses symlinks leading out.
+   * Looked up once per source: auto mode's choice, sniffing and placement ask in turn, and
+   * nothing else moves ComfyUI's file within one collection.
+   */
+  locate(): Promise<string | undefined> {
+    this.located ??= this.lookUp();
+    return this.located;
+  }
+
+  private async lookUp(): Promise<string | undefined> {
     try {
-      const realBase = await this.fs.realpath(this.base);
-      const real = await this.fs.realpath(this.expectedPath);
+      const [realBase, real] = await Promise.all([this.roots ? this.roots.of(this.base) : this.fs.realpath(this.base), this.fs.realpath(this.expectedPath)]);
       assertResolvedInside('filename', realBase, real);
       if (!(await this.fs.lstat(real)).isFile()) {
         throw unsafePathError('filename', this.ref.filename, 'is not a regular file');

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { CollectorFileSystem } from './collector-file-system.js';
+import type { PendingDirectorySyncs } from './directory-syncs.js';
 
 /** Marks a failure of the data source (download or local read) as opposed to the write. */
 export class SourceReadFailure extends Error {
@@ -14,6 +15,37 @@ export interface WrittenTempFile {
   tempPath: string;
   sha256: string;
   bytes: number;
+  /** The bytes written, when `keepUpTo` asked for them and they fit. */
+  content?: Buffer;
+}
+
+/** sha256 and size of some bytes; `content` when the caller asked to keep them and they fit. */
+export interface HashedBytes {
+  sha256: string;
+  bytes: number;
+  content?: Buffer;
+}
+
+/** Gathers the chunks of a file read once, up to a limit, so nothing has to read it again. */
+class KeptChunks {
+  private readonly chunks: Uint8Array[] = [];
+  private length = 0;
+  private overflowed = false;
+
+  constructor(private readonly limit: number) {}
+
+  add(chunk: Uint8Array): void {
+    if (this.overflowed) return;
+    this.length += chunk.length;
+    if (this.length > this.limit) {
+      this.overflowed = true;
+      this.chunks.length = 0;
+    } else this.chunks.push(chunk);
+  }
+
+  content(): Buffer | undefined {
+    return this.overflowed || this.limit <= 0 ? undefined : Buffer.concat(this.chunks, this.length);
+  }
 }
 
 const tempSuffix = '.partial';
@@ -35,19 +67,26 @@ export function isTempNameOf(entry: string, destinationBase: string): boolean {
   return tempRandomPattern.test(entry.slice(prefix.length, -tempSuffix.length));
 }
 
+/** Whether `entry` is a temp name `tempNameFor` made, for any destination. */
+export function isTempName(entry: string): boolean {
+  if (!entry.startsWith('.') || !entry.endsWith(tempSuffix)) return false;
+  const random = entry.slice(0, -tempSuffix.length).split('.').at(-1) ?? '';
+  return tempRandomPattern.test(random) && entry.length > 1 + random.length + 1 + tempSuffix.length;
+}
+
 /**
- * Renames a written temp file onto its destination, then syncs the folder so the rename
- * itself is durable: the name appears only with its whole content. A failed rename removes
- * the temp file.
+ * Renames a written (already fsynced) temp file onto its destination: the name appears only
+ * with its whole content. The folder's fsync that makes the rename durable is left to
+ * `syncs`, flushed once after the collection's last rename. A failed rename removes the temp file.
  */
-export async function commitTempFile(fs: CollectorFileSystem, written: WrittenTempFile, destination: string): Promise<void> {
+export async function commitTempFile(fs: CollectorFileSystem, written: WrittenTempFile, destination: string, syncs: PendingDirectorySyncs): Promise<void> {
   try {
     await fs.rename(written.tempPath, destination);
   } catch (error) {
     await fs.unlink(written.tempPath).catch(() => undefined);
     throw error;
   }
-  await fs.syncDirectory(path.dirname(destination));
+  syncs.add(path.dirname(destination));
 }
 
 /**
@@ -60,10 +99,13 @@ export async function writeTempFile(
   source: AsyncIterable<Uint8Array | string>,
   destination: string,
   signal?: AbortSignal,
+  /** Keep the written bytes in memory when there are at most this many (0: never). */
+  keepUpTo = 0,
 ): Promise<WrittenTempFile> {
   const tempPath = tempNameFor(destination);
   const file = await fs.createExclusive(tempPath);
   const hash = createHash('sha256');
+  const kept = new KeptChunks(keepUpTo);
   let bytes = 0;
   let closed = false;
   try {
@@ -79,13 +121,15 @@ export async function writeTempFile(
       if (step.done) break;
       const chunk = typeof step.value === 'string' ? Buffer.from(step.value) : step.value;
       hash.update(chunk);
+      kept.add(chunk);
       await file.write(chunk);
       bytes += chunk.length;
     }
     await file.sync();
     closed = true;
     await file.close();
-    return { tempPath, sha256: hash.digest('hex'), bytes };
+    const content = kept.content();
+    return { tempPath, sha256: hash.digest('hex'), bytes, ...(content ? { content } : {}) };
   } catch (error) {
     if (!closed) await file.close().catch(() => undefined);
     await fs.unlink(tempPath).catch(() => undefined);
@@ -96,17 +140,24 @@ export async function writeTempFile(
   }
 }
 
-/** sha256 and size of a file already on disk. */
-export async function hashFile(fs: CollectorFileSystem, file: string): Promise<{ sha256: string; bytes: number }> {
+/**
+ * sha256 and size of a file already on disk. With `keepUpTo`, a file of at most that many
+ * bytes also comes back as `content`: the one read serves the hash, the image header and the
+ * thumbnail.
+ */
+export async function hashFile(fs: CollectorFileSystem, file: string, keepUpTo = 0): Promise<HashedBytes> {
   const hash = createHash('sha256');
+  const kept = new KeptChunks(keepUpTo);
   let bytes = 0;
   try {
     for await (const chunk of fs.readStream(file)) {
       hash.update(chunk as Buffer);
+      kept.add(chunk as Buffer);
       bytes += (chunk as Buffer).length;
     }
   } catch (error) {
     throw new SourceReadFailure(error);
   }
-  return { sha256: hash.digest('hex'), bytes };
+  const content = kept.content();
+  return { sha256: hash.digest('hex'), bytes, ...(content ? { content } : {}) };
 }

@@ -1,7 +1,8 @@
 /**
- * The job machine's actors: everything that touches the world. Each I/O actor first awaits
- * durability of the transition that started it, and each is safe to run again after a
- * restore (restoring a snapshot re-runs invoked actors).
+ * The job machine's actors: everything that touches the world. Each I/O actor that acts on
+ * ComfyUI first awaits durability of the transition that started it (the collector, which
+ * only copies files, overlaps it), and each is safe to run again after a restore (restoring
+ * a snapshot re-runs invoked actors).
  */
 import { fromCallback, fromPromise, type EventObject } from 'xstate';
 import type { ComfyBackend, PromptEvent } from '../comfy/backend-port.js';
@@ -195,7 +196,11 @@ export function createJobActors(deps: JobActorDeps) {
     }),
 
     collectOutputs: fromPromise<JobResult, CollectOutputsInput>(async ({ input, signal }) => {
-      await deps.durable(input.jobId);
+      // The one I/O step that does not wait for its transition (`moving`) to commit: it runs
+      // while that commit does (latency, issue 16). Safe because collecting is idempotent
+      // and decides nothing in ComfyUI: a crash before `moving` is stored restores the job in
+      // processing, which finds the prompt finished and collects again; and `completed` is
+      // committed after `moving` (writes are in order per job) and only after the files are.
       const backend = pool.get(input.backend);
       const backendConfig = deps.config.resolvedBackends.find((b) => b.name === input.backend);
       const mode = deps.config.collectMode;

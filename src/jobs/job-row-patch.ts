@@ -23,6 +23,9 @@ export function patchForTransition(row: JobRow, context: JobContext, from: JobPo
   changed('seed', composed?.seed ?? row.seed);
   changed('prompt_source', composed?.source ?? row.prompt_source);
   changed('result', context.result);
+  // The graph goes into its own column once, when composed (the snapshot leaves it out).
+  const graph = composed?.apiPrompt ?? null;
+  if (graph !== null && row.comfy_graph !== graph) patch.comfy_graph = graph;
   changed('error', context.error);
   const entered = from.state !== to.state;
   if (entered && to.state === 'submitted') patch.submitted_at = nowIso;

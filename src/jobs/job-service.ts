@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { createActor, type Actor, type InspectionEvent, type SnapshotFrom } from 'xstate';
 import { jobMachine } from '../../machines/job.js';
-import type { JobMachineInput, JobProgress } from '../../machines/job-types.js';
+import type { JobContext, JobMachineInput, JobProgress } from '../../machines/job-types.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { ChorusError, ErrorCode, isOwnershipLost } from '../errors/index.js';
 import type { GenerateCommand, ListCommand, RegenerateCommand } from '../commands/command-schemas.js';
@@ -19,6 +19,8 @@ import { createJobActors } from './job-actors.js';
 import { silentLogger, type StructuredLogger } from '../contracts/structured-logger.js';
 import type { BackendPoolPort, CharactersPort, CollectorPort, PromptComposerPort, WorkflowsPort } from './job-runtime-ports.js';
 import { Scheduler } from './scheduler.js';
+import { ParkedDeadlines } from './parked-deadlines.js';
+import { snapshotWithGraph, snapshotWithoutGraph } from './snapshot-graph.js';
 import { GpuHandoff } from './gpu-handoff.js';
 import { createLlmUnloader, type LlmUnloader } from '../prompts/llm-unloader.js';
 import { JobTransitionWriter } from './job-transition-writer.js';
@@ -85,6 +87,13 @@ interface LiveJob {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** The context of a stored `queued.waiting` snapshot, when it has what parking needs. */
+function waitingContextOf(snapshot: unknown): Pick<JobContext, 'request' | 'composed' | 'queueWaitDeadline'> | undefined {
+  const context = (snapshot as { context?: Partial<JobContext> } | null | undefined)?.context;
+  if (!context?.request || typeof context.queueWaitDeadline !== 'number') return undefined;
+  return { request: context.request, composed: context.composed ?? null, queueWaitDeadline: context.queueWaitDeadline };
+}
+
 export class JobService {
   readonly scheduler: Scheduler;
   /** Present when some backend has `gpu_handoff` set. */
@@ -99,6 +108,13 @@ export class JobService {
    */
   private readonly admittedWorkflows = new Map<string, WorkflowDefinition>();
   private readonly reconcile = new Set<string>();
+  /**
+   * Jobs waiting for a slot are parked: their actor is stopped once the wait is stored, and
+   * the job is its row plus a waiter in the scheduler (and a deadline here) until a slot,
+   * its deadline or a cancel revives the actor from the stored snapshot.
+   */
+  private readonly parkedDeadlines: ParkedDeadlines;
+  private readonly reviving = new Map<string, Promise<LiveJob | undefined>>();
   private readonly events: JobServiceEvents;
   private readonly previews: PreviewThrottle;
   private readonly clock: Clock;
@@ -112,6 +128,14 @@ export class JobService {
     this.newId = deps.newId ?? randomUUID;
     this.events = new JobServiceEvents(this.logger);
     this.writer = new JobTransitionWriter(this.logger);
+    this.parkedDeadlines = new ParkedDeadlines(
+      this.clock,
+      (jobId) => this.scheduler.isParked(jobId),
+      // Revived with no slot to come: its own queue-wait timer fires at once and fails it.
+      (jobId) => {
+        if (this.scheduler.unpark(jobId)) void this.revive(jobId);
+      },
+    );
     this.previews = new PreviewThrottle(deps.previewIntervalMs ?? 400, (notice) => this.events.emit('preview', notice));
     const coordination = deps.coordination;
     this.handoff = this.createHandoff();
@@ -119,6 +143,7 @@ export class JobService {
     this.scheduler = new Scheduler(deps.pool, {
       clock: this.clock,
       affinity: { maxSkip: comfyui.affinity_max_skip, maxWaitMs: comfyui.affinity_max_wait_seconds * 1000 },
+      wakeParked: (jobId: string) => void this.revive(jobId),
       ...(this.handoff ? { onIdle: (backend: string) => this.handoff?.noteIdle(backend) } : {}),
       ...(coordination
         ? {
@@ -229,7 +254,7 @@ export class JobService {
       request_id: cmd.request_id ?? null,
       request_hash: cmd.request_id === undefined ? null : requestHash,
       priority: cmd.priority,
-      snapshot: actor.getPersistedSnapshot(),
+      snapshot: snapshotWithoutGraph(actor.getPersistedSnapshot()),
       debug: { request: { user_request: cmd.user_request ?? null, activity: cmd.activity ?? null, strict_llm: cmd.strict_llm }, timestamps: {} },
       created_at: iso(now),
       comfy_prompt_id: input.promptId,
@@ -253,7 +278,7 @@ export class JobService {
   }
 
   async cancel(jobId: string): Promise<JobView> {
-    const job = this.live.get(jobId);
+    const job = this.live.get(jobId) ?? (await this.reviveToEnd(jobId));
     if (!job) {
       const row = await this.requireRow(jobId);
       // Driven by another instance: leave the request for its owner, which polls for it.
@@ -317,32 +342,120 @@ export class JobService {
   async adopt(rows: JobRow[]): Promise<number> {
     if (!this.accepting) return 0;
     const restored: LiveJob[] = [];
+    let parked = 0;
     const regenerations = rows.length === 0 ? new Map<string, string[]>() : await this.deps.store.listRegenerations(rows.map((row) => row.id));
     for (const row of rows) {
-      if (this.live.has(row.id)) continue;
+      if (this.live.has(row.id) || this.scheduler.isParked(row.id)) continue;
       if (row.snapshot === null || row.snapshot === undefined) {
         this.logger.error({ job_id: row.id }, 'unfinished job has no snapshot; it cannot be restored');
         await this.failUnrestorable(row);
         continue;
       }
       const position: JobPosition = { state: row.status, substate: row.substate };
+      // Waiting for a slot: a row and a scheduler entry, as before the restart; no actor yet.
+      const waiting = position.substate === 'queued.waiting' ? waitingContextOf(row.snapshot) : undefined;
+      if (waiting) {
+        // Shared: a slot granted to it before its instance stopped, never used (its row still
+        // says waiting, so it never reached ComfyUI), would count as held; give it back first.
+        if (this.deps.coordination) await this.dropUnusedSlot(this.deps.coordination, row.id);
+        this.scheduler.enqueueParked(row.id, waiting.request.priority, waiting.composed?.models ?? []);
+        this.parkedDeadlines.add(row.id, waiting.queueWaitDeadline);
+        parked++;
+        continue;
+      }
       if (holdsSlot(position)) {
         if (row.backend) this.scheduler.occupy(row.id, row.backend);
         this.reconcile.add(row.id);
       }
-      // The snapshot carries the context, so no input is needed (xstate's types insist on one).
-      const options = { snapshot: row.snapshot, ...(this.deps.inspect ? { inspect: this.deps.inspect } : {}) };
-      const actor = createActor(this.machine, options as unknown as { input: JobMachineInput });
-      restored.push(this.attach(actor, row, regenerations.get(row.id) ?? []));
+      restored.push(this.attach(this.actorFromRow(row), row, regenerations.get(row.id) ?? []));
     }
     for (const job of restored) job.actor.start();
-    if (restored.length > 0) this.logger.info({ jobs: restored.length }, 'restored unfinished jobs');
-    return restored.length;
+    if (restored.length + parked > 0) this.logger.info({ jobs: restored.length + parked, waiting_for_a_slot: parked }, 'restored unfinished jobs');
+    return restored.length + parked;
   }
 
   /** Cancels that reached other instances for jobs this one drives. */
   cancelRequested(jobIds: string[]): void {
-    for (const jobId of jobIds) this.live.get(jobId)?.actor.send({ type: 'job.cancel' });
+    for (const jobId of jobIds) {
+      const job = this.live.get(jobId);
+      if (job) job.actor.send({ type: 'job.cancel' });
+      else void this.reviveToEnd(jobId).then((revived) => revived?.actor.send({ type: 'job.cancel' }));
+    }
+  }
+
+  /** Jobs waiting for a slot with no live actor (a row and a scheduler entry each). */
+  parkedCount(): number {
+    return this.scheduler.parkedCount();
+  }
+
+  /**
+   * Stops the actor of a job that waits for a slot, once that wait is stored: the job is its
+   * row (snapshot included) and a scheduler entry until something revives it.
+   */
+  private park(job: LiveJob): void {
+    if (job.detached || !this.accepting || this.live.get(job.id) !== job) return;
+    if (job.position.substate !== 'queued.waiting' || this.writer.lastWriteFailed(job.id)) return;
+    const deadline = job.actor.getSnapshot().context.queueWaitDeadline;
+    if (!this.scheduler.park(job.id)) return;
+    job.detached = true;
+    job.actor.stop();
+    this.live.delete(job.id);
+    this.parkedDeadlines.add(job.id, deadline);
+  }
+
+  /**
+   * The actor of a parked job, back from its stored snapshot (a slot was granted: its acquire
+   * takes it; or it is to end: its acquire never resolves). Retried while the store fails.
+   */
+  private revive(jobId: string): Promise<LiveJob | undefined> {
+    const pending = this.reviving.get(jobId);
+    if (pending) return pending;
+    const revival = (async () => {
+      try {
+        const row = await this.deps.store.getJob(jobId);
+        const live = this.live.get(jobId);
+        if (live) return live;
+        if (!this.accepting) return undefined;
+        if (!row || finalStates.has(row.status) || row.snapshot === null || row.snapshot === undefined) {
+          this.scheduler.release(jobId);
+          return undefined;
+        }
+        const regenerations = (await this.deps.store.listRegenerations([jobId])).get(jobId) ?? [];
+        const job = this.attach(this.actorFromRow(row), row, regenerations);
+        job.actor.start();
+        return job;
+      } catch (error) {
+        if (!this.accepting) return undefined;
+        this.logger.error({ job_id: jobId, err: error }, 'reviving a waiting job failed; trying again in 1 s');
+        this.clock.setTimeout(() => void this.revive(jobId), 1_000);
+        return undefined;
+      } finally {
+        this.reviving.delete(jobId);
+      }
+    })();
+    this.reviving.set(jobId, revival);
+    return revival;
+  }
+
+  /** A parked job revived to be cancelled or timed out (no slot for it); undefined: not parked here. */
+  private async reviveToEnd(jobId: string): Promise<LiveJob | undefined> {
+    if (this.reviving.has(jobId) || this.scheduler.unpark(jobId)) return this.revive(jobId);
+    return undefined;
+  }
+
+  private async dropUnusedSlot(coordination: JobCoordination, jobId: string): Promise<void> {
+    try {
+      await coordination.ledger.adoptSlot(jobId, coordination.instanceId);
+      await coordination.ledger.releaseSlot(jobId, coordination.instanceId);
+    } catch (error) {
+      this.logger.warn({ job_id: jobId, err: error }, 'freeing the unused slot of a waiting job failed; its own next claim frees it');
+    }
+  }
+
+  private actorFromRow(row: JobRow): JobActor {
+    // The snapshot carries the context, so no input is needed (xstate's types insist on one).
+    const options = { snapshot: snapshotWithGraph(row.snapshot, row.comfy_graph), ...(this.deps.inspect ? { inspect: this.deps.inspect } : {}) };
+    return createActor(this.machine, options as unknown as { input: JobMachineInput });
   }
 
   /** Another instance drives the job now: stop here without touching ComfyUI or its slot. */
@@ -361,10 +474,14 @@ export class JobService {
    */
   async stop(): Promise<void> {
     this.accepting = false;
+    this.parkedDeadlines.close();
     for (const job of this.live.values()) {
       job.detached = true;
       job.actor.stop();
     }
+    // Slots granted to parked jobs that never came back to life go back, not with them.
+    await Promise.all(this.reviving.values());
+    await this.scheduler.releaseUntaken();
     await this.writer.drain();
     this.live.clear();
     this.scheduler.close();
@@ -400,7 +517,7 @@ export class JobService {
     if (to.state !== 'processing') this.previews.forget(job.id);
 
     const nowIso = iso(this.clock.now());
-    const patch = patchForTransition(job.row, snapshot.context, from, to, nowIso, job.actor.getPersistedSnapshot());
+    const patch = patchForTransition(job.row, snapshot.context, from, to, nowIso, snapshotWithoutGraph(job.actor.getPersistedSnapshot()));
     job.row = applyPatch(job.row, patch, null, nowIso);
     const view = jobViewOf(job.row, job.progress, job.regenerations);
     const type = transitionType(from, to);
@@ -418,7 +535,9 @@ export class JobService {
     ) {
       this.handoff?.afterJobEnded(job.id, snapshot.context.backend).catch(() => undefined);
     }
-    void this.writer.enqueue(job.id, async () => {
+    // Composed: the graph is in the context (and the snapshot); the admitted definition is done with.
+    if (from.substate === 'queued.composing') this.admittedWorkflows.delete(job.id);
+    const written = this.writer.enqueue(job.id, async () => {
       let seq: number;
       try {
         ({ seq } = await this.deps.store.recordTransition(job.id, patch, { type, from_state: fromName, to_state: toName, data: { job: view }, at: nowIso }));
@@ -432,6 +551,7 @@ export class JobService {
       if (final && this.live.get(job.id) === job) this.live.delete(job.id);
       if (final) this.admittedWorkflows.delete(job.id);
     });
+    if (to.substate === 'queued.waiting') void written.then(() => this.park(job));
   }
 
   /** A row we cannot resume must not stay unfinished forever (it would count against QUEUE_FULL). */

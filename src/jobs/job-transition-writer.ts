@@ -43,6 +43,11 @@ export class JobTransitionWriter {
     if (failure !== undefined) throw failure;
   }
 
+  /** Whether the job's last write failed (its stored row is behind its actor). */
+  lastWriteFailed(jobId: string): boolean {
+    return this.failures.has(jobId);
+  }
+
   /** Every job's pending writes. */
   async drain(): Promise<void> {
     while (this.tails.size > 0) await Promise.all([...this.tails.values()]);

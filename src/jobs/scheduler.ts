@@ -34,6 +34,8 @@ interface Waiter {
   resolve(backend: string): void;
   reject(error: unknown): void;
   done: boolean;
+  /** Its actor is stopped (the job is only a row): a grant wakes it instead of resolving a promise. */
+  parked: boolean;
 }
 
 /** FIFO with O(1) push/shift (array + head index, compacted now and then). */
@@ -88,6 +90,8 @@ export interface SchedulerOptions {
   affinity?: { maxSkip: number; maxWaitMs: number };
   /** A backend has nothing of ours in it and nothing waiting (GPU handoff: a burst ended). */
   onIdle?(backend: string): void;
+  /** A parked job (no live actor) was granted a slot: revive its actor, whose acquire takes it. */
+  wakeParked?(jobId: string): void;
 }
 
 /** How far behind the oldest waiter affinity looks for a job whose models match. */
@@ -118,6 +122,12 @@ export class Scheduler {
   private readonly grants = new Map<string, AffinityGrant>(); // jobId → how its slot was granted
   private readonly affinityCounts = new Map<string, AffinityCount>();
   private readonly queues = new Map<number, WaiterQueue>();
+  /** Every waiter still waiting, by job: parking and unparking find theirs here. */
+  private readonly waiters = new Map<string, Waiter>();
+  /** Slots granted to parked jobs whose actor is being revived: its acquire takes it at once. */
+  private readonly revived = new Map<string, string>();
+  /** Jobs revived to end (deadline, cancel): their acquire never resolves. */
+  private readonly heldBack = new Set<string>();
   /** Priorities with a queue, highest first (at most 201 distinct values). */
   private priorities: number[] = [];
   private waitingCount = 0;
@@ -138,29 +148,127 @@ export class Scheduler {
   /** Resolves with the backend name once a slot is granted; abort to stop waiting. */
   acquire(jobId: string, priority: number, signal?: AbortSignal, models: readonly string[] = []): Promise<string> {
     if (this.closed) return Promise.reject(new ChorusError(ErrorCode.INTERNAL, 'the scheduler is stopped'));
+    // A revived parked job: its slot was granted while it was only a row.
+    const granted = this.revived.get(jobId);
+    if (granted !== undefined) {
+      this.revived.delete(jobId);
+      return Promise.resolve(granted);
+    }
+    // Revived to time out or be cancelled: the machine leaves this state on its own.
+    if (this.heldBack.delete(jobId)) return new Promise<string>(() => undefined);
     return new Promise<string>((resolve, reject) => {
-      const modelsKey = [...models].sort().join('\n');
-      const waiter: Waiter = { jobId, priority, modelsKey, passedOver: 0, firstPassedAt: null, resolve, reject, done: false };
+      const waiter = this.enqueue(jobId, priority, models, resolve, reject);
       signal?.addEventListener(
         'abort',
         () => {
-          if (waiter.done) return;
-          waiter.done = true;
-          this.waitingCount--;
+          // A parked waiter outlives its actor (stopping the actor aborts this signal).
+          if (waiter.done || waiter.parked) return;
+          this.drop(waiter);
         },
         { once: true },
       );
-      // A job holds at most one slot: asking again (a resubmission) gives the old one back.
-      // Shared: the claim itself frees the old row in its transaction; a separate release
-      // racing it on another connection could free the new slot instead.
-      if (this.options.shared) this.forget(jobId);
-      else this.release(jobId);
-      this.queueFor(priority).push(waiter);
-      this.waitingCount++;
       // Granted on a later microtask: xstate starts this invoke before its observers see
       // the transition, and the runtime's slot bookkeeping for that transition runs first.
       queueMicrotask(() => this.dispatch());
     });
+  }
+
+  /**
+   * The job's actor is about to stop: its waiter keeps its place, and a grant calls the
+   * `wakeParked` option (the slot is counted and handed to the revived actor's acquire).
+   * false: nothing to park (already granted, or not waiting).
+   */
+  park(jobId: string): boolean {
+    const waiter = this.waiters.get(jobId);
+    if (waiter === undefined || waiter.done) return false;
+    waiter.parked = true;
+    // The actor's promise callbacks would keep the whole stopped actor alive.
+    waiter.resolve = noop;
+    waiter.reject = noop;
+    return true;
+  }
+
+  /** A job restored as a row only (restart): queued as a parked waiter. */
+  enqueueParked(jobId: string, priority: number, models: readonly string[]): void {
+    if (this.closed || this.waiters.has(jobId)) return;
+    const waiter = this.enqueue(jobId, priority, models, noop, noop);
+    waiter.parked = true;
+    queueMicrotask(() => this.dispatch());
+  }
+
+  /**
+   * Takes a parked job out of the queue so its actor can be revived to end (deadline,
+   * cancel): its acquire will then never be granted. false: it was not parked here.
+   */
+  unpark(jobId: string): boolean {
+    const waiter = this.waiters.get(jobId);
+    if (waiter === undefined || waiter.done || !waiter.parked) return false;
+    this.drop(waiter);
+    this.heldBack.add(jobId);
+    return true;
+  }
+
+  /**
+   * Slots granted to parked jobs whose actor never came to take them (the service is
+   * stopping): given back, and in shared mode freed in the database before this returns, so
+   * the job's row (still `queued.waiting`) and the slot table agree for whoever drives it next.
+   */
+  async releaseUntaken(): Promise<void> {
+    const jobIds = [...this.revived.keys()];
+    for (const jobId of jobIds) this.forget(jobId);
+    const shared = this.options.shared;
+    if (!shared) return;
+    await Promise.all(
+      jobIds.map((jobId) => shared.ledger.releaseSlot(jobId, shared.instanceId).catch((error: unknown) => this.logShared(error, 'releasing a slot failed'))),
+    );
+  }
+
+  /** Jobs waiting here with their actor stopped. */
+  parkedCount(): number {
+    let parked = 0;
+    for (const waiter of this.waiters.values()) if (waiter.parked) parked++;
+    return parked;
+  }
+
+  /** Whether the job waits here with its actor stopped. */
+  isParked(jobId: string): boolean {
+    return this.waiters.get(jobId)?.parked === true;
+  }
+
+  private enqueue(jobId: string, priority: number, models: readonly string[], resolve: (backend: string) => void, reject: (error: unknown) => void): Waiter {
+    const modelsKey = internKey(models);
+    const waiter: Waiter = { jobId, priority, modelsKey, passedOver: 0, firstPassedAt: null, resolve, reject, done: false, parked: false };
+    // A job holds at most one slot: asking again (a resubmission) gives the old one back.
+    // Shared: the claim itself frees the old row in its transaction; a separate release
+    // racing it on another connection could free the new slot instead.
+    if (this.options.shared) this.forget(jobId);
+    else this.release(jobId);
+    const earlier = this.waiters.get(jobId);
+    if (earlier !== undefined && !earlier.done) this.drop(earlier);
+    this.waiters.set(jobId, waiter);
+    this.queueFor(priority).push(waiter);
+    this.waitingCount++;
+    return waiter;
+  }
+
+  /** Out of the queue (lazily: the queue skips done waiters). */
+  private drop(waiter: Waiter): void {
+    waiter.done = true;
+    this.waitingCount--;
+    if (this.waiters.get(waiter.jobId) === waiter) this.waiters.delete(waiter.jobId);
+  }
+
+  /** Hands a granted slot to its waiter: a promise, or a parked job's wake-up. */
+  private grant(waiter: Waiter, backend: string, ahead: number): void {
+    this.drop(waiter);
+    this.countSlot(waiter.jobId, backend);
+    this.recordGrant(waiter, backend, ahead);
+    if (waiter.parked) {
+      this.revived.set(waiter.jobId, backend);
+      this.options.wakeParked?.(waiter.jobId);
+    } else {
+      waiter.resolve(backend);
+    }
   }
 
   /**
@@ -176,6 +284,7 @@ export class Scheduler {
 
   /** Idempotent: a job that holds no slot is ignored. */
   release(jobId: string): void {
+    this.heldBack.delete(jobId);
     const backend = this.slots.get(jobId);
     if (backend === undefined || !this.forget(jobId)) return;
     const shared = this.options.shared;
@@ -213,6 +322,7 @@ export class Scheduler {
     if (backend === undefined) return false;
     this.slots.delete(jobId);
     this.grants.delete(jobId);
+    this.revived.delete(jobId);
     this.used.set(backend, (this.used.get(backend) ?? 1) - 1);
     return true;
   }
@@ -236,6 +346,9 @@ export class Scheduler {
 
   close(): void {
     this.closed = true;
+    this.waiters.clear();
+    this.revived.clear();
+    this.heldBack.clear();
     this.unsubscribe?.();
     if (this.recheck !== undefined) this.options.clock.clearTimeout(this.recheck);
     this.recheck = undefined;
@@ -326,12 +439,7 @@ export class Scheduler {
         }
         const next = this.nextWaiter(backend.name);
         if (!next) return;
-        const { waiter } = next;
-        waiter.done = true;
-        this.waitingCount--;
-        this.countSlot(waiter.jobId, backend.name);
-        this.recordGrant(waiter, backend.name, next.ahead);
-        waiter.resolve(backend.name);
+        this.grant(next.waiter, backend.name, next.ahead);
       }
     } finally {
       this.dispatching = false;
@@ -377,11 +485,7 @@ export class Scheduler {
             continue;
           }
           counts.set(backend.name, (counts.get(backend.name) ?? 0) + 1);
-          waiter.done = true;
-          this.waitingCount--;
-          this.countSlot(waiter.jobId, backend.name);
-          this.recordGrant(waiter, backend.name, next.ahead);
-          waiter.resolve(backend.name);
+          this.grant(waiter, backend.name, next.ahead);
         }
       } while (this.dispatchAgain && !this.closed);
     } catch (error) {
@@ -408,4 +512,20 @@ export class Scheduler {
       this.dispatch();
     }, ms);
   }
+}
+
+const noop = (): void => undefined;
+
+/**
+ * One string per distinct set of model files: thousands of waiting jobs on the same models
+ * share it instead of each holding its own copy.
+ */
+const modelKeys = new Map<string, string>();
+function internKey(models: readonly string[]): string {
+  if (models.length === 0) return '';
+  const key = [...models].sort().join('\n');
+  const known = modelKeys.get(key);
+  if (known !== undefined) return known;
+  if (modelKeys.size < 4096) modelKeys.set(key, key);
+  return key;
 }

@@ -120,6 +120,27 @@ describe('OutputCollector durability (fsync of data and folders)', () => {
     expect(destinations).toEqual([...result.files.map((f) => f.absolutePath), path.join(dataDir, result.metadataPath)]);
   });
 
+  it('with thumbnails: image and thumbnail bytes fsynced before their renames; each folder fsynced once, after the last rename', async () => {
+    const { fs, ops } = recordingFs();
+    const files = [await outputFile('t_00001_.png', 8), await outputFile('t_00002_.png', 9)];
+    const thumbnails = { maxSize: 2, format: 'webp' as const, quality: 80 };
+    const result = await new OutputCollector({ dataDir, fileSystem: fs, thumbnails }).collect(request(files));
+    assertDurable(ops);
+    expect(result.files.map((f) => f.thumbnail?.path)).toEqual([
+      'conversations/conv1/images/job1_1.thumb.webp',
+      'conversations/conv1/images/job1_2.thumb.webp',
+    ]);
+    const renamedTo = ops.flatMap((o) => (o.op === 'rename' ? [path.basename(o.to)] : []));
+    // Each thumbnail after its image; the sidecar last.
+    expect(renamedTo.indexOf('job1_1.thumb.webp')).toBeGreaterThan(renamedTo.indexOf('job1_1.png'));
+    expect(renamedTo.indexOf('job1_2.thumb.webp')).toBeGreaterThan(renamedTo.indexOf('job1_2.png'));
+    expect(renamedTo.at(-1)).toBe('job1_metadata.json');
+    const lastRename = ops.findLastIndex((o) => o.op === 'rename');
+    const dirSyncs = ops.flatMap((o, i) => (o.op === 'sync-dir' ? [{ dir: o.dir, i }] : []));
+    expect(dirSyncs.map((d) => d.dir).sort()).toEqual([output, path.join(dataDir, 'conversations/conv1/images')].sort());
+    for (const { i } of dirSyncs) expect(i).toBeGreaterThan(lastRename);
+  });
+
   it('copy: each copy is written to a temp file, fsynced, renamed, its folder fsynced', async () => {
     const { fs, ops } = recordingFs();
     await new OutputCollector({ dataDir, fileSystem: fs }).collect(request([await outputFile('c_00001_.png', 3)], { mode: 'copy' }));

@@ -157,10 +157,18 @@ describe('thumbnails', () => {
     };
     await collect(new OutputCollector({ dataDir, thumbnails: webp256, fileSystem: recording }), [await outputFile('a.png', png(300, 300))]);
 
-    const first = calls.findIndex((c) => /^fsync \.job1\.thumb\.webp\.[0-9a-f]{8}\.partial$/.test(c));
-    expect(first).toBeGreaterThanOrEqual(0);
-    expect(calls[first + 1]).toMatch(/^rename \.job1\.thumb\.webp\.[0-9a-f]{8}\.partial -> job1\.thumb\.webp$/);
-    expect(calls[first + 2]).toBe(`fsync dir ${path.relative(dataDir, images)}`);
+    // Its bytes fsynced before the rename; the folder fsynced after it (once for the whole
+    // job, after the last rename — the sidecar's) and before collect() returned.
+    const synced = calls.findIndex((c) => /^fsync \.job1\.thumb\.webp\.[0-9a-f]{8}\.partial$/.test(c));
+    const renamed = calls.findIndex((c) => /^rename \.job1\.thumb\.webp\.[0-9a-f]{8}\.partial -> job1\.thumb\.webp$/.test(c));
+    const lastRename = calls.findLastIndex((c) => c.startsWith('rename '));
+    const folderSynced = calls.indexOf(`fsync dir ${path.relative(dataDir, images)}`);
+    expect(synced).toBeGreaterThanOrEqual(0);
+    expect(renamed).toBeGreaterThan(synced);
+    expect(calls[lastRename]).toMatch(/-> job1_metadata\.json$/);
+    expect(folderSynced).toBeGreaterThan(lastRename);
+    // The thumbnail is renamed after the image it shows.
+    expect(renamed).toBeGreaterThan(calls.indexOf('rename a.png -> job1.png'));
   });
 
   it('a full disk while writing the thumbnail fails the job as FILE_MOVE_FAILED and puts the image back in ComfyUI', async () => {

@@ -43,6 +43,7 @@ function build(
     clock?: SimulatedClock;
     workflows?: WorkflowsPort;
     logger?: ReturnType<typeof recordingLogger>['logger'];
+    queueWaitSeconds?: number;
   } = {},
 ) {
   const store = opts.store ?? new FakeJobStore();
@@ -50,7 +51,9 @@ function build(
   const clock = opts.clock ?? new SimulatedClock();
   if (!opts.clock) clock.set(Date.parse('2026-11-25T12:00:00Z'));
   const collector = new RecordingCollector();
-  const config = parseServiceConfig({ comfyui: { queue: { max_queue_size: opts.maxQueue ?? 10 }, timeout_seconds: 60 } });
+  const config = parseServiceConfig({
+    comfyui: { queue: { max_queue_size: opts.maxQueue ?? 10 }, timeout_seconds: 60, queue_wait_timeout_seconds: opts.queueWaitSeconds ?? 3600 },
+  });
   let kicks = 0;
   const service = new JobService({
     store,
@@ -115,6 +118,10 @@ describe('JobService', () => {
     expect(t.backend.submits[0]).toMatchObject({ promptId: job.comfy_prompt_id, jobId: job.id });
     expect(submitted.job).toMatchObject({ backend: 'gpu0', attempts: 1, prompt_source: 'template' });
     expect(JSON.stringify(t.backend.submits[0]!.prompt)).not.toContain('PLACEHOLDER');
+    // The graph is stored once in its own column; the snapshot every transition rewrites leaves it out.
+    const stored = t.store.rows.get(job.id)!;
+    expect(stored.comfy_graph).toEqual(t.backend.submits[0]!.prompt);
+    expect(JSON.stringify(stored.snapshot)).not.toContain('"apiPrompt"');
 
     const promptId = job.comfy_prompt_id!;
     t.clock.increment(2_000);
@@ -441,5 +448,95 @@ describe('JobService admission limits', () => {
     const outcome = await t.service.generate({ ...generate, parameters: { width: 16384, steps: 500 } }).catch((e: unknown) => e);
     expect(outcome).toMatchObject({ code: 'INVALID_COMMAND', details: [{ path: 'parameters.width' }, { path: 'parameters.steps' }] });
     expect(t.store.rows.size).toBe(0);
+  });
+});
+
+describe('JobService: a job waiting for a slot is a row, not an actor', () => {
+  const flush = async () => {
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  };
+  const fail = (t: ReturnType<typeof build>, promptId: string) =>
+    t.backend.play({
+      type: 'failed',
+      promptId,
+      failure: { nodeId: '3', nodeType: 'KSampler', exceptionType: 'E', exceptionMessage: 'boom' },
+      outputs: {},
+      at: 0,
+    });
+
+  it('parks waiting jobs once the wait is stored, and revives them by priority when a slot frees', async () => {
+    const t = build({ backend: new FakeComfyBackend('gpu0', 1) });
+    const a = await t.service.generate(generate);
+    const low = await t.service.generate({ ...generate, priority: 0 });
+    const high = await t.service.generate({ ...generate, priority: 5 });
+    await t.reached(a.job.id, 'submitted');
+    await t.reached(high.job.id, 'queued.waiting');
+    await flush();
+    expect(t.service.parkedCount()).toBe(2);
+    expect(t.service.activeCount()).toBe(1); // only the job in ComfyUI has an actor
+    expect(t.store.rows.get(low.job.id)!.substate).toBe('queued.waiting');
+
+    fail(t, a.job.comfy_prompt_id!);
+    await t.reached(high.job.id, 'submitted');
+    expect(t.backend.submits.map((s) => s.jobId)).toEqual([a.job.id, high.job.id]);
+    expect(t.service.parkedCount()).toBe(1);
+    // The revived job goes on from its stored snapshot: same prompt id, one transition sequence.
+    expect(t.backend.submits[1]!.promptId).toBe(high.job.comfy_prompt_id);
+    const seqs = t.store.events.filter((e) => e.job_id === high.job.id).map((e) => e.seq);
+    expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+    expect(new Set(seqs).size).toBe(seqs.length);
+  });
+
+  it('a parked job still times out at its queue-wait deadline, with no timer of its own', async () => {
+    const t = build({ backend: new FakeComfyBackend('gpu0', 1), queueWaitSeconds: 60 });
+    await t.service.generate(generate);
+    const b = await t.service.generate(generate);
+    await t.reached(b.job.id, 'queued.waiting');
+    await flush();
+    expect(t.service.parkedCount()).toBe(1);
+    t.clock.increment(61_000);
+    const failed = await t.reached(b.job.id, 'failed');
+    expect(failed.job.error?.code).toBe('QUEUE_WAIT_TIMEOUT');
+    expect(t.service.parkedCount()).toBe(0);
+    expect(t.backend.submits).toHaveLength(1);
+  });
+
+  it('cancelling a parked job revives it to cancel: nothing reaches ComfyUI', async () => {
+    const t = build({ backend: new FakeComfyBackend('gpu0', 1) });
+    const a = await t.service.generate(generate);
+    const b = await t.service.generate(generate);
+    await t.reached(b.job.id, 'queued.waiting');
+    await flush();
+    expect(t.service.parkedCount()).toBe(1);
+    const view = await t.service.cancel(b.job.id);
+    expect(view.state).toBe('cancelled');
+    expect(t.store.rows.get(b.job.id)!.status).toBe('cancelled');
+    fail(t, a.job.comfy_prompt_id!);
+    await t.reached(a.job.id, 'failed');
+    await flush();
+    expect(t.backend.submits.map((s) => s.jobId)).toEqual([a.job.id]);
+  });
+
+  it('after a restart, waiting jobs come back as rows (no actors) and still run in priority order', async () => {
+    const store = new FakeJobStore();
+    const backend = new FakeComfyBackend('gpu0', 1);
+    const first = build({ store, backend });
+    const a = await first.service.generate(generate);
+    const low = await first.service.generate({ ...generate, priority: -1 });
+    const high = await first.service.generate({ ...generate, priority: 3 });
+    await first.reached(a.job.id, 'submitted');
+    await first.reached(high.job.id, 'queued.waiting');
+    await first.service.stop();
+
+    const second = build({ store, backend });
+    expect(await second.service.restore()).toBe(3);
+    await flush();
+    expect(second.service.parkedCount()).toBe(2);
+    expect(second.service.activeCount()).toBe(1);
+    fail(second, a.job.comfy_prompt_id!);
+    await second.reached(high.job.id, 'submitted');
+    expect(backend.submits.map((s) => s.jobId)).toEqual([a.job.id, high.job.id]);
+    fail(second, high.job.comfy_prompt_id!);
+    await second.reached(low.job.id, 'submitted');
   });
 });

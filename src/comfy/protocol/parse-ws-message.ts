@@ -1,4 +1,4 @@
-import { wsEnvelopeSchema, wsMessageDataSchemas, type ComfyWsMessage, type KnownWsMessage } from './ws-message-schemas.js';
+import { wsMessageDataSchemas, type ComfyWsMessage, type KnownWsMessage } from './ws-message-schemas.js';
 
 function isKnownType(type: string): type is keyof typeof wsMessageDataSchemas {
   return Object.hasOwn(wsMessageDataSchemas, type);
@@ -16,17 +16,21 @@ export function parseWsMessage(text: string): ComfyWsMessage {
   } catch {
     return { type: 'other', messageType: '', data: text, problem: 'not JSON' };
   }
-  const envelope = wsEnvelopeSchema.safeParse(json);
-  if (!envelope.success) {
+  // The envelope is checked by hand: it is one string and one key, on every frame.
+  if (!isEnvelope(json)) {
     return { type: 'other', messageType: '', data: json, problem: 'not a {type, data} envelope' };
   }
-  const { type, data } = envelope.data;
+  const { type, data } = json;
   if (!isKnownType(type)) return { type: 'other', messageType: type, data };
   const parsed = wsMessageDataSchemas[type].safeParse(data);
   if (!parsed.success) {
     return { type: 'other', messageType: type, data, problem: parsed.error.message };
   }
   return { type, data: parsed.data } as KnownWsMessage;
+}
+
+function isEnvelope(json: unknown): json is { type: string; data: unknown } {
+  return typeof json === 'object' && json !== null && !Array.isArray(json) && typeof (json as { type?: unknown }).type === 'string';
 }
 
 /** The prompt a message belongs to, when it names one. */

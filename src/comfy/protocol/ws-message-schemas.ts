@@ -78,8 +78,6 @@ export const executionInterruptedDataSchema = z.looseObject({
 
 export const featureFlagsDataSchema = z.record(z.string(), z.unknown());
 
-export const wsEnvelopeSchema = z.looseObject({ type: z.string(), data: z.unknown() });
-
 /** The known messages, by `type`. */
 export const wsMessageDataSchemas = {
   status: statusDataSchema,

@@ -8,6 +8,7 @@ import * as createJobEvents from './2026_11_25_120100_create_job_events.js';
 import * as addInstanceCoordination from './2026_11_26_090000_add_instance_coordination.js';
 import * as addRegeneratedFrom from './2026_11_29_080000_add_regenerated_from.js';
 import * as requestIdPerConversation from './2026_11_29_090000_request_id_per_conversation.js';
+import * as addComfyGraph from './2026_11_29_120000_add_comfy_graph.js';
 
 export const migrationModules = {
   '2026_11_25_120000_create_jobs': createJobs,
@@ -15,4 +16,5 @@ export const migrationModules = {
   '2026_11_26_090000_add_instance_coordination': addInstanceCoordination,
   '2026_11_29_080000_add_regenerated_from': addRegeneratedFrom,
   '2026_11_29_090000_request_id_per_conversation': requestIdPerConversation,
+  '2026_11_29_120000_add_comfy_graph': addComfyGraph,
 } as const;
