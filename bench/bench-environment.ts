@@ -79,7 +79,8 @@ export function benchConfig(options: BenchConfigOptions): ResolvedConfig {
       ...(options.polling ? { polling: { initial_interval_seconds: options.polling.initial, max_interval_seconds: options.polling.max } } : {}),
     },
     data_dir: join(dir, 'data'),
-    ...(options.thumbnails === undefined ? {} : { thumbnails: { enabled: options.thumbnails } }),
+    // BENCH_THUMBNAILS=off: as a deployment with `thumbnails.enabled: false` (to show what they cost).
+    ...((options.thumbnails ?? thumbnailsFromEnv()) === undefined ? {} : { thumbnails: { enabled: options.thumbnails ?? thumbnailsFromEnv() } }),
     workflows_dir: benchWorkflowsDir(dir),
     characters_dir: join(repoRoot, 'config', 'characters'),
     database: { url: `sqlite:${join(dir, 'jobs.db')}` },
@@ -93,6 +94,13 @@ export function benchConfig(options: BenchConfigOptions): ResolvedConfig {
     http: { enabled: false },
     log_level: 'silent',
   });
+}
+
+function thumbnailsFromEnv(): boolean | undefined {
+  const value = process.env['BENCH_THUMBNAILS'];
+  if (value === undefined || value === '') return undefined;
+  if (value === 'off' || value === 'on') return value === 'on';
+  throw new Error(`BENCH_THUMBNAILS must be "on" or "off", not "${value}"`);
 }
 
 /**
