@@ -11,7 +11,7 @@ import type { DatabaseSchema } from './database-schema.js';
 import type { DatabaseDialect } from './database-url.js';
 import { countUnpublishedEvents, selectJobEvents, toJobEventRow, toNewJobEventRecord } from './job-event.repository.js';
 import { toJobRecordUpdate, toJobRow, toNewJobRecord } from './job-row-codec.js';
-import { countJobs, countJobsByState, findJobById, selectJobs, selectRegenerations, selectUnfinishedJobs } from './job.repository.js';
+import { countJobs, countJobsByState, selectJobs, selectUnfinishedJobs } from './job.repository.js';
 import { JobStatements } from './job-statements.js';
 import { GroupCommitRunner } from './group-commit-runner.js';
 import type { TransactionRunner } from './transaction-runner.js';
@@ -108,7 +108,7 @@ export class KyselyJobStore implements JobStore {
 
   getJob(jobId: string): Promise<JobRow | undefined> {
     return this.#read('getJob', async (db) => {
-      const record = await findJobById(db, jobId);
+      const record = await this.#statements.findJobById(db, jobId);
       return record === undefined ? undefined : toJobRow(record);
     });
   }
@@ -147,7 +147,7 @@ export class KyselyJobStore implements JobStore {
   listRegenerations(jobIds: readonly string[]): Promise<Map<string, string[]>> {
     return this.#read('listRegenerations', async (db) => {
       const bySource = new Map<string, string[]>();
-      for (const { id, regenerated_from } of await selectRegenerations(db, jobIds)) {
+      for (const { id, regenerated_from } of await this.#statements.selectRegenerations(db, jobIds)) {
         bySource.set(regenerated_from, [...(bySource.get(regenerated_from) ?? []), id]);
       }
       return bySource;
@@ -177,7 +177,7 @@ export class KyselyJobStore implements JobStore {
   /** A fenced update matched nothing: the job is gone, or another instance drives it now. */
   async #whyNotUpdated(trx: Kysely<DatabaseSchema>, jobId: string): Promise<ChorusError> {
     if (this.#owner === undefined) return jobNotFound(jobId);
-    const record = await findJobById(trx, jobId);
+    const record = await this.#statements.findJobById(trx, jobId);
     return record === undefined ? jobNotFound(jobId) : ownershipLost(jobId, record.owner_instance);
   }
 
