@@ -47,7 +47,8 @@ export class KyselyJobStore implements JobStore {
     this.dialect = dialect;
     // PostgreSQL too: one transaction per call cost it a BEGIN and a COMMIT round trip per
     // transition, and one pooled connection per call in flight; batched, they are shared.
-    this.#runner = options.runner ?? new GroupCommitRunner(db);
+    // Its reads go straight to the pool: one round trip, not waiting for a batch.
+    this.#runner = options.runner ?? new GroupCommitRunner(db, { readsOutsideBatches: dialect === 'postgres' });
     this.#statements = new JobStatements(db, dialect);
     this.#now = options.now ?? (() => new Date());
     this.#close = options.close ?? (() => db.destroy());
