@@ -4,6 +4,7 @@
  * JetStream stream, deleted afterwards) so runs never see each other's events.
  */
 import { randomBytes } from 'node:crypto';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -79,7 +80,7 @@ export function benchConfig(options: BenchConfigOptions): ResolvedConfig {
     },
     data_dir: join(dir, 'data'),
     ...(options.thumbnails === undefined ? {} : { thumbnails: { enabled: options.thumbnails } }),
-    workflows_dir: join(repoRoot, 'workflows'),
+    workflows_dir: benchWorkflowsDir(dir),
     characters_dir: join(repoRoot, 'config', 'characters'),
     database: { url: `sqlite:${join(dir, 'jobs.db')}` },
     nats: {
@@ -92,6 +93,30 @@ export function benchConfig(options: BenchConfigOptions): ResolvedConfig {
     http: { enabled: false },
     log_level: 'silent',
   });
+}
+
+/**
+ * The shipped workflows, or with `BENCH_IMAGE_SIZE=N` a copy in the run's folder whose
+ * model-free workflow (`no_model_test`, 512×512 as shipped) makes N×N images: the issue 16
+ * reference runs on a real ComfyUI used EmptyImage 64×64. Every benchmark that makes its
+ * config here (service and side-by-side bare client alike) then sends that graph.
+ */
+export function benchWorkflowsDir(dir: string): string {
+  const shipped = join(repoRoot, 'workflows');
+  const size = process.env['BENCH_IMAGE_SIZE'];
+  if (size === undefined || size === '') return shipped;
+  const side = Number(size);
+  if (!Number.isInteger(side) || side < 1 || side > 8192) throw new Error(`BENCH_IMAGE_SIZE must be a whole number of pixels (1–8192), not "${size}"`);
+  const copy = join(dir, 'workflows');
+  mkdirSync(copy, { recursive: true });
+  for (const name of readdirSync(shipped)) copyFileSync(join(shipped, name), join(copy, name));
+  const file = join(copy, 'no_model_test.json');
+  const graph = JSON.parse(readFileSync(file, 'utf8')) as Record<string, { class_type: string; inputs: Record<string, unknown> }>;
+  for (const node of Object.values(graph)) {
+    if (node.class_type === 'EmptyImage') Object.assign(node.inputs, { width: side, height: side });
+  }
+  writeFileSync(file, JSON.stringify(graph, null, 2));
+  return copy;
 }
 
 /** One benchmark job: the workflow that needs no model files, a finished prompt (no LLM). */

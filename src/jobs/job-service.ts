@@ -115,6 +115,8 @@ export class JobService {
    */
   private readonly parkedDeadlines: ParkedDeadlines;
   private readonly reviving = new Map<string, Promise<LiveJob | undefined>>();
+  /** Parked jobs being revived only to be cancelled. */
+  private readonly cancelOnRevive = new Set<string>();
   private readonly events: JobServiceEvents;
   private readonly previews: PreviewThrottle;
   private readonly clock: Clock;
@@ -278,7 +280,7 @@ export class JobService {
   }
 
   async cancel(jobId: string): Promise<JobView> {
-    const job = this.live.get(jobId) ?? (await this.reviveToEnd(jobId));
+    const job = this.live.get(jobId) ?? (await this.reviveToCancel(jobId));
     if (!job) {
       const row = await this.requireRow(jobId);
       // Driven by another instance: leave the request for its owner, which polls for it.
@@ -379,7 +381,7 @@ export class JobService {
     for (const jobId of jobIds) {
       const job = this.live.get(jobId);
       if (job) job.actor.send({ type: 'job.cancel' });
-      else void this.reviveToEnd(jobId).then((revived) => revived?.actor.send({ type: 'job.cancel' }));
+      else void this.reviveToCancel(jobId);
     }
   }
 
@@ -423,6 +425,8 @@ export class JobService {
         const regenerations = (await this.deps.store.listRegenerations([jobId])).get(jobId) ?? [];
         const job = this.attach(this.actorFromRow(row), row, regenerations);
         job.actor.start();
+        // Sent in the same turn as start: the machine takes it before a granted slot's answer.
+        if (this.cancelOnRevive.delete(jobId)) job.actor.send({ type: 'job.cancel' });
         return job;
       } catch (error) {
         if (!this.accepting) return undefined;
@@ -437,10 +441,16 @@ export class JobService {
     return revival;
   }
 
-  /** A parked job revived to be cancelled or timed out (no slot for it); undefined: not parked here. */
-  private async reviveToEnd(jobId: string): Promise<LiveJob | undefined> {
-    if (this.reviving.has(jobId) || this.scheduler.unpark(jobId)) return this.revive(jobId);
-    return undefined;
+  /**
+   * A parked (or reviving) job's actor, back with a cancel sent the moment it starts: before
+   * a slot granted meanwhile can be used, so nothing reaches ComfyUI. undefined: not parked here.
+   */
+  private async reviveToCancel(jobId: string): Promise<LiveJob | undefined> {
+    if (!this.reviving.has(jobId) && !this.scheduler.unpark(jobId)) return undefined;
+    this.cancelOnRevive.add(jobId);
+    const job = await this.revive(jobId);
+    this.cancelOnRevive.delete(jobId);
+    return job;
   }
 
   private async dropUnusedSlot(coordination: JobCoordination, jobId: string): Promise<void> {

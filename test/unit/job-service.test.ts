@@ -517,6 +517,21 @@ describe('JobService: a job waiting for a slot is a row, not an actor', () => {
     expect(t.backend.submits.map((s) => s.jobId)).toEqual([a.job.id]);
   });
 
+  it('a cancel that meets the revival of a parked job granted a slot wins: nothing reaches ComfyUI', async () => {
+    const t = build({ backend: new FakeComfyBackend('gpu0', 1) });
+    const a = await t.service.generate(generate);
+    const b = await t.service.generate(generate);
+    await t.reached(b.job.id, 'queued.waiting');
+    await flush();
+    expect(t.service.parkedCount()).toBe(1);
+    t.service.scheduler.release(a.job.id); // the slot goes to b, whose actor is brought back
+    const view = await t.service.cancel(b.job.id);
+    expect(view.state).toBe('cancelled');
+    await flush();
+    expect(t.backend.submits.map((s) => s.jobId)).toEqual([a.job.id]);
+    expect(t.service.scheduler.holds(b.job.id)).toBe(false);
+  });
+
   it('after a restart, waiting jobs come back as rows (no actors) and still run in priority order', async () => {
     const store = new FakeJobStore();
     const backend = new FakeComfyBackend('gpu0', 1);
