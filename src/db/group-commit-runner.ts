@@ -34,18 +34,29 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 export interface GroupCommitRunnerOptions {
   /** Calls per transaction, so one transaction never holds the event loop for long. */
   maxBatch?: number;
+  /**
+   * Reads run at once on the database (a pool: PostgreSQL) instead of queueing for a batch.
+   * There a read alone in a batch cost BEGIN, the read and COMMIT — three round trips, after
+   * waiting for the batch before it. A read still sees every write its caller awaited (each
+   * statement reads what was committed before it began). Not for SQLite: one connection.
+   */
+  readsOutsideBatches?: boolean;
 }
 
 export class GroupCommitRunner implements TransactionRunner {
   readonly #db: StoreExecutor;
   readonly #maxBatch: number;
   readonly #queue: QueuedCall[] = [];
+  readonly #readsOutsideBatches: boolean;
+  /** Reads running outside the batches: whenIdle waits for them too. */
+  readonly #readsInFlight = new Set<Promise<unknown>>();
   /** The running drain loop, if any. */
   #draining: Promise<void> | undefined;
 
   constructor(db: StoreExecutor, options: GroupCommitRunnerOptions = {}) {
     this.#db = db;
     this.#maxBatch = Math.max(1, options.maxBatch ?? 128);
+    this.#readsOutsideBatches = options.readsOutsideBatches ?? false;
   }
 
   write<T>(work: (trx: StoreExecutor) => Promise<T>): Promise<T> {
@@ -53,7 +64,12 @@ export class GroupCommitRunner implements TransactionRunner {
   }
 
   read<T>(work: (db: StoreExecutor) => Promise<T>): Promise<T> {
-    return this.#enqueue(true, work);
+    if (!this.#readsOutsideBatches) return this.#enqueue(true, work);
+    const read = work(this.#db);
+    this.#readsInFlight.add(read);
+    const forget = () => this.#readsInFlight.delete(read);
+    read.then(forget, forget);
+    return read;
   }
 
   #enqueue<T>(readOnly: boolean, work: (executor: StoreExecutor) => Promise<T>): Promise<T> {
@@ -69,7 +85,10 @@ export class GroupCommitRunner implements TransactionRunner {
 
   /** Settles once every call queued so far has settled (for a clean close). */
   async whenIdle(): Promise<void> {
-    while (this.#draining !== undefined) await this.#draining;
+    while (this.#draining !== undefined || this.#readsInFlight.size > 0) {
+      if (this.#draining !== undefined) await this.#draining;
+      await Promise.allSettled([...this.#readsInFlight]);
+    }
   }
 
   async #drain(): Promise<void> {

@@ -61,13 +61,24 @@ function eventArguments(event: NewJobEventRecord): Record<EventHole, unknown> {
   };
 }
 
+/**
+ * `column` is one of a list given as ONE parameter — a PostgreSQL array, or JSON text that
+ * SQLite unpacks with json_each — so a statement has one shape for any number of ids and no
+ * bound-parameter limit.
+ */
+function idIn(dialect: DatabaseDialect, column: 'id' | 'regenerated_from', list: never) {
+  return dialect === 'postgres' ? sql<boolean>`${sql.ref(column)} = any(${list})` : sql<boolean>`${sql.ref(column)} in (select value from json_each(${list}))`;
+}
+
 export class JobStatements {
   readonly #db: Executor;
   readonly #dialect: DatabaseDialect;
   readonly #advances = new QueryTemplateCache<string, { seq?: number | string; last_seq?: number | string }>();
   readonly #jobInserts = new QueryTemplateCache<string, JobRecord>();
   readonly #insertEvent: QueryTemplate<EventHole>;
+  readonly #findById: QueryTemplate<'id', JobRecord>;
   readonly #findByRequestId: QueryTemplate<'conversation_id' | 'request_id', JobRecord>;
+  readonly #selectRegenerations: QueryTemplate<'ids', { id: string; regenerated_from: string | null }>;
   readonly #countUnfinished: QueryTemplate<never, { count: number | string }>;
   readonly #selectUnpublished: QueryTemplate<'limit', JobEventRecord>;
   readonly #markPublished: QueryTemplate<'ids' | 'at'>;
@@ -76,6 +87,16 @@ export class JobStatements {
     this.#db = db;
     this.#dialect = dialect;
     this.#insertEvent = QueryTemplate.compile(eventHoles, (hole) => db.insertInto('job_events').values(eventValues(hole)));
+    this.#findById = QueryTemplate.compile(['id'], (hole) => db.selectFrom('visual_generation_jobs').selectAll().where('id', '=', hole('id')));
+    // A waiting job revived for its slot reads its row and its regenerations (job-service.ts).
+    this.#selectRegenerations = QueryTemplate.compile(['ids'], (hole) =>
+      db
+        .selectFrom('visual_generation_jobs')
+        .select(['id', 'regenerated_from'])
+        .where(idIn(dialect, 'regenerated_from', hole('ids')))
+        .orderBy('created_at', 'asc')
+        .orderBy('id', 'asc'),
+    );
     this.#findByRequestId = QueryTemplate.compile(['conversation_id', 'request_id'], (hole) =>
       db.selectFrom('visual_generation_jobs').selectAll().where('conversation_id', '=', hole('conversation_id')).where('request_id', '=', hole('request_id')),
     );
@@ -88,16 +109,25 @@ export class JobStatements {
     this.#selectUnpublished = QueryTemplate.compile(['limit'], (hole) =>
       db.selectFrom('job_events').selectAll().where('published_at', 'is', null).orderBy('id', 'asc').limit(hole('limit')),
     );
-    // One statement for any number of ids, with one parameter holding them all: an array on
-    // PostgreSQL, JSON text SQLite unpacks with json_each (no bound-parameter limit, and one
-    // statement shape instead of one per list length). Marked rows keep their first time.
+    // One statement for any number of ids (idIn). Marked rows keep their first time.
     this.#markPublished = QueryTemplate.compile(['ids', 'at'], (hole) =>
       db
         .updateTable('job_events')
         .set({ published_at: hole('at') })
-        .where(dialect === 'postgres' ? sql<boolean>`id = any(${hole('ids')})` : sql<boolean>`id in (select value from json_each(${hole('ids')}))`)
+        .where(idIn(dialect, 'id', hole('ids')))
         .where('published_at', 'is', null),
     );
+  }
+
+  async findJobById(db: Executor, id: string): Promise<JobRecord | undefined> {
+    return (await this.#findById.run(db, { id })).rows[0];
+  }
+
+  /** (source, regenerated job) pairs for the given sources, oldest regeneration first. */
+  async selectRegenerations(db: Executor, sourceIds: readonly string[]): Promise<Array<{ id: string; regenerated_from: string }>> {
+    if (sourceIds.length === 0) return [];
+    const { rows } = await this.#selectRegenerations.run(db, { ids: this.#idList(sourceIds) });
+    return rows.flatMap((row) => (row.regenerated_from === null ? [] : [{ id: row.id, regenerated_from: row.regenerated_from }]));
   }
 
   async findJobByRequestId(db: Executor, conversationId: string, requestId: string): Promise<JobRecord | undefined> {
@@ -167,7 +197,12 @@ export class JobStatements {
   }
 
   async markEventsPublished(db: Executor, ids: readonly number[], at: string): Promise<void> {
-    await this.#markPublished.run(db, { ids: this.#dialect === 'postgres' ? [...ids] : JSON.stringify(ids), at });
+    await this.#markPublished.run(db, { ids: this.#idList(ids), at });
+  }
+
+  /** A list of ids as the one parameter `idIn` takes. */
+  #idList(ids: readonly (number | string)[]): unknown {
+    return this.#dialect === 'postgres' ? [...ids] : JSON.stringify(ids);
   }
 
   #compileAdvance(columns: readonly string[], fenced: boolean) {

@@ -1,7 +1,7 @@
 /**
  * Queries on `visual_generation_jobs`. Plain functions taking `db` or a transaction first,
  * so the store decides what shares a transaction. Each is one statement. The ones every job
- * runs (admission, transitions) are in job-statements.ts, compiled once.
+ * runs (admission, transitions, reading one job) are in job-statements.ts, compiled once.
  */
 import { sql, type Kysely } from 'kysely';
 import type { JobListFilter } from '../contracts/job-store-port.js';
@@ -16,10 +16,6 @@ export type Executor = Kysely<DatabaseSchema>;
 const unfinishedStatuses = Object.values(JobState).filter((state) => !finalStates.has(state));
 /** SQLite refuses OFFSET without LIMIT; this stands for "no limit" on both dialects. */
 const noLimit = Number.MAX_SAFE_INTEGER;
-
-export async function findJobById(db: Executor, id: string): Promise<JobRecord | undefined> {
-  return db.selectFrom('visual_generation_jobs').selectAll().where('id', '=', id).executeTakeFirst();
-}
 
 type JobWhereFilter = Omit<JobListFilter, 'limit' | 'offset'>;
 
@@ -70,17 +66,4 @@ export async function selectUnfinishedJobs(db: Executor): Promise<JobRecord[]> {
     .orderBy('created_at', 'asc')
     .orderBy('id', 'asc')
     .execute();
-}
-
-/** (source, regenerated job) pairs for the given sources, oldest regeneration first. */
-export async function selectRegenerations(db: Executor, sourceIds: readonly string[]): Promise<Array<{ id: string; regenerated_from: string }>> {
-  if (sourceIds.length === 0) return [];
-  const rows = await db
-    .selectFrom('visual_generation_jobs')
-    .select(['id', 'regenerated_from'])
-    .where('regenerated_from', 'in', [...sourceIds])
-    .orderBy('created_at', 'asc')
-    .orderBy('id', 'asc')
-    .execute();
-  return rows.flatMap((row) => (row.regenerated_from === null ? [] : [{ id: row.id, regenerated_from: row.regenerated_from }]));
 }

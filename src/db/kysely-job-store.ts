@@ -11,7 +11,7 @@ import type { DatabaseSchema } from './database-schema.js';
 import type { DatabaseDialect } from './database-url.js';
 import { countUnpublishedEvents, selectJobEvents, toJobEventRow, toNewJobEventRecord } from './job-event.repository.js';
 import { toJobRecordUpdate, toJobRow, toNewJobRecord } from './job-row-codec.js';
-import { countJobs, countJobsByState, findJobById, selectJobs, selectRegenerations, selectUnfinishedJobs } from './job.repository.js';
+import { countJobs, countJobsByState, selectJobs, selectUnfinishedJobs } from './job.repository.js';
 import { JobStatements } from './job-statements.js';
 import { GroupCommitRunner } from './group-commit-runner.js';
 import type { TransactionRunner } from './transaction-runner.js';
@@ -47,7 +47,8 @@ export class KyselyJobStore implements JobStore {
     this.dialect = dialect;
     // PostgreSQL too: one transaction per call cost it a BEGIN and a COMMIT round trip per
     // transition, and one pooled connection per call in flight; batched, they are shared.
-    this.#runner = options.runner ?? new GroupCommitRunner(db);
+    // Its reads go straight to the pool: one round trip, not waiting for a batch.
+    this.#runner = options.runner ?? new GroupCommitRunner(db, { readsOutsideBatches: dialect === 'postgres' });
     this.#statements = new JobStatements(db, dialect);
     this.#now = options.now ?? (() => new Date());
     this.#close = options.close ?? (() => db.destroy());
@@ -108,7 +109,7 @@ export class KyselyJobStore implements JobStore {
 
   getJob(jobId: string): Promise<JobRow | undefined> {
     return this.#read('getJob', async (db) => {
-      const record = await findJobById(db, jobId);
+      const record = await this.#statements.findJobById(db, jobId);
       return record === undefined ? undefined : toJobRow(record);
     });
   }
@@ -147,7 +148,7 @@ export class KyselyJobStore implements JobStore {
   listRegenerations(jobIds: readonly string[]): Promise<Map<string, string[]>> {
     return this.#read('listRegenerations', async (db) => {
       const bySource = new Map<string, string[]>();
-      for (const { id, regenerated_from } of await selectRegenerations(db, jobIds)) {
+      for (const { id, regenerated_from } of await this.#statements.selectRegenerations(db, jobIds)) {
         bySource.set(regenerated_from, [...(bySource.get(regenerated_from) ?? []), id]);
       }
       return bySource;
@@ -177,7 +178,7 @@ export class KyselyJobStore implements JobStore {
   /** A fenced update matched nothing: the job is gone, or another instance drives it now. */
   async #whyNotUpdated(trx: Kysely<DatabaseSchema>, jobId: string): Promise<ChorusError> {
     if (this.#owner === undefined) return jobNotFound(jobId);
-    const record = await findJobById(trx, jobId);
+    const record = await this.#statements.findJobById(trx, jobId);
     return record === undefined ? jobNotFound(jobId) : ownershipLost(jobId, record.owner_instance);
   }
 

@@ -214,4 +214,20 @@ describe.skipIf(testPostgresUrl === 'off')('GroupCommitRunner on PostgreSQL', ()
     expect(count('rollback')).toBe(1);
     expect(executed.some((text) => text.startsWith('rollback to'))).toBe(true);
   });
+
+  it('with readsOutsideBatches, a read is one statement on the pool, sees awaited writes, and whenIdle waits for it', async () => {
+    const runner = new GroupCommitRunner(db, { readsOutsideBatches: true });
+    await runner.write((trx) => insert(trx, 'a', 1));
+    executed = [];
+    const seen = await runner.read(async (pool) => (await sql<{ k: string }>`select k from t`.execute(pool)).rows.map((row) => row.k));
+    expect(seen).toEqual(['a']);
+    expect(executed).toEqual(['select k from t']);
+    let slowDone = false;
+    void runner.read(async (pool) => {
+      await sql`select pg_sleep(0.2)`.execute(pool);
+      slowDone = true;
+    });
+    await runner.whenIdle();
+    expect(slowDone).toBe(true);
+  });
 });
