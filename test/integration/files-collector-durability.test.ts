@@ -4,14 +4,14 @@
  * every rename (and unlink of ComfyUI's copy) is fsynced after it. Skipping any one of those
  * fsyncs fails a test here. Also: failed clean-ups are logged, never swallowed.
  */
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { PNG } from 'pngjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { OutputFileRef } from '../../src/comfy/backend-port.js';
 import { nodeCollectorFileSystem, OutputCollector, type CollectorFileSystem, type CollectRequest } from '../../src/files/index.js';
+import { shadedPng, writeShadedOutput } from '../support/shaded-png-output.js';
 
 let root: string;
 let output: string;
@@ -27,16 +27,8 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-function png(shade: number): Buffer {
-  const image = new PNG({ width: 4, height: 4 });
-  image.data.fill(shade);
-  return PNG.sync.write(image);
-}
-
-async function outputFile(filename: string, shade: number): Promise<OutputFileRef> {
-  await writeFile(path.join(output, filename), png(shade));
-  return { nodeId: '2', key: 'images', filename, subfolder: '', type: 'output' };
-}
+const png = shadedPng;
+const outputFile = (filename: string, shade: number): Promise<OutputFileRef> => writeShadedOutput(output, filename, shade);
 
 type Op =
   | { op: 'sync-data'; file: string } // fsync of a file's contents (ours while writing, or ComfyUI's)

@@ -7,10 +7,10 @@
 import { mkdir, mkdtemp, readdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { PNG } from 'pngjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { OutputFileRef } from '../../src/comfy/backend-port.js';
 import { nodeCollectorFileSystem, OutputCollector, type CollectorFileSystem } from '../../src/files/index.js';
+import { writeShadedOutput } from '../support/shaded-png-output.js';
 
 let root: string;
 let output: string;
@@ -28,16 +28,7 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-function png(shade: number): Buffer {
-  const image = new PNG({ width: 4, height: 4 });
-  image.data.fill(shade);
-  return PNG.sync.write(image);
-}
-
-async function outputFile(filename: string, shade: number): Promise<OutputFileRef> {
-  await writeFile(path.join(output, filename), png(shade));
-  return { nodeId: '2', key: 'images', filename, subfolder: '', type: 'output' };
-}
+const outputFile = (filename: string, shade: number): Promise<OutputFileRef> => writeShadedOutput(output, filename, shade);
 
 /** The real file system, counting calls by method and path. */
 function countingFs(): { fs: CollectorFileSystem; calls: string[] } {

@@ -501,13 +501,19 @@ describe('JobService: a job waiting for a slot is a row, not an actor', () => {
     expect(t.backend.submits).toHaveLength(1);
   });
 
-  it('cancelling a parked job revives it to cancel: nothing reaches ComfyUI', async () => {
+  /** One slot: `a` holds it, `b` waits behind it, parked. */
+  const oneRunningOneParked = async () => {
     const t = build({ backend: new FakeComfyBackend('gpu0', 1) });
     const a = await t.service.generate(generate);
     const b = await t.service.generate(generate);
     await t.reached(b.job.id, 'queued.waiting');
     await flush();
     expect(t.service.parkedCount()).toBe(1);
+    return { t, a, b };
+  };
+
+  it('cancelling a parked job revives it to cancel: nothing reaches ComfyUI', async () => {
+    const { t, a, b } = await oneRunningOneParked();
     const view = await t.service.cancel(b.job.id);
     expect(view.state).toBe('cancelled');
     expect(t.store.rows.get(b.job.id)!.status).toBe('cancelled');
@@ -518,12 +524,7 @@ describe('JobService: a job waiting for a slot is a row, not an actor', () => {
   });
 
   it('a cancel that meets the revival of a parked job granted a slot wins: nothing reaches ComfyUI', async () => {
-    const t = build({ backend: new FakeComfyBackend('gpu0', 1) });
-    const a = await t.service.generate(generate);
-    const b = await t.service.generate(generate);
-    await t.reached(b.job.id, 'queued.waiting');
-    await flush();
-    expect(t.service.parkedCount()).toBe(1);
+    const { t, a, b } = await oneRunningOneParked();
     t.service.scheduler.release(a.job.id); // the slot goes to b, whose actor is brought back
     const view = await t.service.cancel(b.job.id);
     expect(view.state).toBe('cancelled');
