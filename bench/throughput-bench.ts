@@ -70,7 +70,9 @@ export async function runThroughputBench(options: ThroughputBenchOptions = {}): 
           state_events_on_nats: subscriber.stateEvents,
         },
       ],
-      target: { description: '≥ 1,000 jobs/s on a 2-core machine', met: jobsPerSecond >= 1000 && completed === jobs },
+      // Issue 16's form of the old "1,000 jobs/s on 2 cores": the service's own CPU per job,
+      // which the simulators sharing the machine do not blur.
+      target: { description: '≤ 2 ms of service CPU per job, every job completed', met: serviceCpuMs / jobs <= 2 && completed === jobs },
       notes: [
         'service_cpu includes the NATS subscriber (same process); service_cpu_util 1.0 = one core busy',
         'jobs admitted in-process (JobService.generate), 8 concurrent submitters',
