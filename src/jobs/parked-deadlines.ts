@@ -2,13 +2,16 @@
  * Queue-wait deadlines of parked jobs (jobs waiting for a slot with no live actor): one
  * timer for the earliest, however many jobs wait, instead of a timer and an invoked actor
  * each. A min-heap by deadline; an entry whose job stopped being parked (granted, revived)
- * is skipped when it comes up, and the heap is rebuilt when such entries outnumber the rest.
+ * is skipped when it comes up, and the heap is rebuilt (dropping those) each time it has
+ * doubled since the last rebuild, so a rebuild costs O(1) per entry added.
  */
 import type { Clock } from './clock.js';
 
 interface Entry {
   at: number;
   jobId: string;
+  /** A later park of the same job (after a resubmission) brought a new deadline. */
+  replaced: boolean;
 }
 
 /** setTimeout's limit; later deadlines are re-armed when the timer fires. */
@@ -16,8 +19,12 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class ParkedDeadlines {
   private heap: Entry[] = [];
+  /** Each job's latest entry: only that one may expire the job. */
+  private readonly latest = new Map<string, Entry>();
   private timer: unknown = undefined;
   private armedFor = Number.POSITIVE_INFINITY;
+  /** Heap size right after the last rebuild: the next one comes at twice that (at least 1,024). */
+  private sizeAfterRebuild = 0;
   private closed = false;
 
   /**
@@ -32,8 +39,12 @@ export class ParkedDeadlines {
 
   add(jobId: string, at: number): void {
     if (this.closed) return;
-    this.push({ at, jobId });
-    if (this.heap.length > 1024 && this.heap.length > 4 * this.countParked()) this.compact();
+    const entry: Entry = { at, jobId, replaced: false };
+    const previous = this.latest.get(jobId);
+    if (previous) previous.replaced = true;
+    this.latest.set(jobId, entry);
+    this.push(entry);
+    if (this.heap.length > Math.max(1024, 2 * this.sizeAfterRebuild)) this.compact();
     this.arm();
   }
 
@@ -46,18 +57,22 @@ export class ParkedDeadlines {
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     this.heap = [];
+    this.latest.clear();
   }
 
-  private countParked(): number {
-    let parked = 0;
-    for (const entry of this.heap) if (this.stillParked(entry.jobId)) parked++;
-    return parked;
+  private isLive(entry: Entry): boolean {
+    return !entry.replaced && this.stillParked(entry.jobId);
   }
 
   private compact(): void {
-    const kept = this.heap.filter((entry) => this.stillParked(entry.jobId));
+    const kept: Entry[] = [];
+    for (const entry of this.heap) {
+      if (this.isLive(entry)) kept.push(entry);
+      else if (this.latest.get(entry.jobId) === entry) this.latest.delete(entry.jobId);
+    }
     this.heap = [];
     for (const entry of kept) this.push(entry);
+    this.sizeAfterRebuild = kept.length;
   }
 
   private arm(): void {
@@ -74,8 +89,9 @@ export class ParkedDeadlines {
     this.armedFor = Number.POSITIVE_INFINITY;
     const now = this.clock.now();
     while (this.heap.length > 0 && this.heap[0]!.at <= now) {
-      const { jobId } = this.pop()!;
-      if (this.stillParked(jobId)) this.expire(jobId);
+      const entry = this.pop()!;
+      if (this.latest.get(entry.jobId) === entry) this.latest.delete(entry.jobId);
+      if (this.isLive(entry)) this.expire(entry.jobId);
     }
     this.arm();
   }
