@@ -10,6 +10,7 @@
  * of the SQL (both dialects, typed builders); only the per-call building goes.
  */
 import type { CompiledQuery, Compilable, QueryResult } from 'kysely';
+import { setBounded } from './bounded-map.js';
 
 /** What runs a compiled query: any Kysely instance or transaction. */
 export interface CompiledQueryExecutor {
@@ -78,11 +79,7 @@ export class QueryTemplateCache<Name extends string, Row = unknown> {
     const cached = this.#templates.get(shape);
     if (cached !== undefined) return cached;
     const template = compile();
-    if (this.#templates.size >= this.#maxEntries) {
-      const oldest = this.#templates.keys().next();
-      if (oldest.done !== true) this.#templates.delete(oldest.value);
-    }
-    this.#templates.set(shape, template);
+    setBounded(this.#templates, shape, template, this.#maxEntries);
     return template;
   }
 

@@ -11,6 +11,7 @@
  *   upgrades its lock.
  */
 import type { SqliteDatabase, SqliteStatement } from 'kysely';
+import { setBounded } from './bounded-map.js';
 
 /** The narrow part of better-sqlite3's `Database` we use (not its type, so tests can fake it). */
 export interface PreparingDatabase {
@@ -33,12 +34,7 @@ export class SqliteStatementCache implements SqliteDatabase {
     const cached = this.#statements.get(text);
     if (cached !== undefined) return cached;
     const statement = this.#database.prepare(text);
-    // Queries whose text varies (IN lists of different lengths) must not grow the map forever.
-    if (this.#statements.size >= this.#maxEntries) {
-      const oldest = this.#statements.keys().next();
-      if (oldest.done !== true) this.#statements.delete(oldest.value);
-    }
-    this.#statements.set(text, statement);
+    setBounded(this.#statements, text, statement, this.#maxEntries);
     return statement;
   }
 
