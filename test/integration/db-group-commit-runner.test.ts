@@ -8,6 +8,26 @@ import { GroupCommitRunner } from '../../src/db/group-commit-runner.js';
 import { SqliteStatementCache } from '../../src/db/sqlite-statement-cache.js';
 import { createPostgresSchema, testPostgresUrl } from './db-test-fixtures.js';
 
+// Both dialects: the table `t` each set-up creates, and the SQL Kysely logged.
+const insert = (trx: Kysely<any>, k: string, v: number) => sql`insert into t (k, v) values (${k}, ${v})`.execute(trx);
+const rowsOf = async (db: Kysely<any>) => (await sql<{ k: string; v: number }>`select k, v from t order by k`.execute(db)).rows;
+const countOf = (executed: string[], statement: string) => executed.filter((text) => text.trim().toLowerCase() === statement).length;
+
+async function queuedCallsCommitTogether(db: Kysely<any>, executed: string[], calls: number): Promise<void> {
+  const runner = new GroupCommitRunner(db);
+  const results = await Promise.all(
+    Array.from({ length: calls }, (_, i) =>
+      runner.write(async (trx) => {
+        await insert(trx, `k${String(i).padStart(2, '0')}`, i);
+        return i;
+      }),
+    ),
+  );
+  expect(results).toEqual(Array.from({ length: calls }, (_, i) => i));
+  expect(countOf(executed, 'commit')).toBe(1);
+  expect((await rowsOf(db)).map((row) => row.v)).toEqual(results);
+}
+
 describe('GroupCommitRunner on SQLite', () => {
   let db: Kysely<DatabaseSchema>;
   let executed: string[];
@@ -25,24 +45,10 @@ describe('GroupCommitRunner on SQLite', () => {
     await db.destroy();
   });
 
-  const insert = (trx: Kysely<any>, k: string, v: number) => sql`insert into t (k, v) values (${k}, ${v})`.execute(trx);
-  const rows = async () => (await sql<{ k: string; v: number }>`select k, v from t order by k`.execute(db)).rows;
-  const count = (statement: string) => executed.filter((text) => text.trim().toLowerCase() === statement).length;
+  const rows = () => rowsOf(db);
+  const count = (statement: string) => countOf(executed, statement);
 
-  it('commits calls queued together in one transaction, in order', async () => {
-    const runner = new GroupCommitRunner(db);
-    const results = await Promise.all(
-      Array.from({ length: 50 }, (_, i) =>
-        runner.write(async (trx) => {
-          await insert(trx, `k${String(i).padStart(2, '0')}`, i);
-          return i;
-        }),
-      ),
-    );
-    expect(results).toEqual(Array.from({ length: 50 }, (_, i) => i));
-    expect(count('commit')).toBe(1);
-    expect((await rows()).map((row) => row.v)).toEqual(results);
-  });
+  it('commits calls queued together in one transaction, in order', () => queuedCallsCommitTogether(db, executed, 50));
 
   it('splits long queues into batches of maxBatch', async () => {
     const runner = new GroupCommitRunner(db, { maxBatch: 10 });
@@ -178,24 +184,10 @@ describe.skipIf(testPostgresUrl === 'off')('GroupCommitRunner on PostgreSQL', ()
     await schema.drop();
   });
 
-  const insert = (trx: Kysely<any>, k: string, v: number) => sql`insert into t (k, v) values (${k}, ${v})`.execute(trx);
-  const rows = async () => (await sql<{ k: string; v: number }>`select k, v from t order by k`.execute(db)).rows;
-  const count = (statement: string) => executed.filter((text) => text.trim().toLowerCase() === statement).length;
+  const rows = () => rowsOf(db);
+  const count = (statement: string) => countOf(executed, statement);
 
-  it('commits calls queued together in one transaction, in order', async () => {
-    const runner = new GroupCommitRunner(db);
-    const results = await Promise.all(
-      Array.from({ length: 30 }, (_, i) =>
-        runner.write(async (trx) => {
-          await insert(trx, `k${String(i).padStart(2, '0')}`, i);
-          return i;
-        }),
-      ),
-    );
-    expect(results).toEqual(Array.from({ length: 30 }, (_, i) => i));
-    expect(count('commit')).toBe(1);
-    expect((await rows()).map((row) => row.v)).toEqual(results);
-  });
+  it('commits calls queued together in one transaction, in order', () => queuedCallsCommitTogether(db, executed, 30));
 
   it('undoes only the call whose statement failed (which aborts the transaction) and commits its neighbours', async () => {
     const runner = new GroupCommitRunner(db);
