@@ -13,7 +13,6 @@
 import type { AnyActorRef, PromiseActorLogic, PromiseSnapshot } from 'xstate';
 import type { Clock } from './clock.js';
 
-
 const RESOLVE = 'xstate.promise.resolve';
 const REJECT = 'xstate.promise.reject';
 const STOP = 'xstate.stop';
@@ -21,7 +20,10 @@ const STOP = 'xstate.stop';
 /** The reason a task's signal is aborted with when its actor stops (a constant: no stack trace per stop). */
 export const taskStopped: Error = Object.freeze(Object.assign(new Error('the job actor stopped this task'), { name: 'AbortError' })) as Error;
 
-function settle<TOutput, TInput>(state: PromiseSnapshot<TOutput, TInput>, event: { type: string; [k: string]: unknown }): PromiseSnapshot<TOutput, TInput> | undefined {
+function settle<TOutput, TInput>(
+  state: PromiseSnapshot<TOutput, TInput>,
+  event: { type: string; [k: string]: unknown },
+): PromiseSnapshot<TOutput, TInput> | undefined {
   switch (event.type) {
     case RESOLVE:
       return { ...state, status: 'done', output: event['data'] as TOutput, input: undefined } as PromiseSnapshot<TOutput, TInput>;

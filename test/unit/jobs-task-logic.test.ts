@@ -31,7 +31,12 @@ describe('fromTimer: a deadline actor without a promise', () => {
   it('is done at its absolute instant and not before', async () => {
     const clock = new SimulatedClock();
     clock.set(1_000);
-    const actor = createActor(parentOf(fromTimer<{ at: number }>(clock, (input) => input.at), { at: 1_500 })).start();
+    const actor = createActor(
+      parentOf(
+        fromTimer<{ at: number }>(clock, (input) => input.at),
+        { at: 1_500 },
+      ),
+    ).start();
     clock.increment(499);
     await tick();
     expect(actor.getSnapshot().context.ended).toBeNull();
@@ -43,7 +48,12 @@ describe('fromTimer: a deadline actor without a promise', () => {
   it('a deadline already past is done on a later microtask, never inside start', async () => {
     const clock = new SimulatedClock();
     clock.set(2_000);
-    const actor = createActor(parentOf(fromTimer<{ at: number }>(clock, (input) => input.at), { at: 1_000 })).start();
+    const actor = createActor(
+      parentOf(
+        fromTimer<{ at: number }>(clock, (input) => input.at),
+        { at: 1_000 },
+      ),
+    ).start();
     expect(actor.getSnapshot().context.ended).toBeNull();
     await Promise.resolve();
     expect(actor.getSnapshot().context.ended).toBe('done');
@@ -52,8 +62,20 @@ describe('fromTimer: a deadline actor without a promise', () => {
   it('leaving the state clears its timer (no timer left on the clock)', async () => {
     const clock = new SimulatedClock();
     const cleared: unknown[] = [];
-    const counting = { now: () => clock.now(), setTimeout: clock.setTimeout.bind(clock), clearTimeout: (h: unknown) => (cleared.push(h), clock.clearTimeout(h as number)) };
-    const actor = createActor(parentOf(fromTimer<{ at: number }>(counting, (input) => input.at), { at: 5_000 })).start();
+    const counting = {
+      now: () => clock.now(),
+      setTimeout: clock.setTimeout.bind(clock),
+      clearTimeout: (handle: unknown) => {
+        cleared.push(handle);
+        clock.clearTimeout(handle as number);
+      },
+    };
+    const actor = createActor(
+      parentOf(
+        fromTimer<{ at: number }>(counting, (input) => input.at),
+        { at: 5_000 },
+      ),
+    ).start();
     actor.send({ type: 'leave' });
     expect(cleared).toHaveLength(1);
     clock.increment(10_000);
@@ -64,7 +86,10 @@ describe('fromTimer: a deadline actor without a promise', () => {
 
   it('a restored snapshot re-arms the timer for the same instant', async () => {
     const clock = new SimulatedClock();
-    const machine = parentOf(fromTimer<{ at: number }>(clock, (input) => input.at), { at: 3_000 });
+    const machine = parentOf(
+      fromTimer<{ at: number }>(clock, (input) => input.at),
+      { at: 3_000 },
+    );
     const first = createActor(machine).start();
     const stored = JSON.parse(JSON.stringify(first.getPersistedSnapshot()));
     first.stop();
@@ -81,7 +106,12 @@ describe('fromTimer: a deadline actor without a promise', () => {
 
 describe('fromTask: fromPromise with a controller only when asked for', () => {
   it('done with the output, error with the rejection', async () => {
-    const ok = createActor(parentOf(fromTask<string, { v: string }>(async ({ input }) => `got ${input.v}`), { v: 'x' })).start();
+    const ok = createActor(
+      parentOf(
+        fromTask<string, { v: string }>(async ({ input }) => `got ${input.v}`),
+        { v: 'x' },
+      ),
+    ).start();
     const bad = createActor(
       parentOf(
         fromTask<string, { v: string }>(async () => {
@@ -117,7 +147,12 @@ describe('fromTask: fromPromise with a controller only when asked for', () => {
   });
 
   it('the stored snapshot has fromPromise’s shape, so either restores the other', async () => {
-    const actor = createActor(parentOf(fromTask<string, { v: string }>(() => new Promise<string>(() => undefined)), { v: 'x' })).start();
+    const actor = createActor(
+      parentOf(
+        fromTask<string, { v: string }>(() => new Promise<string>(() => undefined)),
+        { v: 'x' },
+      ),
+    ).start();
     const children = (actor.getPersistedSnapshot() as unknown as { children: Record<string, { snapshot: unknown }> }).children;
     expect(Object.values(children)[0]?.snapshot).toEqual({ status: 'active', output: undefined, error: undefined, input: { v: 'x' } });
   });
