@@ -61,13 +61,25 @@ export function eventId(jobId: string, seq: number): string {
   return `${jobId}:${seq}`;
 }
 
-const rowDataSchema = z.looseObject({ job: z.record(z.string(), z.unknown()).optional() });
+/** A JSON object (what zod's `z.record(z.string(), …)` accepts): not null, not an array. */
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * `{ job?: object, ...extra }`, checked by hand on every published event (a zod parse here
+ * cost ~0.09 ms of CPU per job, issue 16); anything else counts as `{ job: {} }`.
+ */
+function rowDataOf(data: unknown): { job?: Record<string, unknown>; [extra: string]: unknown } {
+  if (!isRecord(data)) return { job: {} };
+  const job = data['job'];
+  return job === undefined || isRecord(job) ? data : { job: {} };
+}
 
 export function toCloudEvent(row: JobEventRow, source: string): CloudEvent<JobEventData> {
   // The row was written by our own JobService, but a malformed one must still go out:
   // a relay that refuses a row would block that job's events forever.
-  const parsed = rowDataSchema.safeParse(row.data);
-  const { job = {}, ...extra } = parsed.success ? parsed.data : { job: {} };
+  const { job = {}, ...extra } = rowDataOf(row.data);
   const data = {
     ...job,
     id: row.job_id,

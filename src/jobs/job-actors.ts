@@ -25,7 +25,8 @@ import type {
   WaitUntilInput,
 } from '../../machines/job-types.js';
 import type { JobResult } from '../contracts/job-view.js';
-import { waitUntil, type Clock } from './clock.js';
+import type { Clock } from './clock.js';
+import { fromTask, fromTimer } from './task-logic.js';
 import type { StructuredLogger } from '../contracts/structured-logger.js';
 import type { BackendPoolPort, CharactersPort, CollectorPort, PromptComposerPort, WorkflowsPort } from './job-runtime-ports.js';
 import type { WorkflowDefinition } from '../workflows/index.js';
@@ -113,29 +114,29 @@ export function createJobActors(deps: JobActorDeps) {
     if (files.length > 0) deps.collector.warm({ files, comfyOutputDir });
   };
   return {
-    composePrompt: fromPromise<ComposedJobPrompt, ComposePromptInput>(async ({ input }) => {
+    composePrompt: fromTask<ComposedJobPrompt, ComposePromptInput>(async ({ input }) => {
       const composed = await composeJobPrompt(deps, input.request, deps.admittedWorkflow?.(input.jobId));
       // The LLM wrote it, so it holds GPU memory again: the next grant unloads it.
       if (composed.source === 'llm') deps.handoff?.noteLlmUsed();
       return composed;
     }),
 
-    acquireSlot: fromPromise<AcquireSlotOutput, AcquireSlotInput>(async ({ input, signal }) => {
+    acquireSlot: fromTask<AcquireSlotOutput, AcquireSlotInput>(async ({ input, signal }) => {
       const backend = await deps.scheduler.acquire(input.jobId, input.priority, signal, input.models ?? []);
       return { backend, handoff: deps.handoff?.planFor(backend) ?? null, affinity: deps.scheduler.takeGrant(input.jobId) ?? null };
     }),
 
-    freeLlm: fromPromise<GpuHandoffStep, GpuHandoffInput>(async ({ input }) => {
+    freeLlm: fromTask<GpuHandoffStep, GpuHandoffInput>(async ({ input }) => {
       if (!deps.handoff) return offStep('llm_unload', input.backend, clock.now());
       return deps.handoff.freeLlm(input.jobId, input.backend);
     }),
 
-    freeComfy: fromPromise<GpuHandoffStep, GpuHandoffInput>(async ({ input }) => {
+    freeComfy: fromTask<GpuHandoffStep, GpuHandoffInput>(async ({ input }) => {
       if (!deps.handoff) return offStep('comfy_free', input.backend, clock.now());
       return deps.handoff.freeComfy(input.jobId, input.backend);
     }),
 
-    submitPrompt: fromPromise<SubmitPromptOutput, SubmitPromptInput>(async ({ input }) => {
+    submitPrompt: fromTask<SubmitPromptOutput, SubmitPromptInput>(async ({ input }) => {
       await deps.durable(input.jobId);
       const backend = backendOf(pool, input.backend);
       if (deps.reconcile.delete(input.jobId)) {
@@ -246,8 +247,9 @@ export function createJobActors(deps: JobActorDeps) {
       return result;
     }),
 
-    waitUntil: fromPromise<void, WaitUntilInput>(({ input, signal }) => waitUntil(clock, input.at, signal)),
-    waitFor: fromPromise<void, WaitForInput>(({ input, signal }) => waitUntil(clock, clock.now() + input.ms, signal)),
+    // Three per job, each stopped while armed: timers, not promises (src/jobs/task-logic.ts).
+    waitUntil: fromTimer<WaitUntilInput>(clock, (input) => input.at),
+    waitFor: fromTimer<WaitForInput>(clock, (input) => clock.now() + input.ms),
   };
 }
 

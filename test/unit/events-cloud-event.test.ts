@@ -67,6 +67,13 @@ describe('toCloudEvent', () => {
     const event = toCloudEvent(row({ data: { job: 'not an object' } as never }), 's');
     expect(event.id).toBe('job-1:3');
     expect(event.data.id).toBe('job-1');
+    // A malformed row keeps nothing of its data (no half-trusted details), whatever its shape.
+    for (const data of [{ job: ['x'], extra: 1 }, { job: null, extra: 1 }, null, 'text', [1, 2]]) {
+      const odd = toCloudEvent(row({ data: data as never }), 's');
+      expect(odd.data).toEqual({ id: 'job-1', seq: 3, from_state: 'submitted', event: 'processing' });
+    }
+    // No `job` at all is not malformed: the extras are still its details.
+    expect(toCloudEvent(row({ data: { reason: 'r' } as never }), 's').data.details).toEqual({ reason: 'r' });
   });
 });
 
