@@ -21,6 +21,10 @@ export interface FileFacts {
   size: number;
   /** Last modification, ms since the epoch (how old a leftover temp file is). */
   mtimeMs: number;
+  /** Identity (node's Stats has them; a test's fake may not): a file read ahead is used only while they match. */
+  ino?: number;
+  dev?: number;
+  ctimeMs?: number;
 }
 
 export interface CollectorFileSystem {

@@ -8,3 +8,4 @@ export { nodeCollectorFileSystem, type CollectorFileSystem, type WritableFile, t
 export { sidecarFormat } from './metadata-sidecar.js';
 export type { CollectMode } from './output-placement.js';
 export { thumbnailDestinationFor, thumbnailSettingsFrom, type ThumbnailFormat, type ThumbnailSettings } from './thumbnail-writer.js';
+export type { WarmRequest } from './source-warmup.js';

@@ -2,9 +2,8 @@ import { Readable } from 'node:stream';
 import type { OutputFileRef } from '../comfy/backend-port.js';
 import type { JobResultFile, JobResultThumbnail } from '../contracts/job-view.js';
 import type { CollectorFileSystem } from './collector-file-system.js';
-import type { PendingDirectorySyncs } from './directory-syncs.js';
 import type { CollectMode, FileTransfer } from './output-placement.js';
-import { commitTempFile, writeTempFile } from './temp-file-writer.js';
+import { writeTempFile, type WrittenTempFile } from './temp-file-writer.js';
 
 export const sidecarFormat = 'chorus-visual/output-metadata@1';
 
@@ -90,15 +89,12 @@ function thumbnailEntry(thumbnail: JobResultThumbnail): Record<string, unknown> 
 }
 
 /**
- * Written last, temp + fsync + rename: its presence means the job's files are complete. Its
- * folder goes into `syncs` with the files' folders, fsynced once after this last rename.
+ * The sidecar in its fsynced temp file beside `destination`, not yet renamed: the collector
+ * writes it while the thumbnails' temp files are written, and renames it last (commitTempFile)
+ * — its presence means the job's files are complete. Its folder is fsynced with the files'
+ * folders, once after that last rename.
  */
-export async function writeSidecar(
-  fs: CollectorFileSystem,
-  destination: string,
-  document: Record<string, unknown>,
-  syncs: PendingDirectorySyncs,
-): Promise<void> {
+export function stageSidecar(fs: CollectorFileSystem, destination: string, document: Record<string, unknown>): Promise<WrittenTempFile> {
   const body = Buffer.from(`${JSON.stringify(document, null, 2)}\n`);
-  await commitTempFile(fs, await writeTempFile(fs, Readable.from([body]), destination), destination, syncs);
+  return writeTempFile(fs, Readable.from([body]), destination);
 }

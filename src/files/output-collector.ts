@@ -7,17 +7,18 @@ import { nodeCollectorFileSystem, type CollectorFileSystem } from './collector-f
 import { abortedError, noOutputError, outputMissingError, writeFailedError } from './collector-errors.js';
 import { imageHeaderBytes, readImageDimensions } from './image-dimensions.js';
 import { classifyMedia, sniffMedia } from './media-types.js';
-import { buildSidecar, writeSidecar, type SkippedOutput } from './metadata-sidecar.js';
+import { buildSidecar, stageSidecar, type SkippedOutput } from './metadata-sidecar.js';
 import { planDestinations, selectCandidates, sidecarDestinationFor, type ClassifiedOutput, type PlannedOutput } from './output-plan.js';
 import { assertDownloadedMedia } from './downloaded-media-check.js';
 import { placeOutput, transferOf, type FileTransfer, type PlacedFile } from './output-placement.js';
 import { comfyFoldersFrom, DownloadOutputSource, LocalOutputSource, readSourceHead, type ComfyFolders, type OutputSource } from './output-source.js';
 import { assertComfyFileType, assertResolvedInside, assertSafeFilename, assertSafeId, assertSafeSubfolder } from './safe-path-guard.js';
-import { hashFile, isTempName, isTempNameOf } from './temp-file-writer.js';
+import { commitTempFile, hashFile, isTempName, isTempNameOf, type WrittenTempFile } from './temp-file-writer.js';
 import { silentLogger, type StructuredLogger } from '../contracts/structured-logger.js';
-import { PendingThumbnail, thumbnailDestinationFor, type ThumbnailSettings } from './thumbnail-writer.js';
+import { PendingThumbnail, thumbnailDestinationFor, type RenderedThumbnail, type ThumbnailSettings } from './thumbnail-writer.js';
 import { PendingDirectorySyncs } from './directory-syncs.js';
 import { RootRealpaths } from './realpath-cache.js';
+import { SourceWarmup, type WarmRequest } from './source-warmup.js';
 import { errnoCode } from './collector-errors.js';
 
 export interface OutputCollectorOptions {
@@ -74,6 +75,7 @@ export class OutputCollector {
   private readonly logger: Pick<StructuredLogger, 'warn' | 'error'>;
   private readonly maxDownloadBytes: number;
   private readonly roots: RootRealpaths;
+  private readonly warmup: SourceWarmup;
   /** Folders whose leftover temp files this process already removed (see sweepOnce). */
   private readonly sweptFolders = new Set<string>();
 
@@ -86,6 +88,16 @@ export class OutputCollector {
     this.logger = options.logger ?? silentLogger;
     this.maxDownloadBytes = options.maxDownloadBytes ?? 2 * 1024 ** 3;
     this.roots = new RootRealpaths(this.fs);
+    this.warmup = new SourceWarmup(this.fs, this.roots, keepImageBytesUpTo, this.thumbnails, this.now);
+  }
+
+  /**
+   * ComfyUI named files a job wrote (WebSocket `executed`): read them ahead — hash, bytes,
+   * fsync, thumbnail — while the prompt finishes and its history is read. Nothing is moved or
+   * decided; `collect()` uses what was read only for the very same file. Never throws.
+   */
+  warm(request: WarmRequest): void {
+    this.warmup.warm(request);
   }
 
   async collect(input: CollectRequest): Promise<JobResult> {
@@ -101,31 +113,46 @@ export class OutputCollector {
     const { candidates, skippedTemp } = selectCandidates(request.files);
     if (candidates.length === 0) throw noOutputError(request.files.length);
 
-    const sources = new Map<OutputFileRef, OutputSource>();
-    for (const ref of candidates) sources.set(ref, await this.sourceFor(request, ref));
+    // Each file is looked up (auto mode: here or through /view?) while the destination folder
+    // is prepared: one wait for both instead of one after the other.
+    const lookups = new Map(candidates.map((ref) => [ref, this.sourceFor(request, ref)] as const));
+    const lookedUp = Promise.all(lookups.values());
+    lookedUp.catch(() => undefined); // awaited below; a failure must not surface unhandled first
     const skipped: SkippedOutput[] = skippedTemp.map((ref) => ({ ref, reason: 'temp_preview' }));
-    const classified = await this.classify(candidates, sources, skipped);
+    const classified = await this.classify(candidates, lookups, skipped);
     if (classified.length === 0) throw noOutputError(request.files.length);
 
     const planned = planDestinations(this.dataDir, request.conversationId, request.jobId, classified);
     const first = planned[0]!.destination;
     const sidecar = sidecarDestinationFor(first, request.jobId);
-    await this.prepareDirectories(planned, sidecar.name);
+    const [resolved] = await Promise.all([lookedUp, this.prepareDirectories(planned, sidecar.name)]);
+    const sources = new Map(candidates.map((ref, index) => [ref, resolved[index]!] as const));
 
     const files: ResultFileWithOrigin[] = [];
+    const thumbnails: { file: ResultFileWithOrigin; thumbnail: PendingThumbnail }[] = [];
     const placements: Undoable[] = [];
     // Every folder a rename touched, fsynced once after the sidecar's rename (the last one)
     // and before collect() returns: the job is not reported complete before its files are
     // durable. Until then a crash (or power loss) leaves the job `moving`, and it is collected
     // again — the sidecar's presence is only relied on once collect() has returned.
     const syncs = new PendingDirectorySyncs();
+    let sidecarTemp: WrittenTempFile | undefined;
     try {
       for (const output of planned) {
         if (request.signal?.aborted) throw abortedError(request.signal.reason);
-        files.push(await this.placeOne(request, output, sources.get(output.ref)!, placements, syncs));
+        const placed = await this.placeOne(request, output, sources.get(output.ref)!, placements, syncs);
+        files.push(placed.file);
+        if (placed.thumbnail) thumbnails.push({ file: placed.file, thumbnail: placed.thumbnail });
       }
       if (request.signal?.aborted) throw abortedError(request.signal.reason);
 
+      // The sidecar describes each thumbnail as rendered, so its temp file is written while
+      // the thumbnails' are (not after them); it is still renamed last.
+      for (const { file, thumbnail } of thumbnails) {
+        const facts = await thumbnail.facts();
+        if (facts.written) file.thumbnail = facts.thumbnail;
+        else file.thumbnailSkipped = facts.reason;
+      }
       const document = buildSidecar({
         jobId: request.jobId,
         conversationId: request.conversationId,
@@ -136,13 +163,30 @@ export class OutputCollector {
         fileMoveMs: Math.max(0, this.now() - started),
         collectedAt: new Date(this.now()),
       });
-      await writeSidecar(this.fs, sidecar.absolutePath, document, syncs).catch((error: unknown) => {
-        throw isChorusError(error) ? error : writeFailedError(sidecar.absolutePath, error);
+      const staging = stageSidecar(this.fs, sidecar.absolutePath, document).then((written) => {
+        sidecarTemp = written;
+      });
+      const committing = thumbnails.map(async ({ thumbnail }) => {
+        const outcome = await thumbnail.commit(syncs);
+        if (outcome.written) placements.push({ undo: outcome.undo });
+      });
+      const settled = await Promise.allSettled([staging, ...committing]);
+      const failed = settled.find((result) => result.status === 'rejected');
+      if (failed) {
+        const reason: unknown = failed.reason;
+        throw isChorusError(reason) ? reason : writeFailedError(sidecar.absolutePath, reason);
+      }
+      const written = sidecarTemp!;
+      sidecarTemp = undefined; // renamed or removed by commitTempFile from here on
+      await commitTempFile(this.fs, written, sidecar.absolutePath, syncs).catch((error: unknown) => {
+        throw writeFailedError(sidecar.absolutePath, error);
       });
       await syncs.flush(this.fs).catch((error: unknown) => {
         throw writeFailedError(sidecar.directory, error);
       });
     } catch (error) {
+      if (sidecarTemp) await this.fs.unlink(sidecarTemp.tempPath).catch(() => undefined);
+      for (const { thumbnail } of thumbnails) await thumbnail.discard();
       // A failed job keeps its outputs in ComfyUI: undo this run's moves, newest first.
       for (const placed of placements.reverse()) {
         await placed.undo?.().catch((undoError: unknown) =>
@@ -189,12 +233,16 @@ export class OutputCollector {
   }
 
   /** By extension; by magic bytes only for names whose extension says nothing. */
-  private async classify(candidates: OutputFileRef[], sources: Map<OutputFileRef, OutputSource>, skipped: SkippedOutput[]): Promise<ClassifiedOutput[]> {
+  private async classify(
+    candidates: OutputFileRef[],
+    sources: Map<OutputFileRef, Promise<OutputSource>>,
+    skipped: SkippedOutput[],
+  ): Promise<ClassifiedOutput[]> {
     const classified: ClassifiedOutput[] = [];
     for (const ref of candidates) {
       let media = classifyMedia(ref.filename);
       if (media === undefined) {
-        const source = sources.get(ref)!;
+        const source = await sources.get(ref)!;
         const head = await readSourceHead(this.fs, source, 64);
         if (head === undefined) {
           throw outputMissingError(source.expectedPath, { filename: ref.filename, subfolder: ref.subfolder, type: ref.type, node_id: ref.nodeId });
@@ -268,21 +316,24 @@ export class OutputCollector {
     }
   }
 
+  /** One output in place; an image's thumbnail rendered and staged, committed by the caller. */
   private async placeOne(
     request: ParsedCollectRequest,
     output: PlannedOutput,
     source: OutputSource,
     placements: Undoable[],
     syncs: PendingDirectorySyncs,
-  ): Promise<ResultFileWithOrigin> {
+  ): Promise<{ file: ResultFileWithOrigin; thumbnail?: PendingThumbnail }> {
     const { destination, media, ref } = output;
     const mode = source.kind === 'download' ? 'download' : request.mode === 'auto' ? request.localMode : request.mode === 'download' ? 'copy' : request.mode;
     const image = media.kind === 'image';
-    // The thumbnail starts from the image's bytes as soon as they are read, so sharp works
-    // while the image is fsynced and renamed; it is renamed itself only after the image.
+    // Taken whatever the mode, so what was read ahead is not kept in memory for nothing.
+    const warmed = source.kind === 'local' ? this.warmup.take(source.expectedPath) : undefined;
+    // The thumbnail starts from the image's bytes as soon as they are read (or from the render
+    // the read-ahead started), so sharp works while the image is fsynced and renamed.
     let thumbnail: PendingThumbnail | undefined;
-    const startThumbnail = (content: Buffer) => {
-      if (this.thumbnails && source.kind === 'local') thumbnail = new PendingThumbnail(this.fs, destination, this.thumbnails, content);
+    const startThumbnail = (content: Buffer, rendered?: Promise<RenderedThumbnail>) => {
+      if (this.thumbnails && source.kind === 'local') thumbnail = new PendingThumbnail(this.fs, destination, this.thumbnails, rendered ?? content);
     };
     let placed: PlacedFile;
     try {
@@ -292,6 +343,7 @@ export class OutputCollector {
           mode,
           signal: request.signal,
           directorySyncs: syncs,
+          warmed: mode === 'move' ? warmed : undefined,
           ...(image ? { keepContentUpTo: keepImageBytesUpTo, onContent: startThumbnail } : {}),
         },
         source,
@@ -316,22 +368,15 @@ export class OutputCollector {
       key: ref.key,
       via: transferOf(placed.outcome),
     };
-    if (image) {
-      const head = placed.content ?? (await this.fs.readHead(destination.absolutePath, imageHeaderBytes).catch(() => undefined));
-      const size = head ? readImageDimensions(head.subarray(0, imageHeaderBytes)) : undefined;
-      if (size) Object.assign(file, size);
-      if (this.thumbnails) {
-        // A download is checked (magic bytes) before anything renders it; a file too large to
-        // keep in memory is rendered from its new place.
-        thumbnail ??= new PendingThumbnail(this.fs, destination, this.thumbnails, placed.content ?? destination.absolutePath);
-        const outcome = await thumbnail.commit(syncs);
-        if (outcome.written) {
-          file.thumbnail = outcome.thumbnail;
-          placements.push({ undo: outcome.undo });
-        } else file.thumbnailSkipped = outcome.reason;
-      }
-    }
-    return file;
+    if (!image) return { file };
+    const head = placed.content ?? (await this.fs.readHead(destination.absolutePath, imageHeaderBytes).catch(() => undefined));
+    const size = head ? readImageDimensions(head.subarray(0, imageHeaderBytes)) : undefined;
+    if (size) Object.assign(file, size);
+    if (!this.thumbnails) return { file };
+    // A download is checked (magic bytes) before anything renders it; a file too large to
+    // keep in memory is rendered from its new place.
+    thumbnail ??= new PendingThumbnail(this.fs, destination, this.thumbnails, placed.content ?? destination.absolutePath);
+    return { file, thumbnail };
   }
 
   /** Best effort: a leftover preview is clutter, not a reason to fail a finished job. */

@@ -12,6 +12,9 @@ import {
 } from './collector-errors.js';
 import type { PendingDirectorySyncs } from './directory-syncs.js';
 import type { OutputSource } from './output-source.js';
+import type { FileFacts } from './collector-file-system.js';
+import { sameFile, type WarmedSource } from './source-warmup.js';
+import type { RenderedThumbnail } from './thumbnail-writer.js';
 import { commitTempFile, hashFile, SourceReadFailure, writeTempFile, type HashedBytes } from './temp-file-writer.js';
 
 /** How outputs are collected: `auto` picks move (or copy) or download per file. */
@@ -48,7 +51,9 @@ interface PlacementContext {
    * Called with the file's bytes as soon as they are known and checked, before the fsync and
    * rename that make them ours — so work on them (the thumbnail) overlaps that wait.
    */
-  onContent?: (content: Buffer) => void;
+  onContent?: (content: Buffer, rendered?: Promise<RenderedThumbnail>) => void;
+  /** This file as read ahead (SourceWarmup), used only when it is provably the same file. */
+  warmed?: Promise<WarmedSource | undefined> | undefined;
 }
 
 /**
@@ -74,7 +79,7 @@ async function placeOrThrow(ctx: PlacementContext, source: OutputSource, destina
     // Independent lookups: side by side rather than one after the other.
     const [existing, real] = await Promise.all([inspectDestination(ctx, destination), source.locate()]);
     if (real === undefined) return alreadyPresentOrMissing(ctx, existing, source);
-    if (ctx.mode === 'move' && source.movable) return moveLocal(ctx, real, destination, existing);
+    if (ctx.mode === 'move' && source.movable) return moveLocal(ctx, real, destination, existing, await sameWarmed(ctx, real, source.identity));
     return copyStream(ctx, ctx.fs.readStream(real), destination, existing, 'copied');
   }
   const existing = await inspectDestination(ctx, destination);
@@ -114,18 +119,26 @@ async function inspectDestination(ctx: PlacementContext, destination: string): P
   }
 }
 
-async function moveLocal(ctx: PlacementContext, real: string, destination: string, existing: Existing): Promise<PlacedFile> {
+/** The read-ahead of this file, when it is the file just located: same real path, same inode, size and times. */
+async function sameWarmed(ctx: PlacementContext, real: string, identity: FileFacts | undefined): Promise<WarmedSource | undefined> {
+  const warmed = await ctx.warmed;
+  if (warmed === undefined || identity === undefined) return undefined;
+  return warmed.real === real && sameFile(warmed.identity, identity) ? warmed : undefined;
+}
+
+async function moveLocal(ctx: PlacementContext, real: string, destination: string, existing: Existing, warmed: WarmedSource | undefined): Promise<PlacedFile> {
   const { fs } = ctx;
-  const hashed = await hashFile(fs, real, existing ? 0 : ctx.keepContentUpTo);
+  const hashed = warmed?.hashed ?? (await hashFile(fs, real, existing ? 0 : ctx.keepContentUpTo));
   const { sha256, bytes } = hashed;
   if (existing) {
     if (existing.sha256 !== sha256) throw destinationConflictError(destination, existing.sha256, sha256);
     // A crash between copy and unlink (EXDEV path): finish the move with the job.
     return alreadyPresent(ctx, existing, () => removeSource(fs, real));
   }
-  if (hashed.content) ctx.onContent?.(hashed.content);
-  // ComfyUI does not fsync what it saves; do it before the name becomes ours.
-  await fs.syncFile(real);
+  if (hashed.content) ctx.onContent?.(hashed.content, warmed?.thumbnail);
+  // ComfyUI does not fsync what it saves; do it before the name becomes ours (the read-ahead
+  // started it when ComfyUI named the file).
+  await (warmed ? warmed.synced : fs.syncFile(real));
   try {
     await fs.rename(real, destination);
   } catch (error) {

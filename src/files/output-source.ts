@@ -2,7 +2,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { OutputFileRef } from '../comfy/backend-port.js';
 import { ChorusError, isChorusError } from '../errors/index.js';
-import type { CollectorFileSystem } from './collector-file-system.js';
+import type { CollectorFileSystem, FileFacts } from './collector-file-system.js';
 import type { DownloadOutput } from './collect-request.schema.js';
 import { errnoCode } from './collector-errors.js';
 import type { RootRealpaths } from './realpath-cache.js';
@@ -31,6 +31,8 @@ export class LocalOutputSource {
   readonly expectedPath: string;
   private readonly base: string;
   private located: Promise<string | undefined> | undefined;
+  /** The lstat of the located file (its identity), once locate() found it. */
+  identity: FileFacts | undefined;
 
   constructor(
     private readonly fs: CollectorFileSystem,
@@ -62,11 +64,17 @@ export class LocalOutputSource {
 
   private async lookUp(): Promise<string | undefined> {
     try {
-      const [realBase, real] = await Promise.all([this.roots ? this.roots.of(this.base) : this.fs.realpath(this.base), this.fs.realpath(this.expectedPath)]);
+      // The lstat of the name as given runs beside the real-path lookups: when nothing on the
+      // way is a symlink (the usual case) it is the file's own, and no second lstat follows.
+      const [realBase, real, named] = await Promise.all([
+        this.roots ? this.roots.of(this.base) : this.fs.realpath(this.base),
+        this.fs.realpath(this.expectedPath),
+        this.fs.lstat(this.expectedPath),
+      ]);
       assertResolvedInside('filename', realBase, real);
-      if (!(await this.fs.lstat(real)).isFile()) {
-        throw unsafePathError('filename', this.ref.filename, 'is not a regular file');
-      }
+      const facts = real === this.expectedPath ? named : await this.fs.lstat(real);
+      if (!facts.isFile()) throw unsafePathError('filename', this.ref.filename, 'is not a regular file');
+      this.identity = facts;
       return real;
     } catch (error) {
       if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return undefined;

@@ -35,7 +35,7 @@ export function thumbnailDestinationFor(image: Destination, format: ThumbnailFor
 }
 
 /** The slice of sharp's output we use (our own type, not the library's). */
-interface RenderedThumbnail {
+export interface RenderedThumbnail {
   data: Buffer;
   info: { width: number; height: number };
 }
@@ -62,19 +62,37 @@ export type ThumbnailOutcome = { written: true; thumbnail: JobResultThumbnail; u
  */
 export class PendingThumbnail {
   readonly destination: Destination;
+  private readonly rendering: Promise<RenderedThumbnail | { reason: string }>;
   private readonly staged: Promise<StagedThumbnail | { reason: string }>;
 
-  /** `source`: the image's bytes, or its path when they were too large to keep. */
+  /**
+   * `source`: the image's bytes, or its path when they were too large to keep, or a render
+   * already under way (the collector's read-ahead started it from ComfyUI's `executed`).
+   */
   constructor(
     private readonly fs: CollectorFileSystem,
     image: Destination,
     private readonly settings: ThumbnailSettings,
-    source: Buffer | string,
+    source: Buffer | string | Promise<RenderedThumbnail>,
   ) {
     this.destination = thumbnailDestinationFor(image, settings.format);
-    this.staged = this.stage(source);
+    this.rendering = (source instanceof Promise ? source : renderThumbnail(source, settings)).catch((error: unknown) => ({
+      reason: error instanceof Error ? error.message : String(error),
+    }));
+    this.staged = this.stage();
     // Settled by commit() or discard(); never left as an unhandled rejection meanwhile.
     this.staged.catch(() => undefined);
+  }
+
+  /**
+   * What the thumbnail will be once committed, known as soon as it is rendered (before its
+   * temp file is written): the sidecar is written beside it instead of after it. A failed
+   * write later fails the collection (commit throws), so these facts are never left untrue.
+   */
+  async facts(): Promise<{ written: true; thumbnail: JobResultThumbnail } | { written: false; reason: string }> {
+    const rendered = await this.rendering;
+    if ('reason' in rendered) return { written: false, reason: rendered.reason };
+    return { written: true, thumbnail: this.entryOf(rendered.info, rendered.data.length) };
   }
 
   /** Renames the staged thumbnail into place; its folder goes into `syncs`. */
@@ -88,14 +106,7 @@ export class PendingThumbnail {
     }
     return {
       written: true,
-      thumbnail: {
-        path: this.destination.relativePath,
-        absolutePath: this.destination.absolutePath,
-        mediaType: mediaTypeOf[this.settings.format],
-        width: staged.info.width,
-        height: staged.info.height,
-        bytes: staged.written.bytes,
-      },
+      thumbnail: this.entryOf(staged.info, staged.written.bytes),
       undo: () => this.fs.unlink(this.destination.absolutePath),
     };
   }
@@ -106,13 +117,20 @@ export class PendingThumbnail {
     if (staged && 'written' in staged) await this.fs.unlink(staged.written.tempPath).catch(() => undefined);
   }
 
-  private async stage(source: Buffer | string): Promise<StagedThumbnail | { reason: string }> {
-    let rendered: RenderedThumbnail;
-    try {
-      rendered = await render(source, this.settings);
-    } catch (error) {
-      return { reason: error instanceof Error ? error.message : String(error) };
-    }
+  private entryOf(info: RenderedThumbnail['info'], bytes: number): JobResultThumbnail {
+    return {
+      path: this.destination.relativePath,
+      absolutePath: this.destination.absolutePath,
+      mediaType: mediaTypeOf[this.settings.format],
+      width: info.width,
+      height: info.height,
+      bytes,
+    };
+  }
+
+  private async stage(): Promise<StagedThumbnail | { reason: string }> {
+    const rendered = await this.rendering;
+    if ('reason' in rendered) return rendered;
     try {
       return { written: await writeTempFile(this.fs, Readable.from([rendered.data]), this.destination.absolutePath), info: rendered.info };
     } catch (error) {
@@ -121,7 +139,8 @@ export class PendingThumbnail {
   }
 }
 
-async function render(source: Buffer | string, settings: ThumbnailSettings): Promise<RenderedThumbnail> {
+/** The thumbnail of an image (its bytes or its path), in memory. */
+export async function renderThumbnail(source: Buffer | string, settings: ThumbnailSettings): Promise<RenderedThumbnail> {
   // Loaded at the first thumbnail, not at start: sharp (libvips) is the heaviest module the service has.
   const { default: sharp } = await import('sharp');
   // rotate() with no angle applies the EXIF orientation, so a phone-style JPEG is upright.

@@ -6,6 +6,7 @@
  */
 import { fromCallback, fromPromise, type EventObject } from 'xstate';
 import type { ComfyBackend, PromptEvent } from '../comfy/backend-port.js';
+import { outputFilesOf } from '../comfy/output-files.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import type {
@@ -97,6 +98,21 @@ function offStep(step: GpuHandoffStep['step'], backend: string, at: number): Gpu
 export function createJobActors(deps: JobActorDeps) {
   const { pool, clock } = deps;
   const outputFolderAdvice = new OutputFolderAdvice(deps.logger);
+  const comfyOutputDirOf = (backend: string) =>
+    deps.config.resolvedBackends.find((b) => b.name === backend)?.output_directory ?? deps.config.comfyui.file_management.output_directory;
+  /**
+   * ComfyUI named an output node's files: have the collector read them ahead (issue 16) while
+   * the prompt finishes. Only where they will be moved from a folder on this machine; the
+   * files collected are still the ones /history lists, as ever.
+   */
+  const warmOutputs = (backend: string, node: string, output: Record<string, unknown> | null) => {
+    if (!output || !deps.collector.warm) return;
+    const moves = deps.config.collectMode === 'move' || (deps.config.collectMode === 'auto' && deps.config.localCollectMode === 'move');
+    const comfyOutputDir = comfyOutputDirOf(backend);
+    if (!moves || comfyOutputDir === undefined) return;
+    const files = outputFilesOf({ [node]: output });
+    if (files.length > 0) deps.collector.warm({ files, comfyOutputDir });
+  };
   return {
     composePrompt: fromTask<ComposedJobPrompt, ComposePromptInput>(async ({ input }) => {
       const composed = await composeJobPrompt(deps, input.request, deps.admittedWorkflow?.(input.jobId));
@@ -146,6 +162,7 @@ export function createJobActors(deps: JobActorDeps) {
           deps.onPreview?.(input.jobId, { node: event.node, mediaType: event.mediaType, bytes: event.bytes });
           return;
         }
+        if (event.type === 'executed') return void warmOutputs(input.backend, event.node, event.output);
         const machineEvent = machineEventOf(event, clock.now(), deps.newPromptId);
         if (machineEvent) sendBack(machineEvent);
       };
@@ -203,10 +220,9 @@ export function createJobActors(deps: JobActorDeps) {
       // processing, which finds the prompt finished and collects again; and `completed` is
       // committed after `moving` (writes are in order per job) and only after the files are.
       const backend = pool.get(input.backend);
-      const backendConfig = deps.config.resolvedBackends.find((b) => b.name === input.backend);
       const mode = deps.config.collectMode;
       if (mode === 'download' && !backend) backendOf(pool, input.backend);
-      const comfyOutputDir = backendConfig?.output_directory ?? deps.config.comfyui.file_management.output_directory;
+      const comfyOutputDir = comfyOutputDirOf(input.backend);
       const result = await deps.collector.collect({
         jobId: input.jobId,
         conversationId: input.conversationId,

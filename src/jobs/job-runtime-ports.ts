@@ -4,7 +4,7 @@
  */
 import type { BackendHealth, ComfyBackend } from '../comfy/backend-port.js';
 import type { JobResult } from '../contracts/job-view.js';
-import type { CollectRequest } from '../files/index.js';
+import type { CollectRequest, WarmRequest } from '../files/index.js';
 import type { Character } from '../characters/index.js';
 import type { WorkflowDefinition } from '../workflows/index.js';
 
@@ -49,4 +49,6 @@ export interface PromptComposerPort {
 
 export interface CollectorPort {
   collect(request: CollectRequest): Promise<JobResult>;
+  /** Read ahead the files ComfyUI just named (WebSocket `executed`); optional, never throws. */
+  warm?(request: WarmRequest): void;
 }
