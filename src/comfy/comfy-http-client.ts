@@ -3,6 +3,7 @@ import { FormData, Pool, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import { describeNetworkFailure, promptRejectedError, unavailableError, type RequestContext } from './comfy-http-errors.js';
+import { checkedHistory } from './protocol/history-check.js';
 import {
   historyResponseSchema,
   objectInfoSchema,
@@ -109,7 +110,8 @@ export class ComfyHttpClient {
     if (opts.offset !== undefined) query.set('offset', String(Math.trunc(opts.offset)));
     const path = promptId === undefined ? '/history' : `/history/${encodeURIComponent(promptId)}`;
     const search = query.size > 0 ? `?${query.toString()}` : '';
-    return this.getJson(path + search, historyResponseSchema);
+    // Checked by hand first (once per prompt, the graph included); zod decides what that refuses.
+    return this.getJson(path + search, historyResponseSchema, checkedHistory);
   }
 
   async getQueue(): Promise<QueueSnapshot> {
@@ -211,13 +213,16 @@ export class ComfyHttpClient {
     return unavailableError(this.context(path, status), reason, undefined, status >= 500);
   }
 
-  private async getJson<S extends z.ZodType>(path: string, schema: S): Promise<z.infer<S>> {
+  private async getJson<S extends z.ZodType>(path: string, schema: S, check?: (json: unknown) => z.infer<S> | undefined): Promise<z.infer<S>> {
     const response = await this.call(path);
-    return this.parse(path, this.expectOk(path, response), schema);
+    return this.parse(path, this.expectOk(path, response), schema, check);
   }
 
-  private parse<S extends z.ZodType>(path: string, text: string, schema: S): z.infer<S> {
-    const parsed = schema.safeParse(safeJson(text));
+  private parse<S extends z.ZodType>(path: string, text: string, schema: S, check?: (json: unknown) => z.infer<S> | undefined): z.infer<S> {
+    const json = safeJson(text);
+    const checked = check?.(json);
+    if (checked !== undefined) return checked;
+    const parsed = schema.safeParse(json);
     if (parsed.success) return parsed.data;
     throw unavailableError(this.context(path), `unexpected response: ${parsed.error.message.slice(0, 300)}`, parsed.error, false);
   }

@@ -1,4 +1,5 @@
 import { wsMessageDataSchemas, type ComfyWsMessage, type KnownWsMessage } from './ws-message-schemas.js';
+import { checkedWsData } from './ws-message-checks.js';
 
 function isKnownType(type: string): type is keyof typeof wsMessageDataSchemas {
   return Object.hasOwn(wsMessageDataSchemas, type);
@@ -22,6 +23,9 @@ export function parseWsMessage(text: string): ComfyWsMessage {
   }
   const { type, data } = json;
   if (!isKnownType(type)) return { type: 'other', messageType: type, data };
+  // The frames of every prompt are checked by hand; the rest, and any frame a check refuses, by zod.
+  const checked = checkedWsData(type, data);
+  if (checked !== undefined) return { type, data: checked } as KnownWsMessage;
   const parsed = wsMessageDataSchemas[type].safeParse(data);
   if (!parsed.success) {
     return { type: 'other', messageType: type, data, problem: parsed.error.message };
