@@ -95,7 +95,8 @@ export const nodeCollectorFileSystem: CollectorFileSystem = {
       try {
         await handle.sync();
       } finally {
-        await handle.close();
+        // Not waited for: the folder's entries are durable once sync() returned.
+        handle.close().catch(() => undefined);
       }
     } catch {
       // Some platforms (Windows) and file systems refuse fsync on a directory; the rename

@@ -3,7 +3,7 @@ import type { OutputFileRef } from '../comfy/backend-port.js';
 import { isChorusError } from '../errors/index.js';
 import type { JobResult, JobResultFile } from '../contracts/job-view.js';
 import { parseCollectRequest, type CollectRequest, type ParsedCollectRequest } from './collect-request.schema.js';
-import { nodeCollectorFileSystem, type CollectorFileSystem } from './collector-file-system.js';
+import { nodeCollectorFileSystem, type CollectorFileSystem, type FileFacts } from './collector-file-system.js';
 import { abortedError, noOutputError, outputMissingError, writeFailedError } from './collector-errors.js';
 import { imageHeaderBytes, readImageDimensions } from './image-dimensions.js';
 import { classifyMedia, sniffMedia } from './media-types.js';
@@ -125,6 +125,10 @@ export class OutputCollector {
     const planned = planDestinations(this.dataDir, request.conversationId, request.jobId, classified);
     const first = planned[0]!.destination;
     const sidecar = sidecarDestinationFor(first, request.jobId);
+    // Whether each destination is free (idempotency after a crash) is asked at the same time;
+    // an existing file there is read only after its folder has passed the checks.
+    const destinationFacts = new Map(planned.map((output) => [output, this.fs.lstat(output.destination.absolutePath)] as const));
+    for (const facts of destinationFacts.values()) facts.catch(() => undefined); // ENOENT is the usual answer
     const [resolved] = await Promise.all([lookedUp, this.prepareDirectories(planned, sidecar.name)]);
     const sources = new Map(candidates.map((ref, index) => [ref, resolved[index]!] as const));
 
@@ -140,7 +144,7 @@ export class OutputCollector {
     try {
       for (const output of planned) {
         if (request.signal?.aborted) throw abortedError(request.signal.reason);
-        const placed = await this.placeOne(request, output, sources.get(output.ref)!, placements, syncs);
+        const placed = await this.placeOne(request, output, sources.get(output.ref)!, placements, syncs, destinationFacts.get(output));
         files.push(placed.file);
         if (placed.thumbnail) thumbnails.push({ file: placed.file, thumbnail: placed.thumbnail });
       }
@@ -323,6 +327,7 @@ export class OutputCollector {
     source: OutputSource,
     placements: Undoable[],
     syncs: PendingDirectorySyncs,
+    destinationFacts?: Promise<FileFacts>,
   ): Promise<{ file: ResultFileWithOrigin; thumbnail?: PendingThumbnail }> {
     const { destination, media, ref } = output;
     const mode = source.kind === 'download' ? 'download' : request.mode === 'auto' ? request.localMode : request.mode === 'download' ? 'copy' : request.mode;
@@ -344,6 +349,7 @@ export class OutputCollector {
           signal: request.signal,
           directorySyncs: syncs,
           warmed: mode === 'move' ? warmed : undefined,
+          destinationFacts,
           ...(image ? { keepContentUpTo: keepImageBytesUpTo, onContent: startThumbnail } : {}),
         },
         source,

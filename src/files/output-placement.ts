@@ -52,6 +52,11 @@ interface PlacementContext {
    * rename that make them ours — so work on them (the thumbnail) overlaps that wait.
    */
   onContent?: (content: Buffer, rendered?: Promise<RenderedThumbnail>) => void;
+  /**
+   * The destination's lstat, started by the caller beside the destination folder's checks (one
+   * wait for both); absent: looked up here. Only its answer is used early, never the content.
+   */
+  destinationFacts?: Promise<FileFacts> | undefined;
   /** This file as read ahead (SourceWarmup), used only when it is provably the same file. */
   warmed?: Promise<WarmedSource | undefined> | undefined;
 }
@@ -106,7 +111,7 @@ function alreadyPresent(ctx: PlacementContext, existing: HashedBytes, finish?: (
 async function inspectDestination(ctx: PlacementContext, destination: string): Promise<Existing> {
   const { fs } = ctx;
   try {
-    const facts = await fs.lstat(destination);
+    const facts = await (ctx.destinationFacts ?? fs.lstat(destination));
     if (!facts.isFile()) throw unsafePathError('destination', destination, 'exists and is not a regular file');
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return undefined;

@@ -127,7 +127,9 @@ export async function writeTempFile(
     }
     await file.sync();
     closed = true;
-    await file.close();
+    // The bytes are durable once sync() returned: the close need not be waited for before the
+    // rename (a descriptor still open does not stop one), so it leaves the job's critical path.
+    file.close().catch(() => undefined);
     const content = kept.content();
     return { tempPath, sha256: hash.digest('hex'), bytes, ...(content ? { content } : {}) };
   } catch (error) {

@@ -70,7 +70,7 @@ describe('OutputCollector read-ahead', () => {
     const ref = await writeShadedOutput(output, 'a.png', 7);
     collector.warm({ files: [ref], comfyOutputDir: output });
     await recorder.synced(path.join(output, 'a.png'));
-    expect(recorder.calls).toEqual(['read ComfyUI/output/a.png', 'fsync ComfyUI/output/a.png']);
+    expect(recorder.calls.sort()).toEqual(['fsync ComfyUI/output/a.png', 'read ComfyUI/output/a.png']);
     recorder.calls.length = 0;
 
     const result = await collect(collector, 'job1', [ref]);
@@ -213,6 +213,6 @@ describe('a job reads its outputs ahead from the WebSocket', () => {
     expect(order).toEqual([`warm ${saved}`, `collect ${saved}`]);
     const source = path.relative(root, path.join(sim.outputDir, subfolder, saved));
     // Read and fsynced once, by the read-ahead; collect() used that work.
-    expect(recorder.calls.filter((call) => call.endsWith(source))).toEqual([`read ${source}`, `fsync ${source}`]);
+    expect(recorder.calls.filter((call) => call.endsWith(source)).sort()).toEqual([`fsync ${source}`, `read ${source}`]);
   });
 });
