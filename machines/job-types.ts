@@ -166,7 +166,8 @@ export interface PromptRef {
 export interface CollectOutputsInput extends PromptRef {
   conversationId: string;
   files: OutputFileRef[];
-  composed: ComposedJobPrompt | null;
+  /** What the metadata sidecar records of the composition (not the graph: inputs are stored with every snapshot). */
+  composed: Pick<ComposedJobPrompt, 'prompt' | 'negative' | 'seed' | 'source'> | null;
   workflow: string;
 }
 export interface WaitUntilInput {

@@ -451,7 +451,13 @@ export const jobMachine = setup({
               ...promptRef({ context }),
               conversationId: context.request.conversationId,
               files: context.outputs,
-              composed: context.composed,
+              // The facts the sidecar records, not the graph: the input is stored with the snapshot.
+              composed: context.composed && {
+                prompt: context.composed.prompt,
+                negative: context.composed.negative,
+                seed: context.composed.seed,
+                source: context.composed.source,
+              },
               workflow: context.request.workflow,
             }),
             onDone: [

@@ -3,7 +3,7 @@ import { FormData, Pool, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import { describeNetworkFailure, promptRejectedError, unavailableError, type RequestContext } from './comfy-http-errors.js';
-import { checkedHistory } from './protocol/history-check.js';
+import { checkedHistory, checkedPromptResponse } from './protocol/history-check.js';
 import {
   historyResponseSchema,
   objectInfoSchema,
@@ -100,7 +100,7 @@ export class ComfyHttpClient {
         details: { error: { type: 'unknown', message: response.text, details: '', extra_info: {} }, node_errors: {}, nodes: [] },
       });
     }
-    return this.parse(path, this.expectOk(path, response), promptResponseSchema);
+    return this.parse(path, this.expectOk(path, response), promptResponseSchema, checkedPromptResponse);
   }
 
   /** One entry (`{}` when unknown, as ComfyUI answers) or the whole history, oldest first. */

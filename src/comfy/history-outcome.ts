@@ -32,6 +32,8 @@ export function failureOf(data: ExecutionErrorData): Extract<TerminalEvent, { ty
   return failure;
 }
 
+const notFound = { success: false } as const;
+
 /**
  * How a finished prompt ended, read from its history entry. The status messages say why it
  * ended (error vs interrupt both have `status_str: "error"`); servers from before 2024 have
@@ -39,12 +41,14 @@ export function failureOf(data: ExecutionErrorData): Extract<TerminalEvent, { ty
  */
 export function outcomeFromHistory(promptId: string, entry: HistoryEntry, now: number = Date.now()): TerminalEvent {
   const outputs = outputsOf(entry);
-  const interrupted = executionInterruptedDataSchema.safeParse(findMessage(entry, 'execution_interrupted'));
+  // No such message (every successful prompt): nothing to parse (zod would only build an error to say so).
+  const interruptData = findMessage(entry, 'execution_interrupted');
+  const interrupted = interruptData === undefined ? notFound : executionInterruptedDataSchema.safeParse(interruptData);
   if (interrupted.success) {
     return { type: 'interrupted', promptId, nodeId: interrupted.data.node_id ?? null, at: interrupted.data.timestamp ?? now };
   }
   const errorData = findMessage(entry, 'execution_error');
-  const failed = executionErrorDataSchema.safeParse(errorData);
+  const failed = errorData === undefined ? notFound : executionErrorDataSchema.safeParse(errorData);
   if (failed.success) {
     return { type: 'failed', promptId, failure: failureOf(failed.data), outputs, at: failed.data.timestamp ?? now };
   }

@@ -20,7 +20,7 @@ import { silentLogger, type StructuredLogger } from '../contracts/structured-log
 import type { BackendPoolPort, CharactersPort, CollectorPort, PromptComposerPort, WorkflowsPort } from './job-runtime-ports.js';
 import { Scheduler } from './scheduler.js';
 import { ParkedDeadlines } from './parked-deadlines.js';
-import { snapshotWithGraph, snapshotWithoutGraph } from './snapshot-graph.js';
+import { persistWithoutGraph, snapshotWithGraph, snapshotWithoutGraph } from './snapshot-graph.js';
 import { GpuHandoff } from './gpu-handoff.js';
 import { createLlmUnloader, type LlmUnloader } from '../prompts/llm-unloader.js';
 import { JobTransitionWriter } from './job-transition-writer.js';
@@ -527,7 +527,8 @@ export class JobService {
     if (to.state !== 'processing') this.previews.forget(job.id);
 
     const nowIso = iso(this.clock.now());
-    const patch = patchForTransition(job.row, snapshot.context, from, to, nowIso, snapshotWithoutGraph(job.actor.getPersistedSnapshot()));
+    const persisted = persistWithoutGraph(snapshot, (s) => this.machine.getPersistedSnapshot(s));
+    const patch = patchForTransition(job.row, snapshot.context, from, to, nowIso, persisted);
     job.row = applyPatch(job.row, patch, null, nowIso);
     const view = jobViewOf(job.row, job.progress, job.regenerations);
     const type = transitionType(from, to);

@@ -2,8 +2,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { checkedHistory } from '../../src/comfy/protocol/history-check.js';
-import { historyResponseSchema } from '../../src/comfy/protocol/http-schemas.js';
+import { checkedHistory, checkedPromptResponse } from '../../src/comfy/protocol/history-check.js';
+import { historyResponseSchema, promptResponseSchema } from '../../src/comfy/protocol/http-schemas.js';
 
 const transcripts = join(import.meta.dirname, '../fixtures/comfyui-transcripts');
 
@@ -79,5 +79,28 @@ describe('hand check of GET /history answers', () => {
       p: { prompt: [1, '7', { '1': {} }, {}, []], outputs: {}, status: { status_str: 'success', completed: true, messages: [] } },
     });
     expect(checkedHistory({})).toEqual({});
+  });
+});
+
+describe('hand check of the POST /prompt answer', () => {
+  it('accepts what promptResponseSchema accepts, with the same data, and nothing it refuses', () => {
+    const base = { prompt_id: 'p1', number: 3, node_errors: {} };
+    const cases: unknown[] = [base, { ...base, extra: [1] }, null, [], 'x'];
+    for (const key of ['prompt_id', 'number', 'node_errors']) {
+      const { [key]: _gone, ...without } = base as Record<string, unknown>;
+      cases.push(without);
+      for (const value of odd) cases.push({ ...base, [key]: value });
+    }
+    let accepted = 0;
+    for (const value of cases) {
+      const zod = promptResponseSchema.safeParse(structuredClone(value));
+      const hand = checkedPromptResponse(structuredClone(value));
+      expect(hand === undefined, JSON.stringify(value)).toBe(!zod.success);
+      if (hand !== undefined) {
+        accepted++;
+        expect(hand).toEqual(zod.data);
+      }
+    }
+    expect(accepted).toBeGreaterThan(8);
   });
 });

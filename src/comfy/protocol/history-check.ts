@@ -4,9 +4,10 @@
  * `historyResponseSchema` (http-schemas.ts) accepts for a value out of JSON.parse, and returns
  * the same data (the prompt id as a string; `outputs`, `messages`, extra data and outputs to
  * execute defaulted as zod defaults them). It may be stricter, never looser: an answer it
- * refuses goes to the zod schema, which decides. Held to zod by test/unit/comfy-history-check.test.ts.
+ * refuses goes to the zod schema, which decides. Held to zod by test/unit/comfy-history-check.test.ts
+ * (as is the POST /prompt answer's check below).
  */
-import type { HistoryEntry } from './http-schemas.js';
+import type { HistoryEntry, PromptResponse } from './http-schemas.js';
 
 type Data = Record<string, unknown>;
 
@@ -77,4 +78,16 @@ export function checkedHistory(json: unknown): Record<string, HistoryEntry> | un
     out[id] = entry as HistoryEntry;
   }
   return out;
+}
+
+/**
+ * The 200 answer of POST /prompt as `promptResponseSchema` returns it (the id as a string,
+ * `node_errors` defaulted to {}), or undefined: let zod decide. Once per job.
+ */
+export function checkedPromptResponse(json: unknown): PromptResponse | undefined {
+  if (!isObject(json)) return undefined;
+  const { prompt_id: id, number, node_errors: nodeErrors } = json;
+  if ((typeof id !== 'string' && typeof id !== 'number') || typeof number !== 'number') return undefined;
+  if (!isAbsent(nodeErrors) && !isObject(nodeErrors)) return undefined;
+  return { ...json, prompt_id: String(id), number, node_errors: nodeErrors ?? {} };
 }
