@@ -12,6 +12,7 @@ import { ChorusError, ErrorCode } from '../errors/index.js';
 import type { DatabaseSchema } from './database-schema.js';
 import { describeDatabase, inMemorySqlite, parseDatabaseUrl, type DatabaseDialect } from './database-url.js';
 import { SqliteStatementCache } from './sqlite-statement-cache.js';
+import { SqliteCheckpointer } from './sqlite-checkpointer.js';
 
 export interface Database {
   db: Kysely<DatabaseSchema>;
@@ -26,6 +27,10 @@ export interface OpenDatabaseOptions {
   busyTimeoutMs?: number;
   /** PostgreSQL: connections in the pool (default 10). */
   poolSize?: number;
+  /** SQLite file: how often the worker thread checkpoints the WAL (default 100 ms). */
+  checkpointIntervalMs?: number;
+  /** SQLite file: when that thread starts after the open (default 1 s). */
+  checkpointStartAfterMs?: number;
 }
 
 export async function openDatabase(url: string, options: OpenDatabaseOptions = {}): Promise<Database> {
@@ -36,6 +41,14 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
     return openPostgresDatabase(target.connectionString, options.poolSize ?? 10);
   }
   const handle = openSqliteFile(target.file, options.busyTimeoutMs ?? 5_000);
+  // A file's WAL is checkpointed by a worker thread, not inside some job's COMMIT.
+  const checkpointer =
+    target.file === inMemorySqlite
+      ? undefined
+      : new SqliteCheckpointer(handle, target.file, {
+          intervalMs: options.checkpointIntervalMs ?? 100,
+          startAfterMs: options.checkpointStartAfterMs ?? 1_000,
+        });
   const db = new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: new SqliteStatementCache(handle) }) });
   let closed = false;
   return {
@@ -45,6 +58,7 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
     async close() {
       if (closed) return;
       closed = true;
+      await checkpointer?.stop();
       // Kysely's destroy closes the handle through the statement cache.
       await db.destroy();
     },
