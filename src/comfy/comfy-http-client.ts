@@ -188,17 +188,25 @@ export class ComfyHttpClient {
   }
 
   private async call(path: string, init: CallInit = {}): Promise<RawResponse> {
+    // One deadline for the whole exchange (headers and body), cleared the moment it is over.
+    // (AbortSignal.timeout left its timer and a finalization-registry entry behind on every
+    // request, two per job, until it fired or the signal was collected.)
+    const controller = new AbortController();
+    const deadline = setTimeout(() => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), this.timeoutMs);
+    deadline.unref();
     try {
       const response = await this.pool.request({
         path: this.basePath + path,
         method: init.method ?? 'GET',
         headers: init.headers,
         body: init.body,
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal: controller.signal,
       });
       return { status: response.statusCode, text: await response.body.text() };
     } catch (error) {
       throw unavailableError(this.context(path), describeNetworkFailure(error), error);
+    } finally {
+      clearTimeout(deadline);
     }
   }
 
