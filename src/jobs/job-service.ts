@@ -224,10 +224,11 @@ export class JobService {
   private async admit(cmd: GenerateCommand, regeneratedFrom: string | null): Promise<{ job: JobView; created: boolean }> {
     if (!this.accepting) throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, 'chorus-visual is shutting down; send the job again', { recoverable: true });
     assertWithinLimits(cmd.parameters, this.deps.config.limits);
-    const requestHash = requestHashOf(cmd);
+    // Only a request with an id can be asked for again (a SHA-256 of the canonical command otherwise wasted).
+    const requestHash = cmd.request_id === undefined ? null : requestHashOf(cmd);
     if (cmd.request_id !== undefined) {
       const existing = await this.deps.store.findByRequestId(cmd.conversation_id, cmd.request_id);
-      if (existing) return { job: await this.viewWithLinks(sameRequestOrConflict(existing, requestHash)), created: false };
+      if (existing) return { job: await this.viewWithLinks(sameRequestOrConflict(existing, requestHash ?? requestHashOf(cmd))), created: false };
     }
     // Unknown names fail here, before anything is persisted.
     const character = cmd.character === undefined ? null : this.deps.characters.get(cmd.character);
@@ -254,7 +255,7 @@ export class JobService {
       seed: cmd.seed ?? null,
       prompt_source: cmd.prompt === undefined ? null : 'caller',
       request_id: cmd.request_id ?? null,
-      request_hash: cmd.request_id === undefined ? null : requestHash,
+      request_hash: requestHash,
       priority: cmd.priority,
       snapshot: snapshotWithoutGraph(actor.getPersistedSnapshot()),
       debug: { request: { user_request: cmd.user_request ?? null, activity: cmd.activity ?? null, strict_llm: cmd.strict_llm }, timestamps: {} },
@@ -271,7 +272,7 @@ export class JobService {
     );
     if (!outcome.created) {
       this.admittedWorkflows.delete(input.jobId);
-      return { job: await this.viewWithLinks(sameRequestOrConflict(outcome.job, requestHash)), created: false };
+      return { job: await this.viewWithLinks(sameRequestOrConflict(outcome.job, requestHash ?? requestHashOf(cmd))), created: false };
     }
     this.deps.onPersisted?.();
     this.events.emit('transition', { jobId: row.id, seq: 1, type: 'created', from: null, to: position.substate ?? position.state, job: view });
