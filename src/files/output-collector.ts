@@ -10,7 +10,7 @@ import { classifyMedia, sniffMedia } from './media-types.js';
 import { buildSidecar, stageSidecar, type SkippedOutput } from './metadata-sidecar.js';
 import { planDestinations, selectCandidates, sidecarDestinationFor, type ClassifiedOutput, type PlannedOutput } from './output-plan.js';
 import { assertDownloadedMedia } from './downloaded-media-check.js';
-import { placeOutput, transferOf, type FileTransfer, type PlacedFile } from './output-placement.js';
+import { preparePlacement, transferOf, type FileTransfer, type PlacedFile, type PreparedPlacement } from './output-placement.js';
 import { comfyFoldersFrom, DownloadOutputSource, LocalOutputSource, readSourceHead, type ComfyFolders, type OutputSource } from './output-source.js';
 import { assertComfyFileType, assertResolvedInside, assertSafeFilename, assertSafeId, assertSafeSubfolder } from './safe-path-guard.js';
 import { commitTempFile, hashFile, isTempName, isTempNameOf, type WrittenTempFile } from './temp-file-writer.js';
@@ -59,7 +59,7 @@ type ResultFileWithOrigin = JobResultFile & { animated?: boolean | undefined; ke
 /**
  * Moves, copies or downloads a finished job's outputs into its conversation folder and
  * writes the metadata sidecar. Safe to run again after a crash at any instant: see
- * `placeOutput` for the per-file rules; the sidecar is written last.
+ * `preparePlacement` for the per-file rules; the sidecar is renamed last.
  *
  * In the forced modes a reported file that is missing is OUTPUT_FILE_NOT_FOUND: forcing
  * `move` means ComfyUI's folder must be here, and downloading instead would leave every
@@ -134,6 +134,7 @@ export class OutputCollector {
 
     const files: ResultFileWithOrigin[] = [];
     const thumbnails: { file: ResultFileWithOrigin; thumbnail: PendingThumbnail }[] = [];
+    const pending: { placement: PreparedPlacement; destination: string }[] = [];
     const placements: Undoable[] = [];
     // Every folder a rename touched, fsynced once after the sidecar's rename (the last one)
     // and before collect() returns: the job is not reported complete before its files are
@@ -144,14 +145,16 @@ export class OutputCollector {
     try {
       for (const output of planned) {
         if (request.signal?.aborted) throw abortedError(request.signal.reason);
-        const placed = await this.placeOne(request, output, sources.get(output.ref)!, placements, syncs, destinationFacts.get(output));
-        files.push(placed.file);
-        if (placed.thumbnail) thumbnails.push({ file: placed.file, thumbnail: placed.thumbnail });
+        const prepared = await this.prepareOne(request, output, sources.get(output.ref)!, placements, syncs, destinationFacts.get(output));
+        files.push(prepared.file);
+        if (prepared.pending) pending.push({ placement: prepared.pending, destination: output.destination.absolutePath });
+        if (prepared.thumbnail) thumbnails.push({ file: prepared.file, thumbnail: prepared.thumbnail });
       }
       if (request.signal?.aborted) throw abortedError(request.signal.reason);
 
-      // The sidecar describes each thumbnail as rendered, so its temp file is written while
-      // the thumbnails' are (not after them); it is still renamed last.
+      // Every file's facts are final before any move is done, and each thumbnail's once it is
+      // rendered: the sidecar's temp file is written while ComfyUI's files are fsynced and
+      // renamed and the thumbnails' temp files written, not after them. It is renamed last.
       for (const { file, thumbnail } of thumbnails) {
         const facts = await thumbnail.facts();
         if (facts.written) file.thumbnail = facts.thumbnail;
@@ -170,16 +173,23 @@ export class OutputCollector {
       const staging = stageSidecar(this.fs, sidecar.absolutePath, document).then((written) => {
         sidecarTemp = written;
       });
-      const committing = thumbnails.map(async ({ thumbnail }) => {
-        const outcome = await thumbnail.commit(syncs);
-        if (outcome.written) placements.push({ undo: outcome.undo });
-      });
-      const settled = await Promise.allSettled([staging, ...committing]);
+      const committing = (async () => {
+        for (const { placement, destination } of pending) placements.push({ ...(await placement.commit()), destination });
+        // A thumbnail is named only once its image is in place.
+        await Promise.all(
+          thumbnails.map(async ({ thumbnail }) => {
+            const outcome = await thumbnail.commit(syncs);
+            if (outcome.written) placements.push({ undo: outcome.undo });
+          }),
+        );
+      })();
+      const settled = await Promise.allSettled([staging, committing]);
       const failed = settled.find((result) => result.status === 'rejected');
       if (failed) {
         const reason: unknown = failed.reason;
         throw isChorusError(reason) ? reason : writeFailedError(sidecar.absolutePath, reason);
       }
+      if (request.signal?.aborted) throw abortedError(request.signal.reason);
       const written = sidecarTemp!;
       sidecarTemp = undefined; // renamed or removed by commitTempFile from here on
       await commitTempFile(this.fs, written, sidecar.absolutePath, syncs).catch((error: unknown) => {
@@ -320,15 +330,19 @@ export class OutputCollector {
     }
   }
 
-  /** One output in place; an image's thumbnail rendered and staged, committed by the caller. */
-  private async placeOne(
+  /**
+   * One output decided and checked: a move is left `pending` (its facts final, its fsync and
+   * rename to come), anything else is in place already (and in `placements`, to undo). An
+   * image's thumbnail is rendered and staged; the caller commits it after the image.
+   */
+  private async prepareOne(
     request: ParsedCollectRequest,
     output: PlannedOutput,
     source: OutputSource,
     placements: Undoable[],
     syncs: PendingDirectorySyncs,
     destinationFacts?: Promise<FileFacts>,
-  ): Promise<{ file: ResultFileWithOrigin; thumbnail?: PendingThumbnail }> {
+  ): Promise<{ file: ResultFileWithOrigin; pending?: PreparedPlacement; thumbnail?: PendingThumbnail }> {
     const { destination, media, ref } = output;
     const mode = source.kind === 'download' ? 'download' : request.mode === 'auto' ? request.localMode : request.mode === 'download' ? 'copy' : request.mode;
     const image = media.kind === 'image';
@@ -340,9 +354,9 @@ export class OutputCollector {
     const startThumbnail = (content: Buffer, rendered?: Promise<RenderedThumbnail>) => {
       if (this.thumbnails && source.kind === 'local') thumbnail = new PendingThumbnail(this.fs, destination, this.thumbnails, rendered ?? content);
     };
-    let placed: PlacedFile;
+    let prepared: PreparedPlacement;
     try {
-      placed = await placeOutput(
+      prepared = await preparePlacement(
         {
           fs: this.fs,
           mode,
@@ -355,34 +369,44 @@ export class OutputCollector {
         source,
         destination.absolutePath,
       );
-      if (source.kind === 'download' && placed.outcome === 'downloaded')
+      if (source.kind === 'download' && prepared.facts.outcome === 'downloaded')
         await assertDownloadedMedia(this.fs, destination.absolutePath, media, source.expectedPath);
     } catch (error) {
       await thumbnail?.discard();
       throw error;
     }
-    placements.push({ ...placed, destination: destination.absolutePath });
+    let pending: PreparedPlacement | undefined = prepared;
+    if (prepared.placed) {
+      placements.push({ ...prepared.placed, destination: destination.absolutePath });
+      pending = undefined;
+    } else if (image && !prepared.facts.content) {
+      // Too large to keep in memory: its header and thumbnail are read from its new place, so it moves now.
+      placements.push({ ...(await prepared.commit()), destination: destination.absolutePath });
+      pending = undefined;
+    }
+    const { facts } = prepared;
     const file: ResultFileWithOrigin = {
       kind: media.kind,
       path: destination.relativePath,
       absolutePath: destination.absolutePath,
       mediaType: media.mediaType,
-      bytes: placed.bytes,
-      sha256: placed.sha256,
+      bytes: facts.bytes,
+      sha256: facts.sha256,
       original: { filename: ref.filename, subfolder: ref.subfolder, type: ref.type, nodeId: ref.nodeId },
       animated: ref.animated,
       key: ref.key,
-      via: transferOf(placed.outcome),
+      via: transferOf(facts.outcome),
     };
-    if (!image) return { file };
-    const head = placed.content ?? (await this.fs.readHead(destination.absolutePath, imageHeaderBytes).catch(() => undefined));
+    const done = pending ? { file, pending } : { file };
+    if (!image) return done;
+    const head = facts.content ?? (await this.fs.readHead(destination.absolutePath, imageHeaderBytes).catch(() => undefined));
     const size = head ? readImageDimensions(head.subarray(0, imageHeaderBytes)) : undefined;
     if (size) Object.assign(file, size);
-    if (!this.thumbnails) return { file };
+    if (!this.thumbnails) return done;
     // A download is checked (magic bytes) before anything renders it; a file too large to
     // keep in memory is rendered from its new place.
-    thumbnail ??= new PendingThumbnail(this.fs, destination, this.thumbnails, placed.content ?? destination.absolutePath);
-    return { file, thumbnail };
+    thumbnail ??= new PendingThumbnail(this.fs, destination, this.thumbnails, facts.content ?? destination.absolutePath);
+    return { ...done, thumbnail };
   }
 
   /** Best effort: a leftover preview is clutter, not a reason to fail a finished job. */

@@ -62,35 +62,63 @@ interface PlacementContext {
 }
 
 /**
- * Puts one ComfyUI output at `destination`, safe to repeat after a crash at any point:
- * an existing destination with the same sha256 is done; with other bytes it is a conflict
- * (never overwritten). ComfyUI's own file is removed only in move mode and only after the
- * destination is complete and fsynced, so a failure always leaves it in place.
+ * A placement decided and checked but, for a move, not yet done: its facts (checksum, size,
+ * how it came) are final, so the caller can write the sidecar while `commit()` fsyncs
+ * ComfyUI's file and renames it. Copies and downloads (and a file an earlier run delivered)
+ * are already in place when prepared: `placed` is set and `commit()` has nothing left to do.
  */
-export async function placeOutput(ctx: PlacementContext, source: OutputSource, destination: string): Promise<PlacedFile> {
+export interface PreparedPlacement {
+  facts: Pick<PlacedFile, 'sha256' | 'bytes' | 'outcome' | 'content'>;
+  placed?: PlacedFile;
+  commit(): Promise<PlacedFile>;
+}
+
+/**
+ * Puts one ComfyUI output at `destination` (`preparePlacement`, then `commit()`), safe to
+ * repeat after a crash at any point: an existing destination with the same sha256 is done;
+ * with other bytes it is a conflict (never overwritten). ComfyUI's own file is removed only
+ * in move mode and only after the destination is complete and fsynced, so a failure always
+ * leaves it in place.
+ */
+export async function preparePlacement(ctx: PlacementContext, source: OutputSource, destination: string): Promise<PreparedPlacement> {
+  const explained = (error: unknown) => explainFailure(ctx, source, destination, error);
+  let prepared: PreparedPlacement;
   try {
-    return await placeOrThrow(ctx, source, destination);
+    prepared = await prepareOrThrow(ctx, source, destination);
   } catch (error) {
-    throw explainFailure(ctx, source, destination, error);
+    throw explained(error);
   }
+  return {
+    ...prepared,
+    commit: () =>
+      prepared.commit().catch((error: unknown) => {
+        throw explained(error);
+      }),
+  };
 }
 
 export function transferOf(outcome: PlacedFile['outcome']): FileTransfer {
   return outcome === 'moved' ? 'move' : outcome === 'copied' ? 'copy' : outcome === 'downloaded' ? 'download' : 'already_present';
 }
 
-async function placeOrThrow(ctx: PlacementContext, source: OutputSource, destination: string): Promise<PlacedFile> {
+async function prepareOrThrow(ctx: PlacementContext, source: OutputSource, destination: string): Promise<PreparedPlacement> {
   if (source.kind === 'local') {
     // Independent lookups: side by side rather than one after the other.
     const [existing, real] = await Promise.all([inspectDestination(ctx, destination), source.locate()]);
-    if (real === undefined) return alreadyPresentOrMissing(ctx, existing, source);
-    if (ctx.mode === 'move' && source.movable) return moveLocal(ctx, real, destination, existing, await sameWarmed(ctx, real, source.identity));
-    return copyStream(ctx, ctx.fs.readStream(real), destination, existing, 'copied');
+    if (real === undefined) return inPlace(alreadyPresentOrMissing(ctx, existing, source));
+    if (ctx.mode === 'move' && source.movable) return prepareMove(ctx, real, destination, existing, await sameWarmed(ctx, real, source.identity));
+    return inPlace(await copyStream(ctx, ctx.fs.readStream(real), destination, existing, 'copied'));
   }
   const existing = await inspectDestination(ctx, destination);
   const stream = await source.open();
-  if (stream === undefined) return alreadyPresentOrMissing(ctx, existing, source);
-  return copyStream(ctx, stream, destination, existing, 'downloaded');
+  if (stream === undefined) return inPlace(alreadyPresentOrMissing(ctx, existing, source));
+  return inPlace(await copyStream(ctx, stream, destination, existing, 'downloaded'));
+}
+
+/** A placement that is already done (copied, downloaded, or delivered by an earlier run). */
+function inPlace(placed: PlacedFile): PreparedPlacement {
+  const { sha256, bytes, outcome, content } = placed;
+  return { facts: { sha256, bytes, outcome, ...(content ? { content } : {}) }, placed, commit: () => Promise.resolve(placed) };
 }
 
 type Existing = HashedBytes | undefined;
@@ -131,45 +159,55 @@ async function sameWarmed(ctx: PlacementContext, real: string, identity: FileFac
   return warmed.real === real && sameFile(warmed.identity, identity) ? warmed : undefined;
 }
 
-async function moveLocal(ctx: PlacementContext, real: string, destination: string, existing: Existing, warmed: WarmedSource | undefined): Promise<PlacedFile> {
+async function prepareMove(
+  ctx: PlacementContext,
+  real: string,
+  destination: string,
+  existing: Existing,
+  warmed: WarmedSource | undefined,
+): Promise<PreparedPlacement> {
   const { fs } = ctx;
   const hashed = warmed?.hashed ?? (await hashFile(fs, real, existing ? 0 : ctx.keepContentUpTo));
   const { sha256, bytes } = hashed;
   if (existing) {
     if (existing.sha256 !== sha256) throw destinationConflictError(destination, existing.sha256, sha256);
     // A crash between copy and unlink (EXDEV path): finish the move with the job.
-    return alreadyPresent(ctx, existing, () => removeSource(fs, real));
+    return inPlace(alreadyPresent(ctx, existing, () => removeSource(fs, real)));
   }
   if (hashed.content) ctx.onContent?.(hashed.content, warmed?.thumbnail);
-  // ComfyUI does not fsync what it saves; do it before the name becomes ours (the read-ahead
-  // started it when ComfyUI named the file).
-  await (warmed ? warmed.synced : fs.syncFile(real));
-  try {
-    await fs.rename(real, destination);
-  } catch (error) {
-    if (errnoCode(error) !== 'EXDEV') throw error;
-    const written = await writeTempFile(fs, fs.readStream(real), destination, ctx.signal);
-    await commitTempFile(fs, written, destination, ctx.directorySyncs);
-    return {
-      sha256: written.sha256,
-      bytes: written.bytes,
-      outcome: 'moved',
-      finish: () => removeSource(fs, real),
-      undo: () => fs.unlink(destination),
-      ...(hashed.content ? { content: hashed.content } : {}),
-    };
-  }
-  // Both folders changed: the caller fsyncs them after the job's last rename.
-  ctx.directorySyncs.add(path.dirname(destination));
-  ctx.directorySyncs.add(path.dirname(real));
+  const content = hashed.content ? { content: hashed.content } : {};
   return {
-    sha256,
-    bytes,
-    outcome: 'moved',
-    ...(hashed.content ? { content: hashed.content } : {}),
-    undo: async () => {
-      await fs.rename(destination, real);
-      await fs.syncDirectory(path.dirname(real));
+    facts: { sha256, bytes, outcome: 'moved', ...content },
+    commit: async () => {
+      // ComfyUI does not fsync what it saves; do it before the name becomes ours (the
+      // read-ahead started it when ComfyUI named the file).
+      await (warmed ? warmed.synced : fs.syncFile(real));
+      try {
+        await fs.rename(real, destination);
+      } catch (error) {
+        if (errnoCode(error) !== 'EXDEV') throw error;
+        const written = await writeTempFile(fs, fs.readStream(real), destination, ctx.signal);
+        if (written.sha256 !== sha256) {
+          // Its facts are already in the sidecar being written: a file that changed under us is not delivered.
+          await fs.unlink(written.tempPath).catch(() => undefined);
+          throw readFailedError(real, new Error('the file changed while it was being moved'));
+        }
+        await commitTempFile(fs, written, destination, ctx.directorySyncs);
+        return { sha256, bytes, outcome: 'moved', finish: () => removeSource(fs, real), undo: () => fs.unlink(destination), ...content };
+      }
+      // Both folders changed: the caller fsyncs them after the job's last rename.
+      ctx.directorySyncs.add(path.dirname(destination));
+      ctx.directorySyncs.add(path.dirname(real));
+      return {
+        sha256,
+        bytes,
+        outcome: 'moved',
+        ...content,
+        undo: async () => {
+          await fs.rename(destination, real);
+          await fs.syncDirectory(path.dirname(real));
+        },
+      };
     },
   };
 }

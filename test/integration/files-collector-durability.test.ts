@@ -4,7 +4,7 @@
  * every rename (and unlink of ComfyUI's copy) is fsynced after it. Skipping any one of those
  * fsyncs fails a test here. Also: failed clean-ups are logged, never swallowed.
  */
-import { mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -159,6 +159,50 @@ describe('OutputCollector durability (fsync of data and folders)', () => {
     const unlinkAt = ops.findIndex((o) => o.op === 'unlink' && o.file.startsWith(output));
     const sidecarAt = ops.findIndex((o) => o.op === 'rename' && o.to.endsWith('_metadata.json'));
     expect(unlinkAt).toBeGreaterThan(sidecarAt);
+  });
+});
+
+describe('OutputCollector writes the sidecar while the files move', () => {
+  it("the sidecar's temp file is written while ComfyUI's file is still being renamed, and renamed after it", async () => {
+    const events: string[] = [];
+    const { fs, ops } = recordingFs({
+      async rename(from, to) {
+        if (from.startsWith(output)) {
+          events.push('image rename starts');
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          events.push('image rename ends');
+        }
+        await nodeCollectorFileSystem.rename(from, to);
+      },
+      async createExclusive(file) {
+        if (file.includes('_metadata.json')) events.push('sidecar temp created');
+        return nodeCollectorFileSystem.createExclusive(file);
+      },
+    });
+    await new OutputCollector({ dataDir, fileSystem: fs }).collect(request([await outputFile('s_00001_.png', 9)]));
+    assertDurable(ops);
+    expect(events.indexOf('sidecar temp created')).toBeLessThan(events.indexOf('image rename ends'));
+    const renamedTo = ops.flatMap((o) => (o.op === 'rename' ? [path.basename(o.to)] : []));
+    expect(renamedTo.at(-1)).toBe('job1_metadata.json');
+  });
+
+  it('a file changed while it is copied across file systems is not delivered: FILE_MOVE_FAILED, ComfyUI keeps it, no sidecar', async () => {
+    const exdev = Object.assign(new Error('EXDEV: simulated'), { code: 'EXDEV' });
+    const source = path.join(output, 'c_00001_.png');
+    const { fs } = recordingFs({
+      async rename(from, to) {
+        if (!from.startsWith(output)) return nodeCollectorFileSystem.rename(from, to);
+        await writeFile(source, png(77)); // rewritten after its checksum went into the sidecar
+        throw exdev;
+      },
+    });
+    const outcome = await new OutputCollector({ dataDir, fileSystem: fs })
+      .collect(request([await outputFile('c_00001_.png', 4)]))
+      .catch((error: unknown) => error);
+    expect(outcome).toMatchObject({ code: 'FILE_MOVE_FAILED' });
+    expect(await readFile(source)).toEqual(png(77));
+    const images = path.join(dataDir, 'conversations/conv1/images');
+    expect((await readdir(images)).filter((name) => !name.startsWith('.'))).toEqual([]);
   });
 });
 
