@@ -27,7 +27,7 @@ export interface OpenDatabaseOptions {
   busyTimeoutMs?: number;
   /** PostgreSQL: connections in the pool (default 10). */
   poolSize?: number;
-  /** SQLite file: how often the worker thread checkpoints the WAL (default 100 ms). */
+  /** SQLite file: how often the worker thread checkpoints the WAL (default 250 ms). */
   checkpointIntervalMs?: number;
   /** SQLite file: when that thread starts after the open (default 1 s). */
   checkpointStartAfterMs?: number;
@@ -46,7 +46,7 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
     target.file === inMemorySqlite
       ? undefined
       : new SqliteCheckpointer(handle, target.file, {
-          intervalMs: options.checkpointIntervalMs ?? 100,
+          intervalMs: options.checkpointIntervalMs ?? 250,
           startAfterMs: options.checkpointStartAfterMs ?? 1_000,
         });
   const db = new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: new SqliteStatementCache(handle) }) });
