@@ -90,7 +90,11 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
   try {
     // PostgreSQL means "maybe several instances": jobs get owners, slots live in the database.
     const shared = !overrides.store && overrides.instanceId !== undefined && parseDatabaseUrl(config.database.url).dialect === 'postgres';
-    const databaseStore = overrides.store ? undefined : await createJobStore(config.database.url, shared ? { ownerInstance: overrides.instanceId! } : {});
+    const onCheckpointerFailure = (error: unknown) =>
+      logger.warn({ err: error }, 'the SQLite checkpoint thread failed; the database checkpoints on its own connection again');
+    const databaseStore = overrides.store
+      ? undefined
+      : await createJobStore(config.database.url, shared ? { ownerInstance: overrides.instanceId! } : { onCheckpointerFailure });
     const store: JobStore = overrides.store ?? databaseStore!;
     if (databaseStore) closers.push(() => databaseStore.close());
 

@@ -31,6 +31,8 @@ export interface OpenDatabaseOptions {
   checkpointIntervalMs?: number;
   /** SQLite file: when that thread starts after the open (default 1 s). */
   checkpointStartAfterMs?: number;
+  /** SQLite file: told if that thread fails (the connection then checkpoints itself, as SQLite does by default). */
+  onCheckpointerFailure?: (error: unknown) => void;
 }
 
 export async function openDatabase(url: string, options: OpenDatabaseOptions = {}): Promise<Database> {
@@ -48,6 +50,7 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
       : new SqliteCheckpointer(handle, target.file, {
           intervalMs: options.checkpointIntervalMs ?? 250,
           startAfterMs: options.checkpointStartAfterMs ?? 1_000,
+          ...(options.onCheckpointerFailure ? { onFallback: options.onCheckpointerFailure } : {}),
         });
   const db = new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: new SqliteStatementCache(handle) }) });
   let closed = false;

@@ -51,6 +51,8 @@ export interface SqliteCheckpointerOptions {
   startAfterMs?: number;
   /** The better-sqlite3 module the worker loads (tests: a path that fails). */
   driver?: string;
+  /** Told once when the worker fails and the connection checkpoints itself again (for the log). */
+  onFallback?: (error: unknown) => void;
 }
 
 /** The slice of a better-sqlite3 handle this needs. */
@@ -113,18 +115,19 @@ export class SqliteCheckpointer {
       this.active = true;
       this.setThreshold(safetyNetPages);
     });
-    worker.on('error', () => this.fallBack());
+    worker.on('error', (error) => this.fallBack(error));
     this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
     void this.exited.then(() => {
-      if (!this.stopping) this.fallBack();
+      if (!this.stopping) this.fallBack(new Error('the checkpoint thread exited'));
     });
   }
 
-  private fallBack(): void {
+  private fallBack(error: unknown): void {
     if (this.failed) return;
     this.failed = true;
     this.active = false;
     this.setThreshold(defaultPages);
+    this.options.onFallback?.(error);
   }
 
   private setThreshold(pages: number): void {

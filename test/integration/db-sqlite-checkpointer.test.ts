@@ -62,9 +62,16 @@ describe('SQLite checkpoints off the event loop', () => {
     const file = path.join(root, 'plain.db');
     const handle = new BetterSqlite3(file);
     handle.pragma('journal_mode = WAL');
-    const checkpointer = new SqliteCheckpointer(handle, file, { driver: path.join(root, 'no-such-driver.js'), startAfterMs: 0 });
+    const told: unknown[] = [];
+    const checkpointer = new SqliteCheckpointer(handle, file, {
+      driver: path.join(root, 'no-such-driver.js'),
+      startAfterMs: 0,
+      onFallback: (error) => told.push(error),
+    });
     for (let i = 0; i < 100 && !checkpointer.fellBack; i++) await pause(20);
     expect(checkpointer.fellBack).toBe(true);
+    expect(told).toHaveLength(1);
+    expect(String(told[0])).toMatch(/no-such-driver/);
     expect(checkpointer.running).toBe(false);
     expect(handle.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
     await checkpointer.stop();
