@@ -37,8 +37,8 @@ interface Entry {
 const entryTtlMs = 60_000;
 /** At most this many files read ahead at once; the oldest go first. */
 const entryLimit = 64;
-/** Bytes kept in memory across all entries; past it a file is hashed and fsynced, not kept. */
-const keptBytesBudget = 256 * 1024 ** 2;
+/** Bytes kept in memory across all entries by default (256 MB). */
+const defaultKeptBytesBudget = 256 * 1024 ** 2;
 
 /**
  * Reads ahead the files a prompt's WebSocket `executed` message names, while the prompt
@@ -62,6 +62,8 @@ export class SourceWarmup {
     private readonly keepContentUpTo: number,
     private readonly thumbnails: ThumbnailSettings | undefined,
     private readonly now: () => number,
+    /** Bytes kept in memory across all entries; past it a file is hashed and fsynced, not kept. */
+    private readonly keptBytesBudget = defaultKeptBytesBudget,
   ) {}
 
   /** Starts reading ahead each local output file; never throws, never waits. */
@@ -98,6 +100,11 @@ export class SourceWarmup {
     return this.entries.size;
   }
 
+  /** Bytes of the entries held that are kept in memory. */
+  get keptBytesHeld(): number {
+    return this.keptBytes;
+  }
+
   private async read(source: LocalOutputSource, entry: Entry): Promise<WarmedSource | undefined> {
     const real = await source.locate();
     const identity = source.identity;
@@ -105,7 +112,7 @@ export class SourceWarmup {
     // The fsync is the longest wait (a journal commit): it starts first, the read runs beside it.
     const synced = this.fs.syncFile(real);
     synced.catch(() => undefined);
-    const keep = this.keptBytes + identity.size <= keptBytesBudget ? this.keepContentUpTo : 0;
+    const keep = this.keptBytes + identity.size <= this.keptBytesBudget ? this.keepContentUpTo : 0;
     const hashed = await hashFile(this.fs, real, keep);
     if (hashed.content) {
       entry.keptBytes = hashed.content.length;

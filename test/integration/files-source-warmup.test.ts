@@ -155,6 +155,31 @@ describe('SourceWarmup bounds', () => {
     expect(warmup.size).toBe(0);
   });
 
+  it('keeps bytes in memory only within its budget; a file past it is still hashed, and taking an entry frees its share', async () => {
+    const size = shadedPng(1).length;
+    const warmup = new SourceWarmup(nodeCollectorFileSystem, new RootRealpaths(nodeCollectorFileSystem), 1024, undefined, () => 0, Math.floor(size * 1.5));
+    for (const [name, shade] of [
+      ['a.png', 1],
+      ['b.png', 2],
+      ['c.png', 3],
+    ] as const)
+      await writeShadedOutput(output, name, shade);
+    warmup.warm({ files: [ref('a.png')], comfyOutputDir: output });
+    const a = await warmup.take(path.join(output, 'a.png'));
+    expect(a?.hashed.content).toEqual(shadedPng(1));
+    // a's share is freed by the take: b fits; c, while b is held, does not.
+    warmup.warm({ files: [ref('b.png')], comfyOutputDir: output });
+    expect(warmup.keptBytesHeld).toBe(0);
+    for (let i = 0; i < 250 && warmup.keptBytesHeld === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(warmup.keptBytesHeld).toBe(shadedPng(2).length);
+    warmup.warm({ files: [ref('c.png')], comfyOutputDir: output });
+    const c = await warmup.take(path.join(output, 'c.png'));
+    const b = await warmup.take(path.join(output, 'b.png'));
+    expect(b?.hashed.content).toEqual(shadedPng(2));
+    expect(c?.hashed.content).toBeUndefined();
+    expect(c?.hashed.sha256).toBe(sha256(shadedPng(3)));
+  });
+
   it('holds at most 64 files: the oldest go first', () => {
     const warmup = new SourceWarmup(nodeCollectorFileSystem, new RootRealpaths(nodeCollectorFileSystem), 1024, undefined, () => 0);
     warmup.warm({ files: Array.from({ length: 70 }, (_, i) => ref(`f${i}.png`)), comfyOutputDir: output });
