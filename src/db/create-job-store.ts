@@ -2,6 +2,8 @@ import { migrateToLatest } from './migrate.js';
 import { KyselyInstanceCoordinator } from './kysely-instance-coordinator.js';
 import { KyselyJobStore } from './kysely-job-store.js';
 import { openDatabase, type Database, type OpenDatabaseOptions } from './open-database.js';
+import { inMemorySqlite, parseDatabaseUrl } from './database-url.js';
+import { withSqliteMigrationLock } from './sqlite-migration-lock.js';
 
 export type DatabaseJobStore = KyselyJobStore & { readonly database: Database };
 
@@ -13,8 +15,10 @@ export interface CreateJobStoreOptions extends OpenDatabaseOptions {
 /** Opens the database, brings its schema up to date and returns a store that closes it. */
 export async function createJobStore(url: string, options: CreateJobStoreOptions = {}): Promise<DatabaseJobStore> {
   const database = await openDatabase(url, options);
+  const target = parseDatabaseUrl(url);
   try {
-    await migrateToLatest(database.db);
+    if (target.dialect === 'sqlite' && target.file !== inMemorySqlite) await withSqliteMigrationLock(target.file, () => migrateToLatest(database.db));
+    else await migrateToLatest(database.db);
   } catch (error) {
     await database.close();
     throw error;
