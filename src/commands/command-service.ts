@@ -54,7 +54,12 @@ const endpoints: Record<CommandName, Endpoint<z.ZodType>> = {
   get: endpoint(getCommandSchema, (h, cmd) => h.get(cmd.job_id, { debug: cmd.debug })),
   list: endpoint(listCommandSchema, (h, cmd) => h.list(cmd)),
   workflows: endpoint(workflowsCommandSchema, (h) => h.workflows()),
-  validate: endpoint(validateCommandSchema, (h, cmd) => h.validate(cmd)),
+  // The report's verdict is `valid`: `ok` is the envelope's (the command ran), and spreading
+  // the report into it would answer `ok: true` for a workflow with errors.
+  validate: endpoint(validateCommandSchema, async (h, cmd) => {
+    const { ok, ...report } = await h.validate(cmd);
+    return { ...report, valid: ok };
+  }),
 } as Record<CommandName, Endpoint<z.ZodType>>;
 
 export function commandSubject(prefix: string, command: CommandName): string {

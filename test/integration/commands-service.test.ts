@@ -110,7 +110,9 @@ describe('NATS command service', () => {
   });
 
   it('validate answers for a known workflow and WORKFLOW_NOT_FOUND otherwise', async () => {
-    expect(await send('validate', { workflow: 'default' })).toMatchObject({ ok: true, errors: [], warnings: [{ node: '3' }] });
+    expect(await send('validate', { workflow: 'default' })).toMatchObject({ ok: true, valid: true, errors: [], warnings: [{ node: '3' }] });
+    // A workflow with errors: the command ran (`ok`), the verdict is `valid: false`.
+    expect(await send('validate', { workflow: 'broken' })).toMatchObject({ ok: true, valid: false, errors: [{ node: '1' }] });
     expect(await send('validate', { workflow: 'other' })).toMatchObject({ ok: false, error: { code: 'WORKFLOW_NOT_FOUND' } });
     expect(await send('validate', {})).toMatchObject({ ok: false, error: { code: 'INVALID_COMMAND' } });
   });

@@ -103,6 +103,7 @@ export class FakeJobCommandHandler implements JobCommandHandler {
 
   async validate(cmd: ValidateCommand) {
     this.calls.push({ command: 'validate', args: cmd });
+    if (cmd.workflow === 'broken') return { ok: false, errors: [{ node: '1', message: 'unknown node type' }], warnings: [] };
     if (cmd.workflow !== 'default') throw new ChorusError('WORKFLOW_NOT_FOUND', `no workflow "${cmd.workflow}"`);
     return { ok: true, errors: [], warnings: [{ node: '3', message: 'no backend reachable: structure only' }] };
   }

@@ -142,8 +142,13 @@ class ChorusVisual:
         errors = reply.get("errors")
         warnings = reply.get("warnings")
         errors = builtins.list(errors) if isinstance(errors, builtins.list) else []
-        # The envelope's own "ok" shares the key with the report's: judge by the errors.
-        return ValidationReport(ok=not errors, errors=errors, warnings=builtins.list(warnings) if isinstance(warnings, builtins.list) else [])
+        # The verdict is "valid" ("ok" is the envelope's); a service without it: judge by the errors.
+        valid = reply.get("valid")
+        return ValidationReport(
+            ok=valid if isinstance(valid, bool) else not errors,
+            errors=errors,
+            warnings=builtins.list(warnings) if isinstance(warnings, builtins.list) else [],
+        )
 
     async def list(
         self,
