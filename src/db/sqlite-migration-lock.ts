@@ -10,8 +10,9 @@
  * current.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import BetterSqlite3 from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
 import { ChorusError, ErrorCode } from '../errors/index.js';
+import { tryExclusiveFileLock } from './sqlite-file-lock.js';
 
 const retryMs = 25;
 
@@ -20,7 +21,7 @@ export async function withSqliteMigrationLock<T>(databaseFile: string, migrate: 
   const deadline = Date.now() + timeoutMs;
   let handle: BetterSqlite3.Database | undefined;
   while (handle === undefined) {
-    handle = tryLock(lockFile);
+    handle = tryExclusiveFileLock(lockFile, 'migration lock');
     if (handle !== undefined) break;
     if (Date.now() > deadline) {
       throw new ChorusError(ErrorCode.STORAGE_UNAVAILABLE, `another process has been migrating ${databaseFile} for over ${Math.round(timeoutMs / 1000)} s`, {
@@ -35,35 +36,5 @@ export async function withSqliteMigrationLock<T>(databaseFile: string, migrate: 
     return await migrate();
   } finally {
     handle.close();
-  }
-}
-
-/** The lock, or undefined while another process holds it. */
-function tryLock(lockFile: string): BetterSqlite3.Database | undefined {
-  let handle: BetterSqlite3.Database;
-  try {
-    handle = new BetterSqlite3(lockFile, { timeout: 0 });
-  } catch (error) {
-    throw new ChorusError(ErrorCode.STORAGE_UNAVAILABLE, `cannot open the migration lock ${lockFile}: ${(error as Error).message}`, {
-      cause: error,
-      recoverable: true,
-      details: { file: lockFile },
-      suggestion: 'Check that the database folder exists and is writable, or change database.url.',
-    });
-  }
-  try {
-    // The journal in memory: the lock file stays empty and leaves no -journal file behind.
-    handle.pragma('journal_mode = MEMORY');
-    handle.pragma('locking_mode = EXCLUSIVE');
-    handle.exec('BEGIN EXCLUSIVE');
-    return handle;
-  } catch (error) {
-    handle.close();
-    if ((error as { code?: string }).code === 'SQLITE_BUSY') return undefined;
-    throw new ChorusError(ErrorCode.STORAGE_UNAVAILABLE, `cannot take the migration lock ${lockFile}: ${(error as Error).message}`, {
-      cause: error,
-      recoverable: true,
-      details: { file: lockFile },
-    });
   }
 }

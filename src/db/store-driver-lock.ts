@@ -1,6 +1,7 @@
 /**
  * One driver per SQLite job store. The process that drives the jobs of a database file holds
- * an exclusive SQLite lock on a sidecar file beside it (`<db>.driver-lock`): SQLite takes it
+ * an exclusive SQLite lock on a sidecar file beside it (`<db>.driver-lock`, taken by
+ * `sqlite-file-lock.ts`, which the migration lock shares): SQLite takes it
  * with fcntl() byte-range locks (LockFileEx on Windows), which the kernel drops when the
  * process ends, however it ends (SIGKILL included), so a crash never leaves a stale lock.
  * A lock file written by the process (pid files, mkdir + mtime, as proper-lockfile does)
@@ -15,9 +16,10 @@
 import { hostname } from 'node:os';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import { inMemorySqlite, parseDatabaseUrl } from './database-url.js';
+import { tryExclusiveFileLock } from './sqlite-file-lock.js';
 
 export interface DriverHolder {
   instance_id: string;
@@ -63,7 +65,7 @@ export class StoreDriverLock {
    */
   static acquire(paths: DriverLockPaths, holder: Omit<DriverHolder, 'pid' | 'host' | 'started_at' | 'state'>): StoreDriverLock {
     mkdirSync(path.dirname(paths.lockFile), { recursive: true });
-    const handle = tryLock(paths.lockFile);
+    const handle = tryExclusiveFileLock(paths.lockFile, 'driver lock');
     if (!handle) throw storeLocked(paths, readHolderAfterRefusal(paths));
     const lock = new StoreDriverLock(handle, paths, { ...holder, pid: process.pid, host: hostname(), started_at: new Date().toISOString(), state: 'starting' });
     lock.writeHolder();
@@ -75,7 +77,7 @@ export class StoreDriverLock {
    * (taking and dropping it at once), so a holder file left by a dead process is ignored.
    */
   static currentHolder(paths: DriverLockPaths): DriverHolder | undefined {
-    const handle = tryLock(paths.lockFile);
+    const handle = tryExclusiveFileLock(paths.lockFile, 'driver lock');
     if (handle) {
       handle.close();
       return undefined;
@@ -109,35 +111,6 @@ export class StoreDriverLock {
     const temp = `${this.paths.holderFile}.${process.pid}.tmp`;
     writeFileSync(temp, `${JSON.stringify(this.holder, null, 2)}\n`);
     renameSync(temp, this.paths.holderFile);
-  }
-}
-
-function tryLock(lockFile: string): BetterSqlite3.Database | undefined {
-  let handle: BetterSqlite3.Database;
-  try {
-    handle = new BetterSqlite3(lockFile, { timeout: 0 });
-  } catch (error) {
-    throw new ChorusError(ErrorCode.STORAGE_UNAVAILABLE, `cannot open the driver lock ${lockFile}: ${(error as Error).message}`, {
-      cause: error,
-      recoverable: true,
-      details: { file: lockFile },
-      suggestion: 'Check that the database folder exists and is writable, or change database.url.',
-    });
-  }
-  try {
-    // The journal in memory: the sidecar file stays empty and leaves no -journal file behind.
-    handle.pragma('journal_mode = MEMORY');
-    handle.pragma('locking_mode = EXCLUSIVE');
-    handle.exec('BEGIN EXCLUSIVE');
-    return handle;
-  } catch (error) {
-    handle.close();
-    if ((error as { code?: string }).code === 'SQLITE_BUSY') return undefined;
-    throw new ChorusError(ErrorCode.STORAGE_UNAVAILABLE, `cannot take the driver lock ${lockFile}: ${(error as Error).message}`, {
-      cause: error,
-      recoverable: true,
-      details: { file: lockFile },
-    });
   }
 }
 
