@@ -10,7 +10,6 @@
  * current.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type BetterSqlite3 from 'better-sqlite3';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import { tryExclusiveFileLock } from './sqlite-file-lock.js';
 
@@ -19,10 +18,8 @@ const retryMs = 25;
 export async function withSqliteMigrationLock<T>(databaseFile: string, migrate: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
   const lockFile = `${databaseFile}.migrate-lock`;
   const deadline = Date.now() + timeoutMs;
-  let handle: BetterSqlite3.Database | undefined;
+  let handle = tryExclusiveFileLock(lockFile, 'migration lock');
   while (handle === undefined) {
-    handle = tryExclusiveFileLock(lockFile, 'migration lock');
-    if (handle !== undefined) break;
     if (Date.now() > deadline) {
       throw new ChorusError(ErrorCode.STORAGE_UNAVAILABLE, `another process has been migrating ${databaseFile} for over ${Math.round(timeoutMs / 1000)} s`, {
         recoverable: true,
@@ -31,6 +28,7 @@ export async function withSqliteMigrationLock<T>(databaseFile: string, migrate: 
       });
     }
     await sleep(retryMs);
+    handle = tryExclusiveFileLock(lockFile, 'migration lock');
   }
   try {
     return await migrate();
