@@ -3,11 +3,11 @@
  * service overlapping its predecessor): requests with the same request_id still make one
  * job, and nobody fails with SQLITE_BUSY.
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDatabaseHome, databaseTargets } from './db-test-fixtures.js';
+import { runTsxChild } from '../support/tsx-child.js';
 
 const storeModule = pathToFileURL(path.resolve('src/db/index.ts')).href;
 
@@ -31,23 +31,7 @@ process.stdout.write(JSON.stringify(outcomes.map((o) => ({ id: o.job.id, created
 await store.close();
 `;
 
-function runChild(url: string, name: string): Promise<Array<{ id: string; created: boolean }>> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', childProgram, '--', url, name], {
-      cwd: process.cwd(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      if (code === 0) resolve(JSON.parse(stdout) as Array<{ id: string; created: boolean }>);
-      else reject(new Error(`child ${name} exited with ${String(code)}: ${stderr}`));
-    });
-  });
-}
+const runChild = (url: string, name: string) => runTsxChild<Array<{ id: string; created: boolean }>>(childProgram, [url, name], `child ${name}`);
 
 describe.each(databaseTargets)('several processes on $name', (target) => {
   let home: Awaited<ReturnType<typeof createTestDatabaseHome>>;

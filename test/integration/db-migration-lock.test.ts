@@ -4,7 +4,6 @@
  * rebuild met another process's added column). Whoever migrates holds `<db>.migrate-lock`;
  * the others wait for it, then find the schema current.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import BetterSqlite3 from 'better-sqlite3';
 import { migrationModules } from '../../src/db/migrations/index.js';
 import { withSqliteMigrationLock } from '../../src/db/sqlite-migration-lock.js';
+import { runTsxChild } from '../support/tsx-child.js';
 
 const storeModule = pathToFileURL(path.resolve('src/db/index.ts')).href;
 
@@ -33,21 +33,7 @@ await store.close();
 process.stdout.write(JSON.stringify({ at, count }));
 `;
 
-function runChild(file: string, name: string): Promise<{ at: number; count: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', childProgram, '--', file, name], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) =>
-      code === 0 ? resolve(JSON.parse(stdout) as { at: number; count: number }) : reject(new Error(`exit ${String(code)}: ${stderr}`)),
-    );
-  });
-}
+const runChild = (file: string, name: string) => runTsxChild<{ at: number; count: number }>(childProgram, [file, name], `child ${name}`);
 
 let root: string;
 beforeEach(async () => {
