@@ -3,7 +3,7 @@ import type { CollectorFileSystem, FileFacts } from './collector-file-system.js'
 import { classifyMedia } from './media-types.js';
 import { comfyFoldersFrom, LocalOutputSource } from './output-source.js';
 import type { RootRealpaths } from './realpath-cache.js';
-import { assertComfyFileType, assertSafeFilename, assertSafeSubfolder } from './safe-path-guard.js';
+import { assertSafeFilename, assertSafeSubfolder } from './safe-path-guard.js';
 import { hashFile, type HashedBytes } from './temp-file-writer.js';
 import { renderThumbnail, type RenderedThumbnail, type ThumbnailSettings } from './thumbnail-writer.js';
 
@@ -73,7 +73,6 @@ export class SourceWarmup {
       if (ref.type !== 'output') continue;
       let source: LocalOutputSource;
       try {
-        assertComfyFileType(ref.type);
         assertSafeSubfolder(ref.subfolder);
         assertSafeFilename(ref.filename);
         source = new LocalOutputSource(this.fs, comfyFoldersFrom(request.comfyOutputDir), ref, this.roots);

@@ -105,11 +105,11 @@ export function createJobActors(deps: JobActorDeps) {
    * the prompt finishes. Only where they will be moved from a folder on this machine; the
    * files collected are still the ones /history lists, as ever.
    */
+  const movesLocalFiles = deps.config.collectMode === 'move' || (deps.config.collectMode === 'auto' && deps.config.localCollectMode === 'move');
   const warmOutputs = (backend: string, node: string, output: Record<string, unknown> | null) => {
-    if (!output || !deps.collector.warm) return;
-    const moves = deps.config.collectMode === 'move' || (deps.config.collectMode === 'auto' && deps.config.localCollectMode === 'move');
+    if (!output || !movesLocalFiles || !deps.collector.warm) return;
     const comfyOutputDir = comfyOutputDirOf(backend);
-    if (!moves || comfyOutputDir === undefined) return;
+    if (comfyOutputDir === undefined) return;
     const files = outputFilesOf({ [node]: output });
     if (files.length > 0) deps.collector.warm({ files, comfyOutputDir });
   };
