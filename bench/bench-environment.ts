@@ -64,8 +64,17 @@ export interface BenchConfigOptions {
 }
 
 export function benchConfig(options: BenchConfigOptions): ResolvedConfig {
+  return parseServiceConfig(benchConfigInput(options));
+}
+
+/**
+ * The same config as a config file holds it (before parsing): what `serve` reads when a
+ * benchmark runs the service in its own process (service-process.ts). Logging is the
+ * caller's to set; in-process it is silent.
+ */
+export function benchConfigInput(options: BenchConfigOptions): Record<string, unknown> {
   const { dir, names } = options;
-  return parseServiceConfig({
+  return {
     comfyui: {
       backends: options.backends.map((backend, i) => ({
         name: `sim${i}`,
@@ -93,7 +102,7 @@ export function benchConfig(options: BenchConfigOptions): ResolvedConfig {
     },
     http: { enabled: false },
     log_level: 'silent',
-  });
+  };
 }
 
 function thumbnailsFromEnv(): boolean | undefined {

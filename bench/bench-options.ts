@@ -1,6 +1,8 @@
 /**
  * Command-line options shared by every benchmark: `run.ts [name] [--jobs N] [--json [file]]`,
- * and for `latency` alone `--light`, `--comfy-url URL` and `--output-dir DIR`.
+ * for `latency` alone `--light`, `--comfy-url URL` and `--output-dir DIR`, and for `latency` and
+ * `throughput` `--service-in-bench` (the service inside the benchmark's process instead of
+ * `serve` in its own, to compare the two).
  * `--json` takes an optional file (a following `--flag` or nothing means "print to stdout"),
  * which `node:util` parseArgs cannot express, hence the small hand-rolled reader.
  */
@@ -21,6 +23,8 @@ export interface BenchOptions {
   outputDir: string | undefined;
   /** latency: only the light-load side-by-side rows (implied by comfyUrl). */
   light: boolean;
+  /** latency, throughput: run the service inside the benchmark's process, not as `serve` in its own. */
+  serviceInBench: boolean;
 }
 
 const optionsSchema = z.strictObject({
@@ -30,13 +34,16 @@ const optionsSchema = z.strictObject({
   comfyUrl: z.url({ protocol: /^https?$/ }).optional(),
   outputDir: z.string().min(1).optional(),
   light: z.boolean().default(false),
+  serviceInBench: z.boolean().default(false),
 });
 
 /** Options that take a value and belong to the latency benchmark. */
 const latencyValueOptions = { '--comfy-url': 'comfyUrl', '--output-dir': 'outputDir' } as const;
 
 export function parseBenchOptions(argv: readonly string[]): BenchOptions {
-  const raw: { names: string[]; jobs?: string; json?: string; comfyUrl?: string; outputDir?: string; light?: boolean } = { names: [] };
+  const raw: { names: string[]; jobs?: string; json?: string; comfyUrl?: string; outputDir?: string; light?: boolean; serviceInBench?: boolean } = {
+    names: [],
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -46,6 +53,8 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
       raw[latencyValueOptions[flag as keyof typeof latencyValueOptions]] = value;
     } else if (arg === '--light') {
       raw.light = true;
+    } else if (arg === '--service-in-bench') {
+      raw.serviceInBench = true;
     } else if (arg === '--jobs') {
       const value = argv[++i];
       if (value === undefined) throw new Error('--jobs needs a number');
@@ -70,11 +79,14 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
   }
   const parsed = optionsSchema.safeParse(raw);
   if (!parsed.success) throw new Error(`bad benchmark options: ${z.prettifyError(parsed.error)}`);
-  const { comfyUrl, outputDir, light } = parsed.data;
+  const { comfyUrl, outputDir, light, serviceInBench } = parsed.data;
   const names = parsed.data.names.length > 0 ? parsed.data.names : [...benchNames];
   if ((comfyUrl !== undefined || outputDir !== undefined || light) && (names.length !== 1 || names[0] !== 'latency')) {
     throw new Error('--comfy-url, --output-dir and --light belong to the latency benchmark: name it alone (run.ts latency …)');
   }
+  if (serviceInBench && names.some((name) => name !== 'latency' && name !== 'throughput')) {
+    throw new Error('--service-in-bench belongs to the latency and throughput benchmarks: name them (run.ts latency|throughput …)');
+  }
   if (outputDir !== undefined && comfyUrl === undefined) throw new Error('--output-dir is the output folder of the ComfyUI named by --comfy-url');
-  return { names, jobs: parsed.data.jobs, json: parsed.data.json, comfyUrl, outputDir, light };
+  return { names, jobs: parsed.data.jobs, json: parsed.data.json, comfyUrl, outputDir, light, serviceInBench };
 }

@@ -28,7 +28,7 @@ import { CompletionSubscriber } from './completion-subscriber.js';
 import { compareWithReference, referenceGapLimitMs, summarize, withinReferenceGap, type LatencySummary } from './latency-stats.js';
 import { baselineGraph, runBaselineJob } from './original-design-poller.js';
 import type { BenchResult, Cell } from './result-table.js';
-import { measureSideBySide, type ComfyTarget, type SideBySideSamples } from './side-by-side-latency.js';
+import { measureSideBySide, type ComfyTarget, type ServicePlacement, type SideBySideSamples } from './side-by-side-latency.js';
 import { finishTimesOfAll } from './simulator-finish-times.js';
 
 export interface LatencyBenchOptions {
@@ -43,6 +43,8 @@ export interface LatencyBenchOptions {
   outputDir?: string;
   /** Only the side-by-side light-load rows. */
   light?: boolean;
+  /** Side by side with the service inside this process instead of `serve` in its own. */
+  serviceInBench?: boolean;
 }
 
 const backends = 8;
@@ -166,15 +168,22 @@ async function measureBaseline(jobs: number): Promise<PathMeasurement> {
   });
 }
 
+function placementOf(options: LatencyBenchOptions): ServicePlacement {
+  return options.serviceInBench === true ? 'bench' : 'process';
+}
+
 /** Side by side against the given ComfyUI, or a simulator started in a child process for the run. */
 async function measureAgainst(options: LatencyBenchOptions, pairs: number): Promise<{ samples: SideBySideSamples; target: string }> {
   if (options.comfyUrl !== undefined) {
     const target: ComfyTarget = { url: options.comfyUrl.replace(/\/+$/, ''), outputDir: options.outputDir };
-    return { samples: await measureSideBySide(target, pairs), target: target.url };
+    return { samples: await measureSideBySide(target, pairs, undefined, placementOf(options)), target: target.url };
   }
   const sim = await startChildSimulator(sideBySideSimulator);
   try {
-    return { samples: await measureSideBySide({ url: sim.url, outputDir: sim.outputDir }, pairs), target: 'simulator (child process)' };
+    return {
+      samples: await measureSideBySide({ url: sim.url, outputDir: sim.outputDir }, pairs, undefined, placementOf(options)),
+      target: 'simulator (child process)',
+    };
   } finally {
     await sim.stop();
   }
@@ -221,6 +230,7 @@ export async function runLatencyBench(options: LatencyBenchOptions = {}): Promis
     setup: {
       comfyui: side.target,
       collect_mode: side.samples.collectMode,
+      service: side.samples.service === 'process' ? 'serve (compiled) in its own process, jobs over NATS' : "in the benchmark's process",
       side_by_side_jobs: pairs,
       warmup_pairs: side.samples.warmupPairs,
       ...(lightOnly ? {} : { backends, in_flight_per_backend: inFlightPerBackend, execution_ms: executionMs, jobs, polling_jobs: pollingJobs }),

@@ -15,11 +15,11 @@ async function runOne(name: BenchName, options: BenchOptions): Promise<BenchResu
   const sized = jobs === undefined ? {} : { jobs };
   switch (name) {
     case 'latency': {
-      const { comfyUrl, outputDir, light } = options;
-      return (await import('./latency-bench.js')).runLatencyBench({ ...sized, comfyUrl, outputDir, light });
+      const { comfyUrl, outputDir, light, serviceInBench } = options;
+      return (await import('./latency-bench.js')).runLatencyBench({ ...sized, comfyUrl, outputDir, light, serviceInBench });
     }
     case 'throughput':
-      return (await import('./throughput-bench.js')).runThroughputBench(sized);
+      return (await import('./throughput-bench.js')).runThroughputBench({ ...sized, serviceInBench: options.serviceInBench });
     case 'utilization':
       return (await import('./pool-utilization-bench.js')).runPoolUtilizationBench(sized);
     case 'memory':
@@ -41,7 +41,8 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     process.stderr.write(
       `${(error as Error).message}\nusage: tsx bench/run.ts [latency|throughput|utilization|memory|recovery|affinity|startup …] [--jobs N] [--json [file]]\n` +
-        '       tsx bench/run.ts latency [--light] [--comfy-url URL [--output-dir DIR]]   (side by side with a bare client; against a real ComfyUI)\n',
+        '       tsx bench/run.ts latency [--light] [--comfy-url URL [--output-dir DIR]]   (side by side with a bare client; against a real ComfyUI)\n' +
+        '       tsx bench/run.ts latency|throughput --service-in-bench   (the service in the benchmark process, not `serve` in its own)\n',
     );
     return 2;
   }

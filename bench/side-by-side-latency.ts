@@ -15,11 +15,13 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startApp } from '../src/app/chorus-visual-app.js';
-import { generateCommandSchema } from '../src/commands/index.js';
-import { injectWorkflow } from '../src/workflows/index.js';
+import { generateCommandSchema, type GenerateCommand } from '../src/commands/index.js';
+import { parseServiceConfig } from '../src/config/index.js';
+import { injectWorkflow, WorkflowLibrary } from '../src/workflows/index.js';
 import { BareComfyClient, executionSuccessAt, outputFilesOf, readHistoryEntry } from './bare-comfy-client.js';
-import { benchConfig, connectBenchNats, createBenchDir, deleteRunStream, uniqueRunNames } from './bench-environment.js';
+import { benchConfigInput, connectBenchNats, createBenchDir, deleteRunStream, uniqueRunNames } from './bench-environment.js';
 import { CompletionSubscriber } from './completion-subscriber.js';
+import { startServiceProcess } from './service-process.js';
 
 /** A ComfyUI to measure against: a real one (`--comfy-url`) or a simulator the bench started. */
 export interface ComfyTarget {
@@ -36,18 +38,49 @@ export interface SideBySideSamples {
   /** Pairs run first and not counted (connections, the service's first /object_info read). */
   warmupPairs: number;
   collectMode: 'move' | 'download';
+  /** Where the service ran: `process` (compiled `serve`, as deployed) or `bench` (in this process). */
+  service: ServicePlacement;
   wallMs: number;
+}
+
+/**
+ * `process` (the default): `chorus-visual serve`, compiled, in its own process, sent
+ * `cmd.generate` over NATS, as Chorus Engine drives it; the subscriber and the bare client
+ * then never share the service's event loop. `bench`: the service inside this process
+ * (the only way before), kept to compare the two.
+ */
+export type ServicePlacement = 'process' | 'bench';
+
+/** Starts the service where asked; `generate` sends one job and answers its id. */
+async function startService(
+  placement: ServicePlacement,
+  dir: string,
+  config: Record<string, unknown>,
+  nc: Parameters<typeof startServiceProcess>[0]['nc'],
+  subjectPrefix: string,
+) {
+  if (placement === 'process') {
+    const service = await startServiceProcess({ dir, config, nc, subjectPrefix });
+    return { generate: (command: GenerateCommand) => service.generate(command), stop: () => service.stop() };
+  }
+  const app = await startApp({ config: parseServiceConfig(config), bus: 'nats', http: false, waitForNats: true });
+  return { generate: async (command: GenerateCommand) => (await app.runtime.service.generate(command)).job.id, stop: () => app.stop() };
 }
 
 const workflow = 'no_model_test';
 
-export async function measureSideBySide(target: ComfyTarget, pairs: number, warmupPairs = 5): Promise<SideBySideSamples> {
+export async function measureSideBySide(
+  target: ComfyTarget,
+  pairs: number,
+  warmupPairs = 5,
+  placement: ServicePlacement = 'process',
+): Promise<SideBySideSamples> {
   const dir = await createBenchDir('latency-side-by-side');
   const names = uniqueRunNames('lat_side');
   const nc = await connectBenchNats();
   const subscriber = new CompletionSubscriber(nc, names.subjectPrefix);
   const collectMode = target.outputDir === undefined ? 'download' : 'move';
-  const config = benchConfig({
+  const configInput = benchConfigInput({
     dir: dir.path,
     backends: [{ url: target.url, outputDir: target.outputDir }],
     names,
@@ -55,14 +88,16 @@ export async function measureSideBySide(target: ComfyTarget, pairs: number, warm
     maxQueueSize: pairs + warmupPairs + 10,
     collectMode,
   });
-  const app = await startApp({ config, bus: 'nats', http: false, waitForNats: true });
+  const config = parseServiceConfig(configInput);
+  const service = await startService(placement, dir.path, configInput, nc, names.subjectPrefix);
+  const library = await WorkflowLibrary.load(config.workflows_dir);
   const bare = await BareComfyClient.connect(target.url);
   const bareOutputs: Array<{ filename: string; subfolder: string }> = [];
   // Unique per run as well as per prompt: a server with --cache-lru remembers older prompts.
   const runTag = randomBytes(4).toString('hex');
   const seedBase = randomInt(0, 2 ** 40);
-  const definition = app.runtime.workflows.get(workflow);
-  const samples: SideBySideSamples = { bare: [], chorus: [], bareFailed: 0, chorusFailed: 0, warmupPairs, collectMode, wallMs: 0 };
+  const definition = library.get(workflow);
+  const samples: SideBySideSamples = { bare: [], chorus: [], bareFailed: 0, chorusFailed: 0, warmupPairs, collectMode, service: placement, wallMs: 0 };
 
   const runBare = async (i: number, counted: boolean) => {
     // The graph the service would send for the same request (same workflow, same injection).
@@ -85,9 +120,9 @@ export async function measureSideBySide(target: ComfyTarget, pairs: number, warm
       prompt: `side by side ${runTag} chorus ${i}`,
       seed: seedBase + 2 * i + 1,
     });
-    const { job } = await app.runtime.service.generate(command);
-    await subscriber.waitForJob(job.id, 60_000);
-    const arrival = subscriber.arrivals.get(job.id)!;
+    const jobId = await service.generate(command);
+    await subscriber.waitForJob(jobId, 60_000);
+    const arrival = subscriber.arrivals.get(jobId)!;
     // Read after the event arrived, so it cannot delay what is measured.
     const successAt = arrival.promptId ? executionSuccessAt(await readHistoryEntry(target.url, arrival.promptId)) : undefined;
     if (!counted) return;
@@ -113,7 +148,8 @@ export async function measureSideBySide(target: ComfyTarget, pairs: number, warm
   } finally {
     bare.close();
     subscriber.close();
-    await app.stop();
+    await service.stop();
+    await library.close();
     await deleteRunStream(nc, names);
     await nc.close();
     await dir.remove();

@@ -14,8 +14,9 @@ describe('benchmark options', () => {
       jobs: undefined,
       json: undefined,
       light: false,
+      serviceInBench: false,
     });
-    expect(parseBenchOptions(['latency', '--jobs', '500'])).toEqual({ names: ['latency'], jobs: 500, json: undefined, light: false });
+    expect(parseBenchOptions(['latency', '--jobs', '500'])).toEqual({ names: ['latency'], jobs: 500, json: undefined, light: false, serviceInBench: false });
     expect(parseBenchOptions(['--jobs=20', 'memory']).jobs).toBe(20);
   });
 
@@ -43,6 +44,13 @@ describe('latency benchmark options', () => {
     });
     expect(parseBenchOptions(['latency', '--comfy-url=https://gpu.local:8188', '--jobs=50'])).toMatchObject({ comfyUrl: 'https://gpu.local:8188', jobs: 50 });
     expect(parseBenchOptions(['latency', '--light']).light).toBe(true);
+  });
+
+  it('reads --service-in-bench for latency and throughput only', () => {
+    expect(parseBenchOptions(['latency', '--light', '--service-in-bench']).serviceInBench).toBe(true);
+    expect(parseBenchOptions(['throughput', '--service-in-bench']).serviceInBench).toBe(true);
+    expect(() => parseBenchOptions(['memory', '--service-in-bench'])).toThrow(/belongs to the latency and throughput benchmarks/);
+    expect(() => parseBenchOptions(['--service-in-bench'])).toThrow(/belongs to the latency and throughput benchmarks/);
   });
 
   it('keeps them to the latency benchmark and refuses what cannot be measured', () => {
