@@ -5,6 +5,10 @@
  * way Chorus Engine sends them, events read by a subscriber in the benchmark's process. The
  * service's event loop is then its own: no subscriber, submitter or bare client shares it,
  * and its CPU time (read from /proc, Linux) is the service's alone.
+ *
+ * `BENCH_SERVICE_NODE_ARGS` passes Node flags to that process, e.g. to profile the service
+ * alone: `BENCH_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"` (Node refuses
+ * --cpu-prof in NODE_OPTIONS). Split on spaces.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -68,7 +72,8 @@ export async function startServiceProcess(options: StartServiceProcessOptions): 
   // JSON is YAML: the config file reader takes it as it is. `info` is the shipped level; the
   // service logs no line per job at it, and the "listening" line says it is ready.
   await writeFile(configFile, JSON.stringify({ ...options.config, log_level: 'info' }));
-  const child: ChildProcess = spawn(process.execPath, [join(repoRoot, 'bin', 'chorus-visual.js'), 'serve', '--config', configFile], {
+  const nodeArgs = (process.env['BENCH_SERVICE_NODE_ARGS'] ?? '').split(' ').filter((arg) => arg !== '');
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, join(repoRoot, 'bin', 'chorus-visual.js'), 'serve', '--config', configFile], {
     cwd: repoRoot,
     env: Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('CHORUS_VISUAL_'))),
     stdio: ['ignore', 'pipe', 'pipe'],
