@@ -1,9 +1,8 @@
-import { Readable } from 'node:stream';
 import type { OutputFileRef } from '../comfy/backend-port.js';
 import type { JobResultFile, JobResultThumbnail } from '../contracts/job-view.js';
 import type { CollectorFileSystem } from './collector-file-system.js';
 import type { CollectMode, FileTransfer } from './output-placement.js';
-import { writeTempFile, type WrittenTempFile } from './temp-file-writer.js';
+import { writeDerivedTempFile, type WrittenTempFile } from './temp-file-writer.js';
 
 export const sidecarFormat = 'chorus-visual/output-metadata@1';
 
@@ -89,12 +88,11 @@ function thumbnailEntry(thumbnail: JobResultThumbnail): Record<string, unknown> 
 }
 
 /**
- * The sidecar in its fsynced temp file beside `destination`, not yet renamed: the collector
- * writes it while the thumbnails' temp files are written, and renames it last (commitTempFile)
- * — its presence means the job's files are complete. Its folder is fsynced with the files'
- * folders, once after that last rename.
+ * The sidecar in its temp file beside `destination`, not yet renamed: the collector writes it
+ * while the files are renamed, and renames it last (commitTempFile) — its presence means the
+ * job's files are complete. It is derived (writeDerivedTempFile): its bytes are fsynced with
+ * the folders, once after that last rename and before collect() returns.
  */
 export function stageSidecar(fs: CollectorFileSystem, destination: string, document: Record<string, unknown>): Promise<WrittenTempFile> {
-  const body = Buffer.from(`${JSON.stringify(document, null, 2)}\n`);
-  return writeTempFile(fs, Readable.from([body]), destination);
+  return writeDerivedTempFile(fs, Buffer.from(`${JSON.stringify(document, null, 2)}\n`), destination);
 }

@@ -13,7 +13,7 @@ import { assertDownloadedMedia } from './downloaded-media-check.js';
 import { preparePlacement, transferOf, type FileTransfer, type PlacedFile, type PreparedPlacement } from './output-placement.js';
 import { comfyFoldersFrom, DownloadOutputSource, LocalOutputSource, readSourceHead, type ComfyFolders, type OutputSource } from './output-source.js';
 import { assertComfyFileType, assertResolvedInside, assertSafeFilename, assertSafeId, assertSafeSubfolder } from './safe-path-guard.js';
-import { commitTempFile, hashFile, isTempName, isTempNameOf, type WrittenTempFile } from './temp-file-writer.js';
+import { commitTempFile, discardTempFile, hashFile, isTempName, isTempNameOf, type WrittenTempFile } from './temp-file-writer.js';
 import { silentLogger, type StructuredLogger } from '../contracts/structured-logger.js';
 import { PendingThumbnail, thumbnailDestinationFor, type RenderedThumbnail, type ThumbnailSettings } from './thumbnail-writer.js';
 import { PendingDirectorySyncs } from './directory-syncs.js';
@@ -195,11 +195,14 @@ export class OutputCollector {
       await commitTempFile(this.fs, written, sidecar.absolutePath, syncs).catch((error: unknown) => {
         throw writeFailedError(sidecar.absolutePath, error);
       });
+      // Named but not yet durable: should the last fsyncs fail, the files go back to ComfyUI
+      // and a sidecar must not stay to say they are complete.
+      placements.push({ undo: () => this.fs.unlink(sidecar.absolutePath), destination: sidecar.absolutePath });
       await syncs.flush(this.fs).catch((error: unknown) => {
         throw writeFailedError(sidecar.directory, error);
       });
     } catch (error) {
-      if (sidecarTemp) await this.fs.unlink(sidecarTemp.tempPath).catch(() => undefined);
+      if (sidecarTemp) await discardTempFile(this.fs, sidecarTemp);
       for (const { thumbnail } of thumbnails) await thumbnail.discard();
       // A failed job keeps its outputs in ComfyUI: undo this run's moves, newest first.
       for (const placed of placements.reverse()) {

@@ -17,6 +17,13 @@ export interface WrittenTempFile {
   bytes: number;
   /** The bytes written, when `keepUpTo` asked for them and they fit. */
   content?: Buffer;
+  /**
+   * A derived file's bytes are not fsynced yet (writeDerivedTempFile): this fsyncs and closes
+   * it. commitTempFile hands it to the pending syncs, flushed with the folders.
+   */
+  syncLater?: () => Promise<void>;
+  /** Closes the descriptor of a file written with `syncLater` and dropped before its commit. */
+  closeUnsynced?: () => Promise<void>;
 }
 
 /** sha256 and size of some bytes; `content` when the caller asked to keep them and they fit. */
@@ -75,18 +82,66 @@ export function isTempName(entry: string): boolean {
 }
 
 /**
- * Renames a written (already fsynced) temp file onto its destination: the name appears only
- * with its whole content. The folder's fsync that makes the rename durable is left to
- * `syncs`, flushed once after the collection's last rename. A failed rename removes the temp file.
+ * Renames a written temp file onto its destination. The folder's fsync that makes the rename
+ * durable is left to `syncs`, flushed once after the collection's last rename — and so is the
+ * data fsync of a derived file (`syncLater`); any other temp file was fsynced before this, so
+ * its name appears only with its whole content. A failed rename removes the temp file.
  */
 export async function commitTempFile(fs: CollectorFileSystem, written: WrittenTempFile, destination: string, syncs: PendingDirectorySyncs): Promise<void> {
   try {
     await fs.rename(written.tempPath, destination);
   } catch (error) {
+    await written.closeUnsynced?.().catch(() => undefined);
     await fs.unlink(written.tempPath).catch(() => undefined);
     throw error;
   }
   syncs.add(path.dirname(destination));
+  if (written.syncLater) syncs.addFile(written.syncLater);
+}
+
+/** A temp file made by writeDerivedTempFile and not committed: closed and removed. */
+export async function discardTempFile(fs: CollectorFileSystem, written: WrittenTempFile): Promise<void> {
+  await written.closeUnsynced?.().catch(() => undefined);
+  await fs.unlink(written.tempPath).catch(() => undefined);
+}
+
+/**
+ * A file the service derives from what it collected — the metadata sidecar, a thumbnail — in
+ * a new temp file beside `destination`, written but not yet fsynced: its fsync runs with the
+ * folders' after the collection's last rename (commitTempFile), so one journal commit can
+ * serve them all instead of one for the file and another for its folder after it. That is
+ * safe for these files only: they exist nowhere else until collect() returns, and a
+ * collection cut short by a crash leaves the job `moving`, so it is collected again and they
+ * are written again, over whatever the crash left. Bytes that exist nowhere else (ComfyUI's
+ * file, a copy, a download) are always fsynced before their rename.
+ */
+export async function writeDerivedTempFile(fs: CollectorFileSystem, data: Uint8Array, destination: string): Promise<WrittenTempFile> {
+  const tempPath = tempNameFor(destination);
+  const file = await fs.createExclusive(tempPath);
+  let open = true;
+  const close = async () => {
+    if (!open) return;
+    open = false;
+    await file.close();
+  };
+  try {
+    await file.write(data);
+  } catch (error) {
+    await close().catch(() => undefined);
+    await fs.unlink(tempPath).catch(() => undefined);
+    throw error;
+  }
+  return {
+    tempPath,
+    sha256: createHash('sha256').update(data).digest('hex'),
+    bytes: data.length,
+    syncLater: async () => {
+      await file.sync();
+      // Durable once sync() returned: the close is not waited for (see writeTempFile).
+      close().catch(() => undefined);
+    },
+    closeUnsynced: close,
+  };
 }
 
 /**

@@ -1,11 +1,10 @@
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import type { JobResultThumbnail } from '../contracts/job-view.js';
 import type { CollectorFileSystem } from './collector-file-system.js';
 import { writeFailedError } from './collector-errors.js';
 import type { Destination } from './output-plan.js';
 import type { PendingDirectorySyncs } from './directory-syncs.js';
-import { commitTempFile, writeTempFile, type WrittenTempFile } from './temp-file-writer.js';
+import { commitTempFile, discardTempFile, writeDerivedTempFile, type WrittenTempFile } from './temp-file-writer.js';
 
 export const thumbnailFormats = ['webp', 'jpeg', 'png'] as const;
 export type ThumbnailFormat = (typeof thumbnailFormats)[number];
@@ -40,7 +39,7 @@ export interface RenderedThumbnail {
   info: { width: number; height: number };
 }
 
-/** A thumbnail rendered and in its fsynced temp file, waiting for its rename. */
+/** A thumbnail rendered and written to its temp file, waiting for its rename. */
 interface StagedThumbnail {
   written: WrittenTempFile;
   info: RenderedThumbnail['info'];
@@ -49,13 +48,13 @@ interface StagedThumbnail {
 export type ThumbnailOutcome = { written: true; thumbnail: JobResultThumbnail; undo: () => Promise<void> } | { written: false; reason: string };
 
 /**
- * The thumbnail of one image, written like the image itself: temp file beside it, fsync,
- * rename, folder fsync (the collector's, once after its last rename). Rendering is
- * deterministic, so a run after a crash simply writes it again (the rename replaces an older
- * one atomically).
+ * The thumbnail of one image: temp file beside it, rename, then its data and folder fsynced
+ * with the collection's other pending syncs after the last rename (a derived file, see
+ * writeDerivedTempFile). Rendering is deterministic, so a run after a crash simply writes it
+ * again (the rename replaces whatever the crash left).
  *
  * It starts as soon as the image's bytes are known — rendering (on sharp's threads) and the
- * temp file's write and fsync overlap the image's own fsync and rename — and is committed
+ * temp file's write overlap the image's own fsync and rename — and is committed
  * (renamed) only after the image is in place. An image the decoder cannot read gets no
  * thumbnail (`written: false`) instead of failing a job whose file is already safe; a failed
  * write is FILE_MOVE_FAILED like any other write.
@@ -114,7 +113,7 @@ export class PendingThumbnail {
   /** The image was not placed: remove the temp file, if one was written. */
   async discard(): Promise<void> {
     const staged = await this.staged.catch(() => undefined);
-    if (staged && 'written' in staged) await this.fs.unlink(staged.written.tempPath).catch(() => undefined);
+    if (staged && 'written' in staged) await discardTempFile(this.fs, staged.written);
   }
 
   private entryOf(info: RenderedThumbnail['info'], bytes: number): JobResultThumbnail {
@@ -132,7 +131,8 @@ export class PendingThumbnail {
     const rendered = await this.rendering;
     if ('reason' in rendered) return rendered;
     try {
-      return { written: await writeTempFile(this.fs, Readable.from([rendered.data]), this.destination.absolutePath), info: rendered.info };
+      // Derived from the image: fsynced with the folders after the last rename (writeDerivedTempFile).
+      return { written: await writeDerivedTempFile(this.fs, rendered.data, this.destination.absolutePath), info: rendered.info };
     } catch (error) {
       throw writeFailedError(this.destination.absolutePath, error);
     }

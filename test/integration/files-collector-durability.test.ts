@@ -72,18 +72,27 @@ function recordingFs(overrides: Partial<CollectorFileSystem> = {}): { fs: Collec
   return { fs, ops };
 }
 
+/** The files the service derives and writes again after a crash: the sidecar, thumbnails. */
+const isDerived = (destination: string) => destination.endsWith('_metadata.json') || /\.thumb\.\w+$/.test(destination);
+
 /**
- * Every rename into the data folder: its source bytes synced before it, its destination
- * folder synced after it, and — when it took the file out of ComfyUI's folder — that folder too.
- * Every unlink of ComfyUI's copy is followed by a sync of its folder.
+ * Every rename into the data folder: its source bytes synced before it — or, for a derived
+ * file, after the collection's last rename, with the folders — its destination folder synced
+ * after it, and — when it took the file out of ComfyUI's folder — that folder too. Every
+ * unlink of ComfyUI's copy is followed by a sync of its folder. All of it before collect()
+ * returns (the ops are read after it).
  */
 function assertDurable(ops: Op[]): void {
   const renames = ops.flatMap((o, i) => (o.op === 'rename' ? [{ ...o, i }] : []));
   expect(renames.length).toBeGreaterThan(0);
+  const lastRename = renames.at(-1)!.i;
   for (const r of renames) {
     const before = ops.slice(0, r.i);
     const after = ops.slice(r.i + 1);
-    expect(before, `bytes of ${r.from} fsynced before the rename`).toContainEqual({ op: 'sync-data', file: r.from });
+    if (isDerived(r.to)) {
+      expect(before, `derived ${r.to}: not fsynced before its rename`).not.toContainEqual({ op: 'sync-data', file: r.from });
+      expect(ops.slice(lastRename + 1), `derived ${r.to}: bytes fsynced after the last rename`).toContainEqual({ op: 'sync-data', file: r.from });
+    } else expect(before, `bytes of ${r.from} fsynced before the rename`).toContainEqual({ op: 'sync-data', file: r.from });
     expect(after, `folder of ${r.to} fsynced after the rename`).toContainEqual({ op: 'sync-dir', dir: path.dirname(r.to) });
     if (r.from.startsWith(output)) expect(after, `ComfyUI's folder fsynced after the move`).toContainEqual({ op: 'sync-dir', dir: path.dirname(r.from) });
   }
@@ -103,7 +112,7 @@ const request = (files: OutputFileRef[], extra: Partial<CollectRequest> = {}): C
 });
 
 describe('OutputCollector durability (fsync of data and folders)', () => {
-  it("move: ComfyUI's file is fsynced, renamed, and both folders fsynced; the sidecar likewise", async () => {
+  it("move: ComfyUI's file is fsynced, renamed, and both folders fsynced; the sidecar's bytes with them, after its rename", async () => {
     const { fs, ops } = recordingFs();
     const files = [await outputFile('m_00001_.png', 1), await outputFile('m_00002_.png', 2)];
     const result = await new OutputCollector({ dataDir, fileSystem: fs }).collect(request(files));
@@ -112,7 +121,7 @@ describe('OutputCollector durability (fsync of data and folders)', () => {
     expect(destinations).toEqual([...result.files.map((f) => f.absolutePath), path.join(dataDir, result.metadataPath)]);
   });
 
-  it('with thumbnails: image and thumbnail bytes fsynced before their renames; each folder fsynced once, after the last rename', async () => {
+  it("with thumbnails: the image's bytes fsynced before its rename, the thumbnails' after the last; each folder fsynced once, after the last rename", async () => {
     const { fs, ops } = recordingFs();
     const files = [await outputFile('t_00001_.png', 8), await outputFile('t_00002_.png', 9)];
     const thumbnails = { maxSize: 2, format: 'webp' as const, quality: 80 };
@@ -184,6 +193,25 @@ describe('OutputCollector writes the sidecar while the files move', () => {
     expect(events.indexOf('sidecar temp created')).toBeLessThan(events.indexOf('image rename ends'));
     const renamedTo = ops.flatMap((o) => (o.op === 'rename' ? [path.basename(o.to)] : []));
     expect(renamedTo.at(-1)).toBe('job1_metadata.json');
+  });
+
+  it("a derived file's fsync that fails after the renames: FILE_MOVE_FAILED, ComfyUI gets its file back, no sidecar or thumbnail stays", async () => {
+    const eio = Object.assign(new Error('EIO: simulated'), { code: 'EIO' });
+    const { fs } = recordingFs({
+      async createExclusive(file) {
+        const real = await nodeCollectorFileSystem.createExclusive(file);
+        return file.includes('_metadata.json') ? { ...real, sync: () => Promise.reject(eio) } : real;
+      },
+    });
+    const source = path.join(output, 'e_00001_.png');
+    const thumbnails = { maxSize: 2, format: 'webp' as const, quality: 80 };
+    const outcome = await new OutputCollector({ dataDir, fileSystem: fs, thumbnails })
+      .collect(request([await outputFile('e_00001_.png', 12)]))
+      .catch((error: unknown) => error);
+    expect(outcome).toMatchObject({ code: 'FILE_MOVE_FAILED' });
+    expect(await readFile(source)).toEqual(png(12));
+    const images = path.join(dataDir, 'conversations/conv1/images');
+    expect(await readdir(images)).toEqual([]);
   });
 
   it('a file changed while it is copied across file systems is not delivered: FILE_MOVE_FAILED, ComfyUI keeps it, no sidecar', async () => {

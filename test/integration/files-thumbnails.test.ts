@@ -131,7 +131,7 @@ describe('thumbnails', () => {
     expect(sidecar.files[0].thumbnail_skipped.length).toBeGreaterThan(0);
   });
 
-  it('is written like the image: temp file fsynced, renamed into place, directory fsynced', async () => {
+  it('is written as a derived file: temp file renamed into place, its bytes and folder fsynced after the last rename', async () => {
     const calls: string[] = [];
     const images = path.join(dataDir, 'conversations/conv1/images');
     const recording: CollectorFileSystem = {
@@ -157,15 +157,16 @@ describe('thumbnails', () => {
     };
     await collect(new OutputCollector({ dataDir, thumbnails: webp256, fileSystem: recording }), [await outputFile('a.png', png(300, 300))]);
 
-    // Its bytes fsynced before the rename; the folder fsynced after it (once for the whole
-    // job, after the last rename — the sidecar's) and before collect() returned.
+    // Written again after a crash, so its bytes are fsynced with the folder (once for the whole
+    // job, after the last rename — the sidecar's), not before its own rename; all of it before
+    // collect() returned.
     const synced = calls.findIndex((c) => /^fsync \.job1\.thumb\.webp\.[0-9a-f]{8}\.partial$/.test(c));
     const renamed = calls.findIndex((c) => /^rename \.job1\.thumb\.webp\.[0-9a-f]{8}\.partial -> job1\.thumb\.webp$/.test(c));
     const lastRename = calls.findLastIndex((c) => c.startsWith('rename '));
     const folderSynced = calls.indexOf(`fsync dir ${path.relative(dataDir, images)}`);
-    expect(synced).toBeGreaterThanOrEqual(0);
-    expect(renamed).toBeGreaterThan(synced);
+    expect(renamed).toBeGreaterThanOrEqual(0);
     expect(calls[lastRename]).toMatch(/-> job1_metadata\.json$/);
+    expect(synced).toBeGreaterThan(lastRename);
     expect(folderSynced).toBeGreaterThan(lastRename);
     // The thumbnail is renamed after the image it shows.
     expect(renamed).toBeGreaterThan(calls.indexOf('rename a.png -> job1.png'));
