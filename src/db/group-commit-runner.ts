@@ -48,10 +48,12 @@ export class GroupCommitRunner implements TransactionRunner {
   readonly #maxBatch: number;
   readonly #queue: QueuedCall[] = [];
   readonly #readsOutsideBatches: boolean;
-  /** Reads running outside the batches: whenIdle waits for them too. */
+  /** Reads running outside the batches (PostgreSQL; SQLite when idle): whenIdle waits for them too. */
   readonly #readsInFlight = new Set<Promise<unknown>>();
   /** The running drain loop, if any. */
   #draining: Promise<void> | undefined;
+  /** A batch has been taken from the queue and its calls are not settled yet. */
+  #batchOpen = false;
 
   constructor(db: StoreExecutor, options: GroupCommitRunnerOptions = {}) {
     this.#db = db;
@@ -64,7 +66,13 @@ export class GroupCommitRunner implements TransactionRunner {
   }
 
   read<T>(work: (db: StoreExecutor) => Promise<T>): Promise<T> {
-    if (!this.#readsOutsideBatches) return this.#enqueue(true, work);
+    // SQLite, and nothing queued or running: a read now sees exactly what it would see first
+    // in the next batch (there is no earlier call to wait for), without waiting for the check
+    // phase or paying BEGIN IMMEDIATE and COMMIT around one SELECT. The outbox relay's read
+    // after each commit is one such. Kysely's connection mutex keeps it off any transaction
+    // that begins meanwhile; with calls waiting, it queues behind them as before.
+    const idle = this.#queue.length === 0 && !this.#batchOpen;
+    if (!this.#readsOutsideBatches && !idle) return this.#enqueue(true, work);
     const read = work(this.#db);
     this.#readsInFlight.add(read);
     const forget = () => this.#readsInFlight.delete(read);
@@ -100,16 +108,23 @@ export class GroupCommitRunner implements TransactionRunner {
   }
 
   async #runBatch(batch: QueuedCall[]): Promise<void> {
+    this.#batchOpen = true;
+    // Closed before the calls settle: their callers may read at once, and should not wait.
+    const settleAll = (outcomes: Outcome[]) => {
+      this.#batchOpen = false;
+      finish(batch, outcomes);
+    };
     try {
       // Fast path: every call straight in the transaction. Calls rarely fail, and most that
       // do (JOB_NOT_FOUND, QUEUE_FULL) fail before writing anything — but "most" is not
       // "all", so any failure rolls the batch back and it runs again with savepoints.
       const fastPath = await this.#transaction((trx) => runAll(batch, (call) => settle(call.work(trx)), true));
-      if (fastPath.committed || batch.length === 1) return finish(batch, fastPath.outcomes);
+      if (fastPath.committed || batch.length === 1) return settleAll(fastPath.outcomes);
       // Alone in the batch, a call's rollback is all the isolation it needs; otherwise re-run.
       const isolated = await this.#transaction((trx) => runAll(batch, (call) => runIsolated(trx, call)), true);
-      finish(batch, isolated.outcomes);
+      settleAll(isolated.outcomes);
     } catch (error) {
+      this.#batchOpen = false;
       if (error instanceof TransactionEndedByCall) {
         // That call's failure (disk full, I/O) ended the whole transaction: it fails, and
         // the rest, whose writes went with it, run again in the next batch.

@@ -124,6 +124,25 @@ describe('GroupCommitRunner on SQLite', () => {
     expect(await rows()).toEqual([{ k: 'after', v: 1 }]);
   });
 
+  it('a read while nothing is queued runs at once, without a transaction; one behind a queued write waits for it', async () => {
+    const runner = new GroupCommitRunner(db);
+    await runner.write((trx) => insert(trx, 'a', 1));
+    executed = [];
+    const keys = (executor: Kysely<any>) => sql<{ k: string }>`select k from t order by k`.execute(executor).then((result) => result.rows.map((row) => row.k));
+    expect(await runner.read(keys)).toEqual(['a']);
+    expect(executed).toEqual(['select k from t order by k']);
+
+    executed = [];
+    // Not awaited: the read must still see it, as it would have in the same batch.
+    const written = runner.write((trx) => insert(trx, 'b', 2));
+    const seen = runner.read(keys);
+    expect(await seen).toEqual(['a', 'b']);
+    await written;
+    expect(count('begin')).toBe(1);
+    expect(count('commit')).toBe(1);
+    await runner.whenIdle();
+  });
+
   // Transitions reach the store from separate event-loop callbacks (an HTTP reply here, a
   // socket frame there), not from one synchronous burst: calls made in one event-loop turn
   // must still share a single commit.
