@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NatsTestServer } from '../support/nats-server.js';
-import { repoRoot, startCli, type CliProcess } from '../support/user-folder.js';
+import { repoRoot, runCli, startCli, type CliProcess } from '../support/user-folder.js';
 
 interface Stage {
   name: string | undefined;
@@ -142,16 +142,13 @@ describe("the image's files, launched as the image launches them", () => {
     );
     expect(version).toMatch(/^chorus-visual \d+\.\d+\.\d+\n$/);
 
-    serve = startCli(['serve', '--http-port', '0'], {
-      cwd: image,
-      bin,
-      env: {
-        CHORUS_VISUAL_COMFYUI_URL: comfyUrl,
-        CHORUS_VISUAL_NATS_SERVERS: `["${nats.url}"]`,
-        CHORUS_VISUAL_DATA_DIR: join(image, 'data'),
-        CHORUS_VISUAL_DATABASE_URL: `sqlite:${join(image, 'data', 'chorus-visual.db')}`,
-      },
-    });
+    const env = {
+      CHORUS_VISUAL_COMFYUI_URL: comfyUrl,
+      CHORUS_VISUAL_NATS_SERVERS: `["${nats.url}"]`,
+      CHORUS_VISUAL_DATA_DIR: join(image, 'data'),
+      CHORUS_VISUAL_DATABASE_URL: `sqlite:${join(image, 'data', 'chorus-visual.db')}`,
+    };
+    serve = startCli(['serve', '--http-port', '0'], { cwd: image, bin, env });
     await serve.waitFor(/NATS commands and events ready/, 30_000);
     const listening = JSON.parse((await serve.waitFor(/^\{.*"chorus-visual listening".*$/, 30_000))[0]) as { http: string };
 
@@ -162,6 +159,19 @@ describe("the image's files, launched as the image launches them", () => {
     const page = await fetch(`${listening.http}/`);
     expect(page.status).toBe(200);
     expect(await page.text()).toMatch(/<html/i);
+
+    // A job through it, sent by the CLI as the README does: the compiled service runs it to
+    // its file and sidecar in the image's data folder.
+    const generated = await runCli(['generate', '--workflow', 'no_model_test', '--conversation', 'image', '--prompt', '--json', 'a lighthouse'], {
+      cwd: image,
+      env,
+    });
+    expect(generated.code, generated.stderr).toBe(0);
+    const job = JSON.parse(generated.stdout) as { state: string; result: { files: Array<{ absolutePath: string }>; metadataPath: string } };
+    expect(job.state).toBe('completed');
+    expect(job.result.files[0]!.absolutePath.startsWith(join(image, 'data'))).toBe(true);
+    expect(existsSync(job.result.files[0]!.absolutePath)).toBe(true);
+    expect(existsSync(join(image, 'data', job.result.metadataPath))).toBe(true);
 
     expect(await serve.stop()).toBe(0);
     serve = undefined;
