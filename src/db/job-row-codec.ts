@@ -40,6 +40,22 @@ export function toNewJobRecord(job: NewJob, updatedAt: string): NewJobRecord {
   return { ...encodeColumns(row), updated_at: updatedAt } as NewJobRecord;
 }
 
+/**
+ * The row `toNewJobRecord(job, updatedAt)` stored, as `toJobRow` would read it back (the
+ * same columns, the optional ones null when absent), without reading it back. The JSON
+ * columns are the caller's own values, not copies parsed from the stored text.
+ */
+export function toCreatedJobRow(job: NewJob, updatedAt: string, ownerInstance: string | null): JobRow {
+  return {
+    ...initialJobRow(job),
+    updated_at: updatedAt,
+    owner_instance: ownerInstance,
+    regenerated_from: job.regenerated_from ?? null,
+    comfy_graph: job.comfy_graph ?? null,
+    request_hash: job.request_hash ?? null,
+  };
+}
+
 /** Only the keys present in `patch` are written; JSON columns are serialised. */
 export function toJobRecordUpdate(patch: JobPatch): JobRecordUpdate {
   return encodeColumns(patch) as JobRecordUpdate;

@@ -74,7 +74,7 @@ export class JobStatements {
   readonly #db: Executor;
   readonly #dialect: DatabaseDialect;
   readonly #advances = new QueryTemplateCache<string, { seq?: number | string; last_seq?: number | string }>();
-  readonly #jobInserts = new QueryTemplateCache<string, JobRecord>();
+  readonly #jobInserts = new QueryTemplateCache<string>();
   readonly #insertEvent: QueryTemplate<EventHole>;
   readonly #findById: QueryTemplate<'id', JobRecord>;
   readonly #findByRequestId: QueryTemplate<'conversation_id' | 'request_id', JobRecord>;
@@ -140,8 +140,12 @@ export class JobStatements {
     return Number(rows[0]?.count ?? 0);
   }
 
-  /** Inserts the job and its creation event; returns the job as stored. */
-  async insertJob(db: Executor, record: NewJobRecord, event: NewJobEventRecord): Promise<JobRecord> {
+  /**
+   * Inserts the job and its creation event. Nothing is read back: the store knows the row
+   * it wrote (job-row-codec.ts `toCreatedJobRow`); reading it back cost a copy of every
+   * column out of SQLite and a JSON parse of each JSON column, per admission.
+   */
+  async insertJob(db: Executor, record: NewJobRecord, event: NewJobEventRecord): Promise<void> {
     const columns = checkedColumns(record);
     const jobArguments = Object.fromEntries(columns.map((column) => [`job:${column}`, (record as Record<string, unknown>)[column]]));
     const values = { ...jobArguments, ...eventArguments(event) };
@@ -149,20 +153,21 @@ export class JobStatements {
       const jobHoles = columns.map((column) => `job:${column}`);
       return QueryTemplate.compile(this.#dialect === 'postgres' ? [...jobHoles, ...eventHoles] : jobHoles, (hole) => {
         const job = Object.fromEntries(columns.map((column) => [column, hole(`job:${column}`)])) as unknown as NewJobRecord;
-        if (this.#dialect !== 'postgres') return this.#db.insertInto('visual_generation_jobs').values(job).returningAll();
+        if (this.#dialect !== 'postgres') return this.#db.insertInto('visual_generation_jobs').values(job);
         // The event's foreign key is checked at the end of the statement, after the job's insert.
         return this.#db
-          .with('created', (qb) => qb.insertInto('visual_generation_jobs').values(job).returningAll())
+          .with('created', (qb) => qb.insertInto('visual_generation_jobs').values(job).returning('id'))
           .with('first_event', (qb) => qb.insertInto('job_events').values(eventValues(hole)))
           .selectFrom('created')
-          .selectAll();
+          .select('id');
       });
     });
     const { rows } = await template.run(db, values);
-    const created = rows[0];
-    if (created === undefined) throw new Error(`inserting job ${String(record.id)} returned no row`);
-    if (this.#dialect !== 'postgres') await this.#insertEvent.run(db, eventArguments(event));
-    return created;
+    if (this.#dialect !== 'postgres') {
+      await this.#insertEvent.run(db, eventArguments(event));
+      return;
+    }
+    if (rows[0] === undefined) throw new Error(`inserting job ${String(record.id)} returned no row`);
   }
 
   /**

@@ -10,7 +10,7 @@ import type { JobState } from '../contracts/job-view.js';
 import type { DatabaseSchema } from './database-schema.js';
 import type { DatabaseDialect } from './database-url.js';
 import { countUnpublishedEvents, selectJobEvents, toJobEventRow, toNewJobEventRecord } from './job-event.repository.js';
-import { toJobRecordUpdate, toJobRow, toNewJobRecord } from './job-row-codec.js';
+import { toCreatedJobRow, toJobRecordUpdate, toJobRow, toNewJobRecord } from './job-row-codec.js';
 import { countJobs, countJobsByState, selectJobs, selectUnfinishedJobs } from './job.repository.js';
 import { JobStatements } from './job-statements.js';
 import { GroupCommitRunner } from './group-commit-runner.js';
@@ -73,12 +73,10 @@ export class KyselyJobStore implements JobStore {
             details: { max_queue_size: limits.maxQueueSize, active },
           });
         }
-        const record = await statements.insertJob(
-          trx,
-          { ...toNewJobRecord(job, this.#timestamp()), owner_instance: this.#owner ?? null },
-          toNewJobEventRecord(job.id, 1, event),
-        );
-        return { job: toJobRow(record), created: true };
+        const updatedAt = this.#timestamp();
+        const owner = this.#owner ?? null;
+        await statements.insertJob(trx, { ...toNewJobRecord(job, updatedAt), owner_instance: owner }, toNewJobEventRecord(job.id, 1, event));
+        return { job: toCreatedJobRow(job, updatedAt, owner), created: true };
       });
     } catch (error) {
       // Lost a race with another writer (another process, or PostgreSQL's concurrent
