@@ -15,7 +15,7 @@ import type { DatabaseSchema } from './database-schema.js';
 import type { DatabaseDialect } from './database-url.js';
 import type { JobEventRecord, NewJobEventRecord } from './job-events.table.js';
 import type { JobRecord, JobRecordUpdate, NewJobRecord } from './jobs.table.js';
-import { QueryTemplate, QueryTemplateCache, type Hole } from './query-template.js';
+import { QueryTemplate, QueryTemplateCache, type CompiledQueryExecutor, type Hole } from './query-template.js';
 
 type Executor = Kysely<DatabaseSchema>;
 
@@ -119,23 +119,23 @@ export class JobStatements {
     );
   }
 
-  async findJobById(db: Executor, id: string): Promise<JobRecord | undefined> {
+  async findJobById(db: CompiledQueryExecutor, id: string): Promise<JobRecord | undefined> {
     return (await this.#findById.run(db, { id })).rows[0];
   }
 
   /** (source, regenerated job) pairs for the given sources, oldest regeneration first. */
-  async selectRegenerations(db: Executor, sourceIds: readonly string[]): Promise<Array<{ id: string; regenerated_from: string }>> {
+  async selectRegenerations(db: CompiledQueryExecutor, sourceIds: readonly string[]): Promise<Array<{ id: string; regenerated_from: string }>> {
     if (sourceIds.length === 0) return [];
     const { rows } = await this.#selectRegenerations.run(db, { ids: this.#idList(sourceIds) });
     return rows.flatMap((row) => (row.regenerated_from === null ? [] : [{ id: row.id, regenerated_from: row.regenerated_from }]));
   }
 
-  async findJobByRequestId(db: Executor, conversationId: string, requestId: string): Promise<JobRecord | undefined> {
+  async findJobByRequestId(db: CompiledQueryExecutor, conversationId: string, requestId: string): Promise<JobRecord | undefined> {
     const { rows } = await this.#findByRequestId.run(db, { conversation_id: conversationId, request_id: requestId });
     return rows[0];
   }
 
-  async countUnfinishedJobs(db: Executor): Promise<number> {
+  async countUnfinishedJobs(db: CompiledQueryExecutor): Promise<number> {
     const { rows } = await this.#countUnfinished.run(db, {});
     return Number(rows[0]?.count ?? 0);
   }
@@ -145,7 +145,7 @@ export class JobStatements {
    * it wrote (job-row-codec.ts `toCreatedJobRow`); reading it back cost a copy of every
    * column out of SQLite and a JSON parse of each JSON column, per admission.
    */
-  async insertJob(db: Executor, record: NewJobRecord, event: NewJobEventRecord): Promise<void> {
+  async insertJob(db: CompiledQueryExecutor, record: NewJobRecord, event: NewJobEventRecord): Promise<void> {
     const columns = checkedColumns(record);
     const jobArguments = Object.fromEntries(columns.map((column) => [`job:${column}`, (record as Record<string, unknown>)[column]]));
     const values = { ...jobArguments, ...eventArguments(event) };
@@ -176,7 +176,7 @@ export class JobStatements {
    * matched (the job is gone, or another instance owns it) — then nothing was written.
    */
   async advanceJob(
-    db: Executor,
+    db: CompiledQueryExecutor,
     jobId: string,
     update: JobRecordUpdate,
     updatedAt: string,
@@ -197,11 +197,11 @@ export class JobStatements {
     return seq;
   }
 
-  async selectUnpublishedEvents(db: Executor, limit: number): Promise<JobEventRecord[]> {
+  async selectUnpublishedEvents(db: CompiledQueryExecutor, limit: number): Promise<JobEventRecord[]> {
     return (await this.#selectUnpublished.run(db, { limit })).rows;
   }
 
-  async markEventsPublished(db: Executor, ids: readonly number[], at: string): Promise<void> {
+  async markEventsPublished(db: CompiledQueryExecutor, ids: readonly number[], at: string): Promise<void> {
     await this.#markPublished.run(db, { ids: this.#idList(ids), at });
   }
 
