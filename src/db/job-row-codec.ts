@@ -34,16 +34,15 @@ export function toJobRow(record: JobRecord): JobRow {
   return row as unknown as JobRow;
 }
 
-/** A freshly created job (src/contracts' `initialJobRow`) as the record to insert. */
-export function toNewJobRecord(job: NewJob, updatedAt: string): NewJobRecord {
-  const { owner_instance: _ownerIsSetByTheStore, ...row } = initialJobRow(job);
-  return { ...encodeColumns(row), updated_at: updatedAt } as NewJobRecord;
+/** A freshly created job's row (`toCreatedJobRow`) as the record to insert: every column, JSON ones as text. */
+export function toNewJobRecord(row: JobRow): NewJobRecord {
+  return encodeColumns(row) as NewJobRecord;
 }
 
 /**
- * The row `toNewJobRecord(job, updatedAt)` stored, as `toJobRow` would read it back (the
- * same columns, the optional ones null when absent), without reading it back. The JSON
- * columns are the caller's own values, not copies parsed from the stored text.
+ * A freshly created job (src/contracts' `initialJobRow`) as the store inserts it and as
+ * `toJobRow` would read it back (the optional columns null when absent), so the store
+ * returns the row without reading it back. The JSON columns are the caller's own values.
  */
 export function toCreatedJobRow(job: NewJob, updatedAt: string, ownerInstance: string | null): JobRow {
   return {

@@ -48,6 +48,17 @@ function eventValues(hole: Hole<EventHole>) {
   };
 }
 
+/** `set:<column>`, made once per column name rather than on every transition. */
+const setHoles = new Map<string, string>();
+function setHole(column: string): string {
+  let hole = setHoles.get(column);
+  if (hole === undefined) {
+    hole = `set:${column}`;
+    if (setHoles.size < 256) setHoles.set(column, hole);
+  }
+  return hole;
+}
+
 function eventArguments(event: NewJobEventRecord): Record<EventHole, unknown> {
   return {
     'event:job_id': event.job_id,
@@ -186,14 +197,20 @@ export class JobStatements {
     const columns = checkedColumns(update);
     const fenced = owner !== undefined;
     const template = this.#advances.get(`${fenced ? 'fenced' : 'open'}:${columns.join(',')}`, () => this.#compileAdvance(columns, fenced));
-    const values: Record<string, unknown> = { job_id: jobId, updated_at: updatedAt, owner, ...eventArguments(event) };
-    for (const column of columns) values[`set:${column}`] = (update as Record<string, unknown>)[column];
+    // One object for both statements' values: the event's, then the update's beside them.
+    const eventValues = eventArguments(event);
+    const values: Record<string, unknown> = eventValues;
+    values['job_id'] = jobId;
+    values['updated_at'] = updatedAt;
+    values['owner'] = owner;
+    for (const column of columns) values[setHole(column)] = (update as Record<string, unknown>)[column];
     const { rows } = await template.run(db, values);
     const row = rows[0];
     if (row === undefined) return undefined;
     if (this.#dialect === 'postgres') return Number(row.seq);
     const seq = Number(row.last_seq);
-    await this.#insertEvent.run(db, { ...eventArguments(event), 'event:seq': seq });
+    eventValues['event:seq'] = seq;
+    await this.#insertEvent.run(db, eventValues);
     return seq;
   }
 

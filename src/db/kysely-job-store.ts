@@ -83,10 +83,9 @@ export class KyselyJobStore implements JobStore {
             details: { max_queue_size: limits.maxQueueSize, active },
           });
         }
-        const updatedAt = this.#timestamp();
-        const owner = this.#owner ?? null;
-        await statements.insertJob(exec, { ...toNewJobRecord(job, updatedAt), owner_instance: owner }, toNewJobEventRecord(job.id, 1, event));
-        return { job: toCreatedJobRow(job, updatedAt, owner), created: true };
+        const row = toCreatedJobRow(job, this.#timestamp(), this.#owner ?? null);
+        await statements.insertJob(exec, toNewJobRecord(row), toNewJobEventRecord(job.id, 1, event));
+        return { job: row, created: true };
       });
     } catch (error) {
       // Lost a race with another writer (another process, or PostgreSQL's concurrent
