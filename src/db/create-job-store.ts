@@ -25,6 +25,7 @@ export async function createJobStore(url: string, options: CreateJobStoreOptions
   }
   const store = new KyselyJobStore(database.db, database.dialect, {
     close: () => database.close(),
+    ...(database.direct === undefined ? {} : { direct: database.direct }),
     ...(options.ownerInstance === undefined ? {} : { ownerInstance: options.ownerInstance }),
   });
   return Object.assign(store, { database });

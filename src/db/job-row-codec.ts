@@ -34,10 +34,25 @@ export function toJobRow(record: JobRecord): JobRow {
   return row as unknown as JobRow;
 }
 
-/** A freshly created job (src/contracts' `initialJobRow`) as the record to insert. */
-export function toNewJobRecord(job: NewJob, updatedAt: string): NewJobRecord {
-  const { owner_instance: _ownerIsSetByTheStore, ...row } = initialJobRow(job);
-  return { ...encodeColumns(row), updated_at: updatedAt } as NewJobRecord;
+/** A freshly created job's row (`toCreatedJobRow`) as the record to insert: every column, JSON ones as text. */
+export function toNewJobRecord(row: JobRow): NewJobRecord {
+  return encodeColumns(row) as NewJobRecord;
+}
+
+/**
+ * A freshly created job (src/contracts' `initialJobRow`) as the store inserts it and as
+ * `toJobRow` would read it back (the optional columns null when absent), so the store
+ * returns the row without reading it back. The JSON columns are the caller's own values.
+ */
+export function toCreatedJobRow(job: NewJob, updatedAt: string, ownerInstance: string | null): JobRow {
+  return {
+    ...initialJobRow(job),
+    updated_at: updatedAt,
+    owner_instance: ownerInstance,
+    regenerated_from: job.regenerated_from ?? null,
+    comfy_graph: job.comfy_graph ?? null,
+    request_hash: job.request_hash ?? null,
+  };
 }
 
 /** Only the keys present in `patch` are written; JSON columns are serialised. */

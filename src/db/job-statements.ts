@@ -15,7 +15,7 @@ import type { DatabaseSchema } from './database-schema.js';
 import type { DatabaseDialect } from './database-url.js';
 import type { JobEventRecord, NewJobEventRecord } from './job-events.table.js';
 import type { JobRecord, JobRecordUpdate, NewJobRecord } from './jobs.table.js';
-import { QueryTemplate, QueryTemplateCache, type Hole } from './query-template.js';
+import { QueryTemplate, QueryTemplateCache, type CompiledQueryExecutor, type Hole } from './query-template.js';
 
 type Executor = Kysely<DatabaseSchema>;
 
@@ -48,6 +48,17 @@ function eventValues(hole: Hole<EventHole>) {
   };
 }
 
+/** `set:<column>`, made once per column name rather than on every transition. */
+const setHoles = new Map<string, string>();
+function setHole(column: string): string {
+  let hole = setHoles.get(column);
+  if (hole === undefined) {
+    hole = `set:${column}`;
+    if (setHoles.size < 256) setHoles.set(column, hole);
+  }
+  return hole;
+}
+
 function eventArguments(event: NewJobEventRecord): Record<EventHole, unknown> {
   return {
     'event:job_id': event.job_id,
@@ -74,7 +85,7 @@ export class JobStatements {
   readonly #db: Executor;
   readonly #dialect: DatabaseDialect;
   readonly #advances = new QueryTemplateCache<string, { seq?: number | string; last_seq?: number | string }>();
-  readonly #jobInserts = new QueryTemplateCache<string, JobRecord>();
+  readonly #jobInserts = new QueryTemplateCache<string>();
   readonly #insertEvent: QueryTemplate<EventHole>;
   readonly #findById: QueryTemplate<'id', JobRecord>;
   readonly #findByRequestId: QueryTemplate<'conversation_id' | 'request_id', JobRecord>;
@@ -119,29 +130,33 @@ export class JobStatements {
     );
   }
 
-  async findJobById(db: Executor, id: string): Promise<JobRecord | undefined> {
+  async findJobById(db: CompiledQueryExecutor, id: string): Promise<JobRecord | undefined> {
     return (await this.#findById.run(db, { id })).rows[0];
   }
 
   /** (source, regenerated job) pairs for the given sources, oldest regeneration first. */
-  async selectRegenerations(db: Executor, sourceIds: readonly string[]): Promise<Array<{ id: string; regenerated_from: string }>> {
+  async selectRegenerations(db: CompiledQueryExecutor, sourceIds: readonly string[]): Promise<Array<{ id: string; regenerated_from: string }>> {
     if (sourceIds.length === 0) return [];
     const { rows } = await this.#selectRegenerations.run(db, { ids: this.#idList(sourceIds) });
     return rows.flatMap((row) => (row.regenerated_from === null ? [] : [{ id: row.id, regenerated_from: row.regenerated_from }]));
   }
 
-  async findJobByRequestId(db: Executor, conversationId: string, requestId: string): Promise<JobRecord | undefined> {
+  async findJobByRequestId(db: CompiledQueryExecutor, conversationId: string, requestId: string): Promise<JobRecord | undefined> {
     const { rows } = await this.#findByRequestId.run(db, { conversation_id: conversationId, request_id: requestId });
     return rows[0];
   }
 
-  async countUnfinishedJobs(db: Executor): Promise<number> {
+  async countUnfinishedJobs(db: CompiledQueryExecutor): Promise<number> {
     const { rows } = await this.#countUnfinished.run(db, {});
     return Number(rows[0]?.count ?? 0);
   }
 
-  /** Inserts the job and its creation event; returns the job as stored. */
-  async insertJob(db: Executor, record: NewJobRecord, event: NewJobEventRecord): Promise<JobRecord> {
+  /**
+   * Inserts the job and its creation event. Nothing is read back: the store knows the row
+   * it wrote (job-row-codec.ts `toCreatedJobRow`); reading it back cost a copy of every
+   * column out of SQLite and a JSON parse of each JSON column, per admission.
+   */
+  async insertJob(db: CompiledQueryExecutor, record: NewJobRecord, event: NewJobEventRecord): Promise<void> {
     const columns = checkedColumns(record);
     const jobArguments = Object.fromEntries(columns.map((column) => [`job:${column}`, (record as Record<string, unknown>)[column]]));
     const values = { ...jobArguments, ...eventArguments(event) };
@@ -149,20 +164,21 @@ export class JobStatements {
       const jobHoles = columns.map((column) => `job:${column}`);
       return QueryTemplate.compile(this.#dialect === 'postgres' ? [...jobHoles, ...eventHoles] : jobHoles, (hole) => {
         const job = Object.fromEntries(columns.map((column) => [column, hole(`job:${column}`)])) as unknown as NewJobRecord;
-        if (this.#dialect !== 'postgres') return this.#db.insertInto('visual_generation_jobs').values(job).returningAll();
+        if (this.#dialect !== 'postgres') return this.#db.insertInto('visual_generation_jobs').values(job);
         // The event's foreign key is checked at the end of the statement, after the job's insert.
         return this.#db
-          .with('created', (qb) => qb.insertInto('visual_generation_jobs').values(job).returningAll())
+          .with('created', (qb) => qb.insertInto('visual_generation_jobs').values(job).returning('id'))
           .with('first_event', (qb) => qb.insertInto('job_events').values(eventValues(hole)))
           .selectFrom('created')
-          .selectAll();
+          .select('id');
       });
     });
     const { rows } = await template.run(db, values);
-    const created = rows[0];
-    if (created === undefined) throw new Error(`inserting job ${String(record.id)} returned no row`);
-    if (this.#dialect !== 'postgres') await this.#insertEvent.run(db, eventArguments(event));
-    return created;
+    if (this.#dialect !== 'postgres') {
+      await this.#insertEvent.run(db, eventArguments(event));
+      return;
+    }
+    if (rows[0] === undefined) throw new Error(`inserting job ${String(record.id)} returned no row`);
   }
 
   /**
@@ -171,7 +187,7 @@ export class JobStatements {
    * matched (the job is gone, or another instance owns it) — then nothing was written.
    */
   async advanceJob(
-    db: Executor,
+    db: CompiledQueryExecutor,
     jobId: string,
     update: JobRecordUpdate,
     updatedAt: string,
@@ -181,22 +197,28 @@ export class JobStatements {
     const columns = checkedColumns(update);
     const fenced = owner !== undefined;
     const template = this.#advances.get(`${fenced ? 'fenced' : 'open'}:${columns.join(',')}`, () => this.#compileAdvance(columns, fenced));
-    const values: Record<string, unknown> = { job_id: jobId, updated_at: updatedAt, owner, ...eventArguments(event) };
-    for (const column of columns) values[`set:${column}`] = (update as Record<string, unknown>)[column];
+    // One object for both statements' values: the event's, then the update's beside them.
+    const eventValues = eventArguments(event);
+    const values: Record<string, unknown> = eventValues;
+    values['job_id'] = jobId;
+    values['updated_at'] = updatedAt;
+    values['owner'] = owner;
+    for (const column of columns) values[setHole(column)] = (update as Record<string, unknown>)[column];
     const { rows } = await template.run(db, values);
     const row = rows[0];
     if (row === undefined) return undefined;
     if (this.#dialect === 'postgres') return Number(row.seq);
     const seq = Number(row.last_seq);
-    await this.#insertEvent.run(db, { ...eventArguments(event), 'event:seq': seq });
+    eventValues['event:seq'] = seq;
+    await this.#insertEvent.run(db, eventValues);
     return seq;
   }
 
-  async selectUnpublishedEvents(db: Executor, limit: number): Promise<JobEventRecord[]> {
+  async selectUnpublishedEvents(db: CompiledQueryExecutor, limit: number): Promise<JobEventRecord[]> {
     return (await this.#selectUnpublished.run(db, { limit })).rows;
   }
 
-  async markEventsPublished(db: Executor, ids: readonly number[], at: string): Promise<void> {
+  async markEventsPublished(db: CompiledQueryExecutor, ids: readonly number[], at: string): Promise<void> {
     await this.#markPublished.run(db, { ids: this.#idList(ids), at });
   }
 

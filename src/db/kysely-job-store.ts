@@ -10,13 +10,14 @@ import type { JobState } from '../contracts/job-view.js';
 import type { DatabaseSchema } from './database-schema.js';
 import type { DatabaseDialect } from './database-url.js';
 import { countUnpublishedEvents, selectJobEvents, toJobEventRow, toNewJobEventRecord } from './job-event.repository.js';
-import { toJobRecordUpdate, toJobRow, toNewJobRecord } from './job-row-codec.js';
+import { toCreatedJobRow, toJobRecordUpdate, toJobRow, toNewJobRecord } from './job-row-codec.js';
 import { countJobs, countJobsByState, selectJobs, selectUnfinishedJobs } from './job.repository.js';
 import { JobStatements } from './job-statements.js';
 import { GroupCommitRunner } from './group-commit-runner.js';
 import type { TransactionRunner } from './transaction-runner.js';
 import { isUniqueViolation } from './unique-violation.js';
 import { lockAdmission } from './admission-lock.js';
+import type { CompiledQueryExecutor } from './query-template.js';
 
 export interface KyselyJobStoreOptions {
   /** The clock for `updated_at`; event times come from the caller's events. */
@@ -31,6 +32,12 @@ export interface KyselyJobStoreOptions {
    * an instance that was presumed dead and taken over).
    */
   ownerInstance?: string;
+  /**
+   * SQLite: runs the store's compiled statements on the connection without Kysely's
+   * per-query machinery (Database.direct). Used only inside the transactions of the store's
+   * own group commit, which hold the connection; ignored when a `runner` is given.
+   */
+  direct?: CompiledQueryExecutor;
 }
 
 export class KyselyJobStore implements JobStore {
@@ -41,6 +48,7 @@ export class KyselyJobStore implements JobStore {
   readonly #runner: TransactionRunner;
   readonly #owner: string | undefined;
   readonly #statements: JobStatements;
+  readonly #direct: CompiledQueryExecutor | undefined;
 
   constructor(db: Kysely<DatabaseSchema>, dialect: DatabaseDialect, options: KyselyJobStoreOptions = {}) {
     this.db = db;
@@ -53,39 +61,40 @@ export class KyselyJobStore implements JobStore {
     this.#now = options.now ?? (() => new Date());
     this.#close = options.close ?? (() => db.destroy());
     this.#owner = options.ownerInstance;
+    this.#direct = options.runner === undefined && dialect === 'sqlite' ? options.direct : undefined;
   }
 
   async createJob(job: NewJob, event: NewJobEvent, limits: { maxQueueSize: number }): Promise<CreateJobOutcome> {
     const statements = this.#statements;
     try {
       return await this.#runner.write(async (trx) => {
+        const exec = this.#exec(trx);
         // Dedupe first: a caller retrying a request gets its job back even when the queue is full.
         if (job.request_id !== null) {
-          const existing = await statements.findJobByRequestId(trx, job.conversation_id, job.request_id);
+          const existing = await statements.findJobByRequestId(exec, job.conversation_id, job.request_id);
           if (existing !== undefined) return { job: toJobRow(existing), created: false };
         }
         // PostgreSQL runs admissions side by side: without a lock two could both count
         // max-1 and both insert. The transaction-scoped advisory lock serialises just this.
         if (this.dialect === 'postgres') await lockAdmission(trx);
-        const active = await statements.countUnfinishedJobs(trx);
+        const active = await statements.countUnfinishedJobs(exec);
         if (active >= limits.maxQueueSize) {
           throw new ChorusError(ErrorCode.QUEUE_FULL, `The job queue is full (${active} unfinished jobs, limit ${limits.maxQueueSize})`, {
             details: { max_queue_size: limits.maxQueueSize, active },
           });
         }
-        const record = await statements.insertJob(
-          trx,
-          { ...toNewJobRecord(job, this.#timestamp()), owner_instance: this.#owner ?? null },
-          toNewJobEventRecord(job.id, 1, event),
-        );
-        return { job: toJobRow(record), created: true };
+        const row = toCreatedJobRow(job, this.#timestamp(), this.#owner ?? null);
+        await statements.insertJob(exec, toNewJobRecord(row), toNewJobEventRecord(job.id, 1, event));
+        return { job: row, created: true };
       });
     } catch (error) {
       // Lost a race with another writer (another process, or PostgreSQL's concurrent
       // transactions): the unique index on (conversation_id, request_id) kept it to one job; return that one.
       if (job.request_id !== null && isUniqueViolation(error)) {
         const requestId = job.request_id;
-        const existing = await this.#guard('createJob', () => this.#runner.read((db) => statements.findJobByRequestId(db, job.conversation_id, requestId)));
+        const existing = await this.#guard('createJob', () =>
+          this.#runner.read((db) => statements.findJobByRequestId(this.#exec(db), job.conversation_id, requestId)),
+        );
         if (existing !== undefined) return { job: toJobRow(existing), created: false };
       }
       throw asStoreError('createJob', error);
@@ -100,7 +109,7 @@ export class KyselyJobStore implements JobStore {
       // seq 0 stands in until the UPDATE returns the job's next one.
       const record = toNewJobEventRecord(jobId, 0, event);
       return this.#runner.write(async (trx) => {
-        const seq = await this.#statements.advanceJob(trx, jobId, update, updatedAt, this.#owner, record);
+        const seq = await this.#statements.advanceJob(this.#exec(trx), jobId, update, updatedAt, this.#owner, record);
         if (seq === undefined) throw await this.#whyNotUpdated(trx, jobId);
         return { seq };
       });
@@ -109,14 +118,14 @@ export class KyselyJobStore implements JobStore {
 
   getJob(jobId: string): Promise<JobRow | undefined> {
     return this.#read('getJob', async (db) => {
-      const record = await this.#statements.findJobById(db, jobId);
+      const record = await this.#statements.findJobById(this.#exec(db), jobId);
       return record === undefined ? undefined : toJobRow(record);
     });
   }
 
   findByRequestId(conversationId: string, requestId: string): Promise<JobRow | undefined> {
     return this.#read('findByRequestId', async (db) => {
-      const record = await this.#statements.findJobByRequestId(db, conversationId, requestId);
+      const record = await this.#statements.findJobByRequestId(this.#exec(db), conversationId, requestId);
       return record === undefined ? undefined : toJobRow(record);
     });
   }
@@ -148,7 +157,7 @@ export class KyselyJobStore implements JobStore {
   listRegenerations(jobIds: readonly string[]): Promise<Map<string, string[]>> {
     return this.#read('listRegenerations', async (db) => {
       const bySource = new Map<string, string[]>();
-      for (const { id, regenerated_from } of await this.#statements.selectRegenerations(db, jobIds)) {
+      for (const { id, regenerated_from } of await this.#statements.selectRegenerations(this.#exec(db), jobIds)) {
         bySource.set(regenerated_from, [...(bySource.get(regenerated_from) ?? []), id]);
       }
       return bySource;
@@ -157,7 +166,7 @@ export class KyselyJobStore implements JobStore {
 
   listUnpublished(limit: number): Promise<JobEventRow[]> {
     const rows = Math.max(0, Math.trunc(limit));
-    return this.#read('listUnpublished', async (db) => (await this.#statements.selectUnpublishedEvents(db, rows)).map(toJobEventRow));
+    return this.#read('listUnpublished', async (db) => (await this.#statements.selectUnpublishedEvents(this.#exec(db), rows)).map(toJobEventRow));
   }
 
   countUnpublished(): Promise<number> {
@@ -166,7 +175,7 @@ export class KyselyJobStore implements JobStore {
 
   markPublished(eventIds: number[], at: string): Promise<void> {
     if (eventIds.length === 0) return Promise.resolve();
-    return this.#guard('markPublished', () => this.#runner.write((trx) => this.#statements.markEventsPublished(trx, eventIds, at)));
+    return this.#guard('markPublished', () => this.#runner.write((trx) => this.#statements.markEventsPublished(this.#exec(trx), eventIds, at)));
   }
 
   /** Lets queued calls finish, then closes. */
@@ -178,8 +187,13 @@ export class KyselyJobStore implements JobStore {
   /** A fenced update matched nothing: the job is gone, or another instance drives it now. */
   async #whyNotUpdated(trx: Kysely<DatabaseSchema>, jobId: string): Promise<ChorusError> {
     if (this.#owner === undefined) return jobNotFound(jobId);
-    const record = await this.#statements.findJobById(trx, jobId);
+    const record = await this.#statements.findJobById(this.#exec(trx), jobId);
     return record === undefined ? jobNotFound(jobId) : ownershipLost(jobId, record.owner_instance);
+  }
+
+  /** Where a runner callback's compiled statements run: straight on the connection its transaction holds, when allowed. */
+  #exec(trx: Kysely<DatabaseSchema>): CompiledQueryExecutor {
+    return this.#direct ?? trx;
   }
 
   #timestamp(): string {

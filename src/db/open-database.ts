@@ -13,12 +13,19 @@ import type { DatabaseSchema } from './database-schema.js';
 import { describeDatabase, inMemorySqlite, parseDatabaseUrl, type DatabaseDialect } from './database-url.js';
 import { SqliteStatementCache } from './sqlite-statement-cache.js';
 import { SqliteCheckpointer } from './sqlite-checkpointer.js';
+import { SqliteDirectExecutor } from './sqlite-direct-executor.js';
+import type { CompiledQueryExecutor } from './query-template.js';
 
 export interface Database {
   db: Kysely<DatabaseSchema>;
   dialect: DatabaseDialect;
   /** For logs: the URL without any password. */
   description: string;
+  /**
+   * SQLite: compiled queries straight on the connection, for a caller inside a transaction
+   * that already holds it (the job store's group commit; see sqlite-direct-executor.ts).
+   */
+  direct?: CompiledQueryExecutor;
   close(): Promise<void>;
 }
 
@@ -52,12 +59,14 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
           startAfterMs: options.checkpointStartAfterMs ?? 1_000,
           ...(options.onCheckpointerFailure ? { onFallback: options.onCheckpointerFailure } : {}),
         });
-  const db = new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: new SqliteStatementCache(handle) }) });
+  const statements = new SqliteStatementCache(handle);
+  const db = new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: statements }) });
   let closed = false;
   return {
     db,
     dialect: 'sqlite',
     description: describeDatabase(url),
+    direct: new SqliteDirectExecutor(statements),
     async close() {
       if (closed) return;
       closed = true;

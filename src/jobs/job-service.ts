@@ -415,7 +415,8 @@ export class JobService {
     if (pending) return pending;
     const revival = (async () => {
       try {
-        const row = await this.deps.store.getJob(jobId);
+        // Both reads at once: they share one store transaction instead of queueing one after the other.
+        const [row, regenerationsOf] = await Promise.all([this.deps.store.getJob(jobId), this.deps.store.listRegenerations([jobId])]);
         const live = this.live.get(jobId);
         if (live) return live;
         if (!this.accepting) return undefined;
@@ -423,8 +424,7 @@ export class JobService {
           this.scheduler.release(jobId);
           return undefined;
         }
-        const regenerations = (await this.deps.store.listRegenerations([jobId])).get(jobId) ?? [];
-        const job = this.attach(this.actorFromRow(row), row, regenerations);
+        const job = this.attach(this.actorFromRow(row), row, regenerationsOf.get(jobId) ?? []);
         job.actor.start();
         // Sent in the same turn as start: the machine takes it before a granted slot's answer.
         if (this.cancelOnRevive.delete(jobId)) job.actor.send({ type: 'job.cancel' });

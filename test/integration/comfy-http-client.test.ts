@@ -96,6 +96,39 @@ describe('ComfyHttpClient against the simulator', () => {
     expect(error.message).toContain('timed out');
   });
 
+  it('ends an exchange whose body trickles past the deadline (each gap shorter than it), and the next call works', async () => {
+    // Headers at once, then a byte every 40 ms: neither undici's headers nor its body (idle)
+    // timeout fires, only the whole-exchange deadline of 150 ms.
+    let trickle = true;
+    const server = createHttpServer((_req, res) => {
+      if (!trickle) {
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"system":{},"devices":[]}');
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{');
+      const timer = setInterval(() => res.write(' '), 40);
+      res.on('close', () => clearInterval(timer));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    cleanups.push(async () => void server.closeAllConnections());
+    const address = server.address();
+    const http = new ComfyHttpClient({
+      url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
+      name: 'trickle',
+      requestTimeoutMs: 150,
+    });
+    cleanups.push(() => http.close());
+    const started = performance.now();
+    const error = await failure(http.systemStats());
+    expect(error).toMatchObject({ code: ErrorCode.COMFY_UNAVAILABLE, recoverable: true });
+    expect(error.message).toContain('timed out');
+    expect(performance.now() - started).toBeLessThan(1_000);
+    trickle = false;
+    expect(await http.systemStats()).toMatchObject({ devices: [] });
+  });
+
   it('maps a refused connection to COMFY_UNAVAILABLE and keeps the cause', async () => {
     const url = `http://127.0.0.1:${await deadPort()}`;
     const http = new ComfyHttpClient({ url, name: 'nobody' });

@@ -27,6 +27,32 @@ describe.each(databaseTargets)('JobStore.createJob on $name', (target) => {
     expect(events[0]).toMatchObject({ job_id: job.id, seq: 1, from_state: null, to_state: 'queued', data: { by: 'test' }, published_at: null });
   });
 
+  it('returns the row as stored without reading it back: every column, JSON ones included, equals the read', async () => {
+    const source = (await store.createJob(newJob(), newEvent(null, 'queued'), roomyQueue)).job;
+    const full = newJob({
+      request_id: 'full',
+      request_hash: 'h-full',
+      thread_id: 't-1',
+      message_id: 'm-1',
+      negative_prompt: 'fog',
+      seed: 2 ** 53 - 1,
+      priority: 3,
+      parameters: { steps: 30, sizes: [512, 768], nested: { cfg: 7.5 } },
+      debug: { request: { user_request: 'a harbour', activity: null }, timestamps: {} },
+      snapshot: { value: { queued: 'composing' }, context: { list: [1, 'two', null] }, children: {} },
+      comfy_graph: { '1': { class_type: 'KSampler', inputs: { seed: 1 } } },
+      regenerated_from: source.id,
+    });
+    const { job } = await store.createJob(full, newEvent(null, 'queued'), roomyQueue);
+    expect(await store.getJob(full.id)).toEqual(job);
+    expect(job).toMatchObject({ last_seq: 1, attempts: 0, request_hash: 'h-full', regenerated_from: source.id, seed: 2 ** 53 - 1 });
+    // Without the optional columns: null, as a read gives them.
+    const bare = newJob();
+    const { job: bareRow } = await store.createJob(bare, newEvent(null, 'queued'), roomyQueue);
+    expect(bareRow).toMatchObject({ regenerated_from: null, comfy_graph: null, request_hash: null });
+    expect(await store.getJob(bare.id)).toEqual(bareRow);
+  });
+
   it('returns the existing job for a repeated request_id and writes nothing', async () => {
     const first = await store.createJob(newJob({ request_id: 'same' }), newEvent(null, 'queued'), roomyQueue);
     const again = await store.createJob(newJob({ request_id: 'same', prompt: 'different' }), newEvent(null, 'queued'), roomyQueue);

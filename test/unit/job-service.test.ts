@@ -487,6 +487,22 @@ describe('JobService: a job waiting for a slot is a row, not an actor', () => {
     expect(new Set(seqs).size).toBe(seqs.length);
   });
 
+  it('a job regenerated while parked lists that regeneration in the events after its revival', async () => {
+    const t = build({ backend: new FakeComfyBackend('gpu0', 1) });
+    const a = await t.service.generate(generate);
+    const waiting = await t.service.generate(generate);
+    await t.reached(a.job.id, 'submitted');
+    await t.reached(waiting.job.id, 'queued.waiting');
+    await flush();
+    expect(t.service.parkedCount()).toBe(1);
+    const regenerated = await t.service.regenerate({ job_id: waiting.job.id });
+    await t.reached(regenerated.job.id, 'queued.waiting');
+
+    fail(t, a.job.comfy_prompt_id!);
+    const submitted = await t.reached(waiting.job.id, 'submitted');
+    expect(submitted.job.regenerations).toEqual([regenerated.job.id]);
+  });
+
   it('a parked job still times out at its queue-wait deadline, with no timer of its own', async () => {
     const t = build({ backend: new FakeComfyBackend('gpu0', 1), queueWaitSeconds: 60 });
     await t.service.generate(generate);
