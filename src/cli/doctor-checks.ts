@@ -8,7 +8,7 @@ import path from 'node:path';
 import { connect } from 'nats';
 import { CharacterRegistry } from '../characters/index.js';
 import { readSystemStats, reportedOutputFolder } from '../comfy/reported-output-folder.js';
-import type { BackendConfig, ResolvedConfig } from '../config/index.js';
+import { redactUrl, type BackendConfig, type ResolvedConfig } from '../config/index.js';
 import { createJobStore, describeDatabase } from '../db/index.js';
 import { natsConnectionOptions } from '../events/index.js';
 import { WorkflowLibrary } from '../workflows/index.js';
@@ -51,7 +51,7 @@ export async function checkBackend(config: ResolvedConfig, backend: BackendConfi
       {
         level: 'fail',
         subject,
-        message: `${backend.url} does not answer: ${errorText(error)}`,
+        message: `${redactUrl(backend.url)} does not answer: ${errorText(error)}`,
         fix: `start ComfyUI there (or \`chorus-visual simulate --port ${new URL(backend.url).port || 8188}\` to try without a GPU), or set comfyui.url / CHORUS_VISUAL_COMFYUI_URL`,
       },
     ];
@@ -66,7 +66,7 @@ export async function checkBackend(config: ResolvedConfig, backend: BackendConfi
   findings.push({
     level: 'ok',
     subject,
-    message: `${backend.url}: ComfyUI ${stats.system?.comfyui_version ?? '(version not reported)'}; models: ${models.join(', ')}`,
+    message: `${redactUrl(backend.url)}: ComfyUI ${stats.system?.comfyui_version ?? '(version not reported)'}; models: ${models.join(', ')}`,
   });
 
   const configured = path.resolve(backend.output_directory ?? config.comfyui.file_management.output_directory);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { BackendConfig } from '../config/index.js';
+import { redactUrl } from '../config/redact-config.js';
 import { isChorusError } from '../errors/index.js';
 import type {
   BackendHealth,
@@ -192,7 +193,8 @@ export class ComfyBackendClient implements ComfyBackend {
   health(): BackendHealth {
     const health: BackendHealth = {
       name: this.name,
-      url: this.url,
+      // Shown by /readyz and the inspector: without the URL's password or token.
+      url: redactUrl(this.url),
       healthy: this.statsOk && this.socket.state === 'open',
       socket: this.socket.state,
     };

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 import { FormData, Pool, type Dispatcher } from 'undici';
 import type { z } from 'zod';
+import { redactUrl } from '../config/redact-config.js';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import { describeNetworkFailure, promptRejectedError, unavailableError, type RequestContext } from './comfy-http-errors.js';
 import { checkedHistory, checkedPromptResponse } from './protocol/history-check.js';
@@ -72,6 +73,8 @@ export function compareQueueEntries(a: QueueEntry, b: QueueEntry): number {
 export class ComfyHttpClient {
   readonly url: string;
   readonly name: string;
+  /** The URL as errors show it: a password or token in it never reaches a job's error, an event or a log. */
+  private readonly shownUrl: string;
   private readonly pool: Pool;
   private readonly basePath: string;
   private readonly timeoutMs: number;
@@ -79,6 +82,7 @@ export class ComfyHttpClient {
   constructor(options: ComfyHttpClientOptions) {
     const base = new URL(options.url);
     this.url = options.url;
+    this.shownUrl = redactUrl(options.url);
     this.name = options.name ?? base.host;
     this.basePath = base.pathname.replace(/\/+$/, '');
     this.timeoutMs = options.requestTimeoutMs ?? 10_000;
@@ -183,7 +187,7 @@ export class ComfyHttpClient {
   }
 
   private context(path: string, status?: number): RequestContext {
-    const context: RequestContext = { backend: this.name, url: this.url, path };
+    const context: RequestContext = { backend: this.name, url: this.shownUrl, path };
     if (status !== undefined) context.status = status;
     return context;
   }

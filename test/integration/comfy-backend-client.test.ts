@@ -53,6 +53,26 @@ async function setup(
   return { sim, backend };
 }
 
+describe('ComfyBackendClient health', () => {
+  it("shows the backend's URL without its password or token (readyz, the inspector)", async () => {
+    const backend = new ComfyBackendClient(
+      {
+        name: 'guarded',
+        url: 'http://gpu-user:s3cret-pass@127.0.0.1:9/?token=t0ken-value',
+        max_concurrent: 1,
+        request_timeout_ms: 500,
+        heartbeat_interval_ms: 5_000,
+        heartbeat_timeout_ms: 10_000,
+      },
+      {},
+    );
+    cleanups.push(() => backend.close());
+    const health = backend.health();
+    expect(health.url).toBe('http://***@127.0.0.1:9/?token=[redacted]');
+    expect(JSON.stringify(health)).not.toMatch(/s3cret-pass|t0ken-value|gpu-user/);
+  });
+});
+
 describe('ComfyBackendClient against the simulator', () => {
   it('runs a prompt: our prompt_id, client_id and job id go out; events and every file come back; it ran once', async () => {
     const { sim, backend } = await setup();

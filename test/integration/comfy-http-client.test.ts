@@ -129,6 +129,18 @@ describe('ComfyHttpClient against the simulator', () => {
     expect(await http.systemStats()).toMatchObject({ devices: [] });
   });
 
+  it("never puts a password or token from the backend's URL into an error's message or details", async () => {
+    const url = `http://gpu-user:s3cret-pass@127.0.0.1:${await deadPort()}/?token=t0ken-value`;
+    const http = new ComfyHttpClient({ url, name: 'guarded' });
+    cleanups.push(() => http.close());
+    const error = await failure(http.submitPrompt({ prompt: {} }));
+    expect(error).toMatchObject({ code: ErrorCode.COMFY_UNAVAILABLE, details: { backend: 'guarded', url: expect.stringContaining('***@127.0.0.1') } });
+    const shown = `${error.message} ${JSON.stringify(error.toJSON())}`;
+    expect(shown).not.toContain('s3cret-pass');
+    expect(shown).not.toContain('t0ken-value');
+    expect(shown).not.toContain('gpu-user');
+  });
+
   it('maps a refused connection to COMFY_UNAVAILABLE and keeps the cause', async () => {
     const url = `http://127.0.0.1:${await deadPort()}`;
     const http = new ComfyHttpClient({ url, name: 'nobody' });
