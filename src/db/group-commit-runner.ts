@@ -69,8 +69,10 @@ export class GroupCommitRunner implements TransactionRunner {
     // SQLite, and nothing queued or running: a read now sees exactly what it would see first
     // in the next batch (there is no earlier call to wait for), without waiting for the check
     // phase or paying BEGIN IMMEDIATE and COMMIT around one SELECT. The outbox relay's read
-    // after each commit is one such. Kysely's connection mutex keeps it off any transaction
-    // that begins meanwhile; with calls waiting, it queues behind them as before.
+    // after each commit is one such. It is handed the database, not a transaction, so it runs
+    // through Kysely, whose connection mutex keeps it out of any transaction open meanwhile
+    // (KyselyJobStore runs statements past the mutex only inside its batches' transactions);
+    // with calls waiting, it queues behind them as before.
     const idle = this.#queue.length === 0 && !this.#batchOpen;
     if (!this.#readsOutsideBatches && !idle) return this.#enqueue(true, work);
     const read = work(this.#db);

@@ -35,7 +35,8 @@ export interface KyselyJobStoreOptions {
   /**
    * SQLite: runs the store's compiled statements on the connection without Kysely's
    * per-query machinery (Database.direct). Used only inside the transactions of the store's
-   * own group commit, which hold the connection; ignored when a `runner` is given.
+   * own group commit, which hold the connection (a read outside them goes through Kysely);
+   * ignored when a `runner` is given.
    */
   direct?: CompiledQueryExecutor;
 }
@@ -191,9 +192,14 @@ export class KyselyJobStore implements JobStore {
     return record === undefined ? jobNotFound(jobId) : ownershipLost(jobId, record.owner_instance);
   }
 
-  /** Where a runner callback's compiled statements run: straight on the connection its transaction holds, when allowed. */
+  /**
+   * Where a runner callback's compiled statements run: straight on the connection its
+   * transaction holds, when allowed. A read the runner runs outside its batches (SQLite, when
+   * idle) is handed the database itself, not a transaction: it goes through Kysely, whose
+   * connection mutex keeps it out of a transaction someone else holds open.
+   */
   #exec(trx: Kysely<DatabaseSchema>): CompiledQueryExecutor {
-    return this.#direct ?? trx;
+    return this.#direct !== undefined && trx !== this.db ? this.#direct : trx;
   }
 
   #timestamp(): string {

@@ -57,3 +57,43 @@ it('uses the direct path for its statements, and never writes into a transaction
   expect(await store.getJob(first.id)).toMatchObject({ status: 'submitted', last_seq: 2, prompt: first.prompt });
   expect((await store.listEvents(first.id)).map((event) => event.seq)).toEqual([1, 2]);
 });
+
+it('a read while the store is idle runs outside its transactions, and never inside one another caller holds', async () => {
+  const first = (await store.createJob(newJob(), newEvent(null, 'queued'), roomyQueue)).job;
+  const before = (await store.listUnpublished(100)).map((event) => event.job_id);
+  expect(before).toEqual([first.id]);
+
+  // Another caller's transaction writes an event row it will roll back.
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let wrote!: () => void;
+  const written = new Promise<void>((resolve) => (wrote = resolve));
+  const foreign = store.database.db
+    .transaction()
+    .execute(async (trx) => {
+      await trx
+        .insertInto('job_events')
+        .values({
+          job_id: first.id,
+          seq: 99,
+          type: 'foreign',
+          from_state: null,
+          to_state: 'queued',
+          data: '{}',
+          at: new Date().toISOString(),
+          published_at: null,
+        })
+        .execute();
+      wrote();
+      await held;
+      throw new Error('roll back');
+    })
+    .catch(() => undefined);
+  await written;
+  // The store is idle: this read runs at once, outside a batch — and must not see that row.
+  const reading = store.listUnpublished(100);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  release();
+  await foreign;
+  expect((await reading).map((event) => [event.job_id, event.seq])).toEqual([[first.id, 1]]);
+});
