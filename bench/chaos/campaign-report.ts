@@ -7,6 +7,9 @@ function deliveryLines(d: DeliveryResult): string[] {
     `  ${d.subscriber}: expected ${d.expected}, received ${d.received}, exactly once ${d.exactlyOnce}`,
     `    duplicated ${d.duplicated} (+${d.extraCopies} copies), missing ${d.missing}, unknown ${d.unknown}, jobs out of order ${d.outOfOrderJobs}, jobs with gaps ${d.gappedJobs}`,
     ...(d.missing > 0 ? [`    missing e.g. ${d.examples.missing.join(', ')}`] : []),
+    ...(d.missedWhileOffline > 0
+      ? [`    stored while this subscriber was disconnected (core NATS cannot deliver them; they are in the stream): ${d.missedWhileOffline}`]
+      : []),
     ...(d.duplicated > 0 ? [`    duplicated e.g. ${d.examples.duplicated.join(', ')}`] : []),
     ...(d.outOfOrderJobs > 0 ? [`    out of order e.g. ${d.examples.outOfOrder.join(', ')}`] : []),
   ];

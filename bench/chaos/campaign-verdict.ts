@@ -5,6 +5,7 @@
  * too often) are listed by code, not counted as violations.
  */
 import { checkDelivery, deliveryViolations, type DeliveryResult } from './delivery-check.js';
+import type { OfflineWindow } from './event-recorder.js';
 import type { DatabaseFacts } from './campaign-database-reader.js';
 import type { ReceivedEvent } from './event-recorder.js';
 import { checkExecutions, type ExecutionResult } from './execution-check.js';
@@ -67,6 +68,8 @@ export async function judge(input: {
   comfyOutputDir: string;
   streamEvents: ReceivedEvent[];
   liveEvents: ReceivedEvent[];
+  /** When the live subscriber was disconnected. */
+  liveOffline: OfflineWindow[];
   executionSnapshots: Array<Record<string, number>>;
   /** Second `serve` processes on the same database that were not refused at once. */
   rivalsNotRefused: number;
@@ -79,7 +82,12 @@ export async function judge(input: {
   const files = await checkFiles(input.dataDir, completed, failedIds);
   const failedOutputs = await checkFailedOutputs([...facts.jobs.values()], input.comfyOutputDir, input.dataDir);
   const stream = checkDelivery('JetStream (ordered consumer after the run)', facts.events, input.streamEvents);
-  const live = checkDelivery('core NATS (subscribed during the run)', facts.events, input.liveEvents);
+  const live = checkDelivery(
+    'core NATS (subscribed during the run)',
+    facts.events,
+    input.liveEvents,
+    storedWhileOffline(input.streamEvents, input.liveOffline),
+  );
   const violations = {
     acceptedNotFinal: jobs.notFinal + jobs.missingFromDatabase,
     duplicateExecutions: executions.duplicateJobs,
@@ -93,4 +101,21 @@ export async function judge(input: {
   };
   const totalViolations = Object.values(violations).reduce((a, b) => a + b, 0);
   return { jobs, executions, files, failedOutputs, delivery: { stream, live }, violations, totalViolations };
+}
+
+/**
+ * Slack around a window the live subscriber was offline: what the server stored just before
+ * it died may never have reached the socket, and the subscription is sent again a moment
+ * after the reconnect; the server's timestamps and the recorder's are this host's clock.
+ */
+const offlineSlackMs = 250;
+
+/** Events the stream stored while the live subscriber was disconnected (with slack either side). */
+export function storedWhileOffline(streamEvents: ReceivedEvent[], offline: OfflineWindow[]): (eventId: string) => boolean {
+  const storedAt = new Map(streamEvents.map((event) => [event.eventId, event.storedAt] as const));
+  return (eventId) => {
+    const at = storedAt.get(eventId);
+    if (at === undefined) return false;
+    return offline.some((window) => at >= window.from - offlineSlackMs && at <= (window.to ?? Number.POSITIVE_INFINITY) + offlineSlackMs);
+  };
 }

@@ -99,6 +99,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRep
       comfyOutputDir: env.simulator.outputDir,
       streamEvents: stream.events,
       liveEvents: live.events,
+      liveOffline: live.offline,
       executionSnapshots: snapshots,
       rivalsNotRefused: injector.rivalsNotRefused.length,
     });

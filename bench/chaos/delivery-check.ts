@@ -20,6 +20,12 @@ export interface DeliveryResult {
   duplicated: number;
   extraCopies: number;
   missing: number;
+  /**
+   * Live only: missing events nats-server stored while this subscriber was disconnected —
+   * core NATS delivers nothing to a subscriber that is not connected (they are in the stream).
+   * Reported, not counted in `missing`.
+   */
+  missedWhileOffline: number;
   /** Arrived but not in the database (should be impossible). */
   unknown: number;
   /** Jobs whose events arrived with a seq not greater than the one before. */
@@ -31,12 +37,19 @@ export interface DeliveryResult {
 
 const key = (jobId: string, seq: number): string => `${jobId}:${seq}`;
 
-export function checkDelivery(subscriber: string, persisted: PersistedEvent[], received: ReceivedEvent[]): DeliveryResult {
+export function checkDelivery(
+  subscriber: string,
+  persisted: PersistedEvent[],
+  received: ReceivedEvent[],
+  /** A missing event this subscriber could not have received (it was disconnected): excused. */
+  excused: (eventId: string) => boolean = () => false,
+): DeliveryResult {
   const expected = new Set(persisted.map((e) => key(e.jobId, e.seq)));
   const copies = new Map<string, number>();
   for (const event of received) copies.set(event.eventId, (copies.get(event.eventId) ?? 0) + 1);
 
-  const missing = [...expected].filter((id) => !copies.has(id));
+  const absent = [...expected].filter((id) => !copies.has(id));
+  const missing = absent.filter((id) => !excused(id));
   const duplicated = [...copies].filter(([, n]) => n > 1).map(([id]) => id);
   const unknown = [...copies.keys()].filter((id) => !expected.has(id));
 
@@ -51,6 +64,7 @@ export function checkDelivery(subscriber: string, persisted: PersistedEvent[], r
 
   const outOfOrder: string[] = [];
   const gapped: string[] = [];
+  // (A job missing an excused event shows a gap: gaps are judged on the stream only.)
   for (const [jobId, seqs] of seqsByJob) {
     // Order is judged on first arrivals: a late duplicate is counted above, not twice.
     const firsts = seqs.filter((s, i) => seqs.indexOf(s) === i);
@@ -67,6 +81,7 @@ export function checkDelivery(subscriber: string, persisted: PersistedEvent[], r
     duplicated: duplicated.length,
     extraCopies: duplicated.reduce((sum, id) => sum + (copies.get(id) ?? 1) - 1, 0),
     missing: missing.length,
+    missedWhileOffline: absent.length - missing.length,
     unknown: unknown.length,
     outOfOrderJobs: outOfOrder.length,
     gappedJobs: gapped.length,

@@ -17,6 +17,14 @@ export interface ReceivedEvent {
   jobId: string;
   seq: number;
   state: string | undefined;
+  /** Stream only: when nats-server stored it (ms since the epoch, this host's clock). */
+  storedAt?: number;
+}
+
+/** A time the live subscriber was not connected: from its disconnect to its reconnect (open while it lasts). */
+export interface OfflineWindow {
+  from: number;
+  to: number | undefined;
 }
 
 function parseEvent(subject: string, payload: Uint8Array): ReceivedEvent | 'progress' | 'unparseable' {
@@ -36,6 +44,8 @@ export class LiveEventRecorder {
   progress = 0;
   unparseable = 0;
   disconnects = 0;
+  /** When this subscriber was disconnected (core NATS delivers it nothing then). */
+  readonly offline: OfflineWindow[] = [];
   private constructor(
     private readonly nc: NatsConnection,
     private readonly sub: Subscription,
@@ -47,7 +57,15 @@ export class LiveEventRecorder {
     const recorder = new LiveEventRecorder(nc, sub);
     void recorder.pump();
     void (async () => {
-      for await (const status of nc.status()) if (status.type === 'disconnect') recorder.disconnects++;
+      for await (const status of nc.status()) {
+        if (status.type === 'disconnect') {
+          recorder.disconnects++;
+          recorder.offline.push({ from: Date.now(), to: undefined });
+        } else if (status.type === 'reconnect') {
+          const open = recorder.offline.at(-1);
+          if (open && open.to === undefined) open.to = Date.now();
+        }
+      }
     })();
     return recorder;
   }
@@ -85,7 +103,7 @@ export async function readEventStream(server: string, streamName: string): Promi
         read++;
         const event = parseEvent(msg.subject, msg.data);
         if (event === 'progress' || event === 'unparseable') unparseable++;
-        else events.push(event);
+        else events.push({ ...event, storedAt: msg.info.timestampNanos / 1e6 });
       }
       if (got === 0) throw new Error(`stream read stalled at ${read} of ${total} messages`);
     }

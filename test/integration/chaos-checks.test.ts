@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkDelivery, deliveryViolations } from '../../bench/chaos/delivery-check.js';
+import { storedWhileOffline } from '../../bench/chaos/campaign-verdict.js';
 import type { ReceivedEvent } from '../../bench/chaos/event-recorder.js';
 import { checkExecutions } from '../../bench/chaos/execution-check.js';
 import { checkFiles } from '../../bench/chaos/file-check.js';
@@ -43,6 +44,20 @@ describe('delivery check', () => {
     expect(result.extraCopies).toBe(1);
     expect(deliveryViolations(result, { requireGapless: false, atLeastOnce: true })).toBe(1);
     expect(deliveryViolations(result, { requireGapless: false, atLeastOnce: false })).toBe(2);
+  });
+
+  it('reports, and does not count, a live event stored while the subscriber was disconnected; one stored while it was connected is missing', () => {
+    const stream = persisted.map((p, i) => ({ ...ev(p.jobId, p.seq), storedAt: 10_000 + i * 1_000 }));
+    // Offline from 11,900 to 12,100: a:3 (stored at 12,000) could not reach it, b:2 (14,000) could.
+    const excused = storedWhileOffline(stream, [{ from: 11_900, to: 12_100 }]);
+    const result = checkDelivery('live', persisted, [ev('a', 1), ev('a', 2), ev('b', 1)], excused);
+    expect(result.missedWhileOffline).toBe(1);
+    expect(result.missing).toBe(1);
+    expect(result.examples.missing).toEqual(['b:2']);
+    expect(deliveryViolations(result, { requireGapless: false, atLeastOnce: true })).toBe(1);
+    // Still offline at the end of the run: everything stored since is excused.
+    expect(storedWhileOffline(stream, [{ from: 13_900, to: undefined }])('b:2')).toBe(true);
+    expect(storedWhileOffline(stream, [{ from: 13_900, to: undefined }])('a:2')).toBe(false);
   });
 
   it('counts an event the database never held', () => {
