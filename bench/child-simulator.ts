@@ -3,13 +3,11 @@
  * tell the service's CPU from the simulators'. CPU time is read from /proc (Linux).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { once } from 'node:events';
+import { processCpuMs } from './proc-cpu.js';
 
 const repoRoot = resolve(import.meta.dirname, '..');
-/** USER_HZ: /proc reports CPU time in clock ticks, 100 per second on Linux. */
-const ticksPerSecond = 100;
 
 export interface ChildSimulator {
   url: string;
@@ -42,12 +40,7 @@ export async function startChildSimulator(options: { stepMs: number; nodeMs: num
     url,
     outputDir,
     pid,
-    async cpuMs() {
-      // Fields after the ")" that ends the command name: utime and stime are 14th and 15th overall.
-      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond;
-    },
+    cpuMs: () => processCpuMs(pid),
     async stop() {
       if (child.exitCode !== null) return;
       const exited = once(child, 'exit');

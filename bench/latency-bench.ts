@@ -28,7 +28,8 @@ import { CompletionSubscriber } from './completion-subscriber.js';
 import { compareWithReference, referenceGapLimitMs, summarize, withinReferenceGap, type LatencySummary } from './latency-stats.js';
 import { baselineGraph, runBaselineJob } from './original-design-poller.js';
 import type { BenchResult, Cell } from './result-table.js';
-import { measureSideBySide, type ComfyTarget, type ServicePlacement, type SideBySideSamples } from './side-by-side-latency.js';
+import type { ServicePlacement } from './service-process.js';
+import { measureSideBySide, type ComfyTarget, type SideBySideSamples } from './side-by-side-latency.js';
 import { finishTimesOfAll } from './simulator-finish-times.js';
 
 export interface LatencyBenchOptions {

@@ -12,33 +12,35 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { JSONCodec, type NatsConnection } from 'nats';
+import { startApp } from '../src/app/chorus-visual-app.js';
 import type { GenerateCommand } from '../src/commands/index.js';
+import { parseServiceConfig } from '../src/config/index.js';
 import { buildDist } from '../scripts/build.js';
+import { threadGroupCpuMs, type ThreadGroupCpu } from './proc-cpu.js';
 
 const repoRoot = resolve(import.meta.dirname, '..');
-/** USER_HZ: /proc reports CPU time in clock ticks, 100 per second on Linux. */
-const ticksPerSecond = 100;
 
-/** CPU milliseconds of one process's threads, grouped the way the costs split. */
-export interface ThreadGroupCpu {
-  /** The JavaScript thread: the event loop. */
-  main: number;
-  /** Everything else: V8's helpers (GC, compilation), libuv's pool (file system), workers. */
-  others: number;
-}
+/**
+ * `process` (what the benchmarks do unless told otherwise): `chorus-visual serve`, compiled,
+ * in its own process, sent `cmd.generate` over NATS as Chorus Engine drives it. `bench`: the
+ * service inside the benchmark's process (the only way before `--service-in-bench`), kept to
+ * compare the two.
+ */
+export type ServicePlacement = 'process' | 'bench';
 
-export interface ServiceProcess {
-  pid: number;
-  /** user + system CPU milliseconds this process has used so far, all threads. */
-  cpuMs(): Promise<number>;
-  /** The same, split into the main thread and the rest. */
-  threadCpuMs(): Promise<ThreadGroupCpu>;
-  /** `cmd.generate` as Chorus Engine sends it; resolves with the new job's id. */
+/** The service a benchmark measures, wherever it runs. */
+export interface ServiceUnderTest {
+  /** Sends one job (`cmd.generate`, or JobService.generate in this process); resolves with its id. */
   generate(command: GenerateCommand): Promise<string>;
-  /** SIGTERM, as a deployment stops it; waits for the exit. */
+  /**
+   * CPU milliseconds so far. `serve` in its own process: all its threads, the main one apart.
+   * In this process: process.cpuUsage, which also counts the benchmark's subscriber and submitters.
+   */
+  cpu(): Promise<{ total: number; threads?: ThreadGroupCpu }>;
+  /** SIGTERM to `serve` (as a deployment stops it) and wait for its exit; or stop the app here. */
   stop(): Promise<void>;
 }
 
@@ -50,13 +52,7 @@ function ensureBuilt(): Promise<void> {
   return built;
 }
 
-function ticksOf(stat: string): number {
-  // Fields after the ")" that ends the command name: utime and stime are 14th and 15th overall.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
-
-export interface StartServiceProcessOptions {
+export interface StartServiceOptions {
   /** A folder of the run's own: the config file is written there. */
   dir: string;
   /** The config as a file holds it (bench-environment.ts `benchConfigInput`). */
@@ -66,7 +62,20 @@ export interface StartServiceProcessOptions {
   subjectPrefix: string;
 }
 
-export async function startServiceProcess(options: StartServiceProcessOptions): Promise<ServiceProcess> {
+export async function startServiceUnderTest(placement: ServicePlacement, options: StartServiceOptions): Promise<ServiceUnderTest> {
+  if (placement === 'process') return startServiceProcess(options);
+  const app = await startApp({ config: parseServiceConfig(options.config), bus: 'nats', http: false, waitForNats: true });
+  return {
+    generate: async (command) => (await app.runtime.service.generate(command)).job.id,
+    async cpu() {
+      const usage = process.cpuUsage();
+      return { total: (usage.user + usage.system) / 1000 };
+    },
+    stop: () => app.stop(),
+  };
+}
+
+async function startServiceProcess(options: StartServiceOptions): Promise<ServiceUnderTest> {
   await ensureBuilt();
   const configFile = join(options.dir, 'service-config.yaml');
   // JSON is YAML: the config file reader takes it as it is. `info` is the shipped level; the
@@ -104,18 +113,9 @@ export async function startServiceProcess(options: StartServiceProcessOptions): 
   const pid = child.pid!;
   const codec = JSONCodec<Record<string, unknown>>();
   return {
-    pid,
-    async cpuMs() {
-      return (ticksOf(await readFile(`/proc/${pid}/stat`, 'utf8')) * 1000) / ticksPerSecond;
-    },
-    async threadCpuMs() {
-      const cpu: ThreadGroupCpu = { main: 0, others: 0 };
-      for (const tid of await readdir(`/proc/${pid}/task`)) {
-        const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => undefined);
-        if (stat === undefined) continue; // a thread that ended in between
-        cpu[tid === String(pid) ? 'main' : 'others'] += (ticksOf(stat) * 1000) / ticksPerSecond;
-      }
-      return cpu;
+    async cpu() {
+      const threads = await threadGroupCpuMs(pid);
+      return { total: threads.main + threads.others, threads };
     },
     async generate(command) {
       const reply = await options.nc.request(`${options.subjectPrefix}.cmd.generate`, codec.encode(command as Record<string, unknown>), { timeout: 30_000 });

@@ -14,14 +14,13 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startApp } from '../src/app/chorus-visual-app.js';
-import { generateCommandSchema, type GenerateCommand } from '../src/commands/index.js';
+import { generateCommandSchema } from '../src/commands/index.js';
 import { parseServiceConfig } from '../src/config/index.js';
 import { injectWorkflow, WorkflowLibrary } from '../src/workflows/index.js';
 import { BareComfyClient, executionSuccessAt, outputFilesOf, readHistoryEntry } from './bare-comfy-client.js';
 import { benchConfigInput, connectBenchNats, createBenchDir, deleteRunStream, uniqueRunNames } from './bench-environment.js';
 import { CompletionSubscriber } from './completion-subscriber.js';
-import { startServiceProcess } from './service-process.js';
+import { startServiceUnderTest, type ServicePlacement } from './service-process.js';
 
 /** A ComfyUI to measure against: a real one (`--comfy-url`) or a simulator the bench started. */
 export interface ComfyTarget {
@@ -41,30 +40,6 @@ export interface SideBySideSamples {
   /** Where the service ran: `process` (compiled `serve`, as deployed) or `bench` (in this process). */
   service: ServicePlacement;
   wallMs: number;
-}
-
-/**
- * `process` (the default): `chorus-visual serve`, compiled, in its own process, sent
- * `cmd.generate` over NATS, as Chorus Engine drives it; the subscriber and the bare client
- * then never share the service's event loop. `bench`: the service inside this process
- * (the only way before), kept to compare the two.
- */
-export type ServicePlacement = 'process' | 'bench';
-
-/** Starts the service where asked; `generate` sends one job and answers its id. */
-async function startService(
-  placement: ServicePlacement,
-  dir: string,
-  config: Record<string, unknown>,
-  nc: Parameters<typeof startServiceProcess>[0]['nc'],
-  subjectPrefix: string,
-) {
-  if (placement === 'process') {
-    const service = await startServiceProcess({ dir, config, nc, subjectPrefix });
-    return { generate: (command: GenerateCommand) => service.generate(command), stop: () => service.stop() };
-  }
-  const app = await startApp({ config: parseServiceConfig(config), bus: 'nats', http: false, waitForNats: true });
-  return { generate: async (command: GenerateCommand) => (await app.runtime.service.generate(command)).job.id, stop: () => app.stop() };
 }
 
 const workflow = 'no_model_test';
@@ -89,7 +64,7 @@ export async function measureSideBySide(
     collectMode,
   });
   const config = parseServiceConfig(configInput);
-  const service = await startService(placement, dir.path, configInput, nc, names.subjectPrefix);
+  const service = await startServiceUnderTest(placement, { dir: dir.path, config: configInput, nc, subjectPrefix: names.subjectPrefix });
   const library = await WorkflowLibrary.load(config.workflows_dir);
   const bare = await BareComfyClient.connect(target.url);
   const bareOutputs: Array<{ filename: string; subfolder: string }> = [];

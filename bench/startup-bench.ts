@@ -13,10 +13,11 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { buildDist } from '../scripts/build.js';
 import { startChildSimulator } from './child-simulator.js';
+import { processCpuMs } from './proc-cpu.js';
 import { connectBenchNats, createBenchDir, deleteRunStream, natsUrl, uniqueRunNames } from './bench-environment.js';
 import { summarize } from './latency-stats.js';
 import type { BenchResult } from './result-table.js';
@@ -38,16 +39,6 @@ const launchers: Launcher[] = [
   { name: 'compiled (bin/chorus-visual.js → dist)', args: [join(repoRoot, 'bin', 'chorus-visual.js'), 'serve'] },
   { name: 'tsx src/cli.ts (TypeScript loader)', args: ['--import', 'tsx', join(repoRoot, 'src', 'cli.ts'), 'serve'] },
 ];
-
-/** USER_HZ: /proc reports CPU time in clock ticks, 100 per second on Linux. */
-const ticksPerSecond = 100;
-
-async function cpuMsOf(pid: number): Promise<number> {
-  // Fields after the ")" that ends the command name: utime and stime are 14th and 15th overall.
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond;
-}
 
 interface Launch {
   /** Wall-clock milliseconds from spawn to "chorus-visual listening". */
@@ -78,7 +69,7 @@ async function launchOnce(launcher: Launcher, configFile: string): Promise<Launc
       void exited.then(([code]) => reject(new Error(`serve exited (${code}) before it was ready:\n${output.slice(-2000)}`)));
       setTimeout(() => reject(new Error(`serve not ready within 30 s:\n${output.slice(-2000)}`)), 30_000).unref();
     });
-    const cpuMs = await cpuMsOf(child.pid!);
+    const cpuMs = await processCpuMs(child.pid!);
     if (!output.includes('"msg":"NATS commands and events ready"')) throw new Error(`ready without NATS:\n${output.slice(-2000)}`);
     const http = (JSON.parse(line) as { http: string | null }).http;
     const response = await fetch(`${http}/readyz`);

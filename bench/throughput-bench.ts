@@ -8,27 +8,16 @@
  * subscriber's or the submitters'. `--service-in-bench` runs the service inside this process
  * instead (JobService.generate, process.cpuUsage, which then includes the subscriber).
  */
-import type { GenerateCommand } from '../src/commands/index.js';
-import { parseServiceConfig } from '../src/config/index.js';
-import { startApp } from '../src/app/chorus-visual-app.js';
 import { benchConfigInput, benchJob, connectBenchNats, createBenchDir, deleteRunStream, nowMs, uniqueRunNames } from './bench-environment.js';
 import { startChildSimulator } from './child-simulator.js';
 import { CompletionSubscriber } from './completion-subscriber.js';
 import type { BenchResult } from './result-table.js';
-import { startServiceProcess, type ThreadGroupCpu } from './service-process.js';
+import { startServiceUnderTest } from './service-process.js';
 
 export interface ThroughputBenchOptions {
   jobs?: number;
   /** The service inside this process (the only way before), not `serve` in its own. */
   serviceInBench?: boolean;
-}
-
-/** The service under test, wherever it runs: how to send it a job and read its CPU. */
-interface ServiceUnderTest {
-  generate(command: GenerateCommand): Promise<unknown>;
-  /** CPU milliseconds so far: all threads, and the main (JavaScript) thread where it can tell. */
-  cpu(): Promise<{ total: number; threads?: ThreadGroupCpu }>;
-  stop(): Promise<void>;
 }
 
 const simulators = 4;
@@ -45,7 +34,7 @@ export async function runThroughputBench(options: ThroughputBenchOptions = {}): 
   const subscriber = new CompletionSubscriber(nc, names.subjectPrefix);
   const config = benchConfigInput({ dir: dir.path, backends: sims, names, maxConcurrent: maxConcurrentPerBackend, maxQueueSize: jobs + 10 });
   const inBench = options.serviceInBench === true;
-  const service: ServiceUnderTest = inBench ? await startInBench(config) : await startInProcess(dir.path, config, nc, names.subjectPrefix);
+  const service = await startServiceUnderTest(inBench ? 'bench' : 'process', { dir: dir.path, config, nc, subjectPrefix: names.subjectPrefix });
   try {
     const simCpuBefore = await Promise.all(sims.map((sim) => sim.cpuMs()));
     const cpuBefore = await service.cpu();
@@ -114,33 +103,4 @@ export async function runThroughputBench(options: ThroughputBenchOptions = {}): 
     await Promise.all(sims.map((sim) => sim.stop()));
     await dir.remove();
   }
-}
-
-async function startInBench(config: Record<string, unknown>): Promise<ServiceUnderTest> {
-  const app = await startApp({ config: parseServiceConfig(config), bus: 'nats', http: false, waitForNats: true });
-  return {
-    generate: (command) => app.runtime.service.generate(command),
-    async cpu() {
-      const usage = process.cpuUsage();
-      return { total: (usage.user + usage.system) / 1000 };
-    },
-    stop: () => app.stop(),
-  };
-}
-
-async function startInProcess(
-  dir: string,
-  config: Record<string, unknown>,
-  nc: Parameters<typeof startServiceProcess>[0]['nc'],
-  subjectPrefix: string,
-): Promise<ServiceUnderTest> {
-  const service = await startServiceProcess({ dir, config, nc, subjectPrefix });
-  return {
-    generate: (command) => service.generate(command),
-    async cpu() {
-      const threads = await service.threadCpuMs();
-      return { total: threads.main + threads.others, threads };
-    },
-    stop: () => service.stop(),
-  };
 }
