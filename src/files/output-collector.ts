@@ -239,7 +239,12 @@ export class OutputCollector {
   private async sourceFor(request: ParsedCollectRequest, ref: OutputFileRef): Promise<OutputSource> {
     if (request.mode === 'download') return new DownloadOutputSource(request.download!, ref, this.maxDownloadBytes);
     const local = request.comfyOutputDir === undefined ? undefined : new LocalOutputSource(this.fs, this.foldersOf(request), ref, this.roots);
-    if (request.mode !== 'auto') return local!;
+    if (request.mode !== 'auto') {
+      // Looked up now, beside the destination folder's checks, not after them: the placement
+      // asks for the same (remembered) answer, and reports its failure.
+      local!.locate().catch(() => undefined);
+      return local!;
+    }
     if (local !== undefined && (await local.locate()) !== undefined) return local;
     // parseCollectRequest made sure auto has a folder or a download function.
     return request.download ? new DownloadOutputSource(request.download, ref, this.maxDownloadBytes) : local!;

@@ -171,6 +171,26 @@ describe('OutputCollector durability (fsync of data and folders)', () => {
   });
 });
 
+describe('OutputCollector looks things up side by side', () => {
+  it("move: ComfyUI's file is looked up while the destination folder is still being checked, not after", async () => {
+    const events: string[] = [];
+    const fs: CollectorFileSystem = {
+      ...nodeCollectorFileSystem,
+      async realpath(file) {
+        if (file.startsWith(dataDir)) {
+          events.push('destination folder check starts');
+          await new Promise((resolve) => setTimeout(resolve, 30));
+          events.push('destination folder check ends');
+        } else if (file.startsWith(output) && file.endsWith('.png')) events.push("ComfyUI's file looked up");
+        return nodeCollectorFileSystem.realpath(file);
+      },
+    };
+    await new OutputCollector({ dataDir, fileSystem: fs }).collect(request([await outputFile('l_00001_.png', 7)]));
+    expect(events.indexOf("ComfyUI's file looked up")).toBeGreaterThan(-1);
+    expect(events.indexOf("ComfyUI's file looked up")).toBeLessThan(events.indexOf('destination folder check ends'));
+  });
+});
+
 describe('OutputCollector writes the sidecar while the files move', () => {
   it("the sidecar's temp file is written while ComfyUI's file is still being renamed, and renamed after it", async () => {
     const events: string[] = [];
