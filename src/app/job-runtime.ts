@@ -112,15 +112,19 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
     }
     const characters = overrides.characters ?? (await CharacterRegistry.load(config.characters_dir, workflows as WorkflowLibrary));
     const composer = overrides.composer ?? new VisualPromptComposer(config.llm);
-    const collector =
-      overrides.collector ??
-      new OutputCollector({
+    let collector = overrides.collector;
+    if (!collector) {
+      const ownCollector = new OutputCollector({
         dataDir: config.data_dir,
         cleanupComfyOutputs: config.comfyui.file_management.cleanup_comfy_outputs,
         thumbnails: thumbnailSettingsFrom(config.thumbnails),
         logger,
         maxDownloadBytes: config.comfyui.file_management.max_output_bytes,
       });
+      // At stop, once the service has stopped: the last jobs' background fsyncs (VacatedFolderSyncs).
+      closers.push(() => ownCollector.settle());
+      collector = ownCollector;
+    }
 
     let jobCoordination: JobCoordination | undefined;
     if (shared && databaseStore) {

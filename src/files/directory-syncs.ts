@@ -13,8 +13,21 @@ export class PendingDirectorySyncs {
   private readonly directories = new Set<string>();
   private readonly files: Array<() => Promise<void>> = [];
 
+  /** Folders files were renamed out of (ComfyUI's, on a move). */
+  private readonly vacatedFolders = new Set<string>();
+
   add(directory: string): void {
     this.directories.add(directory);
+  }
+
+  /** A folder a file was renamed out of (see VacatedFolderSyncs): fsynced after the flush, not by it. */
+  addVacated(directory: string): void {
+    this.vacatedFolders.add(directory);
+  }
+
+  /** The folders files left, for VacatedFolderSyncs once flush() has made their new names durable. */
+  get vacated(): ReadonlySet<string> {
+    return this.vacatedFolders;
   }
 
   /** A renamed file whose bytes are not fsynced yet: `sync` fsyncs them. */
@@ -27,5 +40,59 @@ export class PendingDirectorySyncs {
     const files = this.files.splice(0);
     this.directories.clear();
     await Promise.all([...files.map((sync) => sync()), ...directories.map((directory) => fs.syncDirectory(directory))]);
+  }
+}
+
+/**
+ * fsyncs of the folders files were renamed out of (ComfyUI's output folder, on a move), off
+ * the job's path. Such an fsync only keeps a moved file from showing up again in ComfyUI's
+ * folder after a power cut — clutter, never loss: the folder it went to is fsynced before the
+ * job completes (collect() waits for that, see PendingDirectorySyncs). Nor may it come first:
+ * until the new name is durable, the old one is all that finds the file (on a file system that
+ * does not journal a rename as one change). So it runs after, in the background, at most once
+ * per folder per `delayMs` (a second: it guards against clutter only, so it can wait), however
+ * many files left it meanwhile — one fsync fewer on every job's path, and at most one a second
+ * per ComfyUI folder however busy its backend is.
+ */
+export class VacatedFolderSyncs {
+  private readonly scheduled = new Map<string, ReturnType<typeof setTimeout>>();
+  private readonly running = new Set<Promise<void>>();
+
+  constructor(
+    private readonly fs: Pick<CollectorFileSystem, 'syncDirectory'>,
+    private readonly delayMs = 1_000,
+  ) {}
+
+  /** Each folder fsynced once, `delayMs` from now (or with the one already scheduled, which has not begun). */
+  schedule(directories: Iterable<string>): void {
+    for (const directory of directories) {
+      if (this.scheduled.has(directory)) continue;
+      const timer = setTimeout(() => this.run(directory), this.delayMs);
+      // A pending one must not keep a stopping process alive; settle() runs them on a clean stop.
+      timer.unref();
+      this.scheduled.set(directory, timer);
+    }
+  }
+
+  /** Folders waiting for their fsync (tests). */
+  get pending(): number {
+    return this.scheduled.size + this.running.size;
+  }
+
+  /** Runs what is scheduled now and waits for every fsync under way (a clean stop; tests). */
+  async settle(): Promise<void> {
+    for (const [directory, timer] of this.scheduled) {
+      clearTimeout(timer);
+      this.run(directory);
+    }
+    await Promise.all(this.running);
+  }
+
+  private run(directory: string): void {
+    this.scheduled.delete(directory);
+    // Best effort, as syncDirectory itself is where a folder cannot be fsynced.
+    const sync = this.fs.syncDirectory(directory).catch(() => undefined);
+    this.running.add(sync);
+    void sync.then(() => this.running.delete(sync));
   }
 }

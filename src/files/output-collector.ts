@@ -16,7 +16,7 @@ import { assertComfyFileType, assertResolvedInside, assertSafeFilename, assertSa
 import { commitTempFile, discardTempFile, hashFile, isTempName, isTempNameOf, type WrittenTempFile } from './temp-file-writer.js';
 import { silentLogger, type StructuredLogger } from '../contracts/structured-logger.js';
 import { PendingThumbnail, thumbnailDestinationFor, type RenderedThumbnail, type ThumbnailSettings } from './thumbnail-writer.js';
-import { PendingDirectorySyncs } from './directory-syncs.js';
+import { PendingDirectorySyncs, VacatedFolderSyncs } from './directory-syncs.js';
 import { RootRealpaths } from './realpath-cache.js';
 import { SourceWarmup, type WarmRequest } from './source-warmup.js';
 import { errnoCode } from './collector-errors.js';
@@ -76,6 +76,8 @@ export class OutputCollector {
   private readonly maxDownloadBytes: number;
   private readonly roots: RootRealpaths;
   private readonly warmup: SourceWarmup;
+  /** ComfyUI's folders that files were moved out of, fsynced in the background. */
+  private readonly vacatedFolders: VacatedFolderSyncs;
   /** Folders whose leftover temp files this process already removed (see sweepOnce). */
   private readonly sweptFolders = new Set<string>();
 
@@ -89,6 +91,7 @@ export class OutputCollector {
     this.maxDownloadBytes = options.maxDownloadBytes ?? 2 * 1024 ** 3;
     this.roots = new RootRealpaths(this.fs);
     this.warmup = new SourceWarmup(this.fs, this.roots, keepImageBytesUpTo, this.thumbnails, this.now);
+    this.vacatedFolders = new VacatedFolderSyncs(this.fs);
   }
 
   /**
@@ -98,6 +101,11 @@ export class OutputCollector {
    */
   warm(request: WarmRequest): void {
     this.warmup.warm(request);
+  }
+
+  /** Finishes the background work (the vacated folders' fsyncs): on a clean stop, and in tests. */
+  settle(): Promise<void> {
+    return this.vacatedFolders.settle();
   }
 
   async collect(input: CollectRequest): Promise<JobResult> {
@@ -201,6 +209,7 @@ export class OutputCollector {
       await syncs.flush(this.fs).catch((error: unknown) => {
         throw writeFailedError(sidecar.directory, error);
       });
+      this.vacatedFolders.schedule(syncs.vacated);
     } catch (error) {
       if (sidecarTemp) await discardTempFile(this.fs, sidecarTemp);
       for (const { thumbnail } of thumbnails) await thumbnail.discard();

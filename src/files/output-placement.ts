@@ -195,9 +195,10 @@ async function prepareMove(
         await commitTempFile(fs, written, destination, ctx.directorySyncs);
         return { sha256, bytes, outcome: 'moved', finish: () => removeSource(fs, real), undo: () => fs.unlink(destination), ...content };
       }
-      // Both folders changed: the caller fsyncs them after the job's last rename.
+      // The caller fsyncs the destination folder after the job's last rename, and ComfyUI's
+      // folder after that, off the job's path (VacatedFolderSyncs says why that is enough).
       ctx.directorySyncs.add(path.dirname(destination));
-      ctx.directorySyncs.add(path.dirname(real));
+      ctx.directorySyncs.addVacated(path.dirname(real));
       return {
         sha256,
         bytes,

@@ -11,6 +11,7 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { OutputFileRef } from '../../src/comfy/backend-port.js';
 import { nodeCollectorFileSystem, OutputCollector, type CollectorFileSystem, type CollectRequest } from '../../src/files/index.js';
+import type { JobResult } from '../../src/contracts/job-view.js';
 import { shadedPng, writeShadedOutput } from '../support/shaded-png-output.js';
 
 let root: string;
@@ -94,11 +95,29 @@ function assertDurable(ops: Op[]): void {
       expect(ops.slice(lastRename + 1), `derived ${r.to}: bytes fsynced after the last rename`).toContainEqual({ op: 'sync-data', file: r.from });
     } else expect(before, `bytes of ${r.from} fsynced before the rename`).toContainEqual({ op: 'sync-data', file: r.from });
     expect(after, `folder of ${r.to} fsynced after the rename`).toContainEqual({ op: 'sync-dir', dir: path.dirname(r.to) });
-    if (r.from.startsWith(output)) expect(after, `ComfyUI's folder fsynced after the move`).toContainEqual({ op: 'sync-dir', dir: path.dirname(r.from) });
+    if (r.from.startsWith(output)) {
+      // ComfyUI's folder: fsynced too (settle() waited for it), and only once the file's new name is durable.
+      const destinationSynced = after.findIndex((o) => o.op === 'sync-dir' && o.dir === path.dirname(r.to));
+      expect(after.slice(destinationSynced + 1), `ComfyUI's folder fsynced after the destination folder`).toContainEqual({
+        op: 'sync-dir',
+        dir: path.dirname(r.from),
+      });
+    }
   }
   ops.forEach((o, i) => {
     if (o.op === 'unlink' && o.file.startsWith(output)) expect(ops.slice(i + 1)).toContainEqual({ op: 'sync-dir', dir: path.dirname(o.file) });
   });
+}
+
+/** The collector, whose collect() also waits for its background fsyncs (ComfyUI's folder), so the ops are complete. */
+class SettlingCollector extends OutputCollector {
+  override async collect(input: CollectRequest): Promise<JobResult> {
+    try {
+      return await super.collect(input);
+    } finally {
+      await this.settle();
+    }
+  }
 }
 
 const request = (files: OutputFileRef[], extra: Partial<CollectRequest> = {}): CollectRequest => ({
@@ -115,7 +134,7 @@ describe('OutputCollector durability (fsync of data and folders)', () => {
   it("move: ComfyUI's file is fsynced, renamed, and both folders fsynced; the sidecar's bytes with them, after its rename", async () => {
     const { fs, ops } = recordingFs();
     const files = [await outputFile('m_00001_.png', 1), await outputFile('m_00002_.png', 2)];
-    const result = await new OutputCollector({ dataDir, fileSystem: fs }).collect(request(files));
+    const result = await new SettlingCollector({ dataDir, fileSystem: fs }).collect(request(files));
     assertDurable(ops);
     const destinations = ops.flatMap((o) => (o.op === 'rename' ? [o.to] : []));
     expect(destinations).toEqual([...result.files.map((f) => f.absolutePath), path.join(dataDir, result.metadataPath)]);
@@ -125,7 +144,7 @@ describe('OutputCollector durability (fsync of data and folders)', () => {
     const { fs, ops } = recordingFs();
     const files = [await outputFile('t_00001_.png', 8), await outputFile('t_00002_.png', 9)];
     const thumbnails = { maxSize: 2, format: 'webp' as const, quality: 80 };
-    const result = await new OutputCollector({ dataDir, fileSystem: fs, thumbnails }).collect(request(files));
+    const result = await new SettlingCollector({ dataDir, fileSystem: fs, thumbnails }).collect(request(files));
     assertDurable(ops);
     expect(result.files.map((f) => f.thumbnail?.path)).toEqual([
       'conversations/conv1/images/job1_1.thumb.webp',
@@ -144,7 +163,7 @@ describe('OutputCollector durability (fsync of data and folders)', () => {
 
   it('copy: each copy is written to a temp file, fsynced, renamed, its folder fsynced', async () => {
     const { fs, ops } = recordingFs();
-    await new OutputCollector({ dataDir, fileSystem: fs }).collect(request([await outputFile('c_00001_.png', 3)], { mode: 'copy' }));
+    await new SettlingCollector({ dataDir, fileSystem: fs }).collect(request([await outputFile('c_00001_.png', 3)], { mode: 'copy' }));
     assertDurable(ops);
     expect(ops.filter((o) => o.op === 'rename')).toHaveLength(2);
   });
@@ -152,7 +171,7 @@ describe('OutputCollector durability (fsync of data and folders)', () => {
   it('download: the downloaded bytes are fsynced before they get their name', async () => {
     const { fs, ops } = recordingFs();
     const ref: OutputFileRef = { nodeId: '2', key: 'images', filename: 'd_00001_.png', subfolder: '', type: 'output' };
-    await new OutputCollector({ dataDir, fileSystem: fs }).collect(
+    await new SettlingCollector({ dataDir, fileSystem: fs }).collect(
       request([ref], { mode: 'download', comfyOutputDir: undefined, download: async () => Readable.from([png(4)]) }),
     );
     assertDurable(ops);
@@ -163,7 +182,7 @@ describe('OutputCollector durability (fsync of data and folders)', () => {
     const { fs, ops } = recordingFs({
       rename: (from, to) => (from.startsWith(output) ? Promise.reject(exdev) : nodeCollectorFileSystem.rename(from, to)),
     });
-    await new OutputCollector({ dataDir, fileSystem: fs }).collect(request([await outputFile('x_00001_.png', 5)]));
+    await new SettlingCollector({ dataDir, fileSystem: fs }).collect(request([await outputFile('x_00001_.png', 5)]));
     assertDurable(ops);
     const unlinkAt = ops.findIndex((o) => o.op === 'unlink' && o.file.startsWith(output));
     const sidecarAt = ops.findIndex((o) => o.op === 'rename' && o.to.endsWith('_metadata.json'));
@@ -185,9 +204,29 @@ describe('OutputCollector looks things up side by side', () => {
         return nodeCollectorFileSystem.realpath(file);
       },
     };
-    await new OutputCollector({ dataDir, fileSystem: fs }).collect(request([await outputFile('l_00001_.png', 7)]));
+    await new SettlingCollector({ dataDir, fileSystem: fs }).collect(request([await outputFile('l_00001_.png', 7)]));
     expect(events.indexOf("ComfyUI's file looked up")).toBeGreaterThan(-1);
     expect(events.indexOf("ComfyUI's file looked up")).toBeLessThan(events.indexOf('destination folder check ends'));
+  });
+});
+
+describe("ComfyUI's folder is fsynced off the job's path", () => {
+  it("collect() returns once the destination is durable, without waiting for ComfyUI's folder; settle() finishes that, once for several jobs", async () => {
+    const comfySyncs: Array<() => void> = [];
+    const fs: CollectorFileSystem = {
+      ...nodeCollectorFileSystem,
+      syncDirectory: (dir) => (dir === output ? new Promise<void>((resolve) => comfySyncs.push(resolve)) : nodeCollectorFileSystem.syncDirectory(dir)),
+    };
+    const collector = new OutputCollector({ dataDir, fileSystem: fs });
+    const files = await Promise.all([1, 2, 3].map((i) => outputFile(`o_${i}_00001_.png`, i)));
+    const results = await Promise.all(files.map((file, i) => collector.collect(request([file], { jobId: `job${i}` }))));
+    expect(results.map((r) => r.files.length)).toEqual([1, 1, 1]);
+    expect(comfySyncs).toHaveLength(0); // scheduled, not begun: the jobs did not wait for it
+    const settled = collector.settle();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(comfySyncs).toHaveLength(1); // one fsync for the three files that left the folder
+    comfySyncs[0]!();
+    await settled;
   });
 });
 
@@ -208,7 +247,7 @@ describe('OutputCollector writes the sidecar while the files move', () => {
         return nodeCollectorFileSystem.createExclusive(file);
       },
     });
-    await new OutputCollector({ dataDir, fileSystem: fs }).collect(request([await outputFile('s_00001_.png', 9)]));
+    await new SettlingCollector({ dataDir, fileSystem: fs }).collect(request([await outputFile('s_00001_.png', 9)]));
     assertDurable(ops);
     expect(events.indexOf('sidecar temp created')).toBeLessThan(events.indexOf('image rename ends'));
     const renamedTo = ops.flatMap((o) => (o.op === 'rename' ? [path.basename(o.to)] : []));
@@ -225,7 +264,7 @@ describe('OutputCollector writes the sidecar while the files move', () => {
     });
     const source = path.join(output, 'e_00001_.png');
     const thumbnails = { maxSize: 2, format: 'webp' as const, quality: 80 };
-    const outcome = await new OutputCollector({ dataDir, fileSystem: fs, thumbnails })
+    const outcome = await new SettlingCollector({ dataDir, fileSystem: fs, thumbnails })
       .collect(request([await outputFile('e_00001_.png', 12)]))
       .catch((error: unknown) => error);
     expect(outcome).toMatchObject({ code: 'FILE_MOVE_FAILED' });
@@ -244,7 +283,7 @@ describe('OutputCollector writes the sidecar while the files move', () => {
         throw exdev;
       },
     });
-    const outcome = await new OutputCollector({ dataDir, fileSystem: fs })
+    const outcome = await new SettlingCollector({ dataDir, fileSystem: fs })
       .collect(request([await outputFile('c_00001_.png', 4)]))
       .catch((error: unknown) => error);
     expect(outcome).toMatchObject({ code: 'FILE_MOVE_FAILED' });
@@ -276,7 +315,7 @@ describe('OutputCollector logs failed clean-ups', () => {
       rename: (from, to) =>
         to.startsWith(output) ? Promise.reject(Object.assign(new Error('EACCES'), { code: 'EACCES' })) : nodeCollectorFileSystem.rename(from, to),
     };
-    const outcome = await new OutputCollector({ dataDir, fileSystem: fs, logger })
+    const outcome = await new SettlingCollector({ dataDir, fileSystem: fs, logger })
       .collect(request([await outputFile('u_00001_.png', 6)]))
       .catch((e: unknown) => e);
     expect(outcome).toMatchObject({ code: 'FILE_MOVE_FAILED' });
@@ -292,7 +331,7 @@ describe('OutputCollector logs failed clean-ups', () => {
         from.startsWith(output) ? Promise.reject(Object.assign(new Error('EXDEV'), { code: 'EXDEV' })) : nodeCollectorFileSystem.rename(from, to),
       unlink: (file) => (file.startsWith(output) ? Promise.reject(Object.assign(new Error('EBUSY'), { code: 'EBUSY' })) : nodeCollectorFileSystem.unlink(file)),
     };
-    const result = await new OutputCollector({ dataDir, fileSystem: fs, logger }).collect(request([await outputFile('f_00001_.png', 7)]));
+    const result = await new SettlingCollector({ dataDir, fileSystem: fs, logger }).collect(request([await outputFile('f_00001_.png', 7)]));
     expect(result.files).toHaveLength(1);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ level: 'warn', obj: { job_id: 'job1' } });
