@@ -4,7 +4,6 @@
  * shape, so nothing above this file branches on the dialect except where it must
  * (group commit, admission lock, row locking).
  */
-import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { ChorusError, ErrorCode } from '../errors/index.js';
