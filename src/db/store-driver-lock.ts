@@ -15,7 +15,6 @@
  */
 import { hostname } from 'node:os';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import { inMemorySqlite, parseDatabaseUrl } from './database-url.js';
