@@ -4,13 +4,12 @@
  * shape, so nothing above this file branches on the dialect except where it must
  * (group commit, admission lock, row locking).
  */
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import type { DatabaseSchema } from './database-schema.js';
 import { describeDatabase, inMemorySqlite, parseDatabaseUrl, type DatabaseDialect } from './database-url.js';
+import { makeDatabaseFolder } from './sqlite-file-lock.js';
 import { SqliteStatementCache } from './sqlite-statement-cache.js';
 import { SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { SqliteDirectExecutor } from './sqlite-direct-executor.js';
@@ -78,7 +77,7 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
 }
 
 function openSqliteFile(file: string, busyTimeoutMs: number): BetterSqlite3.Database {
-  if (file !== inMemorySqlite) mkdirSync(path.dirname(file), { recursive: true });
+  if (file !== inMemorySqlite) makeDatabaseFolder(file);
   let handle: BetterSqlite3.Database;
   try {
     handle = new BetterSqlite3(file);

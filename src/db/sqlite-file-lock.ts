@@ -4,8 +4,29 @@
  * ends (SIGKILL included), so a crash never leaves a stale lock. Used for `<db>.driver-lock`
  * (one driver per database) and `<db>.migrate-lock` (one migrating process at a time).
  */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { ChorusError, ErrorCode } from '../errors/index.js';
+
+/**
+ * Creates the folder of a database (or lock) file when it is missing. A folder that cannot be
+ * made — a regular file in the way, no permission — is STORAGE_UNAVAILABLE naming it, not
+ * an internal error: it is the configuration's to fix, not a bug.
+ */
+export function makeDatabaseFolder(file: string): void {
+  const folder = path.dirname(file);
+  try {
+    mkdirSync(folder, { recursive: true });
+  } catch (error) {
+    throw new ChorusError(ErrorCode.STORAGE_UNAVAILABLE, `cannot create the database folder ${folder}: ${(error as Error).message}`, {
+      cause: error,
+      recoverable: false,
+      details: { folder, reason: (error as { code?: string }).code ?? 'unknown' },
+      suggestion: 'Something other than a folder is in the way, or the folder may not be created here: fix database.url (or data_dir) or the permissions.',
+    });
+  }
+}
 
 /**
  * The lock on `lockFile` (closing the handle drops it), or undefined while another process

@@ -14,12 +14,11 @@
  * command to it.
  */
 import { hostname } from 'node:os';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import { inMemorySqlite, parseDatabaseUrl } from './database-url.js';
-import { tryExclusiveFileLock } from './sqlite-file-lock.js';
+import { makeDatabaseFolder, tryExclusiveFileLock } from './sqlite-file-lock.js';
 
 export interface DriverHolder {
   instance_id: string;
@@ -64,7 +63,7 @@ export class StoreDriverLock {
    * driver must be refused, not queued behind the first.
    */
   static acquire(paths: DriverLockPaths, holder: Omit<DriverHolder, 'pid' | 'host' | 'started_at' | 'state'>): StoreDriverLock {
-    mkdirSync(path.dirname(paths.lockFile), { recursive: true });
+    makeDatabaseFolder(paths.lockFile);
     const handle = tryExclusiveFileLock(paths.lockFile, 'driver lock');
     if (!handle) throw storeLocked(paths, readHolderAfterRefusal(paths));
     const lock = new StoreDriverLock(handle, paths, { ...holder, pid: process.pid, host: hostname(), started_at: new Date().toISOString(), state: 'starting' });

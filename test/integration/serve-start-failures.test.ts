@@ -1,7 +1,8 @@
 /**
  * Start is all-or-nothing (`chorus-visual serve` as a real process, as the README runs it).
  * Each way a start can fail — database driven by another instance, HTTP port taken, NATS
- * refusing our credentials, a config that cannot be read — ends the process non-zero within
+ * refusing our credentials, a config that cannot be read, a database folder that cannot be
+ * made — ends the process non-zero within
  * seconds with one structured error line, and in none of them was the unfinished job in the
  * database restored or submitted, or a `$SRV.PING` answered. NATS merely unreachable is not
  * a failure: the service serves HTTP and runs jobs, and the events wait in the outbox.
@@ -164,6 +165,20 @@ describe('a start that fails ends at once and touches nothing', { timeout: 120_0
     // Torn down in reverse: the port it had bound is free again, and so is the database.
     await expectPortFree(port);
     await expectLockFree(job);
+  });
+
+  it('a database whose folder cannot be made (a file in the way): STORAGE_UNAVAILABLE naming the folder, not an internal error', async () => {
+    const root = await tempDir();
+    const job = await databaseWithUnfinishedJob(root);
+    const blocker = join(root, 'not-a-folder');
+    await writeFile(blocker, 'a regular file where database.url wants a folder\n');
+    const { error, responders } = await expectRefusedStart(
+      spawnServe(serviceEnv(job, { CHORUS_VISUAL_DATABASE_URL: `sqlite:${join(blocker, 'jobs', 'chorus-visual.db')}` })),
+    );
+    expect(error).toMatchObject({ code: 'STORAGE_UNAVAILABLE', details: { folder: join(blocker, 'jobs') } });
+    expect(error.message).toContain(join(blocker, 'jobs'));
+    expect(error.suggestion).toContain('database.url');
+    expect(responders).toEqual([]);
   });
 
   it('a config that cannot be read: CONFIG_INVALID, nothing opened', async () => {
