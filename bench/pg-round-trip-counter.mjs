@@ -6,7 +6,7 @@
  * writes the total and the count per statement shape (the SQL text up to its first parameter).
  * Plain JavaScript because it loads before the TypeScript loader does. Benchmark use only.
  */
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 const countFile = process.env.CHORUS_BENCH_PG_COUNT_FILE;
@@ -27,6 +27,8 @@ if (countFile) {
   process.on('exit', () => writeCounts(countFile));
   function writeCounts(file) {
     const shapes = Object.fromEntries([...byShape.entries()].sort((a, b) => b[1] - a[1]));
-    writeFileSync(file, `${JSON.stringify({ total, shapes })}\n`);
+    // Whole or not at all: the benchmark reads the file as soon as it appears.
+    writeFileSync(`${file}.tmp`, `${JSON.stringify({ total, shapes })}\n`);
+    renameSync(`${file}.tmp`, file);
   }
 }

@@ -13,7 +13,7 @@
  * (from /proc), and on PostgreSQL the database round trips (every `pg.Client#query`, counted
  * by bench/pg-round-trip-counter.mjs preloaded into the services).
  */
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,22 +69,26 @@ interface RoundTripCounts {
   shapes: Record<string, number>;
 }
 
-/** Asks each service's counter to write its counts now (SIGUSR2) and sums them. */
+/**
+ * Asks each service's counter to write its counts now (SIGUSR2) and sums them. The old file
+ * is removed first and the new one waited for: comparing its mtime with the moment of asking
+ * hung the run whenever the file system's coarse clock stamped it a few ms "before" (seen
+ * twice in six PostgreSQL runs, each waiting until the run's timeout).
+ */
 async function readRoundTrips(procs: ServiceProcess[], files: string[]): Promise<RoundTripCounts> {
-  const asked = Date.now();
+  await Promise.all(files.map((file) => rm(file, { force: true })));
   for (const proc of procs) proc.child.kill('SIGUSR2');
   const sum: RoundTripCounts = { total: 0, shapes: {} };
+  const deadline = Date.now() + 10_000;
   for (const file of files) {
-    for (;;) {
-      const written = await stat(file).then(
-        (info) => info.mtimeMs >= asked - 5,
-        () => false,
-      );
-      if (written) break;
+    let text: string | undefined;
+    while (text === undefined) {
+      text = await readFile(file, 'utf8').catch(() => undefined);
+      if (text !== undefined) break;
+      if (Date.now() > deadline) throw new Error(`the round-trip counter did not write ${file} within 10 s of SIGUSR2`);
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    const counts = JSON.parse(await readFile(file, 'utf8')) as RoundTripCounts;
+    const counts = JSON.parse(text) as RoundTripCounts;
     sum.total += counts.total;
     for (const [shape, count] of Object.entries(counts.shapes)) sum.shapes[shape] = (sum.shapes[shape] ?? 0) + count;
   }
