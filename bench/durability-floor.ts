@@ -37,14 +37,20 @@ export async function measureDurabilityFloor(parent: string, samples = 60): Prom
       const temp = join(folder, `.${i}.partial`);
       const started = nowMs();
       const handle = await open(temp, 'wx');
-      await handle.write(bytes);
-      await handle.sync();
-      await handle.close();
+      try {
+        await handle.write(bytes);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
       const written = nowMs();
       await rename(temp, join(folder, `${i}.json`));
       const folderHandle = await open(folder, 'r');
-      await folderHandle.sync();
-      await folderHandle.close();
+      try {
+        await folderHandle.sync();
+      } finally {
+        await folderHandle.close();
+      }
       const done = nowMs();
       file.push(written - started);
       dir.push(done - written);

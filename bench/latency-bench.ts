@@ -204,7 +204,7 @@ export async function runLatencyBench(options: LatencyBenchOptions = {}): Promis
   const measured = lightOnly
     ? []
     : [await measureService('websocket', jobs), await measureService('fallback', pollingJobs), await measureBaseline(pollingJobs)];
-  // Measured first, on the file system the service's data folder is on (the temp folder).
+  // Measured before the side-by-side run, on the file system the service's data folder is on (the temp folder).
   const floor = await measureDurabilityFloor(tmpdir());
   const side = await measureAgainst(options, pairs);
   const comparison = compareWithReference(side.samples.bare, side.samples.chorus);

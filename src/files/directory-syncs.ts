@@ -47,16 +47,23 @@ export class PendingDirectorySyncs {
  * fsyncs of the folders files were renamed out of (ComfyUI's output folder, on a move), off
  * the job's path. Such an fsync only keeps a moved file from showing up again in ComfyUI's
  * folder after a power cut — clutter, never loss: the folder it went to is fsynced before the
- * job completes (collect() waits for that, see PendingDirectorySyncs). Nor may it come first:
- * until the new name is durable, the old one is all that finds the file (on a file system that
- * does not journal a rename as one change). So it runs after, in the background, at most once
+ * job completes (collect() waits for that, see PendingDirectorySyncs). Nor may it come first
+ * for the job's own files: until their new names are durable, the old ones are all that finds
+ * them (on a file system that does not journal a rename as one change). So it is scheduled only
+ * after the job's flush, and runs in the background, at most once
  * per folder per `delayMs` (a second: it guards against clutter only, so it can wait), however
  * many files left it meanwhile — one fsync fewer on every job's path, and at most one a second
- * per ComfyUI folder however busy its backend is.
+ * per ComfyUI folder however busy its backend is. (Across jobs the order is not kept: another
+ * job's fsync of the folder may come while this job's renames out of it are not yet durable at
+ * their destination — as when both folder fsyncs ran side by side, before; on a journalling
+ * file system a rename is one change either way.) After settle(), a collection that was still
+ * finishing at stop has its folder fsynced at once rather than on a timer.
  */
 export class VacatedFolderSyncs {
   private readonly scheduled = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly running = new Set<Promise<void>>();
+  /** settle() was called (the service is stopping): nothing waits for a timer any more. */
+  private settled = false;
 
   constructor(
     private readonly fs: Pick<CollectorFileSystem, 'syncDirectory'>,
@@ -66,6 +73,10 @@ export class VacatedFolderSyncs {
   /** Each folder fsynced once, `delayMs` from now (or with the one already scheduled, which has not begun). */
   schedule(directories: Iterable<string>): void {
     for (const directory of directories) {
+      if (this.settled) {
+        this.run(directory);
+        continue;
+      }
       if (this.scheduled.has(directory)) continue;
       const timer = setTimeout(() => this.run(directory), this.delayMs);
       // A pending one must not keep a stopping process alive; settle() runs them on a clean stop.
@@ -79,8 +90,9 @@ export class VacatedFolderSyncs {
     return this.scheduled.size + this.running.size;
   }
 
-  /** Runs what is scheduled now and waits for every fsync under way (a clean stop; tests). */
+  /** Runs what is scheduled now and waits for every fsync under way; later ones run at once (a clean stop; tests). */
   async settle(): Promise<void> {
+    this.settled = true;
     for (const [directory, timer] of this.scheduled) {
       clearTimeout(timer);
       this.run(directory);

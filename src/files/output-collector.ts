@@ -40,6 +40,8 @@ export interface OutputCollectorOptions {
   logger?: Pick<StructuredLogger, 'warn' | 'error'>;
   /** `comfyui.file_management.max_output_bytes`: a /view download beyond it fails, nothing kept. */
   maxDownloadBytes?: number;
+  /** How long ComfyUI's folder waits for its fsync after a move (VacatedFolderSyncs); default 1 s. */
+  vacatedFolderSyncDelayMs?: number;
 }
 
 /**
@@ -91,7 +93,7 @@ export class OutputCollector {
     this.maxDownloadBytes = options.maxDownloadBytes ?? 2 * 1024 ** 3;
     this.roots = new RootRealpaths(this.fs);
     this.warmup = new SourceWarmup(this.fs, this.roots, keepImageBytesUpTo, this.thumbnails, this.now);
-    this.vacatedFolders = new VacatedFolderSyncs(this.fs);
+    this.vacatedFolders = new VacatedFolderSyncs(this.fs, options.vacatedFolderSyncDelayMs);
   }
 
   /**

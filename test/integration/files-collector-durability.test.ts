@@ -131,7 +131,7 @@ const request = (files: OutputFileRef[], extra: Partial<CollectRequest> = {}): C
 });
 
 describe('OutputCollector durability (fsync of data and folders)', () => {
-  it("move: ComfyUI's file is fsynced, renamed, and both folders fsynced; the sidecar's bytes with them, after its rename", async () => {
+  it("move: ComfyUI's file is fsynced, renamed, both folders fsynced (ComfyUI's after, in the background); the sidecar's bytes with the destination's, after its rename", async () => {
     const { fs, ops } = recordingFs();
     const files = [await outputFile('m_00001_.png', 1), await outputFile('m_00002_.png', 2)];
     const result = await new SettlingCollector({ dataDir, fileSystem: fs }).collect(request(files));
@@ -217,7 +217,8 @@ describe("ComfyUI's folder is fsynced off the job's path", () => {
       ...nodeCollectorFileSystem,
       syncDirectory: (dir) => (dir === output ? new Promise<void>((resolve) => comfySyncs.push(resolve)) : nodeCollectorFileSystem.syncDirectory(dir)),
     };
-    const collector = new OutputCollector({ dataDir, fileSystem: fs });
+    // A minute: however slow this machine, the jobs finish before the fsync would begin.
+    const collector = new OutputCollector({ dataDir, fileSystem: fs, vacatedFolderSyncDelayMs: 60_000 });
     const files = await Promise.all([1, 2, 3].map((i) => outputFile(`o_${i}_00001_.png`, i)));
     const results = await Promise.all(files.map((file, i) => collector.collect(request([file], { jobId: `job${i}` }))));
     expect(results.map((r) => r.files.length)).toEqual([1, 1, 1]);

@@ -11,6 +11,7 @@ import { parseServiceConfig, type ResolvedConfig } from '../../src/config/index.
 import { createJobRuntime, type JobRuntime } from '../../src/app/job-runtime.js';
 import type { JobState, JobView } from '../../src/contracts/index.js';
 import type { JobService } from '../../src/jobs/index.js';
+import type { OutputCollector } from '../../src/files/index.js';
 import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.js';
 
 let sim: SimulatorHandle;
@@ -92,6 +93,22 @@ describe('job runtime with the simulator and SQLite', () => {
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
     expect(events.at(-1)?.to_state).toBe('completed');
     expect(debug).toMatchObject({ workflow_used: 'nova_portrait', workflow: { name: 'nova_portrait' }, comfy_submission: { prompt_id: done.comfy_prompt_id } });
+  });
+
+  it("a clean stop settles the collector's background work (the fsyncs of ComfyUI's folder that moved files left)", async () => {
+    const runtime = await start(await configFor());
+    const { job } = await runtime.service.generate(request);
+    await reach(runtime.service, job.id, 'completed');
+    const collector = runtime.collector as OutputCollector;
+    let settled = false;
+    const settle = collector.settle.bind(collector);
+    collector.settle = async () => {
+      await settle();
+      settled = true;
+    };
+    await runtime.stop();
+    runtimes.splice(runtimes.indexOf(runtime), 1);
+    expect(settled).toBe(true);
   });
 
   it('cancels in queued, submitted (ComfyUI queue) and processing (targeted interrupt)', async () => {

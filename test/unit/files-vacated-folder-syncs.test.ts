@@ -51,3 +51,22 @@ describe('VacatedFolderSyncs', () => {
     expect(syncs.pending).toBe(0);
   });
 });
+
+describe('VacatedFolderSyncs after settle()', () => {
+  it('a folder scheduled after settle() (a collection finishing at stop) is fsynced at once, not on a timer', async () => {
+    const begun: string[] = [];
+    const syncs = new VacatedFolderSyncs(
+      {
+        syncDirectory: async (dir) => {
+          begun.push(dir);
+        },
+      },
+      60_000,
+    );
+    await syncs.settle();
+    syncs.schedule(['/comfy/output']);
+    expect(begun).toEqual(['/comfy/output']);
+    await syncs.settle();
+    expect(syncs.pending).toBe(0);
+  });
+});
