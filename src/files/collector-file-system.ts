@@ -40,7 +40,7 @@ export interface CollectorFileSystem {
   unlink(file: string): Promise<void>;
   /** fsync of a file someone else wrote (ComfyUI does not), before we rename it. */
   syncFile(file: string): Promise<void>;
-  /** Makes a rename durable; best effort where directories cannot be opened. */
+  /** Makes a rename durable; passed over only where folders cannot be fsynced at all (see folderCannotBeSynced). */
   syncDirectory(dir: string): Promise<void>;
 }
 
@@ -50,6 +50,22 @@ async function writeAll(handle: fs.FileHandle, data: Uint8Array): Promise<void> 
     const { bytesWritten } = await handle.write(data, offset, data.length - offset);
     offset += bytesWritten;
   }
+}
+
+/**
+ * Errors that say a folder cannot be fsynced here at all — the platform cannot open one
+ * (Windows), the file system does not implement it (EINVAL: procfs, some FUSE and network
+ * mounts), we may not open it for reading — rather than that its entries may not be on disk.
+ * Only these are passed over (the rename itself happened; only its durability across a power
+ * cut is weaker there). EIO, ENOSPC, EROFS, ENOENT and the rest fail the caller, which then
+ * undoes what the fsync was to make durable: a job is not reported complete on a folder fsync
+ * that failed.
+ */
+const cannotSyncFolderCodes = new Set(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'EISDIR', 'EPERM', 'EACCES']);
+
+function folderCannotBeSynced(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && cannotSyncFolderCodes.has(code);
 }
 
 export const nodeCollectorFileSystem: CollectorFileSystem = {
@@ -90,17 +106,20 @@ export const nodeCollectorFileSystem: CollectorFileSystem = {
     }
   },
   async syncDirectory(dir) {
+    let handle: fs.FileHandle;
     try {
-      const handle = await fs.open(dir, 'r');
-      try {
-        await handle.sync();
-      } finally {
-        // Not waited for: the folder's entries are durable once sync() returned.
-        handle.close().catch(() => undefined);
-      }
-    } catch {
-      // Some platforms (Windows) and file systems refuse fsync on a directory; the rename
-      // itself already happened, only its durability across power loss is weaker there.
+      handle = await fs.open(dir, 'r');
+    } catch (error) {
+      if (folderCannotBeSynced(error)) return;
+      throw error;
+    }
+    try {
+      await handle.sync();
+    } catch (error) {
+      if (!folderCannotBeSynced(error)) throw error;
+    } finally {
+      // Not waited for: the folder's entries are durable once sync() returned.
+      handle.close().catch(() => undefined);
     }
   },
 };

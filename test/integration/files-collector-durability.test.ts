@@ -338,3 +338,17 @@ describe('OutputCollector logs failed clean-ups', () => {
     expect(lines[0]).toMatchObject({ level: 'warn', obj: { job_id: 'job1' } });
   });
 });
+
+describe('nodeCollectorFileSystem.syncDirectory: which failures it passes over', () => {
+  it('fsyncs a real folder', async () => {
+    await expect(nodeCollectorFileSystem.syncDirectory(root)).resolves.toBeUndefined();
+  });
+
+  it('a folder that cannot be fsynced here at all (procfs answers EINVAL) is passed over: only durability is weaker there', async () => {
+    await expect(nodeCollectorFileSystem.syncDirectory('/proc/self')).resolves.toBeUndefined();
+  });
+
+  it('any other failure reaches the caller, who undoes what the fsync was for (a folder gone: ENOENT)', async () => {
+    await expect(nodeCollectorFileSystem.syncDirectory(path.join(root, 'gone'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
