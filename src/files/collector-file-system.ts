@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import { errnoCode } from './collector-errors.js';
 
 /**
  * The narrow slice of the file system the collector uses. It exists so tests can make a
@@ -64,8 +65,8 @@ async function writeAll(handle: fs.FileHandle, data: Uint8Array): Promise<void> 
 const cannotSyncFolderCodes = new Set(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'EISDIR', 'EPERM', 'EACCES']);
 
 function folderCannotBeSynced(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && cannotSyncFolderCodes.has(code);
+  const code = errnoCode(error);
+  return code !== undefined && cannotSyncFolderCodes.has(code);
 }
 
 export const nodeCollectorFileSystem: CollectorFileSystem = {

@@ -102,7 +102,8 @@ export class VacatedFolderSyncs {
 
   private run(directory: string): void {
     this.scheduled.delete(directory);
-    // Best effort, as syncDirectory itself is where a folder cannot be fsynced.
+    // A failure here has no job left to fail: the files' new names were durable before it was
+    // scheduled, and all it could have prevented is clutter in ComfyUI's folder.
     const sync = this.fs.syncDirectory(directory).catch(() => undefined);
     this.running.add(sync);
     void sync.then(() => this.running.delete(sync));
