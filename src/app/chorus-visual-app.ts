@@ -4,7 +4,8 @@
  * throttled progress), the NATS command service and the HTTP API with the inspector.
  * Start is all-or-nothing: the driver lock, the HTTP port and NATS (when it answers) are
  * taken before any job is restored, and a failure undoes what was started, newest first.
- * Everything it opens, `stop()` closes, in the order that loses nothing.
+ * Everything it opens, `stop()` closes, in the order that loses nothing. Both go on past a
+ * part that fails to stop (src/app/stop-sequence.ts): the rest is still stopped.
  */
 import { hostname } from 'node:os';
 import type { NatsConnection } from 'nats';
@@ -15,12 +16,14 @@ import { InMemoryEventBus, NatsEventTransport, type OutboxRelay, type EventTrans
 import type { RunningHttpServer } from '../http/index.js';
 import { createSilentLogger, type Logger } from '../logging/logger.js';
 import { driverLockPathsFor, StoreDriverLock } from '../db/store-driver-lock.js';
+import { causeForLog } from '../errors/index.js';
 import { DeferredEventTransport } from './deferred-event-transport.js';
 import { startAppHttpServer } from './app-http-server.js';
 import { DrivingGate } from './driving-gate.js';
 import { createEventSide } from './event-side.js';
 import { createJobRuntime, type JobRuntime, type JobRuntimeOverrides } from './job-runtime.js';
 import { connectNatsAtStart } from './nats-first-contact.js';
+import { runStopSequence, throwStopFailures, type StopStep } from './stop-sequence.js';
 
 export const SERVICE_VERSION = '0.1.0';
 
@@ -69,7 +72,7 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
   const useNats = (options.bus ?? (config.nats.enabled ? 'nats' : 'memory')) === 'nats';
   const prefix = config.nats.subject_prefix;
   // What is started, newest last: a start that fails part-way stops these in reverse order.
-  const started: Array<{ part: string; stop: () => Promise<void> | void }> = [];
+  const started: StopStep[] = [];
   const gate = new DrivingGate();
   let stopping = false;
   try {
@@ -172,36 +175,43 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
       nats: () => nc,
       async stop() {
         stopping = true;
-        try {
+        // Each part is stopped even when one before it failed (an HTTP server that fails to
+        // close must not leave the database open); then what failed is thrown.
+        const failures = await runStopSequence([
           // Stop taking work first, then let running actors reach a persisted state; ComfyUI
           // keeps its prompts (a restart reconciles them), then flush what the outbox holds.
-          await http?.close();
-          await commands?.stop().catch(() => undefined);
-          events.detach();
+          { part: 'http', stop: () => http?.close() },
+          { part: 'nats commands', stop: () => commands?.stop().catch(() => undefined) },
+          { part: 'event side', stop: () => events.detach() },
           // The service first (its last transitions land in the outbox), then the relay gets a
           // short chance to publish them, and only then does the runtime close the database.
-          await runtime.service.stop();
-          if (transport.isConnected()) await withTimeout(relay.drain(), 3_000);
-          await relay.stop();
-          await runtime.stop();
-          events.progress.close();
-          await withTimeout(transport.close(), 2_000);
-          if (nc) await closeNats(nc, transport.isConnected());
-        } finally {
+          { part: 'job service', stop: () => runtime.service.stop() },
+          {
+            part: 'outbox relay',
+            stop: async () => {
+              if (transport.isConnected()) await withTimeout(relay.drain(), 3_000);
+              await relay.stop();
+            },
+          },
+          { part: 'job runtime', stop: () => runtime.stop() },
+          { part: 'progress publisher', stop: () => events.progress.close() },
+          { part: 'event transport', stop: () => withTimeout(transport.close(), 2_000) },
+          { part: 'nats', stop: () => (nc ? closeNats(nc, transport.isConnected()) : undefined) },
           // Last: the next driver may start only once this one has stopped writing.
-          lock?.release();
-        }
+          { part: 'driver lock', stop: () => lock?.release() },
+        ]);
+        throwStopFailures(failures, 'stopping chorus-visual');
       },
     };
   } catch (error) {
     stopping = true;
     gate.closed();
-    for (const { part, stop } of started.reverse()) {
-      await Promise.resolve()
-        .then(stop)
-        .catch((stopError: unknown) =>
-          logger.warn({ part, err: stopError instanceof Error ? stopError.message : String(stopError) }, 'undoing a failed start'),
-        );
+    // The start's own error is the one to throw: it says what to fix.
+    for (const failure of await runStopSequence(started.reverse())) {
+      logger.warn(
+        { part: failure.part, err: causeForLog(failure.error) },
+        'undoing a failed start: stopping this part failed too; the start error is the one reported',
+      );
     }
     throw error;
   }

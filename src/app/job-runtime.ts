@@ -18,8 +18,10 @@ import type { Clock } from '../jobs/clock.js';
 import { JobService, type JobCoordination } from '../jobs/job-service.js';
 import { JobLeaseKeeper } from '../jobs/job-lease-keeper.js';
 import { silentLogger, type StructuredLogger } from '../contracts/structured-logger.js';
+import { causeForLog } from '../errors/index.js';
 import type { CharactersPort, CollectorPort, PromptComposerPort, WorkflowsPort } from '../jobs/job-runtime-ports.js';
 import { createJobCommands } from './job-commands.js';
+import { runStopSequence, throwStopFailures, type StopStep } from './stop-sequence.js';
 
 export interface JobRuntimeOverrides {
   store?: JobStore;
@@ -77,16 +79,17 @@ export interface JobRuntime {
   begin(): Promise<number>;
   coordination: RuntimeCoordination | undefined;
   setOnPersisted(hook: (() => void) | undefined): void;
-  /** Stops the service (ComfyUI prompts keep running), then closes what the runtime opened. */
+  /**
+   * Stops the service (ComfyUI prompts keep running), then closes what the runtime opened:
+   * all of it even when a part fails to stop; then that failure is thrown (see throwStopFailures).
+   */
   stop(): Promise<void>;
 }
 
 export async function createJobRuntime(config: ResolvedConfig, overrides: JobRuntimeOverrides = {}): Promise<JobRuntime> {
   const logger = overrides.logger ?? silentLogger;
-  const closers: Array<() => Promise<void> | void> = [];
-  const closeAll = async () => {
-    for (const close of closers.splice(0).reverse()) await close();
-  };
+  // What the runtime opened, newest last: closed newest first, each even when one before it fails.
+  const closers: StopStep[] = [];
   try {
     // PostgreSQL means "maybe several instances": jobs get owners, slots live in the database.
     const shared = !overrides.store && overrides.instanceId !== undefined && parseDatabaseUrl(config.database.url).dialect === 'postgres';
@@ -96,10 +99,10 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
       ? undefined
       : await createJobStore(config.database.url, shared ? { ownerInstance: overrides.instanceId! } : { onCheckpointerFailure });
     const store: JobStore = overrides.store ?? databaseStore!;
-    if (databaseStore) closers.push(() => databaseStore.close());
+    if (databaseStore) closers.push({ part: 'database store', stop: () => databaseStore.close() });
 
     const pool = overrides.backends ? new BackendPool(overrides.backends) : await startBackendPool(config, { logger });
-    if (!overrides.backends) closers.push(() => pool.close());
+    if (!overrides.backends) closers.push({ part: 'backend pool', stop: () => pool.close() });
 
     let workflows = overrides.workflows;
     if (!workflows) {
@@ -107,7 +110,7 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
         maxBytes: config.limits.max_workflow_bytes,
         maxNodes: config.limits.max_workflow_nodes,
       });
-      closers.push(() => library.close());
+      closers.push({ part: 'workflow library', stop: () => library.close() });
       workflows = library;
     }
     const characters = overrides.characters ?? (await CharacterRegistry.load(config.characters_dir, workflows as WorkflowLibrary));
@@ -122,7 +125,7 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
         maxDownloadBytes: config.comfyui.file_management.max_output_bytes,
       });
       // At stop, once the service has stopped: the last jobs' background fsyncs (VacatedFolderSyncs).
-      closers.push(() => ownCollector.settle());
+      closers.push({ part: 'output collector', stop: () => ownCollector.settle() });
       collector = ownCollector;
     }
 
@@ -150,7 +153,7 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
       const leaseTtlMs = overrides.leaseTtlMs ?? 10_000;
       const { instanceId, coordinator, ledger } = jobCoordination;
       const heartbeatDatabase = await openDatabase(config.database.url, { poolSize: 1 });
-      closers.push(() => heartbeatDatabase.close());
+      closers.push({ part: 'heartbeat database', stop: () => heartbeatDatabase.close() });
       const heartbeats = new KyselyInstanceCoordinator(heartbeatDatabase.db, heartbeatDatabase.dialect);
       const keeper = new JobLeaseKeeper({
         instanceId,
@@ -183,19 +186,43 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
         onPersisted = hook;
       },
       stop: async () => {
-        await coordination?.keeper.stop();
-        await service.stop();
-        // After the last transition is written: others may take the jobs over at once.
-        await coordination?.keeper
-          .retire()
-          .catch((error: unknown) => logger.warn({ err: String(error) }, 'retiring the instance failed; its lease will lapse'));
-        await closeAll();
+        let serviceStopped = false;
+        const failures = await runStopSequence([
+          { part: 'lease keeper', stop: () => coordination?.keeper.stop() },
+          {
+            part: 'job service',
+            stop: async () => {
+              await service.stop();
+              serviceStopped = true;
+            },
+          },
+          {
+            part: 'instance retirement',
+            // After the last transition is written: others may take the jobs over at once. A
+            // service that failed to stop may still have writes in flight: its lease lapses instead.
+            stop: async () => {
+              if (!serviceStopped) return;
+              await coordination?.keeper
+                .retire()
+                .catch((error: unknown) => logger.warn({ err: String(error) }, 'retiring the instance failed; its lease will lapse'));
+            },
+          },
+          ...closers.splice(0).reverse(),
+        ]);
+        throwStopFailures(failures, 'stopping the job runtime');
       },
     };
     if (overrides.startDriving !== false) await begin();
     return runtime;
   } catch (error) {
-    await closeAll();
+    // The start's own error is the one to throw: it says what to fix. A part that also fails
+    // to close is logged, and the parts after it are closed all the same.
+    for (const failure of await runStopSequence(closers.splice(0).reverse())) {
+      logger.warn(
+        { part: failure.part, err: causeForLog(failure.error) },
+        'the job runtime did not start, and closing this part of it failed too; the start error is the one reported',
+      );
+    }
     throw error;
   }
 }

@@ -1,0 +1,54 @@
+/**
+ * Stopping several parts one after another when any of them may fail. Every part still gets
+ * its turn: a pool that fails to close must not leave the database store open (its SQLite
+ * connection, the lock file beside it), nor the sockets that keep a process alive. Failures
+ * come back as values, because what to do with them depends on why the parts are stopped:
+ * undoing a failed start logs them and throws the start's own error, the one the user needs;
+ * a stop throws them (`throwStopFailures`) once every part has been stopped.
+ */
+import { messageOf } from '../errors/index.js';
+
+export interface StopStep {
+  /** Names the part in logs and errors ("database store", "http"). */
+  part: string;
+  stop: () => unknown;
+}
+
+export interface StopFailure {
+  part: string;
+  error: unknown;
+}
+
+/**
+ * Runs the steps in the order given, each once the one before it has settled (order matters:
+ * the store closes after the service that writes to it). A step that throws or rejects is
+ * recorded and the next one runs. The failures, in the order they happened.
+ */
+export async function runStopSequence(steps: Iterable<StopStep>): Promise<StopFailure[]> {
+  const failures: StopFailure[] = [];
+  for (const { part, stop } of steps) {
+    try {
+      await stop();
+    } catch (error) {
+      failures.push({ part, error });
+    }
+  }
+  return failures;
+}
+
+/**
+ * What a stop throws once all its steps have run. One failure is thrown as it is, so its
+ * code (a ChorusError's STORAGE_UNAVAILABLE, say) and cause reach the caller unchanged, as
+ * they did when the first failure ended the stop. Several are one AggregateError: the caller
+ * sees that more than one part failed, its message names each part with its error (a log
+ * line with only the message still shows them all), and `errors` holds the originals.
+ */
+export function throwStopFailures(failures: readonly StopFailure[], what: string): void {
+  if (failures.length === 0) return;
+  if (failures.length === 1) throw failures[0]!.error;
+  const parts = failures.map(({ part, error }) => `${part}: ${messageOf(error)}`).join('; ');
+  throw new AggregateError(
+    failures.map(({ error }) => error),
+    `${what}: ${failures.length} parts failed to stop (${parts})`,
+  );
+}
