@@ -4,7 +4,8 @@
  * connection, the lock file beside it), nor the sockets that keep a process alive. Failures
  * come back as values, because what to do with them depends on why the parts are stopped:
  * undoing a failed start logs them and throws the start's own error, the one the user needs;
- * a stop throws them (`throwStopFailures`) once every part has been stopped.
+ * a stop throws them (`throwStopFailures`) once every part has been stopped; a command that
+ * stops what it started however its work ended (`runThenStop`) keeps the work's error.
  */
 import { messageOf } from '../errors/index.js';
 
@@ -51,4 +52,27 @@ export function throwStopFailures(failures: readonly StopFailure[], what: string
     failures.map(({ error }) => error),
     `${what}: ${failures.length} parts failed to stop (${parts})`,
   );
+}
+
+/**
+ * Runs `work`, then the steps however `work` ended. When `work` fails, its error is what is
+ * thrown — a stop failing after it must not replace it — and each stop failure goes to
+ * `afterFailure` (to be shown beside it). When `work` succeeded, a failed stop is thrown as
+ * `throwStopFailures` does.
+ */
+export async function runThenStop<T>(
+  work: () => Promise<T>,
+  steps: readonly StopStep[],
+  what: string,
+  afterFailure: (failure: StopFailure) => void,
+): Promise<T> {
+  let result: T;
+  try {
+    result = await work();
+  } catch (error) {
+    for (const failure of await runStopSequence(steps)) afterFailure(failure);
+    throw error;
+  }
+  throwStopFailures(await runStopSequence(steps), what);
+  return result;
 }

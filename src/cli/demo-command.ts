@@ -9,12 +9,14 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startApp, type ChorusVisualApp } from '../app/chorus-visual-app.js';
+import { runThenStop } from '../app/stop-sequence.js';
 import { parseServiceConfig, type ResolvedConfig } from '../config/index.js';
 import type { GenerateCommandInput } from '../commands/command-schemas.js';
 import { generateCommandSchema } from '../commands/command-schemas.js';
 import { finalStates, type JobView } from '../contracts/index.js';
+import { messageOf } from '../errors/index.js';
 import { createSilentLogger } from '../logging/logger.js';
-import { startSimulator } from '../simulator/index.js';
+import { startSimulator, type SimulatorHandle } from '../simulator/index.js';
 import { parseCommandArgs, type CommandHelp } from './cli-args.js';
 import { createJobProgressDisplay } from './job-progress-display.js';
 import { findPackageRoot } from './package-root.js';
@@ -61,36 +63,48 @@ export async function run(argv: string[]): Promise<number> {
 
   // What is started is stopped on every way out, a failure included: the simulator's and
   // the app's open sockets would otherwise keep the process alive after the error is printed.
+  // Both are stopped even when the first fails to, and the demo's own failure stays the
+  // error reported; a stop that fails after it is noted just before it.
   const simulator = await startSimulator({ outputDir: join(root, 'comfyui', 'output'), stepDelayMs: Number(values['step-ms'] ?? 40) });
-  try {
+  let startedApp: ChorusVisualApp | undefined;
+  const demo = async (): Promise<number> => {
     out.write(`  ComfyUI simulator   ${simulator.url}\n`);
-    const config = parseServiceConfig({
-      comfyui: {
-        url: simulator.url,
-        queue: { max_concurrent_jobs: 2, max_queue_size: 100 },
-        file_management: { output_directory: simulator.outputDir, move_files: true },
-      },
-      data_dir: join(root, 'data'),
-      database: { url: `sqlite:${join(root, 'data', 'chorus-visual.db')}` },
-      workflows_dir: join(packageRoot, 'workflows'),
-      characters_dir: join(packageRoot, 'config', 'characters'),
-      nats: { enabled: false },
-      http: { enabled: true, port: Number(values['http-port'] ?? 0) },
-    });
+    const config = demoConfig(simulator, root, packageRoot, Number(values['http-port'] ?? 0));
     const app = await startApp({ config, bus: 'memory', logger: createSilentLogger(), role: 'demo' });
-    try {
-      out.write(`  database            ${config.database.url}\n`);
-      out.write(`  events              in-process bus (subjects as on NATS: chorus.visual.events.>)\n`);
-      out.write(`  state inspector     ${app.http?.url ?? '(off)'}/\n\n`);
-      const failures = await runDemoJobs(app, config, out);
-      if (values.keep) await keepInspectorUp(app, out);
-      return failures === 0 ? 0 : 1;
-    } finally {
-      await app.stop();
-    }
-  } finally {
-    await simulator.close();
-  }
+    startedApp = app;
+    out.write(`  database            ${config.database.url}\n`);
+    out.write(`  events              in-process bus (subjects as on NATS: chorus.visual.events.>)\n`);
+    out.write(`  state inspector     ${app.http?.url ?? '(off)'}/\n\n`);
+    const failures = await runDemoJobs(app, config, out);
+    if (values.keep) await keepInspectorUp(app, out);
+    return failures === 0 ? 0 : 1;
+  };
+  return runThenStop(
+    demo,
+    [
+      { part: 'the app', stop: () => startedApp?.stop() },
+      { part: 'the ComfyUI simulator', stop: () => simulator.close() },
+    ],
+    'stopping the demo',
+    ({ part, error }) => process.stderr.write(`${part} failed to stop after the error below: ${messageOf(error)}\n`),
+  );
+}
+
+/** Everything embedded: the simulator, the in-process bus, SQLite under `root`; the package's own workflows and characters. */
+function demoConfig(simulator: SimulatorHandle, root: string, packageRoot: string, httpPort: number): ResolvedConfig {
+  return parseServiceConfig({
+    comfyui: {
+      url: simulator.url,
+      queue: { max_concurrent_jobs: 2, max_queue_size: 100 },
+      file_management: { output_directory: simulator.outputDir, move_files: true },
+    },
+    data_dir: join(root, 'data'),
+    database: { url: `sqlite:${join(root, 'data', 'chorus-visual.db')}` },
+    workflows_dir: join(packageRoot, 'workflows'),
+    characters_dir: join(packageRoot, 'config', 'characters'),
+    nats: { enabled: false },
+    http: { enabled: true, port: httpPort },
+  });
 }
 
 /** Every shipped character's default workflow, then every model-free workflow. */

@@ -1,12 +1,12 @@
 /**
- * The stop sequence the job runtime and the app stop their parts with: in the order given,
- * each after the one before has settled, every one even when an earlier one fails, and the
- * failures handed back (or thrown) rather than lost or put in place of the error that matters.
+ * The stop sequence the job runtime, the app and the demo stop their parts with: in the order
+ * given, each after the one before has settled, every one even when an earlier one fails, and
+ * the failures handed back (or thrown) rather than lost or put in place of the error that matters.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { ChorusError, ErrorCode } from '../../src/errors/index.js';
-import { runStopSequence, throwStopFailures, type StopStep } from '../../src/app/stop-sequence.js';
+import { runStopSequence, runThenStop, throwStopFailures, type StopFailure, type StopStep } from '../../src/app/stop-sequence.js';
 
 describe('runStopSequence', () => {
   it('runs the steps in the order given, each once the one before has settled', async () => {
@@ -93,5 +93,70 @@ describe('throwStopFailures', () => {
     const aggregate = caught as AggregateError;
     expect(aggregate.errors).toEqual([first, second]);
     expect(aggregate.message).toBe('stopping chorus-visual: 2 parts failed to stop (http: socket hung; database store: not even an Error)');
+  });
+});
+
+describe('runThenStop', () => {
+  /** The demo's shape: an app then the simulator, the app's stop failing. */
+  function demoParts(ran: string[], appStopError: unknown): StopStep[] {
+    return [
+      {
+        part: 'the app',
+        stop: async () => {
+          ran.push('the app');
+          throw appStopError;
+        },
+      },
+      { part: 'the ComfyUI simulator', stop: async () => void ran.push('the ComfyUI simulator') },
+    ];
+  }
+
+  it("keeps the work's failure when a stop fails after it, stops every part, and hands the stop failure over", async () => {
+    const ran: string[] = [];
+    const workFailure = new ChorusError(ErrorCode.CONFIG_INVALID, 'cannot listen on 127.0.0.1:8080: EADDRINUSE');
+    const appStopError = new Error('the database would not close');
+    const noted: StopFailure[] = [];
+    const outcome = runThenStop(
+      async () => {
+        ran.push('work');
+        throw workFailure;
+      },
+      demoParts(ran, appStopError),
+      'stopping the demo',
+      (failure) => noted.push(failure),
+    );
+    await expect(outcome).rejects.toBe(workFailure);
+    expect(ran).toEqual(['work', 'the app', 'the ComfyUI simulator']);
+    expect(noted).toEqual([{ part: 'the app', error: appStopError }]);
+  });
+
+  it('returns what the work returned once every part stopped', async () => {
+    const ran: string[] = [];
+    const parts: StopStep[] = [{ part: 'the ComfyUI simulator', stop: () => void ran.push('the ComfyUI simulator') }];
+    await expect(
+      runThenStop(
+        async () => 0,
+        parts,
+        'stopping the demo',
+        () => undefined,
+      ),
+    ).resolves.toBe(0);
+    expect(ran).toEqual(['the ComfyUI simulator']);
+  });
+
+  it('throws a stop failure when the work succeeded, after stopping the parts after it', async () => {
+    const ran: string[] = [];
+    const appStopError = new Error('the database would not close');
+    const noted: StopFailure[] = [];
+    await expect(
+      runThenStop(
+        async () => 0,
+        demoParts(ran, appStopError),
+        'stopping the demo',
+        (failure) => noted.push(failure),
+      ),
+    ).rejects.toBe(appStopError);
+    expect(ran).toEqual(['the app', 'the ComfyUI simulator']);
+    expect(noted).toEqual([]);
   });
 });
