@@ -2,7 +2,8 @@
  * Command-line options shared by every benchmark: `run.ts [name] [--jobs N] [--json [file]]`,
  * for `latency` alone `--light`, `--comfy-url URL` and `--output-dir DIR`, and for `latency` and
  * `throughput` `--service-in-bench` (the service inside the benchmark's process instead of
- * `serve` in its own, to compare the two).
+ * `serve` in its own, to compare the two), and `--warmup N` (latency: pairs run first and not
+ * counted, default 5; throughput: jobs before the second row's CPU reading, default half the run).
  * `--json` takes an optional file (a following `--flag` or nothing means "print to stdout"),
  * which `node:util` parseArgs cannot express, hence the small hand-rolled reader.
  */
@@ -25,6 +26,8 @@ export interface BenchOptions {
   light: boolean;
   /** latency, throughput: run the service inside the benchmark's process, not as `serve` in its own. */
   serviceInBench: boolean;
+  /** latency: pairs not counted; throughput: jobs before the warm row's CPU reading. */
+  warmup: number | undefined;
 }
 
 const optionsSchema = z.strictObject({
@@ -35,15 +38,23 @@ const optionsSchema = z.strictObject({
   outputDir: z.string().min(1).optional(),
   light: z.boolean().default(false),
   serviceInBench: z.boolean().default(false),
+  warmup: z.coerce.number().int().min(0).max(1_000_000).optional(),
 });
 
 /** Options that take a value and belong to the latency benchmark. */
 const latencyValueOptions = { '--comfy-url': 'comfyUrl', '--output-dir': 'outputDir' } as const;
 
 export function parseBenchOptions(argv: readonly string[]): BenchOptions {
-  const raw: { names: string[]; jobs?: string; json?: string; comfyUrl?: string; outputDir?: string; light?: boolean; serviceInBench?: boolean } = {
-    names: [],
-  };
+  const raw: {
+    names: string[];
+    jobs?: string;
+    json?: string;
+    comfyUrl?: string;
+    outputDir?: string;
+    light?: boolean;
+    serviceInBench?: boolean;
+    warmup?: string;
+  } = { names: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -55,6 +66,10 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
       raw.light = true;
     } else if (arg === '--service-in-bench') {
       raw.serviceInBench = true;
+    } else if (flag === '--warmup') {
+      const value = inline ?? argv[++i];
+      if (value === undefined || value.startsWith('--')) throw new Error('--warmup needs a number');
+      raw.warmup = value;
     } else if (arg === '--jobs') {
       const value = argv[++i];
       if (value === undefined) throw new Error('--jobs needs a number');
@@ -79,7 +94,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
   }
   const parsed = optionsSchema.safeParse(raw);
   if (!parsed.success) throw new Error(`bad benchmark options: ${z.prettifyError(parsed.error)}`);
-  const { comfyUrl, outputDir, light, serviceInBench } = parsed.data;
+  const { comfyUrl, outputDir, light, serviceInBench, warmup } = parsed.data;
   const names = parsed.data.names.length > 0 ? parsed.data.names : [...benchNames];
   if ((comfyUrl !== undefined || outputDir !== undefined || light) && (names.length !== 1 || names[0] !== 'latency')) {
     throw new Error('--comfy-url, --output-dir and --light belong to the latency benchmark: name it alone (run.ts latency …)');
@@ -87,6 +102,9 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
   if (serviceInBench && names.some((name) => name !== 'latency' && name !== 'throughput')) {
     throw new Error('--service-in-bench belongs to the latency and throughput benchmarks: name them (run.ts latency|throughput …)');
   }
+  if (warmup !== undefined && names.some((name) => name !== 'latency' && name !== 'throughput')) {
+    throw new Error('--warmup belongs to the latency and throughput benchmarks: name them (run.ts latency|throughput …)');
+  }
   if (outputDir !== undefined && comfyUrl === undefined) throw new Error('--output-dir is the output folder of the ComfyUI named by --comfy-url');
-  return { names, jobs: parsed.data.jobs, json: parsed.data.json, comfyUrl, outputDir, light, serviceInBench };
+  return { names, jobs: parsed.data.jobs, json: parsed.data.json, comfyUrl, outputDir, light, serviceInBench, warmup };
 }

@@ -48,6 +48,12 @@ export interface LatencyBenchOptions {
   light?: boolean;
   /** Side by side with the service inside this process instead of `serve` in its own. */
   serviceInBench?: boolean;
+  /**
+   * Pairs run first and not counted (default 5: connections, the first /object_info read).
+   * Hundreds let V8 compile the service's hot code first, as in a service that has been up
+   * for a while: a fresh `serve` still runs much of it unoptimised for its first ~1,000 jobs.
+   */
+  warmupPairs?: number | undefined;
 }
 
 const backends = 8;
@@ -179,12 +185,12 @@ function placementOf(options: LatencyBenchOptions): ServicePlacement {
 async function measureAgainst(options: LatencyBenchOptions, pairs: number): Promise<{ samples: SideBySideSamples; target: string }> {
   if (options.comfyUrl !== undefined) {
     const target: ComfyTarget = { url: options.comfyUrl.replace(/\/+$/, ''), outputDir: options.outputDir };
-    return { samples: await measureSideBySide(target, pairs, undefined, placementOf(options)), target: target.url };
+    return { samples: await measureSideBySide(target, pairs, options.warmupPairs, placementOf(options)), target: target.url };
   }
   const sim = await startChildSimulator(sideBySideSimulator);
   try {
     return {
-      samples: await measureSideBySide({ url: sim.url, outputDir: sim.outputDir }, pairs, undefined, placementOf(options)),
+      samples: await measureSideBySide({ url: sim.url, outputDir: sim.outputDir }, pairs, options.warmupPairs, placementOf(options)),
       target: 'simulator (child process)',
     };
   } finally {
@@ -251,7 +257,7 @@ export async function runLatencyBench(options: LatencyBenchOptions = {}): Promis
       'bare client: own WebSocket (/ws?clientId=), POST /prompt, wait for executing {node: null} of its prompt, GET /history/{id}; latency = entry parsed − its execution_success timestamp',
       'chorus-visual: latency = completed CloudEvent at a NATS subscriber − the execution_success timestamp of its prompt (read from /history afterwards)',
       'clock: ComfyUI stamps execution_success with its wall clock, truncated to the ms (so both rows carry +0…1 ms alike); the arrivals use this process’s wall clock — the same clock only when ComfyUI runs on this host',
-      `warm-up: the first ${side.samples.warmupPairs} pairs are run and not counted (connections, the service's first /object_info read)`,
+      `warm-up: the first ${side.samples.warmupPairs} pairs are run and not counted (connections, the service's first /object_info read; --warmup N for more, so V8 has compiled the service's hot code)`,
       `durability floor: a 2 KB file written and fsynced, renamed, its folder fsynced, ${floor.total.count} times in the temp folder before the run (file p50 ${floor.fileFsync.p50.toFixed(2)} ms, folder p50 ${floor.folderFsync.p50.toFixed(2)} ms): chorus-visual waits for part of it after execution_success (its last fsyncs run side by side: about the larger of the two) and the bare client for none of it; issue 16 set the 3 ms target on a machine whose fsyncs averaged 0.16 ms`,
       ...(lightOnly
         ? []

@@ -15,11 +15,11 @@ async function runOne(name: BenchName, options: BenchOptions): Promise<BenchResu
   const sized = jobs === undefined ? {} : { jobs };
   switch (name) {
     case 'latency': {
-      const { comfyUrl, outputDir, light, serviceInBench } = options;
-      return (await import('./latency-bench.js')).runLatencyBench({ ...sized, comfyUrl, outputDir, light, serviceInBench });
+      const { comfyUrl, outputDir, light, serviceInBench, warmup } = options;
+      return (await import('./latency-bench.js')).runLatencyBench({ ...sized, comfyUrl, outputDir, light, serviceInBench, warmupPairs: warmup });
     }
     case 'throughput':
-      return (await import('./throughput-bench.js')).runThroughputBench({ ...sized, serviceInBench: options.serviceInBench });
+      return (await import('./throughput-bench.js')).runThroughputBench({ ...sized, serviceInBench: options.serviceInBench, warmupJobs: options.warmup });
     case 'utilization':
       return (await import('./pool-utilization-bench.js')).runPoolUtilizationBench(sized);
     case 'memory':
@@ -42,7 +42,8 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(
       `${(error as Error).message}\nusage: tsx bench/run.ts [latency|throughput|utilization|memory|recovery|affinity|startup …] [--jobs N] [--json [file]]\n` +
         '       tsx bench/run.ts latency [--light] [--comfy-url URL [--output-dir DIR]]   (side by side with a bare client; against a real ComfyUI)\n' +
-        '       tsx bench/run.ts latency|throughput --service-in-bench   (the service in the benchmark process, not `serve` in its own)\n',
+        '       tsx bench/run.ts latency|throughput --service-in-bench   (the service in the benchmark process, not `serve` in its own)\n' +
+        '       tsx bench/run.ts latency|throughput --warmup N   (latency: pairs not counted, default 5; throughput: jobs before the warm row, default half)\n',
     );
     return 2;
   }

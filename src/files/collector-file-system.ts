@@ -33,7 +33,11 @@ export interface CollectorFileSystem {
   lstat(file: string): Promise<FileFacts>;
   realpath(file: string): Promise<string>;
   readdir(dir: string): Promise<string[]>;
-  readStream(file: string): Readable;
+  /**
+   * The file's bytes in chunks. `expectedBytes` (its size from an lstat, when the caller has
+   * one) sizes the read buffer: see readBufferBytes.
+   */
+  readStream(file: string, expectedBytes?: number): Readable;
   readHead(file: string, bytes: number): Promise<Buffer>;
   /** Creates a new file; fails with EEXIST rather than truncating one. */
   createExclusive(file: string): Promise<WritableFile>;
@@ -69,6 +73,24 @@ function folderCannotBeSynced(error: unknown): boolean {
   return code !== undefined && cannotSyncFolderCodes.has(code);
 }
 
+/** The largest read: an output of a few hundred KB is one read, not one per 64 KB. */
+const maxReadBytes = 1 << 20;
+/** The smallest: a file that grew since its lstat still ends in a few reads. */
+const minReadBytes = 16 << 10;
+
+/**
+ * A read stream allocates a new buffer of its highWaterMark for every read (outside the pool
+ * of small Buffers), whatever the file's size, plus one more for the read that finds the end.
+ * At a fixed 1 MiB, a 2 KB PNG cost 2 MiB of memory outside V8's heap per job; that memory
+ * counts towards V8's collection limits, and at a few jobs a second the service ran a full
+ * mark-compact every ~100 ms, ~20 ms of each job's latency when it fell on one (issue 16).
+ * Sized to the file, each read allocates what the file needs.
+ */
+export function readBufferBytes(expectedBytes: number | undefined): number {
+  if (expectedBytes === undefined || !Number.isFinite(expectedBytes)) return maxReadBytes;
+  return Math.min(maxReadBytes, Math.max(minReadBytes, Math.ceil(expectedBytes)));
+}
+
 export const nodeCollectorFileSystem: CollectorFileSystem = {
   async mkdirp(dir) {
     await fs.mkdir(dir, { recursive: true });
@@ -76,8 +98,7 @@ export const nodeCollectorFileSystem: CollectorFileSystem = {
   lstat: (file) => fs.lstat(file),
   realpath: (file) => fs.realpath(file),
   readdir: (dir) => fs.readdir(dir),
-  // 1 MiB reads: an output of a few hundred KB is one read, not one per 64 KB.
-  readStream: (file) => createReadStream(file, { highWaterMark: 1 << 20 }),
+  readStream: (file, expectedBytes) => createReadStream(file, { highWaterMark: readBufferBytes(expectedBytes) }),
   async readHead(file, bytes) {
     const handle = await fs.open(file, 'r');
     try {

@@ -106,8 +106,9 @@ async function prepareOrThrow(ctx: PlacementContext, source: OutputSource, desti
     // Independent lookups: side by side rather than one after the other.
     const [existing, real] = await Promise.all([inspectDestination(ctx, destination), source.locate()]);
     if (real === undefined) return inPlace(alreadyPresentOrMissing(ctx, existing, source));
-    if (ctx.mode === 'move' && source.movable) return prepareMove(ctx, real, destination, existing, await sameWarmed(ctx, real, source.identity));
-    return inPlace(await copyStream(ctx, ctx.fs.readStream(real), destination, existing, 'copied'));
+    if (ctx.mode === 'move' && source.movable)
+      return prepareMove(ctx, real, destination, existing, await sameWarmed(ctx, real, source.identity), source.identity?.size);
+    return inPlace(await copyStream(ctx, ctx.fs.readStream(real, source.identity?.size), destination, existing, 'copied'));
   }
   const existing = await inspectDestination(ctx, destination);
   const stream = await source.open();
@@ -138,15 +139,16 @@ function alreadyPresent(ctx: PlacementContext, existing: HashedBytes, finish?: (
 
 async function inspectDestination(ctx: PlacementContext, destination: string): Promise<Existing> {
   const { fs } = ctx;
+  let facts: FileFacts;
   try {
-    const facts = await (ctx.destinationFacts ?? fs.lstat(destination));
+    facts = await (ctx.destinationFacts ?? fs.lstat(destination));
     if (!facts.isFile()) throw unsafePathError('destination', destination, 'exists and is not a regular file');
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return undefined;
     throw error;
   }
   try {
-    return await hashFile(fs, destination, ctx.keepContentUpTo);
+    return await hashFile(fs, destination, ctx.keepContentUpTo, facts.size);
   } catch (error) {
     throw readFailedError(destination, error instanceof SourceReadFailure ? error.reason : error);
   }
@@ -165,9 +167,11 @@ async function prepareMove(
   destination: string,
   existing: Existing,
   warmed: WarmedSource | undefined,
+  /** ComfyUI's file's size from its lstat, to size the reads. */
+  sourceBytes: number | undefined,
 ): Promise<PreparedPlacement> {
   const { fs } = ctx;
-  const hashed = warmed?.hashed ?? (await hashFile(fs, real, existing ? 0 : ctx.keepContentUpTo));
+  const hashed = warmed?.hashed ?? (await hashFile(fs, real, existing ? 0 : ctx.keepContentUpTo, sourceBytes));
   const { sha256, bytes } = hashed;
   if (existing) {
     if (existing.sha256 !== sha256) throw destinationConflictError(destination, existing.sha256, sha256);
@@ -186,7 +190,7 @@ async function prepareMove(
         await fs.rename(real, destination);
       } catch (error) {
         if (errnoCode(error) !== 'EXDEV') throw error;
-        const written = await writeTempFile(fs, fs.readStream(real), destination, ctx.signal);
+        const written = await writeTempFile(fs, fs.readStream(real, bytes), destination, ctx.signal);
         if (written.sha256 !== sha256) {
           // Its facts are already in the sidecar being written: a file that changed under us is not delivered.
           await fs.unlink(written.tempPath).catch(() => undefined);

@@ -112,7 +112,7 @@ export class SourceWarmup {
     const synced = this.fs.syncFile(real);
     synced.catch(() => undefined);
     const keep = this.keptBytes + identity.size <= this.keptBytesBudget ? this.keepContentUpTo : 0;
-    const hashed = await hashFile(this.fs, real, keep);
+    const hashed = await hashFile(this.fs, real, keep, identity.size);
     if (hashed.content) {
       entry.keptBytes = hashed.content.length;
       // Counted only while the entry is still held (it may have been taken or dropped meanwhile).

@@ -202,12 +202,12 @@ export async function writeTempFile(
  * bytes also comes back as `content`: the one read serves the hash, the image header and the
  * thumbnail.
  */
-export async function hashFile(fs: CollectorFileSystem, file: string, keepUpTo = 0): Promise<HashedBytes> {
+export async function hashFile(fs: CollectorFileSystem, file: string, keepUpTo = 0, expectedBytes?: number): Promise<HashedBytes> {
   const hash = createHash('sha256');
   const kept = new KeptChunks(keepUpTo);
   let bytes = 0;
   try {
-    for await (const chunk of fs.readStream(file)) {
+    for await (const chunk of fs.readStream(file, expectedBytes)) {
       hash.update(chunk as Buffer);
       kept.add(chunk as Buffer);
       bytes += (chunk as Buffer).length;

@@ -45,9 +45,9 @@ function recordingFs(): { fs: CollectorFileSystem; calls: string[]; synced(file:
     calls,
     fs: {
       ...nodeCollectorFileSystem,
-      readStream(file) {
+      readStream(file, expectedBytes) {
         calls.push(`read ${path.relative(root, file)}`);
-        return nodeCollectorFileSystem.readStream(file);
+        return nodeCollectorFileSystem.readStream(file, expectedBytes);
       },
       async syncFile(file) {
         calls.push(`fsync ${path.relative(root, file)}`);

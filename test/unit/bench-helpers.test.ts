@@ -53,6 +53,15 @@ describe('latency benchmark options', () => {
     expect(() => parseBenchOptions(['--service-in-bench'])).toThrow(/belongs to the latency and throughput benchmarks/);
   });
 
+  it('reads --warmup for latency and throughput only', () => {
+    expect(parseBenchOptions(['latency', '--light', '--warmup', '500']).warmup).toBe(500);
+    expect(parseBenchOptions(['throughput', '--warmup=0']).warmup).toBe(0);
+    expect(parseBenchOptions(['throughput']).warmup).toBeUndefined();
+    expect(() => parseBenchOptions(['memory', '--warmup', '5'])).toThrow(/belongs to the latency and throughput benchmarks/);
+    expect(() => parseBenchOptions(['latency', '--warmup'])).toThrow(/--warmup needs a number/);
+    expect(() => parseBenchOptions(['latency', '--warmup', '-3'])).toThrow(/bad benchmark options/);
+  });
+
   it('keeps them to the latency benchmark and refuses what cannot be measured', () => {
     expect(() => parseBenchOptions(['--light'])).toThrow(/belong to the latency benchmark/);
     expect(() => parseBenchOptions(['latency', 'throughput', '--comfy-url', 'http://127.0.0.1:8188'])).toThrow(/belong to the latency benchmark/);
