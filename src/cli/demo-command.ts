@@ -14,12 +14,12 @@ import { parseServiceConfig, type ResolvedConfig } from '../config/index.js';
 import type { GenerateCommandInput } from '../commands/command-schemas.js';
 import { generateCommandSchema } from '../commands/command-schemas.js';
 import { finalStates, type JobView } from '../contracts/index.js';
-import { messageOf } from '../errors/index.js';
 import { createSilentLogger } from '../logging/logger.js';
 import { startSimulator, type SimulatorHandle } from '../simulator/index.js';
 import { parseCommandArgs, type CommandHelp } from './cli-args.js';
 import { createJobProgressDisplay } from './job-progress-display.js';
 import { findPackageRoot } from './package-root.js';
+import { noteStopFailure } from './stop-failure-note.js';
 import { timingLine } from './job-summary-format.js';
 
 const help: CommandHelp = {
@@ -86,7 +86,7 @@ export async function run(argv: string[]): Promise<number> {
       { part: 'the ComfyUI simulator', stop: () => simulator.close() },
     ],
     'stopping the demo',
-    ({ part, error }) => process.stderr.write(`${part} failed to stop after the error below: ${messageOf(error)}\n`),
+    noteStopFailure,
   );
 }
 

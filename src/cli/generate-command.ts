@@ -6,6 +6,7 @@
  * runs in this process, which holds the lock meanwhile. stderr says which way it went.
  */
 import { startApp, type ChorusVisualApp } from '../app/chorus-visual-app.js';
+import { runThenStop } from '../app/stop-sequence.js';
 import { generateCommandSchema, type GenerateCommand } from '../commands/command-schemas.js';
 import { describeIssues, type ResolvedConfig } from '../config/index.js';
 import { describeDatabase } from '../db/index.js';
@@ -17,6 +18,7 @@ import { parseCommandArgs, type CommandHelp } from './cli-args.js';
 import { connectToDriver, routeLine } from './driver-client.js';
 import { createJobProgressDisplay } from './job-progress-display.js';
 import { loadCliConfig } from './load-cli-config.js';
+import { noteStopFailure } from './stop-failure-note.js';
 
 /** How often a job sent to the running service is looked at while it runs there. */
 const FOLLOW_INTERVAL_MS = 250;
@@ -107,18 +109,25 @@ export async function run(argv: string[]): Promise<number> {
     if (notice.jobId === jobId) display?.progress(notice.jobId, notice.progress.value, notice.progress.max);
   });
 
-  let job: JobView;
-  try {
+  // The app and the display are stopped however the job ends (their handles would keep the
+  // process alive); when it fails, its error stays the one reported, not a stop's after it.
+  const runJob = async (): Promise<JobView> => {
     const outcome = await app.runtime.service.generate(parsed.data);
     jobId = outcome.job.id;
     display?.track(outcome.job, label);
-    job = finalStates.has(outcome.job.state) ? outcome.job : await final;
+    const ended = finalStates.has(outcome.job.state) ? outcome.job : await final;
     // The view in the notice is the one persisted with the transition; read it back whole.
-    job = (await app.runtime.service.get(job.id)).job;
-  } finally {
-    display?.stop();
-    await app.stop();
-  }
+    return (await app.runtime.service.get(ended.id)).job;
+  };
+  const job = await runThenStop(
+    runJob,
+    [
+      { part: 'the progress display', stop: () => display?.stop() },
+      { part: 'the app', stop: () => app.stop() },
+    ],
+    'stopping generate',
+    noteStopFailure,
+  );
   return report(job, json);
 }
 
@@ -134,7 +143,7 @@ async function generateThroughDriver(
   const { client, holder: serving } = await connectToDriver(config, paths, holder);
   process.stderr.write(routeLine(client, serving));
   const display = json ? undefined : createJobProgressDisplay();
-  try {
+  const follow = async (): Promise<JobView> => {
     let job = (await client.generate(cmd)).job;
     display?.track(job, label);
     let position = `${job.state}/${job.substate ?? ''}`;
@@ -148,10 +157,16 @@ async function generateThroughDriver(
       }
     }
     return job;
-  } finally {
-    display?.stop();
-    await client.close();
-  }
+  };
+  return runThenStop(
+    follow,
+    [
+      { part: 'the progress display', stop: () => display?.stop() },
+      { part: 'the connection to the running service', stop: () => client.close() },
+    ],
+    'stopping generate',
+    noteStopFailure,
+  );
 }
 
 function report(job: JobView, json: boolean): number {

@@ -16,6 +16,7 @@ import { JobState, type JobView } from '../contracts/index.js';
 import { createJobStore, describeDatabase } from '../db/index.js';
 import { driverLockPathsFor, lockHolderOf, StoreDriverLock, type DriverHolder, type DriverLockPaths } from '../db/store-driver-lock.js';
 import { startApp } from '../app/chorus-visual-app.js';
+import { runThenStop } from '../app/stop-sequence.js';
 import { finalStates } from '../contracts/index.js';
 import { createSilentLogger } from '../logging/logger.js';
 import { connectToDriver, routeLine } from './driver-client.js';
@@ -30,6 +31,7 @@ import { resolveJobId } from './job-id-resolver.js';
 import { formatJobSummary } from './job-summary-format.js';
 import { watchJob } from './job-watch.js';
 import { loadCliConfig } from './load-cli-config.js';
+import { noteStopFailure } from './stop-failure-note.js';
 
 const configOption = { config: 'FILE  the config file (default config/chorus-visual.yaml); its database is read' };
 
@@ -221,18 +223,19 @@ async function cancelJob(config: ResolvedConfig, jobId: string, json: boolean): 
 async function cancelThroughDriver(config: ResolvedConfig, paths: DriverLockPaths, holder: DriverHolder, jobId: string): Promise<JobView> {
   const { client, holder: serving } = await connectToDriver(config, paths, holder);
   process.stderr.write(routeLine(client, serving));
-  try {
-    return await client.cancel(jobId);
-  } finally {
-    await client.close();
-  }
+  return runThenStop(
+    () => client.cancel(jobId),
+    [{ part: 'the connection to the running service', stop: () => client.close() }],
+    'stopping jobs cancel',
+    noteStopFailure,
+  );
 }
 
 /** No service drives the database: drive this one job here, just long enough to cancel it. */
 async function cancelInProcess(config: ResolvedConfig, jobId: string): Promise<JobView> {
   const app = await startApp({ config, logger: createSilentLogger(), http: false, commands: false, role: 'jobs cancel', runtime: { restore: false } });
   process.stderr.write(`route: in this process (no service drives ${describeDatabase(config.database.url)})\n`);
-  try {
+  const cancel = async (): Promise<JobView> => {
     const row = await app.runtime.store.getJob(jobId);
     if (!row) throw new ChorusError(ErrorCode.JOB_NOT_FOUND, `no job with id ${jobId}`, { details: { job_id: jobId } });
     if (finalStates.has(row.status)) return (await app.runtime.service.get(jobId)).job;
@@ -248,9 +251,9 @@ async function cancelInProcess(config: ResolvedConfig, jobId: string): Promise<J
     await Promise.race([ended, new Promise((resolve) => (timer = setTimeout(resolve, IN_PROCESS_CANCEL_MS)))]);
     clearTimeout(timer);
     return (await app.runtime.service.get(jobId)).job;
-  } finally {
-    await app.stop();
-  }
+  };
+  // When the cancel fails, its error stays the one reported, not the app's failing to stop after it.
+  return runThenStop(cancel, [{ part: 'the app', stop: () => app.stop() }], 'stopping jobs cancel', noteStopFailure);
 }
 
 function printCancelled(job: JobView, json: boolean): number {
