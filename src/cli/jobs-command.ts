@@ -107,7 +107,7 @@ export async function run(argv: string[]): Promise<number> {
   const flags = values as Record<string, string | boolean | undefined>;
   const config = await loadCliConfig(flags['config'] as string | undefined);
   const store = await createJobStore(config.database.url);
-  try {
+  const runSubcommand = async (): Promise<number> => {
     if (sub === 'list') return await list(store, flags);
     const jobId = await resolveJobId(store, positionals[0]);
     if (sub === 'cancel') return await cancelJob(config, jobId, flags['json'] === true);
@@ -139,9 +139,9 @@ export async function run(argv: string[]): Promise<number> {
       if (debug) process.stdout.write(`\ndebug:\n${toYaml(debug, { indent: 2 }).replace(/^/gm, '  ')}`);
     }
     return 0;
-  } finally {
-    await store.close();
-  }
+  };
+  // When the subcommand fails, its error stays the one reported, not the store's failing to close after it.
+  return runThenStop(runSubcommand, [{ part: 'the database store', stop: () => store.close() }], `stopping jobs ${sub}`, noteStopFailure);
 }
 
 function parseStates(text: string): JobState[] {
@@ -271,7 +271,7 @@ async function throughService(config: ResolvedConfig, command: 'cancel' | 'regen
       });
     },
   );
-  try {
+  const ask = async (): Promise<number> => {
     const reply = await nc
       .request(commandSubject(config.nats.subject_prefix, command), JSON.stringify(payload), { timeout: 15_000 })
       .catch((error: unknown) => {
@@ -293,9 +293,8 @@ async function throughService(config: ResolvedConfig, command: 'cancel' | 'regen
         `${command === 'cancel' ? cancelOutcome(body.job!) : `new job ${body.job!.id} (${body.job!.state}), regenerated from ${body.job!.regenerated_from ?? String(payload['job_id'])}`}\n`,
       );
     return body.ok ? 0 : 1;
-  } finally {
-    await nc.close();
-  }
+  };
+  return runThenStop(ask, [{ part: 'the NATS connection', stop: () => nc.close() }], `stopping jobs ${command}`, noteStopFailure);
 }
 
 function cancelOutcome(job: JobView): string {
