@@ -68,7 +68,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
       raw.serviceInBench = true;
     } else if (flag === '--warmup') {
       const value = inline ?? argv[++i];
-      if (value === undefined || value.startsWith('--')) throw new Error('--warmup needs a number');
+      if (value === undefined || value === '' || value.startsWith('--')) throw new Error('--warmup needs a number');
       raw.warmup = value;
     } else if (arg === '--jobs') {
       const value = argv[++i];

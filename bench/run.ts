@@ -43,7 +43,7 @@ async function main(argv: string[]): Promise<number> {
       `${(error as Error).message}\nusage: tsx bench/run.ts [latency|throughput|utilization|memory|recovery|affinity|startup …] [--jobs N] [--json [file]]\n` +
         '       tsx bench/run.ts latency [--light] [--comfy-url URL [--output-dir DIR]]   (side by side with a bare client; against a real ComfyUI)\n' +
         '       tsx bench/run.ts latency|throughput --service-in-bench   (the service in the benchmark process, not `serve` in its own)\n' +
-        '       tsx bench/run.ts latency|throughput --warmup N   (latency: pairs not counted, default 5; throughput: jobs before the warm row, default half)\n',
+        '       tsx bench/run.ts latency|throughput --warmup N   (latency: pairs not counted, default 5; throughput: the warm row starts when N jobs have ended, default half)\n',
     );
     return 2;
   }

@@ -11,15 +11,15 @@
 import { benchConfigInput, benchJob, connectBenchNats, createBenchDir, deleteRunStream, nowMs, uniqueRunNames } from './bench-environment.js';
 import { startChildSimulator } from './child-simulator.js';
 import { CompletionSubscriber } from './completion-subscriber.js';
-import type { BenchResult } from './result-table.js';
-import { startServiceUnderTest } from './service-process.js';
+import type { BenchResult, Cell } from './result-table.js';
+import { startServiceUnderTest, type ServiceUnderTest } from './service-process.js';
 
 export interface ThroughputBenchOptions {
   jobs?: number;
   /** The service inside this process (the only way before), not `serve` in its own. */
   serviceInBench?: boolean;
   /**
-   * The second row counts only the jobs after this many (default: half the run). A fresh
+   * The second row starts after this many jobs have ended (default: half the run). A fresh
    * `serve` spends its first thousand jobs or so partly in V8's compiler threads and in
    * unoptimised code; the second row is closer to what a job costs a service that has been up.
    */
@@ -31,9 +31,44 @@ const maxConcurrentPerBackend = 8;
 /** Admissions in flight at once: enough to keep the pool fed without a 5,000-deep burst. */
 const submitWindow = 256;
 
+interface CpuReading {
+  cpu: Awaited<ReturnType<ServiceUnderTest['cpu']>>;
+  at: number;
+}
+
+/** The second row: CPU per job between two readings, each taken when that many jobs had ended. */
+function warmRowOf(start: CpuReading, stop: CpuReading, from: number, to: number): Record<string, Cell> {
+  const jobs = to - from;
+  const wallMs = stop.at - start.at;
+  const cpuMs = stop.cpu.total - start.cpu.total;
+  const mainMs = stop.cpu.threads && start.cpu.threads ? stop.cpu.threads.main - start.cpu.threads.main : undefined;
+  return {
+    jobs_counted: `jobs ${from}–${to}`,
+    completed: null,
+    failed: null,
+    wall_s: wallMs / 1000,
+    jobs_per_s: (jobs * 1000) / wallMs,
+    service_cpu_ms_per_job: cpuMs / jobs,
+    main_thread_cpu_ms_per_job: mainMs === undefined ? null : mainMs / jobs,
+    simulator_cpu_ms_per_job: null,
+    service_cpu_util: cpuMs / wallMs,
+    state_events_on_nats: null,
+    state_events_per_s: null,
+  };
+}
+
 export async function runThroughputBench(options: ThroughputBenchOptions = {}): Promise<BenchResult> {
   const jobs = options.jobs ?? 5_000;
-  const warmupJobs = Math.min(options.warmupJobs ?? Math.floor(jobs / 2), jobs - 1);
+  const warmupJobs = options.warmupJobs ?? Math.floor(jobs / 2);
+  // The warm row ends while `submitWindow` jobs are still in flight, as it starts: jobs admitted
+  // before its start and those admitted before its end have spent part of their CPU outside
+  // it, about as much at either end. Ending it when every job had ended would leave the first
+  // part out and count the jobs, reading low.
+  const warmEnd = jobs - submitWindow;
+  const warmRow = warmupJobs < warmEnd;
+  if (!warmRow && options.warmupJobs !== undefined) {
+    throw new Error(`--warmup ${warmupJobs}: the warm row needs --warmup below --jobs minus ${submitWindow} (the jobs in flight), here ${warmEnd}`);
+  }
   const sims = await Promise.all(Array.from({ length: simulators }, () => startChildSimulator({ stepMs: 0, nodeMs: 0 })));
   const dir = await createBenchDir('throughput');
   const names = uniqueRunNames('throughput');
@@ -54,17 +89,23 @@ export async function runThroughputBench(options: ThroughputBenchOptions = {}): 
         while (i - subscriber.arrivals.size >= submitWindow) await subscriber.waitForFinal(i - submitWindow + 1, 600_000);
       }
     };
-    // The CPU once the first `warmupJobs` have ended (the second row starts there).
-    const warm = (async () => {
-      await subscriber.waitForFinal(warmupJobs, 900_000);
-      return { cpu: await service.cpu(), at: nowMs() };
-    })();
+    // The warm row's two readings, each taken once that many jobs have ended (bounded like the
+    // final wait; a failure surfaces at the await below, not as an unhandled rejection).
+    const readingAt = async (ended: number) => {
+      await subscriber.waitForFinal(ended, 900_000);
+      const at = nowMs();
+      return { cpu: await service.cpu(), at };
+    };
+    const warmStartReading = warmRow ? readingAt(warmupJobs) : undefined;
+    const warmEndReading = warmRow ? readingAt(warmEnd) : undefined;
+    for (const reading of [warmStartReading, warmEndReading]) reading?.catch(() => undefined);
     await Promise.all(Array.from({ length: 8 }, submitter));
     await subscriber.waitForFinal(jobs, 900_000);
     const endedAt = nowMs();
     const wallMs = endedAt - startedAt;
     const cpuAfter = await service.cpu();
-    const warmStart = await warm;
+    const warmStart = await warmStartReading;
+    const warmStop = await warmEndReading;
     const simCpuAfter = await Promise.all(sims.map((sim) => sim.cpuMs()));
     const serviceCpuMs = cpuAfter.total - cpuBefore.total;
     const mainThreadMs = cpuAfter.threads && cpuBefore.threads ? cpuAfter.threads.main - cpuBefore.threads.main : undefined;
@@ -72,10 +113,6 @@ export async function runThroughputBench(options: ThroughputBenchOptions = {}): 
     const simCpuMs = simCpuAfter.reduce((total, after, i) => total + after - simCpuBefore[i]!, 0);
     const completed = [...subscriber.arrivals.values()].filter((a) => a.state === 'completed').length;
     const jobsPerSecond = (completed * 1000) / wallMs;
-    const warmJobs = jobs - warmupJobs;
-    const warmWallMs = endedAt - warmStart.at;
-    const warmCpuMs = cpuAfter.total - warmStart.cpu.total;
-    const warmMainMs = cpuAfter.threads && warmStart.cpu.threads ? cpuAfter.threads.main - warmStart.cpu.threads.main : undefined;
     return {
       name: 'throughput',
       setup: {
@@ -100,19 +137,7 @@ export async function runThroughputBench(options: ThroughputBenchOptions = {}): 
           state_events_on_nats: transitions,
           state_events_per_s: (transitions * 1000) / wallMs,
         },
-        {
-          jobs_counted: `after the first ${warmupJobs}`,
-          completed: null,
-          failed: null,
-          wall_s: warmWallMs / 1000,
-          jobs_per_s: (warmJobs * 1000) / warmWallMs,
-          service_cpu_ms_per_job: warmCpuMs / warmJobs,
-          main_thread_cpu_ms_per_job: warmMainMs === undefined ? null : warmMainMs / warmJobs,
-          simulator_cpu_ms_per_job: null,
-          service_cpu_util: warmCpuMs / warmWallMs,
-          state_events_on_nats: null,
-          state_events_per_s: null,
-        },
+        ...(warmStart && warmStop ? [warmRowOf(warmStart, warmStop, warmupJobs, warmEnd)] : []),
       ],
       // Issue 16's form of the old "1,000 jobs/s on 2 cores": the service's own CPU per job,
       // which the simulators sharing the machine do not blur.
@@ -127,7 +152,9 @@ export async function runThroughputBench(options: ThroughputBenchOptions = {}): 
               "service_cpu: the serve process's user + system time from /proc, all threads (main thread: its JavaScript; the rest: V8's GC and compiler threads, libuv's file-system pool, the checkpoint worker); service_cpu_util 1.0 = one core busy",
               'jobs sent as NATS cmd.generate requests by 8 concurrent submitters in the benchmark process, which also runs the subscriber',
             ]),
-        `second row: only the jobs after the first ${warmupJobs} (--warmup N): a fresh serve spends its first thousand jobs or so partly in V8's compiler threads and unoptimised code; the target is judged on the whole run`,
+        warmRow
+          ? `second row: from the moment ${warmupJobs} jobs had ended (--warmup N) to the moment ${warmEnd} had, ${submitWindow} in flight at both ends: a fresh service spends its first thousand jobs or so partly in V8's compiler threads and unoptimised code; the target is judged on the whole run`
+          : `no second row: it needs more than ${submitWindow} jobs (those in flight) after --warmup (default half the run)`,
       ],
     };
   } finally {

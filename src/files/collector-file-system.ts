@@ -82,8 +82,8 @@ const minReadBytes = 16 << 10;
  * A read stream allocates a new buffer of its highWaterMark for every read (outside the pool
  * of small Buffers), whatever the file's size, plus one more for the read that finds the end.
  * At a fixed 1 MiB, a 2 KB PNG cost 2 MiB of memory outside V8's heap per job; that memory
- * counts towards V8's collection limits, and at a few jobs a second the service ran a full
- * mark-compact every ~100 ms, ~20 ms of each job's latency when it fell on one (issue 16).
+ * counts towards V8's collection limits, and with one job in flight (~11 a second) the service
+ * ran a full mark-compact every ~100 ms, ~20 ms of a job's latency when it fell on one (issue 16).
  * Sized to the file, each read allocates what the file needs.
  */
 export function readBufferBytes(expectedBytes: number | undefined): number {

@@ -3,8 +3,9 @@
  * its highWaterMark for every read (outside V8's heap; a short read is then copied into a
  * smaller one), so the highWaterMark is what each read costs. At a fixed 1 MiB, every small
  * output cost 2 MiB of such memory, and at light load the service ran a full mark-compact
- * every ~100 ms. Checked on the real file system: the read size of every stream the
- * collector opens, and that the bytes still arrive whole.
+ * every ~100 ms. Checked on the real file system: the read size of the streams the collector
+ * opens (read-ahead, move, copy, an earlier run's file at the destination), and that the
+ * bytes still arrive whole.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -96,6 +97,43 @@ describe('read buffers sized to the file', () => {
     // Both were hashed through readStream (the read-ahead's read, and collect's own).
     expect(measured.readSizes).toEqual([16 * 1024, 16 * 1024]);
     for (const result of [warmed, cold]) {
+      const delivered = await readFile(result.files[0]!.absolutePath);
+      expect(result.files[0]!.sha256).toBe(sha256(delivered));
+    }
+  });
+
+  it('copy mode, and a file an earlier run left at the destination, are read 16 KiB at a time too', async () => {
+    const measured = measuringFs();
+    const collector = new OutputCollector({ dataDir, fileSystem: measured.fs });
+    const copied = await writeShadedOutput(output, 'copied.png', 11);
+    const copyResult = await collector.collect({
+      jobId: 'job-copy',
+      conversationId: 'conv1',
+      files: [copied],
+      mode: 'copy',
+      comfyOutputDir: output,
+      metadata: {},
+    });
+    expect(measured.readSizes).toEqual([16 * 1024]);
+
+    // A crash after the rename: the destination already holds the file; collect() reads it to compare.
+    const again = await writeShadedOutput(output, 'again.png', 12);
+    const destination = path.join(dataDir, 'conversations', 'conv1', 'images', 'job-again.png');
+    await mkdir(path.dirname(destination), { recursive: true });
+    await writeFile(destination, await readFile(path.join(output, 'again.png')));
+    measured.readSizes.length = 0;
+    const againResult = await collector.collect({
+      jobId: 'job-again',
+      conversationId: 'conv1',
+      files: [again],
+      mode: 'move',
+      comfyOutputDir: output,
+      metadata: {},
+    });
+    expect(againResult.files[0]).toMatchObject({ via: 'already_present' });
+    // The destination's bytes (to compare), then ComfyUI's file (its checksum).
+    expect(measured.readSizes).toEqual([16 * 1024, 16 * 1024]);
+    for (const result of [copyResult, againResult]) {
       const delivered = await readFile(result.files[0]!.absolutePath);
       expect(result.files[0]!.sha256).toBe(sha256(delivered));
     }

@@ -59,6 +59,7 @@ describe('latency benchmark options', () => {
     expect(parseBenchOptions(['throughput']).warmup).toBeUndefined();
     expect(() => parseBenchOptions(['memory', '--warmup', '5'])).toThrow(/belongs to the latency and throughput benchmarks/);
     expect(() => parseBenchOptions(['latency', '--warmup'])).toThrow(/--warmup needs a number/);
+    expect(() => parseBenchOptions(['latency', '--warmup='])).toThrow(/--warmup needs a number/);
     expect(() => parseBenchOptions(['latency', '--warmup', '-3'])).toThrow(/bad benchmark options/);
   });
 
