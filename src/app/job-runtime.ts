@@ -81,7 +81,7 @@ export interface JobRuntime {
   setOnPersisted(hook: (() => void) | undefined): void;
   /**
    * Stops the service (ComfyUI prompts keep running), then closes what the runtime opened:
-   * all of it even when a part fails to stop; then that failure is thrown (see throwStopFailures).
+   * all of it even when a part fails to stop; then what failed is thrown (see throwStopFailures).
    */
   stop(): Promise<void>;
 }
@@ -204,7 +204,7 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
               if (!serviceStopped) return;
               await coordination?.keeper
                 .retire()
-                .catch((error: unknown) => logger.warn({ err: String(error) }, 'retiring the instance failed; its lease will lapse'));
+                .catch((error: unknown) => logger.warn({ err: causeForLog(error) }, 'retiring the instance failed; its lease will lapse'));
             },
           },
           ...closers.splice(0).reverse(),

@@ -7,7 +7,7 @@
  * a stop throws them (`throwStopFailures`) once every part has been stopped; a command that
  * stops what it started however its work ended (`runThenStop`) keeps the work's error.
  */
-import { messageOf } from '../errors/index.js';
+import { ChorusError, ErrorCode, isChorusError, messageOf } from '../errors/index.js';
 
 export interface StopStep {
   /** Names the part in logs and errors ("database store", "http"). */
@@ -40,18 +40,46 @@ export async function runStopSequence(steps: Iterable<StopStep>): Promise<StopFa
 /**
  * What a stop throws once all its steps have run. One failure is thrown as it is, so its
  * code (a ChorusError's STORAGE_UNAVAILABLE, say) and cause reach the caller unchanged, as
- * they did when the first failure ended the stop. Several are one AggregateError: the caller
- * sees that more than one part failed, its message names each part with its error (a log
- * line with only the message still shows them all), and `errors` holds the originals.
+ * they did when the first failure ended the stop. Several are one ChorusError, because
+ * callers branch on `code` and report anything else as a bug: the first failure's code when
+ * it has one (what the caller saw when the first failure ended the stop), INTERNAL when it
+ * is not a ChorusError; a message naming each part with its error (a log line with only the
+ * message still shows them all); `details.parts` the same as data; and the originals as the
+ * cause, an AggregateError.
+ *
+ * The very same error from two parts is one failure: the app stops the job service and then
+ * the runtime, which stops it again, so a service that keeps failing is recorded twice.
  */
 export function throwStopFailures(failures: readonly StopFailure[], what: string): void {
-  if (failures.length === 0) return;
-  if (failures.length === 1) throw failures[0]!.error;
-  const parts = failures.map(({ part, error }) => `${part}: ${messageOf(error)}`).join('; ');
-  throw new AggregateError(
-    failures.map(({ error }) => error),
-    `${what}: ${failures.length} parts failed to stop (${parts})`,
-  );
+  const distinct = withoutRepeats(failures);
+  if (distinct.length === 0) return;
+  if (distinct.length === 1) throw distinct[0]!.error;
+  const first = distinct[0]!.error;
+  const parts = distinct.map(({ part, error }) => `${part}: ${messageOf(error)}`).join('; ');
+  throw new ChorusError(isChorusError(first) ? first.code : ErrorCode.INTERNAL, `${what}: ${distinct.length} parts failed to stop (${parts})`, {
+    details: { parts: distinct.map(partDetails) },
+    // What to do is what the code the caller branches on says: the first failure's advice.
+    ...(isChorusError(first) ? { recoverable: first.recoverable, suggestion: first.suggestion } : {}),
+    cause: new AggregateError(
+      distinct.map(({ error }) => error),
+      `${what}: ${distinct.length} parts failed to stop`,
+    ),
+  });
+}
+
+/** Drops a failure whose error is the very object an earlier one threw (a string or number may be two failures). */
+function withoutRepeats(failures: readonly StopFailure[]): StopFailure[] {
+  const seen = new Set<unknown>();
+  return failures.filter(({ error }) => {
+    if ((typeof error !== 'object' && typeof error !== 'function') || error === null) return true;
+    if (seen.has(error)) return false;
+    seen.add(error);
+    return true;
+  });
+}
+
+function partDetails({ part, error }: StopFailure): { part: string; code?: ErrorCode; message: string } {
+  return isChorusError(error) ? { part, code: error.code, message: error.message } : { part, message: messageOf(error) };
 }
 
 /**

@@ -151,7 +151,7 @@ async function stopWithinGrace(app: ChorusVisualApp, graceMs: number, logger: Lo
     app.stop().then(
       () => true,
       (error: unknown) => {
-        logger.error({ err: toChorusError(error).toJSON() }, 'stopping failed part-way');
+        logger.error({ err: toChorusError(error).toJSON() }, 'one or more parts failed to stop; every part was still attempted');
         return true;
       },
     ),

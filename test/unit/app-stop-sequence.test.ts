@@ -74,25 +74,109 @@ describe('throwStopFailures', () => {
     expect(caught).toBe(error);
   });
 
-  it('throws several as one AggregateError that names each part and keeps the originals', () => {
-    const first = new Error('socket hung');
-    const second = 'not even an Error';
-    let caught: unknown;
+  /** What throwStopFailures threw, or undefined. */
+  function thrownBy(failures: StopFailure[], what: string): unknown {
     try {
-      throwStopFailures(
-        [
-          { part: 'http', error: first },
-          { part: 'database store', error: second },
-        ],
-        'stopping chorus-visual',
-      );
+      throwStopFailures(failures, what);
     } catch (thrown) {
-      caught = thrown;
+      return thrown;
     }
-    expect(caught).toBeInstanceOf(AggregateError);
-    const aggregate = caught as AggregateError;
-    expect(aggregate.errors).toEqual([first, second]);
-    expect(aggregate.message).toBe('stopping chorus-visual: 2 parts failed to stop (http: socket hung; database store: not even an Error)');
+    return undefined;
+  }
+
+  it("throws several as one ChorusError with the first failure's code, each part named, and the originals as its cause", () => {
+    const first = new ChorusError(ErrorCode.STORAGE_UNAVAILABLE, 'disk full', { suggestion: 'free some space' });
+    const second = new Error('socket hung');
+    const third = 'not even an Error';
+    const caught = thrownBy(
+      [
+        { part: 'database store', error: first },
+        { part: 'http', error: second },
+        { part: 'driver lock', error: third },
+      ],
+      'stopping chorus-visual',
+    );
+    expect(caught).toBeInstanceOf(ChorusError);
+    const error = caught as ChorusError;
+    expect(error.code).toBe(ErrorCode.STORAGE_UNAVAILABLE);
+    expect(error.suggestion).toBe('free some space');
+    expect(error.message).toBe('stopping chorus-visual: 3 parts failed to stop (database store: disk full; http: socket hung; driver lock: not even an Error)');
+    expect(error.details).toEqual({
+      parts: [
+        { part: 'database store', code: ErrorCode.STORAGE_UNAVAILABLE, message: 'disk full' },
+        { part: 'http', message: 'socket hung' },
+        { part: 'driver lock', message: 'not even an Error' },
+      ],
+    });
+    // What crosses a log line or JSON keeps the parts.
+    expect(error.toJSON().details).toEqual(error.details);
+    expect(error.cause).toBeInstanceOf(AggregateError);
+    const originals = (error.cause as AggregateError).errors;
+    expect(originals).toHaveLength(3);
+    expect(originals[0]).toBe(first);
+    expect(originals[1]).toBe(second);
+    expect(originals[2]).toBe(third);
+  });
+
+  it('is INTERNAL when the first failure is not a ChorusError, even when a later one is', () => {
+    const caught = thrownBy(
+      [
+        { part: 'http', error: new Error('socket hung') },
+        { part: 'database store', error: new ChorusError(ErrorCode.STORAGE_UNAVAILABLE, 'disk full') },
+      ],
+      'stopping chorus-visual',
+    );
+    expect(caught).toBeInstanceOf(ChorusError);
+    expect((caught as ChorusError).code).toBe(ErrorCode.INTERNAL);
+    expect((caught as ChorusError).details).toEqual({
+      parts: [
+        { part: 'http', message: 'socket hung' },
+        { part: 'database store', code: ErrorCode.STORAGE_UNAVAILABLE, message: 'disk full' },
+      ],
+    });
+  });
+
+  it('counts the very same error from two parts once, so one cause alone is thrown as it is', () => {
+    // The app stops the job service, then the runtime stops it again and it fails the same way.
+    const error = new ChorusError(ErrorCode.STORAGE_UNAVAILABLE, 'disk full');
+    const caught = thrownBy(
+      [
+        { part: 'job service', error },
+        { part: 'job runtime', error },
+      ],
+      'stopping chorus-visual',
+    );
+    expect(caught).toBe(error);
+  });
+
+  it('keeps the first part of a repeated error and every distinct one beside it', () => {
+    const repeated = new ChorusError(ErrorCode.STORAGE_UNAVAILABLE, 'disk full');
+    const other = new Error('socket hung');
+    const caught = thrownBy(
+      [
+        { part: 'job service', error: repeated },
+        { part: 'outbox relay', error: other },
+        { part: 'job runtime', error: repeated },
+      ],
+      'stopping chorus-visual',
+    );
+    expect(caught).toBeInstanceOf(ChorusError);
+    const error = caught as ChorusError;
+    expect(error.code).toBe(ErrorCode.STORAGE_UNAVAILABLE);
+    expect(error.message).toBe('stopping chorus-visual: 2 parts failed to stop (job service: disk full; outbox relay: socket hung)');
+    expect((error.cause as AggregateError).errors).toEqual([repeated, other]);
+  });
+
+  it('counts two equal strings as two failures: only the same object is one', () => {
+    const caught = thrownBy(
+      [
+        { part: 'http', error: 'timed out' },
+        { part: 'nats', error: 'timed out' },
+      ],
+      'stopping chorus-visual',
+    );
+    expect(caught).toBeInstanceOf(ChorusError);
+    expect((caught as ChorusError).message).toBe('stopping chorus-visual: 2 parts failed to stop (http: timed out; nats: timed out)');
   });
 });
 
