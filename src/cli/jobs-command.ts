@@ -285,7 +285,8 @@ async function throughService(config: ResolvedConfig, command: 'cancel' | 'regen
     else if (!body.ok)
       throw new ChorusError(
         (body.error?.code ?? 'INTERNAL') as ErrorCode,
-        body.error?.message ?? 'the cancel failed',
+        // A refusal without a message still names what was refused (a cancel or a regenerate).
+        body.error?.message ?? `the ${command} failed`,
         body.error?.suggestion ? { suggestion: body.error.suggestion } : {},
       );
     else

@@ -2,7 +2,8 @@
  * The command line beside a running service, as real processes: `generate` and `jobs cancel`
  * go through the service that holds the database's driver lock (its HTTP API, or its NATS
  * command service when it serves no HTTP) and say so; `jobs list/show` read the database
- * beside it; with no service running, `jobs cancel` drives that one job itself.
+ * beside it; with no service running, `jobs cancel` drives that one job itself. `jobs
+ * regenerate` always asks the NATS command service, and a refusal says what it refused.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -10,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { connect } from 'nats';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.js';
 import { databaseWithUnfinishedJob, jobFacts } from '../support/lifecycle-fixture.js';
@@ -143,6 +145,27 @@ describe('generate and jobs cancel beside a running service', { timeout: 180_000
     expect(cancelled.code, cancelled.stderr).toBe(0);
     expect(cancelled.stderr).toContain('over NATS routed.cmd.*');
     expect((JSON.parse(cancelled.stdout) as { job: { state: string } }).job.state).toBe('completed');
+  });
+});
+
+describe('jobs regenerate through NATS', { timeout: 180_000 }, () => {
+  it('names the regenerate when the service refuses it without a message', async () => {
+    const { root, env } = await environment({
+      CHORUS_VISUAL_NATS_ENABLED: 'true',
+      CHORUS_VISUAL_NATS_SERVERS: JSON.stringify([nats.url]),
+      CHORUS_VISUAL_NATS_SUBJECT_PREFIX: 'refusing',
+    });
+    const job = await databaseWithUnfinishedJob(root);
+    // chorus-visual's own replies always carry a message; anything else on the subject may not.
+    const responder = await connect({ servers: nats.url });
+    cleanups.push(() => responder.close());
+    responder.subscribe('refusing.cmd.regenerate', { callback: (_error, msg) => msg.respond(JSON.stringify({ ok: false })) });
+    await responder.flush();
+
+    const refused = await cli(['jobs', 'regenerate', job.jobId], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('route: NATS refusing.cmd.regenerate');
+    expect(refused.stderr).toContain('error INTERNAL: the regenerate failed\n');
   });
 });
 
