@@ -151,7 +151,7 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
           'NATS not reachable; serving without it, events stay in the outbox until it answers',
         );
         natsLater = first.later.then(attachNats).catch((error: unknown) => {
-          logger.error({ err: error instanceof Error ? error.message : String(error) }, 'NATS connection failed; events stay in the outbox');
+          logger.error({ err: causeForLog(error) }, 'NATS connection failed; events stay in the outbox');
         });
       }
     }
