@@ -48,7 +48,8 @@ export async function runStopSequence(steps: Iterable<StopStep>): Promise<StopFa
  * cause, an AggregateError.
  *
  * The very same error from two parts is one failure: the app stops the job service and then
- * the runtime, which stops it again, so a service that keeps failing is recorded twice.
+ * the runtime, whose stop of it returns that first stop's outcome, so a service that failed
+ * to stop is recorded by both parts.
  */
 export function throwStopFailures(failures: readonly StopFailure[], what: string): void {
   const distinct = withoutRepeats(failures);

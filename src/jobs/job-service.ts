@@ -123,6 +123,8 @@ export class JobService {
   private readonly logger: StructuredLogger;
   private readonly newId: () => string;
   private accepting = true;
+  /** The one stop: later calls get its outcome. */
+  private stopped: Promise<void> | undefined;
 
   constructor(private readonly deps: JobServiceDeps) {
     this.clock = deps.clock ?? systemClock;
@@ -482,8 +484,16 @@ export class JobService {
   /**
    * Stops taking work, lets pending transitions commit, and stops the actors without
    * touching ComfyUI: prompts keep running there and the next start reconciles them.
+   * Once: the app stops the service before the outbox's last drain, and then the runtime's
+   * stop stops it again; that call gets the first one's outcome (the very same error, so it
+   * is reported once) and stops nothing twice.
    */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    this.stopped ??= this.stopOnce();
+    return this.stopped;
+  }
+
+  private async stopOnce(): Promise<void> {
     this.accepting = false;
     this.parkedDeadlines.close();
     for (const job of this.live.values()) {

@@ -137,7 +137,7 @@ describe('throwStopFailures', () => {
   });
 
   it('counts the very same error from two parts once, so one cause alone is thrown as it is', () => {
-    // The app stops the job service, then the runtime stops it again and it fails the same way.
+    // The app stops the job service, then the runtime's stop of it returns that same failure.
     const error = new ChorusError(ErrorCode.STORAGE_UNAVAILABLE, 'disk full');
     const caught = thrownBy(
       [

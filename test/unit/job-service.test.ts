@@ -243,6 +243,19 @@ describe('JobService', () => {
     expect(new Set(seqs).size).toBe(seqs.length);
   });
 
+  it("stops once: a second stop, during the first or after it, gets the first one's outcome", async () => {
+    const t = build();
+    const { job } = await t.service.generate(generate);
+    await t.reached(job.id, 'submitted');
+    // The app stops the service, then the runtime's stop stops it again.
+    const stopping = t.service.stop();
+    expect(t.service.stop()).toBe(stopping);
+    await stopping;
+    expect(t.service.stop()).toBe(stopping);
+    expect(t.backend.watching(job.comfy_prompt_id!)).toBe(0);
+    expect(t.backend.interrupts).toEqual([]);
+  });
+
   it('a job restored in queued.submitting whose POST got through is not sent again', async () => {
     const store = new FakeJobStore();
     const backend = new FakeComfyBackend('gpu0', 2);
