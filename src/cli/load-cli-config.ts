@@ -4,7 +4,8 @@
  * Flags enter as overrides of the same kind as the environment's, so they get the same
  * validation and the same messages naming the key.
  */
-import { ENV_PREFIX, loadServiceConfig, type ResolvedConfig } from '../config/index.js';
+import { access } from 'node:fs/promises';
+import { configFilePath, ENV_PREFIX, loadServiceConfig, type ResolvedConfig } from '../config/index.js';
 
 /**
  * `flags` maps config paths in upper snake case (as in CHORUS_VISUAL_*) to values; undefined = not given.
@@ -23,4 +24,19 @@ export async function loadCliConfig(
     if (flagNames[key]) labels[`${ENV_PREFIX}${key}`] = flagNames[key];
   }
   return loadServiceConfig({ env, labels, ...(configPath === undefined ? {} : { path: configPath, required: true }) });
+}
+
+/**
+ * The config file a load with this `--config` reads, or undefined when there is none (the
+ * default or CHORUS_VISUAL_CONFIG's file is absent, so only defaults and the environment apply).
+ * For saying where a setting came from; a missing `--config` file already failed the load.
+ */
+export async function configFileInUse(configPath: string | undefined): Promise<string | undefined> {
+  const path = configFilePath(configPath);
+  try {
+    await access(path);
+    return path;
+  } catch {
+    return undefined;
+  }
 }

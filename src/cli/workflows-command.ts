@@ -1,11 +1,16 @@
 /**
- * `chorus-visual workflows list` and `chorus-visual workflows validate [name] [--backend URL] [--dir DIR]`.
- * Validation is structural, plus `/object_info` checks when a backend is given; the exit
- * code is 1 when any workflow has errors, so it can gate a deploy.
+ * `chorus-visual workflows list` and `chorus-visual workflows validate [name] [--backend URL]`.
+ * The folder is the config's `workflows_dir` (`--config FILE`, CHORUS_VISUAL_CONFIG and
+ * CHORUS_VISUAL_WORKFLOWS_DIR, as for every command), or `--dir DIR`. Validation is
+ * structural, plus `/object_info` checks when a backend is given; the exit code is 1 when
+ * any workflow has errors, so it can gate a deploy.
  */
-import { parseArgs } from 'node:util';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { CharacterRegistry } from '../characters/index.js';
-import type { ChorusError } from '../errors/index.js';
+import { configFilePath } from '../config/index.js';
+import { ChorusError, ErrorCode } from '../errors/index.js';
 import type { LoraSpec } from '../workflows/character-lora-chain.js';
 import { fetchObjectInfo } from '../workflows/object-info-fetcher.js';
 import type { ObjectInfo } from '../workflows/object-info-spec.js';
@@ -13,57 +18,96 @@ import { validateAgainstObjectInfo } from '../workflows/object-info-validator.js
 import { validateStructure } from '../workflows/structure-validator.js';
 import type { ValidationIssue, WorkflowDefinition } from '../workflows/workflow-definition.js';
 import { WorkflowLibrary, workflowNameOf } from '../workflows/workflow-library.js';
+import { didYouMean, formatHelp, HelpShown, parseCommandArgs, type CommandHelp } from './cli-args.js';
+import { configFileInUse, loadCliConfig } from './load-cli-config.js';
 
-const usage =
-  'usage: chorus-visual workflows list [--dir DIR]\n' +
-  '       chorus-visual workflows validate [name] [--backend URL] [--dir DIR] [--characters DIR] [--timeout MS]\n\n' +
-  'list shows each workflow with its type, models and LoRAs, and every file that failed to load.\n' +
-  'validate checks structure (links, output node, placeholders, misspelt tokens, cycles), and with\n' +
-  "--backend also that ComfyUI's /object_info (node classes, inputs, models, LoRAs); exit 1 on any error.\n\n" +
-  'options:\n' +
-  '  --dir DIR         the workflows folder (default workflows)\n' +
-  '  --backend URL     a ComfyUI to check against, e.g. http://127.0.0.1:8188\n' +
-  '  --characters DIR  also check the characters: their default workflows exist, their LoRAs are on the backend\n' +
-  '  --timeout MS      how long to wait for the backend (default 10000)\n' +
-  '  -h, --help        show this help\n';
+const folderOptions = {
+  config: 'FILE  the config file (default config/chorus-visual.yaml, or CHORUS_VISUAL_CONFIG); its workflows_dir is the folder',
+  dir: "DIR  the workflows folder, instead of the config's workflows_dir",
+};
+const timeoutOption = { timeout: 'MS  how long to wait for the backend (default 10000)' };
+
+const helps: Record<string, CommandHelp> = {
+  list: {
+    usage: 'chorus-visual workflows list [options]',
+    summary: 'Lists each workflow with its type, models and LoRAs, and every file that failed to load.',
+    options: { ...folderOptions, backend: 'URL  a ComfyUI whose /object_info converts UI-format workflows, e.g. http://127.0.0.1:8188', ...timeoutOption },
+  },
+  validate: {
+    usage: 'chorus-visual workflows validate [name] [options]',
+    summary:
+      "Checks structure (links, output node, placeholders, misspelt tokens, cycles), and with --backend also against that ComfyUI's /object_info (node classes, inputs, models, LoRAs); exit 1 on any error.",
+    options: {
+      ...folderOptions,
+      backend: 'URL  a ComfyUI to check against (its /object_info), e.g. http://127.0.0.1:8188',
+      characters: 'DIR  also check the characters: their default workflows exist, their LoRAs are on the backend',
+      ...timeoutOption,
+    },
+  },
+};
+
+const overview: CommandHelp = {
+  usage: 'chorus-visual workflows <list|validate> [options]',
+  summary: "Reads the workflow files in the config's workflows_dir (or --dir DIR).",
+  options: {},
+  more: 'subcommands:\n  list             each workflow with its type, models and LoRAs\n  validate [name]  check every workflow, or one (--backend URL: against a ComfyUI too)\n\n`chorus-visual workflows <subcommand> --help` describes its options.',
+};
 
 type Out = { write(text: string): unknown };
 
 const options = {
-  dir: { type: 'string', default: 'workflows' },
+  config: { type: 'string' },
+  dir: { type: 'string' },
   backend: { type: 'string' },
   characters: { type: 'string' },
   timeout: { type: 'string', default: '10000' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 export async function run(argv: string[], out: Out = process.stdout, err: Out = process.stderr): Promise<number> {
-  let parsed: ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; options: typeof options }>>;
-  try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options });
-  } catch (error) {
-    err.write(`${(error as Error).message}\n${usage}`);
-    return 2;
+  if (argv[0] === '--help' || argv[0] === '-h') {
+    process.stdout.write(formatHelp(overview));
+    throw new HelpShown();
   }
-  const [verb, name] = parsed.positionals;
-  if (parsed.values.help || (verb !== 'list' && verb !== 'validate')) {
-    (parsed.values.help ? out : err).write(usage);
-    return parsed.values.help ? 0 : 2;
+  const { values, positionals } = parseCommandArgs(argv, options, helps[argv[0] ?? ''] ?? overview);
+  const [verb, name, ...extra] = positionals;
+  if (verb !== 'list' && verb !== 'validate') {
+    throw new ChorusError(ErrorCode.INVALID_COMMAND, verb === undefined ? 'workflows needs a subcommand' : `unknown workflows command "${verb}"`, {
+      suggestion: (verb && didYouMean(verb, Object.keys(helps))) ?? 'use one of: workflows list, workflows validate [name]',
+    });
   }
+  const unexpected = verb === 'list' ? name : extra[0];
+  if (unexpected !== undefined) {
+    throw new ChorusError(ErrorCode.INVALID_COMMAND, `workflows ${verb} takes ${verb === 'list' ? 'no name' : 'at most one name'}, but got "${unexpected}"`, {
+      suggestion: `see \`chorus-visual workflows ${verb} --help\``,
+    });
+  }
+  if (verb === 'list' && values.characters !== undefined) {
+    throw new ChorusError(ErrorCode.INVALID_COMMAND, '--characters is an option of workflows validate, not of workflows list', {
+      suggestion: `run \`chorus-visual workflows validate --characters ${values.characters}\``,
+    });
+  }
+  const timeoutMs = Number(values.timeout);
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
+    throw new ChorusError(ErrorCode.INVALID_COMMAND, `--timeout must be a whole number of milliseconds above 0, not "${values.timeout}"`, {
+      suggestion: 'leave it out for 10000',
+    });
+  }
+  // --dir enters as an override of workflows_dir, like CHORUS_VISUAL_WORKFLOWS_DIR, so the config is read the same way as for every command.
+  const config = await loadCliConfig(values.config, { WORKFLOWS_DIR: values.dir }, { WORKFLOWS_DIR: '--dir' });
 
   let objectInfo: ObjectInfo | undefined;
-  if (parsed.values.backend) {
+  if (values.backend) {
     try {
-      objectInfo = await fetchObjectInfo(parsed.values.backend, Number(parsed.values.timeout));
+      objectInfo = await fetchObjectInfo(values.backend, timeoutMs);
     } catch (error) {
       const e = error as ChorusError;
       err.write(
-        `error ${e.code ?? 'COMFY_UNAVAILABLE'}: ${e.message}\nsuggestion: is ComfyUI running at ${parsed.values.backend}? Leave out --backend for structural checks only.\n`,
+        `error ${e.code ?? 'COMFY_UNAVAILABLE'}: ${e.message}\nsuggestion: is ComfyUI running at ${values.backend}? Leave out --backend for structural checks only.\n`,
       );
       return 1;
     }
   }
-  const library = await WorkflowLibrary.load(parsed.values.dir, objectInfo ? { objectInfo } : {});
+  const library = await loadLibrary(config.workflows_dir, objectInfo, () => folderSource(values.config, values.dir));
   if (verb === 'list') return list(library, out);
 
   let targets: WorkflowDefinition[];
@@ -99,8 +143,8 @@ export async function run(argv: string[], out: Out = process.stdout, err: Out = 
     }
   }
   const characterLoras = new Map<string, LoraSpec[]>();
-  if (parsed.values.characters) {
-    const registry = await CharacterRegistry.load(parsed.values.characters, library);
+  if (values.characters) {
+    const registry = await CharacterRegistry.load(values.characters, library);
     for (const problem of registry.problems()) {
       failed = true;
       out.write(`✗ ${problem.file}\n    ${problem.reason}\n`);
@@ -120,7 +164,7 @@ export async function run(argv: string[], out: Out = process.stdout, err: Out = 
     failed ||= errors.length > 0;
     const mark = errors.length ? '✗' : '✓';
     out.write(
-      `${mark} ${def.name} (${def.type}${def.convertedFromUi ? ', converted from UI format' : ''})${objectInfo ? ` against ${parsed.values.backend}` : ', structure only'}\n`,
+      `${mark} ${def.name} (${def.type}${def.convertedFromUi ? ', converted from UI format' : ''})${objectInfo ? ` against ${values.backend}` : ', structure only'}\n`,
     );
     out.write(`    placeholders: ${def.placeholders.map((p) => `${p.token ?? `metadata:${p.key}`} → node ${p.nodeId}.${p.input}`).join(', ') || 'none'}\n`);
     for (const issue of errors) out.write(formatIssue('error', issue));
@@ -147,4 +191,65 @@ function list(library: WorkflowLibrary, out: Out): number {
   }
   for (const problem of library.problems()) out.write(`! ${problem.file}: ${problem.reason}\n`);
   return 0;
+}
+
+/** Where the workflows folder came from, for an error that names what to change. */
+interface FolderSource {
+  /** `--dir`, `CHORUS_VISUAL_WORKFLOWS_DIR`, `workflows_dir in cfg.yaml`, or the default's description. */
+  origin: string;
+  fromCommandLine: boolean;
+  suggestion: string;
+}
+
+async function folderSource(configPath: string | undefined, dir: string | undefined): Promise<FolderSource> {
+  const orDir = 'or give --dir DIR';
+  if (dir !== undefined)
+    return {
+      origin: 'given by --dir',
+      fromCommandLine: true,
+      suggestion: "give --dir an existing folder of workflow files, or leave it out to use the config's workflows_dir",
+    };
+  if (process.env['CHORUS_VISUAL_WORKFLOWS_DIR'] !== undefined)
+    return {
+      origin: 'set by CHORUS_VISUAL_WORKFLOWS_DIR',
+      fromCommandLine: false,
+      suggestion: `set CHORUS_VISUAL_WORKFLOWS_DIR to the folder of workflow files, ${orDir}`,
+    };
+  const file = await configFileInUse(configPath);
+  if (file !== undefined && (await fileSetsWorkflowsDir(file)))
+    return { origin: `workflows_dir in ${file}`, fromCommandLine: false, suggestion: `set workflows_dir in ${file} to the folder of workflow files, ${orDir}` };
+  return {
+    origin: `the default of workflows_dir; ${file === undefined ? `no config file at ${configFilePath(configPath)}` : `${file} does not set it`}`,
+    fromCommandLine: false,
+    suggestion: `run this from the folder that holds workflows/, set workflows_dir in the config file (--config FILE), ${orDir}`,
+  };
+}
+
+async function fileSetsWorkflowsDir(file: string): Promise<boolean> {
+  try {
+    const raw: unknown = parseYaml(await readFile(file, 'utf8'));
+    return typeof raw === 'object' && raw !== null && 'workflows_dir' in raw;
+  } catch {
+    return false;
+  }
+}
+
+/** The library, or an error that says which setting named a folder that cannot be read. */
+async function loadLibrary(dir: string, objectInfo: ObjectInfo | undefined, sourceOf: () => Promise<FolderSource>): Promise<WorkflowLibrary> {
+  try {
+    return await WorkflowLibrary.load(dir, objectInfo ? { objectInfo } : {});
+  } catch (error) {
+    const cause = (error as { cause?: NodeJS.ErrnoException }).cause;
+    if (cause?.code === undefined) throw error;
+    const source = await sourceOf();
+    const problem = cause.code === 'ENOENT' ? 'does not exist' : `cannot be read (${cause.code})`;
+    throw new ChorusError(
+      source.fromCommandLine ? ErrorCode.INVALID_COMMAND : ErrorCode.CONFIG_INVALID,
+      `the workflows folder ${resolve(dir)} ${problem} (${source.origin})`,
+      {
+        suggestion: source.suggestion,
+        cause: error,
+      },
+    );
+  }
 }

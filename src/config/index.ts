@@ -9,6 +9,7 @@ export {
 } from './service-config.schema.js';
 export {
   loadServiceConfig,
+  configFilePath,
   parseServiceConfig,
   applyEnvOverrides,
   readEnvOverrides,

@@ -225,6 +225,11 @@ function unwrap(schema: z.ZodType): z.ZodType {
   }
 }
 
+/** The config file a load reads: the given path, else CHORUS_VISUAL_CONFIG, else config/chorus-visual.yaml. */
+export function configFilePath(path: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return path ?? env[`${ENV_PREFIX}CONFIG`] ?? 'config/chorus-visual.yaml';
+}
+
 /**
  * Loads the config: the YAML file (when it exists; a missing default file means defaults),
  * then `CHORUS_VISUAL_*` overrides, then validation.
@@ -233,7 +238,7 @@ export async function loadServiceConfig(
   options: { path?: string; env?: NodeJS.ProcessEnv; required?: boolean; labels?: Readonly<Record<string, string>> } = {},
 ): Promise<ResolvedConfig> {
   const env = options.env ?? process.env;
-  const path = options.path ?? env[`${ENV_PREFIX}CONFIG`] ?? 'config/chorus-visual.yaml';
+  const path = configFilePath(options.path, env);
   let raw: Record<string, unknown> = {};
   try {
     const text = await readFile(path, 'utf8');

@@ -1,0 +1,109 @@
+/**
+ * `workflows list|validate` read the config like every command, each call its own process
+ * (bin/chorus-visual.js) from a folder that has no ./workflows: `--config FILE` and
+ * CHORUS_VISUAL_CONFIG choose the file whose workflows_dir is read, `--dir DIR` still wins,
+ * a folder that is not there is an error naming where it came from, and typos get "did you
+ * mean" with exit 1.
+ */
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot, runCli, type CliResult } from '../support/user-folder.js';
+
+let dir: string;
+// A closed port and no NATS: nothing here may reach a real ComfyUI or bus.
+const env = { CHORUS_VISUAL_COMFYUI_URL: 'http://127.0.0.1:9', CHORUS_VISUAL_NATS_ENABLED: 'false' };
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cv-wf-config-'));
+  // Only `wf/` holds workflows; `./workflows` (the default) does not exist here.
+  await mkdir(join(dir, 'wf'));
+  await cp(join(repoRoot, 'workflows', 'no_model_test.json'), join(dir, 'wf', 'no_model_test.json'));
+  await writeFile(join(dir, 'cfg.yaml'), 'workflows_dir: wf\n');
+  await writeFile(join(dir, 'bad.yaml'), 'workflows_dir: missing\n');
+  await writeFile(join(dir, 'plain.yaml'), 'data_dir: data\n');
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Two at a time: the machine's cores are shared, and each process starts node. */
+async function runAll(cases: Array<{ args: string[]; env?: Record<string, string> }>): Promise<CliResult[]> {
+  const results: CliResult[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < cases.length) {
+      const i = next++;
+      results[i] = await runCli(cases[i]!.args, { cwd: dir, env: { ...env, ...cases[i]!.env }, timeoutMs: 60_000 });
+    }
+  };
+  await Promise.all([worker(), worker()]);
+  return results;
+}
+
+const listed = /^no_model_test\s+image\s+\(no model\)\n$/;
+
+describe('workflows list|validate and the config', () => {
+  it('read the workflows_dir of --config FILE or CHORUS_VISUAL_CONFIG; --dir still chooses the folder', async () => {
+    const [byOption, byEnv, validate, byDir, byVariable] = await runAll([
+      { args: ['workflows', 'list', '--config', 'cfg.yaml'] },
+      { args: ['workflows', 'list'], env: { CHORUS_VISUAL_CONFIG: 'cfg.yaml' } },
+      { args: ['workflows', 'validate', 'no_model_test', '--config', 'cfg.yaml'] },
+      // The config names a folder that is not there; --dir overrides it.
+      { args: ['workflows', 'list', '--dir', 'wf', '--config', 'bad.yaml'] },
+      { args: ['workflows', 'list'], env: { CHORUS_VISUAL_WORKFLOWS_DIR: 'wf' } },
+    ]);
+    for (const result of [byOption, byEnv, byDir, byVariable]) {
+      expect(result).toMatchObject({ code: 0, stderr: '' });
+      expect(result!.stdout).toMatch(listed);
+    }
+    expect(validate).toMatchObject({ code: 0, stderr: '' });
+    expect(validate!.stdout).toMatch(/✓ no_model_test \(image\), structure only\n[\s\S]*all workflows valid/);
+  }, 120_000);
+
+  it('a folder that is not there: exit 1, the error names where it came from and what to change', async () => {
+    const [fromKey, fromOption, fromVariable, fromDefault, keyUnset] = await runAll([
+      { args: ['workflows', 'list'], env: { CHORUS_VISUAL_CONFIG: 'bad.yaml' } },
+      { args: ['workflows', 'validate', '--dir', 'nowhere', '--config', 'cfg.yaml'] },
+      { args: ['workflows', 'list', '--config', 'cfg.yaml'], env: { CHORUS_VISUAL_WORKFLOWS_DIR: 'gone' } },
+      { args: ['workflows', 'list'] },
+      { args: ['workflows', 'list', '--config', 'plain.yaml'] },
+    ]);
+    for (const result of [fromKey, fromOption, fromVariable, fromDefault, keyUnset]) {
+      expect(result!.code).toBe(1);
+      expect(result!.stdout).toBe('');
+    }
+    expect(fromKey!.stderr).toBe(
+      `error CONFIG_INVALID: the workflows folder ${join(dir, 'missing')} does not exist (workflows_dir in bad.yaml)\n` +
+        'suggestion: set workflows_dir in bad.yaml to the folder of workflow files, or give --dir DIR\n',
+    );
+    expect(fromOption!.stderr).toBe(
+      `error INVALID_COMMAND: the workflows folder ${join(dir, 'nowhere')} does not exist (given by --dir)\n` +
+        "suggestion: give --dir an existing folder of workflow files, or leave it out to use the config's workflows_dir\n",
+    );
+    expect(fromVariable!.stderr).toMatch(/^error CONFIG_INVALID: the workflows folder \S+\/gone does not exist \(set by CHORUS_VISUAL_WORKFLOWS_DIR\)\n/);
+    expect(fromDefault!.stderr).toMatch(
+      /^error CONFIG_INVALID: the workflows folder \S+\/workflows does not exist \(the default of workflows_dir; no config file at config\/chorus-visual\.yaml\)\nsuggestion: .*--config FILE.*--dir DIR\n$/,
+    );
+    expect(keyUnset!.stderr).toMatch(/\(the default of workflows_dir; plain\.yaml does not set it\)\n/);
+  }, 120_000);
+
+  it('typos and misuse: "did you mean" or a suggestion, as a structured error with exit 1', async () => {
+    const cases: Array<[string[], string]> = [
+      [['workflows', 'lst'], 'error INVALID_COMMAND: unknown workflows command "lst"\nsuggestion: did you mean "list"?\n'],
+      [['workflows', 'list', '--dri', 'wf'], `error INVALID_COMMAND: Unknown option '--dri'\nsuggestion: did you mean "--dir"?\n`],
+      [['workflows', 'validate', '--confg', 'cfg.yaml'], `error INVALID_COMMAND: Unknown option '--confg'\nsuggestion: did you mean "--config"?\n`],
+      [['workflows'], 'error INVALID_COMMAND: workflows needs a subcommand\nsuggestion: use one of: workflows list, workflows validate [name]\n'],
+      [
+        ['workflows', 'validate', '--dir', 'wf', '--timeout', 'soon'],
+        'error INVALID_COMMAND: --timeout must be a whole number of milliseconds above 0, not "soon"\nsuggestion: leave it out for 10000\n',
+      ],
+    ];
+    const results = await runAll(cases.map(([args]) => ({ args })));
+    results.forEach((result, i) => {
+      const [args, stderr] = cases[i]!;
+      expect({ args, code: result.code, stdout: result.stdout, stderr: result.stderr }).toEqual({ args, code: 1, stdout: '', stderr });
+    });
+  }, 120_000);
+});
