@@ -15,7 +15,7 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
     load: () => import('./cli/demo-command.js'),
   },
   generate: { summary: 'generate an image for a character and wait for it', load: () => import('./cli/generate-command.js') },
-  jobs: { summary: 'jobs list | show <id> | watch <id> | cancel <id>', load: () => import('./cli/jobs-command.js') },
+  jobs: { summary: 'jobs list | show <id> | watch <id> | cancel <id> | regenerate <id>', load: () => import('./cli/jobs-command.js') },
   workflows: { summary: 'workflows list | validate [name] [--backend URL]', load: () => import('./cli/workflows-command.js') },
   simulate: { summary: 'run the ComfyUI simulator (--port 8188)', load: () => import('./simulator/simulate-command.js') },
   doctor: {

@@ -5,11 +5,11 @@
  * Exit 1 when something needed is missing.
  */
 import { stringify as toYaml } from 'yaml';
-import type { ResolvedConfig } from '../config/index.js';
+import { configFilePath, type ResolvedConfig } from '../config/index.js';
 import { isChorusError } from '../errors/index.js';
 import { parseCommandArgs, type CommandHelp } from './cli-args.js';
 import { checkBackend, checkDataDir, checkDatabase, checkDefinitions, checkLlm, checkNats, type Finding } from './doctor-checks.js';
-import { loadCliConfig } from './load-cli-config.js';
+import { configFileInUse, loadCliConfig } from './load-cli-config.js';
 
 const help: CommandHelp = {
   usage: 'chorus-visual doctor [options]',
@@ -48,11 +48,12 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(`✗ config  ${error.message}\n    fix: ${error.suggestion ?? 'correct the named key'}\n1 problem needs fixing\n`);
     return 1;
   }
+  const configFile = await configFileInUse(values.config);
   const findings: Finding[] = [
     {
       level: 'ok',
       subject: 'config',
-      message: `${values.config ?? process.env['CHORUS_VISUAL_CONFIG'] ?? 'config/chorus-visual.yaml'} (if present) + CHORUS_VISUAL_* + defaults: valid`,
+      message: `${configFile === undefined ? `no config file (${configFilePath(values.config)} does not exist)` : configFile} + CHORUS_VISUAL_* + defaults: valid`,
     },
   ];
   const groups = await Promise.all([

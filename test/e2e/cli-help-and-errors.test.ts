@@ -48,6 +48,7 @@ describe('chorus-visual --help, --version, typos', () => {
       ['jobs', 'show', '--help'],
       ['jobs', 'watch', '-h'],
       ['jobs', 'cancel', '--help'],
+      ['jobs', 'regenerate', '--help'],
       ['workflows', '--help'],
       ['workflows', 'list', '--help'],
       ['workflows', 'validate', '--help'],
@@ -62,6 +63,7 @@ describe('chorus-visual --help, --version, typos', () => {
       if (i > 0) expect(result.stdout, label).toMatch(/options:\n(\s+(-h, )?--[a-z-]+.*\S.*\n)+/);
     });
     expect(results[0]!.stdout).toMatch(/doctor\s+check the configuration/);
+    expect(results[0]!.stdout).toMatch(/jobs\s+jobs list \| show <id> \| watch <id> \| cancel <id> \| regenerate <id>\n/);
   }, 300_000);
 
   it('--version prints the package version', async () => {

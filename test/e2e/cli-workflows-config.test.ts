@@ -3,7 +3,7 @@
  * (bin/chorus-visual.js) from a folder that has no ./workflows: `--config FILE` and
  * CHORUS_VISUAL_CONFIG choose the file whose workflows_dir is read, `--dir DIR` still wins,
  * a folder that is not there is an error naming where it came from, and typos get "did you
- * mean" with exit 1.
+ * mean" with exit 1. Also `doctor` naming the config file it actually read.
  */
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -105,5 +105,15 @@ describe('workflows list|validate and the config', () => {
       const [args, stderr] = cases[i]!;
       expect({ args, code: result.code, stdout: result.stdout, stderr: result.stderr }).toEqual({ args, code: 1, stdout: '', stderr });
     });
+  }, 120_000);
+});
+
+describe('doctor names the config file it read', () => {
+  it('the file given by --config when it exists; "no config file" when the default is absent', async () => {
+    const configFinding = (result: CliResult) =>
+      (JSON.parse(result.stdout) as { findings: Array<{ subject: string; message: string }> }).findings.find((f) => f.subject === 'config')?.message;
+    const [given, absent] = await runAll([{ args: ['doctor', '--json', '--config', 'cfg.yaml'] }, { args: ['doctor', '--json'] }]);
+    expect(configFinding(given!)).toBe('cfg.yaml + CHORUS_VISUAL_* + defaults: valid');
+    expect(configFinding(absent!)).toBe('no config file (config/chorus-visual.yaml does not exist) + CHORUS_VISUAL_* + defaults: valid');
   }, 120_000);
 });
