@@ -1,12 +1,12 @@
 /**
  * The CLI's way to a running service. Only the process that holds a SQLite database's driver
- * lock may move its jobs, so `generate` and `jobs cancel` beside a running `serve` send the
- * command to it — over its HTTP API when it has one, else over its NATS command service —
- * instead of opening a second driver. Which way a command went is said on stderr.
+ * lock may move its jobs, so `generate`, `jobs cancel` and `jobs regenerate` beside a running
+ * `serve` send the command to it — over its HTTP API when it has one, else over its NATS
+ * command service — instead of opening a second driver. Which way a command went is said on stderr.
  */
 import { connect, type NatsConnection } from 'nats';
 import { commandSubject, type CommandName } from '../commands/command-service.js';
-import type { GenerateCommand } from '../commands/command-schemas.js';
+import type { GenerateCommand, RegenerateCommand } from '../commands/command-schemas.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { ChorusError, ErrorCode, type ErrorData } from '../errors/index.js';
 import { natsConnectionOptions } from '../events/index.js';
@@ -17,6 +17,7 @@ export interface DriverClient {
   /** For the route line: `HTTP http://…` or `NATS chorus.visual.cmd.*`. */
   readonly way: string;
   generate(cmd: GenerateCommand): Promise<{ job: JobView; created: boolean }>;
+  regenerate(cmd: RegenerateCommand): Promise<{ job: JobView; created: boolean }>;
   get(jobId: string): Promise<JobView>;
   cancel(jobId: string): Promise<JobView>;
   close(): Promise<void>;
@@ -41,8 +42,8 @@ export async function connectToDriver(
   }
   if (!current)
     throw new ChorusError(ErrorCode.STORE_LOCKED, 'the service that held the job database stopped while this command waited for it', { recoverable: true });
-  if (current.http_url) return { client: new HttpDriverClient(current.http_url, config.http.token), holder: current };
-  if (current.nats) return { client: await NatsDriverClient.connect(config, current.nats.subject_prefix), holder: current };
+  if (current.http_url) return { client: new HttpDriverClient(current.http_url, config.http.token, paths), holder: current };
+  if (current.nats) return { client: await NatsDriverClient.connect(config, current.nats.subject_prefix, paths), holder: current };
   throw new ChorusError(
     ErrorCode.STORE_LOCKED,
     `instance ${current.instance_id} (pid ${current.pid} on ${current.host}) drives the job database but serves neither HTTP nor NATS`,
@@ -64,12 +65,20 @@ class HttpDriverClient implements DriverClient {
   constructor(
     private readonly baseUrl: string,
     private readonly token: string | undefined,
+    private readonly paths: DriverLockPaths,
   ) {
     this.way = `HTTP ${baseUrl}`;
   }
 
   generate(cmd: GenerateCommand): Promise<{ job: JobView; created: boolean }> {
     return this.call('POST', '/api/jobs', cmd).then((reply) => ({ job: reply.job, created: reply.created ?? true }));
+  }
+
+  regenerate({ job_id, ...fields }: RegenerateCommand): Promise<{ job: JobView; created: boolean }> {
+    return this.call('POST', `/api/jobs/${encodeURIComponent(job_id)}/regenerate`, fields).then((reply) => ({
+      job: reply.job,
+      created: reply.created ?? true,
+    }));
   }
 
   async get(jobId: string): Promise<JobView> {
@@ -91,7 +100,7 @@ class HttpDriverClient implements DriverClient {
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (error) {
-      throw unreachable(this.way, error);
+      throw unreachable(this.way, error, this.paths);
     }
     return unwrap((await response.json()) as Envelope);
   }
@@ -103,20 +112,26 @@ class NatsDriverClient implements DriverClient {
   private constructor(
     private readonly nc: NatsConnection,
     private readonly prefix: string,
+    private readonly paths: DriverLockPaths,
   ) {
     this.way = `NATS ${prefix}.cmd.*`;
   }
 
-  static async connect(config: ResolvedConfig, prefix: string): Promise<NatsDriverClient> {
+  static async connect(config: ResolvedConfig, prefix: string, paths: DriverLockPaths): Promise<NatsDriverClient> {
     const options = await natsConnectionOptions(config.nats, { waitOnFirstConnect: false });
     const nc = await connect({ ...options, maxReconnectAttempts: 0 }).catch((error: unknown) => {
-      throw unreachable(`NATS ${config.nats.servers.join(', ')}`, error);
+      throw unreachable(`NATS ${config.nats.servers.join(', ')}`, error, paths);
     });
-    return new NatsDriverClient(nc, prefix);
+    return new NatsDriverClient(nc, prefix, paths);
   }
 
   async generate(cmd: GenerateCommand): Promise<{ job: JobView; created: boolean }> {
     const reply = await this.request('generate', cmd);
+    return { job: reply.job, created: reply.created ?? true };
+  }
+
+  async regenerate(cmd: RegenerateCommand): Promise<{ job: JobView; created: boolean }> {
+    const reply = await this.request('regenerate', cmd);
     return { job: reply.job, created: reply.created ?? true };
   }
 
@@ -134,7 +149,7 @@ class NatsDriverClient implements DriverClient {
 
   private async request(command: CommandName, body: unknown): Promise<Extract<Envelope, { ok: true }>> {
     const reply = await this.nc.request(commandSubject(this.prefix, command), JSON.stringify(body), { timeout: 15_000 }).catch((error: unknown) => {
-      throw unreachable(this.way, error);
+      throw unreachable(this.way, error, this.paths);
     });
     return unwrap(reply.json<Envelope>());
   }
@@ -145,10 +160,45 @@ function unwrap(envelope: Envelope): Extract<Envelope, { ok: true }> {
   return envelope;
 }
 
-function unreachable(way: string, error: unknown): ChorusError {
-  return new ChorusError(ErrorCode.STORE_LOCKED, `the running service holds the job database but did not answer over ${way}: ${(error as Error).message}`, {
+/** The running service did not answer: it is either still there (and holds the lock) or gone. */
+export class DriverUnanswered extends ChorusError {}
+
+/**
+ * STORE_LOCKED only while a live process still holds the lock; a holder that died (SIGKILL,
+ * crash) dropped it, and then no service runs: SERVICE_UNAVAILABLE.
+ */
+function unreachable(way: string, error: unknown, paths: DriverLockPaths): ChorusError {
+  const holder = StoreDriverLock.currentHolder(paths);
+  const reason = (error as Error).message;
+  if (holder)
+    return new DriverUnanswered(ErrorCode.STORE_LOCKED, `the running service holds the job database but did not answer over ${way}: ${reason}`, {
+      cause: error,
+      recoverable: true,
+      details: { holder },
+      suggestion: 'Check that the service is healthy (GET /healthz), or stop it and run this command again.',
+    });
+  return new DriverUnanswered(
+    ErrorCode.SERVICE_UNAVAILABLE,
+    `the service stopped: it did not answer over ${way} (${reason}) and no longer holds the job database`,
+    {
+      cause: error,
+      recoverable: true,
+      suggestion: 'Start `chorus-visual serve` again, or run this command again without it (it then runs in this process).',
+    },
+  );
+}
+
+/**
+ * The service accepted the job, then stopped answering: the job is stored and continues when
+ * a service drives the database again. Generating again would make a second job; following it does not.
+ */
+export function jobLeftWithService(error: unknown, jobId: string): unknown {
+  if (!(error instanceof DriverUnanswered)) return error;
+  const resumes = error.code === ErrorCode.STORE_LOCKED ? 'once the service answers again or is restarted' : 'when `chorus-visual serve` runs again';
+  return new ChorusError(error.code, `job ${jobId} is stored, but ${error.message}; the job continues ${resumes}`, {
     cause: error,
     recoverable: true,
-    suggestion: 'Check that the service is healthy (GET /healthz), or stop it and run this command again.',
+    details: { job_id: jobId, ...(error.details as object | undefined) },
+    suggestion: `Follow it with \`chorus-visual jobs watch ${jobId}\` (or see it with \`chorus-visual jobs show ${jobId}\`); running generate again would make a second job.`,
   });
 }

@@ -15,7 +15,7 @@ import { ChorusError, ErrorCode } from '../errors/index.js';
 import { finalStates, type JobView } from '../contracts/index.js';
 import { createSilentLogger } from '../logging/logger.js';
 import { parseCommandArgs, type CommandHelp } from './cli-args.js';
-import { connectToDriver, routeLine } from './driver-client.js';
+import { connectToDriver, jobLeftWithService, routeLine } from './driver-client.js';
 import { createJobProgressDisplay } from './job-progress-display.js';
 import { loadCliConfig } from './load-cli-config.js';
 import { noteStopFailure } from './stop-failure-note.js';
@@ -149,7 +149,10 @@ async function generateThroughDriver(
     let position = `${job.state}/${job.substate ?? ''}`;
     while (!finalStates.has(job.state)) {
       await new Promise((resolve) => setTimeout(resolve, FOLLOW_INTERVAL_MS));
-      job = await client.get(job.id);
+      // Accepted and stored: if the service stops answering now, the job waits for the next one.
+      job = await client.get(job.id).catch((error: unknown) => {
+        throw jobLeftWithService(error, job.id);
+      });
       if (job.progress) display?.progress(job.id, job.progress.value, job.progress.max);
       if (`${job.state}/${job.substate ?? ''}` !== position) {
         position = `${job.state}/${job.substate ?? ''}`;

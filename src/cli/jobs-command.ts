@@ -4,7 +4,8 @@
  * (they take no driver lock). cancel and regenerate must reach the process that drives the
  * jobs (an actor is the only thing allowed to move a job): cancel goes to the service holding
  * the database's driver lock (HTTP, else NATS), or, when none does, drives that one job here;
- * regenerate goes through the running service's NATS command. stderr says which way.
+ * regenerate goes to that service too, and otherwise (PostgreSQL) through the NATS command
+ * service. stderr says which way.
  * Job ids may be given by a unique prefix of 6+ characters.
  */
 import { connect } from 'nats';
@@ -25,7 +26,7 @@ import { jobViewOf } from '../jobs/index.js';
 import { debugDocumentOf } from '../jobs/job-debug-document.js';
 import { toJobEventView } from '../commands/job-command-handler.js';
 import { describeIssues, invalidCommand } from '../commands/command-replies.js';
-import { regenerateCommandSchema } from '../commands/command-schemas.js';
+import { regenerateCommandSchema, type RegenerateCommand } from '../commands/command-schemas.js';
 import { didYouMean, formatHelp, parseCommandArgs, HelpShown, type CommandHelp } from './cli-args.js';
 import { resolveJobId } from './job-id-resolver.js';
 import { formatJobSummary } from './job-summary-format.js';
@@ -71,7 +72,8 @@ const helps: Record<string, CommandHelp> = {
   },
   regenerate: {
     usage: 'chorus-visual jobs regenerate <job-id> [options]',
-    summary: "Asks the running service (over NATS) for a new job from this job's inputs, linked to it.",
+    summary:
+      "Asks the running service for a new job from this job's inputs, linked to it: the one holding the database's driver lock (over HTTP, else NATS), or on PostgreSQL any instance over NATS.",
     options: { seed: "N|random  the new job's seed (default: the same seed)", json: "print the service's reply as JSON", ...configOption },
   },
 };
@@ -121,7 +123,7 @@ export async function run(argv: string[]): Promise<number> {
             .join('; ')}`,
           describeIssues(parsed.error.issues),
         );
-      return await throughService(config, 'regenerate', parsed.data, flags['json'] === true);
+      return await regenerateJob(config, parsed.data, flags['json'] === true);
     }
     if (sub === 'watch') {
       const job = await watchJob(config, store, jobId);
@@ -261,24 +263,50 @@ function printCancelled(job: JobView, json: boolean): number {
   return 0;
 }
 
+/** SQLite: the process holding the driver lock makes the new job (HTTP, else NATS); PostgreSQL: the instances' NATS command service. */
+async function regenerateJob(config: ResolvedConfig, cmd: RegenerateCommand, json: boolean): Promise<number> {
+  const paths = driverLockPathsFor(config.database.url);
+  const holder = paths && StoreDriverLock.currentHolder(paths);
+  if (!paths || !holder) return throughService(config, 'regenerate', cmd, json);
+  const { client, holder: serving } = await connectToDriver(config, paths, holder);
+  process.stderr.write(routeLine(client, serving));
+  const { job, created } = await runThenStop(
+    () => client.regenerate(cmd),
+    [{ part: 'the connection to the running service', stop: () => client.close() }],
+    'stopping jobs regenerate',
+    noteStopFailure,
+  );
+  process.stdout.write(json ? `${JSON.stringify({ ok: true, job, created }, null, 2)}\n` : `${regenerateOutcome(job, cmd.job_id)}\n`);
+  return 0;
+}
+
 /** cancel (on PostgreSQL) and regenerate move jobs: only the running service (its actors) may do that. */
 async function throughService(config: ResolvedConfig, command: 'cancel' | 'regenerate', payload: Record<string, unknown>, json: boolean): Promise<number> {
   process.stderr.write(`route: NATS ${commandSubject(config.nats.subject_prefix, command)} (the running service's command service)\n`);
   const nc = await connect({ ...(await natsConnectionOptions(config.nats, { waitOnFirstConnect: false })), maxReconnectAttempts: 0 }).catch(
     (error: unknown) => {
-      throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, `cannot reach NATS at ${config.nats.servers.map(redactUrl).join(', ')}: ${(error as Error).message}`, {
-        suggestion: `${command} goes through the running service: start NATS and \`chorus-visual serve\`.`,
-      });
+      throw new ChorusError(
+        ErrorCode.EVENTS_UNAVAILABLE,
+        `cannot reach NATS at ${config.nats.servers.map(redactUrl).join(', ')}: ${(error as Error).message}`,
+        {
+          suggestion: `${command} goes through the running service's NATS command service: check nats.servers, start nats-server and \`chorus-visual serve\`.`,
+        },
+      );
     },
   );
   const ask = async (): Promise<number> => {
     const reply = await nc
       .request(commandSubject(config.nats.subject_prefix, command), JSON.stringify(payload), { timeout: 15_000 })
       .catch((error: unknown) => {
-        throw new ChorusError(ErrorCode.INTERNAL, `no chorus-visual service answered: ${(error as Error).message}`, {
-          recoverable: true,
-          suggestion: `start \`chorus-visual serve\` (it drives the jobs and performs the ${command}).`,
-        });
+        throw new ChorusError(
+          ErrorCode.SERVICE_UNAVAILABLE,
+          `no chorus-visual service answered on NATS ${commandSubject(config.nats.subject_prefix, command)}: ${(error as Error).message}`,
+          {
+            recoverable: true,
+            // The way here is NATS only: a service started with --no-nats listens on HTTP alone.
+            suggestion: `Start \`chorus-visual serve\` with NATS (it drives the jobs and performs the ${command}). A service running without NATS (\`serve --no-nats\`) cannot be reached this way: send \`POST /api/jobs/${String(payload['job_id'])}/${command}\` to its HTTP API.`,
+          },
+        );
       });
     const body = reply.json<{ ok: boolean; job?: JobView; error?: { code: string; message: string; suggestion?: string } }>();
     if (json) process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
@@ -289,13 +317,14 @@ async function throughService(config: ResolvedConfig, command: 'cancel' | 'regen
         body.error?.message ?? `the ${command} failed`,
         body.error?.suggestion ? { suggestion: body.error.suggestion } : {},
       );
-    else
-      process.stdout.write(
-        `${command === 'cancel' ? cancelOutcome(body.job!) : `new job ${body.job!.id} (${body.job!.state}), regenerated from ${body.job!.regenerated_from ?? String(payload['job_id'])}`}\n`,
-      );
+    else process.stdout.write(`${command === 'cancel' ? cancelOutcome(body.job!) : regenerateOutcome(body.job!, String(payload['job_id']))}\n`);
     return body.ok ? 0 : 1;
   };
   return runThenStop(ask, [{ part: 'the NATS connection', stop: () => nc.close() }], `stopping jobs ${command}`, noteStopFailure);
+}
+
+function regenerateOutcome(job: JobView, from: string): string {
+  return `new job ${job.id} (${job.state}), regenerated from ${job.regenerated_from ?? from}`;
 }
 
 function cancelOutcome(job: JobView): string {

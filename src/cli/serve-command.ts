@@ -20,7 +20,7 @@ const help: CommandHelp = {
     'Runs the service: NATS commands and events, the job actors, every ComfyUI backend, the HTTP API and inspector. Follows workflows/ and config/characters/ while it runs. SIGTERM or Ctrl-C stops it cleanly.',
   options: {
     config: 'FILE  the config file (default config/chorus-visual.yaml, or CHORUS_VISUAL_CONFIG)',
-    'instance-id': "ID  this instance's name; a stable one lets a restart take its own jobs back at once",
+    'instance-id': "ID  this instance's name, one per running instance (a second one is refused); a stable one lets a restart take its own jobs back",
     'lease-ttl': 'SECONDS  several instances: how long one may be silent before others take its jobs',
     'http-port': 'N  the HTTP API and inspector port (0 picks a free one)',
     'no-nats': 'run without NATS (HTTP API and inspector only)',

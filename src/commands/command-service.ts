@@ -159,6 +159,7 @@ export function statusFor(code: ErrorCodeType): number {
     case 'COMFY_UNAVAILABLE':
     case 'STORAGE_UNAVAILABLE':
     case 'EVENTS_UNAVAILABLE':
+    case 'SERVICE_UNAVAILABLE':
       return 503;
     case 'OWNERSHIP_LOST':
     case 'REQUEST_ID_CONFLICT':

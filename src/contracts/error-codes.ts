@@ -24,6 +24,7 @@ export const ErrorCode = {
   CHARACTER_NOT_FOUND: 'CHARACTER_NOT_FOUND',
   OWNERSHIP_LOST: 'OWNERSHIP_LOST',
   EVENTS_UNAVAILABLE: 'EVENTS_UNAVAILABLE',
+  SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   REQUEST_ID_CONFLICT: 'REQUEST_ID_CONFLICT',
   INTERNAL: 'INTERNAL',
 } as const;
@@ -116,6 +117,11 @@ export const errorCatalogue: Record<ErrorCode, { recoverable: boolean; suggestio
   EVENTS_UNAVAILABLE: {
     recoverable: true,
     suggestion: 'NATS cannot be reached or refused the event; check nats.servers and nats-server. Events wait in the outbox meanwhile.',
+  },
+  SERVICE_UNAVAILABLE: {
+    recoverable: true,
+    suggestion:
+      'No chorus-visual service answered (none runs, or it stopped): start `chorus-visual serve`. Jobs it already accepted are stored and continue when it runs; `chorus-visual jobs watch <id>` follows one.',
   },
   REQUEST_ID_CONFLICT: {
     recoverable: false,

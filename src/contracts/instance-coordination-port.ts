@@ -21,6 +21,12 @@ export interface InstanceInfo {
 }
 
 export interface InstanceCoordinator {
+  /**
+   * Takes the id for this process, leased until now + ttlMs, unless a live instance holds
+   * it: then its row is returned (a process still renewing it, or one that died less than a
+   * lease ago), and nothing is written.
+   */
+  claimInstance(instanceId: string, ttlMs: number): Promise<{ claimed: true } | { claimed: false; holder: InstanceInfo }>;
   /** Registers or renews the instance's lease until now + ttlMs. */
   heartbeat(instanceId: string, ttlMs: number): Promise<void>;
   /**

@@ -14,6 +14,30 @@ export async function renewInstance(db: Executor, id: string, now: string, expir
     .execute();
 }
 
+/**
+ * Takes the instance id: registers it, or renews a row no live instance holds (stopped, or
+ * its lease lapsed). False while another process may hold it (its lease is current). One statement, so two processes starting with one id at
+ * once cannot both take it.
+ */
+export async function claimInstance(db: Executor, id: string, now: string, expiresAt: string): Promise<boolean> {
+  const row = await db
+    .insertInto('service_instances')
+    .values({ id, started_at: now, heartbeat_at: now, lease_expires_at: expiresAt, stopped_at: null })
+    .onConflict((oc) =>
+      oc
+        .column('id')
+        .doUpdateSet({ started_at: now, heartbeat_at: now, lease_expires_at: expiresAt, stopped_at: null })
+        .where((eb) => eb.or([eb('service_instances.stopped_at', 'is not', null), eb('service_instances.lease_expires_at', '<', now)])),
+    )
+    .returning('id')
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+export async function selectInstance(db: Executor, id: string): Promise<ServiceInstanceRecord | undefined> {
+  return db.selectFrom('service_instances').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
 /** Ends the instance's lease now: to everyone else it is gone. */
 export async function stopInstance(db: Executor, id: string, now: string): Promise<void> {
   await db.updateTable('service_instances').set({ lease_expires_at: now, stopped_at: now }).where('id', '=', id).execute();

@@ -19,7 +19,7 @@ import {
   insertSlotRows,
   moveSlotsTo,
 } from './backend-slot.repository.js';
-import { dropLease, dropLeasesOf, renewInstance, selectInstances, stopInstance, takeLease } from './instance.repository.js';
+import { claimInstance, dropLease, dropLeasesOf, renewInstance, selectInstance, selectInstances, stopInstance, takeLease } from './instance.repository.js';
 import { claimOrphanedJobs, disownJobs, markCancelRequested, selectOwnersOfUnfinished, takeCancelRequestsOf } from './job-claim.repository.js';
 import { toJobRow } from './job-row-codec.js';
 
@@ -32,6 +32,15 @@ export class KyselyInstanceCoordinator implements InstanceCoordinator, SlotLedge
     this.#db = db;
     this.#dialect = dialect;
     this.#now = now;
+  }
+
+  async claimInstance(instanceId: string, ttlMs: number): Promise<{ claimed: true } | { claimed: false; holder: InstanceInfo }> {
+    const now = this.#now();
+    if (await claimInstance(this.#db, instanceId, iso(now), iso(now + ttlMs))) return { claimed: true };
+    const row = await selectInstance(this.#db, instanceId);
+    // Gone between the two statements (a retire does not delete it, but an operator might): try again.
+    if (row === undefined) return this.claimInstance(instanceId, ttlMs);
+    return { claimed: false, holder: { ...row, alive: row.stopped_at === null && row.lease_expires_at > iso(this.#now()) } };
   }
 
   async heartbeat(instanceId: string, ttlMs: number): Promise<void> {

@@ -7,7 +7,8 @@
  */
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
-import type { InstanceCoordinator } from '../contracts/instance-coordination-port.js';
+import type { InstanceCoordinator, InstanceInfo } from '../contracts/instance-coordination-port.js';
+import { ChorusError, ErrorCode } from '../errors/index.js';
 import type { JobRow } from '../contracts/job-store-port.js';
 import { silentLogger, type StructuredLogger } from '../contracts/structured-logger.js';
 
@@ -54,9 +55,38 @@ export class JobLeaseKeeper {
     this.heartbeatMs = Math.max(50, options.leaseTtlMs / 4);
   }
 
-  /** Registers the instance (before it restores or admits anything). */
+  /**
+   * Registers the instance (before it restores or admits anything), refusing an id another
+   * live process holds: two processes under one id would both drive its jobs (every write is
+   * fenced on the owner's id, which they share). A current lease is either such a process or
+   * this id's previous run, which died less than a lease ago; they are told apart by waiting:
+   * a live holder renews its row within a heartbeat, a dead one's lease lapses within the
+   * TTL, and then the id is taken (its jobs come back with it, see JobService.restore).
+   */
   async register(): Promise<void> {
-    await this.options.coordinator.heartbeat(this.options.instanceId, this.options.leaseTtlMs);
+    const { coordinator, instanceId, leaseTtlMs } = this.options;
+    let first: InstanceInfo | undefined;
+    for (;;) {
+      const outcome = await coordinator.claimInstance(instanceId, leaseTtlMs);
+      if (outcome.claimed) return;
+      const { holder } = outcome;
+      if (first === undefined) {
+        first = holder;
+        this.logger.warn(
+          { instance_id: instanceId, heartbeat_at: holder.heartbeat_at, lease_expires_at: holder.lease_expires_at },
+          "this instance id's lease is current: waiting for it to lapse (its previous run stopped without retiring) or to be renewed (another running instance uses the id)",
+        );
+      } else if (holder.heartbeat_at !== first.heartbeat_at || holder.started_at !== first.started_at) {
+        throw instanceIdInUse(instanceId, holder);
+      }
+      // Until the lease should have lapsed, looking once per heartbeat of the holder's (a quarter of a TTL).
+      const untilLapse = Date.parse(holder.lease_expires_at) - this.clock.now();
+      await this.sleep(Math.min(this.heartbeatMs, Math.max(10, untilLapse + 10)));
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.clock.setTimeout(resolve, ms));
   }
 
   start(): void {
@@ -113,4 +143,15 @@ export class JobLeaseKeeper {
         .finally(() => this.schedule());
     }, this.scanMs);
   }
+}
+
+function instanceIdInUse(instanceId: string, holder: InstanceInfo): ChorusError {
+  return new ChorusError(
+    ErrorCode.STORE_LOCKED,
+    `instance id "${instanceId}" is in use: another running instance renews it (last heartbeat ${holder.heartbeat_at})`,
+    {
+      details: { instance_id: instanceId, heartbeat_at: holder.heartbeat_at, started_at: holder.started_at },
+      suggestion: 'Give each instance its own --instance-id (CHORUS_VISUAL_INSTANCE_ID), e.g. the host name with a number, or stop the other instance first.',
+    },
+  );
 }

@@ -3,7 +3,9 @@
  * go through the service that holds the database's driver lock (its HTTP API, or its NATS
  * command service when it serves no HTTP) and say so; `jobs list/show` read the database
  * beside it; with no service running, `jobs cancel` drives that one job itself. `jobs
- * regenerate` always asks the NATS command service, and a refusal says what it refused.
+ * regenerate` goes to that service too (HTTP, else NATS), else asks the NATS command service,
+ * and a refusal says what it refused. When no service answers, the error says so (not a lock,
+ * not a bug); a job already accepted by a service that then died is said to be stored.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -14,9 +16,9 @@ import { promisify } from 'node:util';
 import { connect } from 'nats';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.js';
-import { databaseWithUnfinishedJob, jobFacts } from '../support/lifecycle-fixture.js';
+import { databaseWithUnfinishedJob, freePort, jobFacts } from '../support/lifecycle-fixture.js';
 import { NatsTestServer } from '../support/nats-server.js';
-import { startServiceProcess } from '../support/service-process.js';
+import { startServiceProcess, type ServiceProcess } from '../support/service-process.js';
 
 const run = promisify(execFile);
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -69,11 +71,11 @@ async function environment(extra: Record<string, string> = {}): Promise<{ env: R
   };
 }
 
-async function serve(env: Record<string, string>, instanceId: string): Promise<{ pid: number; http: string | null }> {
+async function serve(env: Record<string, string>, instanceId: string): Promise<{ pid: number; http: string | null; proc: ServiceProcess }> {
   const proc = startServiceProcess(['serve', '--instance-id', instanceId], env);
   cleanups.push(() => proc.kill('SIGTERM'));
   const line = JSON.parse(await proc.waitForLine(/"msg":"chorus-visual listening"/, 60_000)) as { http: string | null };
-  return { pid: proc.child.pid!, http: line.http };
+  return { pid: proc.child.pid!, http: line.http, proc };
 }
 
 describe('generate and jobs cancel beside a running service', { timeout: 180_000 }, () => {
@@ -145,6 +147,80 @@ describe('generate and jobs cancel beside a running service', { timeout: 180_000
     expect(cancelled.code, cancelled.stderr).toBe(0);
     expect(cancelled.stderr).toContain('over NATS routed.cmd.*');
     expect((JSON.parse(cancelled.stdout) as { job: { state: string } }).job.state).toBe('completed');
+  });
+});
+
+describe('generate following a job whose service dies', { timeout: 180_000 }, () => {
+  it('says the job is stored and how to follow it, not that a live service holds the database', async () => {
+    const { env } = await environment();
+    const service = await serve(env, 'dies');
+    sim.faults.executionDelayMs(20_000);
+    const submissionsBefore = sim.stats().submissions;
+
+    const following = cli(['generate', '--workflow', 'no_model_test', '--conversation', 'c-dies', '--prompt', 'follow me'], env);
+    // The service has the job (it reached ComfyUI); then it dies without a word.
+    await expect.poll(() => sim.stats().submissions, { timeout: 30_000, interval: 50 }).toBeGreaterThan(submissionsBefore);
+    await service.proc.kill('SIGKILL');
+    const generated = await following;
+
+    expect(generated.code).toBe(1);
+    expect(generated.stderr).not.toContain('STORE_LOCKED');
+    const jobId = /error SERVICE_UNAVAILABLE: job (\S+) is stored, but the service stopped/.exec(generated.stderr)?.[1];
+    expect(jobId, generated.stderr).toBeDefined();
+    expect(generated.stderr).toContain('the job continues when `chorus-visual serve` runs again');
+    expect(generated.stderr).toContain(`suggestion: Follow it with \`chorus-visual jobs watch ${jobId}\``);
+    // It is stored indeed, unfinished, for the next service to drive.
+    const shown = await cli(['jobs', 'show', jobId!, '--json'], env);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect((JSON.parse(shown.stdout) as { job: { state: string } }).job.state).toBe('processing');
+  });
+});
+
+describe('jobs regenerate beside a service without NATS', { timeout: 180_000 }, () => {
+  it('goes through its HTTP API and says so', async () => {
+    const { env } = await environment();
+    const service = await serve(env, 'http-only');
+    const created = (await (
+      await fetch(`${service.http}/api/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ conversation_id: 'c-regen-http', workflow: 'no_model_test', prompt: 'a harbour' }),
+      })
+    ).json()) as { job: { id: string } };
+
+    const regenerated = await cli(['jobs', 'regenerate', created.job.id, '--seed', '5', '--json'], env);
+    expect(regenerated.code, regenerated.stderr).toBe(0);
+    expect(regenerated.stderr).toContain(`route: through the running service http-only (pid ${service.pid} on `);
+    expect(regenerated.stderr).toContain(`over HTTP ${service.http}`);
+    const reply = JSON.parse(regenerated.stdout) as { ok: boolean; job: { id: string; regenerated_from: string; seed: number } };
+    expect(reply).toMatchObject({ ok: true, job: { regenerated_from: created.job.id, seed: 5 } });
+    const fromService = (await (await fetch(`${service.http}/api/jobs/${reply.job.id}`)).json()) as { job: { regenerated_from: string } };
+    expect(fromService.job.regenerated_from).toBe(created.job.id);
+  });
+});
+
+describe('jobs regenerate with no service to ask', { timeout: 180_000 }, () => {
+  it('says no service answered when NATS has no responder, and that NATS is unreachable when it is', async () => {
+    const { root, env } = await environment({
+      CHORUS_VISUAL_NATS_ENABLED: 'true',
+      CHORUS_VISUAL_NATS_SERVERS: JSON.stringify([nats.url]),
+      CHORUS_VISUAL_NATS_SUBJECT_PREFIX: 'nobody',
+    });
+    const job = await databaseWithUnfinishedJob(root);
+
+    const unanswered = await cli(['jobs', 'regenerate', job.jobId], env);
+    expect(unanswered.code).toBe(1);
+    expect(unanswered.stderr).toContain('error SERVICE_UNAVAILABLE: no chorus-visual service answered on NATS nobody.cmd.regenerate');
+    expect(unanswered.stderr).toContain('(`serve --no-nats`) cannot be reached this way');
+    expect(unanswered.stderr).toContain(`POST /api/jobs/${job.jobId}/regenerate`);
+
+    const noNats = await cli(['jobs', 'regenerate', job.jobId], {
+      ...env,
+      CHORUS_VISUAL_NATS_SERVERS: JSON.stringify([`nats://127.0.0.1:${await freePort()}`]),
+    });
+    expect(noNats.code).toBe(1);
+    expect(noNats.stderr).toContain('error EVENTS_UNAVAILABLE: cannot reach NATS at nats://127.0.0.1:');
+    expect(noNats.stderr).toContain('check nats.servers, start nats-server');
   });
 });
 

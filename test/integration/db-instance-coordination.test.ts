@@ -41,6 +41,20 @@ describe.each(databaseTargets)('instance coordination on $name', (target) => {
     expect(await coordinator.claimJobs('c', 10)).toEqual([]);
   });
 
+  it('an instance id is taken only when no live instance holds it: new, lapsed or retired', async () => {
+    expect(await coordinator.claimInstance('a', 10_000)).toEqual({ claimed: true });
+    clock += 3_000;
+    const refused = await coordinator.claimInstance('a', 10_000);
+    expect(refused).toMatchObject({ claimed: false, holder: { id: 'a', alive: true, heartbeat_at: new Date(clock - 3_000).toISOString() } });
+    await coordinator.heartbeat('a', 10_000); // the holder renews: still refused, with its new heartbeat
+    expect(await coordinator.claimInstance('a', 10_000)).toMatchObject({ claimed: false, holder: { heartbeat_at: new Date(clock).toISOString() } });
+    clock += 10_001; // not renewed for a lease: its lease lapsed
+    expect(await coordinator.claimInstance('a', 10_000)).toEqual({ claimed: true });
+    await coordinator.retire('a');
+    expect(await coordinator.claimInstance('a', 10_000)).toEqual({ claimed: true });
+    expect((await coordinator.listInstances()).find((i) => i.id === 'a')).toMatchObject({ alive: true, stopped_at: null });
+  });
+
   it('fences transitions: the instance that lost a job can no longer write it', async () => {
     await coordinator.heartbeat('a', 1_000);
     const job = newJob();

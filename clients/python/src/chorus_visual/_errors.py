@@ -157,7 +157,8 @@ class JobCancelled(ChorusVisualError):
 
 
 class ServiceUnavailable(ChorusVisualError):
-    """Nobody answers on the command subject: chorus-visual is not running (or another prefix)."""
+    """No chorus-visual service answers: nobody on the command subject (raised by this client:
+    not running, or another prefix), or the service a command-line tool reached has stopped."""
 
     default_code = "SERVICE_UNAVAILABLE"
 
@@ -206,6 +207,7 @@ ERROR_CLASSES: Mapping[str, type[ChorusVisualError]] = {
         EventsUnavailable,
         RequestIdConflict,
         InternalError,
+        ServiceUnavailable,
     )
 }
 
