@@ -14,6 +14,11 @@ export const safeId = z
   .refine((v) => !v.includes('..'), 'must not contain ".."');
 
 const text = (max: number) => z.string().max(max);
+/** A request or prompt: something to draw, not only spaces (which would reach ComfyUI as an empty prompt). */
+const nonBlankText = (max: number) =>
+  text(max)
+    .min(1)
+    .refine((value) => value.trim() !== '', 'must not be blank');
 
 export const generateCommandSchema = z
   .strictObject({
@@ -25,10 +30,10 @@ export const generateCommandSchema = z
     character: safeId.optional(),
     workflow: safeId.optional(),
     /** What the user asked for; the service writes the visual prompt from it. */
-    user_request: text(4000).min(1).optional(),
+    user_request: nonBlankText(4000).optional(),
     activity: text(2000).optional(),
-    /** A finished visual prompt: used as is (no LLM). */
-    prompt: text(8000).min(1).optional(),
+    /** A finished visual prompt: used as is (no LLM). With user_request too, this is used and the request is kept in the job's debug facts. */
+    prompt: nonBlankText(8000).optional(),
     negative_prompt: text(4000).optional(),
     seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
     priority: z.number().int().min(-100).max(100).default(0),
@@ -76,7 +81,11 @@ export type GetCommand = z.infer<typeof getCommandSchema>;
 export const jobStateSchema = z.enum(JobState);
 
 export const listCommandSchema = z.strictObject({
-  state: z.union([jobStateSchema, z.array(jobStateSchema).max(7)]).optional(),
+  state: z
+    .union([jobStateSchema, z.array(jobStateSchema).min(1).max(7)], {
+      error: `a state (${Object.values(JobState).join(', ')}) or a list of one to seven of them`,
+    })
+    .optional(),
   conversation_id: safeId.optional(),
   character: safeId.optional(),
   /** Jobs whose id starts with this (the first characters of an id, as people paste them). */

@@ -24,6 +24,25 @@ export function parseCommand<S extends z.ZodType>(schema: S, input: unknown): z.
   throw invalidCommand('the request does not match the command schema', describeIssues(parsed.error.issues));
 }
 
+/**
+ * A command's fields from a request body plus the one the path names (`job_id`, `workflow`):
+ * the body must be a JSON object, and a body that names another job or workflow than the
+ * path is refused rather than overridden (a client sending both meant one of them).
+ */
+function bodyWithPathField(body: unknown, field: string, fromPath: string | undefined): Record<string, unknown> {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    const kind = body === null ? 'null' : Array.isArray(body) ? 'array' : typeof body;
+    throw invalidCommand(`the request body must be a JSON object, got ${kind}`, [{ path: '(root)', message: `expected object, received ${kind}` }]);
+  }
+  const fields = body as Record<string, unknown>;
+  if (field in fields && fields[field] !== fromPath) {
+    throw invalidCommand(`${field} comes from the path (${String(fromPath)}); the body names another`, [
+      { path: field, message: `the path says ${JSON.stringify(fromPath)}; leave ${field} out of the body` },
+    ]);
+  }
+  return { ...fields, [field]: fromPath };
+}
+
 /** Query strings are all text; turn the numeric/boolean/list ones into what the schema expects. */
 function listInputFromQuery(url: URL): Record<string, unknown> {
   const input: Record<string, unknown> = {};
@@ -33,7 +52,8 @@ function listInputFromQuery(url: URL): Record<string, unknown> {
     const name = key === 'conversation' ? 'conversation_id' : key;
     if (name === 'state') {
       const states = values.flatMap((v) => v.split(',')).filter(Boolean);
-      input[name] = states.length === 1 ? states[0] : states;
+      // `?state=` with nothing in it filters nothing (a form left empty), as if it were absent.
+      if (states.length > 0) input[name] = states.length === 1 ? states[0] : states;
     } else if (name === 'limit' || name === 'offset') {
       input[name] = /^\d+$/.test(values[0] ?? '') ? Number(values[0]) : values[0];
     } else {
@@ -69,17 +89,15 @@ export function addJobApiRoutes(routes: RouteTable, handler: JobCommandHandler, 
   });
 
   routes.add('POST', '/api/jobs/:id/regenerate', async ({ req, res, params }: RouteContext) => {
-    const body = await readJsonBody(req);
-    // The job comes from the path; the body may carry only what the command adds (a seed).
-    const fields = typeof body === 'object' && body !== null && !Array.isArray(body) ? body : { body };
-    const cmd = parseCommand(regenerateCommandSchema, { ...fields, job_id: params['id'] });
+    // The job comes from the path; the body may carry only what the command adds (a seed, a request id).
+    const cmd = parseCommand(regenerateCommandSchema, bodyWithPathField(await readJsonBody(req), 'job_id', params['id']));
     const { job, created } = await handler.regenerate(cmd);
     sendOk(res, { job, created }, created ? 201 : 200);
   });
 
   routes.add('POST', '/api/jobs/:id/cancel', async ({ req, res, params }: RouteContext) => {
-    await readJsonBody(req); // drained and size-checked; a cancel takes no fields
-    const cmd = parseCommand(jobIdCommandSchema, { job_id: params['id'] });
+    // A cancel takes no fields but the path's job: any other is refused, as over NATS.
+    const cmd = parseCommand(jobIdCommandSchema, bodyWithPathField(await readJsonBody(req), 'job_id', params['id']));
     const job = await handler.cancel(cmd.job_id);
     sendOk(res, { job });
   });
@@ -90,9 +108,7 @@ export function addJobApiRoutes(routes: RouteTable, handler: JobCommandHandler, 
   });
 
   routes.add('POST', '/api/workflows/:name/validate', async ({ req, res, params }: RouteContext) => {
-    const body = await readJsonBody(req);
-    const extra = typeof body === 'object' && body !== null && !Array.isArray(body) ? body : { body };
-    const cmd = parseCommand(validateCommandSchema, { ...extra, workflow: params['name'] });
+    const cmd = parseCommand(validateCommandSchema, bodyWithPathField(await readJsonBody(req), 'workflow', params['name']));
     sendOk(res, { validation: await handler.validate(cmd) });
   });
 

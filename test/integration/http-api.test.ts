@@ -130,6 +130,28 @@ describe('GET /api/jobs and /api/jobs/:id', () => {
     expect(bad.json().error.code).toBe('INVALID_COMMAND');
   });
 
+  it('refuses a body that names another job than the path, or is not an object, and changes nothing', async () => {
+    const other = await post('/api/jobs/job-0002/cancel', { job_id: 'job-0003' });
+    expect(other.status).toBe(400);
+    expect(other.json().error).toMatchObject({ code: 'INVALID_COMMAND', message: 'job_id comes from the path (job-0002); the body names another' });
+    const extra = await post('/api/jobs/job-0002/cancel', { reason: 'x' });
+    expect(extra.status).toBe(400);
+    expect(extra.json().error.details).toEqual([{ path: '(root)', message: 'Unrecognized key: "reason"' }]);
+    const notObject = await post('/api/jobs/job-0002/regenerate', 'null');
+    expect(notObject.status).toBe(400);
+    expect(notObject.json().error).toMatchObject({ code: 'INVALID_COMMAND', message: 'the request body must be a JSON object, got null' });
+    expect((await post('/api/jobs/job-0002/regenerate', { job_id: 'job-0003' })).status).toBe(400);
+    expect((await post('/api/workflows/sdxl-portrait/validate', { workflow: 'no-model-test' })).status).toBe(400);
+    expect((await get('/api/jobs/job-0002')).json().job.state).not.toBe('cancelled');
+    // The path's own id in the body is the same command.
+    expect((await post('/api/jobs/job-0002/cancel', { job_id: 'job-0002' })).json().job.state).toBe('cancelled');
+  });
+
+  it('reads an empty ?state= as no filter', async () => {
+    const all = (await get('/api/jobs')).json();
+    expect((await get('/api/jobs?state=')).json().total).toBe(all.total);
+  });
+
   it('cancels a job and repeats the answer for one already final', async () => {
     const res = await post('/api/jobs/job-0002/cancel', '');
     expect(res.status).toBe(200);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   generateCommandSchema,
   handleCommand,
+  listCommandSchema,
   MAX_COMMAND_BYTES,
   parseCommandPayload,
   replyError,
@@ -55,6 +56,27 @@ describe('parseCommandPayload', () => {
     const details = error.details as Array<{ path: string; message: string }>;
     expect(details.map((d) => d.path)).toEqual(expect.arrayContaining(['conversation_id', 'seed', '(root)']));
     expect(JSON.stringify(details)).toMatch(/extra/);
+  });
+
+  it('refuses a prompt or request of only spaces, which would reach ComfyUI as an empty prompt', () => {
+    for (const field of ['prompt', 'user_request']) {
+      const error = catchError(() =>
+        parseCommandPayload(generateCommandSchema, bytes(`{"conversation_id":"c1","workflow":"w","${field}":" \\n\\t "}`), 'generate'),
+      );
+      expect(error.details).toEqual([{ path: field, message: 'must not be blank' }]);
+    }
+    expect(parseCommandPayload(generateCommandSchema, bytes('{"conversation_id":"c1","workflow":"w","prompt":" a cat "}'), 'generate').prompt).toBe(' a cat ');
+  });
+
+  it('refuses an empty list of states and names the states for a wrong one', () => {
+    const empty = catchError(() => parseCommandPayload(listCommandSchema, bytes('{"state":[]}'), 'list'));
+    expect(empty.details).toEqual([{ path: 'state', message: expect.stringMatching(/>=1 items/) }]);
+    for (const state of ['"bogus"', '["queued","bogus"]']) {
+      const wrong = catchError(() => parseCommandPayload(listCommandSchema, bytes(`{"state":${state}}`), 'list'));
+      expect(wrong.details).toEqual([
+        { path: 'state', message: expect.stringContaining('queued, submitted, processing, moving, completed, failed, cancelled') },
+      ]);
+    }
   });
 
   it('returns the parsed command with defaults', () => {
