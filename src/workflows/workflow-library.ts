@@ -140,7 +140,7 @@ export class WorkflowLibrary {
       try {
         json = JSON.parse(text);
       } catch (error) {
-        throw new ChorusError('WORKFLOW_INVALID', `not valid JSON: ${(error as Error).message}`);
+        throw new ChorusError('WORKFLOW_INVALID', `not valid JSON: ${jsonSyntaxProblem(text, error as Error)}`);
       }
       const definition = parseWorkflowJson(name, path, json, this.options.objectInfo);
       const nodes = Object.keys(definition.graph).length;
@@ -169,4 +169,19 @@ export class WorkflowLibrary {
       return { kind: 'failed', name, file: path, reason, kept: this.definitions.has(name) };
     }
   }
+}
+
+/**
+ * What is wrong with a workflow file's JSON, where: V8's message without the excerpt of the
+ * file it quotes (`"root:x:0:0"... is not valid JSON` for a name that points at /etc/passwd —
+ * the reason reaches logs and the NATS and HTTP replies), and a position as line and column.
+ */
+function jsonSyntaxProblem(text: string, error: Error): string {
+  const message = error.message.replace(/,? *"[\s\S]*"(\.\.\.)? is not valid JSON$/, '');
+  const position = /^(.*) in JSON at position (\d+)/.exec(message);
+  if (!position) return message;
+  const before = text.slice(0, Number(position[2]));
+  const line = before.split('\n').length;
+  const column = before.length - before.lastIndexOf('\n');
+  return `${position[1]} (line ${line}, column ${column})`;
 }

@@ -47,6 +47,15 @@ describe('WorkflowLibrary', () => {
     expect(library.get('good.json').name).toBe('good');
   });
 
+  it("says what is wrong with a file's JSON, and where, without quoting the file", async () => {
+    await writeFile(join(dir, 'passwd.json'), 'root:x:0:0:root:/root:/bin/bash\n');
+    await writeFile(join(dir, 'colon.json'), '{\n  "1" {}\n}');
+    library = await WorkflowLibrary.load(dir);
+    const reasons = Object.fromEntries(library.problems().map((p) => [p.file.slice(dir.length + 1), p.reason]));
+    expect(reasons['passwd.json']).toBe("not valid JSON: Unexpected token 'r'");
+    expect(reasons['colon.json']).toBe("not valid JSON: Expected ':' after property name (line 2, column 7)");
+  });
+
   it('throws WORKFLOW_NOT_FOUND with the available names', async () => {
     await writeFile(join(dir, 'a.json'), JSON.stringify(graph('PROMPT_PLACEHOLDER')));
     library = await WorkflowLibrary.load(dir);
