@@ -33,6 +33,8 @@ export async function connectToDriver(
   config: ResolvedConfig,
   paths: DriverLockPaths,
   holder: DriverHolder,
+  /** What the caller will send first: a failure to connect suggests what fits it. */
+  command: CommandName,
 ): Promise<{ client: DriverClient; holder: DriverHolder }> {
   const deadline = Date.now() + SERVING_WITHIN_MS;
   let current: DriverHolder | undefined = holder;
@@ -43,7 +45,7 @@ export async function connectToDriver(
   if (!current)
     throw new ChorusError(ErrorCode.STORE_LOCKED, 'the service that held the job database stopped while this command waited for it', { recoverable: true });
   if (current.http_url) return { client: new HttpDriverClient(current.http_url, config.http.token, paths), holder: current };
-  if (current.nats) return { client: await NatsDriverClient.connect(config, current.nats.subject_prefix, paths), holder: current };
+  if (current.nats) return { client: await NatsDriverClient.connect(config, current.nats.subject_prefix, paths, command), holder: current };
   throw new ChorusError(
     ErrorCode.STORE_LOCKED,
     `instance ${current.instance_id} (pid ${current.pid} on ${current.host}) drives the job database but serves neither HTTP nor NATS`,
@@ -71,27 +73,27 @@ class HttpDriverClient implements DriverClient {
   }
 
   generate(cmd: GenerateCommand): Promise<{ job: JobView; created: boolean }> {
-    return this.call('POST', '/api/jobs', cmd).then((reply) => ({ job: reply.job, created: reply.created ?? true }));
+    return this.call('generate', 'POST', '/api/jobs', cmd).then((reply) => ({ job: reply.job, created: reply.created ?? true }));
   }
 
   regenerate({ job_id, ...fields }: RegenerateCommand): Promise<{ job: JobView; created: boolean }> {
-    return this.call('POST', `/api/jobs/${encodeURIComponent(job_id)}/regenerate`, fields).then((reply) => ({
+    return this.call('regenerate', 'POST', `/api/jobs/${encodeURIComponent(job_id)}/regenerate`, fields).then((reply) => ({
       job: reply.job,
       created: reply.created ?? true,
     }));
   }
 
   async get(jobId: string): Promise<JobView> {
-    return (await this.call('GET', `/api/jobs/${encodeURIComponent(jobId)}?debug=false`)).job;
+    return (await this.call('get', 'GET', `/api/jobs/${encodeURIComponent(jobId)}?debug=false`)).job;
   }
 
   async cancel(jobId: string): Promise<JobView> {
-    return (await this.call('POST', `/api/jobs/${encodeURIComponent(jobId)}/cancel`, {})).job;
+    return (await this.call('cancel', 'POST', `/api/jobs/${encodeURIComponent(jobId)}/cancel`, {})).job;
   }
 
   async close(): Promise<void> {}
 
-  private async call(method: string, path: string, body?: unknown): Promise<Extract<Envelope, { ok: true }>> {
+  private async call(command: CommandName, method: string, path: string, body?: unknown): Promise<Extract<Envelope, { ok: true }>> {
     let response: Response;
     try {
       response = await fetch(`${this.baseUrl}${path}`, {
@@ -100,7 +102,7 @@ class HttpDriverClient implements DriverClient {
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (error) {
-      throw unreachable(this.way, error, this.paths);
+      throw unreachable(this.way, error, this.paths, command);
     }
     return unwrap((await response.json()) as Envelope);
   }
@@ -117,10 +119,10 @@ class NatsDriverClient implements DriverClient {
     this.way = `NATS ${prefix}.cmd.*`;
   }
 
-  static async connect(config: ResolvedConfig, prefix: string, paths: DriverLockPaths): Promise<NatsDriverClient> {
+  static async connect(config: ResolvedConfig, prefix: string, paths: DriverLockPaths, command: CommandName): Promise<NatsDriverClient> {
     const options = await natsConnectionOptions(config.nats, { waitOnFirstConnect: false });
     const nc = await connect({ ...options, maxReconnectAttempts: 0 }).catch((error: unknown) => {
-      throw unreachable(`NATS ${config.nats.servers.join(', ')}`, error, paths);
+      throw unreachable(`NATS ${config.nats.servers.join(', ')}`, error, paths, command);
     });
     return new NatsDriverClient(nc, prefix, paths);
   }
@@ -149,7 +151,7 @@ class NatsDriverClient implements DriverClient {
 
   private async request(command: CommandName, body: unknown): Promise<Extract<Envelope, { ok: true }>> {
     const reply = await this.nc.request(commandSubject(this.prefix, command), JSON.stringify(body), { timeout: 15_000 }).catch((error: unknown) => {
-      throw unreachable(this.way, error, this.paths);
+      throw unreachable(this.way, error, this.paths, command);
     });
     return unwrap(reply.json<Envelope>());
   }
@@ -167,7 +169,7 @@ export class DriverUnanswered extends ChorusError {}
  * STORE_LOCKED only while a live process still holds the lock; a holder that died (SIGKILL,
  * crash) dropped it, and then no service runs: SERVICE_UNAVAILABLE.
  */
-function unreachable(way: string, error: unknown, paths: DriverLockPaths): ChorusError {
+function unreachable(way: string, error: unknown, paths: DriverLockPaths, command: CommandName): ChorusError {
   const holder = StoreDriverLock.currentHolder(paths);
   const reason = (error as Error).message;
   if (holder)
@@ -183,9 +185,19 @@ function unreachable(way: string, error: unknown, paths: DriverLockPaths): Choru
     {
       cause: error,
       recoverable: true,
-      suggestion: 'Start `chorus-visual serve` again, or run this command again without it (it then runs in this process).',
+      suggestion: withoutServiceSuggestion(command),
     },
   );
+}
+
+/**
+ * What to do once no service runs: generate and cancel can then run in this process (it takes
+ * the driver lock); regenerate never does, it needs a service to drive the new job.
+ */
+function withoutServiceSuggestion(command: CommandName): string {
+  if (command === 'regenerate')
+    return 'Start `chorus-visual serve` again, then run this command again: regenerate needs a running service to drive the new job.';
+  return 'Start `chorus-visual serve` again, or run this command again without it (it then runs in this process).';
 }
 
 /**

@@ -140,7 +140,7 @@ async function generateThroughDriver(
   label: string,
   json: boolean,
 ): Promise<JobView> {
-  const { client, holder: serving } = await connectToDriver(config, paths, holder);
+  const { client, holder: serving } = await connectToDriver(config, paths, holder, 'generate');
   process.stderr.write(routeLine(client, serving));
   const display = json ? undefined : createJobProgressDisplay();
   const follow = async (): Promise<JobView> => {

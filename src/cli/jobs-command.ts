@@ -4,11 +4,12 @@
  * (they take no driver lock). cancel and regenerate must reach the process that drives the
  * jobs (an actor is the only thing allowed to move a job): cancel goes to the service holding
  * the database's driver lock (HTTP, else NATS), or, when none does, drives that one job here;
- * regenerate goes to that service too, and otherwise (PostgreSQL) through the NATS command
- * service. stderr says which way.
+ * regenerate goes to that service too, and on PostgreSQL through the NATS command service;
+ * on SQLite with no service holding the lock it fails at once (nothing could drive the new
+ * job, and NATS could only reach another database's service). stderr says which way.
  * Job ids may be given by a unique prefix of 6+ characters.
  */
-import { connect } from 'nats';
+import { connect, ErrorCode as NatsErrorCode } from 'nats';
 import { stringify as toYaml } from 'yaml';
 import { natsConnectionOptions } from '../events/index.js';
 import { commandSubject } from '../commands/command-service.js';
@@ -73,8 +74,13 @@ const helps: Record<string, CommandHelp> = {
   regenerate: {
     usage: 'chorus-visual jobs regenerate <job-id> [options]',
     summary:
-      "Asks the running service for a new job from this job's inputs, linked to it: the one holding the database's driver lock (over HTTP, else NATS), or on PostgreSQL any instance over NATS.",
-    options: { seed: "N|random  the new job's seed (default: the same seed)", json: "print the service's reply as JSON", ...configOption },
+      "Asks the running service for a new job from this job's inputs, linked to it: the one holding the database's driver lock (over HTTP, else NATS), or on PostgreSQL any instance over NATS. On SQLite with no service running it fails: start `chorus-visual serve` first.",
+    options: {
+      seed: "N  the new job's seed (default: a new random seed, recorded on the job; give the earlier job's seed to repeat it)",
+      'request-id': 'ID  an idempotency key: run again with the same ID, it returns the same new job instead of making another',
+      json: "print the service's reply as JSON",
+      ...configOption,
+    },
   },
 };
 
@@ -102,7 +108,7 @@ export async function run(argv: string[]): Promise<number> {
     config: { type: 'string' },
     json: { type: 'boolean' },
     ...(sub === 'show' ? { debug: { type: 'boolean' } } : {}),
-    ...(sub === 'regenerate' ? { seed: { type: 'string' } } : {}),
+    ...(sub === 'regenerate' ? { seed: { type: 'string' }, 'request-id': { type: 'string' } } : {}),
     ...(sub === 'list' ? { state: { type: 'string' }, conversation: { type: 'string' }, character: { type: 'string' }, limit: { type: 'string' } } : {}),
   } as const;
   const { values, positionals } = parseCommandArgs(rest, options as typeof options & Record<string, { type: 'string' | 'boolean' }>, help);
@@ -115,7 +121,12 @@ export async function run(argv: string[]): Promise<number> {
     if (sub === 'cancel') return await cancelJob(config, jobId, flags['json'] === true);
     if (sub === 'regenerate') {
       const seed = flags['seed'] as string | undefined;
-      const parsed = regenerateCommandSchema.safeParse({ job_id: jobId, ...(seed === undefined ? {} : { seed: /^\d+$/.test(seed) ? Number(seed) : seed }) });
+      const requestId = flags['request-id'] as string | undefined;
+      const parsed = regenerateCommandSchema.safeParse({
+        job_id: jobId,
+        ...(seed === undefined ? {} : { seed: /^\d+$/.test(seed) ? Number(seed) : seed }),
+        ...(requestId === undefined ? {} : { request_id: requestId }),
+      });
       if (!parsed.success)
         throw invalidCommand(
           `jobs regenerate: ${describeIssues(parsed.error.issues)
@@ -223,7 +234,7 @@ async function cancelJob(config: ResolvedConfig, jobId: string, json: boolean): 
 }
 
 async function cancelThroughDriver(config: ResolvedConfig, paths: DriverLockPaths, holder: DriverHolder, jobId: string): Promise<JobView> {
-  const { client, holder: serving } = await connectToDriver(config, paths, holder);
+  const { client, holder: serving } = await connectToDriver(config, paths, holder, 'cancel');
   process.stderr.write(routeLine(client, serving));
   return runThenStop(
     () => client.cancel(jobId),
@@ -263,12 +274,25 @@ function printCancelled(job: JobView, json: boolean): number {
   return 0;
 }
 
-/** SQLite: the process holding the driver lock makes the new job (HTTP, else NATS); PostgreSQL: the instances' NATS command service. */
+/**
+ * SQLite: the process holding the driver lock makes the new job (HTTP, else NATS); with none,
+ * nothing can drive it, and NATS would only reach another database's service on the same
+ * subjects. PostgreSQL: the instances' NATS command service.
+ */
 async function regenerateJob(config: ResolvedConfig, cmd: RegenerateCommand, json: boolean): Promise<number> {
   const paths = driverLockPathsFor(config.database.url);
-  const holder = paths && StoreDriverLock.currentHolder(paths);
-  if (!paths || !holder) return throughService(config, 'regenerate', cmd, json);
-  const { client, holder: serving } = await connectToDriver(config, paths, holder);
+  if (!paths) return throughService(config, 'regenerate', cmd, json);
+  const holder = StoreDriverLock.currentHolder(paths);
+  if (!holder)
+    throw new ChorusError(
+      ErrorCode.SERVICE_UNAVAILABLE,
+      `no service drives ${describeDatabase(config.database.url)}: regenerate needs a running service to drive the new job`,
+      {
+        recoverable: true,
+        suggestion: 'Start `chorus-visual serve` with this database, then run this command again.',
+      },
+    );
+  const { client, holder: serving } = await connectToDriver(config, paths, holder, 'regenerate');
   process.stderr.write(routeLine(client, serving));
   const { job, created } = await runThenStop(
     () => client.regenerate(cmd),
@@ -296,8 +320,9 @@ async function throughService(config: ResolvedConfig, command: 'cancel' | 'regen
   );
   const ask = async (): Promise<number> => {
     const reply = await nc
-      .request(commandSubject(config.nats.subject_prefix, command), JSON.stringify(payload), { timeout: 15_000 })
+      .request(commandSubject(config.nats.subject_prefix, command), JSON.stringify(payload), { timeout: COMMAND_REPLY_MS })
       .catch((error: unknown) => {
+        if ((error as { code?: unknown }).code !== NatsErrorCode.NoResponders) throw mayHaveBeenPerformed(config, command, payload, error);
         throw new ChorusError(
           ErrorCode.SERVICE_UNAVAILABLE,
           `no chorus-visual service answered on NATS ${commandSubject(config.nats.subject_prefix, command)}: ${(error as Error).message}`,
@@ -321,6 +346,32 @@ async function throughService(config: ResolvedConfig, command: 'cancel' | 'regen
     return body.ok ? 0 : 1;
   };
   return runThenStop(ask, [{ part: 'the NATS connection', stop: () => nc.close() }], `stopping jobs ${command}`, noteStopFailure);
+}
+
+/** How long the command service may take to reply before the CLI stops waiting. */
+const COMMAND_REPLY_MS = 15_000;
+
+/**
+ * Something subscribes to the subject (nats.js says no-responders otherwise), but no reply came:
+ * a live, slow service may still have performed the command. Saying "none runs" would invite
+ * a second regenerate, hence a second new job.
+ */
+function mayHaveBeenPerformed(config: ResolvedConfig, command: 'cancel' | 'regenerate', payload: Record<string, unknown>, error: unknown): ChorusError {
+  const subject = commandSubject(config.nats.subject_prefix, command);
+  const timedOut = (error as { code?: unknown }).code === NatsErrorCode.Timeout;
+  const jobId = String(payload['job_id']);
+  const why = timedOut
+    ? `no reply on NATS ${subject} within ${COMMAND_REPLY_MS / 1000} s`
+    : `the request on NATS ${subject} failed: ${(error as Error).message}`;
+  return new ChorusError(ErrorCode.SERVICE_UNAVAILABLE, `${why}; a service received it and may have performed the ${command}`, {
+    cause: error,
+    recoverable: true,
+    details: { job_id: jobId, subject, timed_out: timedOut },
+    suggestion:
+      command === 'regenerate'
+        ? `Check before running it again: \`chorus-visual jobs show ${jobId}\` lists its regenerations, \`chorus-visual jobs list\` the newest jobs; running it again may make a second new job. With \`--request-id ID\` (the same ID each time) a retry is safe: it returns the same new job.`
+        : `Check with \`chorus-visual jobs show ${jobId}\`; cancelling again is harmless.`,
+  });
 }
 
 function regenerateOutcome(job: JobView, from: string): string {

@@ -3,9 +3,11 @@
  * go through the service that holds the database's driver lock (its HTTP API, or its NATS
  * command service when it serves no HTTP) and say so; `jobs list/show` read the database
  * beside it; with no service running, `jobs cancel` drives that one job itself. `jobs
- * regenerate` goes to that service too (HTTP, else NATS), else asks the NATS command service,
- * and a refusal says what it refused. When no service answers, the error says so (not a lock,
- * not a bug); a job already accepted by a service that then died is said to be stored.
+ * regenerate` goes to that service too (HTTP, else NATS); on SQLite with none it fails at once
+ * (never over NATS, where only another database's service could answer); on PostgreSQL it asks
+ * the NATS command service, and a refusal says what it refused. When no service answers, the
+ * error says so (not a lock, not a bug), and a reply that never comes says the command may
+ * have been performed; a job already accepted by a service that then died is said to be stored.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -16,7 +18,9 @@ import { promisify } from 'node:util';
 import { connect } from 'nats';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.js';
+import { createJobStore } from '../../src/db/index.js';
 import { databaseWithUnfinishedJob, freePort, jobFacts } from '../support/lifecycle-fixture.js';
+import { createPostgresSchema, newEvent, newJob, roomyQueue } from './db-test-fixtures.js';
 import { NatsTestServer } from '../support/nats-server.js';
 import { startServiceProcess, type ServiceProcess } from '../support/service-process.js';
 
@@ -158,8 +162,17 @@ describe('generate following a job whose service dies', { timeout: 180_000 }, ()
     const submissionsBefore = sim.stats().submissions;
 
     const following = cli(['generate', '--workflow', 'no_model_test', '--conversation', 'c-dies', '--prompt', 'follow me'], env);
-    // The service has the job (it reached ComfyUI); then it dies without a word.
+    // The service has the job (it reached ComfyUI, and stored it as processing); then it dies without a word.
     await expect.poll(() => sim.stats().submissions, { timeout: 30_000, interval: 50 }).toBeGreaterThan(submissionsBefore);
+    await expect
+      .poll(
+        async () => {
+          const listed = (await (await fetch(`${service.http}/api/jobs?conversation_id=c-dies`)).json()) as { jobs: Array<{ state: string }> };
+          return listed.jobs.map((job) => job.state);
+        },
+        { timeout: 30_000, interval: 50 },
+      )
+      .toEqual(['processing']);
     await service.proc.kill('SIGKILL');
     const generated = await following;
 
@@ -199,22 +212,75 @@ describe('jobs regenerate beside a service without NATS', { timeout: 180_000 }, 
   });
 });
 
-describe('jobs regenerate with no service to ask', { timeout: 180_000 }, () => {
+describe('jobs regenerate on SQLite with no service driving the database', { timeout: 180_000 }, () => {
+  it('fails at once, without asking NATS, whether NATS is off or another service answers there', async () => {
+    const { root, env } = await environment();
+    const job = await databaseWithUnfinishedJob(root);
+
+    // nats.enabled: false (as in environment()): not a NATS failure, there is no service.
+    const withoutNats = await cli(['jobs', 'regenerate', job.jobId], env);
+    expect(withoutNats.code).toBe(1);
+    expect(withoutNats.stderr).not.toContain('route: NATS');
+    expect(withoutNats.stderr).toContain('error SERVICE_UNAVAILABLE: no service drives ');
+    expect(withoutNats.stderr).toContain('regenerate needs a running service to drive the new job');
+    expect(withoutNats.stderr).toContain('Start `chorus-visual serve` with this database');
+
+    // Another database's service listens on the same subjects: it must not be asked.
+    const other = await connect({ servers: nats.url });
+    cleanups.push(() => other.close());
+    let asked = 0;
+    other.subscribe('shared.cmd.regenerate', {
+      callback: (_error, msg) => {
+        asked += 1;
+        msg.respond(JSON.stringify({ ok: false, error: { code: 'JOB_NOT_FOUND', message: `no job with id ${job.jobId}` } }));
+      },
+    });
+    await other.flush();
+    const besideOther = await cli(['jobs', 'regenerate', job.jobId], {
+      ...env,
+      CHORUS_VISUAL_NATS_ENABLED: 'true',
+      CHORUS_VISUAL_NATS_SERVERS: JSON.stringify([nats.url]),
+      CHORUS_VISUAL_NATS_SUBJECT_PREFIX: 'shared',
+    });
+    expect(besideOther.code).toBe(1);
+    expect(besideOther.stderr).toContain('error SERVICE_UNAVAILABLE: no service drives ');
+    expect(besideOther.stderr).not.toContain('JOB_NOT_FOUND');
+    expect(asked).toBe(0);
+    expect(jobFacts(job).status).toBe('queued');
+  });
+});
+
+/** A PostgreSQL database (a schema of its own) holding one queued job, for the NATS way. */
+async function postgresWithJob(): Promise<{ url: string; jobId: string }> {
+  const database = await createPostgresSchema();
+  cleanups.push(() => database.drop());
+  const store = await createJobStore(database.url);
+  try {
+    const { job } = await store.createJob(newJob({ workflow: 'no_model_test' }), newEvent(null, 'queued'), roomyQueue);
+    return { url: database.url, jobId: job.id };
+  } finally {
+    await store.close();
+  }
+}
+
+describe('jobs regenerate on PostgreSQL, through the NATS command service', { timeout: 180_000 }, () => {
   it('says no service answered when NATS has no responder, and that NATS is unreachable when it is', async () => {
-    const { root, env } = await environment({
+    const database = await postgresWithJob();
+    const { env } = await environment({
+      CHORUS_VISUAL_DATABASE_URL: database.url,
       CHORUS_VISUAL_NATS_ENABLED: 'true',
       CHORUS_VISUAL_NATS_SERVERS: JSON.stringify([nats.url]),
       CHORUS_VISUAL_NATS_SUBJECT_PREFIX: 'nobody',
     });
-    const job = await databaseWithUnfinishedJob(root);
 
-    const unanswered = await cli(['jobs', 'regenerate', job.jobId], env);
+    const unanswered = await cli(['jobs', 'regenerate', database.jobId], env);
     expect(unanswered.code).toBe(1);
+    expect(unanswered.stderr).toContain('route: NATS nobody.cmd.regenerate');
     expect(unanswered.stderr).toContain('error SERVICE_UNAVAILABLE: no chorus-visual service answered on NATS nobody.cmd.regenerate');
     expect(unanswered.stderr).toContain('(`serve --no-nats`) cannot be reached this way');
-    expect(unanswered.stderr).toContain(`POST /api/jobs/${job.jobId}/regenerate`);
+    expect(unanswered.stderr).toContain(`POST /api/jobs/${database.jobId}/regenerate`);
 
-    const noNats = await cli(['jobs', 'regenerate', job.jobId], {
+    const noNats = await cli(['jobs', 'regenerate', database.jobId], {
       ...env,
       CHORUS_VISUAL_NATS_SERVERS: JSON.stringify([`nats://127.0.0.1:${await freePort()}`]),
     });
@@ -222,26 +288,67 @@ describe('jobs regenerate with no service to ask', { timeout: 180_000 }, () => {
     expect(noNats.stderr).toContain('error EVENTS_UNAVAILABLE: cannot reach NATS at nats://127.0.0.1:');
     expect(noNats.stderr).toContain('check nats.servers, start nats-server');
   });
-});
 
-describe('jobs regenerate through NATS', { timeout: 180_000 }, () => {
+  it('says the regenerate may have been made when a service hears it but never replies', async () => {
+    const database = await postgresWithJob();
+    const { env } = await environment({
+      CHORUS_VISUAL_DATABASE_URL: database.url,
+      CHORUS_VISUAL_NATS_ENABLED: 'true',
+      CHORUS_VISUAL_NATS_SERVERS: JSON.stringify([nats.url]),
+      CHORUS_VISUAL_NATS_SUBJECT_PREFIX: 'slow',
+    });
+    // A live service too busy to reply in time: it heard the command, and may act on it.
+    const slow = await connect({ servers: nats.url });
+    cleanups.push(() => slow.close());
+    let heard = 0;
+    slow.subscribe('slow.cmd.regenerate', { callback: () => (heard += 1) });
+    await slow.flush();
+
+    const timedOut = await cli(['jobs', 'regenerate', database.jobId, '--json'], env);
+    expect(timedOut.code).toBe(1);
+    expect(heard).toBe(1);
+    expect(timedOut.stderr).not.toContain('no chorus-visual service answered');
+    expect(timedOut.stderr).toContain(
+      'error SERVICE_UNAVAILABLE: no reply on NATS slow.cmd.regenerate within 15 s; a service received it and may have performed the regenerate',
+    );
+    expect(timedOut.stderr).toContain(`\`chorus-visual jobs show ${database.jobId}\` lists its regenerations`);
+    expect(timedOut.stderr).toContain('With `--request-id ID` (the same ID each time) a retry is safe');
+  });
+
   it('names the regenerate when the service refuses it without a message', async () => {
-    const { root, env } = await environment({
+    const database = await postgresWithJob();
+    const { env } = await environment({
+      CHORUS_VISUAL_DATABASE_URL: database.url,
       CHORUS_VISUAL_NATS_ENABLED: 'true',
       CHORUS_VISUAL_NATS_SERVERS: JSON.stringify([nats.url]),
       CHORUS_VISUAL_NATS_SUBJECT_PREFIX: 'refusing',
     });
-    const job = await databaseWithUnfinishedJob(root);
     // chorus-visual's own replies always carry a message; anything else on the subject may not.
     const responder = await connect({ servers: nats.url });
     cleanups.push(() => responder.close());
-    responder.subscribe('refusing.cmd.regenerate', { callback: (_error, msg) => msg.respond(JSON.stringify({ ok: false })) });
+    let received: unknown;
+    responder.subscribe('refusing.cmd.regenerate', {
+      callback: (_error, msg) => {
+        received = msg.json();
+        msg.respond(JSON.stringify({ ok: false }));
+      },
+    });
     await responder.flush();
 
-    const refused = await cli(['jobs', 'regenerate', job.jobId], env);
+    const refused = await cli(['jobs', 'regenerate', database.jobId, '--seed', '9', '--request-id', 'regen-once'], env);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('route: NATS refusing.cmd.regenerate');
     expect(refused.stderr).toContain('error INTERNAL: the regenerate failed\n');
+    expect(received).toEqual({ job_id: database.jobId, seed: 9, request_id: 'regen-once' });
+  });
+});
+
+describe('jobs regenerate --help', () => {
+  it('says what --seed takes and what no seed does', async () => {
+    const help = await cli(['jobs', 'regenerate', '--help'], {});
+    expect(help.stdout).toMatch(/--seed N +the new job's seed \(default: a new random seed/);
+    expect(help.stdout).not.toContain('random  ');
+    expect(help.stdout).not.toContain('the same seed');
   });
 });
 
