@@ -167,6 +167,9 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
       coordination = { instanceId, coordinator, ledger, keeper, leaseTtlMs };
       // Alive before claiming anything, so no other instance takes over what this one restores.
       await coordination.keeper.register();
+      // Renewing from the claim on: a start that fails after it stops renewing (the lease then lapses).
+      const registered = coordination.keeper;
+      closers.push({ part: 'lease keeper', stop: () => registered.stop() });
     }
     let began: Promise<number> | undefined;
     const begin = (): Promise<number> =>

@@ -17,7 +17,7 @@ import type { ObjectInfo } from '../workflows/object-info-spec.js';
 import { validateAgainstObjectInfo } from '../workflows/object-info-validator.js';
 import { validateStructure } from '../workflows/structure-validator.js';
 import type { ValidationIssue, WorkflowDefinition } from '../workflows/workflow-definition.js';
-import { WorkflowLibrary, workflowNameOf } from '../workflows/workflow-library.js';
+import { WorkflowLibrary, type WorkflowLibraryOptions, workflowNameOf } from '../workflows/workflow-library.js';
 import { didYouMean, formatHelp, HelpShown, parseCommandArgs, type CommandHelp } from './cli-args.js';
 import { configFileInUse, loadCliConfig } from './load-cli-config.js';
 
@@ -107,7 +107,10 @@ export async function run(argv: string[], out: Out = process.stdout, err: Out = 
       return 1;
     }
   }
-  const library = await loadLibrary(config.workflows_dir, objectInfo, () => folderSource(values.config, values.dir));
+  // The limits the service loads the folder with (job-runtime), so a file it would refuse is reported here too.
+  const libraryOptions: WorkflowLibraryOptions = { maxBytes: config.limits.max_workflow_bytes, maxNodes: config.limits.max_workflow_nodes };
+  if (objectInfo) libraryOptions.objectInfo = objectInfo;
+  const library = await loadLibrary(config.workflows_dir, libraryOptions, () => folderSource(values.config, values.dir));
   if (verb === 'list') return list(library, out);
 
   let targets: WorkflowDefinition[];
@@ -235,9 +238,9 @@ async function fileSetsWorkflowsDir(file: string): Promise<boolean> {
 }
 
 /** The library, or an error that says which setting named a folder that cannot be read. */
-async function loadLibrary(dir: string, objectInfo: ObjectInfo | undefined, sourceOf: () => Promise<FolderSource>): Promise<WorkflowLibrary> {
+async function loadLibrary(dir: string, options: WorkflowLibraryOptions, sourceOf: () => Promise<FolderSource>): Promise<WorkflowLibrary> {
   try {
-    return await WorkflowLibrary.load(dir, objectInfo ? { objectInfo } : {});
+    return await WorkflowLibrary.load(dir, options);
   } catch (error) {
     const cause = (error as { cause?: NodeJS.ErrnoException }).cause;
     if (cause?.code === undefined) throw error;

@@ -104,7 +104,7 @@ export const errorCatalogue: Record<ErrorCode, { recoverable: boolean; suggestio
   STORE_LOCKED: {
     recoverable: true,
     suggestion:
-      'Another process drives this job database (details.holder says which and how to reach it): send commands to it, stop it first, or give this one its own database.url.',
+      'Another process drives this job database (details.holder says which and how to reach it): send commands to it, stop it first, or give this one its own database.url. On PostgreSQL, another running instance uses this --instance-id (details.instance_id): give each instance its own, or stop the other first.',
   },
   CHARACTER_NOT_FOUND: {
     recoverable: false,

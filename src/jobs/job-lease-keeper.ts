@@ -44,6 +44,8 @@ export class JobLeaseKeeper {
   private timer: unknown = undefined;
   private heartbeatTimer: unknown = undefined;
   private running = false;
+  /** Renewing the lease: from the claim in register() (see there), not from start(), until stop(). */
+  private beating = false;
   private tick: Promise<void> = Promise.resolve();
   private beat: Promise<void> = Promise.resolve();
 
@@ -68,7 +70,13 @@ export class JobLeaseKeeper {
     let first: InstanceInfo | undefined;
     for (;;) {
       const outcome = await coordinator.claimInstance(instanceId, leaseTtlMs);
-      if (outcome.claimed) return;
+      if (outcome.claimed) {
+        // Renewed from now on, not from start(): `serve` starts HTTP, NATS and the restore
+        // between the two, which can outlast the lease, and another process starting under
+        // this id meanwhile would see it unrenewed and take it.
+        this.startHeartbeat();
+        return;
+      }
       const { holder } = outcome;
       if (first === undefined) {
         first = holder;
@@ -93,12 +101,19 @@ export class JobLeaseKeeper {
     if (this.running) return;
     this.running = true;
     this.schedule();
+    this.startHeartbeat();
+  }
+
+  private startHeartbeat(): void {
+    if (this.beating) return;
+    this.beating = true;
     this.scheduleHeartbeat();
   }
 
   /** Stops the loop; `retire()` then gives the jobs away. */
   async stop(): Promise<void> {
     this.running = false;
+    this.beating = false;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     if (this.heartbeatTimer !== undefined) this.clock.clearTimeout(this.heartbeatTimer);
     this.timer = undefined;
@@ -124,7 +139,7 @@ export class JobLeaseKeeper {
   }
 
   private scheduleHeartbeat(): void {
-    if (!this.running) return;
+    if (!this.beating) return;
     this.heartbeatTimer = this.clock.setTimeout(() => {
       this.heartbeatTimer = undefined;
       this.beat = (this.options.heartbeats ?? this.options.coordinator)

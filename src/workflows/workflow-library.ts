@@ -173,15 +173,19 @@ export class WorkflowLibrary {
 
 /**
  * What is wrong with a workflow file's JSON, where: V8's message without the excerpt of the
- * file it quotes (`"root:x:0:0"... is not valid JSON` for a name that points at /etc/passwd —
- * the reason reaches logs and the NATS and HTTP replies), and a position as line and column.
+ * file it quotes (`"root:x:0:0"... is not valid JSON` for a name that points at /etc/passwd,
+ * `..."…"... is not valid JSON` for a stretch from the middle of a long file — the reason
+ * reaches logs and the NATS and HTTP replies), and a position as line and column.
+ * "after JSON" (content after a complete value) is kept: without it the message reads as if
+ * the character itself were wrong.
  */
 function jsonSyntaxProblem(text: string, error: Error): string {
-  const message = error.message.replace(/,? *"[\s\S]*"(\.\.\.)? is not valid JSON$/, '');
-  const position = /^(.*) in JSON at position (\d+)/.exec(message);
+  const message = error.message.replace(/,? *(\.\.\.)?"[\s\S]*"(\.\.\.)? is not valid JSON$/, '');
+  const position = /^(.*?) ((?:in|after) JSON) at position (\d+)/.exec(message);
   if (!position) return message;
-  const before = text.slice(0, Number(position[2]));
+  const before = text.slice(0, Number(position[3]));
   const line = before.split('\n').length;
   const column = before.length - before.lastIndexOf('\n');
-  return `${position[1]} (line ${line}, column ${column})`;
+  const where = position[2] === 'after JSON' ? `${position[1]} after JSON` : position[1];
+  return `${where} (line ${line}, column ${column})`;
 }

@@ -23,6 +23,9 @@ beforeAll(async () => {
   await writeFile(join(dir, 'cfg.yaml'), 'workflows_dir: wf\n');
   await writeFile(join(dir, 'bad.yaml'), 'workflows_dir: missing\n');
   await writeFile(join(dir, 'plain.yaml'), 'data_dir: data\n');
+  // no_model_test.json's graph has 4 nodes, and the file more than 100 bytes: over both of these limits.
+  await writeFile(join(dir, 'few-nodes.yaml'), 'workflows_dir: wf\nlimits:\n  max_workflow_nodes: 2\n');
+  await writeFile(join(dir, 'few-bytes.yaml'), 'workflows_dir: wf\nlimits:\n  max_workflow_bytes: 100\n');
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -60,6 +63,25 @@ describe('workflows list|validate and the config', () => {
     }
     expect(validate).toMatchObject({ code: 0, stderr: '' });
     expect(validate!.stdout).toMatch(/✓ no_model_test \(image\), structure only\n[\s\S]*all workflows valid/);
+  }, 120_000);
+
+  it("apply the config's limits.max_workflow_nodes and max_workflow_bytes, as the service does", async () => {
+    const [validateAll, validateOne, listNodes, listBytes] = await runAll([
+      { args: ['workflows', 'validate', '--config', 'few-nodes.yaml'] },
+      { args: ['workflows', 'validate', 'no_model_test', '--config', 'few-nodes.yaml'] },
+      { args: ['workflows', 'list', '--config', 'few-nodes.yaml'] },
+      { args: ['workflows', 'list', '--config', 'few-bytes.yaml'] },
+    ]);
+    const file = join(dir, 'wf', 'no_model_test.json');
+    const nodesReason = 'the graph has 4 nodes, more than limits.max_workflow_nodes (2)';
+    for (const result of [validateAll, validateOne])
+      expect(result).toMatchObject({ code: 1, stderr: '', stdout: `✗ ${file}\n    ${nodesReason}\nvalidation failed\n` });
+    expect(listNodes).toMatchObject({ code: 0, stderr: '', stdout: `! ${file}: ${nodesReason}\n` });
+    expect(listBytes).toMatchObject({
+      code: 0,
+      stderr: '',
+      stdout: expect.stringMatching(/^! \S+: the file is \d+ bytes, more than limits\.max_workflow_bytes \(100\)\n$/),
+    });
   }, 120_000);
 
   it('a folder that is not there: exit 1, the error names where it came from and what to change', async () => {

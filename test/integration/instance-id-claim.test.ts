@@ -50,12 +50,20 @@ describe.each(databaseTargets)('instance id claims on $name', (target) => {
 
   it('takes the id of a run that stopped without retiring once its lease lapsed', async () => {
     const dead = keeper();
-    await dead.register(); // registered, never renewed: as a process SIGKILLed right after
-    const started = Date.now();
+    await dead.register();
+    await dead.stop(); // no more heartbeats and no retire: as a process SIGKILLed right after its claim
+    const coordinator = createInstanceCoordinator(store);
+    const lapsesAt = Date.parse((await coordinator.listInstances()).find((instance) => instance.id === 'shared')!.lease_expires_at);
     await keeper().register();
-    expect(Date.now() - started).toBeGreaterThanOrEqual(ttlMs - 50);
-    const instances = await createInstanceCoordinator(store).listInstances();
-    expect(instances.find((instance) => instance.id === 'shared')).toMatchObject({ alive: true });
+    expect(Date.now()).toBeGreaterThanOrEqual(lapsesAt);
+    expect((await coordinator.listInstances()).find((instance) => instance.id === 'shared')).toMatchObject({ alive: true });
+  });
+
+  it('renews the lease from the claim on, before start(): a slow start does not let another process take the id', async () => {
+    const starting = keeper();
+    await starting.register(); // `serve` then starts HTTP and NATS and restores before start(): longer than a lease, here
+    await new Promise((resolve) => setTimeout(resolve, ttlMs * 1.5));
+    await expect(keeper().register()).rejects.toMatchObject({ code: 'STORE_LOCKED' });
   });
 
   it('takes a retired id at once', async () => {

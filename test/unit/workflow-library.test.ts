@@ -50,10 +50,16 @@ describe('WorkflowLibrary', () => {
   it("says what is wrong with a file's JSON, and where, without quoting the file", async () => {
     await writeFile(join(dir, 'passwd.json'), 'root:x:0:0:root:/root:/bin/bash\n');
     await writeFile(join(dir, 'colon.json'), '{\n  "1" {}\n}');
+    // Two objects one after the other (two exports pasted into one file).
+    await writeFile(join(dir, 'twice.json'), '{"1": {}}\n\n{"2": {}}\n');
+    // V8 quotes a stretch from the middle of a long file as `..."…"`.
+    await writeFile(join(dir, 'middle.json'), `{"1": {}, "2": {}, "3": {}, "4": {}, "5": {}, "6": secret_value}`);
     library = await WorkflowLibrary.load(dir);
     const reasons = Object.fromEntries(library.problems().map((p) => [p.file.slice(dir.length + 1), p.reason]));
     expect(reasons['passwd.json']).toBe("not valid JSON: Unexpected token 'r'");
     expect(reasons['colon.json']).toBe("not valid JSON: Expected ':' after property name (line 2, column 7)");
+    expect(reasons['twice.json']).toBe('not valid JSON: Unexpected non-whitespace character after JSON (line 3, column 1)');
+    expect(reasons['middle.json']).toBe("not valid JSON: Unexpected token 's'");
   });
 
   it('throws WORKFLOW_NOT_FOUND with the available names', async () => {

@@ -104,6 +104,8 @@ async def test_get_list_workflows_and_validate(client: ChorusVisual, conversatio
     page = await client.list(conversation_id=conversation, state="completed")
     assert [j.id for j in page.jobs] == [job.id] and page.total == 1
     assert (await client.list(conversation_id=conversation, state=["failed", "cancelled"])).total == 0
+    # No states is no filter, as `?state=` over HTTP (the service refuses `"state": []`).
+    assert [j.id for j in (await client.list(conversation_id=conversation, state=[])).jobs] == [job.id]
 
     catalogue = await client.workflows()
     kinds = {w.name: w.type for w in catalogue.workflows}

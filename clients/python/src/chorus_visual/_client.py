@@ -159,8 +159,12 @@ class ChorusVisual:
         limit: int | None = None,
         offset: int | None = None,
     ) -> JobPage:
+        """One page of jobs and the total. ``state`` is one state or several (any of them);
+        an empty sequence is no filter, as ``?state=`` over HTTP (it is not sent: the service
+        refuses an empty list)."""
+        states = state if state is None or isinstance(state, str) else (builtins.list(state) or None)
         body = _without_none(
-            state=state if state is None or isinstance(state, str) else builtins.list(state),
+            state=states,
             conversation_id=conversation_id, character=character, limit=limit, offset=offset,
         )
         reply = await self._request("list", body)

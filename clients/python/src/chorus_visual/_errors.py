@@ -117,7 +117,9 @@ class StorageUnavailable(ChorusVisualError):
 
 
 class StoreLocked(ChorusVisualError):
-    """Another process drives the service's SQLite database (``details["holder"]`` names it).
+    """Another process drives the service's SQLite database (``details["holder"]`` names it),
+    or, on PostgreSQL, another running instance renews the ``--instance-id`` a ``serve`` was
+    started with (``details["instance_id"]`` names it, no holder).
 
     Raised by a second ``serve`` or a command-line tool, not sent in a command reply.
     """
