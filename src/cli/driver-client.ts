@@ -150,7 +150,7 @@ class NatsDriverClient implements DriverClient {
   }
 
   private async request(command: CommandName, body: unknown): Promise<Extract<Envelope, { ok: true }>> {
-    const reply = await this.nc.request(commandSubject(this.prefix, command), JSON.stringify(body), { timeout: 15_000 }).catch((error: unknown) => {
+    const reply = await this.nc.request(commandSubject(this.prefix, command), JSON.stringify(body), { timeout: COMMAND_REPLY_MS }).catch((error: unknown) => {
       throw unreachable(this.way, error, this.paths, command);
     });
     return unwrap(reply.json<Envelope>());
@@ -161,6 +161,9 @@ function unwrap(envelope: Envelope): Extract<Envelope, { ok: true }> {
   if (!envelope.ok) throw ChorusError.fromJSON(envelope.error);
   return envelope;
 }
+
+/** How long the CLI waits for a command service's reply over NATS before it stops waiting. */
+export const COMMAND_REPLY_MS = 15_000;
 
 /** The running service did not answer: it is either still there (and holds the lock) or gone. */
 export class DriverUnanswered extends ChorusError {}

@@ -21,7 +21,7 @@ import { startApp } from '../app/chorus-visual-app.js';
 import { runThenStop } from '../app/stop-sequence.js';
 import { finalStates } from '../contracts/index.js';
 import { createSilentLogger } from '../logging/logger.js';
-import { connectToDriver, routeLine } from './driver-client.js';
+import { COMMAND_REPLY_MS, connectToDriver, routeLine } from './driver-client.js';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import { jobViewOf } from '../jobs/index.js';
 import { debugDocumentOf } from '../jobs/job-debug-document.js';
@@ -347,9 +347,6 @@ async function throughService(config: ResolvedConfig, command: 'cancel' | 'regen
   };
   return runThenStop(ask, [{ part: 'the NATS connection', stop: () => nc.close() }], `stopping jobs ${command}`, noteStopFailure);
 }
-
-/** How long the command service may take to reply before the CLI stops waiting. */
-const COMMAND_REPLY_MS = 15_000;
 
 /**
  * Something subscribes to the subject (nats.js says no-responders otherwise), but no reply came:

@@ -60,6 +60,18 @@ export function invalidCommand(message: string, details?: unknown): ChorusError 
 }
 
 /**
+ * A parsed JSON value that must be an object (a command's fields) before a schema sees it:
+ * refused as `<what> must be a JSON object, got <kind>`, by the NATS commands and the HTTP API alike.
+ */
+export function jsonObjectOrRefuse(value: unknown, what: string): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    const kind = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+    throw invalidCommand(`${what} must be a JSON object, got ${kind}`, [{ path: '(root)', message: `expected object, received ${kind}` }]);
+  }
+  return value as Record<string, unknown>;
+}
+
+/**
  * Bytes → validated command. Empty, oversized, non-JSON and non-object payloads are
  * refused before the schema sees them; then the schema's issues become the details.
  */
@@ -79,11 +91,7 @@ export function parseCommandPayload<S extends z.ZodType>(schema: S, payload: Uin
     const reason = error instanceof Error ? error.message.slice(0, MAX_MESSAGE_CHARS) : 'unparseable';
     throw invalidCommand(`${command}: request is not valid UTF-8 JSON`, [{ path: '(root)', message: reason }]);
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    const kind = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
-    throw invalidCommand(`${command}: request must be a JSON object, got ${kind}`, [{ path: '(root)', message: `expected object, received ${kind}` }]);
-  }
-  const result = schema.safeParse(value);
+  const result = schema.safeParse(jsonObjectOrRefuse(value, `${command}: request`));
   if (!result.success) {
     const issues = describeIssues(result.error.issues);
     const first = issues[0];

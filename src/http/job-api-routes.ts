@@ -11,7 +11,7 @@ import {
   regenerateCommandSchema,
   validateCommandSchema,
 } from '../commands/command-schemas.js';
-import { describeIssues, invalidCommand } from '../commands/command-replies.js';
+import { describeIssues, invalidCommand, jsonObjectOrRefuse } from '../commands/command-replies.js';
 import { sendOk } from './http-error-envelope.js';
 import type { HealthSources, JobCommandHandler } from './ports.js';
 import { readJsonBody } from './request-body-reader.js';
@@ -30,11 +30,7 @@ export function parseCommand<S extends z.ZodType>(schema: S, input: unknown): z.
  * path is refused rather than overridden (a client sending both meant one of them).
  */
 function bodyWithPathField(body: unknown, field: string, fromPath: string | undefined): Record<string, unknown> {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    const kind = body === null ? 'null' : Array.isArray(body) ? 'array' : typeof body;
-    throw invalidCommand(`the request body must be a JSON object, got ${kind}`, [{ path: '(root)', message: `expected object, received ${kind}` }]);
-  }
-  const fields = body as Record<string, unknown>;
+  const fields = jsonObjectOrRefuse(body, 'the request body');
   if (field in fields && fields[field] !== fromPath) {
     throw invalidCommand(`${field} comes from the path (${String(fromPath)}); the body names another`, [
       { path: field, message: `the path says ${JSON.stringify(fromPath)}; leave ${field} out of the body` },
