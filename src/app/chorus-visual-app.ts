@@ -16,7 +16,7 @@ import { InMemoryEventBus, NatsEventTransport, type OutboxRelay, type EventTrans
 import type { RunningHttpServer } from '../http/index.js';
 import { createSilentLogger, type Logger } from '../logging/logger.js';
 import { driverLockPathsFor, StoreDriverLock } from '../db/store-driver-lock.js';
-import { causeForLog } from '../errors/index.js';
+import { causeForLog, type ChorusError } from '../errors/index.js';
 import { DeferredEventTransport } from './deferred-event-transport.js';
 import { startAppHttpServer } from './app-http-server.js';
 import { DrivingGate } from './driving-gate.js';
@@ -56,6 +56,8 @@ export interface ChorusVisualApp {
   relay: OutboxRelay;
   http: RunningHttpServer | undefined;
   nats(): NatsConnection | undefined;
+  /** Settles if this run loses its instance id (JobRuntime.lost): it drives no job from then on and should stop. */
+  lost: Promise<ChorusError>;
   stop(): Promise<void>;
 }
 
@@ -164,6 +166,9 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
     gate.opened();
     lock?.describe({ state: 'serving', http_url: http?.url ?? null });
     if (options.waitForNats) await natsLater;
+    // Lost: the outbox is no longer this run's to drain (another process holds the id, and the relay lease with it).
+    let lostInstance = false;
+    void runtime.lost.then(() => (lostInstance = true));
 
     return {
       instanceId,
@@ -173,6 +178,7 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
       relay,
       http,
       nats: () => nc,
+      lost: runtime.lost,
       async stop() {
         stopping = true;
         // Each part is stopped even when one before it failed (an HTTP server that fails to
@@ -189,7 +195,7 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
           {
             part: 'outbox relay',
             stop: async () => {
-              if (transport.isConnected()) await withTimeout(relay.drain(), 3_000);
+              if (transport.isConnected() && !lostInstance) await withTimeout(relay.drain(), 3_000);
               await relay.stop();
             },
           },

@@ -3,6 +3,7 @@
  * prompt composer, collector and JobService, built from a ResolvedConfig. The CLI
  * (serve, demo, generate) and the integration tests use it; any piece can be overridden.
  */
+import { randomUUID } from 'node:crypto';
 import type { InspectionEvent } from 'xstate';
 import type { ComfyBackend } from '../comfy/backend-port.js';
 import { BackendPool, startBackendPool } from '../comfy/index.js';
@@ -18,7 +19,7 @@ import type { Clock } from '../jobs/clock.js';
 import { JobService, type JobCoordination } from '../jobs/job-service.js';
 import { JobLeaseKeeper } from '../jobs/job-lease-keeper.js';
 import { silentLogger, type StructuredLogger } from '../contracts/structured-logger.js';
-import { causeForLog } from '../errors/index.js';
+import { causeForLog, type ChorusError } from '../errors/index.js';
 import type { CharactersPort, CollectorPort, PromptComposerPort, WorkflowsPort } from '../jobs/job-runtime-ports.js';
 import { createJobCommands } from './job-commands.js';
 import { runStopSequence, throwStopFailures, type StopStep } from './stop-sequence.js';
@@ -78,6 +79,11 @@ export interface JobRuntime {
   /** Restores unfinished jobs and starts the lease keeper; once (createJobRuntime calls it unless told not to). */
   begin(): Promise<number>;
   coordination: RuntimeCoordination | undefined;
+  /**
+   * Settles, with INSTANCE_LEASE_LOST, if this run loses its instance id (several instances:
+   * it stalled past its lease; the service has then stopped driving jobs). Never otherwise.
+   */
+  lost: Promise<ChorusError>;
   setOnPersisted(hook: (() => void) | undefined): void;
   /**
    * Stops the service (ComfyUI prompts keep running), then closes what the runtime opened:
@@ -93,11 +99,13 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
   try {
     // PostgreSQL means "maybe several instances": jobs get owners, slots live in the database.
     const shared = !overrides.store && overrides.instanceId !== undefined && parseDatabaseUrl(config.database.url).dialect === 'postgres';
+    // This run's claim on the instance id: the store writes transitions only while it holds.
+    const runToken = randomUUID();
     const onCheckpointerFailure = (error: unknown) =>
       logger.warn({ err: error }, 'the SQLite checkpoint thread failed; the database checkpoints on its own connection again');
     const databaseStore = overrides.store
       ? undefined
-      : await createJobStore(config.database.url, shared ? { ownerInstance: overrides.instanceId! } : { onCheckpointerFailure });
+      : await createJobStore(config.database.url, shared ? { ownerInstance: overrides.instanceId!, runToken } : { onCheckpointerFailure });
     const store: JobStore = overrides.store ?? databaseStore!;
     if (databaseStore) closers.push({ part: 'database store', stop: () => databaseStore.close() });
 
@@ -130,12 +138,21 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
     }
 
     let jobCoordination: JobCoordination | undefined;
+    let keeper: JobLeaseKeeper | undefined;
     if (shared && databaseStore) {
       const instanceId = overrides.instanceId!;
       const coordinator = createInstanceCoordinator(databaseStore);
       await coordinator.defineSlots(pool.list().map((backend) => ({ name: backend.name, maxConcurrent: backend.maxConcurrent })));
-      jobCoordination = { instanceId, coordinator, ledger: coordinator, ...(overrides.slotPollMs === undefined ? {} : { slotPollMs: overrides.slotPollMs }) };
+      jobCoordination = {
+        instanceId,
+        coordinator,
+        ledger: coordinator,
+        holdsInstance: () => keeper?.holdsInstance() ?? false,
+        ...(overrides.slotPollMs === undefined ? {} : { slotPollMs: overrides.slotPollMs }),
+      };
     }
+    let reportLost: (error: ChorusError) => void = () => undefined;
+    const lost = new Promise<ChorusError>((resolve) => (reportLost = resolve));
 
     let onPersisted = overrides.onPersisted;
     const parts = { store, pool, workflows, characters, composer, collector, config };
@@ -155,12 +172,14 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
       const heartbeatDatabase = await openDatabase(config.database.url, { poolSize: 1 });
       closers.push({ part: 'heartbeat database', stop: () => heartbeatDatabase.close() });
       const heartbeats = new KyselyInstanceCoordinator(heartbeatDatabase.db, heartbeatDatabase.dialect);
-      const keeper = new JobLeaseKeeper({
+      keeper = new JobLeaseKeeper({
         instanceId,
         coordinator,
         heartbeats,
         service,
         leaseTtlMs,
+        runToken,
+        onLost: reportLost,
         ...(overrides.clock ? { clock: overrides.clock } : {}),
         logger,
       });
@@ -185,6 +204,7 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
       restored: 0,
       begin,
       coordination,
+      lost,
       setOnPersisted: (hook) => {
         onPersisted = hook;
       },

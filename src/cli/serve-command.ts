@@ -4,7 +4,9 @@
  * logs one structured line (`"msg":"chorus-visual did not start"` with the error's code,
  * message, details, suggestion) and exits 1. SIGTERM/SIGINT: stop taking work, let running
  * jobs reach a persisted state, close sockets, exit 0 — within `shutdown.grace_seconds`
- * whatever state NATS, ComfyUI or the database are in.
+ * whatever state NATS, ComfyUI or the database are in. Several instances: a run that lost its
+ * instance id (INSTANCE_LEASE_LOST: it stalled past its lease) logs it, stops the same way
+ * without retiring, and exits 1.
  */
 import { startApp, type ChorusVisualApp } from '../app/chorus-visual-app.js';
 import { redactUrl, type ResolvedConfig } from '../config/index.js';
@@ -125,12 +127,17 @@ export async function run(argv: string[]): Promise<number> {
     'chorus-visual listening',
   );
 
-  const signal = await stopRequested;
+  // A signal, or (several instances) this run lost its instance id: it stalled past its lease
+  // and another process may drive its jobs now. It has stopped driving them; it stops and
+  // exits 1, for a supervisor to start it again (the restart claims the id anew).
+  const ending = await Promise.race([stopRequested.then((signal) => ({ signal })), app.lost.then((lost) => ({ lost }))]);
+  const exitCode = 'lost' in ending ? 1 : 0;
+  if ('lost' in ending) logger.fatal({ error: ending.lost.toJSON() }, 'chorus-visual lost its instance id and stops');
   // A second signal while stopping: the operator insists; the database is consistent at
   // every commit, so leaving now loses nothing that a restart does not recover.
   const insist = (again: NodeJS.Signals) => {
-    logger.warn({ signal: again, first: signal }, 'second signal while stopping; exiting now');
-    process.exit(0);
+    logger.warn({ signal: again, first: 'signal' in ending ? ending.signal : null }, 'second signal while stopping; exiting now');
+    process.exit(exitCode);
   };
   process.once('SIGTERM', insist);
   process.once('SIGINT', insist);
@@ -140,8 +147,8 @@ export async function run(argv: string[]): Promise<number> {
   logger.info({}, 'stopped');
   // Whatever is still open (a NATS connection still trying its first server, a socket a
   // peer never closed) must not keep a stopped service alive: exit once this turn ends.
-  setTimeout(() => process.exit(0), 50).unref();
-  return 0;
+  setTimeout(() => process.exit(exitCode), 50).unref();
+  return exitCode;
 }
 
 /** Stops the app, or gives up waiting after `graceMs` (what is unpublished stays in the outbox). */

@@ -160,6 +160,7 @@ export function statusFor(code: ErrorCodeType): number {
     case 'STORAGE_UNAVAILABLE':
     case 'EVENTS_UNAVAILABLE':
     case 'SERVICE_UNAVAILABLE':
+    case 'INSTANCE_LEASE_LOST':
       return 503;
     case 'OWNERSHIP_LOST':
     case 'REQUEST_ID_CONFLICT':

@@ -26,6 +26,7 @@ export const ErrorCode = {
   EVENTS_UNAVAILABLE: 'EVENTS_UNAVAILABLE',
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   REQUEST_ID_CONFLICT: 'REQUEST_ID_CONFLICT',
+  INSTANCE_LEASE_LOST: 'INSTANCE_LEASE_LOST',
   INTERNAL: 'INTERNAL',
 } as const;
 
@@ -126,6 +127,11 @@ export const errorCatalogue: Record<ErrorCode, { recoverable: boolean; suggestio
   REQUEST_ID_CONFLICT: {
     recoverable: false,
     suggestion: 'This request_id was already used in this conversation for a different request (details.job_id); use a new request_id per request.',
+  },
+  INSTANCE_LEASE_LOST: {
+    recoverable: true,
+    suggestion:
+      'This serve (several instances on PostgreSQL) stalled — paused, swapped out, a long garbage collection — or could not reach the database for longer than its lease (--lease-ttl), so another process may drive its jobs now (details.reason: "taken" when another process claimed its --instance-id): it stopped driving jobs and exited. Restart it (a supervisor does); send a refused command again (another instance answers). If stalls that long are expected, raise --lease-ttl on every instance.',
   },
   INTERNAL: {
     recoverable: false,

@@ -8,6 +8,11 @@
  * an instance whose lease lapsed are claimed by another, restored from their snapshot and
  * reconciled with ComfyUI through their prompt id. Every write of a job's transition is
  * fenced on the owner, so an instance that was presumed dead cannot write over the new one.
+ *
+ * Runs: each process that claims an id writes a token of its own (a run token) on the id's
+ * row. Renewals and the retire name it, and so do transition writes: a run that stalled past
+ * its lease, and whose id another process claimed meanwhile, renews nothing, retires
+ * nothing and writes no transition under that id when it wakes up.
  */
 import type { JobRow } from './job-store-port.js';
 
@@ -20,20 +25,34 @@ export interface InstanceInfo {
   alive: boolean;
 }
 
+/**
+ * Whether a run still holds its instance id: `taken` when another run's token is on the row
+ * (another process claimed the id), `lapsed` when the token is this run's but the lease ran
+ * out (or the row was stopped), `gone` when the row was deleted.
+ */
+export type RunStanding = { standing: 'held' } | { standing: 'taken' | 'lapsed'; holder: InstanceInfo } | { standing: 'gone' };
+
 export interface InstanceCoordinator {
   /**
-   * Takes the id for this process, leased until now + ttlMs, unless a live instance holds
-   * it: then its row is returned (a process still renewing it, or one that died less than a
-   * lease ago), and nothing is written.
+   * Takes the id for the run `runToken`, leased until now + ttlMs, unless a live instance
+   * holds it: then its row is returned (a process still renewing it, or one that died less
+   * than a lease ago), and nothing is written.
    */
-  claimInstance(instanceId: string, ttlMs: number): Promise<{ claimed: true } | { claimed: false; holder: InstanceInfo }>;
-  /** Registers or renews the instance's lease until now + ttlMs. */
-  heartbeat(instanceId: string, ttlMs: number): Promise<void>;
+  claimInstance(instanceId: string, runToken: string, ttlMs: number): Promise<{ claimed: true } | { claimed: false; holder: InstanceInfo }>;
   /**
-   * Clean stop: the instance's unfinished jobs lose their owner (others claim them at
-   * once), its slots stay with those jobs, its leases end and its row is marked stopped.
+   * Renews the run's lease until now + ttlMs, only while the run holds the id and its lease
+   * has not lapsed (a lapsed lease is never renewed back to life). Otherwise writes nothing
+   * and says why (`RunStanding`).
    */
-  retire(instanceId: string): Promise<void>;
+  heartbeat(instanceId: string, runToken: string, ttlMs: number): Promise<RunStanding>;
+  /** The run's standing, read without writing anything. */
+  runStanding(instanceId: string, runToken: string): Promise<RunStanding>;
+  /**
+   * Clean stop of the run that holds the id: the instance's unfinished jobs lose their owner
+   * (others claim them at once), its slots stay with those jobs, its leases end and its row
+   * is marked stopped. False, and nothing written, when the id is no longer the run's.
+   */
+  retire(instanceId: string, runToken: string): Promise<boolean>;
   /**
    * Makes `instanceId` the owner of at most `limit` unfinished jobs that nobody drives: no
    * owner, or an owner whose lease lapsed (and, with `includeOwn`, its own: a restart with

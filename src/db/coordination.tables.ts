@@ -12,6 +12,11 @@ export interface ServiceInstancesTable {
   /** Past this, the instance counts as gone and its jobs may be taken over. */
   lease_expires_at: string;
   stopped_at: string | null;
+  /**
+   * The run that holds the id: a random id it made when it claimed the row (migration
+   * 2026_11_30_090000; null in rows from before). Renewals and the retire name it.
+   */
+  run_token: string | null;
 }
 
 export interface CoordinationLeasesTable {

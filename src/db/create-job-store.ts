@@ -10,6 +10,8 @@ export type DatabaseJobStore = KyselyJobStore & { readonly database: Database };
 export interface CreateJobStoreOptions extends OpenDatabaseOptions {
   /** Several instances share the database: jobs are owned by this instance (see KyselyJobStoreOptions). */
   ownerInstance?: string;
+  /** With `ownerInstance`: this run's token; transitions are written only while the run holds the id. */
+  runToken?: string;
 }
 
 /** Opens the database, brings its schema up to date and returns a store that closes it. */
@@ -27,6 +29,7 @@ export async function createJobStore(url: string, options: CreateJobStoreOptions
     close: () => database.close(),
     ...(database.direct === undefined ? {} : { direct: database.direct }),
     ...(options.ownerInstance === undefined ? {} : { ownerInstance: options.ownerInstance }),
+    ...(options.runToken === undefined ? {} : { runToken: options.runToken }),
   });
   return Object.assign(store, { database });
 }

@@ -5,28 +5,20 @@
 import type { Executor } from './job.repository.js';
 import type { ServiceInstanceRecord } from './coordination.tables.js';
 
-/** Registers the instance or renews its lease (an upsert both dialects speak). */
-export async function renewInstance(db: Executor, id: string, now: string, expiresAt: string): Promise<void> {
-  await db
-    .insertInto('service_instances')
-    .values({ id, started_at: now, heartbeat_at: now, lease_expires_at: expiresAt, stopped_at: null })
-    .onConflict((oc) => oc.column('id').doUpdateSet({ heartbeat_at: now, lease_expires_at: expiresAt, stopped_at: null }))
-    .execute();
-}
-
 /**
- * Takes the instance id: registers it, or renews a row no live instance holds (stopped, or
- * its lease lapsed). False while another process may hold it (its lease is current). One statement, so two processes starting with one id at
- * once cannot both take it.
+ * Takes the instance id for the run `runToken`: registers it, or takes over a row no live
+ * run holds (stopped, or its lease lapsed), writing this run's token on it. False while
+ * another process may hold it (its lease is current). One statement, so two processes
+ * starting with one id at once cannot both take it.
  */
-export async function claimInstance(db: Executor, id: string, now: string, expiresAt: string): Promise<boolean> {
+export async function claimInstance(db: Executor, id: string, runToken: string, now: string, expiresAt: string): Promise<boolean> {
   const row = await db
     .insertInto('service_instances')
-    .values({ id, started_at: now, heartbeat_at: now, lease_expires_at: expiresAt, stopped_at: null })
+    .values({ id, started_at: now, heartbeat_at: now, lease_expires_at: expiresAt, stopped_at: null, run_token: runToken })
     .onConflict((oc) =>
       oc
         .column('id')
-        .doUpdateSet({ started_at: now, heartbeat_at: now, lease_expires_at: expiresAt, stopped_at: null })
+        .doUpdateSet({ started_at: now, heartbeat_at: now, lease_expires_at: expiresAt, stopped_at: null, run_token: runToken })
         .where((eb) => eb.or([eb('service_instances.stopped_at', 'is not', null), eb('service_instances.lease_expires_at', '<', now)])),
     )
     .returning('id')
@@ -34,13 +26,37 @@ export async function claimInstance(db: Executor, id: string, now: string, expir
   return row !== undefined;
 }
 
+/**
+ * Renews the lease of the run `runToken` while that run still holds the id: its token is on
+ * the row, which is not stopped and whose lease has not lapsed. Never renews a lapsed lease
+ * back to life: once it lapsed, others may have taken the jobs (or the id) over. False
+ * when nothing was renewed.
+ */
+export async function renewInstanceRun(db: Executor, id: string, runToken: string, now: string, expiresAt: string): Promise<boolean> {
+  const result = await db
+    .updateTable('service_instances')
+    .set({ heartbeat_at: now, lease_expires_at: expiresAt })
+    .where('id', '=', id)
+    .where('run_token', '=', runToken)
+    .where('stopped_at', 'is', null)
+    .where('lease_expires_at', '>', now)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
 export async function selectInstance(db: Executor, id: string): Promise<ServiceInstanceRecord | undefined> {
   return db.selectFrom('service_instances').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-/** Ends the instance's lease now: to everyone else it is gone. */
-export async function stopInstance(db: Executor, id: string, now: string): Promise<void> {
-  await db.updateTable('service_instances').set({ lease_expires_at: now, stopped_at: now }).where('id', '=', id).execute();
+/** Ends the run's lease now, if the run `runToken` still holds the id: to everyone else it is gone. */
+export async function stopInstanceRun(db: Executor, id: string, runToken: string, now: string): Promise<boolean> {
+  const result = await db
+    .updateTable('service_instances')
+    .set({ lease_expires_at: now, stopped_at: now })
+    .where('id', '=', id)
+    .where('run_token', '=', runToken)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
 }
 
 export async function selectInstances(db: Executor): Promise<ServiceInstanceRecord[]> {

@@ -19,6 +19,14 @@ import { QueryTemplate, QueryTemplateCache, type CompiledQueryExecutor, type Hol
 
 type Executor = Kysely<DatabaseSchema>;
 
+/** Who may advance a job: its owner, and (`runToken`) only the owner's run that holds its id. */
+export interface WriteFence {
+  owner: string;
+  runToken?: string;
+}
+
+type FenceKind = 'open' | 'owner' | 'run';
+
 // A positive list, so the status index is used (`not in` would scan every finished job).
 const unfinishedStatuses = Object.values(JobState).filter((state) => !finalStates.has(state));
 
@@ -183,26 +191,29 @@ export class JobStatements {
 
   /**
    * Applies `update` and appends `event` with the job's next seq (`event.seq` is ignored).
-   * Fenced by `owner` when given: only the job's owner may advance it. Undefined when no row
-   * matched (the job is gone, or another instance owns it) — then nothing was written.
+   * Fenced when `fence` is given: only the job's owner may advance it, and with a `runToken`
+   * only while that run of the owner still holds its id (its token on the owner's
+   * `service_instances` row). Undefined when no row matched (the job is gone, another
+   * instance owns it, or another run took the owner's id) — then nothing was written.
    */
   async advanceJob(
     db: CompiledQueryExecutor,
     jobId: string,
     update: JobRecordUpdate,
     updatedAt: string,
-    owner: string | undefined,
+    fence: WriteFence | undefined,
     event: NewJobEventRecord,
   ): Promise<number | undefined> {
     const columns = checkedColumns(update);
-    const fenced = owner !== undefined;
-    const template = this.#advances.get(`${fenced ? 'fenced' : 'open'}:${columns.join(',')}`, () => this.#compileAdvance(columns, fenced));
+    const kind: FenceKind = fence === undefined ? 'open' : fence.runToken === undefined ? 'owner' : 'run';
+    const template = this.#advances.get(`${kind}:${columns.join(',')}`, () => this.#compileAdvance(columns, kind));
     // One object for both statements' values: the event's, then the update's beside them.
     const eventValues = eventArguments(event);
     const values: Record<string, unknown> = eventValues;
     values['job_id'] = jobId;
     values['updated_at'] = updatedAt;
-    values['owner'] = owner;
+    values['owner'] = fence?.owner;
+    values['run_token'] = fence?.runToken;
     for (const column of columns) values[setHole(column)] = (update as Record<string, unknown>)[column];
     const { rows } = await template.run(db, values);
     const row = rows[0];
@@ -227,8 +238,9 @@ export class JobStatements {
     return this.#dialect === 'postgres' ? [...ids] : JSON.stringify(ids);
   }
 
-  #compileAdvance(columns: readonly string[], fenced: boolean) {
-    const holes = [...columns.map((column) => `set:${column}`), 'job_id', 'updated_at', ...(fenced ? ['owner'] : [])];
+  #compileAdvance(columns: readonly string[], fence: FenceKind) {
+    const fenceHoles = fence === 'open' ? [] : fence === 'owner' ? ['owner'] : ['owner', 'run_token'];
+    const holes = [...columns.map((column) => `set:${column}`), 'job_id', 'updated_at', ...fenceHoles];
     const postgres = this.#dialect === 'postgres';
     return QueryTemplate.compile(postgres ? [...holes, ...eventHoles.filter((name) => name !== 'event:seq')] : holes, (hole) => {
       const set = Object.fromEntries(columns.map((column) => [column, hole(`set:${column}`)])) as JobRecordUpdate;
@@ -238,7 +250,18 @@ export class JobStatements {
           .set(set)
           .set((eb) => ({ last_seq: eb('last_seq', '+', 1), updated_at: hole('updated_at') }))
           .where('id', '=', hole('job_id'));
-        if (fenced) query = query.where('owner_instance', '=', hole('owner'));
+        if (fence !== 'open') query = query.where('owner_instance', '=', hole('owner'));
+        if (fence === 'run') {
+          query = query.where((eb) =>
+            eb.exists(
+              eb
+                .selectFrom('service_instances')
+                .select('service_instances.id')
+                .whereRef('service_instances.id', '=', 'visual_generation_jobs.owner_instance')
+                .where('service_instances.run_token', '=', hole('run_token')),
+            ),
+          );
+        }
         return query.returning('last_seq');
       };
       if (!postgres) return update(this.#db);

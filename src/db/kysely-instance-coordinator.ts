@@ -5,7 +5,7 @@
  * a time makes every method trivially atomic), which is how the store tests cover it twice.
  */
 import type { Kysely } from 'kysely';
-import type { InstanceCoordinator, InstanceInfo, SlotLedger } from '../contracts/instance-coordination-port.js';
+import type { InstanceCoordinator, InstanceInfo, RunStanding, SlotLedger } from '../contracts/instance-coordination-port.js';
 import type { JobRow } from '../contracts/job-store-port.js';
 import type { DatabaseSchema } from './database-schema.js';
 import type { DatabaseDialect } from './database-url.js';
@@ -19,7 +19,17 @@ import {
   insertSlotRows,
   moveSlotsTo,
 } from './backend-slot.repository.js';
-import { claimInstance, dropLease, dropLeasesOf, renewInstance, selectInstance, selectInstances, stopInstance, takeLease } from './instance.repository.js';
+import type { ServiceInstanceRecord } from './coordination.tables.js';
+import {
+  claimInstance,
+  dropLease,
+  dropLeasesOf,
+  renewInstanceRun,
+  selectInstance,
+  selectInstances,
+  stopInstanceRun,
+  takeLease,
+} from './instance.repository.js';
 import { claimOrphanedJobs, disownJobs, markCancelRequested, selectOwnersOfUnfinished, takeCancelRequestsOf } from './job-claim.repository.js';
 import { toJobRow } from './job-row-codec.js';
 
@@ -34,26 +44,38 @@ export class KyselyInstanceCoordinator implements InstanceCoordinator, SlotLedge
     this.#now = now;
   }
 
-  async claimInstance(instanceId: string, ttlMs: number): Promise<{ claimed: true } | { claimed: false; holder: InstanceInfo }> {
+  async claimInstance(instanceId: string, runToken: string, ttlMs: number): Promise<{ claimed: true } | { claimed: false; holder: InstanceInfo }> {
     const now = this.#now();
-    if (await claimInstance(this.#db, instanceId, iso(now), iso(now + ttlMs))) return { claimed: true };
+    if (await claimInstance(this.#db, instanceId, runToken, iso(now), iso(now + ttlMs))) return { claimed: true };
     const row = await selectInstance(this.#db, instanceId);
     // Gone between the two statements (a retire does not delete it, but an operator might): try again.
-    if (row === undefined) return this.claimInstance(instanceId, ttlMs);
-    return { claimed: false, holder: { ...row, alive: row.stopped_at === null && row.lease_expires_at > iso(this.#now()) } };
+    if (row === undefined) return this.claimInstance(instanceId, runToken, ttlMs);
+    return { claimed: false, holder: infoOf(row, iso(this.#now())) };
   }
 
-  async heartbeat(instanceId: string, ttlMs: number): Promise<void> {
+  async heartbeat(instanceId: string, runToken: string, ttlMs: number): Promise<RunStanding> {
     const now = this.#now();
-    await renewInstance(this.#db, instanceId, iso(now), iso(now + ttlMs));
+    if (await renewInstanceRun(this.#db, instanceId, runToken, iso(now), iso(now + ttlMs))) return { standing: 'held' };
+    return this.runStanding(instanceId, runToken);
   }
 
-  async retire(instanceId: string): Promise<void> {
+  async runStanding(instanceId: string, runToken: string): Promise<RunStanding> {
+    const row = await selectInstance(this.#db, instanceId);
+    if (row === undefined) return { standing: 'gone' };
+    const holder = infoOf(row, iso(this.#now()));
+    if (row.run_token !== runToken) return { standing: 'taken', holder };
+    return holder.alive ? { standing: 'held' } : { standing: 'lapsed', holder };
+  }
+
+  async retire(instanceId: string, runToken: string): Promise<boolean> {
     const now = iso(this.#now());
-    await this.#db.transaction().execute(async (trx) => {
+    return this.#db.transaction().execute(async (trx) => {
+      // The row first: on PostgreSQL it stays locked until the commit, so a process claiming
+      // the id meanwhile waits, and a run whose id was taken gives away nothing of the new run's.
+      if (!(await stopInstanceRun(trx, instanceId, runToken, now))) return false;
       await disownJobs(trx, instanceId);
       await dropLeasesOf(trx, instanceId);
-      await stopInstance(trx, instanceId, now);
+      return true;
     });
   }
 
@@ -84,7 +106,7 @@ export class KyselyInstanceCoordinator implements InstanceCoordinator, SlotLedge
 
   async listInstances(): Promise<InstanceInfo[]> {
     const now = iso(this.#now());
-    return (await selectInstances(this.#db)).map((row) => ({ ...row, alive: row.stopped_at === null && row.lease_expires_at > now }));
+    return (await selectInstances(this.#db)).map((row) => infoOf(row, now));
   }
 
   async ownersOfUnfinished(): Promise<Map<string, string>> {
@@ -124,3 +146,9 @@ export class KyselyInstanceCoordinator implements InstanceCoordinator, SlotLedge
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The row as others see it: the run token stays in the database (a fence, not something to show). */
+function infoOf(row: ServiceInstanceRecord, now: string): InstanceInfo {
+  const { id, started_at, heartbeat_at, lease_expires_at, stopped_at } = row;
+  return { id, started_at, heartbeat_at, lease_expires_at, stopped_at, alive: stopped_at === null && lease_expires_at > now };
+}

@@ -12,7 +12,7 @@ import type { DatabaseDialect } from './database-url.js';
 import { countUnpublishedEvents, selectJobEvents, toJobEventRow, toNewJobEventRecord } from './job-event.repository.js';
 import { toCreatedJobRow, toJobRecordUpdate, toJobRow, toNewJobRecord } from './job-row-codec.js';
 import { countJobs, countJobsByState, selectJobs, selectUnfinishedJobs } from './job.repository.js';
-import { JobStatements } from './job-statements.js';
+import { JobStatements, type WriteFence } from './job-statements.js';
 import { GroupCommitRunner } from './group-commit-runner.js';
 import type { TransactionRunner } from './transaction-runner.js';
 import { isUniqueViolation } from './unique-violation.js';
@@ -33,6 +33,13 @@ export interface KyselyJobStoreOptions {
    */
   ownerInstance?: string;
   /**
+   * With `ownerInstance`: this process's run token, the one it claims the id with. Then a
+   * transition is written only while this run still holds the id: a process that stalled
+   * past its lease, and whose id another process claimed meanwhile, cannot write the jobs
+   * that process now drives under the same id.
+   */
+  runToken?: string;
+  /**
    * SQLite: runs the store's compiled statements on the connection without Kysely's
    * per-query machinery (Database.direct). Used only inside the transactions of the store's
    * own group commit, which hold the connection (a read outside them goes through Kysely);
@@ -48,6 +55,7 @@ export class KyselyJobStore implements JobStore {
   readonly #close: () => Promise<void>;
   readonly #runner: TransactionRunner;
   readonly #owner: string | undefined;
+  readonly #fence: WriteFence | undefined;
   readonly #statements: JobStatements;
   readonly #direct: CompiledQueryExecutor | undefined;
 
@@ -62,6 +70,10 @@ export class KyselyJobStore implements JobStore {
     this.#now = options.now ?? (() => new Date());
     this.#close = options.close ?? (() => db.destroy());
     this.#owner = options.ownerInstance;
+    this.#fence =
+      options.ownerInstance === undefined
+        ? undefined
+        : { owner: options.ownerInstance, ...(options.runToken === undefined ? {} : { runToken: options.runToken }) };
     this.#direct = options.runner === undefined && dialect === 'sqlite' ? options.direct : undefined;
   }
 
@@ -110,7 +122,7 @@ export class KyselyJobStore implements JobStore {
       // seq 0 stands in until the UPDATE returns the job's next one.
       const record = toNewJobEventRecord(jobId, 0, event);
       return this.#runner.write(async (trx) => {
-        const seq = await this.#statements.advanceJob(this.#exec(trx), jobId, update, updatedAt, this.#owner, record);
+        const seq = await this.#statements.advanceJob(this.#exec(trx), jobId, update, updatedAt, this.#fence, record);
         if (seq === undefined) throw await this.#whyNotUpdated(trx, jobId);
         return { seq };
       });
@@ -185,11 +197,12 @@ export class KyselyJobStore implements JobStore {
     await this.#close();
   }
 
-  /** A fenced update matched nothing: the job is gone, or another instance drives it now. */
+  /** A fenced update matched nothing: the job is gone, another instance drives it now, or another run took this one's id. */
   async #whyNotUpdated(trx: Kysely<DatabaseSchema>, jobId: string): Promise<ChorusError> {
     if (this.#owner === undefined) return jobNotFound(jobId);
     const record = await this.#statements.findJobById(this.#exec(trx), jobId);
-    return record === undefined ? jobNotFound(jobId) : ownershipLost(jobId, record.owner_instance);
+    if (record === undefined) return jobNotFound(jobId);
+    return ownershipLost(jobId, record.owner_instance, record.owner_instance === this.#owner ? 'instance_taken' : 'owner_changed');
   }
 
   /**

@@ -49,6 +49,12 @@ export interface JobActorDeps {
   logger: StructuredLogger;
   /** Resolves when the job's latest transition is committed. */
   durable(jobId: string): Promise<void>;
+  /**
+   * False once this process lost its instance id (several instances: it stalled past its
+   * lease). The steps that do not wait for their transition to be stored (the collector, the
+   * slot claim, the GPU handoff) ask first.
+   */
+  drivesJobs?(): boolean;
   /** Jobs restored where ComfyUI may hold their prompt: look before sending or watching. */
   reconcile: Set<string>;
   newPromptId(): string;
@@ -58,6 +64,17 @@ export interface JobActorDeps {
   metadataFor?(jobId: string): Record<string, unknown>;
   /** ComfyUI's sampler previews for a job (the machine never sees them: they are not state). */
   onPreview?(jobId: string, preview: { node: string | null; mediaType: string; bytes: Buffer }): void;
+}
+
+/**
+ * For the steps that do not wait for their transition to be stored (durable() checks the same):
+ * a process that lost its instance id touches no slot, ComfyUI, LLM or file any more.
+ */
+function assertDrives(deps: JobActorDeps, jobId: string): void {
+  if (deps.drivesJobs?.() !== false) return;
+  throw new ChorusError(ErrorCode.INSTANCE_LEASE_LOST, `this instance lost its instance id; job ${jobId} is not driven here any more`, {
+    details: { job_id: jobId },
+  });
 }
 
 function backendOf(pool: BackendPoolPort, name: string): ComfyBackend {
@@ -122,16 +139,19 @@ export function createJobActors(deps: JobActorDeps) {
     }),
 
     acquireSlot: fromTask<AcquireSlotOutput, AcquireSlotInput>(async ({ input, signal }) => {
+      assertDrives(deps, input.jobId);
       const backend = await deps.scheduler.acquire(input.jobId, input.priority, signal, input.models ?? []);
       return { backend, handoff: deps.handoff?.planFor(backend) ?? null, affinity: deps.scheduler.takeGrant(input.jobId) ?? null };
     }),
 
     freeLlm: fromTask<GpuHandoffStep, GpuHandoffInput>(async ({ input }) => {
+      assertDrives(deps, input.jobId);
       if (!deps.handoff) return offStep('llm_unload', input.backend, clock.now());
       return deps.handoff.freeLlm(input.jobId, input.backend);
     }),
 
     freeComfy: fromTask<GpuHandoffStep, GpuHandoffInput>(async ({ input }) => {
+      assertDrives(deps, input.jobId);
       if (!deps.handoff) return offStep('comfy_free', input.backend, clock.now());
       return deps.handoff.freeComfy(input.jobId, input.backend);
     }),
@@ -219,6 +239,9 @@ export function createJobActors(deps: JobActorDeps) {
       // and decides nothing in ComfyUI: a crash before `moving` is stored restores the job in
       // processing, which finds the prompt finished and collects again; and `completed` is
       // committed after `moving` (writes are in order per job) and only after the files are.
+      // Not safe beside another process collecting the same job: a run that lost its instance
+      // id (on waking from a stall, ComfyUI's news first) leaves the files alone.
+      assertDrives(deps, input.jobId);
       const backend = pool.get(input.backend);
       const mode = deps.config.collectMode;
       if (mode === 'download' && !backend) backendOf(pool, input.backend);

@@ -69,6 +69,8 @@ export interface JobCoordination {
   ledger: SlotLedger;
   /** How often waiting jobs look for a slot another instance freed (ms). */
   slotPollMs?: number;
+  /** Whether this run still holds its instance id (JobLeaseKeeper.holdsInstance): a run that stalled past its lease admits nothing. */
+  holdsInstance?: () => boolean;
 }
 
 type JobActor = Actor<ReturnType<typeof jobMachine.provide>>;
@@ -123,6 +125,8 @@ export class JobService {
   private readonly logger: StructuredLogger;
   private readonly newId: () => string;
   private accepting = true;
+  /** This run lost its instance id to a stall (stopDriving): nothing more is written under it. */
+  private instanceLost = false;
   /** The one stop: later calls get its outcome. */
   private stopped: Promise<void> | undefined;
 
@@ -167,7 +171,8 @@ export class JobService {
         ...(this.handoff ? { handoff: this.handoff } : {}),
         clock: this.clock,
         logger: this.logger,
-        durable: (jobId) => this.writer.durable(jobId),
+        durable: (jobId) => this.durable(jobId),
+        drivesJobs: () => !this.instanceLost && this.deps.coordination?.holdsInstance?.() !== false,
         reconcile: this.reconcile,
         newPromptId: this.newId,
         admittedWorkflow: (jobId) => this.admittedWorkflows.get(jobId),
@@ -224,6 +229,11 @@ export class JobService {
   }
 
   private async admit(cmd: GenerateCommand, regeneratedFrom: string | null): Promise<{ job: JobView; created: boolean }> {
+    if (this.instanceLost || this.deps.coordination?.holdsInstance?.() === false) {
+      throw new ChorusError(ErrorCode.INSTANCE_LEASE_LOST, 'this instance stalled past its lease and stops; send the job again', {
+        details: { instance_id: this.deps.coordination?.instanceId ?? null },
+      });
+    }
     if (!this.accepting) throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, 'chorus-visual is shutting down; send the job again', { recoverable: true });
     assertWithinLimits(cmd.parameters, this.deps.config.limits);
     // Only a request with an id can be asked for again (a SHA-256 of the canonical command otherwise wasted).
@@ -471,6 +481,19 @@ export class JobService {
     return createActor(this.machine, options as unknown as { input: JobMachineInput });
   }
 
+  /**
+   * What an I/O actor awaits before touching ComfyUI: the transition that started it is
+   * stored, and this run still drives jobs (once it lost its instance id, it touches nothing).
+   */
+  private async durable(jobId: string): Promise<void> {
+    await this.writer.durable(jobId);
+    if (this.instanceLost) {
+      throw new ChorusError(ErrorCode.INSTANCE_LEASE_LOST, `this instance lost its instance id; job ${jobId} is not driven here any more`, {
+        details: { job_id: jobId },
+      });
+    }
+  }
+
   /** Another instance drives the job now: stop here without touching ComfyUI or its slot. */
   private relinquish(job: LiveJob): void {
     if (job.detached) return;
@@ -479,6 +502,16 @@ export class JobService {
     this.scheduler.forget(job.id);
     if (this.live.get(job.id) === job) this.live.delete(job.id);
     this.logger.warn({ job_id: job.id }, 'another instance took this job over; stopped driving it');
+  }
+
+  /**
+   * This run lost its instance id (it stalled past its lease; see JobLeaseKeeper): stops
+   * every actor now, as stop() does, but gives no slot back — the slots, like the jobs and
+   * the id, may be another run's now. Writes still pending are refused by the store's fence.
+   */
+  stopDriving(): void {
+    this.instanceLost = true;
+    void this.stop().catch(() => undefined);
   }
 
   /**
@@ -502,7 +535,7 @@ export class JobService {
     }
     // Slots granted to parked jobs that never came back to life go back, not with them.
     await Promise.all(this.reviving.values());
-    await this.scheduler.releaseUntaken();
+    if (!this.instanceLost) await this.scheduler.releaseUntaken();
     await this.writer.drain();
     this.live.clear();
     this.scheduler.close();
@@ -531,6 +564,9 @@ export class JobService {
       }
       return;
     }
+    // A run that stalled past its lease learns it here first (on waking, ComfyUI's buffered
+    // messages are handled before any timer): it writes nothing, and everything stops.
+    if (this.deps.coordination?.holdsInstance?.() === false) return;
     job.position = to;
     job.progress = snapshot.context.progress;
     // Leaving ComfyUI frees the slot; a slot granted while waiting is kept until it is used.

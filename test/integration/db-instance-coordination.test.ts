@@ -26,15 +26,15 @@ describe.each(databaseTargets)('instance coordination on $name', (target) => {
   });
 
   it("leaves a live owner its jobs and hands a lapsed owner's jobs to one claimer", async () => {
-    await coordinator.heartbeat('a', 10_000);
-    await coordinator.heartbeat('b', 10_000);
+    await coordinator.claimInstance('a', 'run-a', 10_000);
+    await coordinator.claimInstance('b', 'run-b', 10_000);
     const job = newJob();
     const created = await storeA.createJob(job, newEvent(null, 'queued'), roomyQueue);
     expect(created.job.owner_instance).toBe('a');
 
     expect(await coordinator.claimJobs('b', 10)).toEqual([]);
     clock += 5_000;
-    await coordinator.heartbeat('b', 10_000);
+    expect(await coordinator.heartbeat('b', 'run-b', 10_000)).toEqual({ standing: 'held' });
     clock += 6_000; // a's lease (10 s) lapsed, b's has not
     const claimed = await coordinator.claimJobs('b', 10);
     expect(claimed.map((row) => [row.id, row.owner_instance])).toEqual([[job.id, 'b']]);
@@ -42,21 +42,22 @@ describe.each(databaseTargets)('instance coordination on $name', (target) => {
   });
 
   it('an instance id is taken only when no live instance holds it: new, lapsed or retired', async () => {
-    expect(await coordinator.claimInstance('a', 10_000)).toEqual({ claimed: true });
+    expect(await coordinator.claimInstance('a', 'run-1', 10_000)).toEqual({ claimed: true });
     clock += 3_000;
-    const refused = await coordinator.claimInstance('a', 10_000);
+    const refused = await coordinator.claimInstance('a', 'run-2', 10_000);
     expect(refused).toMatchObject({ claimed: false, holder: { id: 'a', alive: true, heartbeat_at: new Date(clock - 3_000).toISOString() } });
-    await coordinator.heartbeat('a', 10_000); // the holder renews: still refused, with its new heartbeat
-    expect(await coordinator.claimInstance('a', 10_000)).toMatchObject({ claimed: false, holder: { heartbeat_at: new Date(clock).toISOString() } });
+    expect(refused).not.toHaveProperty('holder.run_token'); // a fence, not something to show
+    await coordinator.heartbeat('a', 'run-1', 10_000); // the holder renews: still refused, with its new heartbeat
+    expect(await coordinator.claimInstance('a', 'run-2', 10_000)).toMatchObject({ claimed: false, holder: { heartbeat_at: new Date(clock).toISOString() } });
     clock += 10_001; // not renewed for a lease: its lease lapsed
-    expect(await coordinator.claimInstance('a', 10_000)).toEqual({ claimed: true });
-    await coordinator.retire('a');
-    expect(await coordinator.claimInstance('a', 10_000)).toEqual({ claimed: true });
+    expect(await coordinator.claimInstance('a', 'run-2', 10_000)).toEqual({ claimed: true });
+    expect(await coordinator.retire('a', 'run-2')).toBe(true);
+    expect(await coordinator.claimInstance('a', 'run-3', 10_000)).toEqual({ claimed: true });
     expect((await coordinator.listInstances()).find((i) => i.id === 'a')).toMatchObject({ alive: true, stopped_at: null });
   });
 
   it('fences transitions: the instance that lost a job can no longer write it', async () => {
-    await coordinator.heartbeat('a', 1_000);
+    await coordinator.claimInstance('a', 'run-a', 1_000);
     const job = newJob();
     await storeA.createJob(job, newEvent(null, 'queued'), roomyQueue);
     clock += 2_000;
@@ -70,8 +71,48 @@ describe.each(databaseTargets)('instance coordination on $name', (target) => {
     expect((await storeA.listEvents(job.id)).map((event) => event.seq)).toEqual([1, 2]);
   });
 
+  it("a run's heartbeat and retire hold only while it holds the id: never over another run's claim, never after a lapse", async () => {
+    await coordinator.claimInstance('a', 'run-1', 1_000);
+    const job = newJob();
+    await storeA.createJob(job, newEvent(null, 'queued'), roomyQueue);
+    clock += 1_500; // run-1 stalls past its lease; another process starts under the id and claims it
+    expect(await coordinator.claimInstance('a', 'run-2', 1_000)).toEqual({ claimed: true });
+    const claimedAt = new Date(clock).toISOString();
+
+    clock += 100; // run-1 wakes up: its heartbeat renews nothing, its retire gives nothing away
+    expect(await coordinator.heartbeat('a', 'run-1', 1_000)).toMatchObject({ standing: 'taken', holder: { id: 'a', alive: true, heartbeat_at: claimedAt } });
+    expect(await coordinator.retire('a', 'run-1')).toBe(false);
+    expect((await coordinator.listInstances()).find((i) => i.id === 'a')).toMatchObject({ alive: true, stopped_at: null, heartbeat_at: claimedAt });
+    expect((await storeA.getJob(job.id))?.owner_instance).toBe('a');
+    expect(await coordinator.runStanding('a', 'run-2')).toEqual({ standing: 'held' });
+
+    // run-2 renews; once its own lease lapsed, it does not renew it back to life (others may have taken its jobs).
+    expect(await coordinator.heartbeat('a', 'run-2', 1_000)).toEqual({ standing: 'held' });
+    clock += 1_001;
+    expect(await coordinator.heartbeat('a', 'run-2', 1_000)).toMatchObject({ standing: 'lapsed', holder: { alive: false } });
+    expect((await coordinator.listInstances()).find((i) => i.id === 'a')).toMatchObject({ alive: false });
+    expect((await coordinator.claimJobs('b', 10)).map((row) => row.id)).toEqual([job.id]);
+  });
+
+  it("fences transitions on the run: a run whose id another process claimed cannot write that id's jobs", async () => {
+    const runOne = await home.open({ ownerInstance: 'a', runToken: 'run-1' });
+    const runTwo = await home.open({ ownerInstance: 'a', runToken: 'run-2' });
+    await coordinator.claimInstance('a', 'run-1', 1_000);
+    const job = newJob();
+    await runOne.createJob(job, newEvent(null, 'queued'), roomyQueue);
+    await expect(runOne.recordTransition(job.id, { status: 'submitted' }, newEvent('queued', 'submitted'))).resolves.toEqual({ seq: 2 });
+    clock += 1_500;
+    await coordinator.claimInstance('a', 'run-2', 1_000);
+
+    const stale = await runOne.recordTransition(job.id, { status: 'processing' }, newEvent('submitted', 'processing')).catch((e: unknown) => e);
+    expect(isOwnershipLost(stale)).toBe(true);
+    expect(stale).toMatchObject({ details: { reason: 'instance_taken', owner: 'a' } });
+    await expect(runTwo.recordTransition(job.id, { status: 'processing' }, newEvent('submitted', 'processing'))).resolves.toEqual({ seq: 3 });
+    expect((await storeA.listEvents(job.id)).map((event) => event.seq)).toEqual([1, 2, 3]);
+  });
+
   it("retire gives unfinished jobs back at once and frees the instance's leases", async () => {
-    await coordinator.heartbeat('a', 60_000);
+    await coordinator.claimInstance('a', 'run-a', 60_000);
     const open = newJob();
     const done = newJob();
     await storeA.createJob(open, newEvent(null, 'queued'), roomyQueue);
@@ -80,7 +121,7 @@ describe.each(databaseTargets)('instance coordination on $name', (target) => {
     expect(await coordinator.holdLease('outbox-relay', 'a', 60_000)).toBe(true);
     expect(await coordinator.holdLease('outbox-relay', 'b', 60_000)).toBe(false);
 
-    await coordinator.retire('a');
+    expect(await coordinator.retire('a', 'run-a')).toBe(true);
     expect((await coordinator.claimJobs('b', 10)).map((row) => row.id)).toEqual([open.id]);
     expect(await coordinator.holdLease('outbox-relay', 'b', 60_000)).toBe(true);
     const instances = await coordinator.listInstances();
@@ -95,7 +136,7 @@ describe.each(databaseTargets)('instance coordination on $name', (target) => {
     clock += 1_001;
     expect(await coordinator.holdLease('relay', 'b', 1_000)).toBe(true);
 
-    await coordinator.heartbeat('a', 60_000);
+    await coordinator.claimInstance('a', 'run-a', 60_000);
     const job = newJob();
     await storeA.createJob(job, newEvent(null, 'queued'), roomyQueue);
     expect(await coordinator.claimJobs('a', 10)).toEqual([]);
@@ -155,7 +196,7 @@ describe.each(databaseTargets)('instance coordination on $name', (target) => {
   });
 
   it('passes a cancel request to the owner once', async () => {
-    await coordinator.heartbeat('a', 60_000);
+    await coordinator.claimInstance('a', 'run-a', 60_000);
     const job = newJob();
     await storeA.createJob(job, newEvent(null, 'queued'), roomyQueue);
     expect(await coordinator.requestCancel(job.id)).toBe(true);

@@ -12,6 +12,7 @@ const allMigrations = [
   '2026_11_29_080000_add_regenerated_from',
   '2026_11_29_090000_request_id_per_conversation',
   '2026_11_29_120000_add_comfy_graph',
+  '2026_11_30_090000_add_instance_run_token',
 ];
 
 describe.each(databaseTargets)('database setup on $name', (target) => {
@@ -92,7 +93,7 @@ describe.each(databaseTargets)('database setup on $name', (target) => {
       .catch((e: unknown) => e);
     expect(isUniqueViolation(globalClash)).toBe(true);
 
-    expect(await migrateToLatest(database.db)).toEqual(['2026_11_29_090000_request_id_per_conversation', '2026_11_29_120000_add_comfy_graph']);
+    expect(await migrateToLatest(database.db)).toEqual(allMigrations.slice(4));
     expect(await database.db.selectFrom('job_events').select('job_id').where('job_id', '=', 'old').execute()).toHaveLength(1);
     expect(await database.db.selectFrom('visual_generation_jobs').select(['id', 'request_hash']).where('id', '=', 'old').executeTakeFirst()).toEqual({
       id: 'old',

@@ -67,8 +67,8 @@ describe.skipIf(postgres === undefined)('slots and leases shared through Postgre
   it('takes over the jobs of an instance whose lease lapsed, and only those', async () => {
     const owned = await home.open({ ownerInstance: 'quiet' });
     const alive = await home.open({ ownerInstance: 'busy' });
-    await coordinator.heartbeat('quiet', 300);
-    await coordinator.heartbeat('busy', 60_000);
+    await coordinator.claimInstance('quiet', 'run-quiet', 300);
+    await coordinator.claimInstance('busy', 'run-busy', 60_000);
     const orphan = (await owned.createJob(newJob(), newEvent(null, 'queued'), roomyQueue)).job;
     const kept = (await alive.createJob(newJob(), newEvent(null, 'queued'), roomyQueue)).job;
 
@@ -77,7 +77,7 @@ describe.skipIf(postgres === undefined)('slots and leases shared through Postgre
       instanceId: 'survivor',
       coordinator,
       leaseTtlMs: 300,
-      service: { adopt: async (rows) => adopted.push(...rows), cancelRequested: () => undefined },
+      service: { adopt: async (rows) => adopted.push(...rows), cancelRequested: () => undefined, stopDriving: () => undefined },
     });
     await keeper.register();
     keeper.start();

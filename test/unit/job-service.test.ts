@@ -5,7 +5,8 @@ import { CharacterRegistry } from '../../src/characters/index.js';
 import { parseServiceConfig } from '../../src/config/index.js';
 import { VisualPromptComposer } from '../../src/prompts/index.js';
 import { WorkflowLibrary } from '../../src/workflows/index.js';
-import { JobService } from '../../src/jobs/job-service.js';
+import { JobService, type JobCoordination } from '../../src/jobs/job-service.js';
+import type { InstanceCoordinator, SlotLedger } from '../../src/contracts/instance-coordination-port.js';
 import type { CollectorPort, WorkflowsPort } from '../../src/jobs/job-runtime-ports.js';
 import type { JobTransitionNotice } from '../../src/jobs/job-service-events.js';
 import type { CollectRequest } from '../../src/files/index.js';
@@ -44,6 +45,7 @@ function build(
     workflows?: WorkflowsPort;
     logger?: ReturnType<typeof recordingLogger>['logger'];
     queueWaitSeconds?: number;
+    coordination?: JobCoordination;
   } = {},
 ) {
   const store = opts.store ?? new FakeJobStore();
@@ -67,6 +69,7 @@ function build(
     onPersisted: () => kicks++,
     cancelConfirmMs: 1_000,
     ...(opts.logger ? { logger: opts.logger } : {}),
+    ...(opts.coordination ? { coordination: opts.coordination } : {}),
   });
   services.push(service);
   const notices: JobTransitionNotice[] = [];
@@ -411,6 +414,42 @@ describe('JobService errors a caller can branch on', () => {
     const failed = await second.reached(job.id, 'failed');
     expect(failed).toMatchObject({ type: 'failed', from: 'submitted.pending', to: 'failed', job: { state: 'failed', error: { code: 'INTERNAL' } } });
     expect(failed.seq).toBe(store.rows.get(job.id)!.last_seq);
+  });
+});
+
+describe('JobService: a run that lost its instance id (several instances)', () => {
+  it('writes no transition, calls ComfyUI no more and admits nothing once its lease ran out', async () => {
+    let held = true;
+    const ledger: SlotLedger = {
+      defineSlots: async () => undefined,
+      slotsInUse: async () => new Map(),
+      claimSlot: async () => true,
+      adoptSlot: async () => undefined,
+      releaseSlot: async () => undefined,
+    };
+    let service: JobService | undefined;
+    // As JobLeaseKeeper.holdsInstance: finding the lease run out stops the service, then says so.
+    const holdsInstance = () => {
+      if (!held) service?.stopDriving();
+      return held;
+    };
+    const t = build({ coordination: { instanceId: 'host-1', coordinator: {} as InstanceCoordinator, ledger, holdsInstance } });
+    service = t.service;
+    const { job } = await t.service.generate(generate);
+    await t.reached(job.id, 'submitted');
+    const promptId = job.comfy_prompt_id!;
+    t.backend.play({ type: 'started', promptId, at: 0 });
+    await t.reached(job.id, 'processing');
+    const stored = { ...t.store.rows.get(job.id)! };
+
+    held = false; // stalled past its lease; on waking ComfyUI's news comes first
+    t.backend.play({ type: 'succeeded', promptId, outputs: {}, files, at: 0 });
+    await t.service.stop();
+    expect(t.store.rows.get(job.id)).toMatchObject({ status: 'processing', last_seq: stored.last_seq });
+    expect(t.collector.requests).toEqual([]);
+    expect(t.backend.submits).toHaveLength(1);
+    await expect(t.service.generate({ ...generate, conversation_id: 'c2' })).rejects.toMatchObject({ code: 'INSTANCE_LEASE_LOST', recoverable: true });
+    expect(t.store.rows.size).toBe(1);
   });
 });
 

@@ -9,6 +9,7 @@ import * as addInstanceCoordination from './2026_11_26_090000_add_instance_coord
 import * as addRegeneratedFrom from './2026_11_29_080000_add_regenerated_from.js';
 import * as requestIdPerConversation from './2026_11_29_090000_request_id_per_conversation.js';
 import * as addComfyGraph from './2026_11_29_120000_add_comfy_graph.js';
+import * as addInstanceRunToken from './2026_11_30_090000_add_instance_run_token.js';
 
 export const migrationModules = {
   '2026_11_25_120000_create_jobs': createJobs,
@@ -17,4 +18,5 @@ export const migrationModules = {
   '2026_11_29_080000_add_regenerated_from': addRegeneratedFrom,
   '2026_11_29_090000_request_id_per_conversation': requestIdPerConversation,
   '2026_11_29_120000_add_comfy_graph': addComfyGraph,
+  '2026_11_30_090000_add_instance_run_token': addInstanceRunToken,
 } as const;

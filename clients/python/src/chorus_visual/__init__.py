@@ -24,6 +24,7 @@ from ._errors import (
     ExecutionError,
     FileMoveFailed,
     GenerationTimeout,
+    InstanceLeaseLost,
     InternalError,
     InvalidCommand,
     JobCancelled,
@@ -67,7 +68,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_PREFIX", "DEFAULT_STREAM", "ERROR_CLASSES", "FINAL_STATES",
     "CharacterNotFound", "ChorusVisual", "ChorusVisualError", "ChorusVisualTimeout", "ComfyLost", "ComfyUnavailable",
-    "ConfigInvalid", "Event", "EventStream", "EventsUnavailable", "ExecutionError", "FileMoveFailed", "GenerationTimeout", "InternalError", "InvalidCommand",
+    "ConfigInvalid", "Event", "EventStream", "EventsUnavailable", "ExecutionError", "FileMoveFailed", "GenerationTimeout", "InstanceLeaseLost", "InternalError", "InvalidCommand",
     "Job", "JobCancelled", "JobNotFound", "JobPage", "JobResult", "NoOutput", "OutputFileNotFound", "OwnershipLost", "Progress",
     "ProgressCallback", "PromptGenerationFailed", "QueueFull", "QueueWaitTimeout", "RequestIdConflict", "RequestTimeout", "ResultFile",
     "ServiceUnavailable", "StorageUnavailable", "StoreLocked", "Thumbnail", "Timings", "ValidationReport", "WaitTimeout", "Workflow",

@@ -147,6 +147,13 @@ class RequestIdConflict(ChorusVisualError):
     default_code = "REQUEST_ID_CONFLICT"
 
 
+class InstanceLeaseLost(ChorusVisualError):
+    """The instance that got the command stalled past its lease (several instances on one
+    database) and is stopping; send the command again and another instance answers."""
+
+    default_code = "INSTANCE_LEASE_LOST"
+
+
 class InternalError(ChorusVisualError):
     default_code = "INTERNAL"
 
@@ -208,6 +215,7 @@ ERROR_CLASSES: Mapping[str, type[ChorusVisualError]] = {
         OwnershipLost,
         EventsUnavailable,
         RequestIdConflict,
+        InstanceLeaseLost,
         InternalError,
         ServiceUnavailable,
     )

@@ -1,0 +1,45 @@
+/**
+ * What a run of several instances reports when it lost its instance id (JobLeaseKeeper):
+ * it stalled past its lease, or could not renew it in time, and then either found another
+ * process's run token on its row (`taken`) or its own lease lapsed (`lapsed`: others may
+ * have taken its jobs over meanwhile, so it does not renew it back to life).
+ */
+import type { RunStanding } from '../contracts/instance-coordination-port.js';
+import { ChorusError, ErrorCode } from '../errors/index.js';
+
+export type LossReason = 'taken' | 'lapsed' | 'gone' | 'unknown';
+
+export function reasonOf(standing: RunStanding | undefined): LossReason {
+  if (standing === undefined) return 'unknown';
+  // Read back as still held: the renewal came too late to prove nobody took the jobs meanwhile.
+  return standing.standing === 'held' ? 'lapsed' : standing.standing;
+}
+
+/**
+ * `beyondMs`: how long after the run's lease ran out (by this host's clock) it noticed; a
+ * negative one means another host claimed the id before this one's lease ran out here (clocks
+ * out of step by more than that).
+ */
+export function instanceLeaseLost(instanceId: string, standing: RunStanding | undefined, beyondMs: number, leaseTtlMs: number): ChorusError {
+  const reason = reasonOf(standing);
+  const stalled = Math.max(0, Math.round(beyondMs));
+  const holder = standing !== undefined && 'holder' in standing ? standing.holder : undefined;
+  const message = {
+    taken:
+      beyondMs >= 0
+        ? `another process took instance id "${instanceId}" after this one stalled for ${stalled} ms beyond its lease (${leaseTtlMs} ms); this instance stopped driving jobs`
+        : `another process took instance id "${instanceId}" while this one's lease still had ${-Math.round(beyondMs)} ms left by this host's clock (are the hosts' clocks in step?); this instance stopped driving jobs`,
+    lapsed: `the lease of instance id "${instanceId}" lapsed: this instance stalled for ${stalled} ms beyond its lease (${leaseTtlMs} ms) before renewing it, and other instances may have taken its jobs over; this instance stopped driving jobs`,
+    gone: `the row of instance id "${instanceId}" was deleted from service_instances while this instance ran (${stalled} ms beyond its lease); this instance stopped driving jobs`,
+    unknown: `this instance could not renew the lease of instance id "${instanceId}" in time (${stalled} ms beyond its lease of ${leaseTtlMs} ms; the database did not answer): other instances may have taken its jobs over; this instance stopped driving jobs`,
+  }[reason];
+  return new ChorusError(ErrorCode.INSTANCE_LEASE_LOST, message, {
+    details: {
+      instance_id: instanceId,
+      reason,
+      beyond_lease_ms: Math.round(beyondMs),
+      lease_ttl_ms: leaseTtlMs,
+      ...(holder ? { holder: { started_at: holder.started_at, heartbeat_at: holder.heartbeat_at, lease_expires_at: holder.lease_expires_at } } : {}),
+    },
+  });
+}
