@@ -136,12 +136,14 @@ export class ComfyBackendClient implements ComfyBackend {
     }
   }
 
-  /** A prompt ComfyUI runs without its invalid outputs: taken out of the queue, or stopped if it already started. */
+  /** A prompt ComfyUI runs without its invalid outputs: taken out of the queue, or stopped if it already started (and only then). */
   private async withdrawPartial(promptId: string, nodeErrors: Record<string, unknown>): Promise<ChorusError> {
     let withdrawn = true;
     try {
       await this.http.deleteFromQueue([promptId]);
-      await this.http.interrupt(promptId);
+      // Interrupted only when it is the one running: a server before 0.3.57 ignores the id and
+      // would stop whatever runs, another job's prompt included.
+      if ((await this.locate(promptId)).where === 'running') await this.http.interrupt(promptId);
     } catch (error) {
       withdrawn = false;
       this.logger.warn({ backend: this.name, prompt_id: promptId, err: error }, 'could not withdraw a partly invalid prompt; its valid outputs may run');
