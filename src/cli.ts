@@ -4,6 +4,7 @@
  * exports `run(argv): Promise<number>` (the exit code) and is imported only when used,
  * so `chorus-visual simulate` does not load the database driver and so on.
  */
+import { exitQuietlyWhenOutputCloses } from './cli/closed-output-exit.js';
 import { ChorusError } from './errors/index.js';
 
 type CommandModule = { run(argv: string[]): Promise<number> };
@@ -74,6 +75,7 @@ function report(error: unknown): number {
   return 1;
 }
 
+exitQuietlyWhenOutputCloses();
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

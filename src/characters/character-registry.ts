@@ -15,6 +15,8 @@ import { characterSchema, type Character } from './character-schema.js';
 export interface CharacterProblem {
   file: string;
   reason: string;
+  /** Set when the problem is this: the character's default workflow is not in the library. */
+  missingWorkflow?: string;
 }
 
 export type CharacterChange =
@@ -121,7 +123,7 @@ export class CharacterRegistry {
       characters.set(character.id, character);
       const workflow = character.visual_identity.default_workflow;
       if (this.workflows && !this.workflows.has(workflow)) {
-        problems.push({ file, reason: `visual_identity.default_workflow "${workflow}" is not in the workflow library` });
+        problems.push({ file, reason: `visual_identity.default_workflow "${workflow}" is not in the workflow library`, missingWorkflow: workflow });
       }
     }
     return { characters, problems };

@@ -11,7 +11,7 @@ import { readSystemStats, reportedOutputFolder } from '../comfy/reported-output-
 import { redactUrl, type BackendConfig, type ResolvedConfig } from '../config/index.js';
 import { createJobStore, describeDatabase } from '../db/index.js';
 import { natsConnectionOptions } from '../events/index.js';
-import { WorkflowLibrary } from '../workflows/index.js';
+import { suggestNames, WorkflowLibrary, workflowNameOf } from '../workflows/index.js';
 
 export interface Finding {
   level: 'ok' | 'warn' | 'fail';
@@ -213,6 +213,30 @@ export async function checkLlm(config: ResolvedConfig): Promise<Finding[]> {
   }
 }
 
+/**
+ * A fail, not a warning: such a character is loaded, but every request for it that names no
+ * workflow fails with WORKFLOW_NOT_FOUND (or WORKFLOW_INVALID) until this is fixed.
+ */
+function missingDefaultWorkflow(file: string, workflow: string, library: WorkflowLibrary): Finding {
+  const consequence = 'the character cannot generate unless a request names another workflow';
+  const broken = library.problems().find((p) => workflowNameOf(p.file) === workflowNameOf(workflow));
+  if (broken)
+    return {
+      level: 'fail',
+      subject: 'characters',
+      message: `${file}: visual_identity.default_workflow "${workflow}" is ${broken.file}, which does not load: ${consequence}`,
+      fix: `fix that file (\`chorus-visual workflows validate ${workflowNameOf(workflow)}\` lists every problem), or set visual_identity.default_workflow to another workflow`,
+    };
+  const names = library.list().map((d) => d.name);
+  const close = suggestNames(workflowNameOf(workflow), names, 1);
+  return {
+    level: 'fail',
+    subject: 'characters',
+    message: `${file}: visual_identity.default_workflow "${workflow}" is not in ${library.dir}: ${consequence}`,
+    fix: `${close.length ? `did you mean "${close[0]}"? ` : ''}set visual_identity.default_workflow to one of ${names.join(', ') || '(none)'}, or add ${workflowNameOf(workflow)}.json to ${library.dir}`,
+  };
+}
+
 export async function checkDefinitions(config: ResolvedConfig): Promise<Finding[]> {
   const findings: Finding[] = [];
   let library: WorkflowLibrary;
@@ -252,7 +276,12 @@ export async function checkDefinitions(config: ResolvedConfig): Promise<Finding[
           .join(', ') || 'none'
       }`,
     });
-    for (const problem of registry.problems()) findings.push({ level: 'warn', subject: 'characters', message: `${problem.file}: ${problem.reason}` });
+    for (const problem of registry.problems())
+      findings.push(
+        problem.missingWorkflow === undefined
+          ? { level: 'warn', subject: 'characters', message: `${problem.file}: ${problem.reason}` }
+          : missingDefaultWorkflow(problem.file, problem.missingWorkflow, library),
+      );
   } catch (error) {
     findings.push({ level: 'warn', subject: 'characters', message: errorText(error), fix: 'set characters_dir to the folder of character files' });
   }

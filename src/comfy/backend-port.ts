@@ -48,8 +48,6 @@ export interface SubmitResult {
   /** The id ComfyUI runs it under (older servers ignore ours and choose their own). */
   promptId: string;
   number: number;
-  /** Non-empty when some outputs were dropped by validation but others run. */
-  nodeErrors: Record<string, unknown>;
 }
 
 export interface PromptWatch {
@@ -79,7 +77,10 @@ export interface ComfyBackend {
   readonly name: string;
   readonly url: string;
   readonly maxConcurrent: number;
-  /** Throws ChorusError COMFY_UNAVAILABLE (recoverable) or WORKFLOW_NODE_ERROR (400). */
+  /**
+   * Throws ChorusError COMFY_UNAVAILABLE (recoverable) or WORKFLOW_NODE_ERROR: refused (400),
+   * or accepted with some outputs dropped as invalid (200 with node_errors), then withdrawn.
+   */
   submit(request: SubmitRequest): Promise<SubmitResult>;
   /**
    * Streams the prompt's events to `onEvent` until a terminal one (succeeded, failed,

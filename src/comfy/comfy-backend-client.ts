@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { BackendConfig } from '../config/index.js';
 import { redactUrl } from '../config/redact-config.js';
-import { isChorusError } from '../errors/index.js';
+import { isChorusError, type ChorusError } from '../errors/index.js';
 import type {
   BackendHealth,
   ComfyBackend,
@@ -15,6 +15,7 @@ import type {
   UploadedImage,
 } from './backend-port.js';
 import { ComfyHttpClient } from './comfy-http-client.js';
+import { partialAcceptanceError } from './comfy-http-errors.js';
 import { silentLogger, type StructuredLogger } from '../contracts/structured-logger.js';
 import { ComfySocket } from './comfy-socket.js';
 import { outcomeFromHistory } from './history-outcome.js';
@@ -126,12 +127,28 @@ export class ComfyBackendClient implements ComfyBackend {
       const connection = this.socket.state === 'open' ? this.socket.connectionNumber : null;
       const response = await this.http.submitPrompt(body);
       if (connection !== null) this.rememberSent(response.prompt_id, connection);
+      if (Object.keys(response.node_errors).length > 0) throw await this.withdrawPartial(response.prompt_id, response.node_errors);
       // Servers before 0.3.45 ignore our id and pick their own: the returned one is the truth.
-      return { promptId: response.prompt_id, number: response.number, nodeErrors: response.node_errors };
+      return { promptId: response.prompt_id, number: response.number };
     } catch (error) {
       this.noteFailure(error);
       throw error;
     }
+  }
+
+  /** A prompt ComfyUI runs without its invalid outputs: taken out of the queue, or stopped if it already started (and only then). */
+  private async withdrawPartial(promptId: string, nodeErrors: Record<string, unknown>): Promise<ChorusError> {
+    let withdrawn = true;
+    try {
+      await this.http.deleteFromQueue([promptId]);
+      // Interrupted only when it is the one running: a server before 0.3.57 ignores the id and
+      // would stop whatever runs, another job's prompt included.
+      if ((await this.locate(promptId)).where === 'running') await this.http.interrupt(promptId);
+    } catch (error) {
+      withdrawn = false;
+      this.logger.warn({ backend: this.name, prompt_id: promptId, err: error }, 'could not withdraw a partly invalid prompt; its valid outputs may run');
+    }
+    return partialAcceptanceError(nodeErrors, { backend: this.name, promptId, withdrawn });
   }
 
   watch(promptId: string, onEvent: (event: PromptEvent) => void): PromptWatch {

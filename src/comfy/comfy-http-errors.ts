@@ -1,5 +1,5 @@
 import { ChorusError, ErrorCode } from '../errors/index.js';
-import type { PromptRejection } from './protocol/http-schemas.js';
+import { nodeErrorsSchema, type PromptRejection } from './protocol/http-schemas.js';
 
 export interface RequestContext {
   backend: string;
@@ -53,7 +53,7 @@ function detailsWithoutInputName(details: string, inputName: string | null): str
   return details;
 }
 
-export function summariseNodeErrors(rejection: PromptRejection): NodeErrorSummary[] {
+export function summariseNodeErrors(rejection: Pick<PromptRejection, 'node_errors'>): NodeErrorSummary[] {
   return Object.entries(rejection.node_errors).map(([nodeId, nodeError]) => ({
     node_id: nodeId,
     class_type: nodeError.class_type ?? null,
@@ -99,4 +99,24 @@ export function promptRejectedError(rejection: PromptRejection, context: Request
       nodes,
     },
   });
+}
+
+/**
+ * POST /prompt answered 200 with `node_errors`: ComfyUI dropped the outputs that depend on
+ * those nodes and runs the others (shared/comfyui-protocol.md §3, transcript 05's last case).
+ * The workflow is broken all the same, so the caller withdraws the prompt and fails as for a
+ * 400 — not later as NO_OUTPUT (or with fewer files) once the rest has run.
+ */
+export function partialAcceptanceError(nodeErrors: Record<string, unknown>, context: { backend: string; promptId: string; withdrawn: boolean }): ChorusError {
+  const parsed = nodeErrorsSchema.safeParse(nodeErrors);
+  const nodes = parsed.success ? summariseNodeErrors({ node_errors: parsed.data }) : [];
+  const dropped = parsed.success ? [...new Set(Object.values(parsed.data).flatMap((node) => node.dependent_outputs ?? []))].sort() : [];
+  const which = dropped.length > 0 ? `output node${dropped.length === 1 ? '' : 's'} ${dropped.join(', ')}` : 'some outputs';
+  const reason = nodes.map(describeNode).join('; ') || JSON.stringify(nodeErrors).slice(0, 500);
+  const { backend, promptId, withdrawn } = context;
+  return new ChorusError(
+    ErrorCode.WORKFLOW_NODE_ERROR,
+    `ComfyUI ${backend} dropped ${which} of the prompt as invalid${withdrawn ? ' (the rest was withdrawn)' : ''}: ${reason}`,
+    { details: { prompt_id: promptId, withdrawn, dropped_outputs: dropped, node_errors: nodeErrors, nodes } },
+  );
 }

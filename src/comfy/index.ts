@@ -11,6 +11,7 @@ export {
 } from './comfy-http-client.js';
 export {
   promptRejectedError,
+  partialAcceptanceError,
   unavailableError,
   summariseNodeErrors,
   describeNode,

@@ -165,6 +165,8 @@ export function statusFor(code: ErrorCodeType): number {
     case 'OWNERSHIP_LOST':
     case 'REQUEST_ID_CONFLICT':
       return 409;
+    case 'UNAUTHORIZED':
+      return 401;
     case 'INTERNAL':
       return 500;
     default:

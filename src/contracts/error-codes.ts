@@ -17,6 +17,7 @@ export const ErrorCode = {
   QUEUE_FULL: 'QUEUE_FULL',
   PROMPT_GENERATION_FAILED: 'PROMPT_GENERATION_FAILED',
   INVALID_COMMAND: 'INVALID_COMMAND',
+  UNAUTHORIZED: 'UNAUTHORIZED',
   JOB_NOT_FOUND: 'JOB_NOT_FOUND',
   CONFIG_INVALID: 'CONFIG_INVALID',
   STORAGE_UNAVAILABLE: 'STORAGE_UNAVAILABLE',
@@ -90,9 +91,13 @@ export const errorCatalogue: Record<ErrorCode, { recoverable: boolean; suggestio
     recoverable: false,
     suggestion: 'Fix the fields named in details and send the command again.',
   },
+  UNAUTHORIZED: {
+    recoverable: false,
+    suggestion: 'Send the service\'s http.token as "Authorization: Bearer <token>" (or ?token=<token> where a browser cannot set a header).',
+  },
   JOB_NOT_FOUND: {
     recoverable: false,
-    suggestion: 'Check the job id; `chorus-visual jobs list` shows known jobs.',
+    suggestion: 'Check the job id: `chorus-visual jobs list`, GET /api/jobs or the list command shows the known jobs.',
   },
   CONFIG_INVALID: {
     recoverable: false,

@@ -5,6 +5,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { ErrorCode } from '../errors/index.js';
 import { HttpRequestError } from './http-error-envelope.js';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
@@ -25,6 +26,7 @@ export function assertAuthorized(expected: string | undefined, req: IncomingMess
   // Compare digests: equal length, so timingSafeEqual never throws and leaks no length.
   if (given !== null && timingSafeEqual(digest(given), digest(expected))) return;
   throw new HttpRequestError(401, given === null ? 'a bearer token is required' : 'the bearer token is wrong', {
+    code: ErrorCode.UNAUTHORIZED,
     suggestion: 'Send "Authorization: Bearer <http.token>" (or open the inspector with ?token=<http.token>).',
   });
 }

@@ -9,6 +9,7 @@ import { ChorusError, ErrorCode, toChorusError, type ErrorData } from '../errors
 /** The HTTP status that says the same thing as each stable error code. */
 const statusByCode: Record<ErrorCode, number> = {
   INVALID_COMMAND: 400,
+  UNAUTHORIZED: 401,
   JOB_NOT_FOUND: 404,
   WORKFLOW_NOT_FOUND: 404,
   CHARACTER_NOT_FOUND: 404,
@@ -41,13 +42,15 @@ export function statusForCode(code: ErrorCode): number {
 
 /**
  * An error the HTTP layer raises itself (unknown route, wrong method, bad token, body too
- * large). The code set has no HTTP-only codes, so these travel as INVALID_COMMAND with
- * the precise status beside it.
+ * large). Most travel as INVALID_COMMAND with the precise status beside it; a refused
+ * token is UNAUTHORIZED. The suggestion is required: the catalogue's INVALID_COMMAND one
+ * speaks of a command's fields, which says nothing to a caller on the wrong route.
  */
 export class HttpRequestError extends ChorusError {
   readonly status: number;
-  constructor(status: number, message: string, options: { details?: unknown; suggestion?: string } = {}) {
-    super(ErrorCode.INVALID_COMMAND, message, options);
+  constructor(status: number, message: string, options: { code?: ErrorCode; details?: unknown; suggestion: string }) {
+    const { code = ErrorCode.INVALID_COMMAND, ...rest } = options;
+    super(code, message, rest);
     this.status = status;
   }
 }

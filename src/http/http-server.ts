@@ -91,6 +91,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   routes.add('GET', '/api/machine', ({ res }) => sendOk(res, { diagram, instance_id: options.health.instanceId }));
   addOutputFileRoute(routes, options.dataDir);
   addStaticAssetRoutes(routes);
+  // The page's own files are left out: a caller that missed a route wants the API's.
+  const apiRoutes = routes.list().filter((route) => !/ \/([\w-]+\.\w+)?$/.test(route));
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const rawTarget = req.url ?? '/';
@@ -98,15 +100,23 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     // Routing uses the raw path: URL parsing would quietly fold `/files/../x` into `/x`.
     const rawPath = queryAt === -1 ? rawTarget : rawTarget.slice(0, queryAt);
     const url = new URL(`http://localhost/${queryAt === -1 ? '' : rawTarget.slice(queryAt)}`);
-    if (!rawPath.startsWith('/')) throw new HttpRequestError(400, 'request target must be a path');
+    if (!rawPath.startsWith('/'))
+      throw new HttpRequestError(400, 'request target must be a path', { suggestion: 'Send a path starting with "/", such as /api/jobs.' });
     // Before anything else, on every route (the page and /files too): what a web page could forge.
     guard.checkRequest(req);
     if (!publicPaths.test(rawPath)) assertAuthorized(options.token, req, url);
     const match = routes.match(req.method ?? 'GET', rawPath);
-    if (match.kind === 'not-found') throw new HttpRequestError(404, `no route for ${req.method} ${rawPath}`);
+    if (match.kind === 'not-found')
+      throw new HttpRequestError(404, `no route for ${req.method} ${rawPath}`, {
+        details: { routes: apiRoutes },
+        suggestion: "This server has no such route: details.routes lists those it answers (the README's HTTP API table says what each does).",
+      });
     if (match.kind === 'method-not-allowed') {
       res.setHeader('allow', match.allowed.join(', '));
-      throw new HttpRequestError(405, `${req.method} is not allowed on ${rawPath}`, { details: { allowed: match.allowed } });
+      throw new HttpRequestError(405, `${req.method} is not allowed on ${rawPath}`, {
+        details: { allowed: match.allowed },
+        suggestion: `Use ${match.allowed.join(' or ')} on this path (the Allow header says the same).`,
+      });
     }
     guard.checkBodyType(req);
     await match.handler({ req, res, url, params: match.params });
@@ -146,7 +156,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       guard.checkUpgrade(req);
       const url = new URL(req.url ?? '/', 'http://localhost');
       const endpoint = upgrades.get(url.pathname);
-      if (!endpoint) throw new HttpRequestError(404, `no WebSocket endpoint at ${url.pathname}`);
+      if (!endpoint)
+        throw new HttpRequestError(404, `no WebSocket endpoint at ${url.pathname}`, {
+          suggestion: `Connect to ${[...upgrades.keys()].join(' or ')}.`,
+        });
       assertAuthorized(options.token, req, url);
       endpoint(req, socket, head);
     } catch (thrown) {

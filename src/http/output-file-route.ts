@@ -42,7 +42,10 @@ export type FileRefusal =
   | 'resolves_outside';
 
 function refuse(reason: FileRefusal, explanation: string, rawPath: string): never {
-  throw new HttpRequestError(400, `refused file path: ${explanation}`, { details: { path: rawPath, reason } });
+  throw new HttpRequestError(400, `refused file path: ${explanation}`, {
+    details: { path: rawPath, reason },
+    suggestion: "Ask for a file a job delivered: GET /files/ followed by that file's path in the job result, e.g. conversations/c1/images/<job>.png.",
+  });
 }
 
 /** Decodes and checks each piece; returns the pieces relative to the data folder. */

@@ -9,11 +9,19 @@ import { HttpRequestError } from './http-error-envelope.js';
 /** The NATS door's limit, so a command too large for one door is too large for both. */
 export const defaultBodyLimitBytes = MAX_COMMAND_BYTES;
 
+/** No command comes near the limit (its text fields are capped far below it): say so, not "fix the fields". */
+function tooLarge(limitBytes: number): HttpRequestError {
+  return new HttpRequestError(413, `request body is larger than ${limitBytes} bytes`, {
+    details: { limit_bytes: limitBytes },
+    suggestion: `Send at most ${limitBytes} bytes (details.limit_bytes; NATS commands have the same limit). No command needs that much (its text fields are capped at a few thousand characters each), so check what is being sent.`,
+  });
+}
+
 export async function readJsonBody(req: IncomingMessage, limitBytes = defaultBodyLimitBytes): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > limitBytes) {
     req.resume();
-    throw new HttpRequestError(413, `request body is larger than ${limitBytes} bytes`, { details: { limit_bytes: limitBytes } });
+    throw tooLarge(limitBytes);
   }
   const type = req.headers['content-type'] ?? '';
   const chunks: Buffer[] = [];
@@ -22,14 +30,16 @@ export async function readJsonBody(req: IncomingMessage, limitBytes = defaultBod
     size += chunk.length;
     if (size > limitBytes) {
       req.resume();
-      throw new HttpRequestError(413, `request body is larger than ${limitBytes} bytes`, { details: { limit_bytes: limitBytes } });
+      throw tooLarge(limitBytes);
     }
     chunks.push(chunk);
   }
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') return {};
   if (type !== '' && !/^application\/(.+\+)?json\b/i.test(type)) {
-    throw new HttpRequestError(415, `expected application/json, got ${type}`);
+    throw new HttpRequestError(415, `expected application/json, got ${type}`, {
+      suggestion: 'Send the body as JSON with "Content-Type: application/json" (an empty command is {}).',
+    });
   }
   try {
     return JSON.parse(text) as unknown;

@@ -15,6 +15,7 @@ export type RouteHandler = (ctx: RouteContext) => Promise<void> | void;
 
 interface Route {
   method: string;
+  pattern: string;
   segments: string[];
   /** `/files/*`: the rest of the path, raw, in params['*']. */
   prefix: boolean;
@@ -32,8 +33,13 @@ export class RouteTable {
   add(method: string, pattern: string, handler: RouteHandler): this {
     const prefix = pattern.endsWith('/*');
     const path = prefix ? pattern.slice(0, -2) : pattern;
-    this.routes.push({ method, segments: path.split('/').filter(Boolean), prefix, handler });
+    this.routes.push({ method, pattern, segments: path.split('/').filter(Boolean), prefix, handler });
     return this;
+  }
+
+  /** `GET /api/jobs/:id`, … in the order added: what an unknown route's reply lists. */
+  list(): string[] {
+    return this.routes.map((r) => `${r.method} ${r.pattern}`);
   }
 
   match(method: string, rawPath: string): RouteMatch {

@@ -78,7 +78,7 @@ describe('ComfyBackendClient against the simulator', () => {
     const { sim, backend } = await setup();
     const promptId = randomUUID();
     const result = await backend.submit({ promptId, prompt: tinyPrompt(), jobId: 'job-normal' });
-    expect(result).toEqual({ promptId, number: 0, nodeErrors: {} });
+    expect(result).toEqual({ promptId, number: 0 });
     const { events, done } = watch(backend, promptId);
     const end = await done;
     expect(events.map((event) => event.type)).toEqual(['started', 'cached', 'executing', 'executing', 'executed', 'succeeded']);
@@ -164,6 +164,58 @@ describe('ComfyBackendClient against the simulator', () => {
       nodes: [{ node_id: '1', class_type: 'EmptyImage', errors: [{ type: 'value_smaller_than_min', input_name: 'width' }] }],
     });
     expect(sim.stats().totalExecutions).toBe(0);
+  });
+
+  it("refuses out-of-range numbers as ComfyUI's validation does (EmptyImage width, height, batch_size): WORKFLOW_NODE_ERROR", async () => {
+    const { sim, backend } = await setup();
+    const cases: Array<[string, number, string, string]> = [
+      ['width', 99999, 'value_bigger_than_max', 'Value 99999 bigger than max of 16384'],
+      ['height', 16385, 'value_bigger_than_max', 'Value 16385 bigger than max of 16384'],
+      ['batch_size', 0, 'value_smaller_than_min', 'Value 0 smaller than min of 1'],
+      ['batch_size', 4097, 'value_bigger_than_max', 'Value 4097 bigger than max of 4096'],
+    ];
+    for (const [input, value, type, message] of cases) {
+      const prompt = tinyPrompt();
+      prompt['1']!.inputs[input] = value;
+      const error = await backend.submit({ promptId: randomUUID(), prompt, jobId: `job-${input}-${value}` }).catch((e: unknown) => e);
+      expect(error, `${input} ${value}`).toMatchObject({ code: ErrorCode.WORKFLOW_NODE_ERROR, recoverable: false });
+      expect((error as ChorusError).message).toContain(`node 1 (EmptyImage): ${input}: ${message}`);
+      expect((error as ChorusError).details).toMatchObject({
+        error: { type: 'prompt_outputs_failed_validation' },
+        nodes: [{ node_id: '1', class_type: 'EmptyImage', errors: [{ type, input_name: input }] }],
+      });
+    }
+    expect(sim.stats().totalExecutions).toBe(0);
+  });
+
+  it('withdraws a prompt ComfyUI accepted with an invalid output dropped (200 + node_errors) and refuses it as WORKFLOW_NODE_ERROR', async () => {
+    // A first prompt holds the queue, so the partly valid one is still pending when withdrawn.
+    const { sim, backend } = await setup({ nodeDelayMs: 250 });
+    const first = randomUUID();
+    await backend.submit({ promptId: first, prompt: tinyPrompt(8), jobId: 'job-first' });
+    // The shape of workflows/no_model_test.json: the text preview is valid, the image is not.
+    const prompt: ApiPrompt = {
+      '1': { class_type: 'PrimitiveString', inputs: { value: 'a red square' } },
+      '2': { class_type: 'PreviewAny', inputs: { source: ['1', 0] } },
+      '3': { class_type: 'EmptyImage', inputs: { width: 99999, height: 64, batch_size: 1, color: 0 } },
+      '4': { class_type: 'SaveImage', inputs: { images: ['3', 0], filename_prefix: 'partial' } },
+    };
+    const promptId = randomUUID();
+    const error = await backend.submit({ promptId, prompt, jobId: 'job-partial' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ChorusError);
+    expect(error).toMatchObject({ code: ErrorCode.WORKFLOW_NODE_ERROR, recoverable: false });
+    expect((error as ChorusError).message).toBe(
+      'ComfyUI sim dropped output node 4 of the prompt as invalid (the rest was withdrawn): node 3 (EmptyImage): width: Value 99999 bigger than max of 16384',
+    );
+    expect((error as ChorusError).details).toMatchObject({
+      prompt_id: promptId,
+      withdrawn: true,
+      dropped_outputs: ['4'],
+      nodes: [{ node_id: '3', class_type: 'EmptyImage', errors: [{ type: 'value_bigger_than_max', input_name: 'width' }] }],
+    });
+    expect(await backend.locate(promptId)).toEqual({ where: 'absent' });
+    expect((await watch(backend, first).done).type).toBe('succeeded');
+    expect(sim.stats().executions[promptId]).toBeUndefined();
   });
 
   it('reports an execution error with the exception details', async () => {

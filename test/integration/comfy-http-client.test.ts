@@ -180,7 +180,7 @@ describe('older ComfyUI servers', () => {
     await backend.start();
     expect(backend.health()).toMatchObject({ healthy: false, socket: 'connecting' }); // no /ws here
     const result = await backend.submit({ promptId: 'ours', prompt: { '1': { class_type: 'X', inputs: {} } }, jobId: 'job-old' });
-    expect(result).toEqual({ promptId: 'server-chosen', number: 7, nodeErrors: {} });
+    expect(result).toEqual({ promptId: 'server-chosen', number: 7 });
     expect(received).toEqual([
       { prompt: { '1': { class_type: 'X', inputs: {} } }, prompt_id: 'ours', client_id: 'old-client', extra_data: { chorus_job_id: 'job-old' } },
     ]);

@@ -62,6 +62,9 @@ describe('POST /api/jobs', () => {
     const huge = await post('/api/jobs', JSON.stringify({ conversation_id: 'c1', prompt: 'x'.repeat(300_000) }));
     expect(huge.status).toBe(413);
     expect(huge.json().error.details.limit_bytes).toBe(256 * 1024);
+    // Says what to do about the size, not "fix the fields named in details".
+    expect(huge.json().error.suggestion).toMatch(/^Send at most 262144 bytes/);
+    expect(huge.json().error.suggestion).not.toMatch(/fields named/);
   });
 
   it('maps handler errors to their HTTP status: WORKFLOW_NOT_FOUND 404, CHARACTER_NOT_FOUND 404, QUEUE_FULL 429', async () => {
@@ -125,6 +128,7 @@ describe('GET /api/jobs and /api/jobs/:id', () => {
     const missing = await get('/api/jobs/job-9999');
     expect(missing.status).toBe(404);
     expect(missing.json().error.code).toBe('JOB_NOT_FOUND');
+    expect(missing.json().error.suggestion).toMatch(/Check the job id: .*GET \/api\/jobs/);
     const bad = await get('/api/jobs/..%2Fetc');
     expect(bad.status).toBe(400);
     expect(bad.json().error.code).toBe('INVALID_COMMAND');
@@ -193,10 +197,18 @@ describe('unknown routes, methods and malformed requests', () => {
     const unknown = await get('/api/nothing');
     expect(unknown.status).toBe(404);
     expect(unknown.json()).toMatchObject({ ok: false, error: { code: 'INVALID_COMMAND' } });
+    // An unknown route is told apart from an unknown job (JOB_NOT_FOUND): the routes there are, not "fix the fields".
+    expect(unknown.json().error.suggestion).toMatch(/no such route: details\.routes lists/);
+    const routes = unknown.json().error.details.routes as string[];
+    expect(routes).toEqual(
+      expect.arrayContaining(['GET /api/jobs', 'POST /api/jobs', 'GET /api/jobs/:id', 'POST /api/jobs/:id/cancel', 'GET /files/*', 'GET /healthz']),
+    );
+    expect(routes.filter((r) => /\.(js|css|html|svg|ico)$|^GET \/$/.test(r))).toEqual([]);
     const wrongMethod = await rawRequest(h.server.port, 'DELETE', '/api/jobs');
     expect(wrongMethod.status).toBe(405);
     expect(wrongMethod.headers['allow']).toMatch(/GET/);
     expect(wrongMethod.json().error.details.allowed).toEqual(expect.arrayContaining(['GET', 'POST']));
+    expect(wrongMethod.json().error.suggestion).toBe('Use GET or POST on this path (the Allow header says the same).');
   });
 
   it('answers malformed HTTP with a 400 envelope and keeps serving', async () => {
@@ -232,15 +244,16 @@ describe('bearer token', () => {
     h = await startHttpHarness({ token: 's3cret' });
   });
 
-  it('401s API, metrics and file requests without or with a wrong token', async () => {
+  it('401s API, metrics and file requests without or with a wrong token, as UNAUTHORIZED', async () => {
     for (const target of ['/api/jobs', '/metrics', '/readyz', '/files/conversations/c1/images/a.png']) {
       const res = await get(target);
       expect(res.status, target).toBe(401);
+      expect(res.json().error, target).toMatchObject({ code: 'UNAUTHORIZED', recoverable: false, message: 'a bearer token is required' });
       expect(res.json().error.suggestion, target).toMatch(/Bearer/);
     }
     const wrong = await get('/api/jobs', { authorization: 'Bearer nope' });
     expect(wrong.status).toBe(401);
-    expect(wrong.json().error.message).toMatch(/wrong/);
+    expect(wrong.json().error).toMatchObject({ code: 'UNAUTHORIZED', message: 'the bearer token is wrong' });
   });
 
   it('accepts the header or ?token=, and leaves the page shell and /healthz open', async () => {

@@ -65,18 +65,26 @@ describe('WS /api/live', () => {
     h.server.close = async () => {};
   });
 
-  it('refuses an upgrade without the token (401) and on other paths (404)', async () => {
-    const status = (url: string) =>
-      new Promise<number>((resolve, reject) => {
+  it('refuses an upgrade without the token (401 UNAUTHORIZED) and on other paths (404 naming the endpoint)', async () => {
+    const refusal = (url: string) =>
+      new Promise<{ status: number; error: Record<string, unknown> }>((resolve, reject) => {
         const ws = new WebSocket(url);
         sockets.push(ws);
-        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.on('unexpected-response', (_req, res) => {
+          let text = '';
+          res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, error: JSON.parse(text).error }));
+        });
         ws.on('open', () => reject(new Error('should not open')));
         ws.on('error', () => {});
       });
     const base = h.server.url.replace('http', 'ws');
-    expect(await status(`${base}/api/live`)).toBe(401);
-    expect(await status(`${base}/api/live?token=wrong`)).toBe(401);
-    expect(await status(`${base}/elsewhere?token=tok`)).toBe(404);
+    for (const url of [`${base}/api/live`, `${base}/api/live?token=wrong`]) {
+      const { status, error } = await refusal(url);
+      expect({ status, code: error['code'] }).toEqual({ status: 401, code: 'UNAUTHORIZED' });
+    }
+    const elsewhere = await refusal(`${base}/elsewhere?token=tok`);
+    expect(elsewhere.status).toBe(404);
+    expect(elsewhere.error['suggestion']).toBe('Connect to /api/live.');
   });
 });

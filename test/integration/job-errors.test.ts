@@ -2,7 +2,7 @@
  * Failures reach the caller as stable codes with messages a person can act on: each job
  * below fails for one reason, against the real simulator, store, collector and workflows.
  */
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -66,6 +66,11 @@ async function runtimeWith(comfyui: Record<string, unknown> = {}): Promise<JobRu
       '7': { class_type: 'SaveImage', inputs: { images: ['6', 0], filename_prefix: 'bad' } },
     }),
   );
+  // no_model_test with a width over EmptyImage's max: ComfyUI accepts the prompt (its text
+  // preview is valid) and drops the SaveImage that depends on the EmptyImage.
+  const tooWide = JSON.parse(await readFile('workflows/no_model_test.json', 'utf8')) as Record<string, { inputs?: Record<string, unknown> }>;
+  tooWide['3']!.inputs!['width'] = 99999;
+  await writeFile(join(workflows, 'too_wide.json'), JSON.stringify(tooWide));
   const config = parseServiceConfig({
     comfyui: {
       backends: [{ name: 'sim', url: sim.url, max_concurrent: 2, output_directory: sim.outputDir }],
@@ -144,6 +149,14 @@ describe('error codes a caller sees', () => {
     expect(job.error).toMatchObject({ code: 'WORKFLOW_NODE_ERROR', recoverable: false });
     expect(job.error!.message).toMatch(/node 2 \(LoraLoader\).*lora_name/);
     expect(job.error!.suggestion).toMatch(/LoRAs exist/);
+  });
+
+  it('WORKFLOW_NODE_ERROR, not NO_OUTPUT, when ComfyUI runs the prompt without its invalid image output', async () => {
+    const runtime = await runtimeWith();
+    const job = await runToEnd(runtime, simple({ workflow: 'too_wide' }));
+    expect(job.state).toBe('failed');
+    expect(job.error).toMatchObject({ code: 'WORKFLOW_NODE_ERROR', recoverable: false });
+    expect(job.error!.message).toMatch(/node 3 \(EmptyImage\): width: Value 99999 bigger than max of 16384/);
   });
 
   it('EXECUTION_ERROR carries the node and the exception', async () => {

@@ -36,7 +36,7 @@ export class FakeComfyBackend implements ComfyBackend {
     this.submits.push(request);
     if (this.submitGate) await this.submitGate;
     this.locations.set(request.promptId, { where: 'pending', position: this.counter });
-    return { promptId: request.promptId, number: this.counter++, nodeErrors: {} };
+    return { promptId: request.promptId, number: this.counter++ };
   }
   watch(promptId: string, onEvent: (event: PromptEvent) => void) {
     const set = this.watchers.get(promptId) ?? new Set();

@@ -77,7 +77,11 @@ describe('CharacterRegistry', () => {
     const registry = await CharacterRegistry.load(dir, { has: (name: string) => name === 'other' });
     expect(registry.get('mira').name).toBe('Mira');
     expect(registry.problems()).toEqual([
-      { file: join(dir, 'mira.yaml'), reason: 'visual_identity.default_workflow "generic_portrait" is not in the workflow library' },
+      {
+        file: join(dir, 'mira.yaml'),
+        reason: 'visual_identity.default_workflow "generic_portrait" is not in the workflow library',
+        missingWorkflow: 'generic_portrait',
+      },
     ]);
   });
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from chorus_visual import ERROR_CLASSES, ChorusVisualError, Job, QueueFull, decode_token, encode_token, error_from_dict
+from chorus_visual import ERROR_CLASSES, ChorusVisualError, Job, QueueFull, Unauthorized, decode_token, encode_token, error_from_dict
 from chorus_visual._subjects import events_subject
 
 from .processes import REPO_ROOT
@@ -23,6 +23,8 @@ def test_error_from_dict_picks_the_class_and_keeps_unknown_codes() -> None:
     assert isinstance(error, QueueFull) and isinstance(error, ChorusVisualError)
     assert (error.code, error.message, error.recoverable, error.details, error.suggestion) == ("QUEUE_FULL", "full", True, {"max_queue_size": 2}, "wait")
     assert error.to_dict()["code"] == "QUEUE_FULL"
+    refused = error_from_dict({"code": "UNAUTHORIZED", "message": "the bearer token is wrong", "recoverable": False})
+    assert isinstance(refused, Unauthorized) and refused.code == "UNAUTHORIZED"
     newer = error_from_dict({"code": "SOMETHING_NEW", "message": "from a newer service", "recoverable": False})
     assert type(newer) is ChorusVisualError and newer.code == "SOMETHING_NEW"
 

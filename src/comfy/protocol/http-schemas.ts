@@ -31,6 +31,9 @@ export const nodeErrorSchema = z.looseObject({
 });
 export type NodeError = z.infer<typeof nodeErrorSchema>;
 
+/** `node_errors` by node id: in a 400, and in a 200 whose invalid outputs were dropped (§3). */
+export const nodeErrorsSchema = z.record(z.string(), nodeErrorSchema);
+
 /** 400 from POST /prompt: prompt-level `error` plus the real reasons per node (§4). */
 export const promptRejectionSchema = z.looseObject({
   error: z.union([
@@ -43,10 +46,7 @@ export const promptRejectionSchema = z.looseObject({
     // Very old servers answered a bare string.
     z.string().transform((message) => ({ type: 'unknown', message, details: '', extra_info: {} })),
   ]),
-  node_errors: z
-    .record(z.string(), nodeErrorSchema)
-    .nullish()
-    .transform((value) => value ?? {}),
+  node_errors: nodeErrorsSchema.nullish().transform((value) => value ?? {}),
 });
 export type PromptRejection = z.infer<typeof promptRejectionSchema>;
 

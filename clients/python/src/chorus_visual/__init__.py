@@ -40,6 +40,7 @@ from ._errors import (
     ServiceUnavailable,
     StorageUnavailable,
     StoreLocked,
+    Unauthorized,
     WaitTimeout,
     WorkflowInvalid,
     WorkflowNodeError,
@@ -71,7 +72,7 @@ __all__ = [
     "ConfigInvalid", "Event", "EventStream", "EventsUnavailable", "ExecutionError", "FileMoveFailed", "GenerationTimeout", "InstanceLeaseLost", "InternalError", "InvalidCommand",
     "Job", "JobCancelled", "JobNotFound", "JobPage", "JobResult", "NoOutput", "OutputFileNotFound", "OwnershipLost", "Progress",
     "ProgressCallback", "PromptGenerationFailed", "QueueFull", "QueueWaitTimeout", "RequestIdConflict", "RequestTimeout", "ResultFile",
-    "ServiceUnavailable", "StorageUnavailable", "StoreLocked", "Thumbnail", "Timings", "ValidationReport", "WaitTimeout", "Workflow",
+    "ServiceUnavailable", "StorageUnavailable", "StoreLocked", "Thumbnail", "Timings", "Unauthorized", "ValidationReport", "WaitTimeout", "Workflow",
     "WorkflowCatalogue", "WorkflowInvalid", "WorkflowNodeError", "WorkflowNotFound", "__version__", "decode_token",
     "encode_token", "error_from_dict",
 ]

@@ -104,6 +104,12 @@ class InvalidCommand(ChorusVisualError):
     default_code = "INVALID_COMMAND"
 
 
+class Unauthorized(ChorusVisualError):
+    """The HTTP API refused the request's bearer token (missing or wrong); never a NATS reply."""
+
+    default_code = "UNAUTHORIZED"
+
+
 class JobNotFound(ChorusVisualError):
     default_code = "JOB_NOT_FOUND"
 
@@ -207,6 +213,7 @@ ERROR_CLASSES: Mapping[str, type[ChorusVisualError]] = {
         QueueFull,
         PromptGenerationFailed,
         InvalidCommand,
+        Unauthorized,
         JobNotFound,
         ConfigInvalid,
         StorageUnavailable,

@@ -1,0 +1,68 @@
+/**
+ * `chorus-visual workflows list | head -1`: when the reader of stdout goes away, every
+ * command ends as `cat` or `git log` do — killed by SIGPIPE (status 141 in a shell), no
+ * stack — and a long-running one (`simulate`) ends too instead of serving on, deaf.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeUserFolder, repoRoot, type UserFolder } from '../support/user-folder.js';
+
+let folder: UserFolder;
+// A closed port: nothing here needs ComfyUI, and nothing may reach someone else's.
+const env = { CHORUS_VISUAL_COMFYUI_URL: 'http://127.0.0.1:9', CHORUS_VISUAL_NATS_ENABLED: 'false' };
+
+beforeAll(async () => {
+  folder = await makeUserFolder();
+});
+afterAll(async () => {
+  await folder.remove();
+});
+
+interface Ending {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+}
+
+/** Runs the compiled CLI with its stdout a pipe whose reading end is closed before it writes. */
+function runWithClosedStdout(args: string[]): Promise<Ending> {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('CHORUS_VISUAL_')));
+  const child = spawn(process.execPath, [join(repoRoot, 'bin', 'chorus-visual.js'), ...args], {
+    cwd: folder.dir,
+    env: { ...base, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.destroy();
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  return new Promise((resolve) => {
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stderr });
+    });
+  });
+}
+
+describe('a command whose stdout reader went away', () => {
+  it('ends as by SIGPIPE, without a stack, whatever the command', async () => {
+    const commands = [
+      ['workflows', 'list'],
+      ['--help'],
+      ['--version'],
+      ['jobs', 'list'],
+      ['doctor'],
+      ['simulate', '--port', '0', '--output-dir', join(folder.dir, 'comfy-output')],
+    ];
+    const endings: Ending[] = [];
+    // Two at a time: the machine's cores are shared.
+    for (let i = 0; i < commands.length; i += 2) endings.push(...(await Promise.all(commands.slice(i, i + 2).map(runWithClosedStdout))));
+    endings.forEach((ending, i) => {
+      const label = commands[i]!.join(' ');
+      // A shell shows both as 141 (128 + SIGPIPE); the signal itself where Node can raise it.
+      expect(ending.signal === 'SIGPIPE' || ending.code === 141, `${label}: ${JSON.stringify(ending)}`).toBe(true);
+      expect(ending.stderr, label).toBe('');
+    });
+  }, 120_000);
+});
