@@ -11,7 +11,7 @@ import { readSystemStats, reportedOutputFolder } from '../comfy/reported-output-
 import { redactUrl, type BackendConfig, type ResolvedConfig } from '../config/index.js';
 import { createJobStore, describeDatabase } from '../db/index.js';
 import { natsConnectionOptions } from '../events/index.js';
-import { suggestNames, WorkflowLibrary, workflowNameOf } from '../workflows/index.js';
+import { suggestNames, WorkflowLibrary, workflowNameOf, type WorkflowLimitExceeded, type WorkflowProblem } from '../workflows/index.js';
 
 export interface Finding {
   level: 'ok' | 'warn' | 'fail';
@@ -237,11 +237,31 @@ function missingDefaultWorkflow(file: string, workflow: string, library: Workflo
   };
 }
 
-export async function checkDefinitions(config: ResolvedConfig): Promise<Finding[]> {
+/**
+ * A fail, not a warning: `serve` refuses a file over the config's limits, so whatever uses
+ * it fails until the limit or the file changes.
+ */
+function overLimit(problem: WorkflowProblem, { key, actual }: WorkflowLimitExceeded, configFile: string | undefined): Finding {
+  const variable = `CHORUS_VISUAL_${key.replace('.', '_').toUpperCase()}`;
+  const smaller = key === 'limits.max_workflow_nodes' ? 'remove nodes from the workflow' : 'make the workflow file smaller';
+  return {
+    level: 'fail',
+    subject: 'workflows',
+    message: `${problem.file}: ${problem.reason}: the service does not load it`,
+    fix: `raise ${key} in ${configFile ?? 'the config file (--config FILE)'} (or ${variable}) to at least ${actual}, or ${smaller}`,
+  };
+}
+
+/** `configFile`: the file the config came from, if any, for a fix that names where to change a limit. */
+export async function checkDefinitions(config: ResolvedConfig, configFile: string | undefined): Promise<Finding[]> {
   const findings: Finding[] = [];
   let library: WorkflowLibrary;
   try {
-    library = await WorkflowLibrary.load(config.workflows_dir);
+    // The limits `serve` loads the folder with, so a file it would refuse is reported here.
+    library = await WorkflowLibrary.load(config.workflows_dir, {
+      maxBytes: config.limits.max_workflow_bytes,
+      maxNodes: config.limits.max_workflow_nodes,
+    });
   } catch (error) {
     return [{ level: 'fail', subject: 'workflows', message: errorText(error), fix: 'set workflows_dir to the folder of workflow files' }];
   }
@@ -258,12 +278,11 @@ export async function checkDefinitions(config: ResolvedConfig): Promise<Finding[
       : { level: 'fail', subject: 'workflows', message: `none in ${library.dir}`, fix: 'add API-format workflow files (docs/workflows.md)' },
   );
   for (const problem of library.problems())
-    findings.push({
-      level: 'warn',
-      subject: 'workflows',
-      message: `${problem.file}: ${problem.reason}`,
-      fix: '`chorus-visual workflows validate` lists every problem',
-    });
+    findings.push(
+      problem.limit
+        ? overLimit(problem, problem.limit, configFile)
+        : { level: 'warn', subject: 'workflows', message: `${problem.file}: ${problem.reason}`, fix: '`chorus-visual workflows validate` lists every problem' },
+    );
   try {
     const registry = await CharacterRegistry.load(config.characters_dir, library);
     findings.push({

@@ -62,7 +62,7 @@ export async function run(argv: string[]): Promise<number> {
     checkDatabase(config),
     checkDataDir(config),
     checkLlm(config),
-    checkDefinitions(config),
+    checkDefinitions(config, configFile),
   ]);
   findings.push(...groups.flat());
   const failed = findings.filter((f) => f.level === 'fail').length;

@@ -9,7 +9,14 @@ export type {
   ValidationReport,
 } from './workflow-definition.js';
 export { placeholderTokens, type InjectionKey, type PlaceholderToken } from './placeholder-tokens.js';
-export { WorkflowLibrary, workflowNameOf, type WorkflowLibraryOptions, type WorkflowProblem, type WorkflowChange } from './workflow-library.js';
+export {
+  WorkflowLibrary,
+  workflowNameOf,
+  type WorkflowLibraryOptions,
+  type WorkflowProblem,
+  type WorkflowLimitExceeded,
+  type WorkflowChange,
+} from './workflow-library.js';
 export { parseWorkflowJson } from './workflow-file-parser.js';
 export { validateStructure } from './structure-validator.js';
 export { validateAgainstObjectInfo, suggestNames, type ObjectInfoValidationOptions } from './object-info-validator.js';

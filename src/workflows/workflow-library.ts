@@ -21,11 +21,20 @@ export interface WorkflowLibraryOptions {
   maxNodes?: number;
 }
 
+/** A config limit a file is over: the service refuses such a file however right the graph is. */
+export interface WorkflowLimitExceeded {
+  key: 'limits.max_workflow_bytes' | 'limits.max_workflow_nodes';
+  max: number;
+  actual: number;
+}
+
 export interface WorkflowProblem {
   file: string;
   reason: string;
   /** Structural errors by rule, when the file parsed but cannot run. */
   issues?: ValidationIssue[];
+  /** Set when the file was refused for being over one of the config's limits. */
+  limit?: WorkflowLimitExceeded;
 }
 
 export type WorkflowChange =
@@ -131,10 +140,7 @@ export class WorkflowLibrary {
     try {
       const { size } = await stat(path);
       const maxBytes = this.options.maxBytes ?? 16 * 1024 ** 2;
-      if (size > maxBytes)
-        throw new ChorusError('WORKFLOW_INVALID', `the file is ${size} bytes, more than limits.max_workflow_bytes (${maxBytes})`, {
-          details: { bytes: size, max_workflow_bytes: maxBytes },
-        });
+      if (size > maxBytes) throw overLimit(`the file is ${size} bytes`, { key: 'limits.max_workflow_bytes', max: maxBytes, actual: size });
       const text = await readFile(path, 'utf8');
       let json: unknown;
       try {
@@ -145,10 +151,7 @@ export class WorkflowLibrary {
       const definition = parseWorkflowJson(name, path, json, this.options.objectInfo);
       const nodes = Object.keys(definition.graph).length;
       const maxNodes = this.options.maxNodes ?? 10_000;
-      if (nodes > maxNodes)
-        throw new ChorusError('WORKFLOW_INVALID', `the graph has ${nodes} nodes, more than limits.max_workflow_nodes (${maxNodes})`, {
-          details: { nodes, max_workflow_nodes: maxNodes },
-        });
+      if (nodes > maxNodes) throw overLimit(`the graph has ${nodes} nodes`, { key: 'limits.max_workflow_nodes', max: maxNodes, actual: nodes });
       // A graph that cannot run is refused here, so admission can refuse it too.
       const report = validateStructure(definition);
       if (!report.ok) {
@@ -164,11 +167,16 @@ export class WorkflowLibrary {
       // A UI-format file's reason must say how to export the API format.
       const isUi = (chorus.details as { format?: string } | undefined)?.format === 'ui';
       const reason = isUi && chorus.suggestion ? `${chorus.message} ${chorus.suggestion}` : chorus.message;
+      const limit = (chorus.details as { limit?: WorkflowLimitExceeded } | undefined)?.limit;
       // The last good version keeps serving: a half-saved edit must not break running characters.
-      this.failures.set(name, { file: path, reason });
+      this.failures.set(name, limit ? { file: path, reason, limit } : { file: path, reason });
       return { kind: 'failed', name, file: path, reason, kept: this.definitions.has(name) };
     }
   }
+}
+
+function overLimit(what: string, limit: WorkflowLimitExceeded): ChorusError {
+  return new ChorusError('WORKFLOW_INVALID', `${what}, more than ${limit.key} (${limit.max})`, { details: { limit } });
 }
 
 /**
