@@ -4,7 +4,7 @@
  * `serve` send the command to it — over its HTTP API when it has one, else over its NATS
  * command service — instead of opening a second driver. Which way a command went is said on stderr.
  */
-import { connect, type NatsConnection } from 'nats';
+import { connect, ErrorCode as NatsErrorCode, type NatsConnection } from 'nats';
 import { commandSubject, type CommandName } from '../commands/command-service.js';
 import type { GenerateCommand, RegenerateCommand } from '../commands/command-schemas.js';
 import type { ResolvedConfig } from '../config/index.js';
@@ -102,7 +102,7 @@ class HttpDriverClient implements DriverClient {
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (error) {
-      throw unreachable(this.way, error, this.paths, command);
+      throw unreachable(this.way, error, this.paths, command, !refusedBeforeSending(error));
     }
     return unwrap((await response.json()) as Envelope);
   }
@@ -122,7 +122,7 @@ class NatsDriverClient implements DriverClient {
   static async connect(config: ResolvedConfig, prefix: string, paths: DriverLockPaths, command: CommandName): Promise<NatsDriverClient> {
     const options = await natsConnectionOptions(config.nats, { waitOnFirstConnect: false });
     const nc = await connect({ ...options, maxReconnectAttempts: 0 }).catch((error: unknown) => {
-      throw unreachable(`NATS ${config.nats.servers.join(', ')}`, error, paths, command);
+      throw unreachable(`NATS ${config.nats.servers.join(', ')}`, error, paths, command, false);
     });
     return new NatsDriverClient(nc, prefix, paths);
   }
@@ -151,7 +151,8 @@ class NatsDriverClient implements DriverClient {
 
   private async request(command: CommandName, body: unknown): Promise<Extract<Envelope, { ok: true }>> {
     const reply = await this.nc.request(commandSubject(this.prefix, command), JSON.stringify(body), { timeout: COMMAND_REPLY_MS }).catch((error: unknown) => {
-      throw unreachable(this.way, error, this.paths, command);
+      // No responders: nothing subscribed, so nothing received the command.
+      throw unreachable(this.way, error, this.paths, command, (error as { code?: unknown }).code !== NatsErrorCode.NoResponders);
     });
     return unwrap(reply.json<Envelope>());
   }
@@ -166,13 +167,31 @@ function unwrap(envelope: Envelope): Extract<Envelope, { ok: true }> {
 export const COMMAND_REPLY_MS = 15_000;
 
 /** The running service did not answer: it is either still there (and holds the lock) or gone. */
-export class DriverUnanswered extends ChorusError {}
+export class DriverUnanswered extends ChorusError {
+  /** False when the command cannot have reached the service (the connection was refused); true when it may have. */
+  requestSent = true;
+}
+
+/** Connection errors that leave no doubt: the request was never sent. */
+const notConnected = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** fetch fails with `TypeError: fetch failed`, the socket's error as its cause. */
+function refusedBeforeSending(error: unknown): boolean {
+  const cause = (error as { cause?: { code?: unknown } }).cause;
+  return typeof cause?.code === 'string' && notConnected.has(cause.code);
+}
 
 /**
  * STORE_LOCKED only while a live process still holds the lock; a holder that died (SIGKILL,
  * crash) dropped it, and then no service runs: SERVICE_UNAVAILABLE.
  */
-function unreachable(way: string, error: unknown, paths: DriverLockPaths, command: CommandName): ChorusError {
+function unreachable(way: string, error: unknown, paths: DriverLockPaths, command: CommandName, requestSent: boolean): ChorusError {
+  const unanswered = unansweredError(way, error, paths, command);
+  unanswered.requestSent = requestSent;
+  return unanswered;
+}
+
+function unansweredError(way: string, error: unknown, paths: DriverLockPaths, command: CommandName): DriverUnanswered {
   const holder = StoreDriverLock.currentHolder(paths);
   const reason = (error as Error).message;
   if (holder)
@@ -215,5 +234,25 @@ export function jobLeftWithService(error: unknown, jobId: string): unknown {
     recoverable: true,
     details: { job_id: jobId, ...(error.details as object | undefined) },
     suggestion: `Follow it with \`chorus-visual jobs watch ${jobId}\` (or see it with \`chorus-visual jobs show ${jobId}\`); running generate again would make a second job.`,
+  });
+}
+
+/** What to check before a regenerate that may have been performed is sent again. */
+export function checkBeforeRegeneratingAgain(jobId: string): string {
+  return `Check before running it again: \`chorus-visual jobs show ${jobId}\` lists its regenerations, \`chorus-visual jobs list\` the newest jobs; running it again may make a second new job. With \`--request-id ID\` (the same ID each time) a retry is safe: it returns the same new job.`;
+}
+
+/**
+ * The regenerate was sent, then the service stopped answering: it may have stored the new job
+ * before it stopped, so "run this command again" could make a second one.
+ */
+export function regenerateLeftWithService(error: unknown, jobId: string): unknown {
+  if (!(error instanceof DriverUnanswered) || !error.requestSent) return error;
+  const when = error.code === ErrorCode.SERVICE_UNAVAILABLE ? 'before it stopped' : 'before it stopped answering';
+  return new ChorusError(error.code, `${error.message}; it may have made the new job ${when}`, {
+    cause: error,
+    recoverable: true,
+    details: { job_id: jobId, ...(error.details as object | undefined) },
+    suggestion: checkBeforeRegeneratingAgain(jobId),
   });
 }

@@ -21,7 +21,7 @@ import { startApp } from '../app/chorus-visual-app.js';
 import { runThenStop } from '../app/stop-sequence.js';
 import { finalStates } from '../contracts/index.js';
 import { createSilentLogger } from '../logging/logger.js';
-import { COMMAND_REPLY_MS, connectToDriver, routeLine } from './driver-client.js';
+import { checkBeforeRegeneratingAgain, COMMAND_REPLY_MS, connectToDriver, regenerateLeftWithService, routeLine } from './driver-client.js';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import { jobViewOf } from '../jobs/index.js';
 import { debugDocumentOf } from '../jobs/job-debug-document.js';
@@ -295,7 +295,10 @@ async function regenerateJob(config: ResolvedConfig, cmd: RegenerateCommand, jso
   const { client, holder: serving } = await connectToDriver(config, paths, holder, 'regenerate');
   process.stderr.write(routeLine(client, serving));
   const { job, created } = await runThenStop(
-    () => client.regenerate(cmd),
+    () =>
+      client.regenerate(cmd).catch((error: unknown) => {
+        throw regenerateLeftWithService(error, cmd.job_id);
+      }),
     [{ part: 'the connection to the running service', stop: () => client.close() }],
     'stopping jobs regenerate',
     noteStopFailure,
@@ -365,9 +368,7 @@ function mayHaveBeenPerformed(config: ResolvedConfig, command: 'cancel' | 'regen
     recoverable: true,
     details: { job_id: jobId, subject, timed_out: timedOut },
     suggestion:
-      command === 'regenerate'
-        ? `Check before running it again: \`chorus-visual jobs show ${jobId}\` lists its regenerations, \`chorus-visual jobs list\` the newest jobs; running it again may make a second new job. With \`--request-id ID\` (the same ID each time) a retry is safe: it returns the same new job.`
-        : `Check with \`chorus-visual jobs show ${jobId}\`; cancelling again is harmless.`,
+      command === 'regenerate' ? checkBeforeRegeneratingAgain(jobId) : `Check with \`chorus-visual jobs show ${jobId}\`; cancelling again is harmless.`,
   });
 }
 

@@ -7,10 +7,11 @@
  * (never over NATS, where only another database's service could answer); on PostgreSQL it asks
  * the NATS command service, and a refusal says what it refused. When no service answers, the
  * error says so (not a lock, not a bug), and a reply that never comes says the command may
- * have been performed; a job already accepted by a service that then died is said to be stored.
+ * have been performed (so does a regenerate whose service dies while it waits: check before
+ * running it again); a job already accepted by a service that then died is said to be stored.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -209,6 +210,58 @@ describe('jobs regenerate beside a service without NATS', { timeout: 180_000 }, 
     expect(reply).toMatchObject({ ok: true, job: { regenerated_from: created.job.id, seed: 5 } });
     const fromService = (await (await fetch(`${service.http}/api/jobs/${reply.job.id}`)).json()) as { job: { regenerated_from: string } };
     expect(fromService.job.regenerated_from).toBe(created.job.id);
+  });
+});
+
+/**
+ * Whether bytes sent to this local TCP port wait, unread, in a connection's receive queue
+ * (/proc/net/tcp{,6}: `tx_queue:rx_queue` in hex): a stopped service's request has arrived.
+ */
+async function unreadBytesAt(port: number): Promise<boolean> {
+  const tables = await Promise.all(['/proc/net/tcp', '/proc/net/tcp6'].map((file) => readFile(file, 'utf8').catch(() => '')));
+  return tables
+    .flatMap((table) => table.split('\n').slice(1))
+    .map((row) => row.trim().split(/\s+/))
+    .some(
+      ([, local, , state, queues]) =>
+        local !== undefined && Number.parseInt(local.split(':').at(-1)!, 16) === port && state === '01' && Number.parseInt(queues!.split(':')[1]!, 16) > 0,
+    );
+}
+
+describe('jobs regenerate whose service dies while it waits for the reply', { timeout: 60_000 }, () => {
+  it('says the new job may or may not have been made and to check before running it again, not just to run it again', async () => {
+    const { env } = await environment();
+    const service = await serve(env, 'regen-dies');
+    const source = (await (
+      await fetch(`${service.http}/api/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ conversation_id: 'c-regen-dies', workflow: 'no_model_test', prompt: 'a quay' }),
+      })
+    ).json()) as { job: { id: string } };
+
+    // Stopped, the service still holds the lock and its socket still takes connections: the
+    // command is sent and waits for a reply that never comes, until the service is killed.
+    process.kill(service.pid, 'SIGSTOP');
+    cleanups.push(() => service.proc.kill('SIGKILL'));
+    const regenerating = cli(['jobs', 'regenerate', source.job.id], env);
+    const port = Number(new URL(service.http!).port);
+    await expect.poll(() => unreadBytesAt(port), { timeout: 30_000, interval: 50 }).toBe(true);
+    await service.proc.kill('SIGKILL');
+    const regenerated = await regenerating;
+
+    expect(regenerated.code).toBe(1);
+    expect(regenerated.stderr).toContain(`over HTTP ${service.http}`);
+    expect(regenerated.stderr).toContain('error SERVICE_UNAVAILABLE: the service stopped');
+    expect(regenerated.stderr).toContain('it may have made the new job before it stopped');
+    expect(regenerated.stderr).toContain(
+      `suggestion: Check before running it again: \`chorus-visual jobs show ${source.job.id}\` lists its regenerations, \`chorus-visual jobs list\` the newest jobs; running it again may make a second new job.`,
+    );
+    expect(regenerated.stderr).toContain('With `--request-id ID` (the same ID each time) a retry is safe');
+    expect(regenerated.stderr).not.toContain('then run this command again');
+    // This time the service never read the command: only the source job is stored.
+    const listed = await cli(['jobs', 'list', '--conversation', 'c-regen-dies', '--json'], env);
+    expect((JSON.parse(listed.stdout) as Array<{ id: string }>).map((j) => j.id)).toEqual([source.job.id]);
   });
 });
 
