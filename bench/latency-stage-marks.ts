@@ -40,7 +40,7 @@ export const stageMeaning: Record<StageMark, string> = {
   publish_start: 'outbox relay calls publishDurable for `completed`',
   at_subscriber: '`completed` handed to the NATS subscriber',
   publish_acked: 'JetStream ack of that publish',
-  moving_acked: 'JetStream ack of `moving` (the job\'s next event is published after it)',
+  moving_acked: "JetStream ack of `moving` (the job's next event is published after it)",
 };
 
 /** File-system work inside a collection, by kind. */
