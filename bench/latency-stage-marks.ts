@@ -10,7 +10,7 @@ import { ComfyBackendClient } from '../src/comfy/index.js';
 import { nodeCollectorFileSystem, type CollectorFileSystem } from '../src/files/collector-file-system.js';
 import { nowMs } from './bench-environment.js';
 
-/** The marks of one job, in pipeline order (publish_acked may come after at_subscriber). */
+/** The marks of one job, in pipeline order (publish_acked may come after at_subscriber; moving_acked runs beside the collection). */
 export const stageMarks = [
   'execution_success',
   'end_marker',
@@ -23,6 +23,7 @@ export const stageMarks = [
   'publish_start',
   'at_subscriber',
   'publish_acked',
+  'moving_acked',
 ] as const;
 export type StageMark = (typeof stageMarks)[number];
 
@@ -39,6 +40,7 @@ export const stageMeaning: Record<StageMark, string> = {
   publish_start: 'outbox relay calls publishDurable for `completed`',
   at_subscriber: '`completed` handed to the NATS subscriber',
   publish_acked: 'JetStream ack of that publish',
+  moving_acked: "JetStream ack of `moving` (the job's next event is published after it)",
 };
 
 /** File-system work inside a collection, by kind. */
@@ -58,7 +60,7 @@ export function stepDurations(marks: Partial<Record<StageMark, number>>): Array<
   const steps: Array<{ from: StageMark; to: StageMark; ms: number }> = [];
   let previous: StageMark | undefined;
   for (const mark of stageMarks) {
-    if (mark === 'publish_acked' || marks[mark] === undefined) continue;
+    if (mark === 'publish_acked' || mark === 'moving_acked' || marks[mark] === undefined) continue;
     if (previous !== undefined) steps.push({ from: previous, to: mark, ms: marks[mark]! - marks[previous]! });
     previous = mark;
   }
@@ -230,6 +232,12 @@ export class StageRecorder {
     const transport = this.app.transport;
     const publishDurable = transport.publishDurable.bind(transport);
     this.replace(transport, 'publishDurable', async (subject, payload, msgId) => {
+      if (subject.endsWith('.moving')) {
+        const movingJob = (JSON.parse(Buffer.from(payload).toString('utf8')) as { data?: { id?: string } }).data?.id;
+        await publishDurable(subject, payload, msgId);
+        if (movingJob) this.mark(movingJob, 'moving_acked');
+        return;
+      }
       if (!subject.endsWith('.completed')) return publishDurable(subject, payload, msgId);
       const jobId = (JSON.parse(Buffer.from(payload).toString('utf8')) as { data?: { id?: string } }).data?.id;
       if (jobId) this.mark(jobId, 'publish_start');

@@ -105,6 +105,30 @@ export interface JobContext extends JobMachineInput {
   handoff?: GpuHandoffPlan | null;
   handoffSteps?: GpuHandoffStep[];
   affinity?: SlotAffinity | null;
+  /**
+   * Every submission ComfyUI accepted, oldest first: the timing breakdown counts from the
+   * first and explains the others. Absent in snapshots stored before it existed.
+   */
+  runs?: ComfyRun[];
+}
+
+/** How a run ended for the job; null while it is ComfyUI's (or when the job left it otherwise). */
+export type ComfyRunOutcome = 'succeeded' | 'failed' | 'interrupted' | 'lost';
+
+/** One prompt ComfyUI accepted for the job. Times are ms since epoch, our clock. */
+export interface ComfyRun {
+  promptId: string;
+  backend: string;
+  submittedAt: number;
+  /** First seen executing; null: never seen running (all cached, lost first, or started while the service was down). */
+  startedAt: number | null;
+  /** When its outcome (or its loss) reached the job. */
+  endedAt: number | null;
+  outcome: ComfyRunOutcome | null;
+  /** ComfyUI's own execution time (execution_start → execution_success on its clock), when it said. */
+  ranMs: number | null;
+  /** The outcome was found in ComfyUI's history by a restarted service, not seen as it happened. */
+  foundLate: boolean;
 }
 
 /** Events from ComfyUI (via watchPrompt) and from callers. `at` is our clock. */
@@ -113,7 +137,8 @@ export type JobEvent =
   | { type: 'comfy.queued'; position: number }
   | { type: 'comfy.started'; at: number }
   | { type: 'comfy.progress'; at: number; value: number; max: number; node: string | null }
-  | { type: 'comfy.succeeded'; at: number; files: OutputFileRef[] }
+  /** `ranMs`: ComfyUI's own execution time; `foundLate`: read from its history by a restarted service. */
+  | { type: 'comfy.succeeded'; at: number; files: OutputFileRef[]; ranMs?: number | null; foundLate?: boolean }
   | { type: 'comfy.failed'; at: number; failure: ExecutionFailure }
   | { type: 'comfy.interrupted'; at: number; nodeId: string | null }
   /** ComfyUI forgot the prompt; the watcher picks the id a resubmission will use. */
@@ -157,6 +182,8 @@ export interface SubmitPromptOutput {
   /** The id ComfyUI runs it under (older servers choose their own). */
   promptId: string;
   number: number;
+  /** When ComfyUI accepted it (or it was found there after a restart), our clock. */
+  at: number;
 }
 export interface PromptRef {
   jobId: string;

@@ -14,6 +14,7 @@
 import { assertEvent, assign, emit, fromCallback, fromPromise, setup, type EventObject } from 'xstate';
 import type { JobResult } from '../src/contracts/index.js';
 import { comfyLostData, errorDataOf, executionErrorData, generationTimeoutData, interruptedElsewhereData, queueWaitTimeoutData } from './job-error-data.js';
+import { withRunAccepted, withRunEnded, withRunStarted } from './job-runs.js';
 import type {
   AcquireSlotInput,
   AcquireSlotOutput,
@@ -110,29 +111,37 @@ export const jobMachine = setup({
       const { generationTimeoutMs, hardTimeoutMs } = context.limits;
       return {
         startedAt: at,
+        runs: withRunStarted(context.runs, at),
         generationDeadline: at + generationTimeoutMs,
         hardDeadline: hardTimeoutMs === null ? null : at + Math.max(hardTimeoutMs, generationTimeoutMs),
         queuePosition: null,
       };
     }),
-    recordOutputs: assign(({ event }) => {
+    recordOutputs: assign(({ context, event }) => {
       assertEvent(event, 'comfy.succeeded');
-      return { outputs: event.files, progress: null };
+      return {
+        outputs: event.files,
+        progress: null,
+        runs: withRunEnded(context.runs, event.at, 'succeeded', { ranMs: event.ranMs, foundLate: event.foundLate }),
+      };
     }),
-    recordExecutionError: assign(({ event }) => {
+    recordExecutionError: assign(({ context, event }) => {
       assertEvent(event, 'comfy.failed');
-      return { error: executionErrorData(event.failure) };
+      return { error: executionErrorData(event.failure), runs: withRunEnded(context.runs, event.at, 'failed') };
     }),
-    recordInterruptedElsewhere: assign(({ event }) => {
+    recordInterruptedElsewhere: assign(({ context, event }) => {
       assertEvent(event, 'comfy.interrupted');
-      return { error: interruptedElsewhereData(event.nodeId) };
+      return { error: interruptedElsewhereData(event.nodeId), runs: withRunEnded(context.runs, event.at, 'interrupted') };
     }),
     recordActorError: assign({ error: ({ event }) => errorDataOf(actorErrorOf(event), 'INTERNAL') }),
     recordQueueWaitTimeout: assign({ error: ({ context }) => queueWaitTimeoutData(context.limits.queueWaitTimeoutMs) }),
     recordGenerationTimeout: assign({
       error: ({ context }) => generationTimeoutData(context.limits.hardTimeoutMs ?? context.limits.generationTimeoutMs, context.limits.hardTimeoutMs !== null),
     }),
-    recordLost: assign({ error: ({ context }) => comfyLostData(context.resubmits) }),
+    recordLost: assign(({ context, event }) => {
+      assertEvent(event, 'comfy.lost');
+      return { error: comfyLostData(context.resubmits), runs: withRunEnded(context.runs, event.at, 'lost') };
+    }),
     /**
      * The new prompt id is chosen here, in the transition, and persisted before it is sent.
      * The job is back in the queue from this instant, so its queue wait starts again here:
@@ -143,6 +152,7 @@ export const jobMachine = setup({
       assertEvent(event, 'comfy.lost');
       return {
         promptId: event.nextPromptId,
+        runs: withRunEnded(context.runs, event.at, 'lost'),
         queueWaitDeadline: event.at + context.limits.queueWaitTimeoutMs,
         resubmits: context.resubmits + 1,
         submitFailures: 0,
@@ -253,13 +263,18 @@ export const jobMachine = setup({
               {
                 guard: 'cancelRequested',
                 target: '#job.submitted.cancelling',
-                actions: assign({ promptId: ({ event }) => event.output.promptId }),
+                actions: assign({
+                  promptId: ({ event }) => event.output.promptId,
+                  runs: ({ context, event }) => withRunAccepted(context.runs, event.output.promptId, context.backend ?? '', event.output.at),
+                }),
               },
               {
                 target: '#job.submitted',
                 actions: assign({
                   promptId: ({ event }) => event.output.promptId,
                   queuePosition: ({ event }) => event.output.number,
+                  // ComfyUI took it: a run begins (the breakdown counts queue wait up to the first).
+                  runs: ({ context, event }) => withRunAccepted(context.runs, event.output.promptId, context.backend ?? '', event.output.at),
                   submitFailures: 0,
                   error: null,
                 }),

@@ -15,12 +15,18 @@ function size(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-/** "queue 12 ms + ComfyUI queue 3 ms + generation 800 ms + file move 40 ms = total 855 ms" */
+/**
+ * "queue 12 ms + ComfyUI queue 3 ms + generation 800 ms + file move 40 ms = total 855 ms";
+ * runs ComfyUI forgot and an outage of the service are named, in their place, only when
+ * they took time, so the ordinary line stays as it was.
+ */
 export function timingLine(t: JobView['timings']): string {
   const parts: Array<[string, number | null]> = [
     ['queue', t.queue_wait_ms],
+    ...(t.lost_ms ? [['lost to forgotten runs', t.lost_ms] as [string, number]] : []),
     ['ComfyUI queue', t.comfy_queue_wait_ms],
     ['generation', t.generation_ms],
+    ...(t.service_down_ms ? [['service down', t.service_down_ms] as [string, number]] : []),
     ['file move', t.file_move_ms],
   ];
   return `${parts.map(([name, value]) => `${name} ${ms(value)}`).join(' + ')} = total ${ms(t.total_ms)}`;

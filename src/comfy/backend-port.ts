@@ -12,7 +12,8 @@ export type { ApiNode, ApiPrompt, ExecutionFailure, OutputFileRef } from '../con
 export type PromptOutputs = Record<string, Record<string, unknown>>;
 
 /** How the end of a prompt was learned: its socket messages, or the /queue + /history fallback. */
-export type OutcomeSource = 'socket' | 'poll';
+/** `restore`: a restarted service found the prompt already finished in /history. */
+export type OutcomeSource = 'socket' | 'poll' | 'restore';
 
 /** Typed events of one prompt, whether they came from the socket or from polling. */
 export type PromptEvent =
@@ -23,7 +24,8 @@ export type PromptEvent =
   | { type: 'progress'; promptId: string; node: string | null; value: number; max: number }
   | { type: 'executed'; promptId: string; node: string; output: Record<string, unknown> | null }
   | { type: 'preview'; promptId: string; node: string | null; mediaType: string; bytes: Buffer }
-  | { type: 'succeeded'; promptId: string; outputs: PromptOutputs; files: OutputFileRef[]; at: number; via?: OutcomeSource }
+  /** `ranMs`: execution_start → execution_success in ComfyUI's history (its own clock), when both are there. */
+  | { type: 'succeeded'; promptId: string; outputs: PromptOutputs; files: OutputFileRef[]; at: number; ranMs?: number; via?: OutcomeSource }
   | { type: 'failed'; promptId: string; failure: ExecutionFailure; outputs: PromptOutputs; at: number; via?: OutcomeSource }
   | { type: 'interrupted'; promptId: string; nodeId: string | null; at: number; via?: OutcomeSource }
   /** In neither /queue nor /history: the server restarted (or was cleared) and forgot it. */

@@ -56,6 +56,9 @@ export function outcomeFromHistory(promptId: string, entry: HistoryEntry, now: n
     const failure = { nodeId: null, nodeType: null, exceptionType: null, exceptionMessage: 'ComfyUI marked the prompt as failed without details' };
     return { type: 'failed', promptId, failure, outputs, at: now };
   }
-  const at = timestampOf(findMessage(entry, 'execution_success')) ?? now;
-  return { type: 'succeeded', promptId, outputs, files: outputFilesOf(outputs), at };
+  const at = timestampOf(findMessage(entry, 'execution_success'));
+  const startedAt = timestampOf(findMessage(entry, 'execution_start'));
+  // Both stamps are ComfyUI's clock: their difference is exact whatever its skew from ours.
+  const ran = at !== undefined && startedAt !== undefined && at >= startedAt ? { ranMs: at - startedAt } : {};
+  return { type: 'succeeded', promptId, outputs, files: outputFilesOf(outputs), at: at ?? now, ...ran };
 }

@@ -56,11 +56,22 @@ export interface JobProgress {
   node: string | null;
 }
 
+/**
+ * Where the job's time went; the parts that are not null add up to `total_ms`
+ * (docs/driving-from-chorus-engine.md, "Timings").
+ */
 export interface JobTimings {
+  /** From admission to the first submission ComfyUI accepted. */
   queue_wait_ms: number | null;
+  /** The last run's wait in ComfyUI's queue. */
   comfy_queue_wait_ms: number | null;
+  /** The last run's execution. */
   generation_ms: number | null;
   file_move_ms: number | null;
+  /** Runs ComfyUI forgot (and the wait to submit again after each): 0 when the first run is the last. */
+  lost_ms: number | null;
+  /** The last run had finished while no service watched it, until a restarted service found it. */
+  service_down_ms: number | null;
   total_ms: number | null;
 }
 

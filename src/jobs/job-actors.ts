@@ -95,7 +95,7 @@ export function machineEventOf(event: PromptEvent, now: number, newPromptId: () 
     case 'progress':
       return { type: 'comfy.progress', at: now, value: event.value, max: event.max, node: event.node };
     case 'succeeded':
-      return { type: 'comfy.succeeded', at: now, files: event.files };
+      return { type: 'comfy.succeeded', at: now, files: event.files, ranMs: event.ranMs ?? null, foundLate: event.via === 'restore' };
     case 'failed':
       return { type: 'comfy.failed', at: now, failure: event.failure };
     case 'interrupted':
@@ -165,12 +165,12 @@ export function createJobActors(deps: JobActorDeps) {
         if (location.where !== 'absent') {
           deps.logger.info({ job_id: input.jobId, prompt_id: input.promptId, where: location.where }, 'restored job found in ComfyUI; not sending it again');
           deps.handoff?.noteComfyUsed(input.backend);
-          return { promptId: input.promptId, number: location.where === 'pending' ? location.position : 0 };
+          return { promptId: input.promptId, number: location.where === 'pending' ? location.position : 0, at: clock.now() };
         }
       }
       const result = await backend.submit({ promptId: input.promptId, prompt: input.prompt, jobId: input.jobId });
       deps.handoff?.noteComfyUsed(input.backend);
-      return { promptId: result.promptId, number: result.number };
+      return { promptId: result.promptId, number: result.number, at: clock.now() };
     }),
 
     watchPrompt: fromCallback<EventObject, PromptRef>(({ input, sendBack }) => {
@@ -200,7 +200,8 @@ export function createJobActors(deps: JobActorDeps) {
       if (deps.reconcile.delete(input.jobId)) {
         backend.locate(input.promptId).then(
           (location) => {
-            if (location.where === 'history') forward(location.outcome);
+            // Finished while no service watched it: the timings must not count the wait as generation.
+            if (location.where === 'history') forward({ ...location.outcome, via: 'restore' });
             else if (location.where === 'absent') forward({ type: 'lost', promptId: input.promptId });
             else start();
           },

@@ -4,6 +4,24 @@
  */
 import type { JobEventRow, JobRow } from '../contracts/job-store-port.js';
 import type { JobView } from '../contracts/job-view.js';
+import type { ComfyRun } from '../../machines/job-types.js';
+import { runsOf } from './job-timings.js';
+
+const isoOf = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+/** One run ComfyUI accepted, as the debug document shows it (outcome null: it was not over for the job). */
+function runEntryOf(run: ComfyRun): Record<string, unknown> {
+  return {
+    prompt_id: run.promptId,
+    backend: run.backend,
+    submitted_at: isoOf(run.submittedAt),
+    started_at: isoOf(run.startedAt),
+    ended_at: isoOf(run.endedAt),
+    outcome: run.outcome,
+    comfy_ran_ms: run.ranMs,
+    found_after_restart: run.foundLate,
+  };
+}
 
 export function debugDocumentOf(row: JobRow, view: JobView, events: JobEventRow[]): Record<string, unknown> {
   const debug = row.debug;
@@ -30,6 +48,8 @@ export function debugDocumentOf(row: JobRow, view: JobView, events: JobEventRow[
     affinity: debug['affinity'] ?? null,
     resubmits: debug['resubmits'] ?? 0,
     attempts: row.attempts,
+    // Every submission ComfyUI accepted, oldest first ([] for a job stored before they were recorded).
+    runs: runsOf(row).map(runEntryOf),
     timing: view.timings,
     // Which way each file came from ComfyUI (auto mode picks per file).
     output_files: (view.result?.files ?? []).map((f) => ({ path: f.path, via: f.via ?? null, original: f.original })),

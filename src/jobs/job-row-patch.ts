@@ -28,8 +28,10 @@ export function patchForTransition(row: JobRow, context: JobContext, from: JobPo
   if (graph !== null && row.comfy_graph !== graph) patch.comfy_graph = graph;
   changed('error', context.error);
   const entered = from.state !== to.state;
-  if (entered && to.state === 'submitted') patch.submitted_at = nowIso;
-  if (entered && to.state === 'processing') patch.started_at = nowIso;
+  // The current run's own times when it has them, so the row and `debug.runs` agree to the ms.
+  const run = context.runs?.[context.runs.length - 1];
+  if (entered && to.state === 'submitted') patch.submitted_at = isoOr(run?.submittedAt, nowIso);
+  if (entered && to.state === 'processing') patch.started_at = isoOr(run?.startedAt, nowIso);
   if (entered && to.state === 'moving') stamps['moving_at'] = nowIso;
   if (to.state === 'completed') patch.completed_at = nowIso;
   if (to.state === 'completed' || to.state === 'failed' || to.state === 'cancelled') patch.finished_at = nowIso;
@@ -41,11 +43,22 @@ export function patchForTransition(row: JobRow, context: JobContext, from: JobPo
   if (composed) Object.assign(debug, composed.debug);
   if (context.handoffSteps && context.handoffSteps.length > 0) debug['gpu_handoff'] = context.handoffSteps;
   if (context.affinity) debug['affinity'] = context.affinity;
+  // Every run ComfyUI accepted: the timing breakdown is computed from them (job-timings.ts).
+  if (context.runs && context.runs.length > 0) debug['runs'] = context.runs;
   if (entered && to.state === 'submitted') {
-    debug['comfy_submission'] = { prompt_id: context.promptId, queue_position: context.queuePosition, submitted_at: nowIso, backend: context.backend };
+    debug['comfy_submission'] = {
+      prompt_id: context.promptId,
+      queue_position: context.queuePosition,
+      submitted_at: patch.submitted_at ?? nowIso,
+      backend: context.backend,
+    };
   }
   if (!sameDebug(row.debug, debug)) patch.debug = debug;
   return patch;
+}
+
+function isoOr(ms: number | null | undefined, fallback: string): string {
+  return typeof ms === 'number' ? new Date(ms).toISOString() : fallback;
 }
 
 /** Applies a patch to the in-memory mirror of a row exactly as the store applies it. */

@@ -130,7 +130,7 @@ export class FakeJobCommandHandler implements JobCommandHandler {
       started_at: null,
       finished_at: null,
       completed_at: null,
-      timings: { queue_wait_ms: null, comfy_queue_wait_ms: null, generation_ms: null, file_move_ms: null, total_ms: null },
+      timings: { queue_wait_ms: null, comfy_queue_wait_ms: null, generation_ms: null, file_move_ms: null, lost_ms: 0, service_down_ms: 0, total_ms: null },
       regenerated_from: regeneratedFrom,
       regenerations: [],
     };
@@ -305,6 +305,14 @@ export async function runFakeLifecycle(
       ],
       metadataPath: `${relative}.json`,
     },
-    timings: { queue_wait_ms: 5, comfy_queue_wait_ms: 2, generation_ms: Math.max(1, total - 10), file_move_ms: 3, total_ms: total },
+    timings: {
+      queue_wait_ms: 5,
+      comfy_queue_wait_ms: 2,
+      generation_ms: Math.max(1, total - 10),
+      file_move_ms: 3,
+      lost_ms: 0,
+      service_down_ms: 0,
+      total_ms: total,
+    },
   });
 }

@@ -72,7 +72,10 @@ export function createMachineHarness(input: JobMachineInput = jobInput(), snapsh
     fromPromise<TOut, TIn>(
       ({ input: callInput, signal }) =>
         new Promise<TOut>((resolve, reject) => {
-          const call: PendingCall<TIn, TOut> = { input: callInput, aborted: false, resolve, reject };
+          // The real submitPrompt stamps when ComfyUI took the prompt; tests that leave `at` out get the clock's now.
+          const stamped = (value: TOut): TOut =>
+            name === 'submitPrompt' && typeof value === 'object' && value !== null && !('at' in value) ? { ...value, at: clock.now() } : value;
+          const call: PendingCall<TIn, TOut> = { input: callInput, aborted: false, resolve: (value) => resolve(stamped(value)), reject };
           signal.addEventListener('abort', () => (call.aborted = true));
           const list = calls.get(name) ?? [];
           list.push(call as PendingCall);

@@ -23,6 +23,8 @@ describe('outcomeFromHistory', () => {
     const [[id, entry]] = [...recordedHistory('01-')] as [[string, HistoryEntry]];
     const outcome = outcomeFromHistory(id, entry);
     expect(outcome).toMatchObject({ type: 'succeeded', promptId: id, at: 1795618955768 });
+    // execution_start 1795618955743 → execution_success 1795618955768, both on the server's clock.
+    expect(outcome).toMatchObject({ ranMs: 25 });
     expect(outcome.type === 'succeeded' && outcome.files).toEqual([
       { nodeId: '2', key: 'images', filename: 'proto_s01_00001_.png', subfolder: '', type: 'output' },
     ]);
@@ -46,7 +48,9 @@ describe('outcomeFromHistory', () => {
 
   it('treats an entry without status (servers before 2024) as a success', () => {
     const entry = historyResponseSchema.parse({ p: { outputs: { '9': { images: [{ filename: 'x.png', subfolder: 's', type: 'output' }] } } } })['p']!;
-    expect(outcomeFromHistory('p', entry, 42)).toMatchObject({ type: 'succeeded', at: 42, files: [{ nodeId: '9', filename: 'x.png', subfolder: 's' }] });
+    const outcome = outcomeFromHistory('p', entry, 42);
+    expect(outcome).toMatchObject({ type: 'succeeded', at: 42, files: [{ nodeId: '9', filename: 'x.png', subfolder: 's' }] });
+    expect(outcome).not.toHaveProperty('ranMs'); // no stamps: ComfyUI did not say how long it ran
   });
 });
 

@@ -57,7 +57,7 @@ describe('row patches and timings', () => {
     expect(patch.finished_at).toBeUndefined();
   });
 
-  it('computes every timing from the stamps', () => {
+  it('a row without recorded runs (stored before they were) computes every timing from the stamps', () => {
     const done: JobRow = {
       ...row,
       status: 'completed',
@@ -68,7 +68,24 @@ describe('row patches and timings', () => {
       finished_at: '2026-01-01T00:00:10.500Z',
       debug: { timestamps: { moving_at: '2026-01-01T00:00:10.000Z' } },
     };
-    expect(timingsOf(done)).toEqual({ queue_wait_ms: 1_000, comfy_queue_wait_ms: 2_000, generation_ms: 7_000, file_move_ms: 500, total_ms: 10_500 });
-    expect(jobViewOf(row).timings).toEqual({ queue_wait_ms: null, comfy_queue_wait_ms: null, generation_ms: null, file_move_ms: null, total_ms: null });
+    // Nothing says whether the service was down while ComfyUI ran it: unknown, not 0.
+    expect(timingsOf(done)).toEqual({
+      queue_wait_ms: 1_000,
+      comfy_queue_wait_ms: 2_000,
+      generation_ms: 7_000,
+      file_move_ms: 500,
+      lost_ms: 0,
+      service_down_ms: null,
+      total_ms: 10_500,
+    });
+    expect(jobViewOf(row).timings).toEqual({
+      queue_wait_ms: null,
+      comfy_queue_wait_ms: null,
+      generation_ms: null,
+      file_move_ms: null,
+      lost_ms: 0,
+      service_down_ms: 0,
+      total_ms: null,
+    });
   });
 });

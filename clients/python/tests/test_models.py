@@ -49,3 +49,16 @@ def test_subject_tokens_match_the_service() -> None:
     assert encode_token("") == "_"
     assert events_subject("chorus.visual", "c.1") == "chorus.visual.events.c%2E1.>"
     assert events_subject("chorus.visual", job_id="j1") == "chorus.visual.events.*.j1.*"
+
+
+def test_timings_carry_lost_and_service_down_time() -> None:
+    job = Job.from_dict({
+        "id": "j1", "state": "completed", "conversation_id": "c", "workflow": "w", "priority": 0, "attempts": 2,
+        "timings": {"queue_wait_ms": 10, "lost_ms": 900, "comfy_queue_wait_ms": 5, "generation_ms": 1500,
+                    "service_down_ms": 0, "file_move_ms": 3, "total_ms": 2418},
+    })
+    t = job.timings
+    assert (t.lost_ms, t.service_down_ms) == (900, 0)
+    parts = [t.queue_wait_ms, t.lost_ms, t.comfy_queue_wait_ms, t.generation_ms, t.service_down_ms, t.file_move_ms]
+    assert sum(p or 0 for p in parts) == t.total_ms
+    assert Job.from_dict({**{"id": "j", "state": "queued", "conversation_id": "c", "workflow": "w"}, "timings": {}}).timings.lost_ms is None

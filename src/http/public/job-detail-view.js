@@ -61,8 +61,11 @@ function gpuHandoff(debug) {
 function timings(t) {
   return renderFacts([
     ['queue wait', formatDuration(t.queue_wait_ms)],
+    // Shown only when there is something to explain: runs ComfyUI forgot, an outage of the service.
+    ['lost to forgotten runs', t.lost_ms > 0 ? formatDuration(t.lost_ms) : null],
     ['ComfyUI queue', formatDuration(t.comfy_queue_wait_ms)],
     ['generation', formatDuration(t.generation_ms)],
+    ['service down', t.service_down_ms > 0 ? formatDuration(t.service_down_ms) : null],
     ['file move', formatDuration(t.file_move_ms)],
     ['total', formatDuration(t.total_ms)],
   ]);

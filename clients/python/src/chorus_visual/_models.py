@@ -137,15 +137,29 @@ ProgressCallback = Callable[[Progress], Union[Awaitable[None], None]]
 
 @dataclass(frozen=True)
 class Timings:
+    """The job's timing breakdown (see the service's docs/driving-from-chorus-engine.md, "Timings").
+
+    ``lost_ms`` (runs ComfyUI forgot, and re-queueing) and ``service_down_ms`` (a run that
+    finished while no service watched it) are 0 for a job ComfyUI ran once while the service
+    watched, and None where the service cannot tell (a job stored before it recorded runs).
+    """
+
     queue_wait_ms: int | None = None
     comfy_queue_wait_ms: int | None = None
     generation_ms: int | None = None
     file_move_ms: int | None = None
     total_ms: int | None = None
+    lost_ms: int | None = None
+    service_down_ms: int | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Timings:
-        return cls(*(_int(data, k) for k in ("queue_wait_ms", "comfy_queue_wait_ms", "generation_ms", "file_move_ms", "total_ms")))
+        return cls(
+            *(
+                _int(data, k)
+                for k in ("queue_wait_ms", "comfy_queue_wait_ms", "generation_ms", "file_move_ms", "total_ms", "lost_ms", "service_down_ms")
+            )
+        )
 
 
 @dataclass

@@ -1,0 +1,156 @@
+/**
+ * The timing breakdown through the real runtime and the ComfyUI simulator, in the two cases
+ * where the last submission's stamps used to lie: a prompt ComfyUI forgot (simulator
+ * restart → resubmitted under a new prompt id), and a prompt that finished while the
+ * service was stopped (found in /history by the next start). The parts add up to the total.
+ */
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateCommandSchema } from '../../src/commands/command-schemas.js';
+import { parseServiceConfig, type ResolvedConfig } from '../../src/config/index.js';
+import { createJobRuntime, type JobRuntime } from '../../src/app/job-runtime.js';
+import type { JobTimings } from '../../src/contracts/job-view.js';
+import type { JobTransitionNotice } from '../../src/jobs/job-service-events.js';
+import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.js';
+
+let sim: SimulatorHandle;
+let root: string;
+let config: ResolvedConfig;
+const runtimes: JobRuntime[] = [];
+
+beforeAll(async () => {
+  sim = await startSimulator({ stepDelayMs: 2, nodeDelayMs: 1 });
+  root = await mkdtemp(join(tmpdir(), 'cv-timings-'));
+  const workflows = join(root, 'workflows');
+  await mkdir(workflows);
+  await copyFile('workflows/no_model_test.json', join(workflows, 'no_model_test.json'));
+  config = parseServiceConfig({
+    comfyui: {
+      backends: [{ name: 'sim', url: sim.url, max_concurrent: 1, output_directory: sim.outputDir }],
+      timeout_seconds: 30,
+      max_resubmits: 2,
+      polling: { initial_interval_seconds: 0.1, max_interval_seconds: 0.3 },
+    },
+    data_dir: join(root, 'data'),
+    workflows_dir: workflows,
+    database: { url: `sqlite:${join(root, 'jobs.db')}` },
+    nats: { enabled: false },
+  });
+});
+afterAll(async () => {
+  for (const runtime of runtimes) await runtime.stop();
+  await sim?.close();
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+async function startRuntime(): Promise<JobRuntime> {
+  const runtime = await createJobRuntime(config, { cancelConfirmMs: 1_000, startDriving: false });
+  runtimes.push(runtime);
+  return runtime;
+}
+
+function transitionTo(runtime: JobRuntime, jobId: string, states: string[]): Promise<JobTransitionNotice> {
+  return new Promise((resolve) => {
+    const off = runtime.service.on('transition', (notice) => {
+      if (notice.jobId === jobId && states.includes(notice.job.state)) {
+        off();
+        resolve(notice);
+      }
+    });
+  });
+}
+
+const ms = (iso: unknown) => Date.parse(iso as string);
+/** Every part of the breakdown, unknown ones (null) counting 0. */
+const sumOfParts = (t: JobTimings) =>
+  [t.queue_wait_ms, t.lost_ms, t.comfy_queue_wait_ms, t.generation_ms, t.service_down_ms, t.file_move_ms].reduce<number>((sum, part) => sum + (part ?? 0), 0);
+
+type RunEntry = {
+  prompt_id: string;
+  submitted_at: string;
+  started_at: string | null;
+  outcome: string | null;
+  comfy_ran_ms: number | null;
+  found_after_restart: boolean;
+};
+
+describe('job timings through the runtime', () => {
+  it('a prompt lost by a ComfyUI restart: queue wait ends at the first submission, the forgotten run is lost time', async () => {
+    const runtime = await startRuntime();
+    await runtime.begin();
+    sim.faults.executionDelayMs(1_500);
+    const { job } = await runtime.service.generate(
+      generateCommandSchema.parse({ conversation_id: 'c-lost', workflow: 'no_model_test', prompt: 'a red square' }),
+    );
+    const processing = transitionTo(runtime, job.id, ['processing', 'failed']);
+    const ended = transitionTo(runtime, job.id, ['completed', 'failed', 'cancelled']);
+    expect((await processing).job.state).toBe('processing');
+    // ComfyUI runs the first prompt for a while, then restarts and forgets it.
+    await new Promise((r) => setTimeout(r, 600));
+    await sim.restart();
+    const final = (await ended).job;
+    expect(final.state).toBe('completed');
+
+    const { debug } = await runtime.service.get(job.id, { debug: true });
+    const runs = debug?.['runs'] as RunEntry[];
+    const timing = debug?.['timing'] as JobTimings;
+    expect(runs.map((run) => run.outcome)).toEqual(['lost', 'succeeded']);
+    expect(runs[1]!.prompt_id).not.toBe(runs[0]!.prompt_id);
+    expect(debug).toMatchObject({ resubmits: 1, attempts: 2 });
+    const created = ms(final.created_at);
+    // The queue wait is the wait before ComfyUI first had the job, not before its last run.
+    expect(timing.queue_wait_ms).toBe(ms(runs[0]!.submitted_at) - created);
+    expect(timing.queue_wait_ms).toBeLessThan(ms(runs[1]!.submitted_at) - created - 600);
+    // The first run ran at least 600 ms before ComfyUI forgot it: that time is lost, nowhere else.
+    expect(timing.lost_ms).toBe(ms(runs[1]!.submitted_at) - ms(runs[0]!.submitted_at));
+    expect(timing.lost_ms).toBeGreaterThanOrEqual(600);
+    // The run that made the picture: its own wait and its 1.5 s of execution.
+    expect(timing.comfy_queue_wait_ms).toBe(ms(runs[1]!.started_at) - ms(runs[1]!.submitted_at));
+    expect(timing.generation_ms).toBeGreaterThanOrEqual(1_400);
+    expect(timing.generation_ms).toBeLessThan(1_500 + 600);
+    expect(timing.service_down_ms).toBe(0);
+    expect(Math.abs(sumOfParts(timing) - (timing.total_ms ?? 0))).toBeLessThanOrEqual(3);
+    // The job's own stamps stay those of the prompt id it shows (the last run's).
+    expect(final.comfy_prompt_id).toBe(runs[1]!.prompt_id);
+    expect(final.submitted_at).toBe(runs[1]!.submitted_at);
+  }, 20_000);
+
+  it('a prompt that finished while the service was stopped: ComfyUI’s execution time is generation, the wait for the restart is service down', async () => {
+    const first = await startRuntime();
+    await first.begin();
+    sim.faults.executionDelayMs(1_500);
+    const { job } = await first.service.generate(
+      generateCommandSchema.parse({ conversation_id: 'c-down', workflow: 'no_model_test', prompt: 'a blue square' }),
+    );
+    expect((await transitionTo(first, job.id, ['processing', 'failed'])).job.state).toBe('processing');
+    await first.stop();
+
+    // The prompt finishes in ComfyUI while no service watches; the outage lasts 1 s beyond that.
+    const history = async () => (await (await fetch(`${sim.url}/history/${job.comfy_prompt_id}`)).json()) as Record<string, unknown>;
+    while (Object.keys(await history()).length === 0) await new Promise((r) => setTimeout(r, 50));
+    const finishedInComfyAt = Date.now();
+    await new Promise((r) => setTimeout(r, 1_000));
+
+    const second = await startRuntime();
+    const ended = transitionTo(second, job.id, ['completed', 'failed', 'cancelled']);
+    expect(await second.begin()).toBe(1);
+    const final = (await ended).job;
+    expect(final.state).toBe('completed');
+
+    const { debug } = await second.service.get(job.id, { debug: true });
+    const runs = debug?.['runs'] as RunEntry[];
+    const timing = debug?.['timing'] as JobTimings;
+    expect(runs).toHaveLength(1);
+    expect(runs[0]).toMatchObject({ outcome: 'succeeded', found_after_restart: true });
+    expect(runs[0]!.comfy_ran_ms).toBeGreaterThanOrEqual(1_400);
+    expect(timing.generation_ms).toBe(runs[0]!.comfy_ran_ms);
+    // Not counted as generation (the old breakdown said ≥ 2.5 s here): waiting for the restart.
+    expect(timing.generation_ms).toBeLessThan(2_000);
+    expect(timing.service_down_ms).toBeGreaterThanOrEqual(950);
+    expect(timing.service_down_ms).toBeLessThanOrEqual(ms(final.finished_at) - finishedInComfyAt);
+    expect(timing.lost_ms).toBe(0);
+    expect(Math.abs(sumOfParts(timing) - (timing.total_ms ?? 0))).toBeLessThanOrEqual(3);
+  }, 20_000);
+});
