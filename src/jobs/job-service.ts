@@ -487,7 +487,10 @@ export class JobService {
    */
   private async durable(jobId: string): Promise<void> {
     await this.writer.durable(jobId);
-    if (this.instanceLost) {
+    // Checked after the wait, not only before it: a process that stalled while the write was
+    // in flight handles the write's answer before any timer, its lease possibly run out and
+    // its jobs taken by another run meanwhile.
+    if (this.instanceLost || this.deps.coordination?.holdsInstance?.() === false) {
       throw new ChorusError(ErrorCode.INSTANCE_LEASE_LOST, `this instance lost its instance id; job ${jobId} is not driven here any more`, {
         details: { job_id: jobId },
       });

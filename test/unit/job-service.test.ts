@@ -453,6 +453,33 @@ describe('JobService: a run that lost its instance id (several instances)', () =
   });
 });
 
+describe('JobService: a lease that runs out while a transition is being stored', () => {
+  it('sends nothing to ComfyUI once the write answers: the lease is checked after the wait, not only before it', async () => {
+    let held = true;
+    const ledger: SlotLedger = {
+      defineSlots: async () => undefined,
+      slotsInUse: async () => new Map(),
+      claimSlot: async () => true,
+      adoptSlot: async () => undefined,
+      releaseSlot: async () => undefined,
+    };
+    const store = new FakeJobStore();
+    let release!: () => void;
+    store.gate = new Promise<void>((resolve) => (release = resolve));
+    const t = build({ store, coordination: { instanceId: 'host-1', coordinator: {} as InstanceCoordinator, ledger, holdsInstance: () => held } });
+    await t.service.generate(generate);
+    // The `submitted` transition is written (held at the gate); the process stalls past its
+    // lease meanwhile, and on waking the write's answer comes before any timer.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    held = false;
+    release();
+    store.gate = null;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await t.service.stop();
+    expect(t.backend.submits).toHaveLength(0);
+  });
+});
+
 describe('JobService idempotency: request_id per conversation, bound to the request', () => {
   it('the same request again returns the same job (created: false), however its JSON was ordered', async () => {
     const t = build();
