@@ -115,7 +115,17 @@ export async function run(argv: string[]): Promise<number> {
     const outcome = await app.runtime.service.generate(parsed.data);
     jobId = outcome.job.id;
     display?.track(outcome.job, label);
-    const ended = finalStates.has(outcome.job.state) ? outcome.job : await final;
+    // On PostgreSQL this process is an instance too: should it lose its instance id (it
+    // stalled past its lease), it drives the job no more and the job ends elsewhere — say so
+    // rather than wait for an end that never comes here.
+    const ended = finalStates.has(outcome.job.state)
+      ? outcome.job
+      : await Promise.race([
+          final,
+          app.lost.then((error) => {
+            throw error;
+          }),
+        ]);
     // The view in the notice is the one persisted with the transition; read it back whole.
     return (await app.runtime.service.get(ended.id)).job;
   };
