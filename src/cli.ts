@@ -75,7 +75,7 @@ function report(error: unknown): number {
   return 1;
 }
 
-exitQuietlyWhenOutputCloses();
+exitQuietlyWhenOutputCloses({ keepRunning: process.argv[2] === 'serve' });
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
