@@ -148,6 +148,7 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
         coordinator,
         ledger: coordinator,
         holdsInstance: () => keeper?.holdsInstance() ?? false,
+        runToken,
         ...(overrides.slotPollMs === undefined ? {} : { slotPollMs: overrides.slotPollMs }),
       };
     }

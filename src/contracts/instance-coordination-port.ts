@@ -56,13 +56,14 @@ export interface InstanceCoordinator {
   /**
    * Makes `instanceId` the owner of at most `limit` unfinished jobs that nobody drives: no
    * owner, or an owner whose lease lapsed (and, with `includeOwn`, its own: a restart with
-   * the same id). Oldest first; rows locked by another claimer are skipped.
+   * the same id). Oldest first; rows locked by another claimer are skipped. With `runToken`,
+   * nothing is claimed unless that run still holds the id (its token, its lease current).
    */
-  claimJobs(instanceId: string, limit: number, options?: { includeOwn?: boolean }): Promise<JobRow[]>;
+  claimJobs(instanceId: string, limit: number, options?: { includeOwn?: boolean; runToken?: string }): Promise<JobRow[]>;
   /** Marks a cancel for the job's owner to act on; false when the job is unknown or final. */
   requestCancel(jobId: string): Promise<boolean>;
-  /** Ids of the instance's jobs with a cancel request, which this call clears. */
-  takeCancelRequests(instanceId: string): Promise<string[]>;
+  /** Ids of the instance's jobs with a cancel request, which this call clears (with `runToken`: only while that run holds the id). */
+  takeCancelRequests(instanceId: string, runToken?: string): Promise<string[]>;
   /** Takes or renews the named lease; false while another live instance holds it. */
   holdLease(name: string, instanceId: string, ttlMs: number): Promise<boolean>;
   releaseLease(name: string, instanceId: string): Promise<void>;

@@ -4,7 +4,7 @@
  * so two instances claiming at once take disjoint sets instead of waiting on each other;
  * SQLite has one writer at a time and needs no row locks.
  */
-import type { Kysely } from 'kysely';
+import type { ExpressionBuilder, Kysely } from 'kysely';
 import { JobState, finalStates } from '../contracts/job-view.js';
 import type { DatabaseSchema } from './database-schema.js';
 import type { DatabaseDialect } from './database-url.js';
@@ -14,6 +14,23 @@ type Executor = Kysely<DatabaseSchema>;
 
 export const unfinishedJobStates = Object.values(JobState).filter((state) => !finalStates.has(state));
 
+/**
+ * The claimer's run still holds its instance id: its row carries its run token, is not stopped
+ * and its lease has not lapsed. A write made on that condition cannot land for a run that
+ * stalled while another took its id over (docs/running-several-instances.md).
+ */
+function runHoldsId(eb: ExpressionBuilder<DatabaseSchema, 'visual_generation_jobs'>, owner: string, runToken: string, now: string) {
+  return eb.exists(
+    eb
+      .selectFrom('service_instances as me')
+      .select('me.id')
+      .where('me.id', '=', owner)
+      .where('me.run_token', '=', runToken)
+      .where('me.stopped_at', 'is', null)
+      .where('me.lease_expires_at', '>', now),
+  );
+}
+
 export async function claimOrphanedJobs(
   db: Executor,
   dialect: DatabaseDialect,
@@ -21,6 +38,8 @@ export async function claimOrphanedJobs(
   now: string,
   limit: number,
   includeOwn: boolean,
+  /** The claimer's run token: nothing is claimed unless its run still holds the id. */
+  runToken?: string,
 ): Promise<JobRecord[]> {
   let candidates = db
     .selectFrom('visual_generation_jobs as j')
@@ -41,7 +60,9 @@ export async function claimOrphanedJobs(
   if (dialect === 'postgres') candidates = candidates.forUpdate().skipLocked();
   const ids = (await candidates.execute()).map((row) => row.id);
   if (ids.length === 0) return [];
-  const claimed = await db.updateTable('visual_generation_jobs').set({ owner_instance: owner }).where('id', 'in', ids).returningAll().execute();
+  let claim = db.updateTable('visual_generation_jobs').set({ owner_instance: owner }).where('id', 'in', ids);
+  if (runToken !== undefined) claim = claim.where((eb) => runHoldsId(eb, owner, runToken, now));
+  const claimed = await claim.returningAll().execute();
   return claimed.sort((a, b) => (a.created_at === b.created_at ? a.id.localeCompare(b.id) : a.created_at.localeCompare(b.created_at)));
 }
 
@@ -65,14 +86,15 @@ export async function markCancelRequested(db: Executor, jobId: string, now: stri
   return result.numUpdatedRows > 0n;
 }
 
-export async function takeCancelRequestsOf(db: Executor, owner: string): Promise<string[]> {
-  const rows = await db
+export async function takeCancelRequestsOf(db: Executor, owner: string, fence?: { runToken: string; now: string }): Promise<string[]> {
+  let take = db
     .updateTable('visual_generation_jobs')
     .set({ cancel_requested_at: null })
     .where('owner_instance', '=', owner)
-    .where('cancel_requested_at', 'is not', null)
-    .returning('id')
-    .execute();
+    .where('cancel_requested_at', 'is not', null);
+  // A run that lost its id takes no request: the run holding the id now acts on it.
+  if (fence !== undefined) take = take.where((eb) => runHoldsId(eb, owner, fence.runToken, fence.now));
+  const rows = await take.returning('id').execute();
   return rows.map((row) => row.id);
 }
 

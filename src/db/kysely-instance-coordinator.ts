@@ -79,11 +79,11 @@ export class KyselyInstanceCoordinator implements InstanceCoordinator, SlotLedge
     });
   }
 
-  async claimJobs(instanceId: string, limit: number, options: { includeOwn?: boolean } = {}): Promise<JobRow[]> {
+  async claimJobs(instanceId: string, limit: number, options: { includeOwn?: boolean; runToken?: string } = {}): Promise<JobRow[]> {
     const now = iso(this.#now());
     const records = await this.#db
       .transaction()
-      .execute((trx) => claimOrphanedJobs(trx, this.#dialect, instanceId, now, Math.max(1, limit), options.includeOwn ?? false));
+      .execute((trx) => claimOrphanedJobs(trx, this.#dialect, instanceId, now, Math.max(1, limit), options.includeOwn ?? false, options.runToken));
     return records.map(toJobRow);
   }
 
@@ -91,8 +91,8 @@ export class KyselyInstanceCoordinator implements InstanceCoordinator, SlotLedge
     return markCancelRequested(this.#db, jobId, iso(this.#now()));
   }
 
-  takeCancelRequests(instanceId: string): Promise<string[]> {
-    return takeCancelRequestsOf(this.#db, instanceId);
+  takeCancelRequests(instanceId: string, runToken?: string): Promise<string[]> {
+    return takeCancelRequestsOf(this.#db, instanceId, runToken === undefined ? undefined : { runToken, now: iso(this.#now()) });
   }
 
   async holdLease(name: string, instanceId: string, ttlMs: number): Promise<boolean> {

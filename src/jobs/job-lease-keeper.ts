@@ -228,12 +228,14 @@ export class JobLeaseKeeper {
   async scan(): Promise<void> {
     const { coordinator, instanceId, service } = this.options;
     if (!this.holdsInstance()) return;
-    const orphans = await coordinator.claimJobs(instanceId, this.options.claimBatch ?? 100);
+    // Fenced on the run token: a stall between the check above and these writes, with the id
+    // taken by another run meanwhile, claims nothing and takes no cancel that run should act on.
+    const orphans = await coordinator.claimJobs(instanceId, this.options.claimBatch ?? 100, { runToken: this.runToken });
     if (orphans.length > 0) {
       this.logger.info({ jobs: orphans.length }, 'taking over jobs nobody drives (an instance stopped)');
       await service.adopt(orphans);
     }
-    const cancels = await coordinator.takeCancelRequests(instanceId);
+    const cancels = await coordinator.takeCancelRequests(instanceId, this.runToken);
     if (cancels.length > 0) service.cancelRequested(cancels);
   }
 

@@ -71,6 +71,8 @@ export interface JobCoordination {
   slotPollMs?: number;
   /** Whether this run still holds its instance id (JobLeaseKeeper.holdsInstance): a run that stalled past its lease admits nothing. */
   holdsInstance?: () => boolean;
+  /** This run's token on its instance row: the restore's claim is fenced on it. */
+  runToken?: string;
 }
 
 type JobActor = Actor<ReturnType<typeof jobMachine.provide>>;
@@ -345,7 +347,10 @@ export class JobService {
     const coordination = this.deps.coordination;
     // Shared database: only the jobs nobody drives (or this instance drove before a restart).
     const rows = coordination
-      ? await coordination.coordinator.claimJobs(coordination.instanceId, Number.MAX_SAFE_INTEGER, { includeOwn: true })
+      ? await coordination.coordinator.claimJobs(coordination.instanceId, Number.MAX_SAFE_INTEGER, {
+          includeOwn: true,
+          ...(coordination.runToken === undefined ? {} : { runToken: coordination.runToken }),
+        })
       : await this.deps.store.listUnfinished();
     return this.adopt(rows);
   }

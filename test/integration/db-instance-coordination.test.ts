@@ -195,6 +195,33 @@ describe.each(databaseTargets)('instance coordination on $name', (target) => {
     expect(Object.fromEntries(await coordinator.slotsInUse())).toEqual({ gpu: 1, cpu: 1 });
   });
 
+  it('claims and cancel requests on the run: a run whose id another process claimed claims no job and takes no request', async () => {
+    await coordinator.claimInstance('a', 'run-1', 1_000);
+    await coordinator.claimInstance('b', 'run-b', 1_000);
+    const orphan = newJob();
+    await storeB.createJob(orphan, newEvent(null, 'queued'), roomyQueue);
+    const own = newJob();
+    await storeA.createJob(own, newEvent(null, 'queued'), roomyQueue);
+    expect(await coordinator.requestCancel(own.id)).toBe(true);
+    clock += 1_500; // b and run-1 lapsed; another process starts under id a
+    expect(await coordinator.claimInstance('a', 'run-2', 1_000)).toEqual({ claimed: true });
+
+    // run-1 wakes between its own check and these writes: nothing is claimed or taken for it.
+    expect(await coordinator.claimJobs('a', 10, { runToken: 'run-1' })).toEqual([]);
+    expect(await coordinator.claimJobs('a', 10, { includeOwn: true, runToken: 'run-1' })).toEqual([]);
+    expect(await coordinator.takeCancelRequests('a', 'run-1')).toEqual([]);
+    expect((await storeA.getJob(orphan.id))?.owner_instance).toBe('b');
+
+    // run-2, which holds the id, claims the orphan and its own job and takes the request.
+    expect((await coordinator.claimJobs('a', 10, { includeOwn: true, runToken: 'run-2' })).map((row) => row.id).sort()).toEqual([orphan.id, own.id].sort());
+    expect(await coordinator.takeCancelRequests('a', 'run-2')).toEqual([own.id]);
+    // Once run-2's lease lapsed too, it claims nothing more on the run's fence.
+    clock += 1_001;
+    const later = newJob();
+    await storeB.createJob(later, newEvent(null, 'queued'), roomyQueue);
+    expect(await coordinator.claimJobs('a', 10, { runToken: 'run-2' })).toEqual([]);
+  });
+
   it('passes a cancel request to the owner once', async () => {
     await coordinator.claimInstance('a', 'run-a', 60_000);
     const job = newJob();
