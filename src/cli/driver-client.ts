@@ -237,22 +237,47 @@ export function jobLeftWithService(error: unknown, jobId: string): unknown {
   });
 }
 
+/** The retry that cannot make a second job: the same request id returns the job it made, if any. */
+function retryWithRequestId(requestId: string | undefined, job: string): string {
+  return requestId === undefined
+    ? `With \`--request-id ID\` (the same ID each time) a retry is safe: it returns the same ${job}.`
+    : `Running it again with the same \`--request-id ${requestId}\` is safe: it returns the same ${job}.`;
+}
+
 /** What to check before a regenerate that may have been performed is sent again. */
-export function checkBeforeRegeneratingAgain(jobId: string): string {
-  return `Check before running it again: \`chorus-visual jobs show ${jobId}\` lists its regenerations, \`chorus-visual jobs list\` the newest jobs; running it again may make a second new job. With \`--request-id ID\` (the same ID each time) a retry is safe: it returns the same new job.`;
+export function checkBeforeRegeneratingAgain(jobId: string, requestId?: string): string {
+  return `Check before running it again: \`chorus-visual jobs show ${jobId}\` lists its regenerations, \`chorus-visual jobs list\` the newest jobs; running it again may make a second new job. ${retryWithRequestId(requestId, 'new job')}`;
+}
+
+/** What to check before a generate that may have been performed is sent again. */
+function checkBeforeGeneratingAgain(conversationId: string, requestId?: string): string {
+  return `Check before running it again: \`chorus-visual jobs list --conversation ${conversationId}\` lists that conversation's jobs; running it again may make a second job. ${retryWithRequestId(requestId, 'job')}`;
 }
 
 /**
- * The regenerate was sent, then the service stopped answering: it may have stored the new job
- * before it stopped, so "run this command again" could make a second one.
+ * The command was sent, then the service stopped answering before any job id came back: it
+ * may have stored the job before it stopped, so "run this command again" could make a second one.
  */
-export function regenerateLeftWithService(error: unknown, jobId: string): unknown {
+function sentThenUnanswered(error: unknown, made: string, details: object, suggestion: string): unknown {
   if (!(error instanceof DriverUnanswered) || !error.requestSent) return error;
   const when = error.code === ErrorCode.SERVICE_UNAVAILABLE ? 'before it stopped' : 'before it stopped answering';
-  return new ChorusError(error.code, `${error.message}; it may have made the new job ${when}`, {
+  return new ChorusError(error.code, `${error.message}; it may have made ${made} ${when}`, {
     cause: error,
     recoverable: true,
-    details: { job_id: jobId, ...(error.details as object | undefined) },
-    suggestion: checkBeforeRegeneratingAgain(jobId),
+    details: { ...details, ...(error.details as object | undefined) },
+    suggestion,
   });
+}
+
+export function regenerateLeftWithService(error: unknown, cmd: RegenerateCommand): unknown {
+  return sentThenUnanswered(error, 'the new job', { job_id: cmd.job_id }, checkBeforeRegeneratingAgain(cmd.job_id, cmd.request_id));
+}
+
+export function generateLeftWithService(error: unknown, cmd: GenerateCommand): unknown {
+  return sentThenUnanswered(
+    error,
+    'the job',
+    { conversation_id: cmd.conversation_id, ...(cmd.request_id === undefined ? {} : { request_id: cmd.request_id }) },
+    checkBeforeGeneratingAgain(cmd.conversation_id, cmd.request_id),
+  );
 }

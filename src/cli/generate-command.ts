@@ -15,7 +15,7 @@ import { ChorusError, ErrorCode } from '../errors/index.js';
 import { finalStates, type JobView } from '../contracts/index.js';
 import { createSilentLogger } from '../logging/logger.js';
 import { parseCommandArgs, type CommandHelp } from './cli-args.js';
-import { connectToDriver, jobLeftWithService, routeLine } from './driver-client.js';
+import { connectToDriver, generateLeftWithService, jobLeftWithService, routeLine } from './driver-client.js';
 import { createJobProgressDisplay } from './job-progress-display.js';
 import { loadCliConfig } from './load-cli-config.js';
 import { noteStopFailure } from './stop-failure-note.js';
@@ -154,7 +154,12 @@ async function generateThroughDriver(
   process.stderr.write(routeLine(client, serving));
   const display = json ? undefined : createJobProgressDisplay();
   const follow = async (): Promise<JobView> => {
-    let job = (await client.generate(cmd)).job;
+    // Sent, but no job id yet: if the service stops answering now, it may or may not have made the job.
+    let job = (
+      await client.generate(cmd).catch((error: unknown) => {
+        throw generateLeftWithService(error, cmd);
+      })
+    ).job;
     display?.track(job, label);
     let position = `${job.state}/${job.substate ?? ''}`;
     while (!finalStates.has(job.state)) {

@@ -297,7 +297,7 @@ async function regenerateJob(config: ResolvedConfig, cmd: RegenerateCommand, jso
   const { job, created } = await runThenStop(
     () =>
       client.regenerate(cmd).catch((error: unknown) => {
-        throw regenerateLeftWithService(error, cmd.job_id);
+        throw regenerateLeftWithService(error, cmd);
       }),
     [{ part: 'the connection to the running service', stop: () => client.close() }],
     'stopping jobs regenerate',
@@ -368,7 +368,9 @@ function mayHaveBeenPerformed(config: ResolvedConfig, command: 'cancel' | 'regen
     recoverable: true,
     details: { job_id: jobId, subject, timed_out: timedOut },
     suggestion:
-      command === 'regenerate' ? checkBeforeRegeneratingAgain(jobId) : `Check with \`chorus-visual jobs show ${jobId}\`; cancelling again is harmless.`,
+      command === 'regenerate'
+        ? checkBeforeRegeneratingAgain(jobId, payload['request_id'] as string | undefined)
+        : `Check with \`chorus-visual jobs show ${jobId}\`; cancelling again is harmless.`,
   });
 }
 

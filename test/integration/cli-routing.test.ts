@@ -7,8 +7,9 @@
  * (never over NATS, where only another database's service could answer); on PostgreSQL it asks
  * the NATS command service, and a refusal says what it refused. When no service answers, the
  * error says so (not a lock, not a bug), and a reply that never comes says the command may
- * have been performed (so does a regenerate whose service dies while it waits: check before
- * running it again); a job already accepted by a service that then died is said to be stored.
+ * have been performed (so does a generate or regenerate whose service dies while it waits:
+ * check before running it again, or retry with the same request id); a job already accepted
+ * by a service that then died is said to be stored.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -228,6 +229,21 @@ async function unreadBytesAt(port: number): Promise<boolean> {
     );
 }
 
+/**
+ * Runs the command against a stopped service and kills that service once the command's request
+ * has arrived unread: stopped, the service still holds the lock and its socket still takes
+ * connections, so the command is sent and waits for a reply that never comes.
+ */
+async function sendThenKillService(service: { pid: number; http: string | null; proc: ServiceProcess }, args: string[], env: Record<string, string>) {
+  process.kill(service.pid, 'SIGSTOP');
+  cleanups.push(() => service.proc.kill('SIGKILL'));
+  const sending = cli(args, env);
+  const port = Number(new URL(service.http!).port);
+  await expect.poll(() => unreadBytesAt(port), { timeout: 30_000, interval: 50 }).toBe(true);
+  await service.proc.kill('SIGKILL');
+  return sending;
+}
+
 describe('jobs regenerate whose service dies while it waits for the reply', { timeout: 60_000 }, () => {
   it('says the new job may or may not have been made and to check before running it again, not just to run it again', async () => {
     const { env } = await environment();
@@ -240,15 +256,7 @@ describe('jobs regenerate whose service dies while it waits for the reply', { ti
       })
     ).json()) as { job: { id: string } };
 
-    // Stopped, the service still holds the lock and its socket still takes connections: the
-    // command is sent and waits for a reply that never comes, until the service is killed.
-    process.kill(service.pid, 'SIGSTOP');
-    cleanups.push(() => service.proc.kill('SIGKILL'));
-    const regenerating = cli(['jobs', 'regenerate', source.job.id], env);
-    const port = Number(new URL(service.http!).port);
-    await expect.poll(() => unreadBytesAt(port), { timeout: 30_000, interval: 50 }).toBe(true);
-    await service.proc.kill('SIGKILL');
-    const regenerated = await regenerating;
+    const regenerated = await sendThenKillService(service, ['jobs', 'regenerate', source.job.id], env);
 
     expect(regenerated.code).toBe(1);
     expect(regenerated.stderr).toContain(`over HTTP ${service.http}`);
@@ -262,6 +270,80 @@ describe('jobs regenerate whose service dies while it waits for the reply', { ti
     // This time the service never read the command: only the source job is stored.
     const listed = await cli(['jobs', 'list', '--conversation', 'c-regen-dies', '--json'], env);
     expect((JSON.parse(listed.stdout) as Array<{ id: string }>).map((j) => j.id)).toEqual([source.job.id]);
+  });
+});
+
+describe('generate whose service dies before it answers with the job', { timeout: 60_000 }, () => {
+  it('says the job may or may not have been made and to check the conversation before running it again', async () => {
+    const { env } = await environment();
+    const service = await serve(env, 'gen-dies');
+
+    const generated = await sendThenKillService(
+      service,
+      ['generate', '--workflow', 'no_model_test', '--conversation', 'c-gen-dies', '--prompt', 'a pier'],
+      env,
+    );
+
+    expect(generated.code).toBe(1);
+    expect(generated.stderr).toContain(`over HTTP ${service.http}`);
+    expect(generated.stderr).toContain('error SERVICE_UNAVAILABLE: the service stopped');
+    expect(generated.stderr).toContain('it may have made the job before it stopped');
+    expect(generated.stderr).toContain(
+      "suggestion: Check before running it again: `chorus-visual jobs list --conversation c-gen-dies` lists that conversation's jobs; running it again may make a second job.",
+    );
+    expect(generated.stderr).toContain('With `--request-id ID` (the same ID each time) a retry is safe: it returns the same job.');
+    expect(generated.stderr).not.toContain('run this command again');
+    // This time the service never read the command: no job is stored.
+    const listed = await cli(['jobs', 'list', '--conversation', 'c-gen-dies', '--json'], env);
+    expect(JSON.parse(listed.stdout)).toEqual([]);
+  });
+
+  it('names the request id it was given as the safe retry', async () => {
+    const { env } = await environment();
+    const service = await serve(env, 'gen-dies-id');
+
+    const generated = await sendThenKillService(
+      service,
+      ['generate', '--workflow', 'no_model_test', '--conversation', 'c-gen-dies-id', '--request-id', 'req-pier-1', '--prompt', 'a pier'],
+      env,
+    );
+
+    expect(generated.code).toBe(1);
+    expect(generated.stderr).toContain('error SERVICE_UNAVAILABLE: the service stopped');
+    expect(generated.stderr).toContain('it may have made the job before it stopped');
+    expect(generated.stderr).toContain('Running it again with the same `--request-id req-pier-1` is safe: it returns the same job.');
+    expect(generated.stderr).not.toContain('run this command again');
+  });
+
+  it('says the same over NATS when the command service received it and never replied', async () => {
+    const { env } = await environment({
+      CHORUS_VISUAL_NATS_ENABLED: 'true',
+      CHORUS_VISUAL_NATS_SERVERS: JSON.stringify([nats.url]),
+      CHORUS_VISUAL_NATS_SUBJECT_PREFIX: 'gen-dies',
+      CHORUS_VISUAL_HTTP_ENABLED: 'false',
+    });
+    const service = await serve(env, 'gen-dies-nats');
+    // A silent listener beside the service sees the command reach the subject.
+    const watcher = await connect({ servers: nats.url });
+    cleanups.push(() => watcher.close());
+    let delivered = 0;
+    watcher.subscribe('gen-dies.cmd.generate', { callback: () => (delivered += 1) });
+    await watcher.flush();
+
+    process.kill(service.pid, 'SIGSTOP');
+    cleanups.push(() => service.proc.kill('SIGKILL'));
+    const generating = cli(['generate', '--workflow', 'no_model_test', '--conversation', 'c-gen-dies-nats', '--prompt', 'a pier'], env);
+    await expect.poll(() => delivered, { timeout: 30_000, interval: 50 }).toBe(1);
+    await service.proc.kill('SIGKILL');
+    const generated = await generating;
+
+    expect(generated.code).toBe(1);
+    expect(generated.stderr).toContain('over NATS gen-dies.cmd.*');
+    expect(generated.stderr).toContain('error SERVICE_UNAVAILABLE: the service stopped');
+    expect(generated.stderr).toContain('it may have made the job before it stopped');
+    expect(generated.stderr).toContain('suggestion: Check before running it again: `chorus-visual jobs list --conversation c-gen-dies-nats`');
+    expect(generated.stderr).toContain('With `--request-id ID` (the same ID each time) a retry is safe');
+    expect(generated.stderr).not.toContain('run this command again');
   });
 });
 
