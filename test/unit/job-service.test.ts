@@ -417,23 +417,25 @@ describe('JobService errors a caller can branch on', () => {
   });
 });
 
+/** A slot ledger with every slot free: the tests of a lost instance id are about the lease, not the slots. */
+const freeSlots: SlotLedger = {
+  defineSlots: async () => undefined,
+  slotsInUse: async () => new Map(),
+  claimSlot: async () => true,
+  adoptSlot: async () => undefined,
+  releaseSlot: async () => undefined,
+};
+
 describe('JobService: a run that lost its instance id (several instances)', () => {
   it('writes no transition, calls ComfyUI no more and admits nothing once its lease ran out', async () => {
     let held = true;
-    const ledger: SlotLedger = {
-      defineSlots: async () => undefined,
-      slotsInUse: async () => new Map(),
-      claimSlot: async () => true,
-      adoptSlot: async () => undefined,
-      releaseSlot: async () => undefined,
-    };
     let service: JobService | undefined;
     // As JobLeaseKeeper.holdsInstance: finding the lease run out stops the service, then says so.
     const holdsInstance = () => {
       if (!held) service?.stopDriving();
       return held;
     };
-    const t = build({ coordination: { instanceId: 'host-1', coordinator: {} as InstanceCoordinator, ledger, holdsInstance } });
+    const t = build({ coordination: { instanceId: 'host-1', coordinator: {} as InstanceCoordinator, ledger: freeSlots, holdsInstance } });
     service = t.service;
     const { job } = await t.service.generate(generate);
     await t.reached(job.id, 'submitted');
@@ -456,17 +458,10 @@ describe('JobService: a run that lost its instance id (several instances)', () =
 describe('JobService: a lease that runs out while a transition is being stored', () => {
   it('sends nothing to ComfyUI once the write answers: the lease is checked after the wait, not only before it', async () => {
     let held = true;
-    const ledger: SlotLedger = {
-      defineSlots: async () => undefined,
-      slotsInUse: async () => new Map(),
-      claimSlot: async () => true,
-      adoptSlot: async () => undefined,
-      releaseSlot: async () => undefined,
-    };
     const store = new FakeJobStore();
     let release!: () => void;
     store.gate = new Promise<void>((resolve) => (release = resolve));
-    const t = build({ store, coordination: { instanceId: 'host-1', coordinator: {} as InstanceCoordinator, ledger, holdsInstance: () => held } });
+    const t = build({ store, coordination: { instanceId: 'host-1', coordinator: {} as InstanceCoordinator, ledger: freeSlots, holdsInstance: () => held } });
     await t.service.generate(generate);
     // The `submitted` transition is written (held at the gate); the process stalls past its
     // lease meanwhile, and on waking the write's answer comes before any timer.
