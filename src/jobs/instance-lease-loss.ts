@@ -7,6 +7,13 @@
 import type { RunStanding } from '../contracts/instance-coordination-port.js';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 
+/** A job step refused because this run lost its instance id: another run may drive the job now. */
+export function jobNotDrivenHere(jobId: string): ChorusError {
+  return new ChorusError(ErrorCode.INSTANCE_LEASE_LOST, `this instance lost its instance id; job ${jobId} is not driven here any more`, {
+    details: { job_id: jobId },
+  });
+}
+
 export type LossReason = 'taken' | 'lapsed' | 'gone' | 'unknown';
 
 export function reasonOf(standing: RunStanding | undefined): LossReason {

@@ -9,6 +9,7 @@ import type { ComfyBackend, PromptEvent } from '../comfy/backend-port.js';
 import { outputFilesOf } from '../comfy/output-files.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { ChorusError, ErrorCode } from '../errors/index.js';
+import { jobNotDrivenHere } from './instance-lease-loss.js';
 import type {
   AcquireSlotInput,
   AcquireSlotOutput,
@@ -72,9 +73,7 @@ export interface JobActorDeps {
  */
 function assertDrives(deps: JobActorDeps, jobId: string): void {
   if (deps.drivesJobs?.() !== false) return;
-  throw new ChorusError(ErrorCode.INSTANCE_LEASE_LOST, `this instance lost its instance id; job ${jobId} is not driven here any more`, {
-    details: { job_id: jobId },
-  });
+  throw jobNotDrivenHere(jobId);
 }
 
 function backendOf(pool: BackendPoolPort, name: string): ComfyBackend {

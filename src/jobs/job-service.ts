@@ -10,6 +10,7 @@ import { jobMachine } from '../../machines/job.js';
 import type { JobContext, JobMachineInput, JobProgress } from '../../machines/job-types.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { ChorusError, ErrorCode, isOwnershipLost } from '../errors/index.js';
+import { jobNotDrivenHere } from './instance-lease-loss.js';
 import type { GenerateCommand, ListCommand, RegenerateCommand } from '../commands/command-schemas.js';
 import { toJobEventView, type JobEventView } from '../commands/job-command-handler.js';
 import { initialJobRow, type JobRow, type JobStore, type NewJob } from '../contracts/job-store-port.js';
@@ -174,7 +175,7 @@ export class JobService {
         clock: this.clock,
         logger: this.logger,
         durable: (jobId) => this.durable(jobId),
-        drivesJobs: () => !this.instanceLost && this.deps.coordination?.holdsInstance?.() !== false,
+        drivesJobs: () => this.drivesJobs(),
         reconcile: this.reconcile,
         newPromptId: this.newId,
         admittedWorkflow: (jobId) => this.admittedWorkflows.get(jobId),
@@ -231,7 +232,7 @@ export class JobService {
   }
 
   private async admit(cmd: GenerateCommand, regeneratedFrom: string | null): Promise<{ job: JobView; created: boolean }> {
-    if (this.instanceLost || this.deps.coordination?.holdsInstance?.() === false) {
+    if (!this.drivesJobs()) {
       throw new ChorusError(ErrorCode.INSTANCE_LEASE_LOST, 'this instance stalled past its lease and stops; send the job again', {
         details: { instance_id: this.deps.coordination?.instanceId ?? null },
       });
@@ -495,11 +496,12 @@ export class JobService {
     // Checked after the wait, not only before it: a process that stalled while the write was
     // in flight handles the write's answer before any timer, its lease possibly run out and
     // its jobs taken by another run meanwhile.
-    if (this.instanceLost || this.deps.coordination?.holdsInstance?.() === false) {
-      throw new ChorusError(ErrorCode.INSTANCE_LEASE_LOST, `this instance lost its instance id; job ${jobId} is not driven here any more`, {
-        details: { job_id: jobId },
-      });
-    }
+    if (!this.drivesJobs()) throw jobNotDrivenHere(jobId);
+  }
+
+  /** False once this run lost its instance id: noticed (stopDriving), or its lease ran out by its own clock. */
+  private drivesJobs(): boolean {
+    return !this.instanceLost && this.deps.coordination?.holdsInstance?.() !== false;
   }
 
   /** Another instance drives the job now: stop here without touching ComfyUI or its slot. */
