@@ -111,9 +111,8 @@ export class JobLeaseKeeper {
       } else if (holder.heartbeat_at !== first.heartbeat_at || holder.started_at !== first.started_at) {
         throw instanceIdInUse(instanceId, holder);
       }
-      // Until the lease should have lapsed, looking once per heartbeat of the holder's (a quarter of a TTL).
-      const untilLapse = Date.parse(holder.lease_expires_at) - this.clock.now();
-      await this.sleep(Math.min(this.heartbeatMs, Math.max(10, untilLapse + 10)));
+      // Until the lease should have lapsed (by the database's clock), looking once per heartbeat of the holder's (a quarter of a TTL).
+      await this.sleep(Math.min(this.heartbeatMs, Math.max(10, holder.lease_left_ms + 10)));
     }
   }
 
