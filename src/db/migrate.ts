@@ -2,9 +2,21 @@
  * Runs the migrations of `migrations/`. The only file that imports Kysely's migration API:
  * Kysely 0.29 moves it to `kysely/migration`, and this keeps that upgrade to one line.
  */
-import { Migrator, PostgresAdapter, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import {
+  DEFAULT_MIGRATION_LOCK_TABLE,
+  DEFAULT_MIGRATION_TABLE,
+  Migrator,
+  PostgresAdapter,
+  sql,
+  type Kysely,
+  type Migration,
+  type MigrationProvider,
+} from 'kysely';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import { migrationModules } from './migrations/index.js';
+
+/** The Migrator's bookkeeping tables, which introspection hides unless asked for them. */
+export const kyselyBookkeepingTables: readonly string[] = [DEFAULT_MIGRATION_TABLE, DEFAULT_MIGRATION_LOCK_TABLE];
 
 const inCodeMigrationProvider: MigrationProvider = {
   async getMigrations(): Promise<Record<string, Migration>> {
@@ -16,7 +28,8 @@ export async function createMigrator(db: Kysely<any>): Promise<Migrator> {
   if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return new Migrator({ db, provider: inCodeMigrationProvider });
   // Kysely looks for its bookkeeping tables in every schema when none is named, so with a
   // second schema on the server (another service, another test run) it would find theirs.
-  // Name the one `search_path` selects.
+  // Name the one `search_path` selects. (Its introspection sees that schema only:
+  // postgres-current-schema-dialect.ts.)
   const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
   const schema = rows[0]?.schema ?? 'public';
   return new Migrator({ db, provider: inCodeMigrationProvider, migrationTableSchema: schema });

@@ -3,11 +3,12 @@
  * like any libpq option (`?options=-c search_path=…`), which is how tests give every run its
  * own schema and how a deployment shares one server between services.
  */
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely } from 'kysely';
 import pg from 'pg';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import type { DatabaseSchema } from './database-schema.js';
 import { describeDatabase } from './database-url.js';
+import { PostgresCurrentSchemaDialect } from './postgres-current-schema-dialect.js';
 import type { Database } from './open-database.js';
 
 export async function openPostgresDatabase(connectionString: string, poolSize: number): Promise<Database> {
@@ -27,7 +28,7 @@ export async function openPostgresDatabase(connectionString: string, poolSize: n
       suggestion: 'Check that the server runs and that database.url names a database this user may use.',
     });
   }
-  const db = new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<DatabaseSchema>({ dialect: new PostgresCurrentSchemaDialect({ pool }) });
   let closed = false;
   return {
     db,

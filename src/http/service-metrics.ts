@@ -16,6 +16,10 @@ const phases = [
   ['comfy_queue_wait', 'comfy_queue_wait_ms'],
   ['generation', 'generation_ms'],
   ['file_move', 'file_move_ms'],
+  // Resubmissions and outages (0 for a job ComfyUI ran once while the service watched): without
+  // them the phases of such a job would not add up to its total.
+  ['lost', 'lost_ms'],
+  ['service_down', 'service_down_ms'],
   ['total', 'total_ms'],
 ] as const;
 

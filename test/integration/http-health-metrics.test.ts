@@ -85,7 +85,7 @@ describe('GET /metrics', () => {
     const { job } = await h.handler.generate({ conversation_id: 'c1', character: 'nova', prompt: 'x', priority: 0, strict_llm: false, parameters: {} });
     await runFakeLifecycle(h.handler, job.id, h.dataDir, async () => {}, 2);
     const text = (await get('/metrics')).body.toString();
-    for (const phase of ['queue_wait', 'generation', 'file_move', 'total']) {
+    for (const phase of ['queue_wait', 'generation', 'file_move', 'lost', 'service_down', 'total']) {
       expect(text).toMatch(
         new RegExp(`chorus_visual_job_phase_duration_seconds_count\\{instance_id="test-instance",phase="${phase}",outcome="completed"\\} 1`),
       );
@@ -94,6 +94,29 @@ describe('GET /metrics', () => {
     expect(text).toMatch(/chorus_visual_job_phase_duration_seconds_bucket\{le="0.1",instance_id="test-instance",phase="queue_wait",outcome="completed"\} 1/);
     expect(text).toMatch(/chorus_visual_job_transitions_total\{to="completed",instance_id="test-instance"\} 1/);
     expect(text).toMatch(/chorus_visual_job_transitions_total\{to="processing",instance_id="test-instance"\} 1/);
+  });
+
+  it('records the time lost to forgotten runs and to a stopped service as phases of their own', async () => {
+    const { job } = await h.handler.generate({ conversation_id: 'c2', character: 'nova', prompt: 'x', priority: 0, strict_llm: false, parameters: {} });
+    // The end of a job as a restarted service reports it: a run ComfyUI forgot, and an outage.
+    const timings = {
+      queue_wait_ms: 5,
+      comfy_queue_wait_ms: 2,
+      generation_ms: 900,
+      file_move_ms: 3,
+      lost_ms: 4_000,
+      service_down_ms: 40_000,
+      total_ms: 44_910,
+    };
+    h.handler.transition(job.id, 'completed', { timings });
+    const text = (await get('/metrics')).body.toString();
+    const bucket = (phase: string, le: string) =>
+      new RegExp(`chorus_visual_job_phase_duration_seconds_bucket\\{le="${le}",instance_id="test-instance",phase="${phase}",outcome="completed"\\} (\\d+)`);
+    // lost 4 s: not within 2.5 s, within 5 s; service_down 40 s: not within 30 s, within 60 s.
+    expect(text.match(bucket('lost', '2.5'))?.[1]).toBe('0');
+    expect(text.match(bucket('lost', '5'))?.[1]).toBe('1');
+    expect(text.match(bucket('service_down', '30'))?.[1]).toBe('0');
+    expect(text.match(bucket('service_down', '60'))?.[1]).toBe('1');
   });
 
   it('keeps two servers in one process apart (own registry each)', async () => {
