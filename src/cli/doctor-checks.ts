@@ -3,7 +3,7 @@
  * `ok`, `warn` (works, but worth knowing) or `fail` (something needed is missing), with
  * the fix for anything not ok. Nothing here changes anything.
  */
-import { access, constants, mkdir, realpath, stat } from 'node:fs/promises';
+import { access, constants, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { connect } from 'nats';
 import { CharacterRegistry } from '../characters/index.js';
@@ -11,6 +11,7 @@ import { readSystemStats, reportedOutputFolder } from '../comfy/reported-output-
 import { redactUrl, type BackendConfig, type ResolvedConfig } from '../config/index.js';
 import { createJobStore, describeDatabase } from '../db/index.js';
 import { natsConnectionOptions } from '../events/index.js';
+import { absentDatabaseFile } from './absent-database.js';
 import { suggestNames, WorkflowLibrary, workflowNameOf, type WorkflowLimitExceeded, type WorkflowProblem } from '../workflows/index.js';
 
 export interface Finding {
@@ -18,6 +19,28 @@ export interface Finding {
   subject: string;
   message: string;
   fix?: string;
+}
+
+/**
+ * `dir` when it exists, else the nearest folder above it that does: either way one this
+ * process may write into (so `dir` can be made there). Throws when it is not a folder or not writable.
+ */
+async function nearestWritableFolder(dir: string): Promise<string> {
+  let folder = path.resolve(dir);
+  while (!(await exists(folder)) && path.dirname(folder) !== folder) folder = path.dirname(folder);
+  if (!(await stat(folder)).isDirectory()) throw new Error(`${folder} is not a folder`);
+  await access(folder, constants.W_OK);
+  return folder;
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await stat(file);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
 }
 
 const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
@@ -144,6 +167,12 @@ export async function checkNats(config: ResolvedConfig): Promise<Finding[]> {
 export async function checkDatabase(config: ResolvedConfig): Promise<Finding[]> {
   const where = describeDatabase(config.database.url);
   try {
+    // Not made here: a check in the wrong folder would leave a database behind.
+    const absent = absentDatabaseFile(config.database.url);
+    if (absent !== undefined) {
+      const parent = await nearestWritableFolder(path.dirname(absent));
+      return [{ level: 'ok', subject: 'database', message: `${where}: none yet, the first serve or generate creates it (${parent} is writable)` }];
+    }
     const store = await createJobStore(config.database.url);
     try {
       return [{ level: 'ok', subject: 'database', message: `${where}: migrated, ${await store.countJobs()} jobs` }];
@@ -165,9 +194,9 @@ export async function checkDatabase(config: ResolvedConfig): Promise<Finding[]> 
 export async function checkDataDir(config: ResolvedConfig): Promise<Finding[]> {
   const dir = path.resolve(config.data_dir);
   try {
-    await mkdir(dir, { recursive: true });
-    await access(dir, constants.W_OK);
-    return [{ level: 'ok', subject: 'data_dir', message: `${dir} is writable (conversations/… go there)` }];
+    const writable = await nearestWritableFolder(dir);
+    const state = writable === dir ? 'is writable' : `does not exist yet; it can be made (${writable} is writable)`;
+    return [{ level: 'ok', subject: 'data_dir', message: `${dir} ${state} (conversations/… go there)` }];
   } catch (error) {
     return [
       {

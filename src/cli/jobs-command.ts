@@ -1,7 +1,7 @@
 /**
  * `chorus-visual jobs list | show <id> | watch <id> | cancel <id> | regenerate <id> [--seed N]`.
  * list, show and watch only read the database, so they work whether or not a service runs
- * (they take no driver lock). cancel and regenerate must reach the process that drives the
+ * (they take no driver lock); with no database file they say so and create none. cancel and regenerate must reach the process that drives the
  * jobs (an actor is the only thing allowed to move a job): cancel goes to the service holding
  * the database's driver lock (HTTP, else NATS), or, when none does, drives that one job here;
  * regenerate goes to that service too, and on PostgreSQL through the NATS command service;
@@ -30,6 +30,7 @@ import { describeIssues, invalidCommand } from '../commands/command-replies.js';
 import { regenerateCommandSchema, type RegenerateCommand } from '../commands/command-schemas.js';
 import { didYouMean, formatHelp, parseCommandArgs, HelpShown, type CommandHelp } from './cli-args.js';
 import { resolveJobId } from './job-id-resolver.js';
+import { absentDatabaseFile, absentDatabaseNote, noJobWithoutDatabase } from './absent-database.js';
 import { formatJobSummary } from './job-summary-format.js';
 import { watchJob } from './job-watch.js';
 import { loadCliConfig } from './load-cli-config.js';
@@ -114,6 +115,8 @@ export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs(rest, options as typeof options & Record<string, { type: 'string' | 'boolean' }>, help);
   const flags = values as Record<string, string | boolean | undefined>;
   const config = await loadCliConfig(flags['config'] as string | undefined);
+  const absent = absentDatabaseFile(config.database.url);
+  if (absent !== undefined) return withoutDatabase(sub!, absent, positionals[0], flags);
   const store = await createJobStore(config.database.url);
   const runSubcommand = async (): Promise<number> => {
     if (sub === 'list') return await list(store, flags);
@@ -169,16 +172,40 @@ function parseStates(text: string): JobState[] {
   });
 }
 
-async function list(store: Awaited<ReturnType<typeof createJobStore>>, flags: Record<string, string | boolean | undefined>): Promise<number> {
+/** The filter of `jobs list`, its options checked. */
+function listFilter(flags: Record<string, string | boolean | undefined>) {
   const limit = flags['limit'] === undefined ? 50 : Number(flags['limit']);
   if (!Number.isInteger(limit) || limit < 1)
     throw new ChorusError(ErrorCode.INVALID_COMMAND, '--limit must be a whole number from 1', { suggestion: 'e.g. --limit 20' });
-  const rows = await store.listJobs({
+  return {
     ...(typeof flags['state'] === 'string' ? { states: parseStates(flags['state']) } : {}),
     ...(typeof flags['conversation'] === 'string' ? { conversationId: flags['conversation'] } : {}),
     ...(typeof flags['character'] === 'string' ? { character: flags['character'] } : {}),
     limit,
+  };
+}
+
+/**
+ * No database file: nothing to read, and nothing is created. `list` is empty (exit 0) with a
+ * note on stderr; a job named by id is JOB_NOT_FOUND saying there is no database.
+ */
+async function withoutDatabase(sub: string, file: string, typed: string | undefined, flags: Record<string, string | boolean | undefined>): Promise<number> {
+  if (sub === 'list') {
+    listFilter(flags);
+    process.stdout.write(flags['json'] ? '[]\n' : 'no jobs\n');
+    process.stderr.write(absentDatabaseNote(file));
+    return 0;
+  }
+  // An empty store: a missing or too-short id gets the usual INVALID_COMMAND; any other is not there.
+  await resolveJobId({ getJob: async () => undefined, listJobs: async () => [] }, typed).catch((error: unknown) => {
+    if (error instanceof ChorusError && error.code === ErrorCode.JOB_NOT_FOUND) throw noJobWithoutDatabase((typed ?? '').trim(), file);
+    throw error;
   });
+  throw noJobWithoutDatabase((typed ?? '').trim(), file);
+}
+
+async function list(store: Awaited<ReturnType<typeof createJobStore>>, flags: Record<string, string | boolean | undefined>): Promise<number> {
+  const rows = await store.listJobs(listFilter(flags));
   const regenerations = await store.listRegenerations(rows.map((row) => row.id));
   const views = rows.map((row) => jobViewOf(row, null, regenerations.get(row.id)));
   if (flags['json']) {

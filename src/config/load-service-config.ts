@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ChorusError, ErrorCode } from '../errors/index.js';
+import { resolvePathsInConfigFile } from './config-file-paths.js';
 import { isLoopbackHost } from './loopback-host.js';
 import { serviceConfigSchema, type BackendConfig, type ServiceConfig } from './service-config.schema.js';
 
@@ -232,7 +233,8 @@ export function configFilePath(path: string | undefined, env: NodeJS.ProcessEnv 
 
 /**
  * Loads the config: the YAML file (when it exists; a missing default file means defaults),
- * then `CHORUS_VISUAL_*` overrides, then validation.
+ * its relative paths made absolute against its folder (config-file-paths.ts), then
+ * `CHORUS_VISUAL_*` overrides (their paths relative to the working directory), then validation.
  */
 export async function loadServiceConfig(
   options: { path?: string; env?: NodeJS.ProcessEnv; required?: boolean; labels?: Readonly<Record<string, string>> } = {},
@@ -247,7 +249,7 @@ export async function loadServiceConfig(
       if (typeof parsed !== 'object' || Array.isArray(parsed)) {
         throw new ChorusError(ErrorCode.CONFIG_INVALID, `${path}: the top level must be a mapping of keys`);
       }
-      raw = parsed as Record<string, unknown>;
+      raw = resolvePathsInConfigFile(parsed as Record<string, unknown>, path);
     }
   } catch (error) {
     if (error instanceof ChorusError) throw error;

@@ -156,7 +156,7 @@ export const serviceConfigSchema = z.strictObject({
   characters_dir: z.string().default('config/characters'),
   database: z
     .strictObject({
-      /** `sqlite:<path>` (relative to the working directory) or `postgres://…`; unset: `sqlite:{data_dir}/chorus-visual.db`. */
+      /** `sqlite:<path>` (in a config file, relative to its folder; from a variable or flag, to the working directory) or `postgres://…`; unset: `sqlite:{data_dir}/chorus-visual.db`. */
       url: z.string().default('sqlite:data/chorus-visual.db'),
     })
     .prefault({}),

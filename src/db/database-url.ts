@@ -1,6 +1,7 @@
 /**
  * Database URLs as the config spells them: `sqlite:<path>` (relative to the working
- * directory), `sqlite::memory:`, or `postgres://user:password@host/db`.
+ * directory here: a config file's relative paths were made absolute against its folder
+ * when it was read), `sqlite::memory:`, or `postgres://user:password@host/db`.
  */
 import path from 'node:path';
 import { ChorusError, ErrorCode } from '../errors/index.js';
