@@ -136,7 +136,8 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
         });
       }
       relay.kick();
-      lock?.describe({ nats: { servers: config.nats.servers, subject_prefix: prefix } });
+      // Only a command service is a way in: a one-shot `generate` publishes events but answers nothing.
+      if (commands) lock?.describe({ nats: { servers: config.nats.servers, subject_prefix: prefix } });
       logger.info({ server: connection.getServer(), commands: `${prefix}.cmd.>`, events: `${prefix}.events.>` }, 'NATS commands and events ready');
     };
     let natsLater: Promise<void> = Promise.resolve();

@@ -14,7 +14,8 @@ import type { ResolvedConfig } from '../config/index.js';
 import { ChorusError, ErrorCode, type ErrorData } from '../errors/index.js';
 import { natsConnectionOptions } from '../events/index.js';
 import type { JobView } from '../jobs/index.js';
-import { StoreDriverLock, type DriverHolder, type DriverLockPaths } from '../db/store-driver-lock.js';
+import { isOneShotHolder, StoreDriverLock, type DriverHolder, type DriverLockPaths } from '../db/store-driver-lock.js';
+import { drivenByOneShot } from './one-shot-driver.js';
 
 export interface DriverClient {
   /** For the route line: `HTTP http://…` or `NATS chorus.visual.cmd.*`. */
@@ -31,7 +32,10 @@ type Envelope = { ok: true; job: JobView; created?: boolean } | { ok: false; err
 /** How long a holder still starting may take to say where it listens. */
 const SERVING_WITHIN_MS = 30_000;
 
-/** A client for the holder of the lock, once it serves; throws STORE_LOCKED when it cannot be reached. */
+/**
+ * A client for the holder of the lock, once it serves; throws STORE_LOCKED when it cannot be
+ * reached, or when the holder is a one-shot command (another `generate`), which serves nothing.
+ */
 export async function connectToDriver(
   config: ResolvedConfig,
   paths: DriverLockPaths,
@@ -41,12 +45,14 @@ export async function connectToDriver(
 ): Promise<{ client: DriverClient; holder: DriverHolder }> {
   const deadline = Date.now() + SERVING_WITHIN_MS;
   let current: DriverHolder | undefined = holder;
-  while (current && current.state !== 'serving' && Date.now() < deadline) {
+  while (current && !isOneShotHolder(current) && current.state !== 'serving' && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 200));
     current = StoreDriverLock.currentHolder(paths);
   }
   if (!current)
     throw new ChorusError(ErrorCode.STORE_LOCKED, 'the service that held the job database stopped while this command waited for it', { recoverable: true });
+  // Another generate (or jobs cancel): not a service, nothing listens for commands there.
+  if (isOneShotHolder(current)) throw drivenByOneShot(paths, current, command);
   if (current.http_url) return { client: new HttpDriverClient(current.http_url, config.http.token, paths), holder: current };
   if (current.nats) return { client: await NatsDriverClient.connect(config, current.nats.subject_prefix, paths, command), holder: current };
   throw new ChorusError(

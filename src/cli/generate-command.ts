@@ -4,29 +4,35 @@
  * prints the final job instead, for scripts. When a service drives the database (it holds
  * the driver lock), the job is sent to it (HTTP, else NATS) and followed there; otherwise it
  * runs in this process, which holds the lock meanwhile. stderr says which way it went.
+ * Another `generate` holding the lock is no service: this one waits for it (--wait) and then
+ * runs in its own process.
  */
 import { startApp, type ChorusVisualApp } from '../app/chorus-visual-app.js';
 import { runThenStop } from '../app/stop-sequence.js';
 import { generateCommandSchema, type GenerateCommand } from '../commands/command-schemas.js';
 import { describeIssues, type ResolvedConfig } from '../config/index.js';
 import { describeDatabase } from '../db/index.js';
-import { driverLockPathsFor, lockHolderOf, type DriverHolder, type DriverLockPaths } from '../db/store-driver-lock.js';
+import { driverLockPathsFor, isOneShotHolder, lockHolderOf, type DriverHolder, type DriverLockPaths } from '../db/store-driver-lock.js';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import { finalStates, type JobView } from '../contracts/index.js';
 import { createSilentLogger } from '../logging/logger.js';
 import { parseCommandArgs, type CommandHelp } from './cli-args.js';
 import { connectToDriver, generateLeftWithService, jobLeftWithService, routeLine } from './driver-client.js';
 import { createJobProgressDisplay } from './job-progress-display.js';
+import { drivenByOneShot, untilHolderChanges, waitingLine } from './one-shot-driver.js';
 import { loadCliConfig } from './load-cli-config.js';
 import { noteStopFailure } from './stop-failure-note.js';
 
 /** How often a job sent to the running service is looked at while it runs there. */
 const FOLLOW_INTERVAL_MS = 250;
 
+/** How long a generate waits, by default, for another one-shot command driving the database to end. */
+const DEFAULT_WAIT_MS = 600_000;
+
 const help: CommandHelp = {
   usage: 'chorus-visual generate (--character ID | --workflow NAME) --conversation ID [options] "request"',
   summary:
-    'Runs one job to its end with a progress bar, and prints where its files went (exit 0) or its error (exit 1). Beside a running serve on the same database the job goes to it (HTTP, else NATS); stderr says which way.',
+    'Runs one job to its end with a progress bar, and prints where its files went (exit 0) or its error (exit 1). Beside a running serve on the same database the job goes to it (HTTP, else NATS); beside another generate it waits for that one to end (--wait), then runs here; stderr says which way.',
   options: {
     character: 'ID  the character (config/characters/ID.yaml); its default workflow runs unless --workflow is given',
     workflow: 'NAME  the workflow (workflows/NAME.json)',
@@ -38,6 +44,7 @@ const help: CommandHelp = {
     negative: 'TEXT  the negative prompt',
     seed: 'N  a fixed seed (default: random, recorded on the job)',
     'request-id': 'ID  idempotency key: the same id returns the same job',
+    wait: 'SECONDS  with no service, how long to wait while another generate drives the database (default 600; 0: not at all); then it runs here',
     config: 'FILE  the config file (default config/chorus-visual.yaml)',
     json: 'print the finished job as JSON instead',
   },
@@ -58,6 +65,7 @@ export async function run(argv: string[]): Promise<number> {
       negative: { type: 'string' },
       seed: { type: 'string' },
       'request-id': { type: 'string' },
+      wait: { type: 'string' },
       config: { type: 'string' },
       json: { type: 'boolean' },
     },
@@ -80,19 +88,14 @@ export async function run(argv: string[]): Promise<number> {
     throw new ChorusError(ErrorCode.INVALID_COMMAND, describeIssues(parsed.error).join('; '), { suggestion: 'see `chorus-visual generate --help`' });
   }
 
+  const waitMs = waitOption(values.wait);
   const config = await loadCliConfig(values.config);
   const label = values.character ?? values.workflow ?? 'job';
   const json = values.json === true;
-  let app: ChorusVisualApp;
-  try {
-    app = await startApp({ config, logger: createSilentLogger(), http: false, commands: false, role: 'generate', runtime: { restore: false } });
-  } catch (error) {
-    // A service drives this database: the job is its to run, not a second driver's.
-    const holder = lockHolderOf(error);
-    const paths = driverLockPathsFor(config.database.url);
-    if (!holder || !paths) throw error;
-    return report(await generateThroughDriver(config, paths, holder, parsed.data, label, json), json);
-  }
+  const driving = await driveOrFindService(config, waitMs);
+  // A service drives this database: the job is its to run, not a second driver's.
+  if (!('app' in driving)) return report(await generateThroughDriver(config, driving.paths, driving.holder, parsed.data, label, json), json);
+  const { app } = driving;
   process.stderr.write(
     `route: in this process (${app.runtime.coordination ? 'an instance of the shared database' : `no service drives ${describeDatabase(config.database.url)}`})\n`,
   );
@@ -139,6 +142,44 @@ export async function run(argv: string[]): Promise<number> {
     noteStopFailure,
   );
   return report(job, json);
+}
+
+/** --wait SECONDS: how long to wait for another one-shot command driving the database. */
+function waitOption(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_WAIT_MS;
+  const seconds = Number(text);
+  if (text.trim() === '' || !Number.isFinite(seconds) || seconds < 0)
+    throw new ChorusError(ErrorCode.INVALID_COMMAND, `--wait must be a number of seconds from 0, not "${text}"`, {
+      suggestion: 'e.g. --wait 60, or --wait 0 not to wait',
+    });
+  return seconds * 1000;
+}
+
+/**
+ * This process takes the driver lock and runs the job, or the service holding it is returned
+ * to send the job to. A one-shot holder (another `generate`, a `jobs cancel`) serves nothing:
+ * this one waits, at most `waitMs`, for it to end, saying so on stderr, then tries again.
+ */
+async function driveOrFindService(
+  config: ResolvedConfig,
+  waitMs: number,
+): Promise<{ app: ChorusVisualApp } | { holder: DriverHolder; paths: DriverLockPaths }> {
+  const started = Date.now();
+  let waitingFor: DriverHolder | undefined;
+  for (;;) {
+    try {
+      return { app: await startApp({ config, logger: createSilentLogger(), http: false, commands: false, role: 'generate', runtime: { restore: false } }) };
+    } catch (error) {
+      const holder = lockHolderOf(error);
+      const paths = driverLockPathsFor(config.database.url);
+      if (!holder || !paths) throw error;
+      if (!isOneShotHolder(holder)) return { holder, paths };
+      if (Date.now() - started >= waitMs) throw drivenByOneShot(paths, holder, 'generate', Date.now() - started);
+      if (waitingFor?.pid !== holder.pid || waitingFor.host !== holder.host) process.stderr.write(waitingLine(paths, holder, waitMs));
+      waitingFor = holder;
+      await untilHolderChanges(paths, holder, started + waitMs);
+    }
+  }
 }
 
 /** Sends the job to the running service and follows it there until it ends. */

@@ -29,10 +29,18 @@ export interface DriverHolder {
   state: 'starting' | 'serving';
   /** The holder's HTTP API, once it listens (null when it has none). */
   http_url: string | null;
-  /** The holder's NATS command service, once it serves one. */
+  /** The holder's NATS command service, once it serves one (never for a one-shot command). */
   nats: { servers: string[]; subject_prefix: string } | null;
-  /** What holds it: `serve`, or a one-shot `generate`. */
+  /** What holds it: `serve` (or `demo`), or a one-shot `generate` or `jobs cancel`. */
   command: string;
+}
+
+/**
+ * A one-shot command (`generate`, `jobs cancel`) drives only its own job for as long as it
+ * runs and takes no commands: another command cannot be sent to it, only wait for it to end.
+ */
+export function isOneShotHolder(holder: DriverHolder): boolean {
+  return holder.command === 'generate' || holder.command === 'jobs cancel';
 }
 
 export interface DriverLockPaths {
