@@ -60,8 +60,9 @@ it('SIGTERM during the start: logged, the driver lock and HTTP port given back, 
   const code = await proc.kill('SIGTERM');
 
   expect({ code, signal: proc.child.signalCode }, proc.lines.join('\n')).toEqual({ code: 0, signal: null });
-  // Well inside the 3 s first-contact wait: the signal does not wait for the start to finish.
-  expect(Date.now() - signalledAt).toBeLessThan(2_500);
+  // Inside the 3 s first-contact wait (a timer: a start that waited it out exits later than
+  // that however loaded the machine): the signal does not wait for the start to finish.
+  expect(Date.now() - signalledAt).toBeLessThan(2_900);
   const interrupted = proc.lines.find((l) => l.includes('"msg":"startup interrupted; stopping what was started"'));
   expect(interrupted, proc.lines.join('\n')).toBeDefined();
   expect(JSON.parse(interrupted!)).toMatchObject({ signal: 'SIGTERM' });
