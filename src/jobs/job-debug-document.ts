@@ -47,6 +47,8 @@ export function debugDocumentOf(row: JobRow, view: JobView, events: JobEventRow[
     gpu_handoff: debug['gpu_handoff'] ?? [],
     affinity: debug['affinity'] ?? null,
     resubmits: debug['resubmits'] ?? 0,
+    // Why a waiting job is not going on (no backend reachable); null otherwise.
+    note: view.note ?? null,
     attempts: row.attempts,
     // Every submission ComfyUI accepted, oldest first ([] for a job stored before they were recorded).
     runs: runsOf(row).map(runEntryOf),

@@ -29,6 +29,7 @@ import { holdsSlot, mayBeGranted, positionOf, samePosition, transitionType, type
 import { applyPatch, patchForTransition } from './job-row-patch.js';
 import { jobViewOf } from './job-view-mapper.js';
 import { debugDocumentOf } from './job-debug-document.js';
+import { withSlotWaitNote } from './slot-wait-note.js';
 import { JobServiceEvents, type JobServiceEventMap } from './job-service-events.js';
 import { regenerationOf } from './regeneration-request.js';
 import { PreviewThrottle } from './preview-throttle.js';
@@ -587,7 +588,8 @@ export class JobService {
     const persisted = persistWithoutGraph(snapshot, (s) => this.machine.getPersistedSnapshot(s));
     const patch = patchForTransition(job.row, snapshot.context, from, to, nowIso, persisted);
     job.row = applyPatch(job.row, patch, null, nowIso);
-    const view = jobViewOf(job.row, job.progress, job.regenerations);
+    // Begins to wait while no backend is reachable: its event says so (a note, not an error).
+    const view = withSlotWaitNote(jobViewOf(job.row, job.progress, job.regenerations), () => this.deps.pool.list());
     const type = transitionType(from, to);
     const fromName = from.substate ?? from.state;
     const toName = to.substate ?? to.state;
@@ -675,7 +677,7 @@ export class JobService {
   }
 
   private viewOf(row: JobRow, regenerations: readonly string[] = []): JobView {
-    const view = jobViewOf(row, this.live.get(row.id)?.progress ?? null, regenerations);
+    const view = withSlotWaitNote(jobViewOf(row, this.live.get(row.id)?.progress ?? null, regenerations), () => this.deps.pool.list());
     // Only where several instances share the work: which one drives the job.
     return typeof row.owner_instance === 'string' ? { ...view, owner: row.owner_instance } : view;
   }
