@@ -159,6 +159,22 @@ describe('JobService', () => {
     expect(t.service.activeCount()).toBe(0);
   });
 
+  it('a request over the prompt cap is shortened, not dropped: the stored prompt keeps the trigger words and look, and says it was cut', async () => {
+    const t = build();
+    const userRequest = 'please draw '.repeat(120); // 1440 characters, no commas: over the 1200 cap on its own
+    const { job } = await t.service.generate({ ...generate, user_request: userRequest });
+    await t.reached(job.id, 'submitted');
+    const stored = t.store.rows.get(job.id)!;
+    const prompt = stored.prompt!;
+    expect(prompt.length).toBeLessThanOrEqual(1200);
+    expect(prompt.startsWith('nova_character, please draw please draw')).toBe(true);
+    expect(prompt).toContain('silver-streaked dark hair in a loose braid');
+    expect(prompt).toContain('high quality');
+    expect(JSON.stringify(t.backend.submits[0]!.prompt)).toContain(prompt.slice(0, 60));
+    const { debug } = await t.service.get(job.id, { debug: true });
+    expect(debug!['prompt_truncated']).toMatchObject({ max_chars: 1200, cut: [expect.stringMatching(/^user request shortened from 1439 to \d+ characters$/)] });
+  });
+
   it('refuses unknown workflows and characters before persisting anything', async () => {
     const t = build();
     await expect(t.service.generate({ ...generate, character: 'nobody' })).rejects.toMatchObject({ code: 'CHARACTER_NOT_FOUND' });
