@@ -3,8 +3,11 @@
  * lock may move its jobs, so `generate`, `jobs cancel` and `jobs regenerate` beside a running
  * `serve` send the command to it — over its HTTP API when it has one, else over its NATS
  * command service — instead of opening a second driver. Which way a command went is said on stderr.
+ * Each request waits COMMAND_REPLY_MS at most, either way: a stopped or hung service still
+ * takes the request, and would otherwise keep the command waiting.
  */
 import { connect, ErrorCode as NatsErrorCode, type NatsConnection } from 'nats';
+import { z } from 'zod';
 import { commandSubject, type CommandName } from '../commands/command-service.js';
 import type { GenerateCommand, RegenerateCommand } from '../commands/command-schemas.js';
 import type { ResolvedConfig } from '../config/index.js';
@@ -94,17 +97,20 @@ class HttpDriverClient implements DriverClient {
   async close(): Promise<void> {}
 
   private async call(command: CommandName, method: string, path: string, body?: unknown): Promise<Extract<Envelope, { ok: true }>> {
-    let response: Response;
+    let reply: { text: string; what: string };
     try {
-      response = await fetch(`${this.baseUrl}${path}`, {
+      const response = await fetch(`${this.baseUrl}${path}`, {
         method,
         headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(this.token ? { authorization: `Bearer ${this.token}` } : {}) },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        // One bound for the whole reply, headers and body: undici alone waits 300 s for each.
+        signal: AbortSignal.timeout(COMMAND_REPLY_MS),
       });
+      reply = { text: await response.text(), what: `HTTP ${response.status}, ${response.headers.get('content-type') ?? 'no content type'}` };
     } catch (error) {
       throw unreachable(this.way, error, this.paths, command, !refusedBeforeSending(error));
     }
-    return unwrap((await response.json()) as Envelope);
+    return unwrapReply(reply.text, reply.what, this.way, this.paths, command);
   }
 }
 
@@ -154,17 +160,47 @@ class NatsDriverClient implements DriverClient {
       // No responders: nothing subscribed, so nothing received the command.
       throw unreachable(this.way, error, this.paths, command, (error as { code?: unknown }).code !== NatsErrorCode.NoResponders);
     });
-    return unwrap(reply.json<Envelope>());
+    return unwrapReply(reply.string(), 'NATS', this.way, this.paths, command);
   }
 }
 
-function unwrap(envelope: Envelope): Extract<Envelope, { ok: true }> {
+/**
+ * How long the CLI waits for the running service's reply to one request, over HTTP or NATS,
+ * before it stops waiting (a service stopped with SIGSTOP, or hung, still takes the request).
+ * Per request: `generate` gets its reply once the job is stored, then follows the job with
+ * requests of its own, so a job may run for as long as it takes.
+ */
+export const COMMAND_REPLY_MS = 15_000;
+
+/** The reply envelope of the HTTP API and the NATS command service (only what the CLI reads is checked). */
+const envelopeSchema = z.union([
+  z.looseObject({ ok: z.literal(true), job: z.looseObject({ id: z.string() }), created: z.boolean().optional() }),
+  z.looseObject({ ok: z.literal(false), error: z.looseObject({ code: z.string(), message: z.string(), recoverable: z.boolean() }) }),
+]);
+
+/**
+ * The job of a reply, or the error it carries. A reply that is no envelope (a proxy's HTML
+ * page, an empty body) is not the service's answer: whether it did the command is unknown.
+ */
+function unwrapReply(text: string, what: string, way: string, paths: DriverLockPaths, command: CommandName): Extract<Envelope, { ok: true }> {
+  const parsed = envelopeSchema.safeParse(jsonOrUndefined(text));
+  if (!parsed.success) {
+    const excerpt = text.replace(/\s+/g, ' ').trim().slice(0, 200) || '(empty)';
+    throw unreachable(way, new Error(`the reply is not chorus-visual's (${what}): ${excerpt}`), paths, command, true);
+  }
+  // Checked as far as the CLI reads it; the rest of a job or an error is passed on as it came.
+  const envelope = parsed.data as unknown as Envelope;
   if (!envelope.ok) throw ChorusError.fromJSON(envelope.error);
   return envelope;
 }
 
-/** How long the CLI waits for a command service's reply over NATS before it stops waiting. */
-export const COMMAND_REPLY_MS = 15_000;
+function jsonOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
 
 /** The running service did not answer: it is either still there (and holds the lock) or gone. */
 export class DriverUnanswered extends ChorusError {
@@ -181,6 +217,11 @@ function refusedBeforeSending(error: unknown): boolean {
   return typeof cause?.code === 'string' && notConnected.has(cause.code);
 }
 
+/** The wait for a reply reached COMMAND_REPLY_MS: fetch's signal fired, or nats.js gave up. */
+function timedOut(error: unknown): boolean {
+  return (error as { name?: unknown }).name === 'TimeoutError' || (error as { code?: unknown }).code === NatsErrorCode.Timeout;
+}
+
 /**
  * STORE_LOCKED only while a live process still holds the lock; a holder that died (SIGKILL,
  * crash) dropped it, and then no service runs: SERVICE_UNAVAILABLE.
@@ -193,7 +234,7 @@ function unreachable(way: string, error: unknown, paths: DriverLockPaths, comman
 
 function unansweredError(way: string, error: unknown, paths: DriverLockPaths, command: CommandName): DriverUnanswered {
   const holder = StoreDriverLock.currentHolder(paths);
-  const reason = (error as Error).message;
+  const reason = timedOut(error) ? `no reply within ${COMMAND_REPLY_MS / 1000} s` : (error as Error).message;
   if (holder)
     return new DriverUnanswered(ErrorCode.STORE_LOCKED, `the running service holds the job database but did not answer over ${way}: ${reason}`, {
       cause: error,

@@ -22,7 +22,10 @@ export interface InstanceInfo {
   heartbeat_at: string;
   lease_expires_at: string;
   stopped_at: string | null;
+  /** Not stopped, and its lease has not lapsed: by the database's clock when read (PostgreSQL). */
   alive: boolean;
+  /** How long its lease had left when read, by that clock (≤ 0: lapsed). */
+  lease_left_ms: number;
 }
 
 /**

@@ -7,6 +7,7 @@ import { sql, type Kysely, type QueryCreator } from 'kysely';
 import type { DatabaseSchema } from './database-schema.js';
 import type { DatabaseDialect } from './database-url.js';
 import { unfinishedJobStates } from './job-claim.repository.js';
+import type { LeaseTime } from './lease-clock.js';
 
 type Executor = Kysely<DatabaseSchema>;
 
@@ -82,7 +83,7 @@ export async function claimSlotInOneStatement(
   maxConcurrent: number,
   jobId: string,
   instanceId: string,
-  now: string,
+  { now }: LeaseTime,
 ): Promise<boolean> {
   const held = await db
     .with('candidate', (qc) => freeSlots(qc, backend, maxConcurrent, jobId).forUpdate().skipLocked())
@@ -113,7 +114,7 @@ export async function claimSlotInOneStatement(
   return held !== undefined;
 }
 
-export async function holdSlot(db: Executor, backend: string, slot: number, jobId: string, instanceId: string, now: string): Promise<void> {
+export async function holdSlot(db: Executor, backend: string, slot: number, jobId: string, instanceId: string, { now }: LeaseTime): Promise<void> {
   await db
     .updateTable('backend_slots')
     .set({ job_id: jobId, instance_id: instanceId, claimed_at: now })

@@ -1,7 +1,9 @@
 /**
  * The tables several instances coordinate through (migration 2026_11_26_090000). Times are
- * ISO-8601 text written by the instances' clocks: hosts must keep their clocks in step
- * (NTP) to well within the lease TTL.
+ * ISO-8601 text ("2026-11-26T09:00:00.000Z"), compared as text. On PostgreSQL they are
+ * written and compared by the database's clock, in the statements themselves (lease-clock.ts):
+ * the instances' clocks need not agree. Rows written before that (by the instances' clocks)
+ * have the same format.
  */
 import type { Selectable } from 'kysely';
 

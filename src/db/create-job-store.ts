@@ -3,6 +3,7 @@ import { KyselyInstanceCoordinator } from './kysely-instance-coordinator.js';
 import { KyselyJobStore } from './kysely-job-store.js';
 import { openDatabase, type Database, type OpenDatabaseOptions } from './open-database.js';
 import { inMemorySqlite, parseDatabaseUrl } from './database-url.js';
+import { leaseClockOf } from './lease-clock.js';
 import { withSqliteMigrationLock } from './sqlite-migration-lock.js';
 
 export type DatabaseJobStore = KyselyJobStore & { readonly database: Database };
@@ -34,7 +35,11 @@ export async function createJobStore(url: string, options: CreateJobStoreOptions
   return Object.assign(store, { database });
 }
 
-/** The coordination side of a store's database (instances, leases, backend slots). */
+/**
+ * The coordination side of a store's database (instances, leases, backend slots). Lease
+ * times come from the database's clock on PostgreSQL; `now` (the process's clock, default
+ * Date.now) serves SQLite only.
+ */
 export function createInstanceCoordinator(store: DatabaseJobStore, now?: () => number): KyselyInstanceCoordinator {
-  return new KyselyInstanceCoordinator(store.database.db, store.database.dialect, now);
+  return new KyselyInstanceCoordinator(store.database.db, store.database.dialect, leaseClockOf(store.database.dialect, now));
 }

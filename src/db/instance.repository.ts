@@ -4,6 +4,7 @@
  */
 import type { Executor } from './job.repository.js';
 import type { ServiceInstanceRecord } from './coordination.tables.js';
+import type { LeaseTime } from './lease-clock.js';
 
 /**
  * Takes the instance id for the run `runToken`: registers it, or takes over a row no live
@@ -11,7 +12,9 @@ import type { ServiceInstanceRecord } from './coordination.tables.js';
  * another process may hold it (its lease is current). One statement, so two processes
  * starting with one id at once cannot both take it.
  */
-export async function claimInstance(db: Executor, id: string, runToken: string, now: string, expiresAt: string): Promise<boolean> {
+export async function claimInstance(db: Executor, id: string, runToken: string, time: LeaseTime, ttlMs: number): Promise<boolean> {
+  const { now } = time;
+  const expiresAt = time.after(ttlMs);
   const row = await db
     .insertInto('service_instances')
     .values({ id, started_at: now, heartbeat_at: now, lease_expires_at: expiresAt, stopped_at: null, run_token: runToken })
@@ -32,10 +35,11 @@ export async function claimInstance(db: Executor, id: string, runToken: string, 
  * back to life: once it lapsed, others may have taken the jobs (or the id) over. False
  * when nothing was renewed.
  */
-export async function renewInstanceRun(db: Executor, id: string, runToken: string, now: string, expiresAt: string): Promise<boolean> {
+export async function renewInstanceRun(db: Executor, id: string, runToken: string, time: LeaseTime, ttlMs: number): Promise<boolean> {
+  const { now } = time;
   const result = await db
     .updateTable('service_instances')
-    .set({ heartbeat_at: now, lease_expires_at: expiresAt })
+    .set({ heartbeat_at: now, lease_expires_at: time.after(ttlMs) })
     .where('id', '=', id)
     .where('run_token', '=', runToken)
     .where('stopped_at', 'is', null)
@@ -44,12 +48,15 @@ export async function renewInstanceRun(db: Executor, id: string, runToken: strin
   return result.numUpdatedRows > 0n;
 }
 
-export async function selectInstance(db: Executor, id: string): Promise<ServiceInstanceRecord | undefined> {
-  return db.selectFrom('service_instances').selectAll().where('id', '=', id).executeTakeFirst();
+/** A row as read, with the clock's time in the same statement (`read_at`), to tell whether its lease is current. */
+export type InstanceReading = ServiceInstanceRecord & { read_at: string };
+
+export async function selectInstance(db: Executor, id: string, time: LeaseTime): Promise<InstanceReading | undefined> {
+  return db.selectFrom('service_instances').selectAll().select(time.now.as('read_at')).where('id', '=', id).executeTakeFirst();
 }
 
 /** Ends the run's lease now, if the run `runToken` still holds the id: to everyone else it is gone. */
-export async function stopInstanceRun(db: Executor, id: string, runToken: string, now: string): Promise<boolean> {
+export async function stopInstanceRun(db: Executor, id: string, runToken: string, { now }: LeaseTime): Promise<boolean> {
   const result = await db
     .updateTable('service_instances')
     .set({ lease_expires_at: now, stopped_at: now })
@@ -59,15 +66,17 @@ export async function stopInstanceRun(db: Executor, id: string, runToken: string
   return result.numUpdatedRows > 0n;
 }
 
-export async function selectInstances(db: Executor): Promise<ServiceInstanceRecord[]> {
-  return db.selectFrom('service_instances').selectAll().orderBy('id').execute();
+export async function selectInstances(db: Executor, time: LeaseTime): Promise<InstanceReading[]> {
+  return db.selectFrom('service_instances').selectAll().select(time.now.as('read_at')).orderBy('id').execute();
 }
 
 /**
  * Takes the lease when it is free, expired or already ours; returns whether we hold it.
  * Insert-or-update in one statement, so two instances racing for a new lease cannot both win.
  */
-export async function takeLease(db: Executor, name: string, holder: string, now: string, expiresAt: string): Promise<boolean> {
+export async function takeLease(db: Executor, name: string, holder: string, time: LeaseTime, ttlMs: number): Promise<boolean> {
+  const { now } = time;
+  const expiresAt = time.after(ttlMs);
   const row = await db
     .insertInto('coordination_leases')
     .values({ name, holder, expires_at: expiresAt })

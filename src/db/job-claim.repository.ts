@@ -9,6 +9,7 @@ import { JobState, finalStates } from '../contracts/job-view.js';
 import type { DatabaseSchema } from './database-schema.js';
 import type { DatabaseDialect } from './database-url.js';
 import type { JobRecord } from './jobs.table.js';
+import type { LeaseTime } from './lease-clock.js';
 
 type Executor = Kysely<DatabaseSchema>;
 
@@ -19,7 +20,7 @@ export const unfinishedJobStates = Object.values(JobState).filter((state) => !fi
  * and its lease has not lapsed. A write made on that condition cannot land for a run that
  * stalled while another took its id over (docs/running-several-instances.md).
  */
-function runHoldsId(eb: ExpressionBuilder<DatabaseSchema, 'visual_generation_jobs'>, owner: string, runToken: string, now: string) {
+function runHoldsId(eb: ExpressionBuilder<DatabaseSchema, 'visual_generation_jobs'>, owner: string, runToken: string, { now }: LeaseTime) {
   return eb.exists(
     eb
       .selectFrom('service_instances as me')
@@ -35,7 +36,7 @@ export async function claimOrphanedJobs(
   db: Executor,
   dialect: DatabaseDialect,
   owner: string,
-  now: string,
+  time: LeaseTime,
   limit: number,
   includeOwn: boolean,
   /** The claimer's run token: nothing is claimed unless its run still holds the id. */
@@ -50,7 +51,9 @@ export async function claimOrphanedJobs(
         eb('j.owner_instance', 'is', null),
         ...(includeOwn ? [eb('j.owner_instance', '=', owner)] : []),
         eb.not(
-          eb.exists(eb.selectFrom('service_instances as i').select('i.id').whereRef('i.id', '=', 'j.owner_instance').where('i.lease_expires_at', '>', now)),
+          eb.exists(
+            eb.selectFrom('service_instances as i').select('i.id').whereRef('i.id', '=', 'j.owner_instance').where('i.lease_expires_at', '>', time.now),
+          ),
         ),
       ]),
     )
@@ -61,7 +64,7 @@ export async function claimOrphanedJobs(
   const ids = (await candidates.execute()).map((row) => row.id);
   if (ids.length === 0) return [];
   let claim = db.updateTable('visual_generation_jobs').set({ owner_instance: owner }).where('id', 'in', ids);
-  if (runToken !== undefined) claim = claim.where((eb) => runHoldsId(eb, owner, runToken, now));
+  if (runToken !== undefined) claim = claim.where((eb) => runHoldsId(eb, owner, runToken, time));
   const claimed = await claim.returningAll().execute();
   return claimed.sort((a, b) => (a.created_at === b.created_at ? a.id.localeCompare(b.id) : a.created_at.localeCompare(b.created_at)));
 }
@@ -76,24 +79,24 @@ export async function disownJobs(db: Executor, owner: string): Promise<void> {
     .execute();
 }
 
-export async function markCancelRequested(db: Executor, jobId: string, now: string): Promise<boolean> {
+export async function markCancelRequested(db: Executor, jobId: string, time: LeaseTime): Promise<boolean> {
   const result = await db
     .updateTable('visual_generation_jobs')
-    .set({ cancel_requested_at: now })
+    .set({ cancel_requested_at: time.now })
     .where('id', '=', jobId)
     .where('status', 'in', unfinishedJobStates)
     .executeTakeFirst();
   return result.numUpdatedRows > 0n;
 }
 
-export async function takeCancelRequestsOf(db: Executor, owner: string, fence?: { runToken: string; now: string }): Promise<string[]> {
+export async function takeCancelRequestsOf(db: Executor, owner: string, fence?: { runToken: string; time: LeaseTime }): Promise<string[]> {
   let take = db
     .updateTable('visual_generation_jobs')
     .set({ cancel_requested_at: null })
     .where('owner_instance', '=', owner)
     .where('cancel_requested_at', 'is not', null);
   // A run that lost its id takes no request: the run holding the id now acts on it.
-  if (fence !== undefined) take = take.where((eb) => runHoldsId(eb, owner, fence.runToken, fence.now));
+  if (fence !== undefined) take = take.where((eb) => runHoldsId(eb, owner, fence.runToken, fence.time));
   const rows = await take.returning('id').execute();
   return rows.map((row) => row.id);
 }

@@ -3,6 +3,8 @@
  * repository functions in `instance.repository.ts`, `job-claim.repository.ts` and
  * `backend-slot.repository.ts`. Meant for PostgreSQL; it also runs on SQLite (one writer at
  * a time makes every method trivially atomic), which is how the store tests cover it twice.
+ * Lease times come from a LeaseClock: on PostgreSQL the database's clock, in the statements
+ * themselves (lease-clock.ts).
  */
 import type { Kysely } from 'kysely';
 import type { InstanceCoordinator, InstanceInfo, RunStanding, SlotLedger } from '../contracts/instance-coordination-port.js';
@@ -19,7 +21,6 @@ import {
   insertSlotRows,
   moveSlotsTo,
 } from './backend-slot.repository.js';
-import type { ServiceInstanceRecord } from './coordination.tables.js';
 import {
   claimInstance,
   dropLease,
@@ -29,50 +30,51 @@ import {
   selectInstances,
   stopInstanceRun,
   takeLease,
+  type InstanceReading,
 } from './instance.repository.js';
 import { claimOrphanedJobs, disownJobs, markCancelRequested, selectOwnersOfUnfinished, takeCancelRequestsOf } from './job-claim.repository.js';
 import { toJobRow } from './job-row-codec.js';
+import { leaseClockOf, type LeaseClock } from './lease-clock.js';
 
 export class KyselyInstanceCoordinator implements InstanceCoordinator, SlotLedger {
   readonly #db: Kysely<DatabaseSchema>;
   readonly #dialect: DatabaseDialect;
-  readonly #now: () => number;
+  readonly #clock: LeaseClock;
 
-  constructor(db: Kysely<DatabaseSchema>, dialect: DatabaseDialect, now: () => number = Date.now) {
+  /** `clock`: by default the database's on PostgreSQL, the process's on SQLite (leaseClockOf). */
+  constructor(db: Kysely<DatabaseSchema>, dialect: DatabaseDialect, clock: LeaseClock = leaseClockOf(dialect)) {
     this.#db = db;
     this.#dialect = dialect;
-    this.#now = now;
+    this.#clock = clock;
   }
 
   async claimInstance(instanceId: string, runToken: string, ttlMs: number): Promise<{ claimed: true } | { claimed: false; holder: InstanceInfo }> {
-    const now = this.#now();
-    if (await claimInstance(this.#db, instanceId, runToken, iso(now), iso(now + ttlMs))) return { claimed: true };
-    const row = await selectInstance(this.#db, instanceId);
+    if (await claimInstance(this.#db, instanceId, runToken, this.#clock.read(), ttlMs)) return { claimed: true };
+    const row = await selectInstance(this.#db, instanceId, this.#clock.read());
     // Gone between the two statements (a retire does not delete it, but an operator might): try again.
     if (row === undefined) return this.claimInstance(instanceId, runToken, ttlMs);
-    return { claimed: false, holder: infoOf(row, iso(this.#now())) };
+    return { claimed: false, holder: infoOf(row) };
   }
 
   async heartbeat(instanceId: string, runToken: string, ttlMs: number): Promise<RunStanding> {
-    const now = this.#now();
-    if (await renewInstanceRun(this.#db, instanceId, runToken, iso(now), iso(now + ttlMs))) return { standing: 'held' };
+    if (await renewInstanceRun(this.#db, instanceId, runToken, this.#clock.read(), ttlMs)) return { standing: 'held' };
     return this.runStanding(instanceId, runToken);
   }
 
   async runStanding(instanceId: string, runToken: string): Promise<RunStanding> {
-    const row = await selectInstance(this.#db, instanceId);
+    const row = await selectInstance(this.#db, instanceId, this.#clock.read());
     if (row === undefined) return { standing: 'gone' };
-    const holder = infoOf(row, iso(this.#now()));
+    const holder = infoOf(row);
     if (row.run_token !== runToken) return { standing: 'taken', holder };
     return holder.alive ? { standing: 'held' } : { standing: 'lapsed', holder };
   }
 
   async retire(instanceId: string, runToken: string): Promise<boolean> {
-    const now = iso(this.#now());
+    const time = this.#clock.read();
     return this.#db.transaction().execute(async (trx) => {
       // The row first: on PostgreSQL it stays locked until the commit, so a process claiming
       // the id meanwhile waits, and a run whose id was taken gives away nothing of the new run's.
-      if (!(await stopInstanceRun(trx, instanceId, runToken, now))) return false;
+      if (!(await stopInstanceRun(trx, instanceId, runToken, time))) return false;
       await disownJobs(trx, instanceId);
       await dropLeasesOf(trx, instanceId);
       return true;
@@ -80,24 +82,23 @@ export class KyselyInstanceCoordinator implements InstanceCoordinator, SlotLedge
   }
 
   async claimJobs(instanceId: string, limit: number, options: { includeOwn?: boolean; runToken?: string } = {}): Promise<JobRow[]> {
-    const now = iso(this.#now());
+    const time = this.#clock.read();
     const records = await this.#db
       .transaction()
-      .execute((trx) => claimOrphanedJobs(trx, this.#dialect, instanceId, now, Math.max(1, limit), options.includeOwn ?? false, options.runToken));
+      .execute((trx) => claimOrphanedJobs(trx, this.#dialect, instanceId, time, Math.max(1, limit), options.includeOwn ?? false, options.runToken));
     return records.map(toJobRow);
   }
 
   requestCancel(jobId: string): Promise<boolean> {
-    return markCancelRequested(this.#db, jobId, iso(this.#now()));
+    return markCancelRequested(this.#db, jobId, this.#clock.read());
   }
 
   takeCancelRequests(instanceId: string, runToken?: string): Promise<string[]> {
-    return takeCancelRequestsOf(this.#db, instanceId, runToken === undefined ? undefined : { runToken, now: iso(this.#now()) });
+    return takeCancelRequestsOf(this.#db, instanceId, runToken === undefined ? undefined : { runToken, time: this.#clock.read() });
   }
 
-  async holdLease(name: string, instanceId: string, ttlMs: number): Promise<boolean> {
-    const now = this.#now();
-    return takeLease(this.#db, name, instanceId, iso(now), iso(now + ttlMs));
+  holdLease(name: string, instanceId: string, ttlMs: number): Promise<boolean> {
+    return takeLease(this.#db, name, instanceId, this.#clock.read(), ttlMs);
   }
 
   releaseLease(name: string, instanceId: string): Promise<void> {
@@ -105,8 +106,7 @@ export class KyselyInstanceCoordinator implements InstanceCoordinator, SlotLedge
   }
 
   async listInstances(): Promise<InstanceInfo[]> {
-    const now = iso(this.#now());
-    return (await selectInstances(this.#db)).map((row) => infoOf(row, now));
+    return (await selectInstances(this.#db, this.#clock.read())).map(infoOf);
   }
 
   async ownersOfUnfinished(): Promise<Map<string, string>> {
@@ -123,15 +123,15 @@ export class KyselyInstanceCoordinator implements InstanceCoordinator, SlotLedge
   }
 
   async claimSlot(backend: string, jobId: string, instanceId: string, maxConcurrent: number): Promise<boolean> {
-    const now = iso(this.#now());
-    if (this.#dialect === 'postgres') return claimSlotInOneStatement(this.#db, backend, maxConcurrent, jobId, instanceId, now);
+    const time = this.#clock.read();
+    if (this.#dialect === 'postgres') return claimSlotInOneStatement(this.#db, backend, maxConcurrent, jobId, instanceId, time);
     return this.#db.transaction().execute(async (trx) => {
       // A job holds at most one slot: a resubmission (or a taken-over job that had a slot
       // granted but unused) gives its old one back first.
       await freeAllSlotsOfJob(trx, jobId);
       const slot = await findFreeSlot(trx, this.#dialect, backend, maxConcurrent);
       if (slot === undefined) return false;
-      await holdSlot(trx, backend, slot, jobId, instanceId, now);
+      await holdSlot(trx, backend, slot, jobId, instanceId, time);
       return true;
     });
   }
@@ -145,10 +145,19 @@ export class KyselyInstanceCoordinator implements InstanceCoordinator, SlotLedge
   }
 }
 
-const iso = (ms: number) => new Date(ms).toISOString();
-
-/** The row as others see it: the run token stays in the database (a fence, not something to show). */
-function infoOf(row: ServiceInstanceRecord, now: string): InstanceInfo {
-  const { id, started_at, heartbeat_at, lease_expires_at, stopped_at } = row;
-  return { id, started_at, heartbeat_at, lease_expires_at, stopped_at, alive: stopped_at === null && lease_expires_at > now };
+/**
+ * The row as others see it, judged by the clock it was read with: the run token stays in the
+ * database (a fence, not something to show).
+ */
+function infoOf(row: InstanceReading): InstanceInfo {
+  const { id, started_at, heartbeat_at, lease_expires_at, stopped_at, read_at } = row;
+  return {
+    id,
+    started_at,
+    heartbeat_at,
+    lease_expires_at,
+    stopped_at,
+    alive: stopped_at === null && lease_expires_at > read_at,
+    lease_left_ms: Date.parse(lease_expires_at) - Date.parse(read_at),
+  };
 }

@@ -24,9 +24,11 @@ export class ChorusError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ChorusError';
     this.code = code;
-    this.recoverable = options.recoverable ?? errorCatalogue[code].recoverable;
+    // A code this build does not know (a newer service's, read by fromJSON) has no entry.
+    const entry = Object.hasOwn(errorCatalogue, code) ? errorCatalogue[code] : undefined;
+    this.recoverable = options.recoverable ?? entry?.recoverable ?? false;
     this.details = options.details;
-    this.suggestion = options.suggestion ?? errorCatalogue[code].suggestion;
+    this.suggestion = options.suggestion ?? entry?.suggestion;
   }
 
   toJSON(): ErrorData {
@@ -36,6 +38,7 @@ export class ChorusError extends Error {
     return data;
   }
 
+  /** An error as a reply carried it; its code may be one this build does not know (kept as sent). */
   static fromJSON(data: ErrorData): ChorusError {
     return new ChorusError(data.code, data.message, {
       details: data.details,

@@ -8,10 +8,22 @@ export interface Clock {
   clearTimeout(handle: unknown): void;
 }
 
+/** The wall clock: for times that are stored or shown (deadlines a restarted process reads back). */
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+/**
+ * A clock that never steps (ms since an arbitrary origin): for how long something local has
+ * lasted, which an NTP step or a changed system time must not shorten or stretch. Its
+ * `now()` means nothing to another process and is never stored.
+ */
+export const monotonicClock: Clock = {
+  now: () => performance.now(),
+  setTimeout: systemClock.setTimeout,
+  clearTimeout: systemClock.clearTimeout,
 };
 
 /** Node's timers overflow past ~24.8 days; longer waits are re-armed in steps. */

@@ -2,7 +2,7 @@
 export { JobService, type JobServiceDeps } from './job-service.js';
 export { Scheduler, type SchedulerOptions } from './scheduler.js';
 export { createJobActors, machineEventOf, type JobActorDeps, type JobActors } from './job-actors.js';
-export { systemClock, waitUntil, type Clock } from './clock.js';
+export { monotonicClock, systemClock, waitUntil, type Clock } from './clock.js';
 export type { JobTransitionNotice, JobProgressNotice, JobServiceEventMap } from './job-service-events.js';
 export type { BackendPoolPort, WorkflowsPort, CharactersPort, PromptComposerPort, CollectorPort } from './job-runtime-ports.js';
 export { jobViewOf, timingsOf } from './job-view-mapper.js';

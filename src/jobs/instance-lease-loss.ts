@@ -23,9 +23,9 @@ export function reasonOf(standing: RunStanding | undefined): LossReason {
 }
 
 /**
- * `beyondMs`: how long after the run's lease ran out (by this host's clock) it noticed; a
- * negative one means another host claimed the id before this one's lease ran out here (clocks
- * out of step by more than that).
+ * `beyondMs`: how long after the run's hold ran out (measured on this host's monotonic clock)
+ * it noticed; a negative one means another process claimed the id before this run's hold ran
+ * out, which the database's clock allows only if it stepped forward (or the row was edited).
  */
 export function instanceLeaseLost(instanceId: string, standing: RunStanding | undefined, beyondMs: number, leaseTtlMs: number): ChorusError {
   const reason = reasonOf(standing);
@@ -35,7 +35,7 @@ export function instanceLeaseLost(instanceId: string, standing: RunStanding | un
     taken:
       beyondMs >= 0
         ? `another process took instance id "${instanceId}" after this one stalled for ${stalled} ms beyond its lease (${leaseTtlMs} ms); this instance stopped driving jobs`
-        : `another process took instance id "${instanceId}" while this one's lease still had ${-Math.round(beyondMs)} ms left by this host's clock (are the hosts' clocks in step?); this instance stopped driving jobs`,
+        : `another process took instance id "${instanceId}" while this one's lease still had ${-Math.round(beyondMs)} ms left by its own count (did the database server's clock step forward?); this instance stopped driving jobs`,
     lapsed: `the lease of instance id "${instanceId}" lapsed: this instance stalled for ${stalled} ms beyond its lease (${leaseTtlMs} ms) before renewing it, and other instances may have taken its jobs over; this instance stopped driving jobs`,
     gone: `the row of instance id "${instanceId}" was deleted from service_instances while this instance ran (${stalled} ms beyond its lease); this instance stopped driving jobs`,
     unknown: `this instance could not renew the lease of instance id "${instanceId}" in time (${stalled} ms beyond its lease of ${leaseTtlMs} ms; the database did not answer): other instances may have taken its jobs over; this instance stopped driving jobs`,

@@ -10,10 +10,15 @@
  * database did not answer in time) others may have taken its jobs, or its id, over; the run
  * is then lost: it stops driving jobs at once, renews and retires nothing, and reports
  * INSTANCE_LEASE_LOST (`onLost`). It never renews a lapsed lease back to life.
+ *
+ * Two clocks, neither of them this host's wall clock: the database's decides when the lease
+ * lapses for everyone (the coordinator writes and compares lease times with it), and a
+ * monotonic one measures this run's hold, which starts before the database's lease does and
+ * lasts as long, so it ends first. A step of the wall clock moves neither.
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from './clock.js';
-import { systemClock } from './clock.js';
+import { monotonicClock } from './clock.js';
 import type { InstanceCoordinator, InstanceInfo, RunStanding } from '../contracts/instance-coordination-port.js';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import type { JobRow } from '../contracts/job-store-port.js';
@@ -46,6 +51,7 @@ export interface JobLeaseKeeperOptions {
   scanMs?: number;
   /** Jobs taken over per scan, so a survivor is not swamped at once. */
   claimBatch?: number;
+  /** Timers, and `now()` to measure the hold: it must not step (default: monotonicClock). */
   clock?: Clock;
   logger?: StructuredLogger;
 }
@@ -63,7 +69,7 @@ export class JobLeaseKeeper {
   private beating = false;
   private tick: Promise<void> = Promise.resolve();
   private beat: Promise<void> = Promise.resolve();
-  /** The end of the lease this run last confirmed (clock ms): past it, the run may have lost its id. */
+  /** The end of the lease this run last confirmed (monotonic clock ms): past it, the run may have lost its id. */
   private heldUntil = 0;
   /** Fires at `heldUntil` unless a renewal moved it: a beat that never answers still ends the run's hold. */
   private watchdog: unknown = undefined;
@@ -72,7 +78,7 @@ export class JobLeaseKeeper {
 
   constructor(private readonly options: JobLeaseKeeperOptions) {
     this.runToken = options.runToken ?? randomUUID();
-    this.clock = options.clock ?? systemClock;
+    this.clock = options.clock ?? monotonicClock;
     this.logger = options.logger ?? silentLogger;
     this.scanMs = options.scanMs ?? Math.min(1_000, Math.max(50, options.leaseTtlMs / 4));
     // Four beats per TTL: a busy event loop or a slow pool may delay one or two of them.
@@ -111,9 +117,8 @@ export class JobLeaseKeeper {
       } else if (holder.heartbeat_at !== first.heartbeat_at || holder.started_at !== first.started_at) {
         throw instanceIdInUse(instanceId, holder);
       }
-      // Until the lease should have lapsed, looking once per heartbeat of the holder's (a quarter of a TTL).
-      const untilLapse = Date.parse(holder.lease_expires_at) - this.clock.now();
-      await this.sleep(Math.min(this.heartbeatMs, Math.max(10, untilLapse + 10)));
+      // Until the lease should have lapsed (by the database's clock), looking once per heartbeat of the holder's (a quarter of a TTL).
+      await this.sleep(Math.min(this.heartbeatMs, Math.max(10, holder.lease_left_ms + 10)));
     }
   }
 

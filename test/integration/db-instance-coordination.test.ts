@@ -3,24 +3,25 @@
  * claiming orphaned jobs, fenced transitions, named leases and backend slots.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createInstanceCoordinator, type DatabaseJobStore, type KyselyInstanceCoordinator } from '../../src/db/index.js';
+import type { DatabaseJobStore, KyselyInstanceCoordinator } from '../../src/db/index.js';
 import { isOwnershipLost } from '../../src/errors/index.js';
-import { createTestDatabaseHome, databaseTargets, newEvent, newJob, roomyQueue } from './db-test-fixtures.js';
+import { createTestDatabaseHome, databaseTargets, newEvent, newJob, roomyQueue, steppedCoordinator } from './db-test-fixtures.js';
 
 describe.each(databaseTargets)('instance coordination on $name', (target) => {
   let home: Awaited<ReturnType<typeof createTestDatabaseHome>>;
   let storeA: DatabaseJobStore;
   let storeB: DatabaseJobStore;
-  let clock: number;
   let coordinator: KyselyInstanceCoordinator;
+  /** Moves the lease clock on (on PostgreSQL, the database's clock as the coordinator reads it). */
+  let advance: (ms: number) => void;
 
   beforeEach(async () => {
     home = await createTestDatabaseHome(target);
     storeA = await home.open({ ownerInstance: 'a' });
     storeB = await home.open({ ownerInstance: 'b' });
-    clock = Date.UTC(2026, 10, 26, 9, 0, 0);
-    coordinator = createInstanceCoordinator(storeA, () => clock);
+    ({ coordinator, advance } = steppedCoordinator(storeA));
   });
+  const rowOf = async (id: string) => (await coordinator.listInstances()).find((instance) => instance.id === id);
   afterEach(async () => {
     await home.cleanup();
   });
@@ -33,9 +34,9 @@ describe.each(databaseTargets)('instance coordination on $name', (target) => {
     expect(created.job.owner_instance).toBe('a');
 
     expect(await coordinator.claimJobs('b', 10)).toEqual([]);
-    clock += 5_000;
+    advance(5_000);
     expect(await coordinator.heartbeat('b', 'run-b', 10_000)).toEqual({ standing: 'held' });
-    clock += 6_000; // a's lease (10 s) lapsed, b's has not
+    advance(6_000); // a's lease (10 s) lapsed, b's has not
     const claimed = await coordinator.claimJobs('b', 10);
     expect(claimed.map((row) => [row.id, row.owner_instance])).toEqual([[job.id, 'b']]);
     expect(await coordinator.claimJobs('c', 10)).toEqual([]);
@@ -43,13 +44,17 @@ describe.each(databaseTargets)('instance coordination on $name', (target) => {
 
   it('an instance id is taken only when no live instance holds it: new, lapsed or retired', async () => {
     expect(await coordinator.claimInstance('a', 'run-1', 10_000)).toEqual({ claimed: true });
-    clock += 3_000;
+    const claimed = (await rowOf('a'))!;
+    advance(3_000);
     const refused = await coordinator.claimInstance('a', 'run-2', 10_000);
-    expect(refused).toMatchObject({ claimed: false, holder: { id: 'a', alive: true, heartbeat_at: new Date(clock - 3_000).toISOString() } });
+    expect(refused).toMatchObject({ claimed: false, holder: { id: 'a', alive: true, heartbeat_at: claimed.heartbeat_at } });
     expect(refused).not.toHaveProperty('holder.run_token'); // a fence, not something to show
+    if (!refused.claimed) expect(refused.holder.lease_left_ms).toBeGreaterThan(6_000); // 7 s left, read with the row
     await coordinator.heartbeat('a', 'run-1', 10_000); // the holder renews: still refused, with its new heartbeat
-    expect(await coordinator.claimInstance('a', 'run-2', 10_000)).toMatchObject({ claimed: false, holder: { heartbeat_at: new Date(clock).toISOString() } });
-    clock += 10_001; // not renewed for a lease: its lease lapsed
+    const renewed = (await rowOf('a'))!;
+    expect(Date.parse(renewed.heartbeat_at) - Date.parse(claimed.heartbeat_at)).toBeGreaterThanOrEqual(3_000);
+    expect(await coordinator.claimInstance('a', 'run-2', 10_000)).toMatchObject({ claimed: false, holder: { heartbeat_at: renewed.heartbeat_at } });
+    advance(10_001); // not renewed for a lease: its lease lapsed
     expect(await coordinator.claimInstance('a', 'run-2', 10_000)).toEqual({ claimed: true });
     expect(await coordinator.retire('a', 'run-2')).toBe(true);
     expect(await coordinator.claimInstance('a', 'run-3', 10_000)).toEqual({ claimed: true });
@@ -60,7 +65,7 @@ describe.each(databaseTargets)('instance coordination on $name', (target) => {
     await coordinator.claimInstance('a', 'run-a', 1_000);
     const job = newJob();
     await storeA.createJob(job, newEvent(null, 'queued'), roomyQueue);
-    clock += 2_000;
+    advance(2_000);
     await coordinator.claimJobs('b', 10);
 
     const stale = await storeA.recordTransition(job.id, { status: 'submitted' }, newEvent('queued', 'submitted')).catch((e: unknown) => e);
@@ -75,20 +80,20 @@ describe.each(databaseTargets)('instance coordination on $name', (target) => {
     await coordinator.claimInstance('a', 'run-1', 1_000);
     const job = newJob();
     await storeA.createJob(job, newEvent(null, 'queued'), roomyQueue);
-    clock += 1_500; // run-1 stalls past its lease; another process starts under the id and claims it
+    advance(1_500); // run-1 stalls past its lease; another process starts under the id and claims it
     expect(await coordinator.claimInstance('a', 'run-2', 1_000)).toEqual({ claimed: true });
-    const claimedAt = new Date(clock).toISOString();
+    const claimedAt = (await rowOf('a'))!.heartbeat_at;
 
-    clock += 100; // run-1 wakes up: its heartbeat renews nothing, its retire gives nothing away
+    advance(100); // run-1 wakes up: its heartbeat renews nothing, its retire gives nothing away
     expect(await coordinator.heartbeat('a', 'run-1', 1_000)).toMatchObject({ standing: 'taken', holder: { id: 'a', alive: true, heartbeat_at: claimedAt } });
     expect(await coordinator.retire('a', 'run-1')).toBe(false);
-    expect((await coordinator.listInstances()).find((i) => i.id === 'a')).toMatchObject({ alive: true, stopped_at: null, heartbeat_at: claimedAt });
+    expect(await rowOf('a')).toMatchObject({ alive: true, stopped_at: null, heartbeat_at: claimedAt });
     expect((await storeA.getJob(job.id))?.owner_instance).toBe('a');
     expect(await coordinator.runStanding('a', 'run-2')).toEqual({ standing: 'held' });
 
     // run-2 renews; once its own lease lapsed, it does not renew it back to life (others may have taken its jobs).
     expect(await coordinator.heartbeat('a', 'run-2', 1_000)).toEqual({ standing: 'held' });
-    clock += 1_001;
+    advance(1_001);
     expect(await coordinator.heartbeat('a', 'run-2', 1_000)).toMatchObject({ standing: 'lapsed', holder: { alive: false } });
     expect((await coordinator.listInstances()).find((i) => i.id === 'a')).toMatchObject({ alive: false });
     expect((await coordinator.claimJobs('b', 10)).map((row) => row.id)).toEqual([job.id]);
@@ -101,7 +106,7 @@ describe.each(databaseTargets)('instance coordination on $name', (target) => {
     const job = newJob();
     await runOne.createJob(job, newEvent(null, 'queued'), roomyQueue);
     await expect(runOne.recordTransition(job.id, { status: 'submitted' }, newEvent('queued', 'submitted'))).resolves.toEqual({ seq: 2 });
-    clock += 1_500;
+    advance(1_500);
     await coordinator.claimInstance('a', 'run-2', 1_000);
 
     const stale = await runOne.recordTransition(job.id, { status: 'processing' }, newEvent('submitted', 'processing')).catch((e: unknown) => e);
@@ -130,10 +135,10 @@ describe.each(databaseTargets)('instance coordination on $name', (target) => {
 
   it('a lease passes on only after it expires; a restart with the same id may claim its own jobs', async () => {
     expect(await coordinator.holdLease('relay', 'a', 1_000)).toBe(true);
-    clock += 500;
+    advance(500);
     expect(await coordinator.holdLease('relay', 'b', 1_000)).toBe(false);
     expect(await coordinator.holdLease('relay', 'a', 1_000)).toBe(true);
-    clock += 1_001;
+    advance(1_001);
     expect(await coordinator.holdLease('relay', 'b', 1_000)).toBe(true);
 
     await coordinator.claimInstance('a', 'run-a', 60_000);
@@ -203,7 +208,7 @@ describe.each(databaseTargets)('instance coordination on $name', (target) => {
     const own = newJob();
     await storeA.createJob(own, newEvent(null, 'queued'), roomyQueue);
     expect(await coordinator.requestCancel(own.id)).toBe(true);
-    clock += 1_500; // b and run-1 lapsed; another process starts under id a
+    advance(1_500); // b and run-1 lapsed; another process starts under id a
     expect(await coordinator.claimInstance('a', 'run-2', 1_000)).toEqual({ claimed: true });
 
     // run-1 wakes between its own check and these writes: nothing is claimed or taken for it.
@@ -216,7 +221,7 @@ describe.each(databaseTargets)('instance coordination on $name', (target) => {
     expect((await coordinator.claimJobs('a', 10, { includeOwn: true, runToken: 'run-2' })).map((row) => row.id).sort()).toEqual([orphan.id, own.id].sort());
     expect(await coordinator.takeCancelRequests('a', 'run-2')).toEqual([own.id]);
     // Once run-2's lease lapsed too, it claims nothing more on the run's fence.
-    clock += 1_001;
+    advance(1_001);
     const later = newJob();
     await storeB.createJob(later, newEvent(null, 'queued'), roomyQueue);
     expect(await coordinator.claimJobs('a', 10, { runToken: 'run-2' })).toEqual([]);

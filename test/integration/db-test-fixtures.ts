@@ -6,7 +6,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { createJobStore, type CreateJobStoreOptions, type DatabaseJobStore } from '../../src/db/index.js';
+import {
+  createJobStore,
+  databaseLeaseClock,
+  KyselyInstanceCoordinator,
+  localLeaseClock,
+  type CreateJobStoreOptions,
+  type DatabaseJobStore,
+  type LeaseClock,
+} from '../../src/db/index.js';
 import type { NewJob, NewJobEvent } from '../../src/contracts/job-store-port.js';
 
 export interface DatabaseTarget {
@@ -83,6 +91,31 @@ export async function createTestDatabaseHome(target: DatabaseTarget) {
       for (const store of opened) await store.close();
       await database.drop();
       await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A coordinator whose lease clock the test moves forward (`advance`) instead of waiting, on
+ * either dialect: on SQLite the process's clock, from a fixed time; on PostgreSQL the
+ * database's own clock (the statements the service runs) plus the test's offset.
+ */
+export function steppedCoordinator(store: DatabaseJobStore): { coordinator: KyselyInstanceCoordinator; advance(ms: number): void } {
+  let offset = 0;
+  const start = Date.UTC(2026, 10, 26, 9, 0, 0);
+  const clock: LeaseClock =
+    store.database.dialect === 'postgres'
+      ? {
+          read: () => {
+            const at = offset;
+            return { now: databaseLeaseClock.read().after(at), after: (ms) => databaseLeaseClock.read().after(at + ms) };
+          },
+        }
+      : localLeaseClock(() => start + offset);
+  return {
+    coordinator: new KyselyInstanceCoordinator(store.database.db, store.database.dialect, clock),
+    advance: (ms) => {
+      offset += ms;
     },
   };
 }

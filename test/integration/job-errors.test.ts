@@ -115,6 +115,12 @@ describe('error codes a caller sees', () => {
     }
   });
 
+  it("an error read from a reply keeps a code this build does not know, without a catalogue entry's defaults", () => {
+    const read = ChorusError.fromJSON({ code: 'SOME_NEWER_CODE' as ErrorCode, message: 'from a newer service', recoverable: true });
+    expect(read).toMatchObject({ code: 'SOME_NEWER_CODE', message: 'from a newer service', recoverable: true, suggestion: undefined });
+    expect(read.toJSON()).toEqual({ code: 'SOME_NEWER_CODE', message: 'from a newer service', recoverable: true });
+  });
+
   it('WORKFLOW_NOT_FOUND names the workflows that exist, and nothing is persisted', async () => {
     const runtime = await runtimeWith();
     const error = await runtime.service.generate(generateCommandSchema.parse(simple({ workflow: 'nope' }))).catch((e: unknown) => e);
