@@ -32,6 +32,7 @@ export function debugDocumentOf(row: JobRow, view: JobView, events: JobEventRow[
     workflow_used: row.workflow,
     workflow: debug['workflow_used'] ?? { name: row.workflow },
     prompt_components: debug['prompt_components'] ?? null,
+    prompt_truncated: debug['prompt_truncated'] ?? null,
     parameters_injected: debug['parameters_injected'] ?? null,
     parameters_ignored: debug['parameters_ignored'] ?? [],
     // `weight` is the original design's name for the strength; both are given.
