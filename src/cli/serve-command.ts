@@ -10,7 +10,7 @@
  * instance id (INSTANCE_LEASE_LOST: it stalled past its lease) logs it, stops the same way
  * without retiring, and exits 1.
  */
-import { startApp, type ChorusVisualApp } from '../app/chorus-visual-app.js';
+import { defaultInstanceId, startApp, type ChorusVisualApp } from '../app/chorus-visual-app.js';
 import { redactUrl, type ResolvedConfig } from '../config/index.js';
 import { ChorusError, ErrorCode, toChorusError } from '../errors/index.js';
 import { createLogger, type Logger } from '../logging/logger.js';
@@ -62,7 +62,9 @@ export async function run(argv: string[]): Promise<number> {
   } catch (error) {
     throw startFailed(createLogger({}), error);
   }
-  const logger = createLogger({ level: config.log_level, base: config.instance_id ? { instance_id: config.instance_id } : {} });
+  // Every line names the instance (the id startApp will use: the configured one, else host-pid), once:
+  // pino writes base fields and a call's fields side by side, so no call repeats instance_id.
+  const logger = createLogger({ level: config.log_level, base: { instance_id: config.instance_id ?? defaultInstanceId() } });
   // From here to the end: a signal during the start stops what was started (the driver lock
   // included), a signal after it is the ordinary stop, and a second one exits at once.
   const signals = new StopSignals({ logger });
@@ -116,7 +118,6 @@ export async function run(argv: string[]): Promise<number> {
   if (!signals.signal.aborted) {
     logger.info(
       {
-        instance_id: app.instanceId,
         http: app.http?.url ?? null,
         inspector: app.http ? `${app.http.url}/` : null,
         // Configuration in a log line goes through redactUrl: URLs may carry user:password@.

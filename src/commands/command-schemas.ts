@@ -20,7 +20,15 @@ const workflowName = z.string().superRefine((name, ctx) => {
   if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `not a workflow name: ${problem} (a workflow name is ${WORKFLOW_NAME_RULE})` });
 });
 
-const text = (max: number) => z.string().max(max);
+/**
+ * Free text must be well-formed Unicode: a lone surrogate (`"\ud800"` in JSON) has no UTF-8
+ * form, so the database and NATS would each store a U+FFFD in its place, not what was sent.
+ */
+const text = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((value) => value.isWellFormed(), 'must be well-formed Unicode: a lone surrogate (\\ud800-\\udfff not in a pair) is not text');
 /** A request or prompt: something to draw, not only spaces (which would reach ComfyUI as an empty prompt). */
 const nonBlankText = (max: number) =>
   text(max)
