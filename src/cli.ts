@@ -18,7 +18,7 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
   generate: { summary: 'generate an image for a character and wait for it', load: () => import('./cli/generate-command.js') },
   jobs: { summary: 'jobs list | show <id> | watch <id> | cancel <id> | regenerate <id>', load: () => import('./cli/jobs-command.js') },
   workflows: { summary: 'workflows list | validate [name] [--backend URL]', load: () => import('./cli/workflows-command.js') },
-  simulate: { summary: 'run the ComfyUI simulator (--port 8188)', load: () => import('./simulator/simulate-command.js') },
+  simulate: { summary: 'run the ComfyUI simulator (--port 8188)', load: () => import('./cli/simulate-command.js') },
   doctor: {
     summary: 'check the configuration and every dependency (ComfyUI, NATS, database, LLM); says what to fix',
     load: () => import('./cli/doctor-command.js'),

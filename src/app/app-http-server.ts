@@ -5,7 +5,7 @@
 import { jobMachine } from '../../machines/job.js';
 import type { JobCommandHandler } from '../commands/index.js';
 import type { ResolvedConfig } from '../config/index.js';
-import { ChorusError, ErrorCode } from '../errors/index.js';
+import { portRefused } from '../errors/index.js';
 import { createHealthSources, jobFeedFromJobService, startHttpServer, type ClusterView, type RunningHttpServer } from '../http/index.js';
 import type { InstanceCoordinator, SlotLedger } from '../contracts/index.js';
 import type { JobRuntime } from './job-runtime.js';
@@ -45,18 +45,12 @@ export async function startAppHttpServer(options: {
     machineDefinition: jobMachine,
     logger,
   }).catch((error: unknown) => {
-    throw portRefused(error, config.http.host, config.http.port);
-  });
-}
-
-/** A port that cannot be bound is a fault of the setting (or of who else holds the port). */
-function portRefused(error: unknown, host: string, port: number): unknown {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code !== 'EADDRINUSE' && code !== 'EACCES' && code !== 'EADDRNOTAVAIL') return error;
-  return new ChorusError(ErrorCode.CONFIG_INVALID, `cannot listen on ${host}:${port}: ${code}`, {
-    cause: error,
-    details: { key: 'http.port', host, port, reason: code },
-    suggestion: 'Another process listens there (another chorus-visual?): stop it, or set http.port (0 picks a free port).',
+    throw portRefused(error, {
+      host: config.http.host,
+      port: config.http.port,
+      key: 'http.port',
+      suggestion: 'Another process listens there (another chorus-visual?): stop it, or set http.port (0 picks a free port).',
+    });
   });
 }
 

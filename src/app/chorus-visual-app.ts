@@ -20,6 +20,7 @@ import { causeForLog, type ChorusError } from '../errors/index.js';
 import { DeferredEventTransport } from './deferred-event-transport.js';
 import { startAppHttpServer } from './app-http-server.js';
 import { DrivingGate } from './driving-gate.js';
+import { interruptible } from './interruptible.js';
 import { createEventSide } from './event-side.js';
 import { createJobRuntime, type JobRuntime, type JobRuntimeOverrides } from './job-runtime.js';
 import { connectNatsAtStart } from './nats-first-contact.js';
@@ -45,6 +46,11 @@ export interface AppOptions {
   commands?: boolean;
   /** What drives the database, for the driver lock's holder file (default `serve`). */
   role?: string;
+  /**
+   * Aborted while starting (`serve` got SIGTERM): the start undoes what it started, as a
+   * failed one does, and rejects with the signal's reason. Once started, it is not read.
+   */
+  signal?: AbortSignal;
 }
 
 export interface ChorusVisualApp {
@@ -68,7 +74,7 @@ export function defaultInstanceId(): string {
 }
 
 export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
-  const { config } = options;
+  const { config, signal } = options;
   const logger = options.logger ?? createSilentLogger();
   const instanceId = config.instance_id ?? defaultInstanceId();
   const useNats = (options.bus ?? (config.nats.enabled ? 'nats' : 'memory')) === 'nats';
@@ -78,6 +84,7 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
   const gate = new DrivingGate();
   let stopping = false;
   try {
+    signal?.throwIfAborted();
     // 1. The driver lock, before anything reads a job: one process drives a SQLite database.
     const lockPaths = options.runtime?.store ? undefined : driverLockPathsFor(config.database.url);
     const lock = lockPaths
@@ -86,13 +93,17 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
     if (lock) started.push({ part: 'driver lock', stop: () => lock.release() });
 
     // 2. Database, backends, workflows: opened, but no job restored yet.
-    const runtime = await createJobRuntime(config, {
-      logger: logger.child({ component: 'jobs' }),
-      instanceId,
-      ...(options.inspect ? { inspect: options.inspect } : {}),
-      ...options.runtime,
-      startDriving: false,
-    });
+    const runtime = await interruptible(
+      createJobRuntime(config, {
+        logger: logger.child({ component: 'jobs' }),
+        instanceId,
+        ...(options.inspect ? { inspect: options.inspect } : {}),
+        ...options.runtime,
+        startDriving: false,
+      }),
+      signal,
+      (late) => late.stop(),
+    );
     started.push({ part: 'job runtime', stop: () => runtime.stop() });
     const handler = gate.guard(runtime.commands);
 
@@ -116,6 +127,7 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
       http = server;
       started.push({ part: 'http', stop: () => server.close() });
     }
+    signal?.throwIfAborted();
 
     // 4. NATS: connected with its command service now, or (unreachable) later in the background.
     let nc: NatsConnection | undefined;
@@ -143,7 +155,10 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
     let natsLater: Promise<void> = Promise.resolve();
     if (useNats) {
       const natsLogger = logger.child({ component: 'nats' });
-      const first = await connectNatsAtStart(config.nats, { logger: natsLogger });
+      // NATS that accepts and says nothing holds this up to the first-contact timeout.
+      const first = await interruptible(connectNatsAtStart(config.nats, { logger: natsLogger }), signal, (late) =>
+        late.kind === 'connected' ? closeNats(late.connection, false) : late.later.then((connection) => connection.close()),
+      );
       if (first.kind === 'connected') {
         started.push({ part: 'nats', stop: () => closeNats(first.connection, false) });
         await attachNats(first.connection);
@@ -160,6 +175,8 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
     }
 
     // 5. Every listener is up: now, and only now, jobs are restored and events published.
+    // The last point a stop request undoes the start; from here on it is an ordinary stop.
+    signal?.throwIfAborted();
     relay.start();
     started.push({ part: 'outbox relay', stop: () => relay.stop() });
     runtime.setOnPersisted(() => relay.kick());

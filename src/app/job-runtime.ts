@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { InspectionEvent } from 'xstate';
 import type { ComfyBackend } from '../comfy/backend-port.js';
-import { BackendPool, startBackendPool } from '../comfy/index.js';
+import { BackendOutageLog, BackendPool, startBackendPool } from '../comfy/index.js';
 import { CharacterRegistry } from '../characters/index.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { createInstanceCoordinator, createJobStore, KyselyInstanceCoordinator, openDatabase, parseDatabaseUrl } from '../db/index.js';
@@ -166,6 +166,9 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
       ...(overrides.cancelConfirmMs === undefined ? {} : { cancelConfirmMs: overrides.cancelConfirmMs }),
       ...(jobCoordination ? { coordination: jobCoordination } : {}),
     });
+    // The one owner of the log lines about backends that are down (and back).
+    const outageLog = new BackendOutageLog(pool, { logger, waitingJobs: () => service.scheduler.waiting() });
+    closers.push({ part: 'backend outage log', stop: () => outageLog.close() });
     let coordination: RuntimeCoordination | undefined;
     if (jobCoordination) {
       const leaseTtlMs = overrides.leaseTtlMs ?? 10_000;
@@ -196,6 +199,8 @@ export async function createJobRuntime(config: ResolvedConfig, overrides: JobRun
       (began ??= (async () => {
         runtime.restored = overrides.restore === false ? 0 : await service.restore();
         coordination?.keeper.start();
+        // After the restore, so the first lines count the restored jobs that wait too.
+        outageLog.start();
         return runtime.restored;
       })());
     const runtime: JobRuntime = {

@@ -12,7 +12,7 @@ import { redactUrl, type BackendConfig, type ResolvedConfig } from '../config/in
 import { createJobStore, describeDatabase } from '../db/index.js';
 import { natsConnectionOptions } from '../events/index.js';
 import { absentDatabaseFile } from './absent-database.js';
-import { suggestNames, WorkflowLibrary, workflowNameOf, type WorkflowLimitExceeded, type WorkflowProblem } from '../workflows/index.js';
+import { WorkflowLibrary, workflowNameOf, type WorkflowLimitExceeded, type WorkflowProblem } from '../workflows/index.js';
 
 export interface Finding {
   level: 'ok' | 'warn' | 'fail';
@@ -248,21 +248,21 @@ export async function checkLlm(config: ResolvedConfig): Promise<Finding[]> {
  */
 function missingDefaultWorkflow(file: string, workflow: string, library: WorkflowLibrary): Finding {
   const consequence = 'the character cannot generate unless a request names another workflow';
-  const broken = library.problems().find((p) => workflowNameOf(p.file) === workflowNameOf(workflow));
+  const broken = library.problems().find((p) => workflowNameOf(p.file) === workflow);
   if (broken)
     return {
       level: 'fail',
       subject: 'characters',
       message: `${file}: visual_identity.default_workflow "${workflow}" is ${broken.file}, which does not load: ${consequence}`,
-      fix: `fix that file (\`chorus-visual workflows validate ${workflowNameOf(workflow)}\` lists every problem), or set visual_identity.default_workflow to another workflow`,
+      fix: `fix that file (\`chorus-visual workflows validate ${workflow}\` lists every problem), or set visual_identity.default_workflow to another workflow`,
     };
   const names = library.list().map((d) => d.name);
-  const close = suggestNames(workflowNameOf(workflow), names, 1);
+  const suggestion = library.suggestionFor(workflow);
   return {
     level: 'fail',
     subject: 'characters',
     message: `${file}: visual_identity.default_workflow "${workflow}" is not in ${library.dir}: ${consequence}`,
-    fix: `${close.length ? `did you mean "${close[0]}"? ` : ''}set visual_identity.default_workflow to one of ${names.join(', ') || '(none)'}, or add ${workflowNameOf(workflow)}.json to ${library.dir}`,
+    fix: `${suggestion ? `${suggestion} ` : ''}set visual_identity.default_workflow to one of ${names.join(', ') || '(none)'}, or add ${workflow}.json to ${library.dir}`,
   };
 }
 

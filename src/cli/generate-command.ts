@@ -111,6 +111,16 @@ export async function run(argv: string[]): Promise<number> {
   app.runtime.service.on('progress', (notice) => {
     if (notice.jobId === jobId) display?.progress(notice.jobId, notice.progress.value, notice.progress.max);
   });
+  // A backend down or back while the job waits for a slot changes its note, not its state.
+  app.runtime.pool.onHealthChange(() => {
+    if (jobId === undefined || !display) return;
+    void app.runtime.service.get(jobId).then(
+      ({ job }) => {
+        if (job.substate === 'queued.waiting') display.transition(job);
+      },
+      () => undefined,
+    );
+  });
 
   // The app and the display are stopped however the job ends (their handles would keep the
   // process alive); when it fails, its error stays the one reported, not a stop's after it.
@@ -202,7 +212,10 @@ async function generateThroughDriver(
       })
     ).job;
     display?.track(job, label);
-    let position = `${job.state}/${job.substate ?? ''}`;
+    // The note too: a waiting job's reason (no backend reachable) changes without a transition.
+    const positionOf = (view: JobView) => `${view.state}/${view.substate ?? ''}/${view.note?.message ?? ''}`;
+    let position = positionOf(job);
+    if (job.note) display?.transition(job);
     while (!finalStates.has(job.state)) {
       await new Promise((resolve) => setTimeout(resolve, FOLLOW_INTERVAL_MS));
       // Accepted and stored: if the service stops answering now, the job waits for the next one.
@@ -210,8 +223,8 @@ async function generateThroughDriver(
         throw jobLeftWithService(error, job.id);
       });
       if (job.progress) display?.progress(job.id, job.progress.value, job.progress.max);
-      if (`${job.state}/${job.substate ?? ''}` !== position) {
-        position = `${job.state}/${job.substate ?? ''}`;
+      if (positionOf(job) !== position) {
+        position = positionOf(job);
         display?.transition(job);
       }
     }

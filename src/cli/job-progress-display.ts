@@ -1,7 +1,8 @@
 /**
  * Terminal display of jobs as they move: one progress bar per job, fed by ComfyUI's
  * progress ticks, and a line per state change. Falls back to plain lines when stdout is
- * not a terminal (CI logs, pipes), where redrawn bars would be noise.
+ * not a terminal (CI logs, pipes), where redrawn bars would be noise. A job waiting for a
+ * slot while no backend is reachable shows its note (COMFY_UNAVAILABLE) beside its state.
  */
 import cliProgress from 'cli-progress';
 import type { JobView } from '../contracts/index.js';
@@ -17,6 +18,8 @@ export function createJobProgressDisplay(out: NodeJS.WriteStream = process.stdou
   const interactive = out.isTTY === true;
   const labels = new Map<string, string>();
   const bars = new Map<string, cliProgress.SingleBar>();
+  /** What the last line (or bar state) of each job said: a repeated view adds no line. */
+  const shown = new Map<string, string>();
   const multi = interactive
     ? new cliProgress.MultiBar(
         { format: ' {label} |{bar}| {percentage}% {state}', hideCursor: true, clearOnComplete: false, stream: out },
@@ -39,11 +42,16 @@ export function createJobProgressDisplay(out: NodeJS.WriteStream = process.stdou
       const label = labels.get(job.id);
       if (label === undefined) return;
       const bar = bars.get(job.id);
+      const position = job.substate ?? job.state;
+      // A waiting job's note (no backend reachable) is said beside its state, once per change.
+      const text = job.note ? `${position} (${job.note.code}: ${job.note.message})` : position;
+      if (shown.get(job.id) === text) return;
+      shown.set(job.id, text);
       if (bar) {
         if (job.state === 'completed') bar.update(100, { state: job.state });
-        else bar.update({ state: job.substate ?? job.state });
+        else bar.update({ state: text });
       } else {
-        line(`  ${label}: ${job.substate ?? job.state}`);
+        line(`  ${label}: ${text}`);
       }
     },
     progress(jobId, value, max) {

@@ -4,17 +4,20 @@
  * logs one structured line (`"msg":"chorus-visual did not start"` with the error's code,
  * message, details, suggestion) and exits 1. SIGTERM/SIGINT: stop taking work, let running
  * jobs reach a persisted state, close sockets, exit 0 — within `shutdown.grace_seconds`
- * whatever state NATS, ComfyUI or the database are in. Several instances: a run that lost its
+ * whatever state NATS, ComfyUI or the database are in. During the start too (NATS that does
+ * not answer holds it up to 3 s): what was started is stopped, newest first, and it exits 0.
+ * A second signal while stopping exits at once. Several instances: a run that lost its
  * instance id (INSTANCE_LEASE_LOST: it stalled past its lease) logs it, stops the same way
  * without retiring, and exits 1.
  */
-import { startApp, type ChorusVisualApp } from '../app/chorus-visual-app.js';
+import { defaultInstanceId, startApp, type ChorusVisualApp } from '../app/chorus-visual-app.js';
 import { redactUrl, type ResolvedConfig } from '../config/index.js';
 import { ChorusError, ErrorCode, toChorusError } from '../errors/index.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { parseCommandArgs, type CommandHelp } from './cli-args.js';
 import { watchDefinitions } from './definition-watch.js';
 import { loadCliConfig } from './load-cli-config.js';
+import { StopSignals } from './stop-signals.js';
 
 const help: CommandHelp = {
   usage: 'chorus-visual serve [options]',
@@ -59,7 +62,14 @@ export async function run(argv: string[]): Promise<number> {
   } catch (error) {
     throw startFailed(createLogger({}), error);
   }
-  const logger = createLogger({ level: config.log_level, base: config.instance_id ? { instance_id: config.instance_id } : {} });
+  // Every line names the instance (the id startApp will use: the configured one, else host-pid), once:
+  // pino writes base fields and a call's fields side by side, so no call repeats instance_id.
+  const logger = createLogger({ level: config.log_level, base: { instance_id: config.instance_id ?? defaultInstanceId() } });
+  // From here to the end: a signal during the start stops what was started (the driver lock
+  // included), a signal after it is the ordinary stop, and a second one exits at once.
+  const signals = new StopSignals({ logger });
+  const graceMs = config.shutdown.grace_seconds * 1000;
+  void signals.requested.then(() => boundInterruptedStart(signals, graceMs, logger));
 
   let inspector: { inspect: (e: never) => void; url: string; stop(): void } | undefined;
   if (values.inspect) {
@@ -87,24 +97,15 @@ export async function run(argv: string[]): Promise<number> {
     app = await startApp({
       config,
       logger,
+      signal: signals.signal,
       ...(inspector ? { inspect: inspector.inspect as never } : {}),
       ...(leaseTtlSeconds === undefined ? {} : { runtime: { leaseTtlMs: leaseTtlSeconds * 1000 } }),
     });
   } catch (error) {
     inspector?.stop();
+    if (signals.signal.aborted) return startInterrupted(logger);
     throw startFailed(logger, error);
   }
-  // Listening for the signals before saying "listening": a SIGTERM right after that line must stop it cleanly.
-  const stopRequested = new Promise<NodeJS.Signals>((resolve) => {
-    const onSignal = (received: NodeJS.Signals) => {
-      logger.info({ signal: received }, 'shutting down');
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      resolve(received);
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
   try {
     stopWatching = await watchDefinitions(app.runtime, logger);
   } catch (error) {
@@ -112,37 +113,36 @@ export async function run(argv: string[]): Promise<number> {
     inspector?.stop();
     throw startFailed(logger, error);
   }
-  logger.info(
-    {
-      instance_id: app.instanceId,
-      http: app.http?.url ?? null,
-      inspector: app.http ? `${app.http.url}/` : null,
-      // Configuration in a log line goes through redactUrl: URLs may carry user:password@.
-      nats: config.nats.enabled ? config.nats.servers.map(redactUrl) : null,
-      database: redactUrl(config.database.url),
-      backends: config.resolvedBackends.map((b) => `${b.name}=${redactUrl(b.url)}`),
-      restored: app.runtime.restored,
-      shared_database: app.runtime.coordination !== undefined,
-    },
-    'chorus-visual listening',
-  );
+  signals.markStarted();
+  // A signal during the last steps of the start: it never served, so it does not say it listens.
+  if (!signals.signal.aborted) {
+    logger.info(
+      {
+        http: app.http?.url ?? null,
+        inspector: app.http ? `${app.http.url}/` : null,
+        // Configuration in a log line goes through redactUrl: URLs may carry user:password@.
+        nats: config.nats.enabled ? config.nats.servers.map(redactUrl) : null,
+        database: redactUrl(config.database.url),
+        backends: config.resolvedBackends.map((b) => `${b.name}=${redactUrl(b.url)}`),
+        restored: app.runtime.restored,
+        shared_database: app.runtime.coordination !== undefined,
+      },
+      'chorus-visual listening',
+    );
+  }
 
   // A signal, or (several instances) this run lost its instance id: it stalled past its lease
   // and another process may drive its jobs now. It has stopped driving them; it stops and
   // exits 1, for a supervisor to start it again (the restart claims the id anew).
-  const ending = await Promise.race([stopRequested.then((signal) => ({ signal })), app.lost.then((lost) => ({ lost }))]);
+  const ending = await Promise.race([signals.requested.then((signal) => ({ signal })), app.lost.then((lost) => ({ lost }))]);
   const exitCode = 'lost' in ending ? 1 : 0;
-  if ('lost' in ending) logger.fatal({ error: ending.lost.toJSON() }, 'chorus-visual lost its instance id and stops');
-  // A second signal while stopping: the operator insists; the database is consistent at
-  // every commit, so leaving now loses nothing that a restart does not recover.
-  const insist = (again: NodeJS.Signals) => {
-    logger.warn({ signal: again, first: 'signal' in ending ? ending.signal : null }, 'second signal while stopping; exiting now');
-    process.exit(exitCode);
-  };
-  process.once('SIGTERM', insist);
-  process.once('SIGINT', insist);
+  if ('lost' in ending) {
+    // A signal from now on is a second one: the operator insists, exit at once (StopSignals).
+    signals.stopping(exitCode);
+    logger.fatal({ error: ending.lost.toJSON() }, 'chorus-visual lost its instance id and stops');
+  }
   stopWatching();
-  await stopWithinGrace(app, config.shutdown.grace_seconds * 1000, logger);
+  await stopWithinGrace(app, graceMs, logger);
   inspector?.stop();
   logger.info({}, 'stopped');
   // Whatever is still open (a NATS connection still trying its first server, a socket a
@@ -166,6 +166,24 @@ async function stopWithinGrace(app: ChorusVisualApp, graceMs: number, logger: Lo
   ]);
   clearTimeout(timer);
   if (!finished) logger.warn({ grace_seconds: graceMs / 1000 }, 'stop did not finish within the grace; exiting anyway (unpublished events stay in the outbox)');
+}
+
+/** A signal stopped the start: startApp has undone it, as for a failed start; a signal stop exits 0. */
+function startInterrupted(logger: Logger): number {
+  logger.info({}, 'stopped');
+  // A NATS connection still looking for its first server must not keep it alive.
+  setTimeout(() => process.exit(0), 50).unref();
+  return 0;
+}
+
+/** Undoing an interrupted start gets the same grace as a stop: past it, exit anyway. */
+function boundInterruptedStart(signals: StopSignals, graceMs: number, logger: Logger): void {
+  const timer = setTimeout(() => {
+    if (signals.isStarted()) return;
+    logger.warn({ grace_seconds: graceMs / 1000 }, 'undoing the start did not finish within the grace; exiting anyway');
+    process.exit(0);
+  }, graceMs);
+  timer.unref();
 }
 
 /** The one structured line a failed start leaves, then the error for the CLI's exit code 1. */

@@ -92,6 +92,7 @@ export async function run(argv: string[], out: Out = process.stdout, err: Out = 
       suggestion: 'leave it out for 10000',
     });
   }
+  if (values.backend !== undefined) assertBackendUrl(values.backend);
   // --dir enters as an override of workflows_dir, like CHORUS_VISUAL_WORKFLOWS_DIR, so the config is read the same way as for every command.
   const config = await loadCliConfig(values.config, { WORKFLOWS_DIR: values.dir }, { WORKFLOWS_DIR: '--dir' });
 
@@ -119,7 +120,7 @@ export async function run(argv: string[], out: Out = process.stdout, err: Out = 
       targets = [library.get(name)];
     } catch (error) {
       const e = error as ChorusError;
-      const problem = library.problems().find((p) => workflowNameOf(p.file) === workflowNameOf(name));
+      const problem = library.problems().find((p) => workflowNameOf(p.file) === name);
       if (problem) {
         out.write(`✗ ${problem.file}\n`);
         if (problem.issues) for (const issue of problem.issues) out.write(formatIssue('error', issue));
@@ -175,6 +176,21 @@ export async function run(argv: string[], out: Out = process.stdout, err: Out = 
   }
   out.write(failed ? 'validation failed\n' : 'all workflows valid\n');
   return failed ? 1 : 0;
+}
+
+/** A bad --backend is a bad option value, said as such (INVALID_COMMAND), not a failed connection. */
+function assertBackendUrl(value: string): void {
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(value).protocol;
+  } catch {
+    protocol = undefined;
+  }
+  if (protocol !== 'http:' && protocol !== 'https:') {
+    throw new ChorusError(ErrorCode.INVALID_COMMAND, `--backend must be a ComfyUI server's http:// or https:// URL, not "${value}"`, {
+      suggestion: 'e.g. --backend http://127.0.0.1:8188, or leave it out for structural checks only',
+    });
+  }
 }
 
 function formatIssue(level: 'error' | 'warning', issue: ValidationIssue): string {

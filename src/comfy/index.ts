@@ -22,6 +22,7 @@ export {
 export { ComfySocket, socketUrlOf, type ComfySocketOptions, type ComfySocketEvents, type SocketState } from './comfy-socket.js';
 export { ComfyBackendClient, type ComfyBackendClientOptions } from './comfy-backend-client.js';
 export { BackendPool } from './backend-pool.js';
+export { BackendOutageLog, outageCauseOf, type BackendOutageLogOptions } from './backend-outage-log.js';
 export { startBackendPool, type StartBackendPoolOptions } from './start-backend-pool.js';
 export { PromptWatcher, type PromptWatcherDeps } from './prompt-watcher.js';
 export { PromptMessageBuffer, type PromptMessageBufferOptions } from './prompt-message-buffer.js';

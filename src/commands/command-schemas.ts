@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { JobState } from '../contracts/job-view.js';
+import { WORKFLOW_NAME_RULE, workflowNameProblem } from '../contracts/workflow-name.js';
 
 /** Ids become path pieces (data/conversations/{id}/…): nothing that could climb out. */
 export const safeId = z
@@ -13,7 +14,21 @@ export const safeId = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, "_", "-" and "." only, starting with a letter or digit')
   .refine((v) => !v.includes('..'), 'must not contain ".."');
 
-const text = (max: number) => z.string().max(max);
+/** A workflow's name: the rule the workflow library holds its files' names to (contracts/workflow-name.ts). */
+const workflowName = z.string().superRefine((name, ctx) => {
+  const problem = workflowNameProblem(name);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `not a workflow name: ${problem} (a workflow name is ${WORKFLOW_NAME_RULE})` });
+});
+
+/**
+ * Free text must be well-formed Unicode: a lone surrogate (`"\ud800"` in JSON) has no UTF-8
+ * form, so the database and NATS would each store a U+FFFD in its place, not what was sent.
+ */
+const text = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((value) => value.isWellFormed(), 'must be well-formed Unicode: a lone surrogate (\\ud800-\\udfff not in a pair) is not text');
 /** A request or prompt: something to draw, not only spaces (which would reach ComfyUI as an empty prompt). */
 const nonBlankText = (max: number) =>
   text(max)
@@ -28,7 +43,7 @@ export const generateCommandSchema = z
     thread_id: safeId.optional(),
     message_id: safeId.optional(),
     character: safeId.optional(),
-    workflow: safeId.optional(),
+    workflow: workflowName.optional(),
     /** What the user asked for; the service writes the visual prompt from it. */
     user_request: nonBlankText(4000).optional(),
     activity: text(2000).optional(),
@@ -103,7 +118,7 @@ export type ListCommand = z.infer<typeof listCommandSchema>;
 export const workflowsCommandSchema = z.strictObject({});
 
 export const validateCommandSchema = z.strictObject({
-  workflow: safeId,
+  workflow: workflowName,
   /** Backend name from the config; validates against its /object_info when reachable. */
   backend: safeId.optional(),
 });

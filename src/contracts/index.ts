@@ -12,3 +12,4 @@ export type { ErrorData } from './error-data.js';
 export { ErrorCode, errorCatalogue } from './error-codes.js';
 export { entersNewState, topLevelOf, transitionName } from './event-names.js';
 export { silentLogger, type StructuredLogger } from './structured-logger.js';
+export { WORKFLOW_NAME_MAX_LENGTH, WORKFLOW_NAME_RULE, workflowNameProblem } from './workflow-name.js';

@@ -109,4 +109,11 @@ export interface JobView {
   regenerations: string[];
   /** The instance driving the job, when several share the work (queries only, not events). */
   owner?: string;
+  /**
+   * Not a failure, and `error` stays null: why the job is not going on. Present only while
+   * it waits for a slot (`queued.waiting`) and no ComfyUI backend is reachable: COMFY_UNAVAILABLE
+   * naming each backend, its URL and the cause (`details.backends`). Live in the service's
+   * answers; in events, as it was when the job began to wait.
+   */
+  note?: ErrorData;
 }

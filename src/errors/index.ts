@@ -3,3 +3,4 @@ export { ChorusError, isChorusError, toChorusError, type ErrorData, type ChorusE
 export { publicErrorFor, causeForLog, type PublicError } from './internal-error.js';
 export { ownershipLost, isOwnershipLost } from './ownership-lost.js';
 export { messageOf } from './message-of.js';
+export { portRefused } from './port-refused.js';

@@ -78,7 +78,8 @@ export async function connectNats(config: NatsConfig, options: ConnectNatsOption
       suggestion: 'Check that nats-server is running and that nats.servers points at it.',
     });
   }
-  logger.info({ server: nc.getServer(), name: config.name }, 'connected to NATS');
+  // `client_name`, not `name`: pino's own `name` is on every line already.
+  logger.info({ server: nc.getServer(), client_name: config.name }, 'connected to NATS');
   void watchStatus(nc, logger);
   return nc;
 }

@@ -136,25 +136,63 @@ export async function ensureStream(jsm: JetStreamManager, stream: EventStreamCon
       await jsm.streams.update(stream.name, wanted);
       logger.info({ stream: stream.name }, 'event stream up to date');
     } catch (error) {
+      // A new subject prefix whose events another stream already holds: ours would not get them.
+      if (isSubjectOverlap(error)) throw await subjectsTaken(jsm, stream, error);
       // An operator may have set limits the server will not change in place: the stream
       // still takes our events, so run with it rather than refuse to start.
       logger.warn({ stream: stream.name, err: messageOf(error) }, 'could not update the event stream; using it as it is');
     }
     return;
   }
-  await jsm.streams.add({
-    ...wanted,
-    name: stream.name,
-    storage: StorageType.File,
-    retention: RetentionPolicy.Limits,
-    discard: DiscardPolicy.Old,
-  });
+  try {
+    await jsm.streams.add({
+      ...wanted,
+      name: stream.name,
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+    });
+  } catch (error) {
+    if (isSubjectOverlap(error)) throw await subjectsTaken(jsm, stream, error);
+    throw error;
+  }
   logger.info({ stream: stream.name, subjects: wanted.subjects }, 'event stream created');
 }
 
 function isNotFound(error: unknown): boolean {
   const e = error as { code?: string; api_error?: { err_code?: number } };
   return e?.api_error?.err_code === 10059 || e?.code === '404';
+}
+
+/** JetStream's JSStreamSubjectOverlapErr: another stream already captures some of these subjects. */
+function isSubjectOverlap(error: unknown): boolean {
+  return (error as { api_error?: { err_code?: number } })?.api_error?.err_code === 10065;
+}
+
+/**
+ * Our events' subjects belong to another stream: nats.stream.name was changed and
+ * nats.subject_prefix was not (or two services share a prefix). A setting to fix, so
+ * CONFIG_INVALID naming the stream that holds them, not a bug.
+ */
+async function subjectsTaken(jsm: JetStreamManager, stream: EventStreamConfig, cause: unknown): Promise<ChorusError> {
+  const subject = allEventsSubject(stream.prefix);
+  const holders: string[] = [];
+  try {
+    for await (const name of jsm.streams.names(subject)) if (name !== stream.name) holders.push(name);
+  } catch {
+    // The listing is a courtesy: the error below stands without it.
+  }
+  const named = holders.length > 0 ? holders.map((name) => `"${name}"`).join(', ') : 'another stream';
+  const first = holders[0] ?? '<the existing stream>';
+  return new ChorusError(
+    ErrorCode.CONFIG_INVALID,
+    `nats.stream.name is "${stream.name}", but the events of nats.subject_prefix "${stream.prefix}" (${subject}) already go to the stream ${named}`,
+    {
+      cause,
+      details: { keys: ['nats.stream.name', 'nats.subject_prefix'], stream: stream.name, subjects: [subject], existing_streams: holders },
+      suggestion: `Set nats.stream.name to "${first}" to keep using the stream that holds these events, or give this service another nats.subject_prefix. If that stream is no longer used, delete it (\`nats stream rm ${first}\`) and start again.`,
+    },
+  );
 }
 
 function isNoResponders(error: unknown): boolean {

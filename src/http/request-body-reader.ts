@@ -17,6 +17,21 @@ function tooLarge(limitBytes: number): HttpRequestError {
   });
 }
 
+/**
+ * Fatal, as the NATS door decodes: `toString('utf8')` would quietly store U+FFFD for every
+ * byte that is not UTF-8, a command different from the one sent.
+ */
+function decodeUtf8(bytes: Uint8Array): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new HttpRequestError(400, 'request body is not valid UTF-8', {
+      details: { reason: 'not_utf8' },
+      suggestion: 'Send the JSON body encoded as UTF-8 (text in another encoding, such as Latin-1, must be converted first).',
+    });
+  }
+}
+
 export async function readJsonBody(req: IncomingMessage, limitBytes = defaultBodyLimitBytes): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > limitBytes) {
@@ -34,7 +49,7 @@ export async function readJsonBody(req: IncomingMessage, limitBytes = defaultBod
     }
     chunks.push(chunk);
   }
-  const text = Buffer.concat(chunks).toString('utf8');
+  const text = decodeUtf8(Buffer.concat(chunks));
   if (text.trim() === '') return {};
   if (type !== '' && !/^application\/(.+\+)?json\b/i.test(type)) {
     throw new HttpRequestError(415, `expected application/json, got ${type}`, {

@@ -41,6 +41,26 @@ export interface RequestGuard {
 
 const wildcardHosts = new Set(['0.0.0.0', '::', '[::]', '']);
 
+/**
+ * JSON is UTF-8 (RFC 8259) and the body is decoded as UTF-8: a body declared in another
+ * charset would be read as something it is not, so it is refused rather than guessed at.
+ */
+function checkCharset(declared: string, parameters: readonly string[]): void {
+  for (const parameter of parameters) {
+    const equals = parameter.indexOf('=');
+    if (equals === -1 || parameter.slice(0, equals).trim().toLowerCase() !== 'charset') continue;
+    const charset = parameter
+      .slice(equals + 1)
+      .trim()
+      .replace(/^"(.*)"$/, '$1');
+    if (/^utf-?8$/i.test(charset)) continue;
+    throw new HttpRequestError(415, `expected a UTF-8 JSON body, got ${declared}`, {
+      details: { content_type: declared, charset, reason: 'charset_not_utf8' },
+      suggestion: 'Send the body as UTF-8 JSON with "Content-Type: application/json" (charset=utf-8 may be given; no other charset is read).',
+    });
+  }
+}
+
 /** A host name as URL parsing writes it: lower case, IPv6 in brackets, IDN in punycode. */
 function hostnameOf(value: string): string | null {
   try {
@@ -149,8 +169,11 @@ export function createRequestGuard(options: RequestGuardOptions): RequestGuard {
     checkBodyType(req) {
       if (bodylessMethods.has(req.method ?? 'GET')) return;
       const declared = req.headers['content-type'] ?? '';
-      const mediaType = declared.split(';')[0]!.trim().toLowerCase();
-      if (jsonType.test(mediaType)) return;
+      const [mediaType = '', ...parameters] = declared.split(';').map((part) => part.trim());
+      if (jsonType.test(mediaType.toLowerCase())) {
+        checkCharset(declared, parameters);
+        return;
+      }
       throw new HttpRequestError(
         415,
         declared === '' ? 'the request has no Content-Type; expected application/json' : `expected application/json, got ${declared}`,

@@ -56,8 +56,13 @@ export interface JobActorDeps {
    * slot claim, the GPU handoff) ask first.
    */
   drivesJobs?(): boolean;
-  /** Jobs restored where ComfyUI may hold their prompt: look before sending or watching. */
-  reconcile: Set<string>;
+  /**
+   * Jobs restored where ComfyUI may hold their prompt: look before sending or watching. The
+   * mark is taken by the step that sends (ComfyUI had no such prompt) or by the watch.
+   */
+  reconcile: Pick<Set<string>, 'has' | 'delete'>;
+  /** When a restored job last began sending its prompt before the restore (ms, our clock). */
+  sendingStartedAt?(jobId: string): Promise<number | null>;
   newPromptId(): string;
   /** The workflow a job was admitted with, while the service holds it. */
   admittedWorkflow?(jobId: string): WorkflowDefinition | undefined;
@@ -74,6 +79,16 @@ export interface JobActorDeps {
 function assertDrives(deps: JobActorDeps, jobId: string): void {
   if (deps.drivesJobs?.() !== false) return;
   throw jobNotDrivenHere(jobId);
+}
+
+/** Only a timing fact: when it cannot be read, the job goes on as accepted now. */
+async function sentAtOf(deps: JobActorDeps, jobId: string): Promise<number | null> {
+  try {
+    return (await deps.sendingStartedAt?.(jobId)) ?? null;
+  } catch (error) {
+    deps.logger.warn({ job_id: jobId, err: error }, 'reading when a restored job was sent failed; its queue wait ends now');
+    return null;
+  }
 }
 
 function backendOf(pool: BackendPoolPort, name: string): ComfyBackend {
@@ -158,14 +173,19 @@ export function createJobActors(deps: JobActorDeps) {
     submitPrompt: fromTask<SubmitPromptOutput, SubmitPromptInput>(async ({ input }) => {
       await deps.durable(input.jobId);
       const backend = backendOf(pool, input.backend);
-      if (deps.reconcile.delete(input.jobId)) {
+      if (deps.reconcile.has(input.jobId)) {
         // A crash after the POST but before its transition was stored: never send it twice.
+        // (A failed look keeps the mark: a retry looks again rather than sending blindly.)
         const location = await backend.locate(input.promptId);
         if (location.where !== 'absent') {
           deps.logger.info({ job_id: input.jobId, prompt_id: input.promptId, where: location.where }, 'restored job found in ComfyUI; not sending it again');
           deps.handoff?.noteComfyUsed(input.backend);
-          return { promptId: input.promptId, number: location.where === 'pending' ? location.position : 0, at: clock.now() };
+          // The mark stays for the watch, which reads a finished run as found after the restart.
+          // ComfyUI took it when the job began sending it, as best known: the outage is not queue wait.
+          const at = (await sentAtOf(deps, input.jobId)) ?? clock.now();
+          return { promptId: input.promptId, number: location.where === 'pending' ? location.position : 0, at };
         }
+        deps.reconcile.delete(input.jobId);
       }
       const result = await backend.submit({ promptId: input.promptId, prompt: input.prompt, jobId: input.jobId });
       deps.handoff?.noteComfyUsed(input.backend);

@@ -32,6 +32,7 @@ export function debugDocumentOf(row: JobRow, view: JobView, events: JobEventRow[
     workflow_used: row.workflow,
     workflow: debug['workflow_used'] ?? { name: row.workflow },
     prompt_components: debug['prompt_components'] ?? null,
+    prompt_truncated: debug['prompt_truncated'] ?? null,
     parameters_injected: debug['parameters_injected'] ?? null,
     parameters_ignored: debug['parameters_ignored'] ?? [],
     // `weight` is the original design's name for the strength; both are given.
@@ -47,6 +48,8 @@ export function debugDocumentOf(row: JobRow, view: JobView, events: JobEventRow[
     gpu_handoff: debug['gpu_handoff'] ?? [],
     affinity: debug['affinity'] ?? null,
     resubmits: debug['resubmits'] ?? 0,
+    // Why a waiting job is not going on (no backend reachable); null otherwise.
+    note: view.note ?? null,
     attempts: row.attempts,
     // Every submission ComfyUI accepted, oldest first ([] for a job stored before they were recorded).
     runs: runsOf(row).map(runEntryOf),

@@ -25,6 +25,7 @@ export async function composeJobPrompt(deps: CompositionDeps, request: JobReques
   let source: string;
   let components: Record<string, unknown>;
   let llm: Record<string, unknown> | undefined;
+  let truncated: Record<string, unknown> | null = null;
   if (character === null) {
     // A bare workflow run: no character to write for, so the request is the prompt.
     prompt = request.prompt ?? request.userRequest ?? '';
@@ -44,6 +45,7 @@ export async function composeJobPrompt(deps: CompositionDeps, request: JobReques
     negative = composed.negative;
     source = composed.source;
     components = composed.components;
+    truncated = composed.truncation ?? null;
     if (composed.source !== 'caller') {
       llm = {
         model: composed.model ?? null,
@@ -82,6 +84,8 @@ export async function composeJobPrompt(deps: CompositionDeps, request: JobReques
     debug: {
       workflow_used: { name: definition.name, type: definition.type, facts: definition.facts },
       prompt_components: components,
+      // Null unless the written prompt was cut to llm.max_prompt_chars: the cap, the uncut length, what was cut.
+      prompt_truncated: truncated,
       parameters_injected: injection.injected,
       parameters_ignored: injection.ignored,
       loras_applied: injection.lorasApplied,

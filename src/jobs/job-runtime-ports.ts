@@ -37,6 +37,8 @@ export interface ComposedVisualPrompt {
   rawReply?: string;
   cleaning?: string[];
   fallbackReason?: string;
+  /** Set when the written prompt was cut to the cap: the job's `prompt_truncated` debug fact. */
+  truncation?: { max_chars: number; full_chars: number; cut: string[] };
   components: { user: string; character_triggers: string[]; activity: string | null };
 }
 

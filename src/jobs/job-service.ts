@@ -28,7 +28,9 @@ import { JobTransitionWriter } from './job-transition-writer.js';
 import { holdsSlot, mayBeGranted, positionOf, samePosition, transitionType, type JobPosition } from './job-state-of.js';
 import { applyPatch, patchForTransition } from './job-row-patch.js';
 import { jobViewOf } from './job-view-mapper.js';
+import { sendingStartedAt } from './job-timings.js';
 import { debugDocumentOf } from './job-debug-document.js';
+import { withSlotWaitNote } from './slot-wait-note.js';
 import { JobServiceEvents, type JobServiceEventMap } from './job-service-events.js';
 import { regenerationOf } from './regeneration-request.js';
 import { PreviewThrottle } from './preview-throttle.js';
@@ -112,7 +114,12 @@ export class JobService {
    * version serves a job that had not composed yet; the injected graph itself is persisted.)
    */
   private readonly admittedWorkflows = new Map<string, WorkflowDefinition>();
-  private readonly reconcile = new Set<string>();
+  /**
+   * Jobs restored where ComfyUI may hold their prompt, each with the seq of its last transition
+   * stored before the restore: a prompt found in ComfyUI was sent by then (this run sends
+   * nothing before it looks).
+   */
+  private readonly reconcile = new Map<string, number>();
   /**
    * Jobs waiting for a slot are parked: their actor is stopped once the wait is stored, and
    * the job is its row plus a waiter in the scheduler (and a deadline here) until a slot,
@@ -177,6 +184,10 @@ export class JobService {
         durable: (jobId) => this.durable(jobId),
         drivesJobs: () => this.drivesJobs(),
         reconcile: this.reconcile,
+        sendingStartedAt: async (jobId) => {
+          const storedUpTo = this.reconcile.get(jobId);
+          return storedUpTo === undefined ? null : sendingStartedAt(await this.deps.store.listEvents(jobId), storedUpTo);
+        },
         newPromptId: this.newId,
         admittedWorkflow: (jobId) => this.admittedWorkflows.get(jobId),
         onPreview: (jobId, preview) => {
@@ -386,7 +397,7 @@ export class JobService {
       }
       if (holdsSlot(position)) {
         if (row.backend) this.scheduler.occupy(row.id, row.backend);
-        this.reconcile.add(row.id);
+        this.reconcile.set(row.id, row.last_seq);
       }
       restored.push(this.attach(this.actorFromRow(row), row, regenerations.get(row.id) ?? []));
     }
@@ -587,7 +598,8 @@ export class JobService {
     const persisted = persistWithoutGraph(snapshot, (s) => this.machine.getPersistedSnapshot(s));
     const patch = patchForTransition(job.row, snapshot.context, from, to, nowIso, persisted);
     job.row = applyPatch(job.row, patch, null, nowIso);
-    const view = jobViewOf(job.row, job.progress, job.regenerations);
+    // Begins to wait while no backend is reachable: its event says so (a note, not an error).
+    const view = withSlotWaitNote(jobViewOf(job.row, job.progress, job.regenerations), () => this.deps.pool.list());
     const type = transitionType(from, to);
     const fromName = from.substate ?? from.state;
     const toName = to.substate ?? to.state;
@@ -618,6 +630,8 @@ export class JobService {
       this.events.emit('transition', { jobId: job.id, seq, type, from: fromName, to: toName, job: view });
       if (final && this.live.get(job.id) === job) this.live.delete(job.id);
       if (final) this.admittedWorkflows.delete(job.id);
+      // A restored job that ended before its watch looked (a failed or cancelled submission).
+      if (final) this.reconcile.delete(job.id);
     });
     if (to.substate === 'queued.waiting') void written.then(() => this.park(job));
   }
@@ -675,7 +689,7 @@ export class JobService {
   }
 
   private viewOf(row: JobRow, regenerations: readonly string[] = []): JobView {
-    const view = jobViewOf(row, this.live.get(row.id)?.progress ?? null, regenerations);
+    const view = withSlotWaitNote(jobViewOf(row, this.live.get(row.id)?.progress ?? null, regenerations), () => this.deps.pool.list());
     // Only where several instances share the work: which one drives the job.
     return typeof row.owner_instance === 'string' ? { ...view, owner: row.owner_instance } : view;
   }

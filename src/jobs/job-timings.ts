@@ -6,7 +6,7 @@
  * meaning of each part is in docs/driving-from-chorus-engine.md ("Timings").
  */
 import type { ComfyRun } from '../../machines/job-types.js';
-import type { JobRow } from '../contracts/job-store-port.js';
+import type { JobEventRow, JobRow } from '../contracts/job-store-port.js';
 import type { JobTimings } from '../contracts/job-view.js';
 
 type Stamps = Record<string, string | undefined>;
@@ -28,6 +28,15 @@ function stampsOf(row: Pick<JobRow, 'debug'>): Stamps {
 /** The moment ComfyUI finished and collecting began; kept in `debug.timestamps`. */
 export function movingAtOf(row: Pick<JobRow, 'debug'>): string | null {
   return stampsOf(row)['moving_at'] ?? null;
+}
+
+/**
+ * When the job last began sending its prompt to ComfyUI (ms): its last transition into
+ * `queued.submitting` up to seq `upTo` (the POST follows once that transition is stored).
+ */
+export function sendingStartedAt(events: readonly Pick<JobEventRow, 'seq' | 'to_state' | 'at'>[], upTo: number): number | null {
+  const sending = events.filter((event) => event.seq <= upTo && event.to_state === 'queued.submitting').at(-1);
+  return sending ? at(sending.at) : null;
 }
 
 /** The runs the machine recorded (`debug.runs`), oldest first. */

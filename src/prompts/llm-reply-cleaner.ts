@@ -2,15 +2,19 @@
  * Turns what a chat model said into a prompt ComfyUI can take: JSON replies
  * (`{"prompt","negative","reasoning"}`, as Chorus Engine asks for) or plain text, with code
  * fences, "Prompt:" prefixes, wrapping quotes and line breaks removed, trigger words
- * ensured and the length capped. Every change is listed, for the debug view.
+ * ensured and the length capped (the trigger words survive the cut). Every change is listed,
+ * for the debug view.
  */
 import { z } from 'zod';
+import { shortenAtWordBoundary, type PromptTruncation } from './prompt-truncation.js';
 
 export interface CleanedReply {
   prompt: string;
   negative: string | null;
   reasoning: string | null;
   cleaning: string[];
+  /** Null when the reply fitted under the cap. */
+  truncation: PromptTruncation | null;
 }
 
 const jsonReplySchema = z.looseObject({
@@ -54,12 +58,31 @@ function tidy(text: string, cleaning: string[]): string {
   return squeezed;
 }
 
-function cap(text: string, max: number, cleaning: string[]): string {
-  if (text.length <= max) return text;
-  const cut = text.slice(0, max);
-  const at = Math.max(cut.lastIndexOf(','), cut.lastIndexOf(' '));
+/**
+ * Cuts to the cap at a word boundary, as the template does. The trigger words must survive
+ * the cut (they call up the character's LoRA): when the model put one past the cut point,
+ * it is moved to the front; trigger words longer than the cap alone are kept whole.
+ */
+function cap(text: string, max: number, triggerWords: string[], cleaning: string[]): { prompt: string; truncation: PromptTruncation | null } {
+  if (text.length <= max) return { prompt: text, truncation: null };
+  const cut: string[] = [];
+  let prompt = shortenAtWordBoundary(text, max);
+  const lost = missingFrom(prompt, triggerWords);
+  if (lost.length) {
+    const front = lost.join(', ');
+    const rest = shortenAtWordBoundary(text, max - front.length - 2);
+    prompt = rest ? `${front}, ${rest}` : front;
+    cut.push(`trigger words the cut would have lost moved to the front: ${front}`);
+    if (front.length > max) cut.push(`the trigger words alone take ${front.length} characters: kept whole, over the cap`);
+  }
+  cut.unshift(`LLM prompt shortened from ${text.length} to ${prompt.length} characters`);
   cleaning.push(`cut to ${max} characters`);
-  return (at > max * 0.6 ? cut.slice(0, at) : cut).replace(/[\s,]+$/, '');
+  return { prompt, truncation: { max_chars: max, full_chars: text.length, cut } };
+}
+
+function missingFrom(prompt: string, triggerWords: string[]): string[] {
+  const lower = prompt.toLowerCase();
+  return triggerWords.filter((w) => !lower.includes(w.toLowerCase()));
 }
 
 /** Returns null when nothing usable is left (the composer then retries or falls back). */
@@ -87,12 +110,12 @@ export function cleanLlmReply(raw: string, options: { maxChars: number; triggerW
   let prompt = tidy(withoutPrefix, cleaning);
   if (!/[\p{L}\p{N}]{2,}/u.test(prompt)) return null;
 
-  const missing = options.triggerWords.filter((w) => !prompt.toLowerCase().includes(w.toLowerCase()));
+  const missing = missingFrom(prompt, options.triggerWords);
   if (missing.length) {
     prompt = `${missing.join(', ')}, ${prompt}`;
     cleaning.push(`added trigger words: ${missing.join(', ')}`);
   }
-  prompt = cap(prompt, options.maxChars, cleaning);
+  const capped = cap(prompt, options.maxChars, options.triggerWords, cleaning);
   if (negative !== null) negative = tidy(negative, []) || null;
-  return { prompt, negative, reasoning, cleaning };
+  return { prompt: capped.prompt, negative, reasoning, cleaning, truncation: capped.truncation };
 }

@@ -1,5 +1,6 @@
 /** What a visual prompt is made from, and the record of how it was made. */
 import type { Character } from '../characters/index.js';
+import type { PromptTruncation } from './prompt-truncation.js';
 
 export interface PromptRequest {
   /** What the conversation asked for ("a selfie at the beach"). */
@@ -29,4 +30,6 @@ export interface ComposedPrompt {
   /** Why the template was used (LLM not configured, or its last error). */
   fallbackReason?: string;
   attempts?: number;
+  /** Set when the written prompt was cut to the cap (never for a caller's prompt). */
+  truncation?: PromptTruncation;
 }

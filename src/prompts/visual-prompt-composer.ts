@@ -14,10 +14,13 @@ const DEFAULT_MAX_CHARS = 1200;
 
 export class VisualPromptComposer {
   private readonly llm: LlmConfig | undefined;
+  /** The cap on a written prompt, LLM or template (`llm.max_prompt_chars`, read even with no base_url). */
+  private readonly maxChars: number;
 
   constructor(llm: LlmConfig | undefined) {
     // A config with no base_url means "no LLM": the template is the designed path then.
     this.llm = llm?.base_url ? llm : undefined;
+    this.maxChars = llm?.max_prompt_chars ?? DEFAULT_MAX_CHARS;
   }
 
   get usesLlm(): boolean {
@@ -47,7 +50,7 @@ export class VisualPromptComposer {
       try {
         const reply = await requestChatCompletion(llm, messages, signal);
         lastRaw = reply.content;
-        const cleaned = cleanLlmReply(reply.content, { maxChars: llm.max_prompt_chars, triggerWords: identity.trigger_words });
+        const cleaned = cleanLlmReply(reply.content, { maxChars: this.maxChars, triggerWords: identity.trigger_words });
         if (!cleaned) throw new ChorusError('PROMPT_GENERATION_FAILED', `The LLM reply holds no usable prompt: ${JSON.stringify(reply.content.slice(0, 120))}`);
         const composed: ComposedPrompt = {
           prompt: cleaned.prompt,
@@ -61,6 +64,7 @@ export class VisualPromptComposer {
           attempts: attempt,
         };
         if (cleaned.reasoning) composed.reasoning = cleaned.reasoning;
+        if (cleaned.truncation) composed.truncation = cleaned.truncation;
         return composed;
       } catch (error) {
         lastError = toChorusError(error, 'PROMPT_GENERATION_FAILED');
@@ -82,8 +86,10 @@ export class VisualPromptComposer {
   }
 
   private fromTemplate(req: PromptRequest, components: ComposedPrompt['components'], reason: string): ComposedPrompt {
-    const built = buildTemplatePrompt(req, this.llm?.max_prompt_chars ?? DEFAULT_MAX_CHARS);
-    return { prompt: built.prompt, negative: req.negative ?? built.negative, source: 'template', components, fallbackReason: reason };
+    const built = buildTemplatePrompt(req, this.maxChars);
+    const composed: ComposedPrompt = { prompt: built.prompt, negative: req.negative ?? built.negative, source: 'template', components, fallbackReason: reason };
+    if (built.truncation) composed.truncation = built.truncation;
+    return composed;
   }
 }
 

@@ -163,7 +163,15 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     core.hub.handleUpgrade(req, socket, head);
   });
 
-  const port = await listen(server, options.port ?? 0, host);
+  let port: number;
+  try {
+    port = await listen(server, options.port ?? 0, host);
+  } catch (error) {
+    // A port taken: nothing of this start may outlive it (the worker, a temp folder of its own).
+    core.kill();
+    if (ownRoot) rmSync(ownRoot, { recursive: true, force: true });
+    throw error;
+  }
   const closeServer = () =>
     new Promise<void>((resolveClose) => {
       server.close(() => resolveClose());

@@ -7,7 +7,7 @@ import { ChorusError } from '../errors/index.js';
 import { objectInfoSchema, type ObjectInfo } from './object-info-spec.js';
 
 export async function fetchObjectInfo(baseUrl: string, timeoutMs = 10_000): Promise<ObjectInfo> {
-  const url = new URL('object_info', baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`).toString();
+  const url = objectInfoUrl(baseUrl);
   let body: unknown;
   try {
     const response = await request(url, { method: 'GET', headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
@@ -22,4 +22,17 @@ export async function fetchObjectInfo(baseUrl: string, timeoutMs = 10_000): Prom
   const parsed = objectInfoSchema.safeParse(body);
   if (!parsed.success) throw new ChorusError('COMFY_UNAVAILABLE', `${url} did not answer with ComfyUI's object_info.`, { details: { url } });
   return parsed.data;
+}
+
+/** Malformed base URLs are the caller's configuration, not an unreachable server. */
+function objectInfoUrl(baseUrl: string): string {
+  try {
+    return new URL('object_info', baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`).toString();
+  } catch (error) {
+    throw new ChorusError('CONFIG_INVALID', `"${baseUrl}" is not a URL of a ComfyUI server`, {
+      cause: error,
+      details: { url: baseUrl },
+      suggestion: 'give its http:// or https:// address, e.g. http://127.0.0.1:8188',
+    });
+  }
 }

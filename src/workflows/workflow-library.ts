@@ -5,6 +5,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
+import { workflowNameProblem, WORKFLOW_NAME_RULE } from '../contracts/workflow-name.js';
 import { ChorusError, toChorusError } from '../errors/index.js';
 import type { ObjectInfo } from './object-info-spec.js';
 import { suggestNames } from './object-info-validator.js';
@@ -42,6 +43,7 @@ export type WorkflowChange =
   /** `kept`: an earlier good version of the same name still serves. */
   | { kind: 'failed'; name: string; file: string; reason: string; kept: boolean };
 
+/** A file's workflow name: its name without the final extension, exactly (`a.b.json` is `a.b`). Never applied to a requested name. */
 export function workflowNameOf(file: string): string {
   return basename(file, extname(file));
 }
@@ -70,27 +72,39 @@ export class WorkflowLibrary {
     return library;
   }
 
-  /** The last good version of a name; WORKFLOW_INVALID when its file never loaded, WORKFLOW_NOT_FOUND when there is none. */
+  /**
+   * The last good version of the workflow called exactly `name` (a file's name without
+   * `.json`; `a.json` is not `a`); WORKFLOW_INVALID when its file never loaded,
+   * WORKFLOW_NOT_FOUND when there is none.
+   */
   get(name: string): WorkflowDefinition {
-    const definition = this.definitions.get(workflowNameOf(name));
+    const definition = this.definitions.get(name);
     if (definition) return definition;
-    const failure = this.failures.get(workflowNameOf(name));
+    const failure = this.failures.get(name);
     const available = [...this.definitions.keys()].sort();
     if (failure) {
       throw new ChorusError('WORKFLOW_INVALID', `Workflow "${name}" failed to load: ${failure.reason}`, {
         details: { workflow: name, file: failure.file, problem: failure.reason, available },
-        suggestion: `Fix ${failure.file}; \`chorus-visual workflows validate ${workflowNameOf(name)}\` lists every problem. The service picks the file up when it is saved.`,
+        suggestion: `Fix ${failure.file}; \`chorus-visual workflows validate ${name}\` lists every problem. The service picks the file up when it is saved.`,
       });
     }
-    const close = suggestNames(workflowNameOf(name), available, 1);
+    const suggestion = this.suggestionFor(name);
     throw new ChorusError('WORKFLOW_NOT_FOUND', `Workflow "${name}" does not exist.`, {
       details: { workflow: name, available },
-      ...(close.length ? { suggestion: `did you mean "${close[0]}"?` } : {}),
+      ...(suggestion ? { suggestion } : {}),
     });
   }
 
   has(name: string): boolean {
-    return this.definitions.has(workflowNameOf(name));
+    return this.definitions.has(name);
+  }
+
+  /** The loaded workflow a mistyped name most likely meant (`x.json` for `x`), as a "did you mean". */
+  suggestionFor(name: string): string | undefined {
+    const stem = name.endsWith('.json') ? name.slice(0, -'.json'.length) : undefined;
+    if (stem !== undefined && this.definitions.has(stem)) return `did you mean "${stem}"? A workflow is named by its file's name without ".json".`;
+    const close = suggestNames(name, [...this.definitions.keys()].sort(), 1);
+    return close.length ? `did you mean "${close[0]}"?` : undefined;
   }
 
   list(): WorkflowDefinition[] {
@@ -137,6 +151,13 @@ export class WorkflowLibrary {
 
   private async loadFile(path: string): Promise<WorkflowChange> {
     const name = workflowNameOf(path);
+    const badName = workflowNameProblem(name);
+    if (badName !== undefined) {
+      // Listed as unusable rather than loaded: no request could name it.
+      const reason = `"${name}" cannot be a workflow name: ${badName}; rename the file (a workflow name is ${WORKFLOW_NAME_RULE})`;
+      this.failures.set(name, { file: path, reason });
+      return { kind: 'failed', name, file: path, reason, kept: false };
+    }
     try {
       const { size } = await stat(path);
       const maxBytes = this.options.maxBytes ?? 16 * 1024 ** 2;

@@ -21,6 +21,10 @@ beforeAll(async () => {
   await mkdir(join(dir, 'wf'));
   await cp(join(repoRoot, 'workflows', 'no_model_test.json'), join(dir, 'wf', 'no_model_test.json'));
   await writeFile(join(dir, 'cfg.yaml'), 'workflows_dir: wf\n');
+  // A dot inside a name, and names no request could use (the command schemas' rule).
+  await mkdir(join(dir, 'names'));
+  for (const name of ['no_model_test', 'a.b', 'café', 'my workflow', '-dash'])
+    await cp(join(repoRoot, 'workflows', 'no_model_test.json'), join(dir, 'names', `${name}.json`));
   await writeFile(join(dir, 'bad.yaml'), 'workflows_dir: missing\n');
   await writeFile(join(dir, 'plain.yaml'), 'data_dir: data\n');
   // no_model_test.json's graph has 4 nodes, and the file more than 100 bytes: over both of these limits.
@@ -118,6 +122,10 @@ describe('workflows list|validate and the config', () => {
       [['workflows', 'validate', '--confg', 'cfg.yaml'], `error INVALID_COMMAND: Unknown option '--confg'\nsuggestion: did you mean "--config"?\n`],
       [['workflows'], 'error INVALID_COMMAND: workflows needs a subcommand\nsuggestion: use one of: workflows list, workflows validate [name]\n'],
       [
+        ['workflows', 'validate', '--dir', 'wf', '--backend', 'not-a-url'],
+        'error INVALID_COMMAND: --backend must be a ComfyUI server\'s http:// or https:// URL, not "not-a-url"\nsuggestion: e.g. --backend http://127.0.0.1:8188, or leave it out for structural checks only\n',
+      ],
+      [
         ['workflows', 'validate', '--dir', 'wf', '--timeout', 'soon'],
         'error INVALID_COMMAND: --timeout must be a whole number of milliseconds above 0, not "soon"\nsuggestion: leave it out for 10000\n',
       ],
@@ -127,6 +135,47 @@ describe('workflows list|validate and the config', () => {
       const [args, stderr] = cases[i]!;
       expect({ args, code: result.code, stdout: result.stdout, stderr: result.stderr }).toEqual({ args, code: 1, stdout: '', stderr });
     });
+  }, 120_000);
+});
+
+describe('workflow names', () => {
+  it('a.b is the file a.b.json; café, "my workflow" and -dash are reported as unusable by list, validate and doctor', async () => {
+    const names = { CHORUS_VISUAL_WORKFLOWS_DIR: 'names' };
+    const [list, validateAll, validateDotted, validateCafe, asFileName, doctor] = await runAll([
+      { args: ['workflows', 'list'], env: names },
+      { args: ['workflows', 'validate'], env: names },
+      { args: ['workflows', 'validate', 'a.b'], env: names },
+      { args: ['workflows', 'validate', 'café'], env: names },
+      { args: ['workflows', 'validate', 'no_model_test.json'], env: names },
+      { args: ['doctor', '--json'], env: names },
+    ]);
+    const unusable = (name: string) =>
+      `${join(dir, 'names', `${name}.json`)}: "${name}" cannot be a workflow name: it ${name === '-dash' ? 'does not start with a letter (a-z, A-Z) or digit' : `contains "${name === 'café' ? 'é' : ' '}"`}; rename the file`;
+    expect(
+      list!.stdout
+        .split('\n')
+        .filter((line) => !line.startsWith('!'))
+        .map((line) => line.split(/\s+/)[0]),
+    ).toEqual(['a.b', 'no_model_test', '']);
+    for (const name of ['-dash', 'café', 'my workflow']) expect(list!.stdout).toContain(`! ${unusable(name)}`);
+    expect(validateAll!.code).toBe(1);
+    expect(validateAll!.stdout).toMatch(/✓ a\.b \(image\), structure only/);
+    expect(validateAll!.stdout).not.toMatch(/✓ (café|my workflow|-dash) /);
+    expect(validateAll!.stdout).toContain(`✗ ${join(dir, 'names', 'café.json')}\n    "café" cannot be a workflow name`);
+    expect(validateAll!.stdout).toMatch(/validation failed\n$/);
+    expect({ code: validateDotted!.code, stdout: validateDotted!.stdout }).toEqual({
+      code: 0,
+      stdout: expect.stringMatching(/^✓ a\.b \(image\)[\s\S]*all workflows valid\n$/),
+    });
+    expect(validateCafe!.code).toBe(1);
+    expect(validateCafe!.stdout).toContain('"café" cannot be a workflow name: it contains "é"');
+    expect(asFileName!.code).toBe(1);
+    expect(asFileName!.stderr).toMatch(
+      /^error WORKFLOW_NOT_FOUND: Workflow "no_model_test\.json" does not exist\.\nsuggestion: did you mean "no_model_test"\? A workflow is named by its file's name without "\.json"\.\navailable: a\.b, no_model_test\n$/,
+    );
+    const findings = (JSON.parse(doctor!.stdout) as { findings: Array<{ level: string; subject: string; message: string }> }).findings;
+    for (const name of ['-dash', 'café', 'my workflow'])
+      expect(findings).toContainEqual(expect.objectContaining({ level: 'warn', subject: 'workflows', message: expect.stringContaining(unusable(name)) }));
   }, 120_000);
 });
 

@@ -141,3 +141,72 @@ describe('configuration in error messages', () => {
     expect(error!.message).not.toContain('SECRET-IN-URL');
   });
 });
+
+describe('text that is not Unicode: refused alike on NATS and HTTP, nothing created', () => {
+  let nats: NatsTestServer;
+  let nc: NatsConnection;
+  let service: CommandService;
+  let natsHandler: FakeJobCommandHandler;
+  let http: HttpHarness;
+
+  beforeAll(async () => {
+    nats = await NatsTestServer.start({ jetstream: false });
+    nc = await connectNats({
+      enabled: true,
+      servers: [nats.url],
+      name: 'text',
+      subject_prefix: 'text',
+      stream: { name: 'T', max_age_seconds: 60, max_msgs: 10, duplicate_window_seconds: 60 },
+      progress_per_second: 4,
+    });
+    natsHandler = new FakeJobCommandHandler(new FakeJobFeed());
+    service = await startCommandService(nc, natsHandler, { prefix: 'text', version: '0.1.0' });
+    http = await startHttpHarness();
+  });
+  afterAll(async () => {
+    await service?.stop();
+    await nc?.close();
+    await nats?.cleanup();
+    await http?.close();
+  });
+
+  /** The same bytes through both doors: the two replies. */
+  async function sendBoth(body: Buffer): Promise<{ nats: any; http: { status: number; body: any } }> {
+    const natsReply = JSON.parse(new TextDecoder().decode((await nc.request('text.cmd.generate', body, { timeout: 5_000 })).data));
+    const res = await rawRequest(http.server.port, 'POST', '/api/jobs', { headers: { 'content-type': 'application/json' }, body });
+    return { nats: natsReply, http: { status: res.status, body: res.json() } };
+  }
+  const command = (prompt: string) => `{"conversation_id":"cs","character":"nova","prompt":"${prompt}"}`;
+
+  it('a body that is not UTF-8 (Latin-1 "café") is INVALID_COMMAND, not a prompt with U+FFFD in it', async () => {
+    const latin1 = Buffer.concat([Buffer.from(command('caf').slice(0, -2)), Buffer.from([0xe9]), Buffer.from('"}')]);
+    const replies = await sendBoth(latin1);
+    expect(replies.nats).toMatchObject({ ok: false, error: { code: 'INVALID_COMMAND' } });
+    expect(replies.http.status).toBe(400);
+    expect(replies.http.body).toMatchObject({
+      ok: false,
+      error: { code: 'INVALID_COMMAND', message: 'request body is not valid UTF-8', details: { reason: 'not_utf8' } },
+    });
+    expect(replies.http.body.error.suggestion).toMatch(/UTF-8/);
+    expect(http.handler.jobs.size).toBe(0);
+    expect(natsHandler.jobs.size).toBe(0);
+  });
+
+  it('a lone surrogate escape ("\\ud800") is INVALID_COMMAND naming the field; a surrogate pair is text', async () => {
+    for (const prompt of ['caf\\ud800', '\\udfff tail', 'head \\ud83d']) {
+      const replies = await sendBoth(Buffer.from(command(prompt)));
+      expect(replies.http.status, prompt).toBe(400);
+      for (const reply of [replies.nats, replies.http.body]) {
+        expect(reply, prompt).toMatchObject({ ok: false, error: { code: 'INVALID_COMMAND' } });
+        expect(reply.error.details, prompt).toContainEqual({ path: 'prompt', message: expect.stringMatching(/well-formed Unicode/) });
+      }
+    }
+    expect(http.handler.jobs.size).toBe(0);
+    expect(natsHandler.jobs.size).toBe(0);
+
+    const pair = await sendBoth(Buffer.from(command('a cat \\ud83d\\ude00')));
+    expect(pair.nats).toMatchObject({ ok: true, job: { prompt: 'a cat 😀' } });
+    expect(pair.http.status).toBe(201);
+    expect(pair.http.body).toMatchObject({ ok: true, job: { prompt: 'a cat 😀' } });
+  });
+});

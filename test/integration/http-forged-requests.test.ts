@@ -59,8 +59,21 @@ describe('bodies a browser can send without a preflight are refused (415)', () =
     expect(h.handler.jobs.get(job.id)?.state).toBe('cancelled');
   });
 
+  it.each(['application/json; charset=iso-8859-1', 'application/json;charset="windows-1252"', 'application/vnd.chorus+json; charset=UTF-16'])(
+    'POST /api/jobs declared as %s (a charset the body is not read in) creates nothing',
+    async (contentType) => {
+      const res = await send('POST', '/api/jobs', { 'content-type': contentType }, generate);
+      expectRefused(res, 415, 'charset_not_utf8');
+      expect(res.json().error.details.content_type).toBe(contentType);
+      expect(res.json().error.suggestion).toMatch(/UTF-8 JSON/);
+      expect(h.handler.jobs.size).toBe(0);
+    },
+  );
+
   it('accepts application/json with parameters and +json types', async () => {
     expect((await send('POST', '/api/jobs', { 'content-type': 'application/json; charset=utf-8' }, generate)).status).toBe(201);
+    expect((await send('POST', '/api/jobs', { 'content-type': 'application/json;charset="UTF-8"' }, generate)).status).toBe(201);
+    expect((await send('POST', '/api/jobs', { 'content-type': 'application/json; charset=utf8; foo=bar' }, generate)).status).toBe(201);
     expect((await send('POST', '/api/jobs', { 'content-type': 'application/vnd.chorus+json' }, generate)).status).toBe(201);
   });
 });

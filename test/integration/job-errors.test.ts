@@ -129,6 +129,16 @@ describe('error codes a caller sees', () => {
     expect(await runtime.store.countJobs()).toBe(0);
   });
 
+  it('a name with a dot is that name: no_model_test.v2 is not no_model_test, for generate and validate alike', async () => {
+    const runtime = await runtimeWith();
+    for (const workflow of ['no_model_test.v2', 'no_model_test.evil']) {
+      const error = await runtime.service.generate(generateCommandSchema.parse(simple({ workflow }))).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'WORKFLOW_NOT_FOUND', details: { workflow } });
+      await expect((async () => runtime.commands.validate({ workflow }))()).rejects.toMatchObject({ code: 'WORKFLOW_NOT_FOUND', details: { workflow } });
+    }
+    expect(await runtime.store.countJobs()).toBe(0);
+  });
+
   it('CHARACTER_NOT_FOUND for an unknown character', async () => {
     const runtime = await runtimeWith();
     const error = await runtime.service

@@ -14,6 +14,7 @@ import { createJobRuntime, type JobRuntime } from '../../src/app/job-runtime.js'
 import type { JobTimings } from '../../src/contracts/job-view.js';
 import type { JobTransitionNotice } from '../../src/jobs/job-service-events.js';
 import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.js';
+import { ComfyBackendClient } from '../../src/comfy/index.js';
 
 let sim: SimulatorHandle;
 let root: string;
@@ -158,6 +159,104 @@ describe('job timings through the runtime', () => {
     expect(timing.service_down_ms).toBeGreaterThanOrEqual(950);
     expect(timing.service_down_ms).toBeLessThanOrEqual(ms(final.finished_at) - notYetFinishedAt);
     expect(timing.lost_ms).toBe(0);
+    expect(Math.abs(sumOfParts(timing) - (timing.total_ms ?? 0))).toBeLessThanOrEqual(3);
+  }, 20_000);
+});
+
+/**
+ * A first service whose POST /prompt reaches ComfyUI but whose job never hears the reply: it
+ * stops first, leaving the job stored in queued.submitting. Resolves once ComfyUI has the prompt.
+ */
+async function stopWhileSubmitting(conversation: string): Promise<{ jobId: string; promptId: string }> {
+  const client = new ComfyBackendClient(config.resolvedBackends[0]!, { pollInitialMs: 100, pollMaxMs: 300 });
+  await client.start();
+  let reached!: () => void;
+  const sent = new Promise<void>((resolve) => (reached = resolve));
+  const submit = client.submit.bind(client);
+  client.submit = async (request) => {
+    await submit(request);
+    reached();
+    return new Promise<never>(() => undefined);
+  };
+  const first = await createJobRuntime(config, { cancelConfirmMs: 1_000, startDriving: false, backends: [client] });
+  runtimes.push(first);
+  await first.begin();
+  const { job } = await first.service.generate(
+    generateCommandSchema.parse({ conversation_id: conversation, workflow: 'no_model_test', prompt: 'a green square' }),
+  );
+  await sent;
+  await first.stop();
+  await client.close();
+  return { jobId: job.id, promptId: job.comfy_prompt_id! };
+}
+
+/** When the job last began sending its prompt: its transition into queued.submitting. */
+async function sendingAt(runtime: JobRuntime, jobId: string): Promise<number> {
+  const { events } = await runtime.service.get(jobId);
+  return ms(events.filter((event) => event.to_state === 'queued.submitting').at(-1)?.at);
+}
+
+describe('job timings of a job the service stopped while it was sending the prompt', () => {
+  it('found finished after the restart: queue wait ends when it was sent, ComfyUI’s execution time is generation, the rest is service down', async () => {
+    sim.faults.executionDelayMs(1_500);
+    const { jobId, promptId } = await stopWhileSubmitting('c-sent-done');
+    const history = async () => (await (await fetch(`${sim.url}/history/${promptId}`)).json()) as Record<string, unknown>;
+    while (Object.keys(await history()).length === 0) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 1_000));
+
+    const second = await startRuntime();
+    expect((await second.service.get(jobId)).job.substate).toBe('queued.submitting');
+    const ended = transitionTo(second, jobId, ['completed', 'failed', 'cancelled']);
+    expect(await second.begin()).toBe(1);
+    const final = (await ended).job;
+    expect(final.state).toBe('completed');
+    expect(sim.stats().executions[promptId]).toBe(1); // found, not sent again
+
+    const { debug } = await second.service.get(jobId, { debug: true });
+    const runs = debug?.['runs'] as RunEntry[];
+    const timing = debug?.['timing'] as JobTimings;
+    expect(runs).toHaveLength(1);
+    expect(runs[0]).toMatchObject({ prompt_id: promptId, started_at: null, outcome: 'succeeded', found_after_restart: true });
+    expect(ms(runs[0]!.submitted_at)).toBe(await sendingAt(second, jobId));
+    // Not the ≥ 2.5 s until a service found it again (the old breakdown's queue wait).
+    expect(timing.queue_wait_ms).toBe(ms(runs[0]!.submitted_at) - ms(final.created_at));
+    expect(timing.queue_wait_ms).toBeLessThan(1_000);
+    expect(runs[0]!.comfy_ran_ms).toBeGreaterThanOrEqual(1_400);
+    expect(timing.generation_ms).toBe(runs[0]!.comfy_ran_ms);
+    // Never seen starting: its wait in ComfyUI's queue cannot be told from the outage.
+    expect(timing.comfy_queue_wait_ms).toBeNull();
+    expect(timing.service_down_ms).toBeGreaterThanOrEqual(950);
+    expect(timing.lost_ms).toBe(0);
+    expect(Math.abs(sumOfParts(timing) - (timing.total_ms ?? 0))).toBeLessThanOrEqual(3);
+  }, 20_000);
+
+  it('found still running after the restart: queue wait ends when it was sent, the outage before its run is ComfyUI queue wait', async () => {
+    sim.faults.executionDelayMs(2_500);
+    const { jobId, promptId } = await stopWhileSubmitting('c-sent-running');
+    const running = async () => ((await (await fetch(`${sim.url}/queue`)).json()) as { queue_running: unknown[][] }).queue_running;
+    while (!(await running()).some((entry) => entry[1] === promptId)) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 800));
+
+    const second = await startRuntime();
+    expect((await second.service.get(jobId)).job.substate).toBe('queued.submitting');
+    const ended = transitionTo(second, jobId, ['completed', 'failed', 'cancelled']);
+    expect(await second.begin()).toBe(1);
+    const final = (await ended).job;
+    expect(final.state).toBe('completed');
+    expect(sim.stats().executions[promptId]).toBe(1);
+
+    const { debug } = await second.service.get(jobId, { debug: true });
+    const runs = debug?.['runs'] as RunEntry[];
+    const timing = debug?.['timing'] as JobTimings;
+    expect(runs).toHaveLength(1);
+    expect(runs[0]).toMatchObject({ prompt_id: promptId, outcome: 'succeeded', found_after_restart: false });
+    expect(ms(runs[0]!.submitted_at)).toBe(await sendingAt(second, jobId));
+    expect(timing.queue_wait_ms).toBe(ms(runs[0]!.submitted_at) - ms(final.created_at));
+    expect(timing.queue_wait_ms).toBeLessThan(800);
+    // ComfyUI's whole run, not only the part after the restart (seen from its start on).
+    expect(runs[0]!.comfy_ran_ms).toBeGreaterThanOrEqual(2_400);
+    expect(timing.generation_ms).toBe(runs[0]!.comfy_ran_ms);
+    expect(timing.service_down_ms).toBe(0);
     expect(Math.abs(sumOfParts(timing) - (timing.total_ms ?? 0))).toBeLessThanOrEqual(3);
   }, 20_000);
 });

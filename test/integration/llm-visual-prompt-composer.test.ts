@@ -97,6 +97,27 @@ describe('VisualPromptComposer against an OpenAI-compatible server', () => {
     expect(result).toMatchObject({ source: 'llm', prompt: 'nova_character cooking pasta', attempts: 2 });
   });
 
+  it('cuts an over-long reply to llm.max_prompt_chars, keeping the trigger words it put at the end, and records the cut', async () => {
+    const reply = `${'a woman reading in a quiet library, '.repeat(10)}nova_character`;
+    server.script({ content: reply });
+    const result = await new VisualPromptComposer(llmConfig({ max_prompt_chars: 120 })).compose({ userRequest: 'library', character: nova });
+    expect(result.source).toBe('llm');
+    expect(result.prompt.length).toBeLessThanOrEqual(120);
+    expect(result.prompt).toMatch(/^nova_character, a woman reading in a quiet library/);
+    expect(result.truncation).toMatchObject({ max_chars: 120, full_chars: reply.length });
+  });
+
+  it('caps the template at llm.max_prompt_chars even with no base_url', async () => {
+    const result = await new VisualPromptComposer({ ...serviceConfigSchema.parse({}).llm, max_prompt_chars: 150 }).compose({
+      userRequest: 'please draw '.repeat(50),
+      character: nova,
+    });
+    expect(result.source).toBe('template');
+    expect(result.prompt.length).toBeLessThanOrEqual(150);
+    expect(result.prompt).toContain('nova_character');
+    expect(result.truncation?.max_chars).toBe(150);
+  });
+
   it('uses the caller prompt as it is, without asking the LLM', async () => {
     const result = await new VisualPromptComposer(llmConfig()).compose({
       userRequest: 'x',

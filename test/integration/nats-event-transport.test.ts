@@ -119,6 +119,40 @@ describe('JetStream stream and connection options', () => {
     }
   });
 
+  it('a stream name changed without the subject prefix is CONFIG_INVALID naming the stream that holds the events', async () => {
+    const nc = await connectNats(config([server.url], { user: 'chorus', pass: 's3cret' }));
+    const jsm = await nc.jetstreamManager();
+    const unique = `${process.pid}_${Date.now()}`;
+    const [old, renamed, other] = [`OVL_OLD_${unique}`, `OVL_NEW_${unique}`, `OVL_OTHER_${unique}`];
+    const limits = { max_age_seconds: 60, max_msgs: 10, duplicate_window_seconds: 60 };
+    try {
+      await NatsEventTransport.create(nc, { prefix: `ovl${unique}`, name: old, ...limits });
+      // A new stream for subjects another one holds (the add path).
+      const refused = await NatsEventTransport.create(nc, { prefix: `ovl${unique}`, name: renamed, ...limits }).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(ChorusError);
+      expect(refused).toMatchObject({
+        code: 'CONFIG_INVALID',
+        recoverable: false,
+        details: { keys: ['nats.stream.name', 'nats.subject_prefix'], stream: renamed, subjects: [`ovl${unique}.events.>`], existing_streams: [old] },
+      });
+      const error = refused as ChorusError;
+      expect(error.message).toContain(`nats.stream.name is "${renamed}"`);
+      expect(error.message).toContain(`nats.subject_prefix "ovl${unique}"`);
+      expect(error.message).toContain(`"${old}"`);
+      expect(error.toJSON().suggestion).toContain(`Set nats.stream.name to "${old}"`);
+      await expect(jsm.streams.info(renamed)).rejects.toThrow();
+
+      // An existing stream moved to a prefix another stream holds (the update path): refused too, unchanged.
+      await NatsEventTransport.create(nc, { prefix: `oth${unique}`, name: other, ...limits });
+      const moved = await NatsEventTransport.create(nc, { prefix: `ovl${unique}`, name: other, ...limits }).catch((e: unknown) => e);
+      expect(moved).toMatchObject({ code: 'CONFIG_INVALID', details: { stream: other, existing_streams: [old] } });
+      expect((await jsm.streams.info(other)).config.subjects).toEqual([`oth${unique}.events.>`]);
+    } finally {
+      for (const name of [old, renamed, other]) await jsm.streams.delete(name).catch(() => undefined);
+      await nc.close();
+    }
+  });
+
   it('drops progress ticks while disconnected and rejects durable publishes (kept in the outbox)', async () => {
     const nc = await connectNats(config([server.url], { user: 'chorus', pass: 's3cret' }), { reconnectTimeWaitMs: 100 });
     const listener = await connectNats(config([server.url], { user: 'chorus', pass: 's3cret' }), { reconnectTimeWaitMs: 100 });

@@ -21,7 +21,9 @@ interface JobBody {
   events: Array<{ seq: number; from_state: string | null; to_state: string }>;
 }
 
-const leaseTtlSeconds = 1;
+// Short, so the stalled run lapses soon; not 1 s, which a loaded machine (the second serve, under
+// parallel test files) could miss on its own heartbeats and lose its id too.
+const leaseTtlSeconds = 2;
 
 describe.skipIf(testPostgresUrl === 'off')('a serve that stalled past its lease after another process took its instance id', () => {
   let root: string;

@@ -27,20 +27,30 @@ export function startServiceProcess(args: string[], env: Record<string, string>)
   });
   const lines: string[] = [];
   const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = [];
-  const onData = (chunk: Buffer): void => {
-    for (const line of chunk.toString('utf8').split('\n')) {
-      if (!line.trim()) continue;
-      lines.push(line);
-      for (const w of [...waiters]) {
-        if (w.pattern.test(line)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(line);
+  // A line can arrive in two chunks (and stdout and stderr each in their own): keep each
+  // stream's unfinished tail until its newline, so no line is seen cut in two.
+  const onData =
+    (tail: { text: string }) =>
+    (chunk: Buffer): void => {
+      const parts = (tail.text + chunk.toString('utf8')).split('\n');
+      tail.text = parts.pop() ?? '';
+      for (const line of parts) {
+        if (!line.trim()) continue;
+        lines.push(line);
+        for (const w of [...waiters]) {
+          if (w.pattern.test(line)) {
+            waiters.splice(waiters.indexOf(w), 1);
+            w.resolve(line);
+          }
         }
       }
-    }
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
+    };
+  const stdoutTail = { text: '' };
+  const stderrTail = { text: '' };
+  child.stdout!.on('data', onData(stdoutTail));
+  child.stderr!.on('data', onData(stderrTail));
+  child.stdout!.on('end', () => onData(stdoutTail)(Buffer.from('\n')));
+  child.stderr!.on('end', () => onData(stderrTail)(Buffer.from('\n')));
   const exited = once(child, 'exit').then(([code]) => code as number | null);
 
   return {

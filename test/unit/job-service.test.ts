@@ -10,6 +10,7 @@ import type { InstanceCoordinator, SlotLedger } from '../../src/contracts/instan
 import type { CollectorPort, WorkflowsPort } from '../../src/jobs/job-runtime-ports.js';
 import type { JobTransitionNotice } from '../../src/jobs/job-service-events.js';
 import type { CollectRequest } from '../../src/files/index.js';
+import { ChorusError, ErrorCode } from '../../src/errors/index.js';
 import { FakeComfyBackend } from '../support/fake-comfy-backend.js';
 import { FakeJobStore } from '../support/fake-job-store.js';
 
@@ -159,6 +160,22 @@ describe('JobService', () => {
     expect(t.service.activeCount()).toBe(0);
   });
 
+  it('a request over the prompt cap is shortened, not dropped: the stored prompt keeps the trigger words and look, and says it was cut', async () => {
+    const t = build();
+    const userRequest = 'please draw '.repeat(120); // 1440 characters, no commas: over the 1200 cap on its own
+    const { job } = await t.service.generate({ ...generate, user_request: userRequest });
+    await t.reached(job.id, 'submitted');
+    const stored = t.store.rows.get(job.id)!;
+    const prompt = stored.prompt!;
+    expect(prompt.length).toBeLessThanOrEqual(1200);
+    expect(prompt.startsWith('nova_character, please draw please draw')).toBe(true);
+    expect(prompt).toContain('silver-streaked dark hair in a loose braid');
+    expect(prompt).toContain('high quality');
+    expect(JSON.stringify(t.backend.submits[0]!.prompt)).toContain(prompt.slice(0, 60));
+    const { debug } = await t.service.get(job.id, { debug: true });
+    expect(debug!['prompt_truncated']).toMatchObject({ max_chars: 1200, cut: [expect.stringMatching(/^user request shortened from 1439 to \d+ characters$/)] });
+  });
+
   it('refuses unknown workflows and characters before persisting anything', async () => {
     const t = build();
     await expect(t.service.generate({ ...generate, character: 'nobody' })).rejects.toMatchObject({ code: 'CHARACTER_NOT_FOUND' });
@@ -276,8 +293,10 @@ describe('JobService', () => {
     const second = build({ store, backend });
     await second.service.restore();
     await second.reached(job.id, 'submitted');
+    await new Promise((r) => setImmediate(r));
     expect(backend.submits).toHaveLength(1);
-    expect(backend.locates).toEqual([job.comfy_prompt_id]);
+    // Looked up before deciding not to send, and again by the watch (it may have finished meanwhile).
+    expect(backend.locates).toEqual([job.comfy_prompt_id, job.comfy_prompt_id]);
   });
 
   it('a restored job whose prompt ComfyUI forgot is resubmitted under a new prompt id', async () => {
@@ -364,6 +383,124 @@ describe('JobService', () => {
     await second.reached(job.id, 'completed');
     expect(second.collector.requests[0]).toMatchObject({ jobId: job.id, files });
     expect(backend.locates).toEqual([]); // nothing to reconcile: ComfyUI is done with it
+  });
+});
+
+describe('JobService: timings of a job the service stopped while it was sending the prompt', () => {
+  const t0 = Date.parse('2026-11-25T12:00:00Z');
+
+  /**
+   * A job stored in queued.submitting at t0 whose POST reached ComfyUI before the service
+   * stopped (its reply never seen); the next start comes back 60 s later.
+   */
+  async function stoppedWhileSubmitting() {
+    const store = new FakeJobStore();
+    const backend = new FakeComfyBackend('gpu0', 2);
+    // As the real backend does: watching a prompt that already finished reports it from /history.
+    const watch = backend.watch.bind(backend);
+    backend.watch = (id, onEvent) => {
+      const location = backend.locations.get(id);
+      if (location?.where === 'history') queueMicrotask(() => onEvent({ ...location.outcome, via: 'poll' }));
+      return watch(id, onEvent);
+    };
+    let release!: () => void;
+    backend.submitGate = new Promise((r) => (release = r));
+    const first = build({ store, backend });
+    const { job } = await first.service.generate(generate);
+    await first.reached(job.id, 'queued.submitting');
+    await new Promise((r) => setImmediate(r));
+    expect(backend.submits).toHaveLength(1);
+    await first.service.stop();
+    release();
+    backend.submitGate = null;
+    expect(store.rows.get(job.id)?.substate).toBe('queued.submitting');
+    const clock = new SimulatedClock();
+    clock.set(t0 + 60_000);
+    return { backend, job, promptId: job.comfy_prompt_id!, restart: () => build({ store, backend, clock }) };
+  }
+
+  const timingOf = async (t: ReturnType<typeof build>, jobId: string) => {
+    const { debug } = await t.service.get(jobId, { debug: true });
+    return { timing: debug?.['timing'], runs: debug?.['runs'] as Record<string, unknown>[] };
+  };
+
+  it('found finished in ComfyUI’s history: accepted when it began sending, ComfyUI’s run is generation, the rest of the outage service down', async () => {
+    const { backend, job, promptId, restart } = await stoppedWhileSubmitting();
+    // ComfyUI ran it for 4 s (its own stamps), while no service watched.
+    backend.locations.set(promptId, { where: 'history', outcome: { type: 'succeeded', promptId, outputs: {}, files, at: 0, ranMs: 4_000 } });
+
+    const second = restart();
+    await second.service.restore();
+    await second.reached(job.id, 'completed');
+    expect(backend.submits).toHaveLength(1);
+    const { timing, runs } = await timingOf(second, job.id);
+    expect(runs).toEqual([
+      expect.objectContaining({
+        submitted_at: new Date(t0).toISOString(),
+        started_at: null,
+        outcome: 'succeeded',
+        comfy_ran_ms: 4_000,
+        found_after_restart: true,
+      }),
+    ]);
+    // Its queue wait ends when it was sent, not when a service found it again; what ComfyUI did
+    // before its run started cannot be told from the outage (as for any run never seen starting).
+    expect(timing).toEqual({
+      queue_wait_ms: 0,
+      lost_ms: 0,
+      comfy_queue_wait_ms: null,
+      generation_ms: 4_000,
+      service_down_ms: 56_000,
+      file_move_ms: 0,
+      total_ms: 60_000,
+    });
+  });
+
+  it('found still running: accepted when it began sending, so the outage is ComfyUI queue wait before its run, not queue wait of ours', async () => {
+    const { backend, job, promptId, restart } = await stoppedWhileSubmitting();
+    backend.locations.set(promptId, { where: 'running' });
+
+    const second = restart();
+    await second.service.restore();
+    await second.reached(job.id, 'submitted');
+    while (backend.watching(promptId) === 0) await new Promise((r) => setImmediate(r));
+    backend.play({ type: 'started', promptId, at: 0 });
+    await second.reached(job.id, 'processing');
+    second.clock.set(t0 + 63_000);
+    backend.play({ type: 'succeeded', promptId, outputs: {}, files, at: 0, ranMs: 10_000 });
+    await second.reached(job.id, 'completed');
+    expect(backend.submits).toHaveLength(1);
+    const { timing, runs } = await timingOf(second, job.id);
+    expect(runs).toEqual([expect.objectContaining({ submitted_at: new Date(t0).toISOString(), found_after_restart: false })]);
+    expect(timing).toEqual({
+      queue_wait_ms: 0,
+      lost_ms: 0,
+      comfy_queue_wait_ms: 53_000,
+      generation_ms: 10_000,
+      service_down_ms: 0,
+      file_move_ms: 0,
+      total_ms: 63_000,
+    });
+  });
+
+  it('a look-up that fails keeps the job to be looked up: the retry finds the prompt rather than sending it again, sent when it was before the restart', async () => {
+    const { backend, job, promptId, restart } = await stoppedWhileSubmitting();
+    const locate = backend.locate.bind(backend);
+    let failLooks = 1;
+    backend.locate = async (id) => {
+      if (failLooks-- > 0) throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, 'gpu0 is down', { recoverable: true });
+      return locate(id);
+    };
+
+    const second = restart();
+    await second.service.restore();
+    await second.reached(job.id, 'queued.retrying');
+    second.clock.increment(2_000); // the backoff
+    await second.reached(job.id, 'submitted');
+    await new Promise((r) => setImmediate(r));
+    expect(backend.submits.map((s) => s.promptId)).toEqual([promptId]);
+    // Sent by the first service: the look that found it, after the restart, sent nothing.
+    expect((await timingOf(second, job.id)).runs).toEqual([expect.objectContaining({ submitted_at: new Date(t0).toISOString() })]);
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { characterSchema } from '../../src/characters/index.js';
-import { buildPromptMessages, buildTemplatePrompt, cleanLlmReply } from '../../src/prompts/index.js';
+import { buildPromptMessages, buildTemplatePrompt, cleanLlmReply, shortenAtWordBoundary } from '../../src/prompts/index.js';
 
 const opts = { maxChars: 200, triggerWords: ['nova_character'] };
 
@@ -11,6 +11,7 @@ describe('cleanLlmReply', () => {
       negative: null,
       reasoning: null,
       cleaning: [],
+      truncation: null,
     });
   });
 
@@ -37,6 +38,24 @@ describe('cleanLlmReply', () => {
     expect(result.prompt.startsWith('nova_character, a woman')).toBe(true);
     expect(result.prompt).not.toMatch(/[ ,]$/);
     expect(result.cleaning).toContain('cut to 80 characters');
+    expect(result.truncation).toMatchObject({ max_chars: 80, full_chars: 488 }); // with the trigger words added
+  });
+
+  it('cuts at a word boundary, never mid-word', () => {
+    // The last space is well before the cap: the old cut fell mid-word here.
+    const result = cleanLlmReply(`nova_character, ${'a'.repeat(30)} ${'b'.repeat(100)}`, { maxChars: 80, triggerWords: ['nova_character'] })!;
+    expect(result.prompt).toBe(`nova_character, ${'a'.repeat(30)}`);
+  });
+
+  it('keeps the trigger words when the model put them past the cut point', () => {
+    const reply = `${'a woman reading in a quiet library, '.repeat(4)}nova_character, soft light`;
+    const result = cleanLlmReply(reply, { maxChars: 100, triggerWords: ['nova_character'] })!;
+    expect(result.prompt.length).toBeLessThanOrEqual(100);
+    expect(result.prompt).toMatch(/^nova_character, a woman reading in a quiet library/);
+    expect(result.truncation!.cut).toEqual([
+      `LLM prompt shortened from ${reply.length} to ${result.prompt.length} characters`,
+      'trigger words the cut would have lost moved to the front: nova_character',
+    ]);
   });
 
   it('returns null for garbage: empty, punctuation, JSON without a prompt', () => {
@@ -67,9 +86,58 @@ describe('template prompt', () => {
     expect(a.negative).toBe('blurry');
   });
 
-  it('respects the cap without dropping the trigger words', () => {
-    const { prompt } = buildTemplatePrompt({ userRequest: 'x'.repeat(50), character: nova }, 30);
-    expect(prompt).toBe('nova_character');
+  it('keeps the trigger words and look whole over a cap too small for them, and says so', () => {
+    const { prompt, truncation } = buildTemplatePrompt({ userRequest: 'x'.repeat(50), character: nova }, 30);
+    expect(prompt).toBe('nova_character, silver hair, hazel eyes, Blue sweater');
+    expect(truncation!.cut).toEqual([
+      'the trigger words and look alone take 53 characters: kept whole, over the cap',
+      'quality tags: "high quality", "detailed", "sharp focus" left out',
+      'user request (50 characters) left out: no room after the trigger words and look',
+    ]);
+  });
+
+  it('shortens a long request at a word boundary, keeping the trigger words, look and quality tags', () => {
+    const userRequest = 'please draw '.repeat(120).trim(); // 1439 characters, no commas
+    const { prompt, truncation } = buildTemplatePrompt({ userRequest, character: nova }, 1200);
+    expect(prompt.length).toBeLessThanOrEqual(1200);
+    expect(prompt).toMatch(/^nova_character, please draw please draw /);
+    expect(prompt).toMatch(/(please|draw), silver hair, hazel eyes, Blue sweater, high quality, detailed, sharp focus$/);
+    const request = prompt.slice('nova_character, '.length, prompt.indexOf(', silver hair'));
+    expect(userRequest.startsWith(request)).toBe(true);
+    expect(userRequest[request.length]).toBe(' '); // cut between words
+    expect(request.length).toBeGreaterThan(1100);
+    expect(truncation).toEqual({
+      max_chars: 1200,
+      full_chars: 'nova_character, '.length + userRequest.length + ', silver hair, hazel eyes, Blue sweater, high quality, detailed, sharp focus'.length,
+      cut: [`user request shortened from ${userRequest.length} to ${request.length} characters`],
+    });
+  });
+
+  it('leaves out a phrase that cannot fit without losing the ones after it', () => {
+    const req = { userRequest: 'at the beach', activity: `${'y'.repeat(80)}, reading`, character: nova };
+    const { prompt, truncation } = buildTemplatePrompt(req, 120);
+    expect(prompt).toBe('nova_character, at the beach, reading, silver hair, hazel eyes, Blue sweater, high quality, detailed, sharp focus');
+    expect(truncation!.cut).toEqual([`activity: "${'y'.repeat(80)}" left out`]);
+  });
+
+  it('cuts a request with no spaces (CJK) where it must, rather than dropping it', () => {
+    const { prompt } = buildTemplatePrompt({ userRequest: '海辺で自撮り'.repeat(40), character: nova }, 120);
+    expect(prompt).toMatch(/^nova_character, 海辺で自撮り/);
+    expect(prompt.length).toBe(120);
+  });
+
+  it('is not marked as cut when everything fits', () => {
+    expect(buildTemplatePrompt({ userRequest: 'at the beach', character: nova }, 1200).truncation).toBeNull();
+  });
+});
+
+describe('shortenAtWordBoundary', () => {
+  it('keeps a boundary that falls exactly at the cap, and never splits a surrogate pair', () => {
+    expect(shortenAtWordBoundary('red fox jumps', 7)).toBe('red fox');
+    expect(shortenAtWordBoundary('red fox jumps', 6)).toBe('red');
+    expect(shortenAtWordBoundary('red, fox', 5)).toBe('red');
+    expect(shortenAtWordBoundary('ab😀cd', 3)).toBe('ab');
+    expect(shortenAtWordBoundary('abc', 0)).toBe('');
   });
 });
 

@@ -44,7 +44,7 @@ describe('WorkflowLibrary', () => {
       { file: join(dir, 'bad_json.json'), reason: expect.stringMatching(/^not valid JSON/) },
       { file: join(dir, 'not_nodes.json'), reason: expect.stringContaining('"1" is not a node') },
     ]);
-    expect(library.get('good.json').name).toBe('good');
+    expect(library.get('good').name).toBe('good');
   });
 
   it("says what is wrong with a file's JSON, and where, without quoting the file", async () => {
@@ -119,5 +119,54 @@ describe('WorkflowLibrary', () => {
     ]);
     expect(() => library!.get('typo')).toThrow(expect.objectContaining({ code: 'WORKFLOW_INVALID', message: expect.stringContaining('PROMPT_PLACEHOLDER') }));
     expect(() => library!.get('typoo')).toThrow(expect.objectContaining({ code: 'WORKFLOW_NOT_FOUND' }));
+  });
+
+  it('matches a requested name exactly to a file name without .json: a dot in a name is part of it', async () => {
+    await writeFile(join(dir, 'no_model_test.json'), JSON.stringify(graph('PROMPT_PLACEHOLDER')));
+    await writeFile(join(dir, 'a.b.json'), JSON.stringify(graph('PROMPT_PLACEHOLDER')));
+    library = await WorkflowLibrary.load(dir);
+    expect(library.list().map((d) => d.name)).toEqual(['a.b', 'no_model_test']);
+    expect(library.get('a.b').name).toBe('a.b');
+    expect(library.has('a.b')).toBe(true);
+    for (const name of ['no_model_test.v2', 'no_model_test.evil', 'a', 'a.b.c']) {
+      expect(library.has(name), name).toBe(false);
+      expect(() => library!.get(name), name).toThrow(
+        expect.objectContaining({ code: 'WORKFLOW_NOT_FOUND', details: { workflow: name, available: ['a.b', 'no_model_test'] } }),
+      );
+    }
+    // The file's name is not the workflow's: asked for as "x.json", the answer points at "x".
+    expect(library.has('no_model_test.json')).toBe(false);
+    expect(() => library!.get('no_model_test.json')).toThrow(
+      expect.objectContaining({
+        code: 'WORKFLOW_NOT_FOUND',
+        suggestion: 'did you mean "no_model_test"? A workflow is named by its file\'s name without ".json".',
+      }),
+    );
+  });
+
+  it('reports a file whose name no request could use as unusable, with the reason, and never offers it', async () => {
+    await writeFile(join(dir, 'good.json'), JSON.stringify(graph('PROMPT_PLACEHOLDER')));
+    for (const name of ['café', 'my workflow', '-dash', 'two..dots']) await writeFile(join(dir, `${name}.json`), JSON.stringify(graph('PROMPT_PLACEHOLDER')));
+    library = await WorkflowLibrary.load(dir);
+    expect(library.list().map((d) => d.name)).toEqual(['good']);
+    const reasons = Object.fromEntries(library.problems().map((p) => [p.file.slice(dir.length + 1), p.reason]));
+    expect(Object.keys(reasons).sort()).toEqual(['-dash.json', 'café.json', 'my workflow.json', 'two..dots.json']);
+    expect(reasons['café.json']).toBe(
+      '"café" cannot be a workflow name: it contains "é"; rename the file (a workflow name is 1-128 letters (a-z, A-Z), digits, "_", "-" and ".", starting with a letter or digit, no "..")',
+    );
+    expect(reasons['my workflow.json']).toMatch(/^"my workflow" cannot be a workflow name: it contains " "; rename the file/);
+    expect(reasons['-dash.json']).toMatch(/^"-dash" cannot be a workflow name: it does not start with a letter \(a-z, A-Z\) or digit; rename the file/);
+    expect(reasons['two..dots.json']).toMatch(/^"two\.\.dots" cannot be a workflow name: it contains "\.\."; rename the file/);
+    // Not offered as a near miss of a name that is close to it.
+    const miss = (() => {
+      try {
+        return library!.get('cafe');
+      } catch (error) {
+        return error as { code: string; suggestion?: string };
+      }
+    })();
+    expect(miss).toMatchObject({ code: 'WORKFLOW_NOT_FOUND' });
+    expect((miss as { suggestion?: string }).suggestion).not.toMatch(/did you mean/);
+    expect(() => library!.get('dash')).toThrow(expect.objectContaining({ code: 'WORKFLOW_NOT_FOUND', details: { workflow: 'dash', available: ['good'] } }));
   });
 });

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from chorus_visual import ERROR_CLASSES, ChorusVisualError, Job, QueueFull, Unauthorized, decode_token, encode_token, error_from_dict
+from chorus_visual import ERROR_CLASSES, ChorusVisualError, ComfyUnavailable, Job, QueueFull, Unauthorized, decode_token, encode_token, error_from_dict
 from chorus_visual._subjects import events_subject
 
 from .processes import REPO_ROOT
@@ -41,6 +41,19 @@ def test_job_from_dict_keeps_fields_it_does_not_model() -> None:
     assert job.created_at is not None and job.created_at.year == 2026
     assert job.timings.total_ms == 1500 and job.timings.generation_ms is None
     assert (job.regenerated_from, job.regenerations) == ("j0", ["j2"])
+
+
+def test_a_waiting_job_note_is_its_error_class_and_not_its_error() -> None:
+    backends = [{"backend": "local", "url": "http://127.0.0.1:1", "cause": "/system_stats: connection refused"}]
+    job = Job.from_dict({
+        "id": "j1", "state": "queued", "substate": "queued.waiting", "conversation_id": "c", "workflow": "w", "priority": 0,
+        "attempts": 0, "error": None, "timings": {},
+        "note": {"code": "COMFY_UNAVAILABLE", "message": "no ComfyUI backend reachable", "recoverable": True, "details": {"backends": backends}},
+    })
+    assert isinstance(job.note, ComfyUnavailable) and job.note.details == {"backends": backends}
+    assert job.error is None and "note" not in job.extra
+    assert job.raise_for_error() is job
+    assert Job.from_dict({"id": "j2", "state": "queued", "conversation_id": "c", "workflow": "w"}).note is None
 
 
 def test_subject_tokens_match_the_service() -> None:

@@ -118,7 +118,8 @@ function promptComponents(debug) {
     ['activity', c.activity ?? null],
     ['character', triggers || null],
     ['LLM', debug.llm?.model ?? null],
-    ['fallback', debug.llm?.fallbackReason ?? null],
+    ['fallback', debug.llm?.fallback_reason ?? null],
+    ['shortened', debug.prompt_truncated ? debug.prompt_truncated.cut.join('; ') : null],
   ]);
 }
 

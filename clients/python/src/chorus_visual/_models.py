@@ -195,6 +195,9 @@ class Job:
     #: The job this one regenerates (``regenerate``), and the jobs that regenerated it.
     regenerated_from: str | None = None
     regenerations: list[str] = field(default_factory=list)
+    #: Not a failure: while the job waits for a slot and no ComfyUI backend is reachable, that
+    #: reason as the exception class of its code (``ComfyUnavailable``; never raised for you).
+    note: ChorusVisualError | None = None
     #: From ``generate``/``regenerate``: False when ``request_id`` named an existing job.
     created: bool | None = None
     #: Fields this client version does not model, as sent.
@@ -206,7 +209,7 @@ class Job:
             "id", "state", "substate", "conversation_id", "thread_id", "message_id", "character", "workflow",
             "prompt", "negative_prompt", "seed", "prompt_source", "backend", "comfy_prompt_id", "priority",
             "attempts", "progress", "result", "error", "created_at", "submitted_at", "started_at", "finished_at",
-            "completed_at", "timings", "regenerated_from", "regenerations",
+            "completed_at", "timings", "regenerated_from", "regenerations", "note",
         }
     )
 
@@ -217,6 +220,7 @@ class Job:
         progress = data.get("progress")
         timings = data.get("timings")
         regenerations = data.get("regenerations")
+        note = data.get("note")
         return cls(
             id=str(data["id"]),
             state=str(data["state"]),
@@ -245,6 +249,7 @@ class Job:
             timings=Timings.from_dict(timings) if isinstance(timings, Mapping) else Timings(),
             regenerated_from=_str(data, "regenerated_from"),
             regenerations=[str(r) for r in regenerations] if isinstance(regenerations, list) else [],
+            note=error_from_dict(note) if isinstance(note, Mapping) else None,
             created=created,
             extra={k: v for k, v in data.items() if k not in cls._KNOWN},
             _client=client,
