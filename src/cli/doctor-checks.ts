@@ -10,6 +10,7 @@ import { CharacterRegistry } from '../characters/index.js';
 import { readSystemStats, reportedOutputFolder } from '../comfy/reported-output-folder.js';
 import { redactUrl, type BackendConfig, type ResolvedConfig } from '../config/index.js';
 import { createJobStore, describeDatabase } from '../db/index.js';
+import type { ChorusError } from '../errors/index.js';
 import { natsConnectionOptions } from '../events/index.js';
 import { absentDatabaseFile } from './absent-database.js';
 import { WorkflowLibrary, workflowNameOf, type WorkflowLimitExceeded, type WorkflowProblem } from '../workflows/index.js';
@@ -164,8 +165,16 @@ export async function checkNats(config: ResolvedConfig): Promise<Finding[]> {
   }
 }
 
-export async function checkDatabase(config: ResolvedConfig): Promise<Finding[]> {
+/**
+ * `leftBehind`: the config file's relative database path now names no database while the
+ * one it named before (against the working folder) holds the jobs (load-cli-config.ts):
+ * serve and generate refuse to start, so it is a fail.
+ */
+export async function checkDatabase(config: ResolvedConfig, leftBehind?: ChorusError): Promise<Finding[]> {
   const where = describeDatabase(config.database.url);
+  if (leftBehind !== undefined) {
+    return [{ level: 'fail', subject: 'database', message: leftBehind.message, ...(leftBehind.suggestion ? { fix: leftBehind.suggestion } : {}) }];
+  }
   try {
     // Not made here: a check in the wrong folder would leave a database behind.
     const absent = absentDatabaseFile(config.database.url);

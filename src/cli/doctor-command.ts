@@ -6,10 +6,10 @@
  */
 import { stringify as toYaml } from 'yaml';
 import { configFilePath, type ResolvedConfig } from '../config/index.js';
-import { isChorusError } from '../errors/index.js';
+import { isChorusError, type ChorusError } from '../errors/index.js';
 import { parseCommandArgs, type CommandHelp } from './cli-args.js';
 import { checkBackend, checkDataDir, checkDatabase, checkDefinitions, checkLlm, checkNats, type Finding } from './doctor-checks.js';
-import { configFileInUse, loadCliConfig } from './load-cli-config.js';
+import { configFileInUse, readCliConfig } from './load-cli-config.js';
 
 const help: CommandHelp = {
   usage: 'chorus-visual doctor [options]',
@@ -41,8 +41,9 @@ const marks: Record<Finding['level'], string> = { ok: '✓', warn: '!', fail: '�
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs(argv, { config: { type: 'string' }, json: { type: 'boolean' } }, help);
   let config: ResolvedConfig;
+  let leftBehind: ChorusError | undefined;
   try {
-    config = await loadCliConfig(values.config);
+    ({ config, leftBehind } = await readCliConfig(values.config));
   } catch (error) {
     if (!isChorusError(error)) throw error;
     process.stdout.write(`✗ config  ${error.message}\n    fix: ${error.suggestion ?? 'correct the named key'}\n1 problem needs fixing\n`);
@@ -59,7 +60,7 @@ export async function run(argv: string[]): Promise<number> {
   const groups = await Promise.all([
     ...config.resolvedBackends.map((backend) => checkBackend(config, backend)),
     checkNats(config),
-    checkDatabase(config),
+    checkDatabase(config, leftBehind),
     checkDataDir(config),
     checkLlm(config),
     checkDefinitions(config, configFile),

@@ -5,9 +5,14 @@
  * validation and the same messages naming the key.
  */
 import { access } from 'node:fs/promises';
-import { configFilePath, ENV_PREFIX, loadServiceConfig, type ResolvedConfig } from '../config/index.js';
+import { configFilePath, databaseLeftBehind, ENV_PREFIX, readServiceConfig, type ResolvedConfig } from '../config/index.js';
+import type { ChorusError } from '../errors/index.js';
 
 /**
+ * The config for a command that opens the job store (serve, generate, jobs …). It refuses
+ * (CONFIG_INVALID) when the config file's relative database path now names a database that
+ * does not exist while the one it named before (read against the working folder) holds the
+ * jobs: see moved-database.ts. Nothing is created before that check.
  * `flags` maps config paths in upper snake case (as in CHORUS_VISUAL_*) to values; undefined = not given.
  * `flagNames` gives the flag each came from (`HTTP_PORT: '--http-port'`), so an error names it.
  */
@@ -16,6 +21,20 @@ export async function loadCliConfig(
   flags: Record<string, string | undefined> = {},
   flagNames: Record<string, string> = {},
 ): Promise<ResolvedConfig> {
+  const { config, leftBehind } = await readCliConfig(configPath, flags, flagNames);
+  if (leftBehind !== undefined) throw leftBehind;
+  return config;
+}
+
+/**
+ * The config, and (not thrown) the error loadCliConfig would refuse with: for commands that
+ * do not open the job store (workflows) or report it among others (doctor).
+ */
+export async function readCliConfig(
+  configPath: string | undefined,
+  flags: Record<string, string | undefined> = {},
+  flagNames: Record<string, string> = {},
+): Promise<{ config: ResolvedConfig; leftBehind: ChorusError | undefined }> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   const labels: Record<string, string> = {};
   for (const [key, value] of Object.entries(flags)) {
@@ -23,7 +42,8 @@ export async function loadCliConfig(
     env[`${ENV_PREFIX}${key}`] = value;
     if (flagNames[key]) labels[`${ENV_PREFIX}${key}`] = flagNames[key];
   }
-  return loadServiceConfig({ env, labels, ...(configPath === undefined ? {} : { path: configPath, required: true }) });
+  const { config, movedDatabase } = await readServiceConfig({ env, labels, ...(configPath === undefined ? {} : { path: configPath, required: true }) });
+  return { config, leftBehind: databaseLeftBehind(movedDatabase) };
 }
 
 /**

@@ -19,7 +19,7 @@ import { validateStructure } from '../workflows/structure-validator.js';
 import type { ValidationIssue, WorkflowDefinition } from '../workflows/workflow-definition.js';
 import { WorkflowLibrary, type WorkflowLibraryOptions, workflowNameOf } from '../workflows/workflow-library.js';
 import { didYouMean, formatHelp, HelpShown, parseCommandArgs, type CommandHelp } from './cli-args.js';
-import { configFileInUse, loadCliConfig } from './load-cli-config.js';
+import { configFileInUse, readCliConfig } from './load-cli-config.js';
 
 const folderOptions = {
   config: 'FILE  the config file (default config/chorus-visual.yaml, or CHORUS_VISUAL_CONFIG); its workflows_dir is the folder',
@@ -94,7 +94,8 @@ export async function run(argv: string[], out: Out = process.stdout, err: Out = 
   }
   if (values.backend !== undefined) assertBackendUrl(values.backend);
   // --dir enters as an override of workflows_dir, like CHORUS_VISUAL_WORKFLOWS_DIR, so the config is read the same way as for every command.
-  const config = await loadCliConfig(values.config, { WORKFLOWS_DIR: values.dir }, { WORKFLOWS_DIR: '--dir' });
+  // Only reads workflows: a job database left behind by a moved relative path is serve's and generate's to refuse.
+  const { config } = await readCliConfig(values.config, { WORKFLOWS_DIR: values.dir }, { WORKFLOWS_DIR: '--dir' });
 
   let objectInfo: ObjectInfo | undefined;
   if (values.backend) {

@@ -9,6 +9,7 @@ export {
 } from './service-config.schema.js';
 export {
   loadServiceConfig,
+  readServiceConfig,
   configFilePath,
   parseServiceConfig,
   applyEnvOverrides,
@@ -17,6 +18,8 @@ export {
   ENV_PREFIX,
   type ConfigOverride,
   type ResolvedConfig,
+  type LoadServiceConfigOptions,
 } from './load-service-config.js';
+export { databaseLeftBehind, movedDatabase, type MovedDatabase } from './moved-database.js';
 export { redactConfig, redactUrl } from './redact-config.js';
 export { isLoopbackHost } from './loopback-host.js';

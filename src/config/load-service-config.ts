@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import { resolvePathsInConfigFile } from './config-file-paths.js';
+import { movedDatabase, type MovedDatabase } from './moved-database.js';
 import { isLoopbackHost } from './loopback-host.js';
 import { serviceConfigSchema, type BackendConfig, type ServiceConfig } from './service-config.schema.js';
 
@@ -231,17 +232,32 @@ export function configFilePath(path: string | undefined, env: NodeJS.ProcessEnv 
   return path ?? env[`${ENV_PREFIX}CONFIG`] ?? 'config/chorus-visual.yaml';
 }
 
+export interface LoadServiceConfigOptions {
+  path?: string;
+  env?: NodeJS.ProcessEnv;
+  required?: boolean;
+  labels?: Readonly<Record<string, string>>;
+}
+
 /**
  * Loads the config: the YAML file (when it exists; a missing default file means defaults),
  * its relative paths made absolute against its folder (config-file-paths.ts), then
  * `CHORUS_VISUAL_*` overrides (their paths relative to the working directory), then validation.
  */
-export async function loadServiceConfig(
-  options: { path?: string; env?: NodeJS.ProcessEnv; required?: boolean; labels?: Readonly<Record<string, string>> } = {},
-): Promise<ResolvedConfig> {
+export async function loadServiceConfig(options: LoadServiceConfigOptions = {}): Promise<ResolvedConfig> {
+  return (await readServiceConfig(options)).config;
+}
+
+/**
+ * loadServiceConfig, and where the file's relative database path pointed before relative
+ * paths were read against the file's folder (moved-database.ts), for the commands that open
+ * the job store to check before they make one.
+ */
+export async function readServiceConfig(options: LoadServiceConfigOptions = {}): Promise<{ config: ResolvedConfig; movedDatabase: MovedDatabase | undefined }> {
   const env = options.env ?? process.env;
   const path = configFilePath(options.path, env);
   let raw: Record<string, unknown> = {};
+  let asWritten: Record<string, unknown> | undefined;
   try {
     const text = await readFile(path, 'utf8');
     const parsed: unknown = parseYaml(text);
@@ -249,7 +265,8 @@ export async function loadServiceConfig(
       if (typeof parsed !== 'object' || Array.isArray(parsed)) {
         throw new ChorusError(ErrorCode.CONFIG_INVALID, `${path}: the top level must be a mapping of keys`);
       }
-      raw = resolvePathsInConfigFile(parsed as Record<string, unknown>, path);
+      asWritten = parsed as Record<string, unknown>;
+      raw = resolvePathsInConfigFile(asWritten, path);
     }
   } catch (error) {
     if (error instanceof ChorusError) throw error;
@@ -265,5 +282,7 @@ export async function loadServiceConfig(
     }
   }
   const overrides = readEnvOverrides(env, options.labels);
-  return parseServiceConfig(applyOverrides(raw, overrides), path, overrides);
+  const config = parseServiceConfig(applyOverrides(raw, overrides), path, overrides);
+  const overridden = (key: readonly string[]) => overrideFor(overrides, key) !== undefined;
+  return { config, movedDatabase: asWritten === undefined ? undefined : movedDatabase(asWritten, path, overridden) };
 }
