@@ -17,7 +17,7 @@ import { createLogger, type Logger } from '../logging/logger.js';
 import { parseCommandArgs, type CommandHelp } from './cli-args.js';
 import { watchDefinitions } from './definition-watch.js';
 import { loadCliConfig } from './load-cli-config.js';
-import { StopSignals } from './stop-signals.js';
+import { StartInterrupted, StopSignals } from './stop-signals.js';
 
 const help: CommandHelp = {
   usage: 'chorus-visual serve [options]',
@@ -103,7 +103,8 @@ export async function run(argv: string[]): Promise<number> {
     });
   } catch (error) {
     inspector?.stop();
-    if (signals.signal.aborted) return startInterrupted(logger);
+    // Only the interruption itself is a clean stop: a start that failed on its own is reported as such.
+    if (error instanceof StartInterrupted) return startInterrupted(logger);
     throw startFailed(logger, error);
   }
   try {

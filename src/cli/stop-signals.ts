@@ -65,7 +65,9 @@ export class StopSignals {
 
   private receive(received: StopSignal): void {
     if (this.exitCode !== undefined) {
-      this.logger.warn({ signal: received, first: this.first ?? null }, 'second signal while stopping; exiting now');
+      // Stopping already: after a first signal, or for a reason of its own (stopping()).
+      if (this.first === undefined) this.logger.warn({ signal: received }, 'signal while stopping (this run lost its instance id); exiting now');
+      else this.logger.warn({ signal: received, first: this.first }, 'second signal while stopping; exiting now');
       this.exit(this.exitCode);
       return;
     }

@@ -111,7 +111,8 @@ export class JobLeaseKeeper {
       if (first === undefined) {
         first = holder;
         this.logger.warn(
-          { instance_id: instanceId, heartbeat_at: holder.heartbeat_at, lease_expires_at: holder.lease_expires_at },
+          // No instance_id here: the logger's bindings carry it (a second key would repeat it on the line).
+          { heartbeat_at: holder.heartbeat_at, lease_expires_at: holder.lease_expires_at },
           "this instance id's lease is current: waiting for it to lapse (its previous run stopped without retiring) or to be renewed (another running instance uses the id)",
         );
       } else if (holder.heartbeat_at !== first.heartbeat_at || holder.started_at !== first.started_at) {
@@ -150,10 +151,7 @@ export class JobLeaseKeeper {
     await this.stop();
     if (this.losing) return;
     if (!(await this.options.coordinator.retire(this.options.instanceId, this.runToken))) {
-      this.logger.warn(
-        { instance_id: this.options.instanceId },
-        "retiring: the instance id is no longer this run's (another process claimed it); nothing given away",
-      );
+      this.logger.warn({}, "retiring: the instance id is no longer this run's (another process claimed it); nothing given away");
     }
   }
 
