@@ -6,7 +6,6 @@
  * at debug level; then its whole output and every API answer are searched for them.
  * The secrets hold `#`, `&` and quotes, which YAML parsing of env values used to mangle.
  */
-import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,12 +52,6 @@ function serve(env: Record<string, string>, args: string[] = []): ServiceProcess
   const proc = startServiceProcess(['serve', ...args], env);
   cleanups.push(() => proc.kill('SIGKILL'));
   return proc;
-}
-
-async function exitCode(proc: ServiceProcess): Promise<number | null> {
-  if (proc.child.exitCode !== null) return proc.child.exitCode;
-  const [code] = await once(proc.child, 'exit');
-  return code as number | null;
 }
 
 interface NatsAuthCase {
@@ -166,20 +159,20 @@ describe.each<NatsAuthCase>([
 describe('serve refuses a configuration that would open the door by accident', () => {
   it('an empty CHORUS_VISUAL_HTTP_TOKEN is an error naming it, not "authentication off"', async () => {
     const proc = serve({ ...(await baseEnv(await tempRoot())), CHORUS_VISUAL_NATS_ENABLED: 'false', CHORUS_VISUAL_HTTP_TOKEN: '' });
-    expect(await exitCode(proc)).toBe(1);
+    expect(await proc.exited).toBe(1);
     expect(proc.lines.join('\n')).toMatch(/error CONFIG_INVALID: CHORUS_VISUAL_HTTP_TOKEN \(http\.token\) is set but empty/);
     expect(proc.lines.some((l) => l.includes('listening'))).toBe(false);
   }, 60_000);
 
   it('a bad flag value names the flag', async () => {
     const proc = serve({ ...(await baseEnv(await tempRoot())), CHORUS_VISUAL_NATS_ENABLED: 'false' }, ['--http-port', 'eighty']);
-    expect(await exitCode(proc)).toBe(1);
+    expect(await proc.exited).toBe(1);
     expect(proc.lines.join('\n')).toMatch(/error CONFIG_INVALID: --http-port is invalid: --http-port \(http\.port\)/);
   }, 60_000);
 
   it('a non-loopback address without a token refuses to start, naming the variable', async () => {
     const proc = serve({ ...(await baseEnv(await tempRoot())), CHORUS_VISUAL_NATS_ENABLED: 'false', CHORUS_VISUAL_HTTP_HOST: '0.0.0.0' });
-    expect(await exitCode(proc)).toBe(1);
+    expect(await proc.exited).toBe(1);
     const output = proc.lines.join('\n');
     expect(output).toMatch(
       /error CONFIG_INVALID: CHORUS_VISUAL_HTTP_HOST \(http\.host\) is 0\.0\.0\.0, an address other machines can reach, and http\.token is not set/,

@@ -14,7 +14,10 @@ export interface ServiceProcess {
   lines: string[];
   /** Resolves with the first logged line that matches. */
   waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
-  /** Resolves with the exit code when the process ends by itself. */
+  /**
+   * Resolves with the exit code (null when a signal ended it) once the process has ended and
+   * its stdout and stderr are read to their end, so `lines` then holds everything it logged.
+   */
   exited: Promise<number | null>;
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -51,7 +54,11 @@ export function startServiceProcess(args: string[], env: Record<string, string>)
   child.stderr!.on('data', onData(stderrTail));
   child.stdout!.on('end', () => onData(stdoutTail)(Buffer.from('\n')));
   child.stderr!.on('end', () => onData(stderrTail)(Buffer.from('\n')));
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  // 'close', not 'exit': Node can emit 'exit' while the last chunks of stdout/stderr are still
+  // unread, and callers check the last lines logged once the process has ended. 'close' comes
+  // after both streams ended (the 'end' handlers above have flushed each tail) and carries the
+  // same (code, signal).
+  const exited = once(child, 'close').then(([code]) => code as number | null);
 
   return {
     child,
@@ -78,8 +85,8 @@ export function startServiceProcess(args: string[], env: Record<string, string>)
       });
     },
     async kill(signal = 'SIGKILL') {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      child.kill(signal);
+      // Already ended (its output perhaps still draining): nothing to signal, wait as `exited` does.
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
     },
   };

@@ -16,7 +16,8 @@ export function runTsxChild<T>(program: string, args: string[], name = 'child'):
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('error', reject);
-    child.on('exit', (code) => {
+    // 'close', not 'exit': only then is all of stdout read.
+    child.on('close', (code) => {
       if (code === 0) resolve(JSON.parse(stdout) as T);
       else reject(new Error(`${name} exited with ${String(code)}: ${stderr}`));
     });

@@ -57,7 +57,7 @@ export interface CliProcess {
   output(): string;
   /** Resolves with the first output line matching; rejects when the process exits first. */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
-  /** Resolves with the exit code once the process ends by itself. */
+  /** Resolves with the exit code once the process has ended and its output is read to the end. */
   exited: Promise<number | null>;
   stop(): Promise<number | null>;
 }
@@ -77,7 +77,8 @@ export function startCli(args: string[], options: { cwd: string; env?: Record<st
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  // 'close' (both streams read to their end), not 'exit', which can come before the last output.
+  const exited = once(child, 'close').then(([code]) => code as number | null);
   return {
     child,
     exited,
@@ -113,8 +114,7 @@ export function startCli(args: string[], options: { cwd: string; env?: Record<st
       });
     },
     async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      child.kill('SIGTERM');
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       return exited;
     },
   };
