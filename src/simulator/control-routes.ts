@@ -17,6 +17,7 @@ const faultRequestSchema = z.object({
     'succeedWithoutOutputs',
     'failNodeClass',
     'executionDelayMs',
+    'holdExecution',
   ]),
   args: z.array(z.unknown()).default([]),
 });
@@ -30,6 +31,7 @@ const argSchemas = {
   succeedWithoutOutputs: z.tuple([z.boolean()]),
   failNodeClass: z.tuple([z.string().nullable()]),
   executionDelayMs: z.tuple([z.number().nonnegative()]),
+  holdExecution: z.tuple([z.boolean()]),
 } as const;
 
 export interface ControlTarget {

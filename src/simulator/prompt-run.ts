@@ -148,6 +148,10 @@ export class PromptRun {
     if (faults.failNodeClass === classType) throw new NodeExecutionError('RuntimeError', `Simulated failure in ${classType} (fault injection)`);
     await this.control.pause(timing.nodeDelayMs + this.extraDelayMs);
     this.extraDelayMs = 0;
+    while (faults.holdExecution) {
+      await this.control.pause(10);
+      if (this.control.interrupted()) throw new InterruptedAt(id);
+    }
     let finalMax = 1;
     const signature = this.signatures.get(id) ?? null;
     const ctx: NodeRunContext = {

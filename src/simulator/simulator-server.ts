@@ -108,6 +108,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     executionDelayMs: (ms) => {
       faultState.executionDelayMs = ms;
     },
+    holdExecution: (on) => {
+      faultState.holdExecution = on;
+    },
     // A real second client over the network, so the takeover goes through the same
     // one-socket-per-sid map (and its cleanup on close) as in server.py.
     async takeOverClientId(clientId) {

@@ -40,6 +40,12 @@ export interface SimulatorFaults {
   failNodeClass(classType: string | null): void;
   executionDelayMs(ms: number): void;
   /**
+   * While on, a running prompt stays at its node (each of them, when it starts) until this is
+   * turned off: a run as long as a test needs, ended when the test says so. An interrupt or a
+   * restart still ends it.
+   */
+  holdExecution(on: boolean): void;
+  /**
    * Another client opens a socket with this clientId, then closes it (transcript 09): the
    * server forgets the id, so the original socket stays open but hears nothing again.
    */
@@ -69,6 +75,7 @@ export interface FaultState {
   succeedWithoutOutputs: boolean;
   failNodeClass: string | null;
   executionDelayMs: number;
+  holdExecution: boolean;
 }
 
 export function initialFaultState(): FaultState {
@@ -81,6 +88,7 @@ export function initialFaultState(): FaultState {
     succeedWithoutOutputs: false,
     failNodeClass: null,
     executionDelayMs: 0,
+    holdExecution: false,
   };
 }
 
