@@ -56,17 +56,22 @@ it('SIGTERM during the start: logged, the driver lock and HTTP port given back, 
   // NATS is contacted after the lock and the port are taken: the start is now waiting on it.
   await Promise.race([nats.connected, proc.exited.then((code) => Promise.reject(new Error(`serve exited (${code}) before contacting NATS`)))]);
   expect(existsSync(lockPaths.holderFile)).toBe(true);
-  const signalledAt = Date.now();
   const code = await proc.kill('SIGTERM');
 
-  expect({ code, signal: proc.child.signalCode }, proc.lines.join('\n')).toEqual({ code: 0, signal: null });
-  // Inside the 3 s first-contact wait (a timer: a start that waited it out exits later than
-  // that however loaded the machine): the signal does not wait for the start to finish.
-  expect(Date.now() - signalledAt).toBeLessThan(2_900);
-  const interrupted = proc.lines.find((l) => l.includes('"msg":"startup interrupted; stopping what was started"'));
-  expect(interrupted, proc.lines.join('\n')).toBeDefined();
-  expect(JSON.parse(interrupted!)).toMatchObject({ signal: 'SIGTERM' });
-  expect(proc.lines.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
+  const log = proc.lines.join('\n');
+  expect({ code, signal: proc.child.signalCode }, log).toEqual({ code: 0, signal: null });
+  const at = (msg: string) => proc.lines.findIndex((l) => l.includes(`"msg":"${msg}`));
+  const interrupted = at('startup interrupted; stopping what was started');
+  expect(interrupted, log).toBeGreaterThanOrEqual(0);
+  expect(JSON.parse(proc.lines[interrupted]!)).toMatchObject({ signal: 'SIGTERM' });
+  const stopped = at('stopped');
+  expect(stopped, log).toBeGreaterThan(interrupted);
+  // The signal does not wait for the start's step under way: a start that waited for NATS would
+  // go on past its first-contact wait (3 s) and log that it serves without NATS before stopping.
+  // Ordered lines, not a clock, so a loaded machine cannot fail it (when the signal itself comes
+  // after that wait, the line is before the signal's and the start stops at its next step).
+  const natsGivenUp = at('NATS not reachable');
+  expect(natsGivenUp < 0 || natsGivenUp < interrupted, log).toBe(true);
   expect(proc.lines.some((l) => l.includes('"msg":"chorus-visual listening"'))).toBe(false);
   expect(existsSync(lockPaths.holderFile)).toBe(false);
   expect(StoreDriverLock.currentHolder(lockPaths)).toBeUndefined();
