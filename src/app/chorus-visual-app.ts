@@ -93,18 +93,18 @@ export async function startApp(options: AppOptions): Promise<ChorusVisualApp> {
     if (lock) started.push({ part: 'driver lock', stop: () => lock.release() });
 
     // 2. Database, backends, workflows: opened, but no job restored yet.
-    const runtime = await interruptible(
-      createJobRuntime(config, {
-        logger: logger.child({ component: 'jobs' }),
-        instanceId,
-        ...(options.inspect ? { inspect: options.inspect } : {}),
-        ...options.runtime,
-        startDriving: false,
-      }),
-      signal,
-      (late) => late.stop(),
-    );
-    started.push({ part: 'job runtime', stop: () => runtime.stop() });
+    const opening = createJobRuntime(config, {
+      logger: logger.child({ component: 'jobs' }),
+      instanceId,
+      ...(options.inspect ? { inspect: options.inspect } : {}),
+      ...options.runtime,
+      startDriving: false,
+    });
+    // Listed before it is awaited: a signal ends the wait at once, but the runtime may still be
+    // opening (migrating) the database, and the driver lock, released after it, must stay held
+    // until it is closed. serve bounds this wait by the shutdown grace (it exits past it).
+    started.push({ part: 'job runtime', stop: async () => (await opening.catch(() => undefined))?.stop() });
+    const runtime = await interruptible(opening, signal, () => undefined);
     const handler = gate.guard(runtime.commands);
 
     const memoryBus = useNats ? undefined : new InMemoryEventBus();
