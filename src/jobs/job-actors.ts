@@ -5,10 +5,11 @@
  * a snapshot re-runs invoked actors).
  */
 import { fromCallback, fromPromise, type EventObject } from 'xstate';
-import type { ComfyBackend, PromptEvent } from '../comfy/backend-port.js';
+import type { ComfyBackend, PromptEvent, SubmitResult } from '../comfy/backend-port.js';
+import { promptNotSent } from '../comfy/comfy-http-errors.js';
 import { outputFilesOf } from '../comfy/output-files.js';
 import type { ResolvedConfig } from '../config/index.js';
-import { ChorusError, ErrorCode } from '../errors/index.js';
+import { ChorusError, ErrorCode, isChorusError } from '../errors/index.js';
 import { jobNotDrivenHere } from './instance-lease-loss.js';
 import type {
   AcquireSlotInput,
@@ -40,6 +41,8 @@ import type { GpuHandoff } from './gpu-handoff.js';
 export interface ReconcileMark {
   /** The backend it was being sent to before the restart (the row's; null: none stored). */
   backend: string | null;
+  /** Set by this run's POST that got no answer (no restart): found, the prompt is watched as any run. */
+  unanswered?: boolean;
 }
 
 export interface JobActorDeps {
@@ -68,6 +71,11 @@ export interface JobActorDeps {
    * is there, a new slot (a submit retry) is asked of the backend it names only.
    */
   reconcile: Pick<Map<string, ReconcileMark>, 'has' | 'get' | 'delete'>;
+  /**
+   * Marks a job whose POST failed after it may have reached `backend` (a timeout, a reset, a
+   * 5xx): its retry of the same prompt id looks there first, as for a restored job.
+   */
+  markMaybeSent?(jobId: string, backend: string): void;
   /** When a restored job last began sending its prompt before the restore (ms, our clock). */
   sendingStartedAt?(jobId: string): Promise<number | null>;
   newPromptId(): string;
@@ -208,11 +216,20 @@ export function createJobActors(deps: JobActorDeps) {
           // The mark stays for the watch, which reads a finished run as found after the restart.
           // ComfyUI took it when the job began sending it, as best known: the outage is not queue wait.
           const at = (await sentAtOf(deps, input.jobId)) ?? clock.now();
+          // Unless this run sent it: then the service watched all along, and the watch reads it as any run.
+          if (deps.reconcile.get(input.jobId)?.unanswered) deps.reconcile.delete(input.jobId);
           return { promptId: input.promptId, number: location.where === 'pending' ? location.position : 0, at };
         }
         deps.reconcile.delete(input.jobId);
       }
-      const result = await backend.submit({ promptId: input.promptId, prompt: input.prompt, jobId: input.jobId });
+      let result: SubmitResult;
+      try {
+        result = await backend.submit({ promptId: input.promptId, prompt: input.prompt, jobId: input.jobId });
+      } catch (error) {
+        // ComfyUI may have queued it though no answer came: the retry must look before sending again.
+        if (isChorusError(error) && error.code === ErrorCode.COMFY_UNAVAILABLE && !promptNotSent(error)) deps.markMaybeSent?.(input.jobId, input.backend);
+        throw error;
+      }
       deps.handoff?.noteComfyUsed(input.backend);
       return { promptId: result.promptId, number: result.number, at: clock.now() };
     }),

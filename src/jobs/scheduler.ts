@@ -202,10 +202,10 @@ export class Scheduler {
     return true;
   }
 
-  /** A job restored as a row only (restart): queued as a parked waiter. */
-  enqueueParked(jobId: string, priority: number, models: readonly string[]): void {
+  /** A job restored as a row only (restart): queued as a parked waiter (`only`: as for acquire). */
+  enqueueParked(jobId: string, priority: number, models: readonly string[], only?: string): void {
     if (this.closed || this.waiters.has(jobId)) return;
-    const waiter = this.enqueue(jobId, priority, models, noop, noop);
+    const waiter = this.enqueue(jobId, priority, models, noop, noop, only);
     waiter.parked = true;
     queueMicrotask(() => this.dispatch());
   }

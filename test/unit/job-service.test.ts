@@ -601,6 +601,68 @@ describe('JobService: a job stopped while sending, whose backend could not be as
     expect(gpu1.submits.map((s) => s.promptId)).toEqual([promptId]);
     expect(lines).toContainEqual(expect.objectContaining({ level: 'warn', obj: { job_id: job.id, backend: 'gpu0' } }));
   });
+
+  it('restarted again while it waits (parked) for that backend: still asked there before anything is sent, one POST overall', async () => {
+    const { store, gpu0, gpu1, job, promptId, posts, answered } = await stoppedWhileSubmittingOnGpu0();
+    gpu0.healthy = false;
+    const second = build({ store, backend: gpu0, backends: [gpu0, gpu1] });
+    await second.service.restore();
+    await second.reached(job.id, 'queued.retrying');
+    second.clock.increment(2_000);
+    await second.reached(job.id, 'queued.waiting');
+    for (let i = 0; i < 5 && second.service.parkedCount() === 0; i++) await new Promise((r) => setImmediate(r));
+    expect(second.service.parkedCount()).toBe(1);
+    await second.service.stop();
+    expect(store.rows.get(job.id)).toMatchObject({ substate: 'queued.waiting' });
+
+    // Back, and gpu1 still the freer one: the job is a parked row again, its slot is gpu0's.
+    gpu0.healthy = true;
+    const third = build({ store, backend: gpu0, backends: [gpu0, gpu1] });
+    await third.service.restore();
+    const submitted = await third.reached(job.id, 'submitted');
+    await new Promise((r) => setImmediate(r));
+    expect(posts).toEqual([]);
+    expect(answered).toEqual(['gpu0 answered with 0 POST(s) sent', 'gpu0 answered with 0 POST(s) sent']);
+    expect(gpu0.submits.map((s) => s.promptId)).toEqual([promptId]);
+    expect(gpu1.submits).toEqual([]);
+    expect(gpu1.locates).toEqual([]);
+    expect(submitted.job).toMatchObject({ backend: 'gpu0', comfy_prompt_id: promptId });
+  });
+});
+
+describe('JobService: a POST that failed after it may have reached ComfyUI', () => {
+  it('timed out after ComfyUI queued it: the retry looks on that backend, finds it, and sends nothing again', async () => {
+    const gpu0 = new FakeComfyBackend('gpu0', 2);
+    const gpu1 = new FakeComfyBackend('gpu1', 2);
+    gpu0.unansweredSubmits = 1;
+    const t = build({ backend: gpu0, backends: [gpu0, gpu1] });
+    const { job } = await t.service.generate(generate);
+    await t.reached(job.id, 'queued.retrying');
+    expect(gpu0.submits).toHaveLength(1);
+    // Another job takes a slot on gpu0 meanwhile: gpu1 is the freer one, should the retry ask for any slot.
+    const other = await t.service.generate({ ...generate, conversation_id: 'c2' });
+    expect((await t.reached(other.job.id, 'submitted')).job.backend).toBe('gpu0');
+    t.clock.increment(2_000); // the backoff
+    const submitted = await t.reached(job.id, 'submitted');
+    expect(submitted.job).toMatchObject({ backend: 'gpu0', comfy_prompt_id: job.comfy_prompt_id });
+    // One POST of this job overall, and its prompt looked up where it was sent before that was decided.
+    const promptId = job.comfy_prompt_id!;
+    expect([...gpu0.submits, ...gpu1.submits].filter((s) => s.jobId === job.id).map((s) => s.promptId)).toEqual([promptId]);
+    expect(gpu0.locates[0]).toBe(promptId);
+    expect(gpu1.locates).toEqual([]);
+  });
+
+  it('refused (nothing sent): the retry sends without a look-up', async () => {
+    const gpu0 = new FakeComfyBackend('gpu0', 2);
+    gpu0.failSubmits = 1;
+    const t = build({ backend: gpu0 });
+    const { job } = await t.service.generate(generate);
+    await t.reached(job.id, 'queued.retrying');
+    t.clock.increment(2_000);
+    await t.reached(job.id, 'submitted');
+    expect(gpu0.submits.map((s) => s.promptId)).toEqual([job.comfy_prompt_id]);
+    expect(gpu0.locates).toEqual([]);
+  });
 });
 
 describe('JobService errors a caller can branch on', () => {
