@@ -14,4 +14,5 @@ export { ErrorCode, errorCatalogue } from './error-codes.js';
 export { entersNewState, topLevelOf, transitionName } from './event-names.js';
 export { silentLogger, type StructuredLogger } from './structured-logger.js';
 export { inMemorySqlite, sqliteUrlFile, type SqliteUrlFile } from './sqlite-url.js';
+export { isSafeName, SAFE_NAME_CHARACTER, SAFE_NAME_FIRST, SAFE_NAME_MAX_LENGTH, SAFE_NAME_PATTERN } from './safe-name.js';
 export { WORKFLOW_NAME_MAX_LENGTH, WORKFLOW_NAME_RULE, workflowNameProblem } from './workflow-name.js';
