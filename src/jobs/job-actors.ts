@@ -36,6 +36,12 @@ import { composeJobPrompt } from './job-prompt-composition.js';
 import { OutputFolderAdvice } from './output-folder-advice.js';
 import type { GpuHandoff } from './gpu-handoff.js';
 
+/** A restored job whose prompt ComfyUI may hold. */
+export interface ReconcileMark {
+  /** The backend it was being sent to before the restart (the row's; null: none stored). */
+  backend: string | null;
+}
+
 export interface JobActorDeps {
   pool: BackendPoolPort;
   workflows: WorkflowsPort;
@@ -58,9 +64,10 @@ export interface JobActorDeps {
   drivesJobs?(): boolean;
   /**
    * Jobs restored where ComfyUI may hold their prompt: look before sending or watching. The
-   * mark is taken by the step that sends (ComfyUI had no such prompt) or by the watch.
+   * mark is taken by the step that sends (ComfyUI had no such prompt) or by the watch. While it
+   * is there, a new slot (a submit retry) is asked of the backend it names only.
    */
-  reconcile: Pick<Set<string>, 'has' | 'delete'>;
+  reconcile: Pick<Map<string, ReconcileMark>, 'has' | 'get' | 'delete'>;
   /** When a restored job last began sending its prompt before the restore (ms, our clock). */
   sendingStartedAt?(jobId: string): Promise<number | null>;
   newPromptId(): string;
@@ -89,6 +96,23 @@ async function sentAtOf(deps: JobActorDeps, jobId: string): Promise<number | nul
     deps.logger.warn({ job_id: jobId, err: error }, 'reading when a restored job was sent failed; its queue wait ends now');
     return null;
   }
+}
+
+/**
+ * The backend a slot must be asked of: a job whose prompt may be in a backend's hands (the
+ * reconcile mark: its look-up there failed) is sent nowhere else until that backend answered,
+ * else a second copy could run beside the first. A backend no longer configured cannot be asked:
+ * logged, and any backend is granted (the look-up then happens where the job is sent).
+ */
+function pinnedBackendOf(deps: JobActorDeps, jobId: string): string | undefined {
+  const mark = deps.reconcile.get(jobId);
+  if (mark === undefined) return undefined;
+  if (mark.backend !== null && deps.pool.get(mark.backend)) return mark.backend;
+  deps.logger.warn(
+    { job_id: jobId, backend: mark.backend },
+    'the backend a restored job was being sent to is not configured any more: it cannot be asked whether it holds the prompt; the job goes to any backend',
+  );
+  return undefined;
 }
 
 function backendOf(pool: BackendPoolPort, name: string): ComfyBackend {
@@ -154,7 +178,7 @@ export function createJobActors(deps: JobActorDeps) {
 
     acquireSlot: fromTask<AcquireSlotOutput, AcquireSlotInput>(async ({ input, signal }) => {
       assertDrives(deps, input.jobId);
-      const backend = await deps.scheduler.acquire(input.jobId, input.priority, signal, input.models ?? []);
+      const backend = await deps.scheduler.acquire(input.jobId, input.priority, signal, input.models ?? [], pinnedBackendOf(deps, input.jobId));
       return { backend, handoff: deps.handoff?.planFor(backend) ?? null, affinity: deps.scheduler.takeGrant(input.jobId) ?? null };
     }),
 
@@ -175,7 +199,8 @@ export function createJobActors(deps: JobActorDeps) {
       const backend = backendOf(pool, input.backend);
       if (deps.reconcile.has(input.jobId)) {
         // A crash after the POST but before its transition was stored: never send it twice.
-        // (A failed look keeps the mark: a retry looks again rather than sending blindly.)
+        // (A failed look keeps the mark: a retry looks again rather than sending blindly, and
+        // its slot is on this same backend: pinnedBackendOf.)
         const location = await backend.locate(input.promptId);
         if (location.where !== 'absent') {
           deps.logger.info({ job_id: input.jobId, prompt_id: input.promptId, where: location.where }, 'restored job found in ComfyUI; not sending it again');

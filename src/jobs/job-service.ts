@@ -116,10 +116,11 @@ export class JobService {
   private readonly admittedWorkflows = new Map<string, WorkflowDefinition>();
   /**
    * Jobs restored where ComfyUI may hold their prompt, each with the seq of its last transition
-   * stored before the restore: a prompt found in ComfyUI was sent by then (this run sends
-   * nothing before it looks).
+   * stored before the restore (a prompt found in ComfyUI was sent by then: this run sends
+   * nothing before it looks) and the backend it was sent to (a submit retry is granted that one
+   * only, until it was asked).
    */
-  private readonly reconcile = new Map<string, number>();
+  private readonly reconcile = new Map<string, { seq: number; backend: string | null }>();
   /**
    * Jobs waiting for a slot are parked: their actor is stopped once the wait is stored, and
    * the job is its row plus a waiter in the scheduler (and a deadline here) until a slot,
@@ -185,7 +186,7 @@ export class JobService {
         drivesJobs: () => this.drivesJobs(),
         reconcile: this.reconcile,
         sendingStartedAt: async (jobId) => {
-          const storedUpTo = this.reconcile.get(jobId);
+          const storedUpTo = this.reconcile.get(jobId)?.seq;
           return storedUpTo === undefined ? null : sendingStartedAt(await this.deps.store.listEvents(jobId), storedUpTo);
         },
         newPromptId: this.newId,
@@ -397,7 +398,7 @@ export class JobService {
       }
       if (holdsSlot(position)) {
         if (row.backend) this.scheduler.occupy(row.id, row.backend);
-        this.reconcile.set(row.id, row.last_seq);
+        this.reconcile.set(row.id, { seq: row.last_seq, backend: row.backend });
       }
       restored.push(this.attach(this.actorFromRow(row), row, regenerations.get(row.id) ?? []));
     }
