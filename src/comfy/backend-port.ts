@@ -82,6 +82,8 @@ export interface ComfyBackend {
   /**
    * Throws ChorusError COMFY_UNAVAILABLE (recoverable) or WORKFLOW_NODE_ERROR: refused (400),
    * or accepted with some outputs dropped as invalid (200 with node_errors), then withdrawn.
+   * A COMFY_UNAVAILABLE may have queued the prompt unless `promptNotSent` says it sent nothing
+   * (connection refused): a retry of the same prompt id looks it up first.
    */
   submit(request: SubmitRequest): Promise<SubmitResult>;
   /**

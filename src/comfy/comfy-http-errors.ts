@@ -6,16 +6,36 @@ export interface RequestContext {
   url: string;
   path: string;
   status?: number;
+  /** false: the request failed before any of it was written (ComfyUI got nothing); absent: it may have arrived. */
+  sent?: false;
 }
+
+/** Network failures before a request is written: no connection was ever made. */
+const failedBeforeSending = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
 
 /** Connection refused/reset, timeouts and 5xx: ComfyUI is not there right now (recoverable). */
 export function unavailableError(context: RequestContext, reason: string, cause?: unknown, recoverable = true): ChorusError {
   const status = context.status === undefined ? '' : ` (HTTP ${context.status})`;
+  const code = context.status === undefined ? networkCodeOf(cause) : undefined;
   return new ChorusError(ErrorCode.COMFY_UNAVAILABLE, `ComfyUI ${context.backend} at ${context.url}: ${context.path}${status}: ${reason}`, {
-    details: context,
+    details: code !== undefined && failedBeforeSending.has(code) ? { ...context, sent: false } : context,
     cause,
     recoverable,
   });
+}
+
+/**
+ * Whether a POST /prompt that failed (the error thrown, or its stored ErrorData) is known to
+ * have sent ComfyUI nothing: the connection was refused (or never made). Any other
+ * COMFY_UNAVAILABLE — a timeout or reset after the request was written, a 5xx from a proxy, an
+ * answer that could not be read — may have queued the prompt all the same.
+ */
+export function promptNotSent(error: unknown): boolean {
+  if (error === null || typeof error !== 'object') return false;
+  const { code, details } = error as { code?: unknown; details?: unknown };
+  if (code !== ErrorCode.COMFY_UNAVAILABLE || details === null || typeof details !== 'object') return false;
+  const context = details as Partial<RequestContext>;
+  return context.path === '/prompt' && context.sent === false;
 }
 
 /** Why a network call failed, in words, from undici/Node error codes. */

@@ -84,9 +84,19 @@ export function parseCommandPayload<S extends z.ZodType>(schema: S, payload: Uin
       { path: '(root)', message: `payload larger than ${MAX_COMMAND_BYTES} bytes` },
     ]);
   }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(payload);
+  } catch {
+    // As the HTTP door says it (request-body-reader.ts): details.reason, not a list of fields.
+    throw new ChorusError(ErrorCode.INVALID_COMMAND, `${command}: request is not valid UTF-8`, {
+      details: { reason: 'not_utf8' },
+      suggestion: 'Send the JSON request encoded as UTF-8 (text in another encoding, such as Latin-1, must be converted first).',
+    });
+  }
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload));
+    value = JSON.parse(text);
   } catch (error) {
     const reason = error instanceof Error ? error.message.slice(0, MAX_MESSAGE_CHARS) : 'unparseable';
     throw invalidCommand(`${command}: request is not valid UTF-8 JSON`, [{ path: '(root)', message: reason }]);

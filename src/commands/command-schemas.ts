@@ -4,14 +4,15 @@
  */
 import { z } from 'zod';
 import { JobState } from '../contracts/job-view.js';
+import { SAFE_NAME_MAX_LENGTH, SAFE_NAME_PATTERN } from '../contracts/safe-name.js';
 import { WORKFLOW_NAME_RULE, workflowNameProblem } from '../contracts/workflow-name.js';
 
-/** Ids become path pieces (data/conversations/{id}/…): nothing that could climb out. */
+/** Ids become path pieces (data/conversations/{id}/…): nothing that could climb out (contracts/safe-name.ts). */
 export const safeId = z
   .string()
   .min(1)
-  .max(128)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, "_", "-" and "." only, starting with a letter or digit')
+  .max(SAFE_NAME_MAX_LENGTH)
+  .regex(SAFE_NAME_PATTERN, 'letters, digits, "_", "-" and "." only, starting with a letter or digit')
   .refine((v) => !v.includes('..'), 'must not contain ".."');
 
 /** A workflow's name: the rule the workflow library holds its files' names to (contracts/workflow-name.ts). */

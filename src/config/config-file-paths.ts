@@ -7,6 +7,7 @@
  * later, where they are used.
  */
 import path from 'node:path';
+import { sqliteUrlFile } from '../contracts/sqlite-url.js';
 
 /** Every key of the config that names a file or folder on this machine. */
 const pathKeys: readonly (readonly string[])[] = [
@@ -38,13 +39,17 @@ export function resolvePathsInConfigFile(raw: Record<string, unknown>, configFil
   return out;
 }
 
+/** The relative file of a `sqlite:` (or `sqlite://`) URL; undefined for other URLs, `:memory:`, a blank file and absolute files. */
+export function relativeSqliteFile(url: string): string | undefined {
+  const sqlite = sqliteUrlFile(url);
+  if (sqlite === undefined || sqlite.memory || sqlite.file.trim() === '' || path.isAbsolute(sqlite.file)) return undefined;
+  return sqlite.file;
+}
+
 /** `sqlite:<relative>` (or `sqlite://<relative>`) against `base`; other URLs as they are. */
 function resolveSqliteUrl(url: string, base: string): string {
-  if (!url.startsWith('sqlite:')) return url;
-  const rest = url.slice('sqlite:'.length);
-  const file = rest.startsWith('//') ? rest.slice(2) : rest;
-  if (file === ':memory:' || file.trim() === '' || path.isAbsolute(file)) return url;
-  return `sqlite:${path.resolve(base, file)}`;
+  const file = relativeSqliteFile(url);
+  return file === undefined ? url : `sqlite:${path.resolve(base, file)}`;
 }
 
 function rewrite(node: unknown, key: readonly string[], map: (value: string) => string): void {

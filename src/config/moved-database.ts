@@ -11,6 +11,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ChorusError, ErrorCode } from '../errors/index.js';
+import { relativeSqliteFile } from './config-file-paths.js';
 
 /** The job database a config file names, read the old way (working folder) and the new way (its folder), when the two differ. */
 export interface MovedDatabase {
@@ -46,7 +47,7 @@ export function movedDatabase(
 }
 
 function fromUrl(url: unknown, configFile: string, base: string, cwd: string): MovedDatabase | undefined {
-  const file = typeof url === 'string' ? sqliteFile(url) : undefined;
+  const file = typeof url === 'string' ? relativeSqliteFile(url) : undefined;
   if (typeof url !== 'string' || file === undefined) return undefined;
   return { configFile, folder: base, key: 'database.url', written: url, before: path.resolve(cwd, file), now: path.resolve(base, file) };
 }
@@ -68,15 +69,6 @@ function fromDataDir(
     before: path.resolve(cwd, dataDir, defaultDatabaseName),
     now: path.resolve(base, dataDir, defaultDatabaseName),
   };
-}
-
-/** The relative file of a `sqlite:` URL; undefined for other URLs, `:memory:` and absolute files. */
-function sqliteFile(url: string): string | undefined {
-  if (!url.startsWith('sqlite:')) return undefined;
-  const rest = url.slice('sqlite:'.length);
-  const file = rest.startsWith('//') ? rest.slice(2) : rest;
-  if (file === ':memory:' || file.trim() === '' || path.isAbsolute(file)) return undefined;
-  return file;
 }
 
 /**

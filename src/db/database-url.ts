@@ -4,22 +4,21 @@
  * when it was read), `sqlite::memory:`, or `postgres://user:password@host/db`.
  */
 import path from 'node:path';
+import { inMemorySqlite, sqliteUrlFile } from '../contracts/sqlite-url.js';
 import { ChorusError, ErrorCode } from '../errors/index.js';
 
 export type DatabaseDialect = 'sqlite' | 'postgres';
 
 export type DatabaseTarget = { dialect: 'sqlite' /** Absolute path, or `:memory:`. */; file: string } | { dialect: 'postgres'; connectionString: string };
 
-export const inMemorySqlite = ':memory:';
+export { inMemorySqlite };
 
 export function parseDatabaseUrl(url: string): DatabaseTarget {
-  if (url.startsWith('sqlite:')) {
-    const rest = url.slice('sqlite:'.length);
-    if (rest === inMemorySqlite) return { dialect: 'sqlite', file: inMemorySqlite };
-    // Tolerate the URL-ish spelling `sqlite://relative/or/absolute`.
-    const file = rest.startsWith('//') ? rest.slice(2) : rest;
-    if (file.trim() === '') throw invalidUrl(url, 'the SQLite file path is empty');
-    return { dialect: 'sqlite', file: path.resolve(file) };
+  const sqlite = sqliteUrlFile(url);
+  if (sqlite?.memory) return { dialect: 'sqlite', file: inMemorySqlite };
+  if (sqlite) {
+    if (sqlite.file.trim() === '') throw invalidUrl(url, 'the SQLite file path is empty');
+    return { dialect: 'sqlite', file: path.resolve(sqlite.file) };
   }
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
     return { dialect: 'postgres', connectionString: url };

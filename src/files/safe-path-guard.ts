@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { isSafeName } from '../contracts/safe-name.js';
 import { unsafePathError } from './collector-errors.js';
 
 /**
@@ -7,8 +8,6 @@ import { unsafePathError } from './collector-errors.js';
  * after the fact (so a symlink planted inside a folder cannot lead outside it).
  */
 
-/** Job and conversation ids: what our own id generators and Chorus Engine produce. */
-const safeId = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 /**
  * One name from ComfyUI: letters and digits of any script (filename prefixes are free text),
  * plus the punctuation its counters and upload de-duplication use (`name (1).png`).
@@ -17,7 +16,8 @@ const safeSegment = /^[\p{L}\p{N}\p{M}_\-.()[\] +,@=~]+$/u;
 const comfyFileTypes = new Set(['output', 'temp', 'input']);
 
 export function assertSafeId(field: string, value: string): void {
-  if (!safeId.test(value) || value.includes('..')) {
+  // Job and conversation ids: the command schemas' rule (contracts/safe-name.ts).
+  if (!isSafeName(value)) {
     throw unsafePathError(field, value, 'ids are 1-128 letters, digits, "_", "-" or "." (no "..")');
   }
 }

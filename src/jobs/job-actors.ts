@@ -5,10 +5,11 @@
  * a snapshot re-runs invoked actors).
  */
 import { fromCallback, fromPromise, type EventObject } from 'xstate';
-import type { ComfyBackend, PromptEvent } from '../comfy/backend-port.js';
+import type { ComfyBackend, PromptEvent, SubmitResult } from '../comfy/backend-port.js';
+import { promptNotSent } from '../comfy/comfy-http-errors.js';
 import { outputFilesOf } from '../comfy/output-files.js';
 import type { ResolvedConfig } from '../config/index.js';
-import { ChorusError, ErrorCode } from '../errors/index.js';
+import { ChorusError, ErrorCode, isChorusError } from '../errors/index.js';
 import { jobNotDrivenHere } from './instance-lease-loss.js';
 import type {
   AcquireSlotInput,
@@ -36,6 +37,14 @@ import { composeJobPrompt } from './job-prompt-composition.js';
 import { OutputFolderAdvice } from './output-folder-advice.js';
 import type { GpuHandoff } from './gpu-handoff.js';
 
+/** A restored job whose prompt ComfyUI may hold. */
+export interface ReconcileMark {
+  /** The backend it was being sent to before the restart (the row's; null: none stored). */
+  backend: string | null;
+  /** Set by this run's POST that got no answer (no restart): found, the prompt is watched as any run. */
+  unanswered?: boolean;
+}
+
 export interface JobActorDeps {
   pool: BackendPoolPort;
   workflows: WorkflowsPort;
@@ -58,9 +67,15 @@ export interface JobActorDeps {
   drivesJobs?(): boolean;
   /**
    * Jobs restored where ComfyUI may hold their prompt: look before sending or watching. The
-   * mark is taken by the step that sends (ComfyUI had no such prompt) or by the watch.
+   * mark is taken by the step that sends (ComfyUI had no such prompt) or by the watch. While it
+   * is there, a new slot (a submit retry) is asked of the backend it names only.
    */
-  reconcile: Pick<Set<string>, 'has' | 'delete'>;
+  reconcile: Pick<Map<string, ReconcileMark>, 'has' | 'get' | 'delete'>;
+  /**
+   * Marks a job whose POST failed after it may have reached `backend` (a timeout, a reset, a
+   * 5xx): its retry of the same prompt id looks there first, as for a restored job.
+   */
+  markMaybeSent?(jobId: string, backend: string): void;
   /** When a restored job last began sending its prompt before the restore (ms, our clock). */
   sendingStartedAt?(jobId: string): Promise<number | null>;
   newPromptId(): string;
@@ -89,6 +104,23 @@ async function sentAtOf(deps: JobActorDeps, jobId: string): Promise<number | nul
     deps.logger.warn({ job_id: jobId, err: error }, 'reading when a restored job was sent failed; its queue wait ends now');
     return null;
   }
+}
+
+/**
+ * The backend a slot must be asked of: a job whose prompt may be in a backend's hands (the
+ * reconcile mark: its look-up there failed) is sent nowhere else until that backend answered,
+ * else a second copy could run beside the first. A backend no longer configured cannot be asked:
+ * logged, and any backend is granted (the look-up then happens where the job is sent).
+ */
+function pinnedBackendOf(deps: JobActorDeps, jobId: string): string | undefined {
+  const mark = deps.reconcile.get(jobId);
+  if (mark === undefined) return undefined;
+  if (mark.backend !== null && deps.pool.get(mark.backend)) return mark.backend;
+  deps.logger.warn(
+    { job_id: jobId, backend: mark.backend },
+    'the backend a restored job was being sent to is not configured any more: it cannot be asked whether it holds the prompt; the job goes to any backend',
+  );
+  return undefined;
 }
 
 function backendOf(pool: BackendPoolPort, name: string): ComfyBackend {
@@ -154,7 +186,7 @@ export function createJobActors(deps: JobActorDeps) {
 
     acquireSlot: fromTask<AcquireSlotOutput, AcquireSlotInput>(async ({ input, signal }) => {
       assertDrives(deps, input.jobId);
-      const backend = await deps.scheduler.acquire(input.jobId, input.priority, signal, input.models ?? []);
+      const backend = await deps.scheduler.acquire(input.jobId, input.priority, signal, input.models ?? [], pinnedBackendOf(deps, input.jobId));
       return { backend, handoff: deps.handoff?.planFor(backend) ?? null, affinity: deps.scheduler.takeGrant(input.jobId) ?? null };
     }),
 
@@ -175,7 +207,8 @@ export function createJobActors(deps: JobActorDeps) {
       const backend = backendOf(pool, input.backend);
       if (deps.reconcile.has(input.jobId)) {
         // A crash after the POST but before its transition was stored: never send it twice.
-        // (A failed look keeps the mark: a retry looks again rather than sending blindly.)
+        // (A failed look keeps the mark: a retry looks again rather than sending blindly, and
+        // its slot is on this same backend: pinnedBackendOf.)
         const location = await backend.locate(input.promptId);
         if (location.where !== 'absent') {
           deps.logger.info({ job_id: input.jobId, prompt_id: input.promptId, where: location.where }, 'restored job found in ComfyUI; not sending it again');
@@ -183,11 +216,20 @@ export function createJobActors(deps: JobActorDeps) {
           // The mark stays for the watch, which reads a finished run as found after the restart.
           // ComfyUI took it when the job began sending it, as best known: the outage is not queue wait.
           const at = (await sentAtOf(deps, input.jobId)) ?? clock.now();
+          // Unless this run sent it: then the service watched all along, and the watch reads it as any run.
+          if (deps.reconcile.get(input.jobId)?.unanswered) deps.reconcile.delete(input.jobId);
           return { promptId: input.promptId, number: location.where === 'pending' ? location.position : 0, at };
         }
         deps.reconcile.delete(input.jobId);
       }
-      const result = await backend.submit({ promptId: input.promptId, prompt: input.prompt, jobId: input.jobId });
+      let result: SubmitResult;
+      try {
+        result = await backend.submit({ promptId: input.promptId, prompt: input.prompt, jobId: input.jobId });
+      } catch (error) {
+        // ComfyUI may have queued it though no answer came: the retry must look before sending again.
+        if (isChorusError(error) && error.code === ErrorCode.COMFY_UNAVAILABLE && !promptNotSent(error)) deps.markMaybeSent?.(input.jobId, input.backend);
+        throw error;
+      }
       deps.handoff?.noteComfyUsed(input.backend);
       return { promptId: result.promptId, number: result.number, at: clock.now() };
     }),

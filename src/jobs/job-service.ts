@@ -10,13 +10,14 @@ import { jobMachine } from '../../machines/job.js';
 import type { JobContext, JobMachineInput, JobProgress } from '../../machines/job-types.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { ChorusError, ErrorCode, isOwnershipLost } from '../errors/index.js';
+import { promptNotSent } from '../comfy/comfy-http-errors.js';
 import { jobNotDrivenHere } from './instance-lease-loss.js';
 import type { GenerateCommand, ListCommand, RegenerateCommand } from '../commands/command-schemas.js';
 import { toJobEventView, type JobEventView } from '../commands/job-command-handler.js';
 import { initialJobRow, type JobRow, type JobStore, type NewJob } from '../contracts/job-store-port.js';
 import { finalStates, type JobState, type JobView } from '../contracts/job-view.js';
 import { systemClock, type Clock } from './clock.js';
-import { createJobActors } from './job-actors.js';
+import { createJobActors, type ReconcileMark } from './job-actors.js';
 import { silentLogger, type StructuredLogger } from '../contracts/structured-logger.js';
 import type { BackendPoolPort, CharactersPort, CollectorPort, PromptComposerPort, WorkflowsPort } from './job-runtime-ports.js';
 import { Scheduler } from './scheduler.js';
@@ -101,6 +102,22 @@ function waitingContextOf(snapshot: unknown): Pick<JobContext, 'request' | 'comp
   return { request: context.request, composed: context.composed ?? null, queueWaitDeadline: context.queueWaitDeadline };
 }
 
+/**
+ * The reconcile mark of a restored job whose prompt ComfyUI may hold: one that held a slot (it
+ * may have been sending it), or one waiting to retry a submit that failed after the POST may
+ * have reached its backend (a timeout, a reset, or a look-up that failed while it was marked):
+ * any failed submit of the prompt id it holds, unless the last was a POST refused with nothing
+ * sent (then the look-up before it, if any, had found nothing).
+ */
+function reconcileMarkOf(row: JobRow, position: JobPosition): (ReconcileMark & { seq: number }) | undefined {
+  if (holdsSlot(position)) return { seq: row.last_seq, backend: row.backend };
+  if (position.substate !== 'queued.waiting' && position.substate !== 'queued.retrying') return undefined;
+  const context = (row.snapshot as { context?: Partial<JobContext> } | null | undefined)?.context;
+  if (!context?.promptId || !(typeof context.submitFailures === 'number' && context.submitFailures > 0)) return undefined;
+  if (promptNotSent(context.error)) return undefined;
+  return { seq: row.last_seq, backend: context.backend ?? row.backend };
+}
+
 export class JobService {
   readonly scheduler: Scheduler;
   /** Present when some backend has `gpu_handoff` set. */
@@ -115,11 +132,12 @@ export class JobService {
    */
   private readonly admittedWorkflows = new Map<string, WorkflowDefinition>();
   /**
-   * Jobs restored where ComfyUI may hold their prompt, each with the seq of its last transition
-   * stored before the restore: a prompt found in ComfyUI was sent by then (this run sends
-   * nothing before it looks).
+   * Jobs where ComfyUI may hold their prompt (restored so, or whose POST got no answer), each
+   * with the seq of its last transition stored before that (a prompt found in ComfyUI was sent
+   * by then: nothing is sent again before it looks) and the backend it was sent to (a submit
+   * retry is granted that one only, until it was asked).
    */
-  private readonly reconcile = new Map<string, number>();
+  private readonly reconcile = new Map<string, ReconcileMark & { seq: number }>();
   /**
    * Jobs waiting for a slot are parked: their actor is stopped once the wait is stored, and
    * the job is its row plus a waiter in the scheduler (and a deadline here) until a slot,
@@ -184,8 +202,11 @@ export class JobService {
         durable: (jobId) => this.durable(jobId),
         drivesJobs: () => this.drivesJobs(),
         reconcile: this.reconcile,
+        // Its stored transition into queued.submitting is when it began sending the prompt.
+        markMaybeSent: (jobId, backend) =>
+          this.reconcile.set(jobId, { seq: this.live.get(jobId)?.row.last_seq ?? Number.MAX_SAFE_INTEGER, backend, unanswered: true }),
         sendingStartedAt: async (jobId) => {
-          const storedUpTo = this.reconcile.get(jobId);
+          const storedUpTo = this.reconcile.get(jobId)?.seq;
           return storedUpTo === undefined ? null : sendingStartedAt(await this.deps.store.listEvents(jobId), storedUpTo);
         },
         newPromptId: this.newId,
@@ -385,20 +406,20 @@ export class JobService {
       }
       const position: JobPosition = { state: row.status, substate: row.substate };
       // Waiting for a slot: a row and a scheduler entry, as before the restart; no actor yet.
+      const mark = reconcileMarkOf(row, position);
+      if (mark) this.reconcile.set(row.id, mark);
       const waiting = position.substate === 'queued.waiting' ? waitingContextOf(row.snapshot) : undefined;
       if (waiting) {
         // Shared: a slot granted to it before its instance stopped, never used (its row still
         // says waiting, so it never reached ComfyUI), would count as held; give it back first.
         if (this.deps.coordination) await this.dropUnusedSlot(this.deps.coordination, row.id);
-        this.scheduler.enqueueParked(row.id, waiting.request.priority, waiting.composed?.models ?? []);
+        // Marked: its slot is the backend that may hold its prompt, as for a live retry.
+        this.scheduler.enqueueParked(row.id, waiting.request.priority, waiting.composed?.models ?? [], mark?.backend ?? undefined);
         this.parkedDeadlines.add(row.id, waiting.queueWaitDeadline);
         parked++;
         continue;
       }
-      if (holdsSlot(position)) {
-        if (row.backend) this.scheduler.occupy(row.id, row.backend);
-        this.reconcile.set(row.id, row.last_seq);
-      }
+      if (holdsSlot(position) && row.backend) this.scheduler.occupy(row.id, row.backend);
       restored.push(this.attach(this.actorFromRow(row), row, regenerations.get(row.id) ?? []));
     }
     for (const job of restored) job.actor.start();

@@ -16,6 +16,12 @@
  * of the same priority whose models match may go first (a model swap costs seconds on a
  * GPU). Bounded: a waiter is passed over at most `maxSkip` times, and never once
  * `maxWaitMs` have gone by since it was first passed over; priority always wins.
+ *
+ * Pinned waiters: a job whose prompt one backend may already hold (restored while it was
+ * being sent, and that backend could not be asked) may be granted a slot on that backend only,
+ * whatever the others offer; it waits while that backend is down or full. Such waiters are
+ * few and kept apart from the priority queues, and go first when their backend has room
+ * (they held a slot there before the restart).
  */
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import type { Clock } from './clock.js';
@@ -36,6 +42,8 @@ interface Waiter {
   done: boolean;
   /** Its actor is stopped (the job is only a row): a grant wakes it instead of resolving a promise. */
   parked: boolean;
+  /** The one backend it may be granted (null: any). */
+  only: string | null;
 }
 
 /** FIFO with O(1) push/shift (array + head index, compacted now and then). */
@@ -122,6 +130,8 @@ export class Scheduler {
   private readonly grants = new Map<string, AffinityGrant>(); // jobId → how its slot was granted
   private readonly affinityCounts = new Map<string, AffinityCount>();
   private readonly queues = new Map<number, WaiterQueue>();
+  /** Waiters that may only be granted one backend (never in `queues`); done ones are dropped lazily. */
+  private pinned: Waiter[] = [];
   /** Every waiter still waiting, by job: parking and unparking find theirs here. */
   private readonly waiters = new Map<string, Waiter>();
   /** Slots granted to parked jobs whose actor is being revived: its acquire takes it at once. */
@@ -145,8 +155,12 @@ export class Scheduler {
     this.unsubscribe = pool.onHealthChange?.(() => this.dispatch());
   }
 
-  /** Resolves with the backend name once a slot is granted; abort to stop waiting. */
-  acquire(jobId: string, priority: number, signal?: AbortSignal, models: readonly string[] = []): Promise<string> {
+  /**
+   * Resolves with the backend name once a slot is granted; abort to stop waiting. `only`: grant
+   * that backend and no other (a backend the pool does not know is ignored: the caller decides
+   * what an unknown one means before asking).
+   */
+  acquire(jobId: string, priority: number, signal?: AbortSignal, models: readonly string[] = [], only?: string): Promise<string> {
     if (this.closed) return Promise.reject(new ChorusError(ErrorCode.INTERNAL, 'the scheduler is stopped'));
     // A revived parked job: its slot was granted while it was only a row.
     const granted = this.revived.get(jobId);
@@ -157,7 +171,7 @@ export class Scheduler {
     // Revived to time out or be cancelled: the machine leaves this state on its own.
     if (this.heldBack.delete(jobId)) return new Promise<string>(() => undefined);
     return new Promise<string>((resolve, reject) => {
-      const waiter = this.enqueue(jobId, priority, models, resolve, reject);
+      const waiter = this.enqueue(jobId, priority, models, resolve, reject, only);
       signal?.addEventListener(
         'abort',
         () => {
@@ -188,10 +202,10 @@ export class Scheduler {
     return true;
   }
 
-  /** A job restored as a row only (restart): queued as a parked waiter. */
-  enqueueParked(jobId: string, priority: number, models: readonly string[]): void {
+  /** A job restored as a row only (restart): queued as a parked waiter (`only`: as for acquire). */
+  enqueueParked(jobId: string, priority: number, models: readonly string[], only?: string): void {
     if (this.closed || this.waiters.has(jobId)) return;
-    const waiter = this.enqueue(jobId, priority, models, noop, noop);
+    const waiter = this.enqueue(jobId, priority, models, noop, noop, only);
     waiter.parked = true;
     queueMicrotask(() => this.dispatch());
   }
@@ -235,9 +249,17 @@ export class Scheduler {
     return this.waiters.get(jobId)?.parked === true;
   }
 
-  private enqueue(jobId: string, priority: number, models: readonly string[], resolve: (backend: string) => void, reject: (error: unknown) => void): Waiter {
+  private enqueue(
+    jobId: string,
+    priority: number,
+    models: readonly string[],
+    resolve: (backend: string) => void,
+    reject: (error: unknown) => void,
+    only?: string,
+  ): Waiter {
     const modelsKey = internKey(models);
-    const waiter: Waiter = { jobId, priority, modelsKey, passedOver: 0, firstPassedAt: null, resolve, reject, done: false, parked: false };
+    const pinnedTo = only !== undefined && this.pool.get(only) !== undefined ? only : null;
+    const waiter: Waiter = { jobId, priority, modelsKey, passedOver: 0, firstPassedAt: null, resolve, reject, done: false, parked: false, only: pinnedTo };
     // A job holds at most one slot: asking again (a resubmission) gives the old one back.
     // Shared: the claim itself frees the old row in its transaction; a separate release
     // racing it on another connection could free the new slot instead.
@@ -246,7 +268,8 @@ export class Scheduler {
     const earlier = this.waiters.get(jobId);
     if (earlier !== undefined && !earlier.done) this.drop(earlier);
     this.waiters.set(jobId, waiter);
-    this.queueFor(priority).push(waiter);
+    if (waiter.only === null) this.queueFor(priority).push(waiter);
+    else this.pinned.push(waiter);
     this.waitingCount++;
     return waiter;
   }
@@ -347,6 +370,7 @@ export class Scheduler {
   close(): void {
     this.closed = true;
     this.waiters.clear();
+    this.pinned = [];
     this.revived.clear();
     this.heldBack.clear();
     this.unsubscribe?.();
@@ -429,6 +453,7 @@ export class Scheduler {
     if (this.dispatching || this.closed) return;
     this.dispatching = true;
     try {
+      this.grantPinned((name) => this.inUse(name));
       while (this.waitingCount > 0) {
         const backend = this.pool.choose((name) => this.inUse(name));
         if (!backend) {
@@ -460,6 +485,10 @@ export class Scheduler {
         // Read every instance's use once per round and count our own grants into it; read
         // again only when a claim shows another instance got there first.
         let inUse: Map<string, number> | undefined;
+        if (this.pinnedWaiting()) {
+          inUse = await shared.ledger.slotsInUse();
+          if (!(await this.claimPinned(shared, inUse))) inUse = undefined;
+        }
         while (this.waitingCount > 0 && !this.closed) {
           inUse ??= await shared.ledger.slotsInUse();
           const counts = inUse;
@@ -494,6 +523,66 @@ export class Scheduler {
     } finally {
       this.dispatching = false;
     }
+  }
+
+  /** Whether a pinned waiter still waits (done ones are dropped here). */
+  private pinnedWaiting(): boolean {
+    if (this.pinned.length > 0) this.pinned = this.pinned.filter((waiter) => !waiter.done);
+    return this.pinned.length > 0;
+  }
+
+  /** A pinned waiter's backend when it is healthy and has a free slot, given the use on each. */
+  private roomFor(waiter: Waiter, inUse: (name: string) => number): string | undefined {
+    const backend = waiter.only === null ? undefined : this.pool.get(waiter.only);
+    if (!backend?.health().healthy) return undefined;
+    return backend.maxConcurrent - inUse(backend.name) > 0 ? backend.name : undefined;
+  }
+
+  /** Grants each pinned waiter whose backend has room; the rest wait (looked at again later if it is down). */
+  private grantPinned(inUse: (name: string) => number): void {
+    if (!this.pinnedWaiting()) return;
+    let down = false;
+    for (const waiter of [...this.pinned]) {
+      const backend = this.roomFor(waiter, inUse);
+      if (backend !== undefined) this.grant(waiter, backend, 0);
+      else if (!this.pool.get(waiter.only!)?.health().healthy) down = true;
+    }
+    this.pinned = this.pinned.filter((waiter) => !waiter.done);
+    if (down) this.scheduleRecheck();
+  }
+
+  /**
+   * Shared: grantPinned with each grant claimed in the database (counted into `inUse`).
+   * false: a claim fell through (another instance was first) and `inUse` is stale.
+   */
+  private async claimPinned(shared: NonNullable<SchedulerOptions['shared']>, inUse: Map<string, number>): Promise<boolean> {
+    let fresh = true;
+    let waitingOnBackend = false;
+    for (const waiter of [...this.pinned]) {
+      if (waiter.done || this.closed) continue;
+      const name = this.roomFor(waiter, (backend) => inUse.get(backend) ?? 0);
+      if (name === undefined) {
+        waitingOnBackend = true;
+        continue;
+      }
+      const claimed = await shared.ledger.claimSlot(name, waiter.jobId, shared.instanceId, this.pool.get(name)!.maxConcurrent);
+      if (waiter.done) {
+        if (claimed) await shared.ledger.releaseSlot(waiter.jobId, shared.instanceId);
+        fresh = false;
+        continue;
+      }
+      if (!claimed) {
+        waitingOnBackend = true;
+        fresh = false;
+        continue;
+      }
+      inUse.set(name, (inUse.get(name) ?? 0) + 1);
+      this.grant(waiter, name, 0);
+    }
+    this.pinned = this.pinned.filter((waiter) => !waiter.done);
+    // Down, full, or full by another instance's use: slots freed elsewhere are only seen by polling.
+    if (waitingOnBackend) this.scheduleRecheck(shared.pollMs ?? 50);
+    return fresh;
   }
 
   private priorityOf(waiter: Waiter): number {

@@ -61,17 +61,24 @@ function tidy(text: string, cleaning: string[]): string {
 /**
  * Cuts to the cap at a word boundary, as the template does. The trigger words must survive
  * the cut (they call up the character's LoRA): when the model put one past the cut point,
- * it is moved to the front; trigger words longer than the cap alone are kept whole.
+ * it is moved to the front, and so is any the shorter cut after them then loses; trigger
+ * words longer than the cap alone are kept whole.
  */
 function cap(text: string, max: number, triggerWords: string[], cleaning: string[]): { prompt: string; truncation: PromptTruncation | null } {
   if (text.length <= max) return { prompt: text, truncation: null };
   const cut: string[] = [];
+  // Moving a word to the front shortens the rest, which can lose another trigger word the
+  // earlier cut kept: grow the front until the cut loses none (at most one round per word).
+  let moved = new Set<string>();
+  let front = '';
   let prompt = shortenAtWordBoundary(text, max);
-  const lost = missingFrom(prompt, triggerWords);
-  if (lost.length) {
-    const front = lost.join(', ');
+  for (let lost = missingFrom(prompt, triggerWords); lost.length; lost = missingFrom(prompt, triggerWords)) {
+    moved = new Set([...moved, ...lost]);
+    front = triggerWords.filter((w) => moved.has(w)).join(', ');
     const rest = shortenAtWordBoundary(text, max - front.length - 2);
     prompt = rest ? `${front}, ${rest}` : front;
+  }
+  if (front) {
     cut.push(`trigger words the cut would have lost moved to the front: ${front}`);
     if (front.length > max) cut.push(`the trigger words alone take ${front.length} characters: kept whole, over the cap`);
   }

@@ -2,6 +2,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ComfyBackendClient, ComfyHttpClient } from '../../src/comfy/index.js';
+import { promptNotSent } from '../../src/comfy/comfy-http-errors.js';
 import { ChorusError, ErrorCode } from '../../src/errors/index.js';
 import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.js';
 
@@ -149,6 +150,19 @@ describe('ComfyHttpClient against the simulator', () => {
     expect(error).toMatchObject({ code: ErrorCode.COMFY_UNAVAILABLE, recoverable: true, details: { backend: 'nobody', path: '/prompt' } });
     expect(error.message).toContain('connection refused');
     expect(error.cause).toBeDefined();
+    // Nothing was written: a retry needs no look-up first.
+    expect(error.details).toMatchObject({ sent: false });
+    expect(promptNotSent(error)).toBe(true);
+  });
+
+  it('a POST /prompt that timed out after it was written may have reached ComfyUI', async () => {
+    const { sim, http } = await setup(150);
+    sim.faults.slowHttp(1_000);
+    const error = await failure(http.submitPrompt({ prompt: {} }));
+    expect(error).toMatchObject({ code: ErrorCode.COMFY_UNAVAILABLE, recoverable: true, details: { path: '/prompt' } });
+    expect(error.message).toContain('timed out');
+    expect(error.details).not.toHaveProperty('sent');
+    expect(promptNotSent(error)).toBe(false);
   });
 });
 

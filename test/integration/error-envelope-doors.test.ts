@@ -181,7 +181,9 @@ describe('text that is not Unicode: refused alike on NATS and HTTP, nothing crea
   it('a body that is not UTF-8 (Latin-1 "café") is INVALID_COMMAND, not a prompt with U+FFFD in it', async () => {
     const latin1 = Buffer.concat([Buffer.from(command('caf').slice(0, -2)), Buffer.from([0xe9]), Buffer.from('"}')]);
     const replies = await sendBoth(latin1);
-    expect(replies.nats).toMatchObject({ ok: false, error: { code: 'INVALID_COMMAND' } });
+    expect(replies.nats).toMatchObject({ ok: false, error: { code: 'INVALID_COMMAND', details: { reason: 'not_utf8' } } });
+    expect(replies.nats.error.details).toEqual(replies.http.body.error.details);
+    expect(replies.nats.error.suggestion).toMatch(/UTF-8/);
     expect(replies.http.status).toBe(400);
     expect(replies.http.body).toMatchObject({
       ok: false,

@@ -12,8 +12,10 @@ export class FakeComfyBackend implements ComfyBackend {
   readonly locations = new Map<string, PromptLocation>();
   private readonly watchers = new Map<string, Set<(e: PromptEvent) => void>>();
   healthy = true;
-  /** When set, submit throws it (e.g. COMFY_UNAVAILABLE) this many more times. */
+  /** When set, submit is refused (COMFY_UNAVAILABLE, nothing sent) this many more times. */
   failSubmits = 0;
+  /** When set, submit queues the prompt, then throws a timeout (COMFY_UNAVAILABLE) this many more times. */
+  unansweredSubmits = 0;
   private counter = 0;
   /** While set, submit waits for it (a POST that is in flight when the service stops). */
   submitGate: Promise<void> | null = null;
@@ -30,12 +32,17 @@ export class FakeComfyBackend implements ComfyBackend {
   async submit(request: SubmitRequest): Promise<SubmitResult> {
     if (this.failSubmits > 0) {
       this.failSubmits--;
-      throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, `${this.name} is down`);
+      throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, `${this.name} is down`, { details: { backend: this.name, path: '/prompt', sent: false } });
     }
     this.onSubmit?.(request);
     this.submits.push(request);
     if (this.submitGate) await this.submitGate;
     this.locations.set(request.promptId, { where: 'pending', position: this.counter });
+    if (this.unansweredSubmits > 0) {
+      this.unansweredSubmits--;
+      this.counter++;
+      throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, `${this.name}: /prompt: request timed out`, { details: { backend: this.name, path: '/prompt' } });
+    }
     return { promptId: request.promptId, number: this.counter++ };
   }
   watch(promptId: string, onEvent: (event: PromptEvent) => void) {

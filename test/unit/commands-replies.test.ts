@@ -36,7 +36,6 @@ describe('parseCommandPayload', () => {
   const cases: Array<[string, string | Uint8Array, RegExp]> = [
     ['empty', '', /empty/],
     ['not JSON', '{"a":', /not valid UTF-8 JSON/],
-    ['invalid UTF-8', new Uint8Array([0x7b, 0xff, 0x7d]), /not valid UTF-8 JSON/],
     ['null', 'null', /got null/],
     ['array', '[1,2]', /got array/],
     ['number', '42', /got number/],
@@ -50,6 +49,14 @@ describe('parseCommandPayload', () => {
       expect(Array.isArray(error.details)).toBe(true);
     });
   }
+
+  it('refuses a request that is not UTF-8 with details.reason not_utf8, as the HTTP door does', () => {
+    const error = catchError(() => parseCommandPayload(generateCommandSchema, new Uint8Array([0x7b, 0xff, 0x7d]), 'generate'));
+    expect(error.code).toBe('INVALID_COMMAND');
+    expect(error.message).toBe('generate: request is not valid UTF-8');
+    expect(error.details).toEqual({ reason: 'not_utf8' });
+    expect(error.suggestion).toMatch(/UTF-8/);
+  });
 
   it('reports zod issues as paths and messages', () => {
     const error = catchError(() => parseCommandPayload(generateCommandSchema, bytes('{"conversation_id":"../x","seed":"1","extra":1}'), 'generate'));

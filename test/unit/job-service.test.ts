@@ -41,6 +41,8 @@ function build(
   opts: {
     store?: FakeJobStore;
     backend?: FakeComfyBackend;
+    /** The pool, when it is more than `backend`. */
+    backends?: FakeComfyBackend[];
     maxQueue?: number;
     clock?: SimulatedClock;
     workflows?: WorkflowsPort;
@@ -60,7 +62,7 @@ function build(
   let kicks = 0;
   const service = new JobService({
     store,
-    pool: new BackendPool([backend]),
+    pool: new BackendPool(opts.backends ?? [backend]),
     workflows: opts.workflows ?? workflows,
     characters,
     composer: new VisualPromptComposer(undefined),
@@ -501,6 +503,165 @@ describe('JobService: timings of a job the service stopped while it was sending 
     expect(backend.submits.map((s) => s.promptId)).toEqual([promptId]);
     // Sent by the first service: the look that found it, after the restart, sent nothing.
     expect((await timingOf(second, job.id)).runs).toEqual([expect.objectContaining({ submitted_at: new Date(t0).toISOString() })]);
+  });
+});
+
+describe('JobService: a job stopped while sending, whose backend could not be asked after the restart', () => {
+  /**
+   * A job stored in queued.submitting on gpu0 whose POST reached gpu0 before the service
+   * stopped. gpu1 (twice the slots: the scheduler prefers it) is configured beside it.
+   */
+  async function stoppedWhileSubmittingOnGpu0() {
+    const store = new FakeJobStore();
+    const gpu0 = new FakeComfyBackend('gpu0', 2);
+    const gpu1 = new FakeComfyBackend('gpu1', 4);
+    let release!: () => void;
+    gpu0.submitGate = new Promise((r) => (release = r));
+    // Both free at first: ties go to the first listed.
+    const first = build({ store, backend: gpu0, backends: [gpu0, new FakeComfyBackend('gpu1', 2)] });
+    const { job } = await first.service.generate(generate);
+    await first.reached(job.id, 'queued.submitting');
+    await new Promise((r) => setImmediate(r));
+    expect(gpu0.submits).toHaveLength(1);
+    await first.service.stop();
+    release();
+    gpu0.submitGate = null;
+    expect(store.rows.get(job.id)).toMatchObject({ substate: 'queued.submitting', backend: 'gpu0' });
+    // gpu0 cannot be asked once; every POST after the restart, anywhere, is recorded in order.
+    const posts: string[] = [];
+    for (const b of [gpu0, gpu1]) b.onSubmit = () => void posts.push(b.name);
+    const locate = gpu0.locate.bind(gpu0);
+    let failLooks = 1;
+    const answered: string[] = [];
+    gpu0.locate = async (id) => {
+      if (failLooks-- > 0) throw new ChorusError(ErrorCode.COMFY_UNAVAILABLE, 'gpu0 is down', { recoverable: true });
+      answered.push(`gpu0 answered with ${posts.length} POST(s) sent`);
+      return locate(id);
+    };
+    return { store, gpu0, gpu1, job, promptId: job.comfy_prompt_id!, posts, answered };
+  }
+
+  it('its submit retry is granted the backend it was sent to, not the freer one, and finds its prompt there: one POST overall', async () => {
+    const { store, gpu0, gpu1, job, promptId, posts, answered } = await stoppedWhileSubmittingOnGpu0();
+    const second = build({ store, backend: gpu0, backends: [gpu0, gpu1] });
+    await second.service.restore();
+    await second.reached(job.id, 'queued.retrying');
+    second.clock.increment(2_000); // the backoff
+    const submitted = await second.reached(job.id, 'submitted');
+    await new Promise((r) => setImmediate(r));
+    // One POST overall: the first service's, before the restart; none after it, anywhere.
+    expect(posts).toEqual([]);
+    // Looked up before deciding not to send, and again by the watch.
+    expect(answered).toEqual(['gpu0 answered with 0 POST(s) sent', 'gpu0 answered with 0 POST(s) sent']);
+    expect(gpu0.submits.map((s) => s.promptId)).toEqual([promptId]);
+    expect(gpu1.submits).toEqual([]);
+    expect(gpu1.locates).toEqual([]);
+    expect(submitted.job).toMatchObject({ backend: 'gpu0', comfy_prompt_id: promptId });
+    expect(second.service.scheduler.inUse('gpu0')).toBe(1);
+    expect(second.service.scheduler.inUse('gpu1')).toBe(0);
+  });
+
+  it('while its backend is down the job waits for it, whatever another backend offers; asked once it is back', async () => {
+    const { store, gpu0, gpu1, job, posts, answered } = await stoppedWhileSubmittingOnGpu0();
+    gpu0.healthy = false;
+    const second = build({ store, backend: gpu0, backends: [gpu0, gpu1] });
+    await second.service.restore();
+    await second.reached(job.id, 'queued.retrying');
+    second.clock.increment(2_000);
+    await second.reached(job.id, 'queued.waiting');
+    for (let i = 0; i < 5; i++) {
+      second.clock.increment(1_000); // the scheduler looks at unhealthy backends again
+      await new Promise((r) => setImmediate(r));
+    }
+    expect((await second.service.get(job.id)).job.substate).toBe('queued.waiting');
+    expect(gpu1.submits).toEqual([]);
+    // Other jobs still run on gpu1 meanwhile.
+    const other = await second.service.generate({ ...generate, conversation_id: 'c2' });
+    expect((await second.reached(other.job.id, 'submitted')).job.backend).toBe('gpu1');
+
+    gpu0.healthy = true;
+    second.clock.increment(1_000);
+    expect((await second.reached(job.id, 'submitted')).job.backend).toBe('gpu0');
+    // The other job's POST, on gpu1, is the only one: gpu0 was asked before anything of this job was sent.
+    expect(answered).toEqual(['gpu0 answered with 1 POST(s) sent', 'gpu0 answered with 1 POST(s) sent']);
+    expect(posts).toEqual(['gpu1']);
+    expect(gpu0.submits).toHaveLength(1); // the first service's
+    expect(gpu1.submits.map((s) => s.jobId)).toEqual([other.job.id]);
+  });
+
+  it('a backend no longer configured cannot be asked: logged, and the job goes to another backend as before', async () => {
+    const { store, job, promptId } = await stoppedWhileSubmittingOnGpu0();
+    const gpu1 = new FakeComfyBackend('gpu1', 4);
+    const { logger, lines } = recordingLogger();
+    const second = build({ store, backend: gpu1, logger });
+    await second.service.restore();
+    await second.reached(job.id, 'queued.retrying');
+    second.clock.increment(2_000);
+    expect((await second.reached(job.id, 'submitted')).job.backend).toBe('gpu1');
+    expect(gpu1.submits.map((s) => s.promptId)).toEqual([promptId]);
+    expect(lines).toContainEqual(expect.objectContaining({ level: 'warn', obj: { job_id: job.id, backend: 'gpu0' } }));
+  });
+
+  it('restarted again while it waits (parked) for that backend: still asked there before anything is sent, one POST overall', async () => {
+    const { store, gpu0, gpu1, job, promptId, posts, answered } = await stoppedWhileSubmittingOnGpu0();
+    gpu0.healthy = false;
+    const second = build({ store, backend: gpu0, backends: [gpu0, gpu1] });
+    await second.service.restore();
+    await second.reached(job.id, 'queued.retrying');
+    second.clock.increment(2_000);
+    await second.reached(job.id, 'queued.waiting');
+    for (let i = 0; i < 5 && second.service.parkedCount() === 0; i++) await new Promise((r) => setImmediate(r));
+    expect(second.service.parkedCount()).toBe(1);
+    await second.service.stop();
+    expect(store.rows.get(job.id)).toMatchObject({ substate: 'queued.waiting' });
+
+    // Back, and gpu1 still the freer one: the job is a parked row again, its slot is gpu0's.
+    gpu0.healthy = true;
+    const third = build({ store, backend: gpu0, backends: [gpu0, gpu1] });
+    await third.service.restore();
+    const submitted = await third.reached(job.id, 'submitted');
+    await new Promise((r) => setImmediate(r));
+    expect(posts).toEqual([]);
+    expect(answered).toEqual(['gpu0 answered with 0 POST(s) sent', 'gpu0 answered with 0 POST(s) sent']);
+    expect(gpu0.submits.map((s) => s.promptId)).toEqual([promptId]);
+    expect(gpu1.submits).toEqual([]);
+    expect(gpu1.locates).toEqual([]);
+    expect(submitted.job).toMatchObject({ backend: 'gpu0', comfy_prompt_id: promptId });
+  });
+});
+
+describe('JobService: a POST that failed after it may have reached ComfyUI', () => {
+  it('timed out after ComfyUI queued it: the retry looks on that backend, finds it, and sends nothing again', async () => {
+    const gpu0 = new FakeComfyBackend('gpu0', 2);
+    const gpu1 = new FakeComfyBackend('gpu1', 2);
+    gpu0.unansweredSubmits = 1;
+    const t = build({ backend: gpu0, backends: [gpu0, gpu1] });
+    const { job } = await t.service.generate(generate);
+    await t.reached(job.id, 'queued.retrying');
+    expect(gpu0.submits).toHaveLength(1);
+    // Another job takes a slot on gpu0 meanwhile: gpu1 is the freer one, should the retry ask for any slot.
+    const other = await t.service.generate({ ...generate, conversation_id: 'c2' });
+    expect((await t.reached(other.job.id, 'submitted')).job.backend).toBe('gpu0');
+    t.clock.increment(2_000); // the backoff
+    const submitted = await t.reached(job.id, 'submitted');
+    expect(submitted.job).toMatchObject({ backend: 'gpu0', comfy_prompt_id: job.comfy_prompt_id });
+    // One POST of this job overall, and its prompt looked up where it was sent before that was decided.
+    const promptId = job.comfy_prompt_id!;
+    expect([...gpu0.submits, ...gpu1.submits].filter((s) => s.jobId === job.id).map((s) => s.promptId)).toEqual([promptId]);
+    expect(gpu0.locates[0]).toBe(promptId);
+    expect(gpu1.locates).toEqual([]);
+  });
+
+  it('refused (nothing sent): the retry sends without a look-up', async () => {
+    const gpu0 = new FakeComfyBackend('gpu0', 2);
+    gpu0.failSubmits = 1;
+    const t = build({ backend: gpu0 });
+    const { job } = await t.service.generate(generate);
+    await t.reached(job.id, 'queued.retrying');
+    t.clock.increment(2_000);
+    await t.reached(job.id, 'submitted');
+    expect(gpu0.submits.map((s) => s.promptId)).toEqual([job.comfy_prompt_id]);
+    expect(gpu0.locates).toEqual([]);
   });
 });
 

@@ -58,6 +58,19 @@ describe('cleanLlmReply', () => {
     ]);
   });
 
+  it('keeps a trigger word the first cut kept when moving another to the front shortens the rest', () => {
+    // The cut at 100 keeps nova_character (it ends at 86) and loses nvstyle_lora_v2; with
+    // nvstyle_lora_v2 in front the rest gets 83 characters, which would lose nova_character.
+    const reply = `${'a woman reading in a quiet library, '.repeat(2)}nova_character, soft light, lamp, nvstyle_lora_v2`;
+    const result = cleanLlmReply(reply, { maxChars: 100, triggerWords: ['nova_character', 'nvstyle_lora_v2'] })!;
+    expect(result.prompt.length).toBeLessThanOrEqual(100);
+    expect(result.prompt).toBe(`nova_character, nvstyle_lora_v2, ${shortenAtWordBoundary(reply, 100 - 31 - 2)}`);
+    expect(result.truncation!.cut).toEqual([
+      `LLM prompt shortened from ${reply.length} to ${result.prompt.length} characters`,
+      'trigger words the cut would have lost moved to the front: nova_character, nvstyle_lora_v2',
+    ]);
+  });
+
   it('returns null for garbage: empty, punctuation, JSON without a prompt', () => {
     expect(cleanLlmReply('', opts)).toBeNull();
     expect(cleanLlmReply('  "" ... ', opts)).toBeNull();

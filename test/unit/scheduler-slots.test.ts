@@ -3,6 +3,7 @@ import { SimulatedClock } from 'xstate';
 import { BackendPool } from '../../src/comfy/index.js';
 import { Scheduler } from '../../src/jobs/scheduler.js';
 import { FakeComfyBackend } from '../support/fake-comfy-backend.js';
+import type { SlotLedger } from '../../src/contracts/instance-coordination-port.js';
 
 function setup(...backends: FakeComfyBackend[]) {
   const clock = new SimulatedClock();
@@ -98,5 +99,90 @@ describe('Scheduler', () => {
     expect(await settled(p)).toBeUndefined();
     scheduler.release('restored');
     expect(await settled(p)).toBe('gpu0');
+  });
+});
+
+/** Slots in memory as the database keeps them: one row per granted job, claimed only while free. */
+function memoryLedger(): SlotLedger & { rows: Map<string, string> } {
+  const rows = new Map<string, string>(); // jobId → backend
+  const count = (backend: string) => [...rows.values()].filter((b) => b === backend).length;
+  return {
+    rows,
+    defineSlots: async () => undefined,
+    slotsInUse: async () => {
+      const used = new Map<string, number>();
+      for (const backend of rows.values()) used.set(backend, (used.get(backend) ?? 0) + 1);
+      return used;
+    },
+    claimSlot: async (backend, jobId, _instance, max) => {
+      rows.delete(jobId);
+      if (count(backend) >= max) return false;
+      rows.set(jobId, backend);
+      return true;
+    },
+    adoptSlot: async () => undefined,
+    releaseSlot: async (jobId) => void rows.delete(jobId),
+  };
+}
+
+describe('Scheduler: a waiter pinned to one backend (a restored job that backend may hold)', () => {
+  it('is granted that backend only: it waits while it is full though another has room, and goes first once it frees', async () => {
+    const gpu0 = new FakeComfyBackend('gpu0', 1);
+    const gpu1 = new FakeComfyBackend('gpu1', 3);
+    const { scheduler } = setup(gpu0, gpu1);
+    scheduler.occupy('busy', 'gpu0');
+    const pinned = scheduler.acquire('pinned', 0, undefined, [], 'gpu0');
+    expect(await settled(pinned)).toBeUndefined();
+    // Others still go where there is room.
+    expect(await scheduler.acquire('other', 0)).toBe('gpu1');
+    expect(await scheduler.acquire('other2', 0)).toBe('gpu1');
+    expect(await scheduler.acquire('other3', 0)).toBe('gpu1');
+    const older = scheduler.acquire('unpinned', 5); // higher priority, waiting for any backend
+    expect(await settled(older)).toBeUndefined();
+    scheduler.release('busy');
+    expect(await settled(pinned)).toBe('gpu0');
+    expect(await settled(older)).toBeUndefined();
+    expect(scheduler.inUse('gpu0')).toBe(1);
+    scheduler.release('other');
+    expect(await settled(older)).toBe('gpu1');
+  });
+
+  it('waits while its backend is down, and is granted it when it comes back', async () => {
+    const gpu0 = new FakeComfyBackend('gpu0', 2);
+    const gpu1 = new FakeComfyBackend('gpu1', 2);
+    gpu0.healthy = false;
+    const { scheduler, clock } = setup(gpu0, gpu1);
+    const pinned = scheduler.acquire('pinned', 0, undefined, [], 'gpu0');
+    clock.increment(100);
+    expect(await settled(pinned)).toBeUndefined();
+    expect(scheduler.waiting()).toBe(1);
+    gpu0.healthy = true;
+    clock.increment(100);
+    expect(await settled(pinned)).toBe('gpu0');
+    expect(scheduler.waiting()).toBe(0);
+  });
+
+  it('an unknown backend is no pin (the caller decides what that means)', async () => {
+    const { scheduler } = setup(new FakeComfyBackend('gpu1', 1));
+    expect(await scheduler.acquire('pinned', 0, undefined, [], 'gone')).toBe('gpu1');
+  });
+
+  it('several instances: the pinned grant is claimed in the slot table, on that backend only', async () => {
+    const gpu0 = new FakeComfyBackend('gpu0', 1);
+    const gpu1 = new FakeComfyBackend('gpu1', 4);
+    const ledger = memoryLedger();
+    ledger.rows.set('elsewhere', 'gpu0'); // another instance's job holds gpu0's one slot
+    const clock = new SimulatedClock();
+    const scheduler = new Scheduler(new BackendPool([gpu0, gpu1]), { clock, shared: { ledger, instanceId: 'me', pollMs: 20 } });
+    const pinned = scheduler.acquire('pinned', 0, undefined, [], 'gpu0');
+    clock.increment(20);
+    expect(await settled(pinned)).toBeUndefined();
+    expect(await scheduler.acquire('free', 0)).toBe('gpu1');
+    ledger.rows.delete('elsewhere'); // freed by the other instance: seen by polling
+    clock.increment(20);
+    await settled(pinned); // the poll reads the table, then claims: a few turns
+    expect(await settled(pinned)).toBe('gpu0');
+    expect(ledger.rows.get('pinned')).toBe('gpu0');
+    scheduler.close();
   });
 });
