@@ -92,7 +92,9 @@ describe('first contact, separate processes, no configuration', () => {
     const elsewhere = `${folder.dir}/elsewhere`;
     const listed = await runCli(['jobs', 'list'], { cwd: folder.dir, env: { CHORUS_VISUAL_DATA_DIR: elsewhere } });
     expect(listed).toMatchObject({ code: 0, stdout: 'no jobs\n' });
-    await readFile(`${elsewhere}/chorus-visual.db`);
+    // A reader creates nothing: it names where the database would be, under data_dir.
+    expect(listed.stderr).toContain(`${elsewhere}/chorus-visual.db`);
+    await expect(readFile(`${elsewhere}/chorus-visual.db`)).rejects.toMatchObject({ code: 'ENOENT' });
   }, 60_000);
 
   describe('simulate + serve + a NATS generate', () => {
