@@ -64,7 +64,8 @@ describe('unavailableError', () => {
     expect(error.recoverable).toBe(true);
     expect(error.cause).toBe(cause);
     expect(error.message).toContain('connection refused');
-    expect(error.details).toEqual({ backend: 'b', url: 'http://127.0.0.1:1', path: '/queue' });
+    // Refused: no connection was made, so nothing was sent (a POST's retry need not look first).
+    expect(error.details).toEqual({ backend: 'b', url: 'http://127.0.0.1:1', path: '/queue', sent: false });
   });
 
   it('describes undici timeouts and resets found in the cause chain', () => {
