@@ -69,3 +69,15 @@ export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options'
     });
   }
 }
+
+/**
+ * An option's value as a number from 0 (`--wait 2.5`, `--step-ms 10`): anything else is
+ * INVALID_COMMAND naming the option, its unit and what was given.
+ */
+export function nonNegativeNumberOption(option: string, text: string, unit: string, suggestion: string): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || value < 0) {
+    throw new ChorusError(ErrorCode.INVALID_COMMAND, `--${option} must be a number of ${unit} from 0, not "${text}"`, { suggestion });
+  }
+  return value;
+}

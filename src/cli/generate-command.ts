@@ -16,7 +16,7 @@ import { driverLockPathsFor, isOneShotHolder, lockHolderOf, type DriverHolder, t
 import { ChorusError, ErrorCode } from '../errors/index.js';
 import { finalStates, type JobView } from '../contracts/index.js';
 import { createSilentLogger } from '../logging/logger.js';
-import { parseCommandArgs, type CommandHelp } from './cli-args.js';
+import { nonNegativeNumberOption, parseCommandArgs, type CommandHelp } from './cli-args.js';
 import { connectToDriver, generateLeftWithService, jobLeftWithService, routeLine } from './driver-client.js';
 import { createJobProgressDisplay } from './job-progress-display.js';
 import { drivenByOneShot, untilHolderChanges, waitingLine } from './one-shot-driver.js';
@@ -156,13 +156,7 @@ export async function run(argv: string[]): Promise<number> {
 
 /** --wait SECONDS: how long to wait for another one-shot command driving the database. */
 function waitOption(text: string | undefined): number {
-  if (text === undefined) return DEFAULT_WAIT_MS;
-  const seconds = Number(text);
-  if (text.trim() === '' || !Number.isFinite(seconds) || seconds < 0)
-    throw new ChorusError(ErrorCode.INVALID_COMMAND, `--wait must be a number of seconds from 0, not "${text}"`, {
-      suggestion: 'e.g. --wait 60, or --wait 0 not to wait',
-    });
-  return seconds * 1000;
+  return text === undefined ? DEFAULT_WAIT_MS : nonNegativeNumberOption('wait', text, 'seconds', 'e.g. --wait 60, or --wait 0 not to wait') * 1000;
 }
 
 /**

@@ -8,7 +8,7 @@ import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ChorusError, ErrorCode, portRefused } from '../errors/index.js';
 import { startSimulator } from '../simulator/index.js';
-import { parseCommandArgs, type CommandHelp } from './cli-args.js';
+import { nonNegativeNumberOption, parseCommandArgs, type CommandHelp } from './cli-args.js';
 
 const help: CommandHelp = {
   usage: 'chorus-visual simulate [options]',
@@ -84,14 +84,7 @@ function wholeNumber(option: string, text: string | undefined, fallback: number,
 }
 
 function milliseconds(option: string, text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value) || value < 0) {
-    throw new ChorusError(ErrorCode.INVALID_COMMAND, `--${option} must be a number of milliseconds from 0, not "${text}"`, {
-      suggestion: `e.g. --${option} 10`,
-    });
-  }
-  return value;
+  return text === undefined ? undefined : nonNegativeNumberOption(option, text, 'milliseconds', `e.g. --${option} 10`);
 }
 
 /** A file where the output folder should be: said plainly before anything starts. */
